@@ -1,0 +1,50 @@
+# Counter satisfaction kiosk — set up, run, test. Every target is idempotent from a clean clone
+# on Debian / Ubuntu. See README.md.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages the app and the test suite use: Mesa for Kivy's offscreen GL, mtdev for
+# touch input, PostgreSQL for the aggregator's scale path.
+DEB_PACKAGES := libgl1-mesa-dri libegl1 libmtdev1 postgresql
+
+.PHONY: run test lint bench deps venv clean screenshots
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo"; \
+	  else echo "Missing Debian packages:$$missing"; \
+	       echo "Install them with: sudo apt-get install -y$$missing"; exit 1; fi; \
+	  echo "Installing Debian packages:$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): setup.py
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[aggregator,test]"
+	@touch $(STAMP)
+
+venv: deps $(STAMP)
+
+test: venv
+	$(VENV)/bin/ruff check .
+	bash tests/run.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv
+	$(PY) bench/bench_store.py
+
+run: venv
+	bash tools/run_demo.sh
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,91 @@
+"""Kiosk store record latency against a raw sqlite3 commit with the same pragmas.
+
+    python bench/bench_store.py [--n 2000]
+
+Both write one row per transaction to a file in the same folder, in WAL mode with
+synchronous=FULL, in the same run, so the ratio holds on a noisy machine. Target (issue 2):
+the store's p99 within 3x of the raw commit's p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from kiosk.store import RatingStore
+
+PAYLOAD = {"level": "satisfied", "stars": 4, "scale": 5, "channel": 4, "window_id": "W-001",
+           "unit_id": "U-001", "staff_id": "S-0007", "staff_name": "王芳", "service_item": "SI-0101",
+           "case_no": None, "invitation_id": None, "flags": []}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def bench_raw(path: Path, n: int) -> list[float]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT UNIQUE, payload TEXT)")
+    body = json.dumps(PAYLOAD, ensure_ascii=False)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO events (id, payload) VALUES (?, ?)", (str(uuid.uuid4()), body))
+        conn.execute("COMMIT")
+        times.append(time.perf_counter() - t0)
+    conn.close()
+    return times
+
+
+def bench_store(path: Path, n: int) -> tuple[list[float], RatingStore]:
+    store = RatingStore(path)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        store.record("rating", PAYLOAD)
+        times.append(time.perf_counter() - t0)
+    return times, store
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=2000, help="records per side (default %(default)s)")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
+        tmp = Path(tmp)
+        # Interleave warm-up so neither side gets a cold disk cache advantage.
+        bench_raw(tmp / "warm.db", 100)
+        raw = bench_raw(tmp / "raw.db", args.n)
+        store_times, store = bench_store(tmp / "store.db", args.n)
+        kiosk_bytes = store.size_bytes()
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        kiosk_bytes = (tmp / "store.db").stat().st_size
+        store.close()
+    rows = []
+    for name, values in (("raw sqlite3 commit", raw), ("RatingStore.record", store_times)):
+        rows.append((name, percentile(values, 50) * 1e3, percentile(values, 99) * 1e3, statistics.mean(values) * 1e3))
+    print(f"{'':22} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}")
+    for name, p50, p99, mean in rows:
+        print(f"{name:22} {p50:9.3f} {p99:9.3f} {mean:9.3f}")
+    r50 = rows[1][1] / rows[0][1]
+    r99 = rows[1][2] / rows[0][2]
+    print(f"ratio store/raw        p50 {r50:.2f}x   p99 {r99:.2f}x   (target p99 <= 3x: "
+          f"{'HOLDS' if r99 <= 3 else 'MISSED'})")
+    print(f"kiosk bytes per event  {kiosk_bytes / args.n:.0f} (database file after checkpoint, {args.n} ratings)")
+    print(f"max RSS                {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

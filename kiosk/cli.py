@@ -1,0 +1,236 @@
+"""The ``kiosk`` command: run the app, check a config, show status, export, set a PIN, simulate.
+
+Exit codes: 0 success, 1 the operation failed, 2 bad arguments or a bad config file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import _line_map, data_dir, load_config, load_config_text
+from .errors import ConfigError, KioskError
+from .pin import hash_pin
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kiosk",
+        description="Counter satisfaction kiosk (窗口服务好差评评价器): one touchscreen per service window.",
+    )
+    p.add_argument("--version", action="version", version=f"kiosk {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    run = sub.add_parser("run", help="start the touchscreen app")
+    run.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    run.add_argument("--windowed", action="store_true", help="not fullscreen, whatever the config says")
+
+    chk = sub.add_parser("check-config", help="validate a config file; exit 2 with the errors")
+    chk.add_argument("path", help="config file to check")
+
+    st = sub.add_parser("status", help="device id, pending events, last ack, database size")
+    st.add_argument("--config", default=DEFAULT_CONFIG)
+    st.add_argument("--json", action="store_true", help="print JSON")
+
+    ex = sub.add_parser("export", help="write all events as JSON Lines + CSV + manifest to a folder")
+    ex.add_argument("--config", default=DEFAULT_CONFIG)
+    ex.add_argument("--to", required=True, help="target folder, e.g. the USB stick's mount point")
+    ex.add_argument("--db", help="export this database file instead (e.g. one moved aside as corrupt)")
+
+    sp = sub.add_parser("set-pin", help="set the technician PIN (or a staff member's) in the config file")
+    sp.add_argument("--config", default=DEFAULT_CONFIG)
+    sp.add_argument("--staff", metavar="STAFF_NO", help="set this staff member's PIN instead")
+    sp.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input")
+    sp.add_argument("--print-only", action="store_true", help="print the hash, do not edit the file")
+
+    en = sub.add_parser("enroll", help="enrol this kiosk to an aggregation server")
+    en.add_argument("--config", default=DEFAULT_CONFIG)
+    en.add_argument("--server", required=True, help="server URL, e.g. http://127.0.0.1:8700")
+    en.add_argument("--code", required=True, help="one-time enrolment code from `aggregator enroll-code`")
+
+    sim = sub.add_parser("simulate", help="run N virtual kiosks against a server (no window)")
+    sim.add_argument("--server", required=True)
+    sim.add_argument("--devices", type=int, default=10)
+    sim.add_argument("--ratings", type=int, default=100, help="ratings per device")
+    sim.add_argument("--rate", type=float, default=None, help="ratings per second per device (default: as fast as possible)")
+    sim.add_argument("--workdir", default=None, help="where the virtual kiosks keep their databases")
+    sim.add_argument("--admin-token", default=None, help="aggregator admin token used to issue enrolment codes")
+    return p
+
+
+def _positive(value: int, name: str) -> None:
+    if value < 1:
+        raise SystemExit(f"kiosk: error: {name} must be at least 1, got {value}")
+
+
+def _open_store(cfg, *, check: bool):
+    from .store import RatingStore
+
+    return RatingStore(data_dir(cfg) / "kiosk.db", check=check)
+
+
+def cmd_check_config(args) -> int:
+    cfg = load_config(args.path)
+    print(f"{args.path}: OK — window {cfg.window.id}, {len(cfg.roster)} staff, "
+          f"{len(cfg.service_items)} service items, mode {cfg.trigger.mode}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    cfg = load_config(args.config)
+    db = data_dir(cfg) / "kiosk.db"
+    if not db.exists():
+        print(f"no kiosk database yet at {db}", file=sys.stderr)
+        return 1
+    store = _open_store(cfg, check=False)
+    try:
+        diag = store.diagnostics()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(diag, ensure_ascii=False, indent=2))
+    else:
+        for key in ("device_id", "stream_id", "events", "last_seq", "pending", "oldest_pending",
+                    "quarantined", "last_ack", "db_bytes", "disk_free_bytes"):
+            print(f"{key:16} {diag[key]}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_events
+    from .store import RatingStore
+
+    cfg = load_config(args.config)
+    path = Path(args.db) if args.db else data_dir(cfg) / "kiosk.db"
+    if not path.exists():
+        print(f"kiosk: no database at {path}", file=sys.stderr)
+        return 1
+    store = RatingStore(path, check=False)
+    try:
+        folder = export_events(store, Path(args.to), app_version=__version__)
+    except FileNotFoundError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    print(f"exported {manifest['count']} events (seq {manifest['first_seq']}–{manifest['last_seq']}, "
+          f"chain {'ok' if manifest['chain_ok'] else 'BROKEN'}) to {folder}")
+    return 0
+
+
+def _replace_value(text: str, line_no: int, key: str, value: str) -> str:
+    lines = text.splitlines(keepends=True)
+    old = lines[line_no - 1]
+    new, n = re.subn(rf"^(\s*(?:-\s+)?{key}:\s*)(\"[^\"]*\"|'[^']*'|[^#\s]*)", rf"\g<1>\"{value}\"", old)
+    if n != 1:
+        raise ConfigError(f"line {line_no}: could not find '{key}:' to replace")
+    lines[line_no - 1] = new
+    return "".join(lines)
+
+
+def cmd_set_pin(args) -> int:
+    if args.pin_stdin:
+        pin = sys.stdin.readline().strip()
+    else:
+        pin = getpass.getpass("new PIN (4-12 digits): ")
+        if getpass.getpass("again: ") != pin:
+            print("kiosk: the two PINs differ; nothing changed", file=sys.stderr)
+            return 2
+    try:
+        hashed = hash_pin(pin)
+    except ValueError as exc:
+        print(f"kiosk: {exc}; nothing changed", file=sys.stderr)
+        return 2
+    if args.print_only:
+        print(hashed)
+        return 0
+    cfg = load_config(args.config)
+    path = Path(args.config)
+    text = path.read_text(encoding="utf-8")
+    lines = _line_map(text)
+    if args.staff:
+        index = next((i for i, s in enumerate(cfg.roster) if s["staff_no"] == args.staff), None)
+        if index is None:
+            print(f"kiosk: no staff member with staff_no {args.staff!r} in {path}", file=sys.stderr)
+            return 2
+        key_path = f"roster[{index}].pin_hash"
+    else:
+        key_path = "technician.pin_hash"
+    if key_path not in lines:
+        print(f"kiosk: {path} has no '{key_path}' line; add it, or use --print-only and paste:\n{hashed}",
+              file=sys.stderr)
+        return 2
+    new_text = _replace_value(text, lines[key_path], "pin_hash", hashed)
+    load_config_text(new_text, str(path))  # never write a file that would not load
+    path.write_text(new_text, encoding="utf-8")
+    print(f"{key_path} updated in {path}")
+    return 0
+
+
+def cmd_enroll(args) -> int:
+    from sync.enrol import enroll_kiosk
+
+    cfg = load_config(args.config)
+    return enroll_kiosk(cfg, args.server, args.code)
+
+
+def cmd_simulate(args) -> int:
+    from sync.simulator import main as simulate_main
+
+    _positive(args.devices, "--devices")
+    _positive(args.ratings, "--ratings")
+    argv = ["--server", args.server, "--devices", str(args.devices), "--ratings", str(args.ratings)]
+    if args.rate is not None:
+        argv += ["--rate", str(args.rate)]
+    if args.workdir:
+        argv += ["--workdir", args.workdir]
+    if args.admin_token:
+        argv += ["--admin-token", args.admin_token]
+    return simulate_main(argv)
+
+
+def cmd_run(args) -> int:
+    from .app import run_app
+
+    cfg = load_config(args.config)
+    if args.windowed:
+        cfg.display.fullscreen = False
+    return run_app(cfg) or 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "check-config": cmd_check_config,
+    "status": cmd_status,
+    "export": cmd_export,
+    "set-pin": cmd_set_pin,
+    "enroll": cmd_enroll,
+    "simulate": cmd_simulate,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print("kiosk: bad configuration:\n  " + "\n  ".join(exc.problems), file=sys.stderr)
+        return 2
+    except KioskError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,354 @@
+"""The rating session of one window as plain Python: no widgets, no SQL, testable alone.
+
+States (kiosk/constants.py): ``paused`` (nobody signed in, or paused) → ``idle`` (badge and
+pledge screen) → ``rate`` (five faces) → ``follow_up`` (only after a bad rating) → ``thanks``
+→ ``idle``. ``retry`` is shown instead of ``thanks`` when the store could not commit.
+
+The screens call the methods below and then show ``flow.state``; the app calls ``tick()``
+from a clock so that timeouts fire.
+
+>>> flow = RatingFlow(store, FlowSettings(), roster=[{"staff_id": "S1", "name": "王芳", "badge": "1"}])  # doctest: +SKIP
+>>> flow.sign_in_badge("1"); flow.start_rating(); flow.rate("satisfied")   # doctest: +SKIP
+'thanks'
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import constants as C
+from .errors import FlowError, StoreError
+from .pin import check_pin
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FlowSettings:
+    """What the rating session needs from the configuration."""
+
+    mode: str = C.MODE_OPEN
+    scale: int = 5
+    lockout_seconds: float = 10
+    invite_timeout_seconds: float = 20
+    burst_count: int = 5
+    burst_seconds: float = 60
+    return_seconds: float = 30
+    thanks_seconds: float = 4
+    window_id: str = "W-001"
+    unit_id: str = "U-001"
+    reasons: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(C.REASONS))
+    reasons_version: int = C.REASONS_VERSION
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> "FlowSettings":
+        return cls(
+            mode=cfg.trigger.mode,
+            scale=cfg.scale.levels,
+            lockout_seconds=cfg.trigger.lockout_seconds,
+            invite_timeout_seconds=cfg.trigger.invite_timeout_seconds,
+            burst_count=cfg.trigger.burst_count,
+            burst_seconds=cfg.trigger.burst_seconds,
+            return_seconds=cfg.idle.return_seconds,
+            thanks_seconds=cfg.idle.thanks_seconds,
+            window_id=cfg.window.id,
+            unit_id=cfg.window.unit_id,
+        )
+
+
+class RatingFlow:
+    """One window's rating session: staff on duty, invitations, ratings, follow-ups, timeouts."""
+
+    def __init__(
+        self,
+        store: Any,
+        settings: FlowSettings,
+        roster: list[dict[str, Any]] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.roster = list(roster or [])
+        self._clock = clock
+        self.state = C.ST_PAUSED
+        self.staff: dict[str, Any] | None = None
+        self.invitation: dict[str, Any] | None = None
+        self.deadline: float | None = None
+        self.last_error: str | None = None
+        # The rating a follow-up will refer to, and what the citizen chose so far.
+        self.pending_rating: dict[str, Any] | None = None
+        self.chosen: list[str] = []
+        self._last_counted: float | None = None
+        self._presses: deque[float] = deque()
+        self._paused = False
+
+    # ------------------------------------------------------------- helpers
+    def _now(self) -> float:
+        return self._clock()
+
+    def _rest_state(self) -> str:
+        return C.ST_IDLE if self.staff is not None and not self._paused else C.ST_PAUSED
+
+    def _go(self, state: str, seconds: float | None = None) -> str:
+        self.state = state
+        self.deadline = None if seconds is None else self._now() + seconds
+        return state
+
+    def _record_quietly(self, type_: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """Record an event whose failure must not stop the window (sign-in, pause …)."""
+        try:
+            event = self.store.record(type_, payload)
+            return event
+        except StoreError as exc:
+            self.last_error = str(exc)
+            log.error("could not record %s: %s", type_, exc)
+            return None
+
+    def levels(self) -> tuple[str, ...]:
+        return C.levels_for(self.settings.scale)
+
+    def reasons_for(self, level: str) -> tuple[str, ...]:
+        return tuple(self.settings.reasons.get(level, ()))
+
+    def update(self, settings: FlowSettings, roster: list[dict[str, Any]] | None = None) -> None:
+        """Apply a new configuration (config pull) without losing the current session."""
+        self.settings = settings
+        if roster is not None:
+            self.roster = list(roster)
+            if self.staff is not None:
+                fresh = next((s for s in self.roster if s.get("staff_id") == self.staff.get("staff_id")), None)
+                self.staff = fresh or self.staff
+
+    # ----------------------------------------------------------------- staff
+    def _sign_in(self, staff: dict[str, Any], method: str) -> str:
+        if self.staff is not None and self.staff.get("staff_id") != staff.get("staff_id"):
+            self.sign_out()
+        self.staff = staff
+        self._paused = False
+        self._record_quietly(
+            C.EV_STAFF_SIGN_IN,
+            {"staff_id": staff.get("staff_id"), "staff_name": staff.get("name"), "method": method},
+        )
+        return self._go(C.ST_IDLE)
+
+    def sign_in_badge(self, badge: str) -> bool:
+        """Sign in the staff member whose badge the reader typed; False when unknown."""
+        badge = badge.strip()
+        staff = next((s for s in self.roster if badge and s.get("badge") == badge), None)
+        if staff is None:
+            return False
+        self._sign_in(staff, "badge")
+        return True
+
+    def sign_in_pin(self, staff_no: str, pin: str) -> bool:
+        """Sign in with staff number and PIN; False on any mismatch."""
+        staff = next((s for s in self.roster if staff_no and s.get("staff_no") == staff_no), None)
+        if staff is None or not staff.get("pin_hash") or not check_pin(pin, staff["pin_hash"]):
+            return False
+        self._sign_in(staff, "pin")
+        return True
+
+    def sign_out(self) -> str:
+        if self.staff is not None:
+            self._record_quietly(C.EV_STAFF_SIGN_OUT, {"staff_id": self.staff.get("staff_id")})
+        self.staff = None
+        self._cancel_session()
+        return self._go(C.ST_PAUSED)
+
+    def pause(self) -> str:
+        if self.staff is None:
+            return self.state
+        self._paused = True
+        self._record_quietly(C.EV_PAUSE, {"staff_id": self.staff.get("staff_id")})
+        self._cancel_session()
+        return self._go(C.ST_PAUSED)
+
+    def resume(self) -> str:
+        if self.staff is None:
+            return self.state
+        self._paused = False
+        self._record_quietly(C.EV_RESUME, {"staff_id": self.staff.get("staff_id")})
+        return self._go(C.ST_IDLE)
+
+    def _cancel_session(self) -> None:
+        if self.invitation is not None:
+            self._not_rated()
+        if self.state == C.ST_FOLLOW_UP:
+            self._keep_follow_up(completed=False)
+
+    # ------------------------------------------------------------ inviting
+    def start_rating(self) -> str:
+        """Open mode: the citizen touched "rate" on the idle screen."""
+        if self.settings.mode != C.MODE_OPEN or self.state != C.ST_IDLE:
+            return self.state
+        return self._go(C.ST_RATE, self.settings.return_seconds)
+
+    def invite(self, case_no: str | None = None, service_item: str | None = None, source: str = "key") -> bool:
+        """An invitation (staff key or the queue system); one rating per invitation."""
+        if self.state != C.ST_IDLE or self.staff is None:
+            return False
+        invitation = {
+            "invitation_id": str(uuid.uuid4()),
+            "source": source,
+            "case_no": case_no,
+            "service_item": service_item,
+        }
+        if self._record_quietly(C.EV_INVITATION, invitation) is None:
+            return False
+        self.invitation = invitation
+        self._go(C.ST_RATE, self.settings.invite_timeout_seconds)
+        return True
+
+    def _not_rated(self) -> None:
+        inv, self.invitation = self.invitation, None
+        if inv is None:
+            return
+        self._record_quietly(
+            C.EV_NOT_RATED,
+            {
+                "invitation_id": inv["invitation_id"],
+                "case_no": inv.get("case_no"),
+                "window_id": self.settings.window_id,
+                "staff_id": (self.staff or {}).get("staff_id"),
+            },
+        )
+
+    # --------------------------------------------------------------- rating
+    def flags_for_press(self, now: float) -> list[str]:
+        """Why a press now would be suspicious (empty when it is a clean rating)."""
+        flags = []
+        if self.staff is None:
+            flags.append(C.FLAG_NO_STAFF)
+        if self.settings.mode == C.MODE_INVITED and self.invitation is None:
+            flags.append(C.FLAG_OUTSIDE_INVITATION)
+        if (
+            self.settings.mode == C.MODE_OPEN
+            and self._last_counted is not None
+            and now - self._last_counted < self.settings.lockout_seconds
+        ):
+            flags.append(C.FLAG_LOCKOUT)
+        while self._presses and now - self._presses[0] >= self.settings.burst_seconds:
+            self._presses.popleft()
+        if len(self._presses) >= self.settings.burst_count:
+            flags.append(C.FLAG_BURST)
+        return flags
+
+    def rate(self, level: str) -> str:
+        """Record a press of one face; flagged presses are recorded too, never dropped."""
+        if level not in self.levels():
+            raise FlowError(f"unknown level {level!r} for a {self.settings.scale}-level scale")
+        now = self._now()
+        flags = self.flags_for_press(now)
+        staff = self.staff or {}
+        inv = self.invitation or {}
+        payload = {
+            "level": level,
+            "stars": C.STARS[level],
+            "scale": self.settings.scale,
+            "channel": C.CHANNEL_HALL_TABLET,
+            "window_id": self.settings.window_id,
+            "unit_id": self.settings.unit_id,
+            "staff_id": staff.get("staff_id"),
+            "staff_name": staff.get("name"),
+            "service_item": inv.get("service_item"),
+            "case_no": inv.get("case_no"),
+            "invitation_id": inv.get("invitation_id"),
+            "flags": flags,
+        }
+        try:
+            event = self.store.record(C.EV_RATING, payload)
+        except StoreError as exc:
+            # Never a false thanks: the citizen is asked to try again, the invitation stays.
+            self.last_error = str(exc)
+            log.error("rating not recorded: %s", exc)
+            return self._go(C.ST_RETRY, self.settings.thanks_seconds)
+        self._presses.append(now)
+        if not flags:
+            self._last_counted = now
+        self.invitation = None
+        if C.is_bad(level):
+            self.pending_rating = event
+            self.chosen = []
+            return self._go(C.ST_FOLLOW_UP, self.settings.return_seconds)
+        return self._go(C.ST_THANKS, self.settings.thanks_seconds)
+
+    # ------------------------------------------------------------ follow-up
+    def toggle_reason(self, code: str) -> list[str]:
+        if self.state != C.ST_FOLLOW_UP or self.pending_rating is None:
+            raise FlowError("no follow-up is open")
+        if code not in self.reasons_for(self.pending_rating["payload"]["level"]):
+            raise FlowError(f"unknown reason {code!r}")
+        if code in self.chosen:
+            self.chosen.remove(code)
+        else:
+            self.chosen.append(code)
+        self.deadline = self._now() + self.settings.return_seconds
+        return list(self.chosen)
+
+    def touch(self) -> None:
+        """Any touch on the rate or follow-up screen restarts its idle timeout."""
+        if self.state in (C.ST_RATE, C.ST_FOLLOW_UP) and self.invitation is None:
+            self.deadline = self._now() + self.settings.return_seconds
+
+    def _keep_follow_up(self, completed: bool, phone: str | None = None, consent: bool = False,
+                        comment: str | None = None) -> bool:
+        rating, self.pending_rating = self.pending_rating, None
+        if rating is None:
+            return True
+        payload = {
+            "rating_id": rating["id"],
+            "reasons": list(self.chosen),
+            "reasons_version": self.settings.reasons_version,
+            "phone": phone if (phone and consent) else None,
+            "callback_consent": bool(phone and consent),
+            "comment": comment or None,
+            "completed": completed,
+        }
+        self.chosen = []
+        try:
+            self.store.record(C.EV_FOLLOW_UP, payload)
+            return True
+        except StoreError as exc:
+            self.last_error = str(exc)
+            log.error("follow-up not recorded: %s", exc)
+            return False
+
+    def submit_follow_up(self, phone: str | None = None, consent: bool = False, comment: str | None = None) -> str:
+        if self.state != C.ST_FOLLOW_UP:
+            raise FlowError("no follow-up is open")
+        if phone is not None and not (phone.isdigit() and 5 <= len(phone) <= 15):
+            raise FlowError(f"a callback number is 5 to 15 digits, got {len(phone)} characters")
+        pending = self.pending_rating
+        if not self._keep_follow_up(True, phone, consent, comment):
+            self.pending_rating = pending  # keep the form; the citizen may try again
+            return self._go(C.ST_RETRY, self.settings.thanks_seconds)
+        return self._go(C.ST_THANKS, self.settings.thanks_seconds)
+
+    def skip_follow_up(self) -> str:
+        """The citizen chose not to say more: the rating stands, nothing else is recorded."""
+        if self.state != C.ST_FOLLOW_UP:
+            raise FlowError("no follow-up is open")
+        self.pending_rating, self.chosen = None, []
+        return self._go(C.ST_THANKS, self.settings.thanks_seconds)
+
+    # -------------------------------------------------------------- timing
+    def tick(self) -> str:
+        """Fire the timeout of the current state, if it has passed."""
+        if self.deadline is None or self._now() < self.deadline:
+            return self.state
+        if self.state == C.ST_RATE:
+            if self.invitation is not None:
+                self._not_rated()
+        elif self.state == C.ST_FOLLOW_UP:
+            if self.chosen:
+                self._keep_follow_up(completed=False)
+            self.pending_rating, self.chosen = None, []
+        elif self.state == C.ST_RETRY and self.invitation is not None:
+            return self._go(C.ST_RATE, self.settings.invite_timeout_seconds)
+        return self._go(self._rest_state())

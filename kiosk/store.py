@@ -1,0 +1,557 @@
+"""RatingStore: the kiosk's only code that touches its SQLite database.
+
+Every record is an append-only event with a client-made UUID, a gapless sequence, device wall
+time, boot id, monotonic time and a hash chaining it to the event before. ``record`` returns
+only after COMMIT returned, with ``synchronous=FULL`` in WAL mode, so a returned event survives
+a power cut. The outbox is the set of events not yet acknowledged by the server; it is frozen
+into batches under a persisted batch id so that a retry resends the same bytes.
+
+>>> store = RatingStore(tmp_path / "kiosk.db")            # doctest: +SKIP
+>>> store.record("rating", {"level": "satisfied", "stars": 4})["seq"]   # doctest: +SKIP
+1
+
+One instance per thread: the UI thread records, the sync worker opens its own instance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from sync.protocol import GENESIS_HASH, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, PROTOCOL_VERSION, event_hash
+
+from .errors import StoreError, StoreFullError
+
+migrations = Migrations("kiosk")
+
+
+@migrations()
+def m001_event_log(db: Database) -> None:
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            device_time TEXT NOT NULL,
+            boot_id TEXT NOT NULL,
+            mono_ns INTEGER NOT NULL,
+            payload TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            batch_id TEXT,
+            acked_at TEXT,
+            quarantine TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX events_pending ON events(seq) WHERE acked_at IS NULL AND quarantine IS NULL")
+    db.execute(
+        """CREATE TABLE batches (
+            id TEXT PRIMARY KEY,
+            first_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            closed_at TEXT,
+            outcome TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX batches_open ON batches(first_seq) WHERE closed_at IS NULL")
+    db.execute(
+        """CREATE TABLE device_config (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            etag TEXT, version INTEGER, body TEXT NOT NULL, applied_at TEXT NOT NULL
+        )"""
+    )
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).astimezone()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class RatingStore:
+    """The kiosk database: event log, outbox, batches, pulled device config.
+
+    ``path`` is the database file; ``device.json`` beside it keeps the device id (made once)
+    and the current stream id, so both survive a corrupt database being moved aside.
+    ``check=True`` (the app's main instance) runs an integrity check first.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        check: bool = True,
+        clock: Callable[[], datetime] = _now,
+        monotonic_ns: Callable[[], int] = time.monotonic_ns,
+        boot_id: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create the data folder: {exc}") from exc
+        self._clock = clock
+        self._mono = monotonic_ns
+        self.boot_id = boot_id or _boot_id()
+        self.recovered_from: dict[str, str] | None = None
+        if check and self.path.exists():
+            problem = self._integrity_problem()
+            if problem:
+                self.recovered_from = {"moved_to": str(self._move_aside()), "error": problem}
+        try:
+            self.conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open the kiosk database: {exc}") from exc
+        self.db = Database(self.conn)
+        self._migrate()
+        self.device_id, self.stream_id = self._identity()
+        if self.recovered_from is not None:
+            self.record("db_recovered", self.recovered_from)
+
+    # ----------------------------------------------------------------- opening
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError(f"{self.path}: could not switch to WAL mode (got {mode!r})")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    def _integrity_problem(self) -> str | None:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            try:
+                rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if rows != ["ok"]:
+            return "quick_check: " + "; ".join(str(r) for r in rows[:5])
+        return None
+
+    def _move_aside(self) -> Path:
+        stamp = _now().strftime("%Y%m%dT%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        os.replace(self.path, target)
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            if side.exists():
+                os.replace(side, target.with_name(target.name + suffix))
+        return target
+
+    def _migrate(self) -> None:
+        try:
+            # Under one write lock, so that two instances opening at once do not race.
+            self._begin()
+            migrations.apply(self.db)
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            self._rollback()
+            raise self._translate(exc, "migrating") from exc
+
+    def _identity(self) -> tuple[str, str]:
+        ident_file = self.path.with_name("device.json")
+        ident: dict[str, str] = {}
+        if ident_file.exists():
+            try:
+                ident = json.loads(ident_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                ident = {}
+        meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+        device_id = meta.get("device_id") or ident.get("device_id") or str(uuid.uuid4())
+        stream_id = meta.get("stream_id")
+        if stream_id is None:
+            stream_id = str(uuid.uuid4())
+            self._begin()
+            try:
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('device_id', ?), ('stream_id', ?)",
+                    (device_id, stream_id),
+                )
+                self.conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                self._rollback()
+                raise self._translate(exc, "writing the device identity") from exc
+            meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+            device_id, stream_id = meta["device_id"], meta["stream_id"]
+        if ident.get("device_id") != device_id or ident.get("stream_id") != stream_id:
+            old_stream = ident.get("stream_id")
+            _write_atomic(
+                ident_file,
+                json.dumps({"device_id": device_id, "stream_id": stream_id}).encode(),
+            )
+            if self.recovered_from is not None:
+                self.recovered_from["old_stream_id"] = old_stream or ""
+        return device_id, stream_id
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------ transactions
+    def _begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass
+
+    def _translate(self, exc: sqlite3.DatabaseError, doing: str) -> StoreError:
+        name = getattr(exc, "sqlite_errorname", "")
+        if name.startswith("SQLITE_FULL") or "full" in str(exc).lower():
+            return StoreFullError(f"{self.path}: disk full while {doing}; nothing was recorded ({exc})")
+        return StoreError(f"{self.path}: {doing} failed: {exc}")
+
+    # ------------------------------------------------------------------ record
+    def _append(self, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Insert one event inside the caller's open transaction."""
+        last = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+        event = {
+            "id": str(uuid.uuid4()),
+            "device_id": self.device_id,
+            "stream_id": self.stream_id,
+            "seq": seq,
+            "type": type_,
+            "device_time": self._clock().isoformat(),
+            "boot_id": self.boot_id,
+            "mono_ns": self._mono(),
+            "payload": payload,
+            "prev_hash": prev,
+        }
+        event["hash"] = event_hash(event, prev)
+        self.conn.execute(
+            "INSERT INTO events (seq, id, type, device_time, boot_id, mono_ns, payload, prev_hash, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                seq, event["id"], type_, event["device_time"], self.boot_id, event["mono_ns"],
+                json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True),
+                prev, event["hash"],
+            ),
+        )
+        return event
+
+    def record(self, type_: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Append one event durably and return it; raise StoreFullError / StoreError."""
+        try:
+            self._begin()
+            event = self._append(type_, dict(payload or {}))
+            self.conn.execute("COMMIT")
+            return event
+        except sqlite3.DatabaseError as exc:
+            self._rollback()
+            raise self._translate(exc, f"recording a {type_} event") from exc
+
+    # ------------------------------------------------------------------ reading
+    def _event(self, row: sqlite3.Row | tuple) -> dict[str, Any]:
+        seq, id_, type_, device_time, boot_id, mono_ns, payload, prev_hash, hash_ = row[:9]
+        return {
+            "id": id_, "device_id": self.device_id, "stream_id": self.stream_id, "seq": seq,
+            "type": type_, "device_time": device_time, "boot_id": boot_id, "mono_ns": mono_ns,
+            "payload": json.loads(payload), "prev_hash": prev_hash, "hash": hash_,
+        }
+
+    _COLS = "seq, id, type, device_time, boot_id, mono_ns, payload, prev_hash, hash"
+
+    def iter_events(self, after_seq: int = 0, chunk: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every event in sequence order, acked or not, read in chunks."""
+        while True:
+            rows = self.conn.execute(
+                f"SELECT {self._COLS}, acked_at, quarantine FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, chunk),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                event = self._event(row)
+                event["acked_at"], event["quarantine"] = row[9], row[10]
+                yield event
+            after_seq = rows[-1][0]
+
+    def pending(self, limit: int = MAX_BATCH_EVENTS) -> list[dict[str, Any]]:
+        """Events not yet acknowledged nor quarantined, in sequence order."""
+        rows = self.conn.execute(
+            f"SELECT {self._COLS} FROM events WHERE acked_at IS NULL AND quarantine IS NULL"
+            " ORDER BY seq LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [self._event(r) for r in rows]
+
+    def pending_count(self) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM events WHERE acked_at IS NULL AND quarantine IS NULL"
+        ).fetchone()[0]
+
+    def verify_chain(self) -> tuple[bool, int, int | None]:
+        """Recompute every hash: (ok, events checked, first bad seq or None)."""
+        prev, expected_seq, n = GENESIS_HASH, 1, 0
+        for event in self.iter_events():
+            n += 1
+            if event["seq"] != expected_seq or event["prev_hash"] != prev or event_hash(event, prev) != event["hash"]:
+                return False, n, event["seq"]
+            prev, expected_seq = event["hash"], expected_seq + 1
+        return True, n, None
+
+    def chain_head(self) -> tuple[int, str]:
+        row = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+    # ------------------------------------------------------------------ batches
+    def open_batch(self) -> dict[str, Any] | None:
+        """The oldest frozen batch the server has not answered, to resend byte for byte."""
+        row = self.conn.execute(
+            "SELECT id, first_seq, last_seq, n, body, attempts FROM batches"
+            " WHERE closed_at IS NULL ORDER BY first_seq LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return {"id": row[0], "first_seq": row[1], "last_seq": row[2], "n": row[3], "body": row[4], "attempts": row[5]}
+
+    def freeze_batch(
+        self, max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_BATCH_BYTES
+    ) -> dict[str, Any] | None:
+        """Return the open batch, or freeze the next pending events into a new one."""
+        batch = self.open_batch()
+        if batch is not None:
+            return batch
+        try:
+            self._begin()
+            rows = self.conn.execute(
+                f"SELECT {self._COLS} FROM events WHERE acked_at IS NULL AND quarantine IS NULL"
+                " AND batch_id IS NULL ORDER BY seq LIMIT ?",
+                (max_events,),
+            ).fetchall()
+            if not rows:
+                self.conn.execute("COMMIT")
+                return None
+            batch = self._freeze([self._event(r) for r in rows], max_bytes)
+            self.conn.execute("COMMIT")
+            return batch
+        except sqlite3.DatabaseError as exc:
+            self._rollback()
+            raise self._translate(exc, "freezing a batch") from exc
+
+    def _freeze(self, events: list[dict[str, Any]], max_bytes: int) -> dict[str, Any]:
+        """Write one batch of (a prefix of) ``events`` inside the caller's transaction."""
+        batch_id = str(uuid.uuid4())
+        head = {"protocol": PROTOCOL_VERSION, "device_id": self.device_id, "batch_id": batch_id}
+        encoded, size = [], len(json.dumps(head)) + 20
+        for event in events:
+            item = json.dumps(event, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            if encoded and size + len(item.encode()) + 1 > max_bytes:
+                break
+            encoded.append(item)
+            size += len(item.encode()) + 1
+        chosen = events[: len(encoded)]
+        body = (
+            json.dumps(head, separators=(",", ":"))[:-1] + ',"events":[' + ",".join(encoded) + "]}"
+        ).encode("utf-8")
+        first, last = chosen[0]["seq"], chosen[-1]["seq"]
+        self.conn.execute(
+            "INSERT INTO batches (id, first_seq, last_seq, n, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (batch_id, first, last, len(chosen), body, self._clock().isoformat()),
+        )
+        self.conn.executemany(
+            "UPDATE events SET batch_id = ? WHERE seq = ?", [(batch_id, e["seq"]) for e in chosen]
+        )
+        return {"id": batch_id, "first_seq": first, "last_seq": last, "n": len(chosen), "body": body, "attempts": 0}
+
+    def batch_events(self, batch_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            f"SELECT {self._COLS} FROM events WHERE batch_id = ? ORDER BY seq", (batch_id,)
+        ).fetchall()
+        return [self._event(r) for r in rows]
+
+    def note_attempt(self, batch_id: str, error: str | None) -> None:
+        """Count one send attempt of a batch and its error, if any."""
+        self._write(
+            "UPDATE batches SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+            (error, batch_id),
+        )
+
+    def split_batch(self, batch_id: str) -> list[dict[str, Any]]:
+        """Replace an open batch the server found too large by two halves (413)."""
+        try:
+            self._begin()
+            events = self.batch_events(batch_id)
+            self.conn.execute(
+                "UPDATE batches SET closed_at = ?, outcome = 'split' WHERE id = ?",
+                (self._clock().isoformat(), batch_id),
+            )
+            self.conn.execute("UPDATE events SET batch_id = NULL WHERE batch_id = ?", (batch_id,))
+            halves = []
+            if len(events) > 1:
+                mid = len(events) // 2
+                halves = [self._freeze(events[:mid], MAX_BATCH_BYTES), self._freeze(events[mid:], MAX_BATCH_BYTES)]
+            elif events:
+                # A single event the server will not take: keep it, quarantined, and report it.
+                self.conn.execute(
+                    "UPDATE events SET quarantine = 'too_large' WHERE seq = ?", (events[0]["seq"],)
+                )
+            self.conn.execute("COMMIT")
+            return halves
+        except sqlite3.DatabaseError as exc:
+            self._rollback()
+            raise self._translate(exc, "splitting a batch") from exc
+
+    def mark_acked(
+        self, batch_id: str, acked_ids: list[str], quarantined: dict[str, str] | None = None
+    ) -> int:
+        """Apply the server's answer to a batch; returns how many events are now acked.
+
+        Only ids that belong to this batch are touched; ids of the batch that the answer did
+        not list go back to the outbox and will be frozen again.
+        """
+        quarantined = quarantined or {}
+        now = self._clock().isoformat()
+        try:
+            self._begin()
+            before = self.conn.total_changes
+            self.conn.executemany(
+                "UPDATE events SET acked_at = ? WHERE id = ? AND batch_id = ? AND acked_at IS NULL",
+                [(now, i, batch_id) for i in acked_ids],
+            )
+            acked = self.conn.total_changes - before
+            self.conn.executemany(
+                "UPDATE events SET quarantine = ? WHERE id = ? AND batch_id = ? AND acked_at IS NULL",
+                [(reason or "quarantined", i, batch_id) for i, reason in quarantined.items()],
+            )
+            self.conn.execute(
+                "UPDATE events SET batch_id = NULL WHERE batch_id = ? AND acked_at IS NULL AND quarantine IS NULL",
+                (batch_id,),
+            )
+            self.conn.execute(
+                "UPDATE batches SET closed_at = ?, outcome = 'answered' WHERE id = ?", (now, batch_id)
+            )
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_ack', ?)", (now,))
+            self.conn.execute("COMMIT")
+            return acked
+        except sqlite3.DatabaseError as exc:
+            self._rollback()
+            raise self._translate(exc, "marking a batch acknowledged") from exc
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            f"SELECT {self._COLS}, quarantine FROM events WHERE quarantine IS NOT NULL ORDER BY seq"
+        ).fetchall()
+        out = []
+        for row in rows:
+            event = self._event(row)
+            event["quarantine"] = row[9]
+            out.append(event)
+        return out
+
+    # ------------------------------------------------------------ meta, config
+    def _write(self, sql: str, params: tuple) -> None:
+        try:
+            self._begin()
+            self.conn.execute(sql, params)
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            self._rollback()
+            raise self._translate(exc, "writing") from exc
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def apply_config(self, config: dict[str, Any], etag: str | None, version: int | None = None) -> dict[str, Any]:
+        """Store a pulled device config and record ``config_applied`` in one transaction."""
+        try:
+            self._begin()
+            self.conn.execute(
+                "INSERT OR REPLACE INTO device_config (id, etag, version, body, applied_at) VALUES (1, ?, ?, ?, ?)",
+                (etag, version, json.dumps(config, ensure_ascii=False), self._clock().isoformat()),
+            )
+            event = self._append("config_applied", {"etag": etag, "version": version})
+            self.conn.execute("COMMIT")
+            return event
+        except sqlite3.DatabaseError as exc:
+            self._rollback()
+            raise self._translate(exc, "applying the device config") from exc
+
+    def device_config(self) -> tuple[dict[str, Any] | None, str | None]:
+        """The last applied server config and its ETag, or (None, None)."""
+        row = self.conn.execute("SELECT body, etag FROM device_config WHERE id = 1").fetchone()
+        return (json.loads(row[0]), row[1]) if row else (None, None)
+
+    # ------------------------------------------------------------ diagnostics
+    def size_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            p = self.path.with_name(self.path.name + suffix)
+            if p.exists():
+                total += p.stat().st_size
+        return total
+
+    def diagnostics(self) -> dict[str, Any]:
+        """What the technician screen and the heartbeat show."""
+        pending, oldest = self.conn.execute(
+            "SELECT count(*), min(device_time) FROM events WHERE acked_at IS NULL AND quarantine IS NULL"
+        ).fetchone()
+        total, = self.conn.execute("SELECT count(*) FROM events").fetchone()
+        quarantined, = self.conn.execute("SELECT count(*) FROM events WHERE quarantine IS NOT NULL").fetchone()
+        last_seq, head = self.chain_head()
+        try:
+            stat = os.statvfs(self.path.parent)
+            disk_free = stat.f_bavail * stat.f_frsize
+        except OSError:
+            disk_free = None
+        return {
+            "device_id": self.device_id,
+            "stream_id": self.stream_id,
+            "events": total,
+            "last_seq": last_seq,
+            "chain_head": head,
+            "pending": pending,
+            "oldest_pending": oldest,
+            "quarantined": quarantined,
+            "last_ack": self.get_meta("last_ack"),
+            "db_bytes": self.size_bytes(),
+            "disk_free_bytes": disk_free,
+        }

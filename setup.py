@@ -1,0 +1,59 @@
+"""Counter satisfaction kiosk: the kiosk app, its sync client and the aggregation server."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="counter-satisfaction-kiosk",
+    version="0.1.0",
+    description="Counter satisfaction kiosk (窗口服务好差评): kiosk app, sync and aggregation server",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11",
+    packages=find_packages(include=["kiosk", "kiosk.*", "sync", "sync.*", "aggregator", "aggregator.*"])
+    + ["kiosk_assets"],
+    # The top-level assets/ folder (fonts, images, voice prompts) installs as kiosk_assets.
+    package_dir={"kiosk_assets": "assets"},
+    package_data={
+        "kiosk_assets": ["*.md", "*.txt", "fonts/*", "images/*", "sounds/*"],
+        "kiosk": ["screens/*.kv", "locale/*.json"],
+        "aggregator": ["templates/*", "templates/*/*", "static/*", "static/*/*", "migrations/*"],
+    },
+    include_package_data=True,
+    install_requires=[
+        "kivy[base]>=2.3,<2.4",
+        "sqlite-utils>=4.2,<5",
+        "requests>=2.31,<3",
+        "qrcode>=7,<9",
+        "PyYAML>=6,<7",
+        "cryptography>=42",
+    ],
+    extras_require={
+        "aggregator": [
+            "fastapi>=0.110,<1",
+            "uvicorn>=0.29,<1",
+            "SQLAlchemy>=2,<3",
+            "psycopg[binary]>=3.1,<4",
+            "openpyxl>=3.1,<4",
+            "python-multipart>=0.0.9",
+            "Jinja2>=3.1,<4",
+        ],
+        "test": [
+            "pytest>=8,<10",
+            "pytest-timeout>=2.3",
+            "hypothesis>=6",
+            "ruff>=0.5",
+            "fonttools>=4.50",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "kiosk=kiosk.cli:main",
+            "aggregator=aggregator.cli:main",
+        ]
+    },
+)

@@ -1,0 +1,79 @@
+"""Wire format shared by the kiosk and the aggregator (docs/protocol.md).
+
+Both sides hash and sign with these functions, so a change here is a protocol
+change: bump ``PROTOCOL_VERSION`` and document it.
+
+>>> h = event_hash({"id": "e1", "seq": 1, "type": "app_start", "payload": {}}, GENESIS_HASH)
+>>> len(h)
+64
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Mapping
+
+PROTOCOL_VERSION = 1
+GENESIS_HASH = "0" * 64
+
+# Fields of an event that the hash covers, in the order the docs list them.
+HASHED_FIELDS = (
+    "id",
+    "device_id",
+    "stream_id",
+    "seq",
+    "type",
+    "device_time",
+    "boot_id",
+    "mono_ns",
+    "payload",
+)
+
+# Request headers of an authenticated call.
+HEADER_DEVICE = "X-Device-Id"
+HEADER_TIMESTAMP = "X-Timestamp"
+HEADER_NONCE = "X-Nonce"
+HEADER_SIGNATURE = "X-Signature"
+
+# Limits both sides agree on.
+MAX_BATCH_EVENTS = 500
+MAX_BATCH_BYTES = 256 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+MAX_DECOMPRESSED_BYTES = 4 * 1024 * 1024
+CLOCK_WINDOW_SECONDS = 300
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte form of a JSON value: sorted keys, no spaces, UTF-8."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+
+
+def event_hash(event: Mapping[str, Any], prev_hash: str) -> str:
+    """SHA-256 chaining ``event`` to the hash of the event before it."""
+    body = {name: event.get(name) for name in HASHED_FIELDS}
+    body["prev_hash"] = prev_hash
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def signing_string(
+    method: str, path: str, device_id: str, timestamp: str, nonce: str, body: bytes
+) -> bytes:
+    """What the device signs with its Ed25519 key for one request.
+
+    ``body`` is the request body as sent on the wire (gzip bytes for a batch).
+    """
+    digest = hashlib.sha256(body).hexdigest()
+    return "\n".join(
+        [
+            f"csk-v{PROTOCOL_VERSION}",
+            method.upper(),
+            path,
+            device_id,
+            timestamp,
+            nonce,
+            digest,
+        ]
+    ).encode("utf-8")

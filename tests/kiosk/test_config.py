@@ -1,0 +1,103 @@
+"""Config: defaults, every documented setting, and errors that name key and line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import SETTINGS, _line_map, load_config, load_config_text
+from kiosk.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_config_yaml_loads():
+    cfg = load_config(ROOT / "config.yaml")
+    assert cfg.trigger.mode == "open"
+    assert cfg.roster and cfg.service_items
+
+
+def test_every_setting_is_documented_in_config_yaml():
+    # A setting nobody can find in config.yaml is a setting nobody can use.
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    lines = _line_map(text)
+    raw = text.splitlines()
+    missing = []
+    for setting in SETTINGS:
+        paths = [setting.name]
+        if setting.type == "list":
+            paths = [f"{setting.name}[0].{field}" for field in setting.item]
+        for path in paths:
+            if path not in lines:
+                missing.append(f"{path} (absent)")
+                continue
+            line = lines[path]
+            commented = "#" in raw[line - 1] or raw[line - 2].lstrip().startswith("#")
+            if not commented:
+                missing.append(f"{path} (line {line} has no comment)")
+    assert not missing, "undocumented settings: " + ", ".join(missing)
+
+
+def test_defaults_without_a_file():
+    cfg = load_config(None)
+    for setting in SETTINGS:
+        assert cfg.get(setting.name) == setting.default
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("sync:\n  batch_size: '10'\n", "line 2: sync.batch_size must be an integer, got '10'"),
+        ("sync:\n  batch_size: 501\n", "line 2: sync.batch_size must be at most 500, got 501"),
+        ("sync:\n  interval_seconds: 0\n", "line 2: sync.interval_seconds must be at least 5, got 0"),
+        ("trigger:\n  mode: always\n", "line 2: trigger.mode must be one of open, invited, got 'always'"),
+        ("trigger:\n  lockout_seconds: true\n", "line 2: trigger.lockout_seconds must be an integer, got True"),
+        ("language: fr\n", "line 1: language must be one of zh_CN, en, got 'fr'"),
+        ("scale:\n  levels: 3\n", "line 2: scale.levels must be one of 4, 5, got 3"),
+        ("display:\n  fullscreen: 'yes'\n", "line 2: display.fullscreen must be true or false, got 'yes'"),
+        ("sync:\n  server: ftp://x\n", "line 2: sync.server has an invalid value 'ftp://x'"),
+        ("colour: red\n", "line 1: colour is not a known setting"),
+        ("\n\nsync:\n  serverr: x\n", "line 4: sync.serverr is not a known setting; sync has server,"),
+        ("sync: 5\n", "line 1: sync must be a mapping, got 5"),
+        ("roster:\n  - name: A\n", "line 2: roster[0] needs 'staff_id'"),
+        ("roster:\n  - staff_id: a\n    name: A\n    stars: 6\n", "line 4: roster[0].stars must be at most 5, got 6"),
+        ("roster:\n  - staff_id: a\n    name: A\n    mood: 1\n", "line 4: roster[0].mood is not a known field"),
+        ("roster: {a: 1}\n", "line 1: roster must be a list"),
+        ("service_items:\n  - code: X\n", "line 2: service_items[0] needs 'name'"),
+        ("window:\n  id: 'bad id!'\n", "line 2: window.id has an invalid value 'bad id!'"),
+        ("sync:\n  server: [unclosed\n", "line 3: not valid YAML"),
+        ("- just\n- a list\n", "the top level must be a mapping"),
+    ],
+)
+def test_config_errors_name_key_and_line(text, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, source="c.yaml")
+    assert expected in str(info.value), str(info.value)
+
+
+def test_all_problems_are_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        load_config_text("sync:\n  batch_size: x\ntrigger:\n  mode: y\n")
+    assert len(info.value.problems) == 2
+
+
+def test_numeric_window_id_is_read_as_string():
+    assert load_config_text("window:\n  id: 101\n").window.id == "101"
+
+
+def test_check_config_cli_exit_codes(tmp_path):
+    good = subprocess.run([sys.executable, "-m", "kiosk.cli", "check-config", str(ROOT / "config.yaml")],
+                          capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    bad_file = tmp_path / "bad.yaml"
+    bad_file.write_text("idle:\n  thanks_seconds: 0\n", encoding="utf-8")
+    bad = subprocess.run([sys.executable, "-m", "kiosk.cli", "check-config", str(bad_file)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "line 2: idle.thanks_seconds must be at least 1, got 0" in bad.stderr
+    missing = subprocess.run([sys.executable, "-m", "kiosk.cli", "check-config", str(tmp_path / "nope.yaml")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "no such config file" in missing.stderr

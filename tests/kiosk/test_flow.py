@@ -1,0 +1,346 @@
+"""Every rule of the rating session, without a window, on the real store."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiosk import constants as C
+from kiosk.errors import FlowError, StoreFullError
+
+
+def signed_in(make_flow, **settings):
+    flow = make_flow(**settings)
+    assert flow.sign_in_badge("10000001")
+    return flow
+
+
+# ------------------------------------------------------------------ staff
+@pytest.mark.parametrize(
+    "action, ok, method",
+    [
+        (lambda f: f.sign_in_badge("10000001"), True, "badge"),
+        (lambda f: f.sign_in_badge(" 10000001\n"), True, "badge"),
+        (lambda f: f.sign_in_badge("99999999"), False, None),
+        (lambda f: f.sign_in_badge(""), False, None),
+        (lambda f: f.sign_in_pin("0001", "1234"), True, "pin"),
+        (lambda f: f.sign_in_pin("0001", "4321"), False, None),
+        (lambda f: f.sign_in_pin("0002", "1234"), False, None),  # no PIN set: PIN sign-in disabled
+        (lambda f: f.sign_in_pin("9999", "1234"), False, None),
+    ],
+)
+def test_staff_sign_in(make_flow, store, action, ok, method, events_of):
+    flow = make_flow()
+    assert flow.state == C.ST_PAUSED
+    assert action(flow) is ok
+    assert flow.state == (C.ST_IDLE if ok else C.ST_PAUSED)
+    signs = events_of(store, C.EV_STAFF_SIGN_IN)
+    assert [e["payload"]["method"] for e in signs] == ([method] if ok else [])
+
+
+def test_sign_out_pause_resume(make_flow, store, events_of):
+    flow = signed_in(make_flow)
+    assert flow.pause() == C.ST_PAUSED
+    assert flow.start_rating() == C.ST_PAUSED  # no rating while paused
+    assert flow.resume() == C.ST_IDLE
+    assert flow.sign_out() == C.ST_PAUSED and flow.staff is None
+    types = [e["type"] for e in events_of(store)]
+    assert types == ["staff_sign_in", "pause", "resume", "staff_sign_out"]
+
+
+def test_new_badge_signs_out_the_previous_staff(make_flow, store, events_of):
+    flow = signed_in(make_flow)
+    assert flow.sign_in_badge("10000002")
+    assert [e["type"] for e in events_of(store)] == ["staff_sign_in", "staff_sign_out", "staff_sign_in"]
+    assert flow.staff["staff_id"] == "S-2"
+
+
+# ---------------------------------------------------------------- ratings
+@pytest.mark.parametrize(
+    "level, stars, next_state",
+    [
+        ("very_satisfied", 5, C.ST_THANKS),
+        ("satisfied", 4, C.ST_THANKS),
+        ("basic_satisfied", 3, C.ST_THANKS),
+        ("dissatisfied", 2, C.ST_FOLLOW_UP),
+        ("very_dissatisfied", 1, C.ST_FOLLOW_UP),
+    ],
+)
+def test_each_level_is_recorded_and_only_bad_ones_ask_why(make_flow, store, level, stars, next_state, events_of):
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    assert flow.rate(level) == next_state
+    (rating,) = events_of(store, C.EV_RATING)
+    p = rating["payload"]
+    assert (p["level"], p["stars"], p["channel"], p["staff_id"], p["staff_name"], p["flags"]) == (
+        level, stars, 4, "S-1", "王芳", [])
+
+
+def test_four_level_scale_has_no_neutral_level(make_flow):
+    flow = signed_in(make_flow, scale=4)
+    assert flow.levels() == ("very_satisfied", "satisfied", "dissatisfied", "very_dissatisfied")
+    with pytest.raises(FlowError, match="unknown level 'basic_satisfied'"):
+        flow.rate("basic_satisfied")
+
+
+@pytest.mark.parametrize(
+    "level, expected",
+    [
+        ("very_dissatisfied", C.REASONS["very_dissatisfied"]),
+        ("dissatisfied", C.REASONS["dissatisfied"]),
+        ("satisfied", ()),
+    ],
+)
+def test_reasons_are_chosen_by_level(make_flow, level, expected):
+    assert make_flow().reasons_for(level) == expected
+    assert "asked_for_favours" not in C.REASONS["dissatisfied"]
+
+
+# --------------------------------------------------------------- follow-up
+def test_follow_up_submit_refers_to_the_rating(make_flow, store, events_of):
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    flow.rate("very_dissatisfied")
+    flow.toggle_reason("attitude")
+    flow.toggle_reason("waiting_time")
+    flow.toggle_reason("attitude")  # a second tap unselects
+    assert flow.submit_follow_up(phone="13800001234", consent=True) == C.ST_THANKS
+    rating = events_of(store, C.EV_RATING)[0]
+    (fu,) = events_of(store, C.EV_FOLLOW_UP)
+    assert fu["payload"] == {
+        "rating_id": rating["id"], "reasons": ["waiting_time"], "reasons_version": C.REASONS_VERSION,
+        "phone": "13800001234", "callback_consent": True, "comment": None, "completed": True,
+    }
+
+
+def test_phone_without_consent_is_not_kept(make_flow, store, events_of):
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    flow.rate("dissatisfied")
+    flow.submit_follow_up(phone="13800001234", consent=False)
+    assert events_of(store, C.EV_FOLLOW_UP)[0]["payload"]["phone"] is None
+
+
+@pytest.mark.parametrize("phone", ["12ab", "1234", "1" * 16])
+def test_bad_phone_is_refused(make_flow, phone):
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    flow.rate("dissatisfied")
+    with pytest.raises(FlowError, match="5 to 15 digits"):
+        flow.submit_follow_up(phone=phone, consent=True)
+    assert flow.state == C.ST_FOLLOW_UP
+
+
+def test_skip_keeps_the_rating_and_records_no_follow_up(make_flow, store, events_of):
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    flow.rate("dissatisfied")
+    assert flow.skip_follow_up() == C.ST_THANKS
+    assert len(events_of(store, C.EV_RATING)) == 1 and not events_of(store, C.EV_FOLLOW_UP)
+
+
+@pytest.mark.parametrize("chosen, recorded", [(["attitude"], True), ([], False)])
+def test_follow_up_timeout_keeps_what_was_chosen(make_flow, store, clock, chosen, recorded, events_of):
+    flow = signed_in(make_flow, return_seconds=30)
+    flow.start_rating()
+    flow.rate("very_dissatisfied")
+    for code in chosen:
+        flow.toggle_reason(code)
+    clock.advance(29)
+    assert flow.tick() == C.ST_FOLLOW_UP
+    clock.advance(2)
+    assert flow.tick() == C.ST_IDLE
+    fus = events_of(store, C.EV_FOLLOW_UP)
+    assert bool(fus) is recorded
+    if recorded:
+        assert fus[0]["payload"]["reasons"] == chosen and fus[0]["payload"]["completed"] is False
+
+
+def test_unknown_reason_is_refused(make_flow):
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    flow.rate("dissatisfied")
+    with pytest.raises(FlowError):
+        flow.toggle_reason("asked_for_favours")  # offered only after "very dissatisfied"
+
+
+# ------------------------------------------------------------- timeouts
+@pytest.mark.parametrize(
+    "state_after, advance, expected",
+    [
+        ("thanks", 3.9, C.ST_THANKS),
+        ("thanks", 4.0, C.ST_IDLE),
+        ("rate", 29, C.ST_RATE),
+        ("rate", 30, C.ST_IDLE),
+    ],
+)
+def test_screens_return_to_idle(make_flow, clock, state_after, advance, expected):
+    flow = signed_in(make_flow, thanks_seconds=4, return_seconds=30)
+    flow.start_rating()
+    if state_after == "thanks":
+        flow.rate("satisfied")
+    clock.advance(advance)
+    assert flow.tick() == expected
+
+
+def test_touch_restarts_the_idle_timeout(make_flow, clock):
+    flow = signed_in(make_flow, return_seconds=30)
+    flow.start_rating()
+    clock.advance(20)
+    flow.touch()
+    clock.advance(20)
+    assert flow.tick() == C.ST_RATE
+
+
+# ------------------------------------------------------- open mode rules
+@pytest.mark.parametrize(
+    "gap, flags",
+    [(0.5, [C.FLAG_LOCKOUT]), (9.9, [C.FLAG_LOCKOUT]), (10.0, []), (60, [])],
+)
+def test_lockout_flags_a_second_press_within_the_interval(make_flow, store, clock, gap, flags, events_of):
+    flow = signed_in(make_flow, lockout_seconds=10)
+    flow.start_rating()
+    flow.rate("satisfied")
+    clock.advance(gap)
+    flow.tick()
+    flow.state = C.ST_IDLE
+    flow.start_rating()
+    flow.rate("very_satisfied")
+    ratings = events_of(store, C.EV_RATING)
+    assert len(ratings) == 2  # flagged, never dropped
+    assert ratings[1]["payload"]["flags"] == flags
+
+
+def test_lockout_counts_from_the_last_counted_rating(make_flow, store, clock, events_of):
+    flow = signed_in(make_flow, lockout_seconds=10, burst_count=100)
+    for _ in range(4):  # presses every 4 s: only the first and the one at 12 s count
+        flow.state = C.ST_IDLE
+        flow.start_rating()
+        flow.rate("very_satisfied")
+        clock.advance(4)
+    assert [e["payload"]["flags"] for e in events_of(store, C.EV_RATING)] == [
+        [], [C.FLAG_LOCKOUT], [C.FLAG_LOCKOUT], []]
+
+
+def test_burst_of_presses_is_flagged(make_flow, store, clock, events_of):
+    flow = signed_in(make_flow, lockout_seconds=0, burst_count=3, burst_seconds=60)
+    for _ in range(5):
+        flow.state = C.ST_IDLE
+        flow.start_rating()
+        flow.rate("very_satisfied")
+        clock.advance(11)
+    flags = [e["payload"]["flags"] for e in events_of(store, C.EV_RATING)]
+    assert flags == [[], [], [], [C.FLAG_BURST], [C.FLAG_BURST]]
+    clock.advance(60)
+    flow.state = C.ST_IDLE
+    flow.start_rating()
+    flow.rate("very_satisfied")
+    assert events_of(store, C.EV_RATING)[-1]["payload"]["flags"] == []
+
+
+def test_press_with_nobody_signed_in_is_flagged(make_flow, store, events_of):
+    flow = make_flow()
+    flow.rate("very_satisfied")
+    assert events_of(store, C.EV_RATING)[0]["payload"]["flags"] == [C.FLAG_NO_STAFF]
+
+
+# ----------------------------------------------------------- invited mode
+def test_invited_mode_needs_an_invitation(make_flow, store, events_of):
+    flow = signed_in(make_flow, mode=C.MODE_INVITED)
+    assert flow.start_rating() == C.ST_IDLE  # citizens cannot start a rating themselves
+    assert flow.invite(case_no="BJ2026-0001", service_item="SI-0102", source="http")
+    assert flow.state == C.ST_RATE
+    assert not flow.invite()  # one rating per invitation: a second invite is refused
+    flow.rate("satisfied")
+    p = events_of(store, C.EV_RATING)[0]["payload"]
+    inv = events_of(store, C.EV_INVITATION)[0]["payload"]
+    assert (p["case_no"], p["service_item"], p["invitation_id"], p["flags"]) == (
+        "BJ2026-0001", "SI-0102", inv["invitation_id"], [])
+    assert flow.invitation is None
+
+
+def test_invitation_timeout_records_not_rated_never_a_default_rating(make_flow, store, clock, events_of):
+    flow = signed_in(make_flow, mode=C.MODE_INVITED, invite_timeout_seconds=20)
+    flow.invite(case_no="C-1")
+    clock.advance(19.9)
+    assert flow.tick() == C.ST_RATE
+    clock.advance(0.2)
+    assert flow.tick() == C.ST_IDLE
+    assert not events_of(store, C.EV_RATING)
+    (nr,) = events_of(store, C.EV_NOT_RATED)
+    assert nr["payload"]["case_no"] == "C-1" and nr["payload"]["staff_id"] == "S-1"
+
+
+def test_press_outside_an_invitation_is_flagged(make_flow, store, events_of):
+    flow = signed_in(make_flow, mode=C.MODE_INVITED)
+    flow.rate("very_satisfied")
+    assert events_of(store, C.EV_RATING)[0]["payload"]["flags"] == [C.FLAG_OUTSIDE_INVITATION]
+
+
+def test_invitation_needs_staff_and_idle(make_flow):
+    flow = make_flow(mode=C.MODE_INVITED)
+    assert not flow.invite()
+
+
+def test_sign_out_during_an_invitation_records_not_rated(make_flow, store, events_of):
+    flow = signed_in(make_flow, mode=C.MODE_INVITED)
+    flow.invite()
+    flow.sign_out()
+    assert len(events_of(store, C.EV_NOT_RATED)) == 1
+
+
+# -------------------------------------------------------- failed commits
+class FailingStore:
+    """The real store, except that recording ratings fails as on a full disk."""
+
+    def __init__(self, store):
+        self.store = store
+        self.fail = True
+
+    def record(self, type_, payload=None):
+        if self.fail and type_ in (C.EV_RATING, C.EV_FOLLOW_UP):
+            raise StoreFullError("disk full while recording; nothing was recorded")
+        return self.store.record(type_, payload)
+
+
+def test_failed_commit_shows_retry_never_thanks(make_flow, store, clock, events_of):
+    flow = signed_in(make_flow, thanks_seconds=4)
+    flow.store = FailingStore(store)
+    flow.start_rating()
+    assert flow.rate("satisfied") == C.ST_RETRY
+    assert "disk full" in flow.last_error
+    assert not events_of(store, C.EV_RATING)
+    clock.advance(4)
+    assert flow.tick() == C.ST_IDLE
+    flow.store.fail = False
+    flow.start_rating()
+    assert flow.rate("satisfied") == C.ST_THANKS  # recording resumes when space returns
+
+
+def test_failed_commit_in_invited_mode_keeps_the_invitation(make_flow, store, clock, events_of):
+    flow = signed_in(make_flow, mode=C.MODE_INVITED, thanks_seconds=4)
+    flow.invite(case_no="C-9")
+    flow.store = FailingStore(store)
+    assert flow.rate("satisfied") == C.ST_RETRY
+    clock.advance(4)
+    assert flow.tick() == C.ST_RATE and flow.invitation["case_no"] == "C-9"
+    flow.store.fail = False
+    flow.rate("satisfied")
+    assert events_of(store, C.EV_RATING)[0]["payload"]["case_no"] == "C-9"
+
+
+def test_failed_follow_up_keeps_the_form(make_flow, store):
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    flow.rate("dissatisfied")
+    flow.toggle_reason("attitude")
+    flow.store = FailingStore(store)
+    assert flow.submit_follow_up() == C.ST_RETRY
+    assert flow.pending_rating is not None
+
+
+def test_update_applies_new_settings_and_roster(make_flow):
+    flow = signed_in(make_flow)
+    new_roster = [{"staff_id": "S-1", "name": "王芳（新）", "badge": "10000001"}]
+    from kiosk.flow import FlowSettings
+    flow.update(FlowSettings(mode=C.MODE_INVITED), new_roster)
+    assert flow.settings.mode == C.MODE_INVITED and flow.staff["name"] == "王芳（新）"

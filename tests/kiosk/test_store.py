@@ -1,0 +1,196 @@
+"""RatingStore: durable append-only log, hash chain, outbox and batches, recovery."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from kiosk.errors import StoreError, StoreFullError
+from kiosk.store import RatingStore
+from sync.protocol import GENESIS_HASH, event_hash
+
+
+def test_record_assigns_gapless_seq_and_chains_hashes(store):
+    events = [store.record("rating", {"level": "satisfied", "stars": 4}) for _ in range(5)]
+    assert [e["seq"] for e in events] == [1, 2, 3, 4, 5]
+    assert events[0]["prev_hash"] == GENESIS_HASH
+    for before, after in zip(events, events[1:]):
+        assert after["prev_hash"] == before["hash"]
+    assert store.verify_chain() == (True, 5, None)
+    assert len({e["id"] for e in events}) == 5
+
+
+def test_event_has_all_identity_fields(store):
+    e = store.record("app_start", {"version": "x"})
+    assert e["device_id"] == store.device_id and e["stream_id"] == store.stream_id
+    assert e["boot_id"] and isinstance(e["mono_ns"], int)
+    assert "+" in e["device_time"] or e["device_time"].endswith("Z")  # timezone-aware
+    assert e["hash"] == event_hash(e, e["prev_hash"])
+
+
+def test_database_uses_wal_and_full_sync(store):
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_device_id_is_made_once_and_kept(db_path):
+    a = RatingStore(db_path)
+    device, stream = a.device_id, a.stream_id
+    a.close()
+    b = RatingStore(db_path)
+    assert (b.device_id, b.stream_id) == (device, stream)
+    assert json.loads((db_path.parent / "device.json").read_text())["device_id"] == device
+    b.close()
+
+
+def test_migrations_are_recorded_and_not_rerun(db_path):
+    RatingStore(db_path).close()
+    s = RatingStore(db_path)
+    names = [r[0] for r in s.conn.execute("SELECT name FROM _sqlite_migrations")]
+    assert names == ["m001_event_log"]
+    s.close()
+
+
+def test_tampered_event_breaks_the_chain(store):
+    for i in range(4):
+        store.record("rating", {"level": "satisfied", "n": i})
+    # Somebody edits a stored rating behind the store's back: verification must notice.
+    store.conn.execute("""UPDATE events SET payload = '{"level":"very_satisfied","n":2}' WHERE seq = 3""")
+    ok, _, bad = store.verify_chain()
+    assert not ok and bad == 3
+
+
+def test_corrupt_database_is_moved_aside_and_a_new_stream_starts(db_path):
+    s = RatingStore(db_path)
+    s.record("rating", {"level": "satisfied"})
+    device, old_stream = s.device_id, s.stream_id
+    s.close()
+    with open(db_path, "r+b") as fh:  # wreck the header and the first pages
+        fh.write(b"\x00garbage" * 512)
+    fresh = RatingStore(db_path)
+    moved = list(db_path.parent.glob("kiosk.db.corrupt-*"))
+    assert len(moved) == 1 and moved[0].stat().st_size > 0  # kept, never deleted
+    assert fresh.device_id == device and fresh.stream_id != old_stream
+    first = next(fresh.iter_events())
+    assert first["type"] == "db_recovered" and first["seq"] == 1
+    assert first["payload"]["old_stream_id"] == old_stream
+    assert first["payload"]["moved_to"] == str(moved[0])
+    fresh.close()
+
+
+def test_full_disk_raises_clearly_and_writes_nothing_half(db_path):
+    s = RatingStore(db_path)
+    for _ in range(3):
+        s.record("rating", {"level": "satisfied"})
+    pages = s.conn.execute("PRAGMA page_count").fetchone()[0]
+    s.conn.execute(f"PRAGMA max_page_count = {pages}")  # the database may not grow any more
+    big = {"comment": "x" * 20000}
+    with pytest.raises(StoreFullError, match="disk full"):
+        for _ in range(50):
+            s.record("rating", big)
+    assert not s.conn.in_transaction
+    ok, n, _ = s.verify_chain()
+    assert ok
+    seqs = [e["seq"] for e in s.iter_events()]
+    assert seqs == list(range(1, n + 1))
+    s.conn.execute("PRAGMA max_page_count = 1073741823")  # space returns: recording resumes
+    assert s.record("rating", {"level": "satisfied"})["seq"] == n + 1
+    s.close()
+
+
+def test_frozen_batch_is_resent_byte_for_byte(store):
+    for i in range(7):
+        store.record("rating", {"n": i})
+    batch = store.freeze_batch(max_events=5)
+    assert (batch["first_seq"], batch["last_seq"], batch["n"]) == (1, 5, 5)
+    again = store.freeze_batch(max_events=5)
+    assert again["id"] == batch["id"] and again["body"] == batch["body"]
+    reopened = RatingStore(store.path, check=False)
+    assert reopened.open_batch()["body"] == batch["body"]  # survives a restart
+    reopened.close()
+    body = json.loads(batch["body"])
+    assert body["batch_id"] == batch["id"] and body["device_id"] == store.device_id
+    assert [e["seq"] for e in body["events"]] == [1, 2, 3, 4, 5]
+    assert all(e["hash"] == event_hash(e, e["prev_hash"]) for e in body["events"])
+
+
+def test_batch_respects_byte_limit(store):
+    for i in range(10):
+        store.record("rating", {"comment": "评" * 300, "n": i})
+    batch = store.freeze_batch(max_events=500, max_bytes=4000)
+    assert 1 <= batch["n"] < 10 and len(batch["body"]) <= 4000
+
+
+def test_ack_marks_only_listed_events(store):
+    events = [store.record("rating", {"n": i}) for i in range(4)]
+    batch = store.freeze_batch()
+    acked = store.mark_acked(
+        batch["id"],
+        [events[0]["id"], events[1]["id"], "not-in-this-batch"],
+        {events[2]["id"]: "conflict"},
+    )
+    assert acked == 2
+    assert store.open_batch() is None
+    assert [e["seq"] for e in store.pending()] == [4]  # unlisted: back to the outbox
+    assert [(e["seq"], e["quarantine"]) for e in store.quarantined()] == [(3, "conflict")]
+    nxt = store.freeze_batch()
+    assert nxt["id"] != batch["id"] and (nxt["first_seq"], nxt["last_seq"]) == (4, 4)
+    assert store.get_meta("last_ack")
+
+
+def test_split_batch_replaces_it_by_two_halves(store):
+    for i in range(6):
+        store.record("rating", {"n": i})
+    batch = store.freeze_batch()
+    halves = store.split_batch(batch["id"])
+    assert [(h["first_seq"], h["last_seq"]) for h in halves] == [(1, 3), (4, 6)]
+    assert store.open_batch()["id"] == halves[0]["id"]
+
+
+def test_diagnostics(store):
+    store.record("rating", {})
+    d = store.diagnostics()
+    assert d["pending"] == 1 and d["events"] == 1 and d["last_ack"] is None
+    assert d["db_bytes"] > 0 and d["disk_free_bytes"] > 0 and d["oldest_pending"]
+
+
+def test_config_is_applied_with_its_event_in_one_transaction(store):
+    event = store.apply_config({"scale": 4}, etag='"abc"', version=3)
+    assert event["type"] == "config_applied" and event["payload"] == {"etag": '"abc"', "version": 3}
+    assert store.device_config() == ({"scale": 4}, '"abc"')
+
+
+def test_two_threads_with_their_own_instances_never_break_the_sequence(db_path):
+    RatingStore(db_path).close()
+    errors = []
+
+    def writer(n):
+        try:
+            s = RatingStore(db_path, check=False)
+            for i in range(n):
+                s.record("rating", {"i": i})
+                if i % 10 == 0:
+                    b = s.freeze_batch()
+                    if b:
+                        s.mark_acked(b["id"], [e["id"] for e in s.batch_events(b["id"])])
+            s.close()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(60,)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    s = RatingStore(db_path)
+    assert s.verify_chain() == (True, 180, None)
+    s.close()
+
+
+def test_unopenable_location_gives_a_store_error(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot create the data folder"):
+        RatingStore(tmp_path / "file" / "kiosk.db")
