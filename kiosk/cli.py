@@ -131,7 +131,9 @@ def cmd_export(args) -> int:
 def _replace_value(text: str, line_no: int, key: str, value: str) -> str:
     lines = text.splitlines(keepends=True)
     old = lines[line_no - 1]
-    new, n = re.subn(rf"^(\s*(?:-\s+)?{key}:\s*)(\"[^\"]*\"|'[^']*'|[^#\s]*)", rf"\g<1>\"{value}\"", old)
+    new, n = re.subn(
+        rf"^(\s*(?:-\s+)?{key}:\s*)(\"[^\"]*\"|'[^']*'|[^#\s]*)", lambda m: f'{m.group(1)}"{value}"', old
+    )
     if n != 1:
         raise ConfigError(f"line {line_no}: could not find '{key}:' to replace")
     lines[line_no - 1] = new

@@ -1,0 +1,122 @@
+"""The kiosk command: status, export, set-pin, and its error exits."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import load_config
+from kiosk.pin import check_pin
+from kiosk.store import RatingStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def kiosk(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "kiosk.cli", *args], capture_output=True, text=True, input=stdin)
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "config.yaml"
+    shutil.copy(ROOT / "config.yaml", path)
+    return path
+
+
+@pytest.fixture
+def recorded(config_file):
+    """A kiosk database beside the config with three events, one of them acked."""
+    store = RatingStore(config_file.parent / "var" / "kiosk" / "kiosk.db")
+    for level in ("satisfied", "very_dissatisfied", "very_satisfied"):
+        store.record("rating", {"level": level, "flags": [], "staff_id": "S-0007"})
+    batch = store.freeze_batch(max_events=1)
+    store.mark_acked(batch["id"], [e["id"] for e in store.batch_events(batch["id"])])
+    yield store
+    store.close()
+
+
+def test_help_lists_the_commands():
+    out = kiosk("--help")
+    assert out.returncode == 0
+    for command in ("run", "check-config", "status", "export", "set-pin", "simulate"):
+        assert command in out.stdout
+
+
+def test_unknown_command_exits_2():
+    out = kiosk("fly")
+    assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_status_shows_pending_and_last_ack(config_file, recorded):
+    out = kiosk("status", "--config", str(config_file), "--json")
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status["device_id"] == recorded.device_id
+    assert (status["events"], status["pending"]) == (3, 2) and status["last_ack"]
+
+
+def test_status_without_database_says_so(config_file):
+    out = kiosk("status", "--config", str(config_file))
+    assert out.returncode == 1 and "no kiosk database yet" in out.stderr
+
+
+def test_export_writes_jsonl_csv_and_a_verifiable_manifest(config_file, recorded, tmp_path):
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    out = kiosk("export", "--config", str(config_file), "--to", str(usb))
+    assert out.returncode == 0, out.stderr
+    (folder,) = usb.iterdir()
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert (manifest["count"], manifest["first_seq"], manifest["last_seq"]) == (3, 1, 3)
+    assert manifest["chain_ok"] and manifest["chain_head"] == recorded.chain_head()[1]
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+    lines = (folder / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["payload"]["level"] for line in lines] == [
+        "satisfied", "very_dissatisfied", "very_satisfied"]
+    with open(folder / "events.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["stars"] for r in rows] == ["", "", ""] and rows[1]["level"] == "very_dissatisfied"
+    assert rows[0]["acked_at"] and not rows[2]["acked_at"]
+
+
+def test_export_to_missing_folder_fails_clearly(config_file, recorded, tmp_path):
+    out = kiosk("export", "--config", str(config_file), "--to", str(tmp_path / "no-usb"))
+    assert out.returncode == 1 and "is not a folder" in out.stderr
+
+
+def test_set_pin_updates_the_technician_hash_and_keeps_comments(config_file):
+    out = kiosk("set-pin", "--config", str(config_file), "--pin-stdin", stdin="135790\n")
+    assert out.returncode == 0, out.stderr
+    cfg = load_config(config_file)
+    assert check_pin("135790", cfg.technician.pin_hash)
+    assert "# technician PIN hash" in config_file.read_text(encoding="utf-8")
+
+
+def test_set_pin_for_a_staff_member(config_file):
+    out = kiosk("set-pin", "--config", str(config_file), "--staff", "0012", "--pin-stdin", stdin="8642\n")
+    assert out.returncode == 0, out.stderr
+    cfg = load_config(config_file)
+    assert check_pin("8642", cfg.roster[1]["pin_hash"]) and check_pin("1234", cfg.roster[0]["pin_hash"])
+
+
+@pytest.mark.parametrize("pin", ["12", "abcd", "1234567890123"])
+def test_set_pin_refuses_bad_pins_and_changes_nothing(config_file, pin):
+    before = config_file.read_text(encoding="utf-8")
+    out = kiosk("set-pin", "--config", str(config_file), "--pin-stdin", stdin=pin + "\n")
+    assert out.returncode == 2 and "4 to 12 digits" in out.stderr
+    assert config_file.read_text(encoding="utf-8") == before
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("storage:\n  data_dir: 5\n  size: 1\n", encoding="utf-8")
+    out = kiosk("status", "--config", str(bad))
+    assert out.returncode == 2 and "line 3: storage.size is not a known setting" in out.stderr
