@@ -48,6 +48,7 @@ setup(
             "hypothesis>=6",
             "ruff>=0.5",
             "fonttools>=4.50",
+            "schemathesis>=4,<5",
         ],
     },
     entry_points={

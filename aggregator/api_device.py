@@ -1,0 +1,158 @@
+"""Device endpoints of docs/protocol.md: enrol, batches, config, photos, heartbeat."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select, update
+from starlette.concurrency import run_in_threadpool
+
+from sync.protocol import MAX_BODY_BYTES
+
+from . import device_config, enroll
+from .alerts import raise_alert
+from .auth import authenticate_device
+from .constants import AL_CLOCK
+from .db import read, utcnow, write
+from .errors import BadRequest, NotFound, TooLarge
+from .ingest import ingest_batch
+from .schema import devices, photos
+from .validation import decode_body, parse_envelope
+
+router = APIRouter(prefix="/api/v1", tags=["device"])
+
+SIGNED = {"parameters": [
+    {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
+    for h in ("X-Device-Id", "X-Timestamp", "X-Nonce", "X-Signature")]}
+BATCH_SCHEMA = {"type": "object", "required": ["protocol", "device_id", "batch_id", "events"],
+                "properties": {"protocol": {"type": "integer", "enum": [1]},
+                               "device_id": {"type": "string"},
+                               "batch_id": {"type": "string", "format": "uuid"},
+                               "events": {"type": "array", "maxItems": 500,
+                                          "items": {"type": "object"}}}}
+ENROLL_SCHEMA = {"type": "object", "required": ["code", "device_id", "public_key"],
+                 "properties": {"code": {"type": "string"}, "device_id": {"type": "string"},
+                                "public_key": {"type": "string"},
+                                "app_version": {"type": "string"}}}
+
+
+async def read_capped(request: Request, cap: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refusing (413) more than ``cap`` bytes without reading them all."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > cap:
+        raise TooLarge(f"body is {length} bytes, over {cap}", field="body")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise TooLarge(f"body is over {cap} bytes", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_object(body: bytes) -> dict:
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}", field="body") from None
+    if not isinstance(doc, dict):
+        raise BadRequest("body must be a JSON object", field="body")
+    return doc
+
+
+async def _device(request: Request, body: bytes = b"") -> dict:
+    engine, settings = request.app.state.engine, request.app.state.settings
+    return await run_in_threadpool(
+        authenticate_device, engine, request.method, request.url.path, request.headers, body,
+        utcnow(), settings.clock_window_seconds)
+
+
+@router.post("/enroll", openapi_extra={"requestBody": {
+    "required": True, "content": {"application/json": {"schema": ENROLL_SCHEMA}}}})
+async def post_enroll(request: Request):
+    """Enrol a device with a one-time code and its Ed25519 public key."""
+    doc = _json_object(await read_capped(request, 16 * 1024))
+
+    def run():
+        with write(request.app.state.engine) as conn:
+            return enroll.enroll(conn, doc, utcnow())
+    return await run_in_threadpool(run)
+
+
+@router.post("/batches", openapi_extra={**SIGNED, "requestBody": {
+    "required": True, "content": {"application/json": {"schema": BATCH_SCHEMA}}}})
+async def post_batch(request: Request):
+    """Store a signed batch of events; answers only after commit."""
+    body = await read_capped(request)
+    device = await _device(request, body)
+    data = decode_body(body, request.headers.get("content-encoding"))
+    doc = parse_envelope(data, device["id"])
+    return await run_in_threadpool(ingest_batch, request.app.state.engine, device, doc,
+                                   utcnow(), request.app.state.settings)
+
+
+@router.get("/config", openapi_extra=SIGNED)
+async def get_config(request: Request):
+    """The device's window configuration; 304 when ``If-None-Match`` is current."""
+    device = await _device(request)
+
+    def run():
+        with read(request.app.state.engine) as conn:
+            return device_config.build(conn, device, request.app.state.settings)
+    body = await run_in_threadpool(run)
+    etag = f'"{body["etag"]}"'
+    sent = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
+    if etag in sent or body["etag"] in sent:
+        return Response(status_code=304, headers={"ETag": etag})
+    return JSONResponse(body, headers={"ETag": etag})
+
+
+@router.get("/photos/{sha256}", openapi_extra=SIGNED)
+async def get_photo(sha256: str, request: Request):
+    """A staff photo by its SHA-256 (content-addressed, cacheable forever)."""
+    await _device(request)
+
+    def run():
+        with read(request.app.state.engine) as conn:
+            return conn.execute(select(photos.c.content_type, photos.c.data)
+                                .where(photos.c.sha256 == sha256.lower())).first()
+    row = await run_in_threadpool(run)
+    if row is None:
+        raise NotFound(f"no photo {sha256[:64]!r}", field="sha256")
+    return Response(row.data, media_type=row.content_type,
+                    headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+HEARTBEAT_FIELDS = {"app_version": str, "pending": int, "oldest_pending_age_s": (int, float),
+                    "disk_free_bytes": int, "clock_offset_s": (int, float),
+                    "last_error": str, "db_bytes": int}
+
+
+@router.post("/heartbeat", openapi_extra={**SIGNED, "requestBody": {
+    "required": True, "content": {"application/json": {"schema": {"type": "object"}}}}})
+async def post_heartbeat(request: Request):
+    """Device health: backlog, disk, clock offset, last error."""
+    body = await read_capped(request, 64 * 1024)
+    device = await _device(request, body)
+    doc = _json_object(body)
+    for name, kind in HEARTBEAT_FIELDS.items():
+        value = doc.get(name)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise BadRequest(f"{name} has the wrong type: {value!r:.80}", field=name)
+    settings = request.app.state.settings
+    now = utcnow()
+
+    def run():
+        with write(request.app.state.engine) as conn:
+            conn.execute(update(devices).where(devices.c.id == device["id"]).values(
+                last_seen_at=now, last_heartbeat=json.dumps(doc, ensure_ascii=False)[:8000],
+                app_version=(doc.get("app_version") or device["app_version"])))
+            offset = doc.get("clock_offset_s")
+            if offset is not None and abs(offset) > settings.clock_alert_seconds:
+                raise_alert(conn, AL_CLOCK, f"{device['id']}:{now.date().isoformat()}",
+                            f"device {device['id']} clock is {offset:+.0f} s off",
+                            now, device_id=device["id"], window_id=device["window_id"])
+    await run_in_threadpool(run)
+    return {"server_time": now.isoformat()}

@@ -1,0 +1,92 @@
+"""The FastAPI application: ``create_app(database_url, settings=…)``.
+
+>>> app = create_app("sqlite://")
+>>> app.title
+'Counter satisfaction aggregator'
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import api_admin, api_device, qr_page
+from .db import dialect_name, make_engine
+from .errors import AggregatorError
+from .logs import AccessLog
+from .migrations import migrate
+from .settings import Settings
+
+log = logging.getLogger("aggregator")
+
+
+def create_app(database_url: str, *, settings: Settings | None = None,
+               run_migrations: bool = True) -> FastAPI:
+    """The aggregator app on ``database_url`` (``sqlite:///path`` or ``postgresql://…``)."""
+    settings = settings or Settings()
+    engine = make_engine(database_url)
+    if run_migrations:
+        migrate(engine)
+    app = FastAPI(title="Counter satisfaction aggregator", version="0.1.0",
+                  description="Central aggregation server of the counter satisfaction kiosk "
+                              "(窗口服务好差评). Wire protocol: docs/protocol.md.")
+    app.state.engine = engine
+    app.state.settings = settings
+    app.include_router(api_device.router)
+    app.include_router(api_admin.router)
+    app.include_router(qr_page.router)
+    _install_error_handlers(app)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz():
+        """Liveness and database reachability."""
+        def ping():
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        try:
+            await run_in_threadpool(ping)
+        except Exception as exc:  # any driver error means "database unreachable"
+            log.warning("healthz: database unreachable", extra={"fields": {"error": str(exc)}})
+            return JSONResponse({"status": "unavailable", "database": dialect_name(engine),
+                                 "detail": str(exc)[:200]}, status_code=503)
+        return {"status": "ok", "database": dialect_name(engine)}
+
+    app.add_middleware(AccessLog)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AggregatorError)
+    async def _aggregator_error(request: Request, exc: AggregatorError):
+        headers = {"Retry-After": str(exc.extra.get("retry_after", 60))} \
+            if exc.status == 429 else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        first = (exc.errors() or [{}])[0]
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path",
+                                                                  "header")]
+        field = ".".join(loc) or None
+        return JSONResponse({"error": "bad_request", "field": field,
+                             "detail": f"{field or 'request'}: {first.get('msg', 'invalid')}"
+                                       f", got {str(first.get('input'))[:80]!r}"},
+                            status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": code, "detail": str(exc.detail)},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error", extra={"fields": {"path": request.url.path}})
+        return JSONResponse({"error": "internal", "detail": "internal server error"},
+                            status_code=500)

@@ -1,0 +1,114 @@
+"""Authentication of device requests (Ed25519 signatures, nonces, clock window) and of
+the admin API (bearer token).
+
+A device request is accepted when its headers are present, its timestamp is within the
+clock window, the device is enrolled and not revoked, the signature over
+``sync.protocol.signing_string`` verifies with the stored public key, and its nonce is new.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hmac
+import re
+import threading
+import time
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Engine
+
+from sync.protocol import HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, signing_string
+
+from .db import insert_ignore, read, write
+from .errors import Unauthorized
+from .schema import devices, nonces
+from .validation import parse_time
+
+NONCE = re.compile(r"^[0-9a-f]{32}$")
+PRUNE_EVERY_SECONDS = 60
+
+_prune_lock = threading.Lock()
+_last_prune = [0.0]
+
+
+def load_public_key(b64: str) -> Ed25519PublicKey:
+    """An Ed25519 key from base64 of its raw 32 bytes; ValueError when malformed."""
+    try:
+        raw = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("public_key is not valid base64") from None
+    if len(raw) != 32:
+        raise ValueError(f"public_key must be 32 raw bytes, got {len(raw)}")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def authenticate_device(engine: Engine, method: str, path: str, headers, body: bytes,
+                        now: dt.datetime, clock_window: int) -> dict:
+    """The device row of a signed request, or raise ``Unauthorized`` with the reason."""
+    device_id = headers.get(HEADER_DEVICE)
+    timestamp = headers.get(HEADER_TIMESTAMP)
+    nonce = headers.get(HEADER_NONCE)
+    signature = headers.get(HEADER_SIGNATURE)
+    missing = [h for h, v in ((HEADER_DEVICE, device_id), (HEADER_TIMESTAMP, timestamp),
+                              (HEADER_NONCE, nonce), (HEADER_SIGNATURE, signature)) if not v]
+    if missing:
+        raise Unauthorized(f"missing header {missing[0]}", field=missing[0],
+                           code="missing_header")
+    sent = parse_time(timestamp)
+    if sent is None:
+        raise Unauthorized(f"{HEADER_TIMESTAMP} {timestamp[:64]!r} is not an RFC 3339 time "
+                           "with an offset", field=HEADER_TIMESTAMP, code="bad_timestamp")
+    skew = (sent - now).total_seconds()
+    if abs(skew) > clock_window:
+        raise Unauthorized(f"{HEADER_TIMESTAMP} is {skew:+.0f} s from server time "
+                           f"(allowed ±{clock_window} s)", code="clock_skew",
+                           extra={"server_time": now.isoformat()})
+    if not NONCE.match(nonce):
+        raise Unauthorized(f"{HEADER_NONCE} must be 32 lower-case hex digits",
+                           field=HEADER_NONCE, code="bad_nonce")
+    with read(engine) as conn:
+        device = conn.execute(select(devices).where(devices.c.id == device_id)).mappings().first()
+    if device is None:
+        raise Unauthorized(f"device {device_id[:64]!r} is not enrolled", code="unknown_device")
+    if device["revoked_at"] is not None:
+        raise Unauthorized(f"device {device_id!r} was revoked", code="device_revoked")
+    try:
+        sig = base64.b64decode(signature, validate=True)
+        load_public_key(device["public_key"]).verify(
+            sig, signing_string(method, path, device_id, timestamp, nonce, body))
+    except (InvalidSignature, ValueError, binascii.Error):
+        raise Unauthorized("signature does not verify", field=HEADER_SIGNATURE,
+                           code="bad_signature") from None
+    with write(engine) as conn:
+        new = insert_ignore(conn, nonces, [{"device_id": device_id, "nonce": nonce,
+                                            "seen_at": now}], returning="nonce")
+    if not new:
+        raise Unauthorized(f"nonce {nonce} was used before", code="replayed")
+    _maybe_prune(engine, now, clock_window)
+    return dict(device) | {"skew_s": skew}
+
+
+def _maybe_prune(engine: Engine, now: dt.datetime, clock_window: int) -> None:
+    """Forget nonces older than twice the clock window (older requests fail the clock check)."""
+    with _prune_lock:
+        if time.monotonic() - _last_prune[0] < PRUNE_EVERY_SECONDS:
+            return
+        _last_prune[0] = time.monotonic()
+    cut = now - dt.timedelta(seconds=2 * clock_window)
+    with write(engine) as conn:
+        conn.execute(delete(nonces).where(nonces.c.seen_at < cut))
+
+
+def check_admin(token: str, authorization: str | None) -> None:
+    """Raise ``Unauthorized`` unless ``authorization`` is ``Bearer <token>``."""
+    if not token:
+        raise Unauthorized("the admin API is disabled: set AGGREGATOR_ADMIN_TOKEN",
+                           code="admin_disabled")
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise Unauthorized("missing or wrong admin token (Authorization: Bearer …)",
+                           code="bad_admin_token")

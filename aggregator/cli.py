@@ -1,0 +1,177 @@
+"""The ``aggregator`` command: serve, migrate, enroll-code, revoke-device, scan-alerts, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_DB = "sqlite:///var/aggregator.db"
+
+
+def _database(args) -> str:
+    url = args.database or os.environ.get("AGGREGATOR_DATABASE_URL") or DEFAULT_DB
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def _engine(args):
+    from .db import make_engine
+    from .migrations import migrate
+
+    engine = make_engine(_database(args))
+    migrate(engine)
+    return engine
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from . import logs
+    from .app import create_app
+    from .db import make_engine
+    from .migrations import migrate
+    from .settings import Settings
+
+    url = _database(args)
+    migrate(make_engine(url))
+    settings = Settings.from_env(public_url=args.public_url)
+    if not os.environ.get("AGGREGATOR_SECRET"):
+        print("aggregator: AGGREGATOR_SECRET is unset; QR follow-up tokens will not survive a "
+              "restart", file=sys.stderr)
+    logs.setup()
+    if args.workers > 1:
+        os.environ["AGGREGATOR_DATABASE_URL"] = url
+        os.environ.setdefault("AGGREGATOR_SECRET", settings.secret)
+        uvicorn.run("aggregator.cli:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_config=logs.uvicorn_log_config())
+    else:
+        uvicorn.run(create_app(url, settings=settings, run_migrations=False), host=args.host,
+                    port=args.port, log_config=logs.uvicorn_log_config())
+    return 0
+
+
+def app_from_env():
+    """App factory for multi-worker ``serve`` (each worker builds its own engine)."""
+    from .app import create_app
+    from .settings import Settings
+
+    return create_app(os.environ["AGGREGATOR_DATABASE_URL"], settings=Settings.from_env(),
+                      run_migrations=False)
+
+
+def cmd_migrate(args) -> int:
+    from .db import make_engine
+    from .migrations import migrate
+
+    done = migrate(make_engine(_database(args)))
+    print(f"applied migrations: {done}" if done else "database is up to date")
+    return 0
+
+
+def cmd_enroll_code(args) -> int:
+    from . import enroll, qr
+    from .db import utcnow, write
+
+    with write(_engine(args)) as conn:
+        code = enroll.create_code(conn, args.window, utcnow(), args.ttl_hours)
+    print(f"enrolment code for window {code['window_id']}: {code['code']}")
+    print(f"valid until {code['expires_at']}, one use only")
+    print(qr.ascii_qr(code["code"]))
+    return 0
+
+
+def cmd_revoke(args) -> int:
+    from . import enroll
+    from .db import utcnow, write
+
+    with write(_engine(args)) as conn:
+        out = enroll.revoke(conn, args.device, utcnow())
+    print(f"device {out['device_id']} revoked at {out['revoked_at']}; its data is kept")
+    return 0
+
+
+def cmd_scan(args) -> int:
+    from . import alerts
+    from .db import utcnow, write
+    from .settings import Settings
+
+    with write(_engine(args)) as conn:
+        raised = alerts.scan(conn, utcnow(), Settings.from_env())
+    print(json.dumps({"raised": raised}, ensure_ascii=False, indent=1))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from . import demo
+
+    summary = demo.run(_engine(args), months=args.months, seed=args.seed,
+                       enroll_code_file=args.enroll_code_file)
+    print(json.dumps(summary, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
+    return number
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aggregator", description=(
+        "Central aggregation server of the counter satisfaction kiosk (窗口服务好差评)."))
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    db_help = f"database URL, sqlite:///path or postgresql://… (default {DEFAULT_DB})"
+
+    def command(name, func, help_text):
+        c = sub.add_parser(name, help=help_text, description=help_text)
+        c.add_argument("--database", help=db_help)
+        c.set_defaults(func=func)
+        return c
+
+    c = command("serve", cmd_serve, "run the HTTP server")
+    c.add_argument("--host", default="127.0.0.1")
+    c.add_argument("--port", type=_positive, default=8700)
+    c.add_argument("--workers", type=_positive, default=1)
+    c.add_argument("--public-url", help="base URL for QR codes (env AGGREGATOR_PUBLIC_URL)")
+    command("migrate", cmd_migrate, "apply database migrations")
+    c = command("enroll-code", cmd_enroll_code, "make a one-time enrolment code for a window")
+    c.add_argument("--window", required=True, help="window id")
+    c.add_argument("--ttl-hours", type=float, default=24)
+    c = command("revoke-device", cmd_revoke, "stop a device (its data is kept)")
+    c.add_argument("--device", required=True, help="device id")
+    command("scan-alerts", cmd_scan, "raise periodic integrity alerts now")
+    c = command("demo", cmd_demo, "load a demo district with months of synthetic ratings")
+    c.add_argument("--months", type=_positive, default=3)
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--enroll-code-file", help="write an enrolment code for window 1 here")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    from .errors import AggregatorError
+
+    try:
+        return args.func(args)
+    except AggregatorError as exc:
+        print(f"aggregator {args.command}: {exc.detail}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # database unreachable and the like: a message, not a trace
+        if type(exc).__module__.startswith(("sqlalchemy", "psycopg")):
+            print(f"aggregator {args.command}: database error: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

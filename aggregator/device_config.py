@@ -1,0 +1,61 @@
+"""The configuration a kiosk pulls (docs/protocol.md ``GET /api/v1/config``).
+
+The ETag is a hash of the content, so it changes exactly when something a kiosk shows changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import or_, select
+from sqlalchemy.engine import Connection
+
+from sync.protocol import canonical_json
+
+from . import constants as C
+from . import org, qr
+from .errors import Forbidden
+from .schema import service_items, staff, units, windows
+from .settings import Settings
+
+
+def build(conn: Connection, device: dict, settings: Settings) -> dict:
+    """The config of ``device``'s window, with its ``etag``."""
+    window = conn.execute(select(windows).where(windows.c.id == device["window_id"])) \
+        .mappings().first()
+    if window is None or not window["active"]:
+        raise Forbidden(f"window {device['window_id']!r} of this device does not exist or is "
+                        "closed", code="window_forbidden")
+    unit = conn.execute(select(units).where(units.c.id == window["unit_id"])).mappings().first()
+    roster = conn.execute(
+        select(staff).where(staff.c.active.is_(True), staff.c.unit_id == window["unit_id"],
+                            or_(staff.c.window_id.is_(None), staff.c.window_id == window["id"]))
+        .order_by(staff.c.id)).mappings().all()
+    items = conn.execute(
+        select(service_items).where(or_(service_items.c.unit_id.is_(None),
+                                        service_items.c.unit_id == window["unit_id"]))
+        .order_by(service_items.c.code)).mappings().all()
+    scale = unit["scale"] if unit else 5
+    body = {
+        "version": org.config_version(conn),
+        "window": {"id": window["id"], "name": window["name"], "unit_id": window["unit_id"],
+                   "unit_name": unit["name"] if unit else None,
+                   "hotline": (unit["hotline"] if unit else None) or settings.hotline},
+        "scale": scale,
+        "trigger": {"mode": unit["trigger_mode"] if unit else "open",
+                    "lockout_seconds": unit["lockout_seconds"] if unit else 10,
+                    "invite_timeout_seconds": unit["invite_timeout_seconds"] if unit else 20},
+        "roster": [{"staff_id": s["id"], "name": s["name"], "staff_no": s["staff_no"],
+                    "post": s["post"], "party_member": s["party_member"], "stars": s["stars"],
+                    "pledge": s["pledge"], "badge": s["badge"], "pin_hash": s["pin_hash"],
+                    "photo": s["photo_sha256"]} for s in roster],
+        "service_items": [{"code": i["code"], "name": i["name"], "time_limit": i["time_limit"]}
+                          for i in items],
+        "reasons": {"version": C.REASONS_VERSION,
+                    **{level: list(codes) for level, codes in C.REASONS.items()}},
+        "qr_base_url": settings.public_url.rstrip("/") + "/r/",
+        # Key for the kiosk's follow-up QR tokens (aggregator.qr.follow_up_token).
+        "follow_up_qr_key": qr.window_key(settings.secret, window["id"]),
+    }
+    body["etag"] = hashlib.sha256(canonical_json(body)).hexdigest()[:32]
+    return body

@@ -1,0 +1,120 @@
+"""Device enrolment with one-time, expiring codes (docs/protocol.md ``POST /api/v1/enroll``).
+
+Codes look like ``K7Q-2MX-9TD`` and are stored only as a SHA-256 hash. The device sends its
+Ed25519 public key; the server keeps only that key.
+
+>>> normalize_code(" k7q-2mx 9td ")
+'K7Q2MX9TD'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.engine import Connection
+
+from .auth import load_public_key
+from .errors import BadRequest, Gone, NotFound
+from .schema import devices, enroll_codes, units, windows
+
+# No 0/O, 1/I/L: codes are read off a screen and typed on a kiosk.
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def normalize_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(normalize_code(code).encode()).hexdigest()
+
+
+def new_code() -> str:
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(9))
+    return f"{raw[:3]}-{raw[3:6]}-{raw[6:]}"
+
+
+def window_row(conn: Connection, window_id: str) -> dict:
+    row = conn.execute(select(windows.c.id, windows.c.unit_id, windows.c.name)
+                       .where(windows.c.id == window_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"window {window_id!r} does not exist", field="window_id",
+                       code="unknown_window")
+    return dict(row)
+
+
+def create_code(conn: Connection, window_id: str, now: dt.datetime,
+                ttl_hours: float = 24) -> dict:
+    """A new one-time code for ``window_id``; the clear code is returned once, never stored."""
+    window_row(conn, window_id)
+    if not 0 < ttl_hours <= 24 * 30:
+        raise BadRequest(f"ttl_hours must be between 0 and 720, got {ttl_hours}",
+                         field="ttl_hours")
+    code = new_code()
+    expires = now + dt.timedelta(hours=ttl_hours)
+    conn.execute(enroll_codes.insert().values(code_hash=code_hash(code), window_id=window_id,
+                                              created_at=now, expires_at=expires))
+    return {"code": code, "window_id": window_id, "expires_at": expires.isoformat()}
+
+
+def _field(body: dict, name: str, limit: int, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise BadRequest(f"{name} must be a non-empty string of at most {limit} characters, "
+                         f"got {value!r:.80}", field=name)
+    return value
+
+
+def enroll(conn: Connection, body, now: dt.datetime) -> dict:
+    """Bind a device to the code's window; the answer of ``POST /api/v1/enroll``."""
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object", field="body")
+    code = _field(body, "code", 64)
+    device_id = _field(body, "device_id", 64)
+    public_key = _field(body, "public_key", 64)
+    app_version = _field(body, "app_version", 32, required=False)
+    try:
+        load_public_key(public_key)
+    except ValueError as exc:
+        raise BadRequest(str(exc), field="public_key") from None
+    h = code_hash(code)
+    row = conn.execute(select(enroll_codes).where(enroll_codes.c.code_hash == h)).mappings().first()
+    if row is None:
+        raise NotFound("unknown enrolment code", field="code", code="unknown_code")
+    if row["used_at"] is not None:
+        raise Gone("this enrolment code was already used", field="code", code="code_used")
+    if row["expires_at"] <= now:
+        raise Gone(f"this enrolment code expired at {row['expires_at'].isoformat()}",
+                   field="code", code="code_expired")
+    claimed = conn.execute(update(enroll_codes).where(and_(
+        enroll_codes.c.code_hash == h, enroll_codes.c.used_at.is_(None)))
+        .values(used_at=now, device_id=device_id))
+    if claimed.rowcount != 1:  # a concurrent enrolment won the race
+        raise Gone("this enrolment code was already used", field="code", code="code_used")
+    window = window_row(conn, row["window_id"])
+    values = {"window_id": window["id"], "unit_id": window["unit_id"],
+              "public_key": public_key, "app_version": app_version, "enrolled_at": now,
+              "revoked_at": None, "last_seen_at": now}
+    exists = conn.execute(select(devices.c.id).where(devices.c.id == device_id)).first()
+    if exists:
+        conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
+    else:
+        conn.execute(devices.insert().values(id=device_id, **values))
+    unit = conn.execute(select(units.c.name).where(units.c.id == window["unit_id"])).first()
+    return {"device_id": device_id, "window_id": window["id"], "unit_id": window["unit_id"],
+            "unit_name": unit[0] if unit else None, "server_time": now.isoformat()}
+
+
+def revoke(conn: Connection, device_id: str, now: dt.datetime) -> dict:
+    """Stop a device; everything it sent stays."""
+    result = conn.execute(update(devices).where(devices.c.id == device_id)
+                          .values(revoked_at=now))
+    if result.rowcount != 1:
+        raise NotFound(f"device {device_id!r} does not exist", field="device_id",
+                       code="unknown_device")
+    return {"device_id": device_id, "revoked_at": now.isoformat()}

@@ -1,0 +1,93 @@
+"""Errors of the aggregator. Each maps to one HTTP status and a stable ``error`` code.
+
+>>> BadRequest("events[3].seq must be an integer, got 'x'", field="events[3].seq").status
+400
+"""
+
+from __future__ import annotations
+
+
+class AggregatorError(Exception):
+    """Base class: a request or command the aggregator refuses, with a clear message."""
+
+    status = 500
+    code = "internal"
+
+    def __init__(self, detail: str, *, field: str | None = None, code: str | None = None,
+                 extra: dict | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        if code:
+            self.code = code
+        self.extra = extra or {}
+
+    def body(self) -> dict:
+        out = {"error": self.code, "detail": self.detail}
+        if self.field:
+            out["field"] = self.field
+        out.update(self.extra)
+        return out
+
+
+class BadRequest(AggregatorError):
+    """Malformed request: bad JSON, a missing or wrongly typed field."""
+
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(AggregatorError):
+    """Bad signature, unknown or revoked device, replayed nonce, clock skew, bad admin token."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(AggregatorError):
+    """The caller is known but may not do this."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(AggregatorError):
+    """No such object."""
+
+    status = 404
+    code = "not_found"
+
+
+class Gone(AggregatorError):
+    """The object existed but is used up or expired (enrolment codes)."""
+
+    status = 410
+    code = "gone"
+
+
+class TooLarge(AggregatorError):
+    """Body, decompressed body or batch over its limit."""
+
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedEncoding(AggregatorError):
+    """A Content-Encoding other than gzip or identity."""
+
+    status = 415
+    code = "unsupported_encoding"
+
+
+class RateLimited(AggregatorError):
+    """Too many requests from one client; retry later."""
+
+    status = 429
+    code = "rate_limited"
+
+
+class ConfigError(AggregatorError):
+    """A setting or command-line value is wrong."""
+
+    status = 500
+    code = "config_error"

@@ -1,0 +1,283 @@
+"""Ingest of one signed batch (docs/protocol.md, ``POST /api/v1/batches``).
+
+One transaction per batch, with the device row locked (PostgreSQL ``FOR UPDATE``; SQLite's
+``BEGIN IMMEDIATE`` serialises writers anyway), so concurrent copies of a batch store each
+event once. Per event, in order:
+
+1. content checks (``validation.event_problem``, the device's window) → ``rejected``;
+2. id already stored: same hash → ``duplicate``, other hash → ``conflict`` (quarantined, alert);
+3. hash-chain links to the stored neighbours in the same (device, stream) → a break is
+   ``rejected`` with an alert; a seq already holding another event is a ``conflict``;
+4. insert (``ON CONFLICT DO NOTHING``), then ratings, rollups, follow-ups, stream high water.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from . import constants as C
+from . import ratings as rating_store
+from .alerts import raise_alert
+from .db import insert_ignore, write
+from .errors import Unauthorized
+from .schema import devices, events, quarantine, streams
+from .settings import Settings
+from .validation import event_problem, parse_time
+
+
+def ingest_batch(engine: Engine, device: dict, doc: dict, now: dt.datetime,
+                 settings: Settings) -> dict:
+    """Store the batch ``doc`` of ``device`` and return the protocol's answer."""
+    with write(engine) as conn:
+        return _Batch(conn, device, doc, now, settings).run()
+
+
+class _Batch:
+    def __init__(self, conn: Connection, device: dict, doc: dict, now: dt.datetime,
+                 settings: Settings):
+        self.conn, self.doc, self.now, self.s = conn, doc, now, settings
+        self.device_id = device["id"]
+        self.skew = float(device.get("skew_s") or 0.0)
+        self.events = doc["events"]
+        self.results: list[dict | None] = [None] * len(self.events)
+        self.quarantined: list[dict] = []
+
+    # -- verdicts ---------------------------------------------------------------------
+    def _verdict(self, i: int, status: str, reason: str | None = None) -> None:
+        ev = self.events[i]
+        self.results[i] = {"id": ev["id"], "seq": ev["seq"], "status": status}
+        if reason:
+            self.results[i]["reason"] = reason
+        if status in (C.ST_CONFLICT, C.ST_REJECTED):
+            self.quarantined.append({
+                "event_id": ev["id"], "device_id": self.device_id,
+                "batch_id": self.doc["batch_id"], "status": status, "reason": reason,
+                "event": json.dumps(ev, ensure_ascii=False), "received_at": self.now})
+
+    def _alert(self, kind: str, key: str, detail: str) -> None:
+        raise_alert(self.conn, kind, f"{self.device_id}:{key}", detail, self.now,
+                    device_id=self.device_id, window_id=self.device.get("window_id"))
+
+    # -- the steps --------------------------------------------------------------------
+    def run(self) -> dict:
+        row = self.conn.execute(select(devices).where(devices.c.id == self.device_id)
+                                .with_for_update()).mappings().first()
+        if row is None or row["revoked_at"] is not None:
+            raise Unauthorized(f"device {self.device_id!r} was revoked", code="device_revoked")
+        self.device = dict(row)
+        candidates = self._classify_known()
+        accepted = self._check_chains(candidates)
+        accepted = self._insert(accepted)
+        self._apply(accepted)
+        if self.quarantined:
+            self.conn.execute(quarantine.insert(), self.quarantined)
+        high_water = self._update_streams(accepted)
+        self.conn.execute(update(devices).where(devices.c.id == self.device_id).values(
+            last_seen_at=self.now, last_upload_at=self.now, last_skew_s=self.skew))
+        return {"batch_id": self.doc["batch_id"], "device_id": self.device_id,
+                "server_time": self.now.isoformat(), "results": self.results,
+                "high_water": high_water}
+
+    def _classify_known(self) -> list[int]:
+        ids = {ev["id"] for ev in self.events}
+        stored = dict(self.conn.execute(
+            select(events.c.id, events.c.hash).where(events.c.id.in_(ids))).all()) if ids else {}
+        first_in_batch: dict[str, int] = {}
+        candidates = []
+        self.repeats: list[tuple[int, int]] = []
+        for i, ev in enumerate(self.events):
+            problem = event_problem(ev, self.device_id)
+            if problem is None and ev["type"] == C.EV_RATING and \
+                    ev["payload"]["window_id"] != self.device["window_id"]:
+                problem = (f"payload.window_id: {ev['payload']['window_id']!r} is not the "
+                           f"device's window {self.device['window_id']!r}")
+            if ev["id"] in stored:
+                if stored[ev["id"]] == ev["hash"]:
+                    self._verdict(i, C.ST_DUPLICATE)
+                else:
+                    self._conflict(i, "same id, different hash")
+            elif problem:
+                self._verdict(i, C.ST_REJECTED, problem)
+            elif ev["id"] in first_in_batch:
+                self.repeats.append((i, first_in_batch[ev["id"]]))
+            else:
+                first_in_batch[ev["id"]] = i
+                candidates.append(i)
+        return candidates
+
+    def _conflict(self, i: int, reason: str) -> None:
+        ev = self.events[i]
+        self._verdict(i, C.ST_CONFLICT, reason)
+        self._alert(C.AL_CONFLICT, ev["id"], f"device {self.device_id} sent event {ev['id']} "
+                    f"(stream {ev['stream_id']} seq {ev['seq']}): {reason}; quarantined")
+
+    def _check_chains(self, candidates: list[int]) -> list[int]:
+        by_stream: dict[str, list[int]] = defaultdict(list)
+        for i in candidates:
+            by_stream[self.events[i]["stream_id"]].append(i)
+        accepted = []
+        for stream_id, idxs in by_stream.items():
+            seqs = {self.events[i]["seq"] for i in idxs}
+            need = seqs | {s - 1 for s in seqs if s > 1} | {s + 1 for s in seqs}
+            near = {}
+            for chunk in _chunks(sorted(need), 900):
+                for r in self.conn.execute(
+                        select(events.c.seq, events.c.hash, events.c.prev_hash).where(and_(
+                            events.c.device_id == self.device_id,
+                            events.c.stream_id == stream_id, events.c.seq.in_(chunk)))):
+                    near[r.seq] = r
+            in_batch: dict[int, str] = {}
+            for i in sorted(idxs, key=lambda i: self.events[i]["seq"]):
+                ev = self.events[i]
+                s = ev["seq"]
+                if s in near or s in in_batch:
+                    self._conflict(i, f"seq {s} of stream {stream_id} holds another event")
+                    continue
+                prev = in_batch.get(s - 1) or (near[s - 1].hash if s - 1 in near else None)
+                if s > 1 and prev is not None and prev != ev["prev_hash"]:
+                    self._chain_break(i, f"chain break: prev_hash does not match the hash of "
+                                         f"seq {s - 1}")
+                    continue
+                nxt = near.get(s + 1)
+                if nxt is not None and nxt.prev_hash != ev["hash"]:
+                    self._chain_break(i, f"chain break: stored seq {s + 1} does not chain to "
+                                         "this event")
+                    continue
+                in_batch[s] = ev["hash"]
+                accepted.append(i)
+        return accepted
+
+    def _chain_break(self, i: int, reason: str) -> None:
+        ev = self.events[i]
+        self._verdict(i, C.ST_REJECTED, reason)
+        self._alert(C.AL_CHAIN_BREAK, f"{ev['stream_id']}:{ev['seq']}",
+                    f"device {self.device_id} stream {ev['stream_id']} seq {ev['seq']}: {reason}")
+
+    def _insert(self, accepted: list[int]) -> list[int]:
+        rows = [{**{k: self.events[i][k] for k in (
+            "id", "device_id", "stream_id", "seq", "type", "device_time", "boot_id",
+            "mono_ns", "prev_hash", "hash")},
+            "payload": json.dumps(self.events[i]["payload"], ensure_ascii=False),
+            "batch_id": self.doc["batch_id"], "server_time": self.now} for i in accepted]
+        inserted = set()
+        for chunk in _chunks(rows, 200):
+            inserted |= insert_ignore(self.conn, events, chunk, returning="id")
+        done = []
+        for i in accepted:
+            if self.events[i]["id"] in inserted:
+                self._verdict(i, C.ST_ACCEPTED)
+                done.append(i)
+            else:  # only an id clash with another device's event can get here
+                self._conflict(i, "id already used by another event")
+        for i, first in self.repeats:
+            same = self.events[i]["hash"] == self.events[first]["hash"]
+            if self.results[first]["status"] == C.ST_ACCEPTED and same:
+                self._verdict(i, C.ST_DUPLICATE)
+            elif same:
+                self._verdict(i, self.results[first]["status"], self.results[first].get("reason"))
+            else:
+                self._conflict(i, "same id, different hash")
+        return done
+
+    def _apply(self, accepted: list[int]) -> None:
+        tz = self.s.timezone_offset_hours
+        rating_rows, not_rated, follow_ups = [], [], []
+        late = self.now + dt.timedelta(seconds=self.s.clock_window_seconds)
+        day_key = rating_store.local_day(self.now, tz)
+        stream_ids = set()
+        for i in sorted(accepted, key=lambda i: (self.events[i]["stream_id"],
+                                                 self.events[i]["seq"])):
+            ev = self.events[i]
+            p, kind = ev["payload"], ev["type"]
+            t = parse_time(ev["device_time"])
+            stream_ids.add(ev["stream_id"])
+            if t > late:
+                self._alert(C.AL_CLOCK, day_key, f"device {self.device_id} recorded events "
+                            f"dated {ev['device_time']}, in the future of server time")
+            if kind == C.EV_RATING:
+                row = rating_store.from_payload(ev["id"], self.device, p, t, self.now,
+                                                self.skew, tz)
+                rating_rows.append(row)
+                for flag, alert in ((C.FLAG_BURST, C.AL_BURST), (C.FLAG_NO_STAFF, C.AL_NO_STAFF)):
+                    if flag in p.get("flags", []):
+                        self._alert(alert, f"{row['day']}", f"device {self.device_id} window "
+                                    f"{row['window_id']}: ratings flagged {flag} on {row['day']}")
+            elif kind == C.EV_FOLLOW_UP:
+                follow_ups.append(p)
+            elif kind == C.EV_NOT_RATED:
+                when = min(t - dt.timedelta(seconds=self.skew), self.now)
+                not_rated.append({
+                    "day": rating_store.local_day(when, tz),
+                    "window_id": p.get("window_id") or self.device["window_id"],
+                    "unit_id": self.device.get("unit_id"), "staff_id": p.get("staff_id"),
+                    "service_item": p.get("service_item")})
+            elif kind == C.EV_STAFF_SIGN_IN:
+                self.device |= {"staff_id": p.get("staff_id"), "staff_name": p.get("staff_name")}
+                self._set_staff()
+            elif kind == C.EV_STAFF_SIGN_OUT:
+                self.device |= {"staff_id": None, "staff_name": None}
+                self._set_staff()
+            elif kind == C.EV_DB_RECOVERED:
+                self._alert(C.AL_DB_RECOVERED, ev["stream_id"],
+                            f"device {self.device_id} moved a corrupt database aside and started "
+                            f"stream {ev['stream_id']} (old stream {p.get('old_stream_id')}, "
+                            f"error {str(p.get('error'))[:200]!r})")
+        rating_store.store(self.conn, rating_rows, not_rated)
+        for p in follow_ups:
+            rating_store.attach(self.conn, p["rating_id"], rating_store.FOLLOW_UP, p, self.now)
+
+    def _set_staff(self) -> None:
+        self.conn.execute(update(devices).where(devices.c.id == self.device_id).values(
+            staff_id=self.device["staff_id"], staff_name=self.device["staff_name"]))
+
+    def _update_streams(self, accepted: list[int]) -> dict:
+        touched = {ev["stream_id"] for ev in self.events if isinstance(ev, dict)}
+        new_max: dict[str, int] = defaultdict(int)
+        for i in accepted:
+            ev = self.events[i]
+            new_max[ev["stream_id"]] = max(new_max[ev["stream_id"]], ev["seq"])
+        known = {r["stream_id"]: dict(r) for r in self.conn.execute(
+            select(streams).where(streams.c.device_id == self.device_id)).mappings()}
+        high_water = {}
+        for stream_id in sorted(touched):
+            row = known.get(stream_id)
+            if stream_id not in new_max:
+                if row:
+                    high_water[stream_id] = row["high_water"]
+                continue
+            if row is None:
+                if known:
+                    self._alert(C.AL_NEW_STREAM, stream_id,
+                                f"device {self.device_id} started a new stream {stream_id} "
+                                f"besides {len(known)} known (kiosk database replaced?)")
+                row = {"device_id": self.device_id, "stream_id": stream_id, "high_water": 0,
+                       "max_seq": 0, "gap_since": None, "first_seen_at": self.now,
+                       "last_event_at": self.now}
+                self.conn.execute(streams.insert().values(**row))
+            hw = row["high_water"]
+            for (seq,) in self.conn.execute(
+                    select(events.c.seq).where(and_(
+                        events.c.device_id == self.device_id, events.c.stream_id == stream_id,
+                        events.c.seq > hw)).order_by(events.c.seq)):
+                if seq != hw + 1:
+                    break
+                hw = seq
+            max_seq = max(row["max_seq"], new_max[stream_id])
+            gap_since = None if hw >= max_seq else (row["gap_since"] or self.now)
+            self.conn.execute(update(streams).where(and_(
+                streams.c.device_id == self.device_id, streams.c.stream_id == stream_id))
+                .values(high_water=hw, max_seq=max_seq, gap_since=gap_since,
+                        last_event_at=self.now))
+            high_water[stream_id] = hw
+        return high_water
+
+
+def _chunks(seq, n):
+    seq = list(seq)
+    for k in range(0, len(seq), n):
+        yield seq[k:k + n]

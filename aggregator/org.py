@@ -1,0 +1,175 @@
+"""The organisation: regions, units (halls, service stations), windows, staff, service items.
+
+Each entity is declared once in ``ENTITIES`` (column → kind, required, default); ``clean``
+checks a dict against it and ``save`` upserts it. Every change bumps the config version the
+kiosks pull.
+
+>>> clean("windows", {"id": "W-1", "name": "民政窗口", "unit_id": "U-1"})["active"]
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from . import constants as C
+from .db import insert_ignore
+from .errors import BadRequest, NotFound
+from .schema import meta_kv, regions, service_items, staff, units, windows
+
+# column: (kind, required, default); kind is "str:N", "int:lo:hi", "bool" or a tuple of choices
+ENTITIES = {
+    "regions": {"id": ("str:64", True, None), "name": ("str:200", True, None),
+                "level": (C.REGION_LEVELS, True, None), "parent_id": ("str:64", False, None)},
+    "units": {"id": ("str:64", True, None), "name": ("str:200", True, None),
+              "region_id": ("str:64", False, None), "hotline": ("str:32", False, None),
+              "scale": ((5, 4), False, 5), "trigger_mode": (C.TRIGGER_MODES, False, "open"),
+              "lockout_seconds": ("int:0:3600", False, 10),
+              "invite_timeout_seconds": ("int:1:3600", False, 20)},
+    "windows": {"id": ("str:64", True, None), "name": ("str:200", True, None),
+                "unit_id": ("str:64", True, None), "active": ("bool", False, True)},
+    "staff": {"id": ("str:64", True, None), "name": ("str:100", True, None),
+              "staff_no": ("str:32", False, None), "post": ("str:100", False, None),
+              "party_member": ("bool", False, False), "stars": ("int:0:5", False, 0),
+              "pledge": ("str:2000", False, None), "badge": ("str:64", False, None),
+              "pin": ("str:32", False, None), "pin_hash": ("str:200", False, None),
+              "photo_sha256": ("str:64", False, None), "unit_id": ("str:64", False, None),
+              "window_id": ("str:64", False, None), "active": ("bool", False, True)},
+    "service_items": {"code": ("str:64", True, None), "name": ("str:200", True, None),
+                      "time_limit": ("str:64", False, None), "unit_id": ("str:64", False, None)},
+}
+TABLES = {"regions": regions, "units": units, "windows": windows, "staff": staff,
+          "service_items": service_items}
+# column → table it must name an existing row of
+REFERENCES = {"parent_id": regions, "region_id": regions, "unit_id": units,
+              "window_id": windows}
+TRUE = {"1", "true", "yes", "y", "是", "党员", "x", "✓"}
+FALSE = {"0", "false", "no", "n", "否", "", "群众"}
+
+
+def hash_pin(pin: str, salt: str | None = None, iterations: int = 100_000) -> str:
+    """``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>`` of a staff PIN."""
+    salt = salt or secrets.token_hex(8)
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(salt), iterations)
+    return f"pbkdf2_sha256${iterations}${salt}${digest.hex()}"
+
+
+def _convert(kind, value, where: str, name: str):
+    bad = f"{where}{name}"
+    if isinstance(kind, tuple):
+        for choice in kind:
+            if value == choice or (isinstance(value, str) and value.strip() == str(choice)):
+                return choice
+        raise BadRequest(f"{bad} must be one of {', '.join(map(str, kind))}, got {value!r}",
+                         field=name)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, str)) and str(value).strip().lower() in TRUE | FALSE:
+            return str(value).strip().lower() in TRUE
+        raise BadRequest(f"{bad} must be true or false, got {value!r}", field=name)
+    if kind.startswith("int:"):
+        _, lo, hi = kind.split(":")
+        try:
+            if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            number = int(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            raise BadRequest(f"{bad} must be an integer, got {value!r}", field=name) from None
+        if not int(lo) <= number <= int(hi):
+            raise BadRequest(f"{bad} must be between {lo} and {hi}, got {number}", field=name)
+        return number
+    limit = int(kind.split(":")[1])
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(int(value)) if float(value).is_integer() else str(value)
+    if not isinstance(value, str) or len(value.strip()) > limit:
+        raise BadRequest(f"{bad} must be text of at most {limit} characters, got {value!r:.80}",
+                         field=name)
+    return value.strip()
+
+
+def clean(entity: str, data, where: str = "") -> dict:
+    """``data`` checked and converted for ``entity``; unknown keys are errors."""
+    spec = ENTITIES[entity]
+    if not isinstance(data, dict):
+        raise BadRequest(f"{where}{entity} item must be an object", field="body")
+    unknown = sorted(set(data) - set(spec))
+    if unknown:
+        raise BadRequest(f"{where}unknown field {unknown[0]!r}; known: {', '.join(spec)}",
+                         field=unknown[0])
+    out = {}
+    for name, (kind, required, default) in spec.items():
+        value = data.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                raise BadRequest(f"{where}{name} is required", field=name)
+            out[name] = default
+            continue
+        out[name] = _convert(kind, value, where, name)
+    if entity == "staff":
+        pin = out.pop("pin")
+        if pin:
+            out["pin_hash"] = hash_pin(pin)
+    return out
+
+
+def check_references(conn: Connection, row: dict, where: str = "",
+                     pending: dict | None = None) -> None:
+    for name, table in REFERENCES.items():
+        value = row.get(name)
+        if value is None or value in (pending or {}).get(table.name, ()):
+            continue
+        if conn.execute(select(table.c.id).where(table.c.id == value)).first() is None:
+            raise BadRequest(f"{where}{name} {value!r} does not exist", field=name)
+
+
+def save(conn: Connection, entity: str, data, where: str = "") -> dict:
+    """Insert or replace one ``entity`` row from ``data``."""
+    row = clean(entity, data, where)
+    check_references(conn, row, where)
+    table = TABLES[entity]
+    key = table.primary_key.columns.values()[0]
+    if entity == "staff" and row.get("pin_hash") is None:
+        row.pop("pin_hash")  # keep a stored PIN unless a new one is given
+        if row.get("photo_sha256") is None:
+            row.pop("photo_sha256")
+    if not insert_ignore(conn, table, [row], returning=key.name):
+        conn.execute(update(table).where(key == row[key.name]).values(**row))
+    bump_version(conn)
+    return row
+
+
+def list_rows(conn: Connection, entity: str) -> list[dict]:
+    table = TABLES[entity]
+    key = table.primary_key.columns.values()[0]
+    rows = [dict(r) for r in conn.execute(select(table).order_by(key)).mappings()]
+    for r in rows:
+        r.pop("pin_hash", None) if entity == "staff" else None
+    return rows
+
+
+def get_row(conn: Connection, entity: str, key_value: str) -> dict:
+    table = TABLES[entity]
+    key = table.primary_key.columns.values()[0]
+    row = conn.execute(select(table).where(key == key_value)).mappings().first()
+    if row is None:
+        raise NotFound(f"{entity} {key_value!r} does not exist")
+    return dict(row)
+
+
+def config_version(conn: Connection) -> int:
+    row = conn.execute(select(meta_kv.c.value).where(meta_kv.c.key == "config_version")).first()
+    return int(row[0]) if row else 1
+
+
+def bump_version(conn: Connection) -> int:
+    version = config_version(conn) + 1
+    if not insert_ignore(conn, meta_kv, [{"key": "config_version", "value": str(version)}],
+                         returning="key"):
+        conn.execute(update(meta_kv).where(meta_kv.c.key == "config_version")
+                     .values(value=str(version)))
+    return version

@@ -1,0 +1,59 @@
+"""QR codes: ASCII rendering for terminals, and the kiosk's follow-up tokens.
+
+A kiosk may show a QR code after a rating so the citizen can add a comment on their phone:
+``/r/<window>?t=<token>`` with ``token = <rating id>.<expiry unix>.<mac>``, where ``mac`` is
+HMAC-SHA256 over ``<rating id>.<expiry>`` with the window's key (sent to the kiosk in its
+config as ``follow_up_qr_key``), itself HMAC-SHA256 of the window id under the server secret.
+
+>>> key = window_key("secret", "W-1")
+>>> token = follow_up_token(key, "8c7e4a36-3c5e-4a8e-9e51-6f0c1c2b3a4d", 2000000000)
+>>> check_follow_up_token("secret", "W-1", token, now_unix=1999999999)
+'8c7e4a36-3c5e-4a8e-9e51-6f0c1c2b3a4d'
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+
+
+def window_key(secret: str, window_id: str) -> str:
+    return hmac.new(secret.encode(), f"qr-follow-up:{window_id}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def _mac(key: str, message: str) -> str:
+    digest = hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def follow_up_token(key: str, rating_id: str, expires_unix: int) -> str:
+    """The token a kiosk puts in its follow-up QR code."""
+    message = f"{rating_id}.{int(expires_unix)}"
+    return f"{message}.{_mac(key, message)}"
+
+
+def check_follow_up_token(secret: str, window_id: str, token: str, now_unix: float) -> str | None:
+    """The rating id of a valid, unexpired token for this window, else None."""
+    parts = (token or "").split(".")
+    if len(parts) != 3 or len(token) > 200 or not parts[1].isdigit():
+        return None
+    rating_id, expires, mac = parts
+    expected = _mac(window_key(secret, window_id), f"{rating_id}.{expires}")
+    if not hmac.compare_digest(mac, expected) or int(expires) < now_unix:
+        return None
+    return rating_id
+
+
+def ascii_qr(text: str) -> str:
+    """``text`` as a QR code drawn with block characters, for a terminal."""
+    import qrcode
+
+    code = qrcode.QRCode(border=2)
+    code.add_data(text)
+    code.make(fit=True)
+    out = io.StringIO()
+    code.print_ascii(out=out, invert=True)
+    return out.getvalue()

@@ -1,0 +1,175 @@
+"""The mobile QR rating page ``/r/{window_code}`` (channel 3) and the kiosk follow-up page
+``/r/{window_code}?t=<token>`` that adds a comment to a kiosk rating."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select, update
+from starlette.concurrency import run_in_threadpool
+
+from . import constants as C
+from . import ratings as rating_store
+from .api_device import read_capped
+from .db import read, utcnow, write
+from .errors import AggregatorError
+from .qr import check_follow_up_token
+from .schema import devices, qr_limits, units, windows
+from .validation import PHONE
+
+router = APIRouter(tags=["qr"])
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True)
+TEXT = {
+    "zh": {"title": "服务评价", "ask": "请您对本次服务进行评价", "reasons": "不满意的原因（可多选）",
+           "comment": "意见建议（选填）", "phone": "手机号（选填，便于回访）",
+           "consent": "同意工作人员致电回访", "submit": "提交评价", "thanks": "感谢您的评价！",
+           "limited": "您刚刚已评价过，请稍后再试。", "unknown": "未找到该窗口。",
+           "follow_title": "补充意见", "follow_ask": "请补充您对本次服务的意见",
+           "expired": "该二维码已过期。", "bad_input": "请选择一个评价等级。",
+           "levels": C.LEVEL_NAMES_ZH, "reason_names": C.REASON_NAMES_ZH, "lang_switch": "English",
+           "privacy": "评价匿名，工作人员看不到您的选择。"},
+    "en": {"title": "Rate our service", "ask": "How was the service you received?",
+           "reasons": "What went wrong? (choose any)", "comment": "Comment (optional)",
+           "phone": "Phone (optional, for a call back)", "consent": "You may call me back",
+           "submit": "Send", "thanks": "Thank you for your rating!",
+           "limited": "You rated a moment ago; please try again later.",
+           "unknown": "No such window.", "follow_title": "Add a comment",
+           "follow_ask": "Tell us more about the service", "expired": "This QR code expired.",
+           "bad_input": "Please choose a level.", "levels": C.LEVEL_NAMES_EN,
+           "reason_names": C.REASON_NAMES_EN, "lang_switch": "中文",
+           "privacy": "Ratings are anonymous; staff never see your choice."},
+}
+FACES = {"very_satisfied": "😄", "satisfied": "🙂", "basic_satisfied": "😐",
+         "dissatisfied": "🙁", "very_dissatisfied": "😠"}
+
+
+def _page(lang: str, status: int = 200, **context) -> HTMLResponse:
+    t = TEXT.get(lang, TEXT["zh"])
+    html = TEMPLATES.get_template("rate.html").render(t=t, lang=lang, faces=FACES,
+                                                      reasons=C.REASONS, **context)
+    return HTMLResponse(html, status_code=status)
+
+
+def _window(engine, window_code: str):
+    with read(engine) as conn:
+        w = conn.execute(select(windows.c.id, windows.c.name, windows.c.unit_id, units.c.name
+                                .label("unit_name"), units.c.scale)
+                         .join(units, units.c.id == windows.c.unit_id)
+                         .where(windows.c.id == window_code, windows.c.active.is_(True))) \
+            .mappings().first()
+    return dict(w) if w else None
+
+
+@router.get("/r/{window_code}", response_class=HTMLResponse)
+async def rate_page(window_code: str, request: Request, lang: str = "zh", t: str | None = None):
+    """The mobile rating page of a window (or the follow-up comment page with ``t``)."""
+    lang = "en" if lang == "en" else "zh"
+    w = await run_in_threadpool(_window, request.app.state.engine, window_code)
+    if w is None:
+        return _page(lang, 404, state="unknown", window=None)
+    if t is not None and not check_follow_up_token(request.app.state.settings.secret,
+                                                   w["id"], t, time.time()):
+        return _page(lang, 410, state="expired", window=w)
+    levels = C.LEVELS_4 if w["scale"] == 4 else C.LEVELS_5
+    return _page(lang, state="follow" if t else "form", window=w, levels=levels, token=t)
+
+
+def _client_ip(request: Request) -> str:
+    if request.app.state.settings.trust_proxy:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()[:64]
+    return request.client.host if request.client else "unknown"
+
+
+def _allow(conn, key: str, now: dt.datetime, interval: int) -> bool:
+    """One submission per ``key`` per ``interval`` seconds (shared by all workers)."""
+    row = conn.execute(select(qr_limits.c.last_at).where(qr_limits.c.client_key == key)).first()
+    if row is None:
+        conn.execute(qr_limits.insert().values(client_key=key, last_at=now))
+        return True
+    if (now - row[0]).total_seconds() < interval:
+        return False
+    conn.execute(update(qr_limits).where(qr_limits.c.client_key == key).values(last_at=now))
+    return True
+
+
+@router.post("/r/{window_code}", response_class=HTMLResponse, openapi_extra={"requestBody": {
+    "required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "properties": {
+            "level": {"type": "string"}, "reasons": {"type": "array", "items": {"type": "string"}},
+            "comment": {"type": "string"}, "phone": {"type": "string"},
+            "consent": {"type": "string"}, "t": {"type": "string"}}}}}}})
+async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
+    """Store a QR rating (channel 3), or a follow-up comment for a kiosk rating."""
+    lang = "en" if lang == "en" else "zh"
+    settings = request.app.state.settings
+    try:
+        body = await read_capped(request, 32 * 1024)
+    except AggregatorError:
+        return _page(lang, 413, state="bad_input", window=None)
+    form = {k: v for k, v in parse_qs(body.decode("utf-8", "replace"),
+                                      keep_blank_values=True).items()}
+    one = lambda name: (form.get(name) or [""])[0].strip()  # noqa: E731
+    w = await run_in_threadpool(_window, request.app.state.engine, window_code)
+    if w is None:
+        return _page(lang, 404, state="unknown", window=None)
+    token = one("t") or None
+    rating_id = None
+    if token:
+        rating_id = check_follow_up_token(settings.secret, w["id"], token, time.time())
+        if rating_id is None:
+            return _page(lang, 410, state="expired", window=w)
+    level = one("level")
+    levels = C.LEVELS_4 if w["scale"] == 4 else C.LEVELS_5
+    if not token and level not in levels:
+        return _page(lang, 400, state="form", window=w, levels=levels, token=None,
+                     error=TEXT[lang]["bad_input"])
+    comment = one("comment")[:500] or None
+    phone = one("phone")[:20] or None
+    consent = one("consent") in ("1", "on", "yes", "true")
+    if phone and not PHONE.match(phone):
+        phone = None
+    reasons = [r for r in form.get("reasons", []) if r in C.REASONS.get(level, ())][:10]
+    now = utcnow()
+    key = f"{_client_ip(request)}|{w['id']}|{'t' if token else 'r'}"
+
+    def run():
+        with write(request.app.state.engine) as conn:
+            if not _allow(conn, key, now, settings.qr_rate_limit_seconds):
+                return False
+            if token:
+                rating_store.attach(conn, rating_id, rating_store.COMMENT, {
+                    "comment": comment, "phone": phone, "callback_consent": consent}, now)
+                return True
+            staff = conn.execute(select(devices.c.staff_id, devices.c.staff_name).where(
+                devices.c.window_id == w["id"], devices.c.revoked_at.is_(None),
+                devices.c.staff_id.is_not(None))).first()
+            rating_store.store(conn, [{
+                "id": str(uuid.uuid4()), "device_id": None, "window_id": w["id"],
+                "unit_id": w["unit_id"], "staff_id": staff[0] if staff else None,
+                "staff_name": staff[1] if staff else None, "service_item": None,
+                "case_no": None, "invitation_id": None, "channel": C.CHANNEL_QR,
+                "level": level, "stars": C.STARS[level], "scale": w["scale"],
+                "reasons": json.dumps(reasons) if reasons else None,
+                "reasons_version": C.REASONS_VERSION if reasons else None,
+                "comment": comment, "phone": phone if consent else None,
+                "callback_consent": bool(consent and phone), "device_time": None,
+                "server_time": now, "day": rating_store.local_day(
+                    now, settings.timezone_offset_hours), "flags": "[]", "flagged": False}])
+            return True
+    if not await run_in_threadpool(run):
+        response = _page(lang, 429, state="limited", window=w)
+        response.headers["Retry-After"] = str(settings.qr_rate_limit_seconds)
+        return response
+    return _page(lang, state="thanks", window=w)

@@ -1,0 +1,94 @@
+"""Storing ratings: the ratings table, their rollups and late attachments, in one place.
+
+Every writer of ratings (batch ingest, the QR page, the demo) calls ``store`` inside its
+transaction, so rollups can never disagree with the ratings. A follow-up or QR comment
+whose rating has not arrived yet waits in ``pending_attachments`` and is attached by
+``store`` when the rating comes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Iterable
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Connection
+
+from . import rollups
+from .db import insert_ignore
+from .schema import pending_attachments, ratings
+
+FOLLOW_UP = "follow_up"
+COMMENT = "comment"
+
+
+def local_day(t: dt.datetime, tz_hours: int) -> str:
+    """The YYYY-MM-DD of ``t`` in the site's local time."""
+    return t.astimezone(dt.timezone(dt.timedelta(hours=tz_hours))).date().isoformat()
+
+
+def from_payload(event_id: str, device: dict, payload: dict, device_time: dt.datetime,
+                 now: dt.datetime, skew_s: float, tz_hours: int) -> dict:
+    """A ratings row from a kiosk ``rating`` event.
+
+    The day is taken from the device time corrected by the clock skew measured at this
+    upload, and never later than server time (a kiosk has no battery clock).
+    """
+    when = min(device_time - dt.timedelta(seconds=skew_s), now)
+    flags = sorted(set(payload.get("flags") or []))
+    return {
+        "id": event_id, "device_id": device["id"], "window_id": payload["window_id"],
+        "unit_id": payload.get("unit_id") or device.get("unit_id"),
+        "staff_id": payload.get("staff_id"), "staff_name": payload.get("staff_name"),
+        "service_item": payload.get("service_item"), "case_no": payload.get("case_no"),
+        "invitation_id": payload.get("invitation_id"),
+        "channel": payload.get("channel", 4), "level": payload["level"],
+        "stars": payload["stars"], "scale": payload.get("scale", 5),
+        "reasons": None, "reasons_version": None, "comment": None, "phone": None,
+        "callback_consent": False, "device_time": device_time, "server_time": now,
+        "day": local_day(when, tz_hours), "flags": json.dumps(flags), "flagged": bool(flags),
+    }
+
+
+def store(conn: Connection, rows: list[dict], not_rated: Iterable[dict] = ()) -> set:
+    """Insert new ratings (ignoring known ids), count them into the rollups and attach
+    what was waiting for them. Returns the ids inserted now."""
+    inserted = insert_ignore(conn, ratings, rows, returning="id") if rows else set()
+    rollups.add(conn, [r for r in rows if r["id"] in inserted], not_rated)
+    if inserted:
+        waiting = conn.execute(
+            select(pending_attachments).where(pending_attachments.c.rating_id.in_(inserted))
+            .order_by(pending_attachments.c.id)).mappings().all()
+        for w in waiting:
+            _apply(conn, w["rating_id"], w["kind"], json.loads(w["data"]))
+        if waiting:
+            conn.execute(delete(pending_attachments).where(
+                pending_attachments.c.id.in_([w["id"] for w in waiting])))
+    return inserted
+
+
+def attach(conn: Connection, rating_id: str, kind: str, data: dict, now: dt.datetime) -> bool:
+    """Attach a follow-up or comment to its rating; keep it pending when the rating is
+    not here yet. Returns True when attached now."""
+    if _apply(conn, rating_id, kind, data):
+        return True
+    conn.execute(pending_attachments.insert().values(
+        rating_id=rating_id, kind=kind, data=json.dumps(data, ensure_ascii=False),
+        created_at=now))
+    return False
+
+
+def _apply(conn: Connection, rating_id: str, kind: str, data: dict) -> bool:
+    if kind == FOLLOW_UP:
+        values = {"reasons": json.dumps(data.get("reasons") or []),
+                  "reasons_version": data.get("reasons_version"),
+                  "callback_consent": bool(data.get("callback_consent"))}
+        if data.get("phone"):
+            values["phone"] = data["phone"]
+    else:
+        values = {"comment": data.get("comment")}
+        if data.get("phone") and data.get("callback_consent"):
+            values |= {"phone": data["phone"], "callback_consent": True}
+    result = conn.execute(update(ratings).where(ratings.c.id == rating_id).values(**values))
+    return result.rowcount > 0

@@ -1,0 +1,94 @@
+"""Import of a staff roster from CSV or XLSX, with messages naming the row and column.
+
+The first row holds the column names: the ``staff`` fields of ``org.ENTITIES`` or their
+Chinese labels (姓名, 工号, …). The whole file is checked first; it is imported only when
+every row is valid, so a mistake never leaves half a roster behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy.engine import Connection
+
+from . import org
+from .errors import BadRequest
+
+ALIASES = {
+    "编号": "id", "人员编号": "id", "姓名": "name", "工号": "staff_no", "岗位": "post",
+    "职务": "post", "党员": "party_member", "是否党员": "party_member", "星级": "stars",
+    "承诺": "pledge", "服务承诺": "pledge", "工牌": "badge", "卡号": "badge", "密码": "pin",
+    "单位": "unit_id", "单位编号": "unit_id", "窗口": "window_id", "窗口编号": "window_id",
+    "staff_id": "id",
+}
+MAX_ROWS = 10_000
+
+
+def read_table(filename: str, data: bytes) -> list[list]:
+    """Rows of cells from a .csv (UTF-8, optionally with BOM, or GB18030) or .xlsx file."""
+    name = (filename or "").lower()
+    if name.endswith(".xlsx"):
+        import openpyxl  # only needed here
+
+        try:
+            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many kinds on a bad file
+            raise BadRequest(f"{filename}: not a readable .xlsx file ({exc})", field="file") \
+                from None
+        sheet = book.worksheets[0]
+        return [list(r) for r in sheet.iter_rows(values_only=True, max_row=MAX_ROWS + 1)]
+    if name.endswith(".csv"):
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = data.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise BadRequest(f"{filename}: not UTF-8 or GB18030 text", field="file")
+        return list(csv.reader(io.StringIO(text)))
+    raise BadRequest(f"{filename!r}: roster files must end in .csv or .xlsx", field="file")
+
+
+def parse(filename: str, data: bytes) -> tuple[list[tuple[int, dict]], list[str]]:
+    """((row number, staff dict) pairs, error messages) of a roster file."""
+    table = read_table(filename, data)
+    if not table:
+        return [], [f"{filename}: the file is empty"]
+    header = [ALIASES.get(str(h or "").strip(), str(h or "").strip()) for h in table[0]]
+    known = org.ENTITIES["staff"]
+    errors = [f"row 1, column {h!r}: unknown column; known: {', '.join(known)}"
+              for h in header if h and h not in known]
+    if "id" not in header or "name" not in header:
+        errors.append("row 1: the columns 'id' (编号) and 'name' (姓名) are required")
+    if errors:
+        return [], errors
+    rows = []
+    for number, cells in enumerate(table[1:], start=2):
+        if all(c is None or str(c).strip() == "" for c in cells):
+            continue
+        data_row = {h: c for h, c in zip(header, cells) if h and c is not None}
+        try:
+            rows.append((number, org.clean("staff", data_row)))
+        except BadRequest as exc:
+            errors.append(f"row {number}, column {exc.field!r}: {exc.detail}")
+    if len(rows) > MAX_ROWS:
+        errors.append(f"more than {MAX_ROWS} rows")
+    return rows, errors
+
+
+def import_roster(conn: Connection, filename: str, data: bytes) -> dict:
+    """Check and import a roster file; raise ``BadRequest`` listing every bad row."""
+    rows, errors = parse(filename, data)
+    for number, row in rows:
+        try:
+            org.check_references(conn, row)
+        except BadRequest as exc:
+            errors.append(f"row {number}, column {exc.field!r}: {exc.detail}")
+    if errors:
+        raise BadRequest(f"{len(errors)} problem(s) in {filename}; nothing imported",
+                         field="file", extra={"errors": errors[:200]})
+    for _, row in rows:
+        org.save(conn, "staff", row)
+    return {"imported": len(rows)}

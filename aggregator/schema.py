@@ -1,0 +1,34 @@
+"""The current tables, for queries. Built from the migrations' definitions.
+
+When a migration changes a table, change it here too (the tests migrate a fresh database
+and compare it with this metadata).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from .migrations import m0001_initial
+
+metadata = MetaData()
+m0001_initial.define(metadata)
+
+t = metadata.tables
+meta_kv = t["meta_kv"]
+regions = t["regions"]
+units = t["units"]
+windows = t["windows"]
+photos = t["photos"]
+staff = t["staff"]
+service_items = t["service_items"]
+devices = t["devices"]
+enroll_codes = t["enroll_codes"]
+nonces = t["nonces"]
+streams = t["streams"]
+events = t["events"]
+quarantine = t["quarantine"]
+ratings = t["ratings"]
+rollup_daily = t["rollup_daily"]
+pending_attachments = t["pending_attachments"]
+alerts = t["alerts"]
+qr_limits = t["qr_limits"]

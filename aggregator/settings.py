@@ -1,0 +1,82 @@
+"""Settings of the aggregator, each declared once with its default and help text.
+
+Objects take a ``Settings``; only the CLI reads the environment (``Settings.from_env``).
+
+>>> Settings(admin_token="t").clock_window_seconds
+300
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+
+from .errors import ConfigError
+
+SETTINGS_HELP = {
+    "admin_token": "Bearer token of the admin JSON API (env AGGREGATOR_ADMIN_TOKEN); empty disables it",
+    "secret": "Server secret for QR follow-up tokens (env AGGREGATOR_SECRET); random per start if unset",
+    "public_url": "Base URL citizens reach the server at, for QR codes (env AGGREGATOR_PUBLIC_URL)",
+    "timezone_offset_hours": "Offset of the local day that rollups count in (China: 8)",
+    "clock_window_seconds": "Largest accepted |X-Timestamp - server time| of a signed request",
+    "enroll_ttl_hours": "Default lifetime of an enrolment code",
+    "qr_rate_limit_seconds": "One QR rating per client IP and window in this interval",
+    "qr_token_ttl_seconds": "Lifetime of a kiosk follow-up QR token",
+    "smoothing_prior": "Prior weight C of the Bayesian-smoothed score",
+    "clock_alert_seconds": "A device clock further off than this raises an alert",
+    "silent_hours": "A device not heard from for this long raises an alert",
+    "gap_alert_hours": "A sequence gap open for this long raises an alert",
+    "zero_bad_min_ratings": "Ratings in 30 days from which zero bad ratings raises an alert",
+    "hotline": "Complaint hotline sent to kiosks when a unit has none",
+    "trust_proxy": "Take the client IP from X-Forwarded-For (behind a reverse proxy)",
+}
+
+
+@dataclass
+class Settings:
+    """Server settings; see ``SETTINGS_HELP`` for each."""
+
+    admin_token: str = field(default="", repr=False)
+    secret: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    public_url: str = "http://127.0.0.1:8700"
+    timezone_offset_hours: int = 8
+    clock_window_seconds: int = 300
+    enroll_ttl_hours: int = 24
+    qr_rate_limit_seconds: int = 60
+    qr_token_ttl_seconds: int = 3600
+    smoothing_prior: float = 20.0
+    clock_alert_seconds: int = 600
+    silent_hours: int = 24
+    gap_alert_hours: int = 24
+    zero_bad_min_ratings: int = 500
+    hotline: str = "12345"
+    trust_proxy: bool = False
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Settings":
+        """Settings from ``AGGREGATOR_<NAME>`` variables, then ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f"AGGREGATOR_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _convert(f.name, raw, type(getattr(cls(), f.name)))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _convert(name: str, raw: str, kind: type):
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(
+            f"AGGREGATOR_{name.upper()} must be {kind.__name__}, got {raw!r}"
+        ) from None

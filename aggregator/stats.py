@@ -1,0 +1,144 @@
+"""Satisfaction statistics from the daily rollups (never from raw ratings).
+
+Per group: ``rated`` ratings, ``satisfied`` (levels 3–5), ``bad`` (levels 1–2), satisfaction
+``rate`` = satisfied / rated, ``mean`` stars, and a Bayesian-smoothed score for ranking::
+
+    smoothed = (C · m + Σ stars) / (C + n)
+
+with ``n`` the group's rated count, ``m`` the mean stars over all groups in the query, and
+``C`` the prior weight (``Settings.smoothing_prior``, default 20): a window with 3 ratings of
+5★ does not outrank one with 3,000 ratings averaging 4.95★. Flagged ratings are excluded
+unless ``include_flagged``; ``flagged`` always says how many there were. In invited mode the
+``response_rate`` is invited ratings / (invited ratings + not rated).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from . import constants as C
+from .errors import BadRequest
+from .schema import regions, rollup_daily, service_items, staff, units, windows
+
+GROUPS = ("region", "unit", "window", "staff", "service_item")
+COLUMN = {"unit": "unit_id", "window": "window_id", "staff": "staff_id",
+          "service_item": "service_item", "region": "unit_id"}
+SATISFIED = {k for k, stars in C.LEVELS if stars >= C.SATISFIED_STARS}
+BAD = set(C.BAD_LEVELS)
+
+
+def parse_day(value: str | None, name: str, default: dt.date) -> dt.date:
+    if value is None or value == "":
+        return default
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be a date YYYY-MM-DD, got {value!r:.40}",
+                         field=name) from None
+
+
+def _region_tree(conn: Connection) -> tuple[dict, dict]:
+    rows = {r["id"]: dict(r) for r in conn.execute(select(regions)).mappings()}
+    return rows, {rid: r["parent_id"] for rid, r in rows.items()}
+
+
+def _child_under(region_id: str | None, top: str | None, parents: dict) -> str | None:
+    """The ancestor of ``region_id`` (itself included) whose parent is ``top``."""
+    seen = set()
+    while region_id is not None and region_id not in seen:
+        seen.add(region_id)
+        if parents.get(region_id) == top:
+            return region_id
+        region_id = parents.get(region_id)
+    return None
+
+
+def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date, *,
+            region: str | None = None, unit: str | None = None,
+            include_flagged: bool = False, prior: float = 20.0) -> dict:
+    """Ranking rows of ``group_by`` over the days ``day_from`` … ``day_to`` (inclusive)."""
+    if group_by not in GROUPS:
+        raise BadRequest(f"group_by must be one of {', '.join(GROUPS)}, got {group_by!r:.40}",
+                         field="group_by")
+    if day_to < day_from:
+        raise BadRequest(f"to ({day_to}) is before from ({day_from})", field="to")
+    region_rows, parents = _region_tree(conn)
+    unit_region = dict(conn.execute(select(units.c.id, units.c.region_id)).all())
+    if region is not None and region not in region_rows:
+        raise BadRequest(f"region {region!r:.64} does not exist", field="region")
+    r = rollup_daily.c
+    key_col = r[COLUMN[group_by]]
+    q = (select(key_col.label("key"), r.unit_id, r.level, r.flagged,
+                func.sum(r.count).label("count"), func.sum(r.stars_sum).label("stars"),
+                func.sum(r.invited).label("invited"))
+         .where(r.day >= day_from.isoformat(), r.day <= day_to.isoformat())
+         .group_by(key_col, r.unit_id, r.level, r.flagged))
+    if unit is not None:
+        q = q.where(r.unit_id == unit)
+    groups: dict[str, dict] = defaultdict(lambda: dict.fromkeys(
+        ("rated", "satisfied", "bad", "stars_sum", "flagged", "not_rated", "invited"), 0))
+    for row in conn.execute(q).mappings():
+        key = row["key"]
+        if region is not None or group_by == "region":
+            child = _child_under(unit_region.get(row["unit_id"]), region, parents)
+            if child is None:
+                continue  # outside the region asked for
+            key = child if group_by == "region" else key
+        g = groups[key]
+        count = int(row["count"])
+        if row["level"] == C.NOT_RATED:
+            g["not_rated"] += count
+            continue
+        if row["flagged"]:
+            g["flagged"] += count
+            if not include_flagged:
+                continue
+        g["rated"] += count
+        g["stars_sum"] += int(row["stars"])
+        g["invited"] += int(row["invited"])
+        g["satisfied"] += count if row["level"] in SATISFIED else 0
+        g["bad"] += count if row["level"] in BAD else 0
+    total_n = sum(g["rated"] for g in groups.values())
+    total_stars = sum(g["stars_sum"] for g in groups.values())
+    m = total_stars / total_n if total_n else 0.0
+    names = _names(conn, group_by, region_rows)
+    rows = []
+    for key, g in groups.items():
+        n = g["rated"]
+        asked = g["invited"] + g["not_rated"]
+        rows.append({
+            "key": key or None, "name": names.get(key, key or "(none)"), **g,
+            "rate": round(g["satisfied"] / n, 6) if n else None,
+            "mean": round(g["stars_sum"] / n, 6) if n else None,
+            "smoothed": round((prior * m + g["stars_sum"]) / (prior + n), 6)
+            if (n or total_n) else None,
+            "response_rate": round(g["invited"] / asked, 6) if g["not_rated"] else None,
+        })
+    rows.sort(key=lambda x: (-(x["smoothed"] or 0), -x["rated"], str(x["key"])))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    total_sat = sum(g["satisfied"] for g in groups.values())
+    return {
+        "group_by": group_by, "from": day_from.isoformat(), "to": day_to.isoformat(),
+        "region": region, "unit": unit, "include_flagged": include_flagged,
+        "prior_weight": prior, "global_mean": round(m, 6),
+        "total": {"rated": total_n, "satisfied": total_sat,
+                  "bad": sum(g["bad"] for g in groups.values()),
+                  "flagged": sum(g["flagged"] for g in groups.values()),
+                  "not_rated": sum(g["not_rated"] for g in groups.values()),
+                  "rate": round(total_sat / total_n, 6) if total_n else None},
+        "rows": rows,
+    }
+
+
+def _names(conn: Connection, group_by: str, region_rows: dict) -> dict:
+    if group_by == "region":
+        return {k: v["name"] for k, v in region_rows.items()}
+    table, key = {"unit": (units, units.c.id), "window": (windows, windows.c.id),
+                  "staff": (staff, staff.c.id),
+                  "service_item": (service_items, service_items.c.code)}[group_by]
+    return dict(conn.execute(select(key, table.c.name)).all())

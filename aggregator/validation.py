@@ -1,0 +1,237 @@
+"""Checks of a batch body: size caps, gzip, JSON, the envelope and every event.
+
+Shape errors (a missing or wrongly typed top-level field) make the whole request a 400 naming
+the field; content errors (an unknown level, a hash that does not match) reject one event.
+
+>>> parse_time("2026-11-23T09:00:00+08:00").isoformat()
+'2026-11-23T09:00:00+08:00'
+>>> parse_time("2026-11-23T09:00:00") is None
+True
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+import zlib
+
+from sync.protocol import (
+    GENESIS_HASH,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
+    MAX_DECOMPRESSED_BYTES,
+    PROTOCOL_VERSION,
+    event_hash,
+)
+
+from . import constants as C
+from .errors import BadRequest, TooLarge, UnsupportedEncoding
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
+MAX_INT = 2**63 - 1
+
+
+def parse_time(value) -> dt.datetime | None:
+    """An RFC 3339 time with an offset, or None."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None
+
+
+def is_uuid(value) -> bool:
+    if not isinstance(value, str) or len(value) > 64:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def decode_body(body: bytes, encoding: str | None) -> bytes:
+    """The JSON bytes of a batch body, un-gzipped with a hard cap (defeats gzip bombs)."""
+    enc = (encoding or "identity").strip().lower()
+    if enc == "identity" or enc == "":
+        data = body
+    elif enc == "gzip":
+        d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            data = d.decompress(body, MAX_DECOMPRESSED_BYTES + 1)
+        except zlib.error as exc:
+            raise BadRequest(f"body is not valid gzip: {exc}", field="body") from None
+        if len(data) > MAX_DECOMPRESSED_BYTES or d.unconsumed_tail:
+            raise TooLarge(f"decompressed body is over {MAX_DECOMPRESSED_BYTES} bytes",
+                           field="body")
+        if not d.eof:
+            raise BadRequest("gzip body is truncated", field="body")
+    else:
+        raise UnsupportedEncoding(
+            f"Content-Encoding {encoding!r} is not supported; use gzip or identity",
+            field="Content-Encoding")
+    if len(data) > MAX_BATCH_BYTES:
+        raise TooLarge(f"batch JSON is {len(data)} bytes, over {MAX_BATCH_BYTES}; split it",
+                       field="body")
+    return data
+
+
+def _type_name(value) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean",
+            type(None): "null", int: "integer", float: "number"}.get(type(value), "value")
+
+
+def _want(cond: bool, field: str, what: str, value) -> None:
+    if not cond:
+        shown = json.dumps(value, ensure_ascii=False)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        raise BadRequest(f"{field} must be {what}, got {shown} ({_type_name(value)})",
+                         field=field)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def parse_envelope(data: bytes, header_device: str) -> dict:
+    """The batch envelope as a dict, with every event's top-level shape checked."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest("body is not UTF-8", field="body") from None
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}", field="body") from None
+    _want(isinstance(doc, dict), "body", "a JSON object", doc)
+    _want(doc.get("protocol") == PROTOCOL_VERSION and _is_int(doc.get("protocol")),
+          "protocol", f"the integer {PROTOCOL_VERSION}", doc.get("protocol"))
+    _want(isinstance(doc.get("device_id"), str), "device_id", "a string", doc.get("device_id"))
+    if doc["device_id"] != header_device:
+        raise BadRequest(f"device_id {doc['device_id']!r} does not match the X-Device-Id "
+                         f"header {header_device!r}", field="device_id")
+    _want(is_uuid(doc.get("batch_id")), "batch_id", "a UUID string", doc.get("batch_id"))
+    events = doc.get("events")
+    _want(isinstance(events, list), "events", "an array", events)
+    if len(events) > MAX_BATCH_EVENTS:
+        raise TooLarge(f"batch has {len(events)} events, over {MAX_BATCH_EVENTS}; split it",
+                       field="events")
+    for i, ev in enumerate(events):
+        check_shape(ev, f"events[{i}]")
+    return doc
+
+
+def check_shape(ev, path: str) -> None:
+    """400 unless ``ev`` has every top-level field with the right JSON type."""
+    _want(isinstance(ev, dict), path, "an object", ev)
+    _want(is_uuid(ev.get("id")), f"{path}.id", "a UUID string", ev.get("id"))
+    for name in ("device_id", "stream_id", "type", "device_time", "boot_id",
+                 "prev_hash", "hash"):
+        value = ev.get(name)
+        _want(isinstance(value, str) and len(value) <= 128, f"{path}.{name}",
+              "a string of at most 128 characters", value)
+    seq = ev.get("seq")
+    _want(_is_int(seq) and 1 <= seq <= MAX_INT, f"{path}.seq", "an integer >= 1", seq)
+    mono = ev.get("mono_ns")
+    _want(_is_int(mono) and 0 <= mono <= MAX_INT, f"{path}.mono_ns", "an integer >= 0", mono)
+    _want(isinstance(ev.get("payload"), dict), f"{path}.payload", "an object", ev.get("payload"))
+
+
+def event_problem(ev: dict, device_id: str) -> str | None:
+    """Why this (well-shaped) event must be rejected, or None."""
+    if ev["device_id"] != device_id:
+        return f"device_id: {ev['device_id']!r} is not the sending device"
+    if not is_uuid(ev["stream_id"]):
+        return f"stream_id: {ev['stream_id']!r} is not a UUID"
+    if ev["type"] not in C.EVENT_TYPES:
+        return f"type: unknown event type {ev['type']!r}"
+    if parse_time(ev["device_time"]) is None:
+        return f"device_time: {ev['device_time']!r} is not an RFC 3339 time with an offset"
+    for name in ("prev_hash", "hash"):
+        if not HEX64.match(ev[name]):
+            return f"{name}: must be 64 lower-case hex digits"
+    if ev["seq"] == 1 and ev["prev_hash"] != GENESIS_HASH:
+        return "prev_hash: the first event of a stream must chain to 64 zeros"
+    if event_hash(ev, ev["prev_hash"]) != ev["hash"]:
+        return "hash: does not match the event's content"
+    check = PAYLOAD_CHECKS.get(ev["type"])
+    problem = check(ev["payload"]) if check else None
+    return f"payload.{problem}" if problem else None
+
+
+def _opt_str(p: dict, name: str, limit: int = 100) -> str | None:
+    v = p.get(name)
+    if v is not None and not (isinstance(v, str) and len(v) <= limit):
+        return f"{name}: must be a string of at most {limit} characters or null"
+    return None
+
+
+def rating_problem(p: dict) -> str | None:
+    level = p.get("level")
+    if level not in C.STARS:
+        return f"level: unknown level {level!r}"
+    if p.get("stars") != C.STARS[level] or not _is_int(p.get("stars")):
+        return f"stars: {p.get('stars')!r} does not match level {level!r} ({C.STARS[level]})"
+    scale = p.get("scale", 5)
+    if scale not in (4, 5) or not _is_int(scale):
+        return f"scale: must be 4 or 5, got {scale!r}"
+    if scale == 4 and level == "basic_satisfied":
+        return "level: 'basic_satisfied' is not on a 4-level scale"
+    channel = p.get("channel", C.CHANNEL_HALL_TABLET)
+    if channel not in C.CHANNELS or not _is_int(channel):
+        return f"channel: must be 3 or 4, got {channel!r}"
+    if not (isinstance(p.get("window_id"), str) and 0 < len(p["window_id"]) <= 64):
+        return f"window_id: must be a non-empty string, got {p.get('window_id')!r}"
+    for name in ("unit_id", "staff_id", "service_item", "invitation_id"):
+        if (problem := _opt_str(p, name, 64)):
+            return problem
+    for name in ("staff_name", "case_no"):
+        if (problem := _opt_str(p, name)):
+            return problem
+    flags = p.get("flags", [])
+    if not isinstance(flags, list) or not all(isinstance(f, str) and len(f) <= 32 for f in flags):
+        return f"flags: must be an array of short strings, got {flags!r}"
+    return None
+
+
+def follow_up_problem(p: dict) -> str | None:
+    if not is_uuid(p.get("rating_id")):
+        return f"rating_id: must be the UUID of a rating, got {p.get('rating_id')!r}"
+    reasons = p.get("reasons", [])
+    if not isinstance(reasons, list) or not all(
+            isinstance(r, str) and len(r) <= 32 for r in reasons) or len(reasons) > 20:
+        return f"reasons: must be an array of reason codes, got {reasons!r}"
+    version = p.get("reasons_version", C.REASONS_VERSION)
+    if not _is_int(version):
+        return f"reasons_version: must be an integer, got {version!r}"
+    phone = p.get("phone")
+    if phone is not None and not (isinstance(phone, str) and PHONE.match(phone)):
+        return f"phone: {phone!r} is not a phone number"
+    for name in ("callback_consent", "completed"):
+        if p.get(name) is not None and not isinstance(p.get(name), bool):
+            return f"{name}: must be true or false, got {p.get(name)!r}"
+    return None
+
+
+def not_rated_problem(p: dict) -> str | None:
+    for name in ("invitation_id", "window_id", "staff_id", "service_item"):
+        if (problem := _opt_str(p, name, 64)):
+            return problem
+    return _opt_str(p, "case_no")
+
+
+def staff_problem(p: dict) -> str | None:
+    return _opt_str(p, "staff_id", 64) or _opt_str(p, "staff_name")
+
+
+PAYLOAD_CHECKS = {
+    C.EV_RATING: rating_problem,
+    C.EV_FOLLOW_UP: follow_up_problem,
+    C.EV_NOT_RATED: not_rated_problem,
+    C.EV_STAFF_SIGN_IN: staff_problem,
+    C.EV_STAFF_SIGN_OUT: staff_problem,
+}

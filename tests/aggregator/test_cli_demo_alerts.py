@@ -1,0 +1,72 @@
+import datetime as dt
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import update
+
+from aggregator import alerts, cli, demo, stats
+from aggregator.db import make_engine, read, utcnow, write
+from aggregator.migrations import migrate
+from aggregator.schema import devices, streams
+
+
+def test_demo_loads_a_district_and_stats_answer(database_url, tmp_path):
+    engine = make_engine(database_url)
+    migrate(engine)
+    summary = demo.run(engine, months=1, seed=3, enroll_code_file=str(tmp_path / "code"))
+    assert summary["windows"] == 12 and summary["ratings"] > 3000
+    assert 0.95 <= 1 - summary["bad"] / summary["ratings"] <= 0.995
+    assert len((tmp_path / "code").read_text().strip()) == 11
+    again = demo.run(engine, months=1, seed=3)
+    assert again["ratings"] == 0  # idempotent: nothing counted twice
+    today = dt.date.fromisoformat(summary["to"])
+    with read(engine) as conn:
+        s = stats.compute(conn, "region", today - dt.timedelta(days=40), today, region="R-D")
+    assert len(s["rows"]) == 4 and s["total"]["rated"] == summary["ratings"] - summary["flagged"]
+    assert 0.95 < s["total"]["rate"] < 1
+    engine.dispose()
+
+
+def test_alert_scan_finds_silent_devices_open_gaps_and_zero_bad(database_url):
+    engine = make_engine(database_url)
+    migrate(engine)
+    now = utcnow()
+    old = now - dt.timedelta(days=3)
+    with write(engine) as conn:
+        demo.build_org(conn)
+        conn.execute(devices.insert().values(id="k1", window_id="W-001", public_key="x",
+                                             enrolled_at=old, last_seen_at=old))
+        conn.execute(streams.insert().values(device_id="k1", stream_id="s1", high_water=4,
+                                             max_seq=9, gap_since=old, first_seen_at=old,
+                                             last_event_at=old))
+        from aggregator import rollups
+        rollups.add(conn, [{"day": (now - dt.timedelta(days=1)).date().isoformat(),
+                            "window_id": "W-002", "unit_id": "U-01", "level": "very_satisfied",
+                            "stars": 5, "flagged": False} for _ in range(600)])
+    with write(engine) as conn:
+        raised = alerts.scan(conn, now)
+    kinds = sorted(a["kind"] for a in raised)
+    assert kinds == ["device_silent", "seq_gap", "zero_bad"]
+    with write(engine) as conn:
+        assert alerts.scan(conn, now) == []  # raised once, not on every scan
+        conn.execute(update(devices).values(last_seen_at=now))
+    engine.dispose()
+
+
+def test_cli_help_bad_arguments_and_enroll_code(tmp_path, capsys):
+    assert subprocess.run([sys.executable, "-m", "aggregator", "--help"],
+                          capture_output=True).returncode == 0
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["serve", "--port", "x"])
+    assert exc.value.code == 2
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    assert cli.main(["demo", "--database", url, "--months", "1"]) == 0
+    assert cli.main(["enroll-code", "--database", url, "--window", "W-001"]) == 0
+    out = capsys.readouterr().out
+    assert "enrolment code for window W-001" in out and "█" in out
+    assert cli.main(["enroll-code", "--database", url, "--window", "W-999"]) == 2
+    assert "W-999" in capsys.readouterr().err
+    assert cli.main(["revoke-device", "--database", url, "--device", "nope"]) == 2
+    assert cli.main(["scan-alerts", "--database", url]) == 0
+    assert cli.main(["migrate", "--database", url]) == 0

@@ -1,0 +1,181 @@
+import gzip
+import json
+import threading
+import uuid
+
+import requests
+from sqlalchemy import func, select
+
+from aggregator.db import read
+from aggregator.schema import events, quarantine, ratings
+
+
+def count(engine, table, *where):
+    with read(engine) as conn:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
+
+def alerts_of(server, kind):
+    r = requests.get(f"{server.url}/api/v1/alerts?kind={kind}", headers=server.admin,
+                     timeout=10)
+    return r.json()["alerts"]
+
+
+def test_signed_batch_is_accepted_and_resent_batch_is_all_duplicate(device, org_setup):
+    evs = [device.event("app_start", {}), device.rating(), device.rating("dissatisfied")]
+    body = device.batch_body(evs)
+    r = device.post_batch(body=body)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["device_id"] == device.id
+    assert [x["status"] for x in answer["results"]] == ["accepted"] * 3
+    assert answer["high_water"] == {device.stream_id: 3}
+    again = device.post_batch(body=body).json()  # byte-for-byte resend, new nonce
+    assert [x["status"] for x in again["results"]] == ["duplicate"] * 3
+    assert again["batch_id"] == answer["batch_id"]
+    assert count(org_setup.engine, events) == 3
+    assert count(org_setup.engine, ratings) == 2
+
+
+def test_same_id_with_different_payload_is_conflict_quarantined_and_alerted(device, org_setup):
+    ev = device.rating("very_satisfied")
+    assert device.post_batch([ev]).json()["results"][0]["status"] == "accepted"
+    forged = dict(ev, payload=dict(ev["payload"], level="very_dissatisfied", stars=1))
+    from sync.protocol import event_hash
+    forged["hash"] = event_hash(forged, forged["prev_hash"])
+    result = device.post_batch([forged]).json()["results"][0]
+    assert result["status"] == "conflict" and result["reason"] == "same id, different hash"
+    with read(org_setup.engine) as conn:
+        stored = conn.execute(select(events.c.payload).where(events.c.id == ev["id"])).scalar()
+        q = conn.execute(select(quarantine.c.status)).scalars().all()
+    assert json.loads(stored)["level"] == "very_satisfied"  # never overwritten
+    assert q == ["conflict"]
+    assert len(alerts_of(org_setup, "conflict")) == 1
+
+
+def test_broken_chain_link_is_rejected_with_alert(device, org_setup):
+    first = device.rating()
+    assert device.post_batch([first]).status_code == 200
+    device.prev = "f" * 64  # the kiosk's log was tampered with
+    bad = device.rating()
+    result = device.post_batch([bad]).json()["results"][0]
+    assert result["status"] == "rejected" and "chain break" in result["reason"]
+    assert count(org_setup.engine, events) == 1
+    assert len(alerts_of(org_setup, "chain_break")) == 1
+
+
+def test_tampered_event_and_bad_payload_are_rejected_naming_the_field(device):
+    ok = device.rating()
+    tampered = device.rating()
+    tampered["payload"]["level"] = "very_dissatisfied"
+    tampered["payload"]["stars"] = 1
+    unknown = device.event("rating", {"level": "great", "stars": 5, "window_id": "W-001"})
+    results = device.post_batch([ok, tampered, unknown]).json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "rejected"]
+    assert results[1]["reason"].startswith("hash:")
+    assert results[2]["reason"] == "payload.level: unknown level 'great'"
+
+
+def test_gap_keeps_high_water_until_filled(device):
+    e1, e2, e3 = device.rating(), device.rating(), device.rating()
+    assert device.post_batch([e1, e3]).json()["high_water"] == {device.stream_id: 1}
+    assert device.post_batch([e2]).json()["high_water"] == {device.stream_id: 3}
+
+
+def test_wrong_field_types_and_malformed_json_are_400_naming_the_field(device):
+    ev = device.rating()
+    ev["seq"] = "x"
+    r = device.post_batch([ev])
+    assert r.status_code == 400
+    assert r.json() == {"error": "bad_request", "field": "events[0].seq",
+                        "detail": 'events[0].seq must be an integer >= 1, got "x" (string)'}
+    r = device.post_batch(body=gzip.compress(b'{"protocol": 1, "events": ['))
+    assert r.status_code == 400 and r.json()["field"] == "body"
+    r = device.post_batch(body=device.batch_body([], batch_id="nope"))
+    assert r.status_code == 400 and r.json()["field"] == "batch_id"
+    r = device.post_batch(body=device.batch_body([], protocol="1"))
+    assert r.status_code == 400 and r.json()["field"] == "protocol"
+    r = device.post_batch(body=b"\x1f\x8bnot gzip")
+    assert r.status_code == 400
+    r = device.post_batch(body=gzip.compress(b"[]"))
+    assert r.status_code == 400 and r.json()["field"] == "body"
+
+
+def test_gzip_bomb_and_oversize_bodies_are_413(device):
+    bomb = gzip.compress(b"{" + b" " * (20 * 1024 * 1024) + b"}", compresslevel=9)
+    assert len(bomb) < 1024 * 1024
+    r = device.post_batch(body=bomb)
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
+    r = device.post_batch(body=b"x" * (1024 * 1024 + 1), compress=False)
+    assert r.status_code == 413
+    many = [device.event("app_start", {}) for _ in range(501)]
+    r = device.post_batch(many)
+    assert r.status_code == 413 and r.json()["field"] == "events"
+    r = device.post_batch([device.rating()], headers={"Content-Encoding": "br"})
+    assert r.status_code == 415
+
+
+def test_concurrent_identical_batches_store_each_event_once(device, org_setup):
+    evs = [device.rating() for _ in range(50)] + [device.event("app_start", {})]
+    body = device.batch_body(evs)
+    statuses, errors = [], []
+    barrier = threading.Barrier(8)
+
+    def send():
+        try:
+            barrier.wait()
+            r = device.post_batch(body=body)
+            statuses.append((r.status_code, [x["status"] for x in r.json()["results"]]))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(code == 200 for code, _ in statuses) and len(statuses) == 8
+    accepted = sum(s.count("accepted") for _, s in statuses)
+    duplicate = sum(s.count("duplicate") for _, s in statuses)
+    assert accepted == 51 and duplicate == 7 * 51
+    assert count(org_setup.engine, events) == 51
+    assert count(org_setup.engine, ratings) == 50
+    stats = requests.get(f"{org_setup.url}/api/v1/stats?group_by=window",
+                         headers=org_setup.admin, timeout=10).json()
+    assert stats["total"]["rated"] == 50  # rollups counted once too
+
+
+def test_follow_up_fills_reasons_of_its_rating(device, org_setup):
+    rating = device.rating("very_dissatisfied")
+    follow = device.event("follow_up", {"rating_id": rating["id"], "reasons": ["attitude"],
+                                        "reasons_version": 1, "phone": "13800001234",
+                                        "callback_consent": True, "completed": True})
+    assert device.post_batch([rating, follow]).status_code == 200
+    with read(org_setup.engine) as conn:
+        row = conn.execute(select(ratings).where(ratings.c.id == rating["id"])).mappings().one()
+    assert json.loads(row["reasons"]) == ["attitude"]
+    assert row["phone"] == "13800001234" and row["callback_consent"] is True
+    assert row["channel"] == 4 and row["staff_name"] == "王芳"
+
+
+def test_rating_for_another_window_is_rejected(device):
+    r = device.post_batch([device.rating(window_id="W-002")]).json()["results"][0]
+    assert r["status"] == "rejected" and r["reason"].startswith("payload.window_id")
+
+
+def test_new_stream_and_db_recovered_raise_alerts(device, org_setup):
+    assert device.post_batch([device.rating()]).status_code == 200
+    old = device.stream_id
+    device.new_stream()
+    ev = device.event("db_recovered", {"moved_to": "/data/x.corrupt", "error": "malformed",
+                                       "old_stream_id": old})
+    assert device.post_batch([ev]).json()["high_water"] == {device.stream_id: 1}
+    assert len(alerts_of(org_setup, "new_stream")) == 1
+    assert len(alerts_of(org_setup, "db_recovered")) == 1
+
+
+def test_batch_device_must_match_header(device):
+    body = device.batch_body([], device_id="someone-else")
+    r = device.post_batch(body=body)
+    assert r.status_code == 400 and r.json()["field"] == "device_id"
+    assert uuid.UUID(device.stream_id)

@@ -1,0 +1,52 @@
+import io
+
+import openpyxl
+import requests
+
+
+def test_org_api_saves_and_rejects_unknown_fields_and_references(org_setup):
+    url, h = org_setup.url, org_setup.admin
+    r = requests.post(f"{url}/api/v1/windows", headers=h,
+                      json={"id": "W-003", "name": "计生窗口", "unit_id": "U-01"}, timeout=10)
+    assert r.status_code == 200
+    assert "W-003" in [w["id"] for w in requests.get(f"{url}/api/v1/windows", headers=h,
+                                                     timeout=10).json()]
+    r = requests.post(f"{url}/api/v1/windows", headers=h,
+                      json={"id": "W-004", "name": "x", "unit_id": "U-404"}, timeout=10)
+    assert r.status_code == 400 and r.json()["field"] == "unit_id"
+    r = requests.post(f"{url}/api/v1/staff", headers=h,
+                      json={"id": "S-1", "name": "x", "colour": "red"}, timeout=10)
+    assert r.status_code == 400 and r.json()["field"] == "colour"
+    r = requests.post(f"{url}/api/v1/units", headers=h,
+                      json={"id": "U-2", "name": "x", "scale": 7}, timeout=10)
+    assert r.status_code == 400 and r.json()["field"] == "scale"
+
+
+def test_roster_csv_import_reports_row_and_column(org_setup):
+    url, h = org_setup.url, org_setup.admin
+    bad = "编号,姓名,工号,星级,党员,单位\nS-100,张伟,0100,5,是,U-01\nS-101,李娜,0101,九,否,U-01\n"
+    r = requests.post(f"{url}/api/v1/roster/import", headers=h,
+                      files={"file": ("roster.csv", bad.encode("utf-8"), "text/csv")}, timeout=10)
+    assert r.status_code == 400
+    assert r.json()["errors"] == ["row 3, column 'stars': stars must be an integer, got '九'"]
+    good = bad.replace("九", "4")
+    r = requests.post(f"{url}/api/v1/roster/import", headers=h,
+                      files={"file": ("roster.csv", good.encode("utf-8"), "text/csv")}, timeout=10)
+    assert r.status_code == 200 and r.json()["imported"] == 2
+    staff = {s["id"]: s for s in requests.get(f"{url}/api/v1/staff", headers=h,
+                                              timeout=10).json()}
+    assert staff["S-100"]["party_member"] is True and staff["S-101"]["stars"] == 4
+
+
+def test_roster_xlsx_import(org_setup):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["id", "name", "post", "unit_id", "window_id"])
+    sheet.append(["S-200", "赵敏", "窗口受理员", "U-01", "W-001"])
+    sheet.append(["S-201", None, "窗口受理员", "U-01", "W-404"])
+    data = io.BytesIO()
+    book.save(data)
+    r = requests.post(f"{org_setup.url}/api/v1/roster/import", headers=org_setup.admin,
+                      files={"file": ("roster.xlsx", data.getvalue())}, timeout=10)
+    assert r.status_code == 400
+    assert r.json()["errors"] == ["row 3, column 'name': name is required"]
