@@ -393,8 +393,12 @@ class RatingStore:
             "INSERT INTO batches (id, first_seq, last_seq, n, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (batch_id, first, last, len(chosen), body, self._clock().isoformat()),
         )
-        self.conn.executemany(
-            "UPDATE events SET batch_id = ? WHERE seq = ?", [(batch_id, e["seq"]) for e in chosen]
+        # The chosen events are the first unbatched pending ones in seq order, so the same
+        # filter over their seq range selects exactly them, in one statement.
+        self.conn.execute(
+            "UPDATE events SET batch_id = ? WHERE seq BETWEEN ? AND ?"
+            " AND batch_id IS NULL AND acked_at IS NULL AND quarantine IS NULL",
+            (batch_id, first, last),
         )
         return {"id": batch_id, "first_seq": first, "last_seq": last, "n": len(chosen), "body": body, "attempts": 0}
 

@@ -1,0 +1,449 @@
+"""SyncClient: the kiosk side of docs/protocol.md over HTTP.
+
+The only module that imports ``requests``; its exceptions are translated into ``sync.errors``
+in one place (``_send``). The client works on a ``RatingStore`` through its public methods
+only, in the caller's thread (the store's connection belongs to that thread).
+
+>>> client = SyncClient("http://127.0.0.1:8700", store, Credentials.load(data_dir))  # doctest: +SKIP
+>>> while client.upload_once().status != "empty": pass                                 # doctest: +SKIP
+>>> client.pull_config(); client.heartbeat()                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import secrets
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import requests
+
+from .answers import Answer, UploadResult, parse_time, strip_etag
+from .backoff import parse_retry_after
+from .credentials import Credentials
+from .errors import (
+    BadAnswer,
+    BatchRefused,
+    ClockSkew,
+    EnrolmentFailed,
+    NotAuthorised,
+    NotEnrolled,
+    ServerUnavailable,
+    SyncError,
+)
+from .photos import PhotoCache
+from .protocol import HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_BATCH_EVENTS, signing_string
+
+log = logging.getLogger(__name__)
+
+ENROLL_PATH = "/api/v1/enroll"
+BATCHES_PATH = "/api/v1/batches"
+CONFIG_PATH = "/api/v1/config"
+PHOTOS_PATH = "/api/v1/photos/"
+HEARTBEAT_PATH = "/api/v1/heartbeat"
+
+ACKED = ("accepted", "duplicate")
+QUARANTINED = ("conflict", "rejected")
+RETRYABLE_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
+META_OFFSET = "clock_offset_s"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).astimezone()
+
+
+def _app_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("counter-satisfaction-kiosk")
+    except Exception:  # not installed (running from a checkout)
+        return "0.0.0"
+
+
+class SyncClient:
+    """Uploads the store's outbox, pulls the device config, sends heartbeats.
+
+    ``credentials`` may be None until ``enroll(code)``; ``clock`` is the device wall clock
+    (injectable: kiosks have no battery clock). Every request has ``timeout`` seconds.
+    """
+
+    def __init__(self, server_url: str, store: Any, credentials: Credentials | None = None, *,
+                 timeout: float = 15, session: Any = None,
+                 clock: Callable[[], datetime] = _now, data_dir: str | Path | None = None,
+                 batch_size: int = MAX_BATCH_EVENTS, app_version: str | None = None,
+                 gzip_level: int = 6) -> None:
+        if not server_url or urlsplit(server_url).scheme not in ("http", "https"):
+            raise SyncError(f"server URL must start with http:// or https://, got {server_url!r}")
+        self.server_url = server_url.rstrip("/")
+        self.store = store
+        self.credentials = credentials
+        self.timeout = timeout
+        self.session = session if session is not None else requests.Session()
+        self.clock = clock
+        self.data_dir = Path(data_dir) if data_dir is not None else Path(store.path).parent
+        self.photos = PhotoCache(self.data_dir / "photos")
+        self.batch_size = batch_size
+        self.app_version = app_version or _app_version()
+        self.gzip_level = gzip_level
+        try:
+            self.clock_offset = float(store.get_meta(META_OFFSET, "0") or 0)
+        except ValueError:
+            self.clock_offset = 0.0
+        self._saved_offset = self.clock_offset
+        self.last_skew_s: float | None = None  # device clock minus server clock, last seen
+        self.last_error: str | None = None
+        self.last_server_time: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"SyncClient({self.server_url!r}, device={getattr(self.credentials, 'device_id', None)!r})"
+
+    # ------------------------------------------------------------------ HTTP
+    def _url(self, path: str) -> str:
+        return self.server_url + path
+
+    def _send(self, method: str, path: str, body: bytes = b"",
+              headers: dict[str, str] | None = None) -> Answer:
+        """One HTTP exchange; every transport failure becomes ``ServerUnavailable``."""
+        url = self._url(path)
+        try:
+            resp = self.session.request(method, url, data=body or None, headers=headers or {},
+                                        timeout=(self.timeout, self.timeout),
+                                        allow_redirects=False)
+            content = resp.content  # read it all here, so a truncated body fails here
+        except requests.exceptions.Timeout as exc:
+            raise ServerUnavailable(f"{method} {path}: no answer within {self.timeout} s "
+                                    f"({type(exc).__name__})") from None
+        except requests.exceptions.ConnectionError as exc:
+            raise ServerUnavailable(f"{method} {path}: connection failed ({_short(exc)})") from None
+        except (requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:
+            raise BadAnswer(f"{method} {path}: truncated or undecodable answer "
+                            f"({type(exc).__name__})") from None
+        except requests.exceptions.RequestException as exc:
+            raise ServerUnavailable(f"{method} {path}: {type(exc).__name__}: {_short(exc)}") from None
+        return Answer(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, content)
+
+    def _timestamp(self) -> str:
+        return (self.clock() + timedelta(seconds=self.clock_offset)).isoformat()
+
+    def _signed(self, method: str, path: str, body: bytes = b"",
+                headers: dict[str, str] | None = None) -> Answer:
+        """A signed request; a ``clock_skew`` 401 corrects the offset and retries once."""
+        creds = self._creds()
+        sign_path = urlsplit(self._url(path)).path
+        for attempt in range(2):
+            timestamp, nonce = self._timestamp(), secrets.token_hex(16)
+            signature = creds.sign(signing_string(method, sign_path, creds.device_id,
+                                                  timestamp, nonce, body))
+            all_headers = {HEADER_DEVICE: creds.device_id, HEADER_TIMESTAMP: timestamp,
+                           HEADER_NONCE: nonce, HEADER_SIGNATURE: signature, **(headers or {})}
+            answer = self._send(method, path, body, all_headers)
+            doc = answer.json() if answer.status in (401, 403) else None
+            if answer.status == 401 and doc and doc.get("error") == "clock_skew":
+                server_time = parse_time(doc.get("server_time"))
+                if server_time is None:
+                    raise BadAnswer(f"{method} {path}: clock_skew without a usable server_time")
+                self._saw_server_time(server_time)
+                if attempt == 0:
+                    log.info("clock offset corrected to %+.1f s; retrying", self.clock_offset)
+                    continue
+                raise ClockSkew(f"{method} {path}: server still finds the clock off after "
+                                f"correcting it to {self.clock_offset:+.1f} s", status=401,
+                                code="clock_skew")
+            if answer.status in (401, 403):
+                if doc is None or not isinstance(doc.get("error"), str):
+                    # Not our server speaking (a proxy asking for a login, say): try again later.
+                    raise BadAnswer(f"{method} {path}: {answer.describe()} that is not the "
+                                    "protocol's error")
+                raise NotAuthorised(f"device not authorised: {answer.describe()}",
+                                    status=answer.status, code=doc["error"])
+            return answer
+        raise AssertionError("unreachable")
+
+    def _creds(self) -> Credentials:
+        if self.credentials is None:
+            raise NotEnrolled("this kiosk is not enrolled: enrol it with a code first")
+        return self.credentials
+
+    def _saw_server_time(self, server_time: datetime) -> None:
+        """Remember how far the device clock is from the server's."""
+        device_now = self.clock()
+        skew = (device_now - server_time).total_seconds()
+        self.last_skew_s = skew
+        self.last_server_time = server_time
+        self.clock_offset = -skew
+        if abs(self.clock_offset - self._saved_offset) > 1.0:
+            # Persisted so a restart does not start with a year-old offset of zero.
+            self.store.set_meta(META_OFFSET, f"{self.clock_offset:.3f}")
+            self._saved_offset = self.clock_offset
+
+    def _fail(self, answer: Answer, what: str) -> SyncError:
+        """The error for an answer that is not a success."""
+        if answer.status in RETRYABLE_STATUS:
+            return ServerUnavailable(f"{what}: {answer.describe()}", status=answer.status,
+                                     retry_after=parse_retry_after(answer.headers.get("retry-after")))
+        if 300 <= answer.status < 400:
+            return BadAnswer(f"{what}: redirected ({answer.describe()}, to "
+                             f"{answer.headers.get('location', '?')[:200]})", status=answer.status)
+        if 400 <= answer.status < 500:
+            doc = answer.json() or {}
+            return BatchRefused(f"{what}: {answer.describe()}", status=answer.status,
+                                code=doc.get("error"))
+        return BadAnswer(f"{what}: unexpected {answer.describe()}", status=answer.status)
+
+    def _note_error(self, exc: SyncError) -> SyncError:
+        self.last_error = str(exc)
+        return exc
+
+    # ---------------------------------------------------------------- enrol
+    def enroll(self, code: str) -> dict[str, Any]:
+        """Enrol this device with a one-time code; saves and returns its new credential info."""
+        creds = Credentials.generate(self.store.device_id)
+        body = json.dumps({"code": code, "device_id": creds.device_id,
+                           "public_key": creds.public_key_b64,
+                           "app_version": self.app_version}).encode("utf-8")
+        answer = self._send("POST", ENROLL_PATH, body, {"Content-Type": "application/json"})
+        doc = answer.json()
+        if answer.status in (400, 404, 409, 410):
+            detail = (doc or {}).get("detail") or answer.describe()
+            raise self._note_error(EnrolmentFailed(
+                f"enrolment refused: {(doc or {}).get('error', answer.status)}: {detail}",
+                status=answer.status, code=(doc or {}).get("error")))
+        if answer.status != 200:
+            raise self._note_error(self._fail(answer, "enrolment"))
+        if doc is None or doc.get("device_id") != creds.device_id or not doc.get("window_id"):
+            raise self._note_error(BadAnswer(f"enrolment: not the protocol's answer "
+                                             f"({answer.describe()})"))
+        creds.server_url = self.server_url
+        creds.window_id = doc["window_id"]
+        creds.unit_id = doc.get("unit_id")
+        creds.enrolled_at = doc.get("server_time")
+        creds.save(self.data_dir)
+        self.credentials = creds
+        server_time = parse_time(doc.get("server_time"))
+        if server_time is not None:
+            self._saw_server_time(server_time)
+        log.info("enrolled device %s to window %s at %s", creds.device_id, creds.window_id,
+                 self.server_url)
+        return {"device_id": creds.device_id, "window_id": creds.window_id,
+                "unit_id": creds.unit_id, "unit_name": doc.get("unit_name"),
+                "server_time": doc.get("server_time")}
+
+    # --------------------------------------------------------------- upload
+    def compress(self, body: bytes) -> bytes:
+        """The frozen body as sent: gzip with mtime 0, so a retry sends the same bytes."""
+        return gzip.compress(body, compresslevel=self.gzip_level, mtime=0)
+
+    def upload_once(self) -> UploadResult:
+        """Send the open (or next frozen) batch once and apply the answer.
+
+        Raises ``NotAuthorised`` (stop), or a retryable ``SyncError`` (back off and call again);
+        every event stays in the store until an echoed answer lists it.
+        """
+        creds = self._creds()
+        batch = self.store.freeze_batch(max_events=self.batch_size)
+        if batch is None:
+            return UploadResult("empty")
+        batch_id = batch["id"]
+        body = self.compress(bytes(batch["body"]))
+        try:
+            answer = self._signed("POST", BATCHES_PATH, body, {
+                "Content-Type": "application/json", "Content-Encoding": "gzip"})
+            if answer.status == 413:
+                halves = self.store.split_batch(batch_id)
+                log.info("batch %s (%d events) too large for the server; split in %d",
+                         batch_id, batch["n"], len(halves))
+                quarantined = {} if halves else {e["id"]: "too_large"
+                                                 for e in self.store.batch_events(batch_id)}
+                return UploadResult("split", batch_id, batch["n"], 0, quarantined)
+            if answer.status != 200:
+                raise self._fail(answer, f"batch {batch_id}")
+            doc = answer.json()
+            if (doc is None or doc.get("batch_id") != batch_id
+                    or doc.get("device_id") != creds.device_id
+                    or not isinstance(doc.get("results"), list)):
+                raise BadAnswer(f"batch {batch_id}: the answer is not an acknowledgement "
+                                f"({answer.describe()})")
+        except SyncError as exc:
+            self._note_error(exc)
+            if not isinstance(exc, NotAuthorised):
+                self.store.note_attempt(batch_id, str(exc)[:500])
+            raise
+        acked, quarantined = [], {}
+        for item in doc["results"]:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                continue
+            status = item.get("status")
+            if status in ACKED:
+                acked.append(item["id"])
+            elif status in QUARANTINED:
+                quarantined[item["id"]] = f"{status}: {item.get('reason') or ''}".strip()[:500]
+        n_acked = self.store.mark_acked(batch_id, acked, quarantined)
+        if quarantined:
+            log.warning("batch %s: %d events quarantined by the server: %s", batch_id,
+                        len(quarantined), "; ".join(list(quarantined.values())[:3]))
+        server_time = parse_time(doc.get("server_time"))
+        if server_time is not None:
+            self._saw_server_time(server_time)
+        high_water = doc.get("high_water") if isinstance(doc.get("high_water"), dict) else {}
+        return UploadResult("acked", batch_id, batch["n"], n_acked, quarantined, high_water)
+
+    def drain(self, max_batches: int | None = None) -> list[UploadResult]:
+        """Upload batch after batch until the outbox is empty (errors propagate)."""
+        results = []
+        while max_batches is None or len(results) < max_batches:
+            result = self.upload_once()
+            if result.status == "empty":
+                break
+            results.append(result)
+        return results
+
+    # --------------------------------------------------------------- config
+    def pull_config(self) -> dict[str, Any]:
+        """Fetch the window's config if it changed, its photos, and apply it to the store."""
+        _, etag = self.store.device_config()
+        headers = {"If-None-Match": f'"{etag}"'} if etag else {}
+        try:
+            answer = self._signed("GET", CONFIG_PATH, b"", headers)
+            if answer.status == 304:
+                return {"status": "unchanged", "etag": etag, "photos_fetched": 0}
+            if answer.status != 200:
+                raise self._fail(answer, "config")
+            config = answer.json()
+            if config is None or not isinstance(config.get("roster", []), list):
+                raise BadAnswer(f"config: not the protocol's answer ({answer.describe()})")
+            new_etag = config.get("etag") or strip_etag(answer.headers.get("etag"))
+            fetched = self._fetch_photos(config)
+        except SyncError as exc:
+            self._note_error(exc)
+            raise
+        version = config.get("version") if isinstance(config.get("version"), int) else None
+        self.store.apply_config(config, new_etag, version)
+        log.info("applied config version %s (etag %s), %d new photos", version, new_etag, fetched)
+        return {"status": "applied", "etag": new_etag, "version": version,
+                "photos_fetched": fetched}
+
+    def _fetch_photos(self, config: dict[str, Any]) -> int:
+        wanted = {s.get("photo") for s in config.get("roster", []) if isinstance(s, dict)}
+        fetched = 0
+        for sha in sorted(s for s in wanted if s):
+            if not PhotoCache.valid(sha):
+                log.warning("config names a photo %r that is not a SHA-256; skipped", sha)
+                continue
+            if self.photos.has(sha):
+                continue
+            answer = self._signed("GET", PHOTOS_PATH + sha)
+            if answer.status == 404:
+                log.warning("photo %s is not on the server; the badge shows an avatar", sha)
+                continue
+            if answer.status != 200:
+                raise self._fail(answer, f"photo {sha}")
+            try:
+                self.photos.put(sha, answer.content)
+            except ValueError as exc:
+                raise BadAnswer(str(exc)) from None
+            fetched += 1
+        return fetched
+
+    # ------------------------------------------------------------ heartbeat
+    def heartbeat(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Report the device's health; returns the server's answer."""
+        doc = self.health()
+        doc.update(extra or {})
+        body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        try:
+            answer = self._signed("POST", HEARTBEAT_PATH, body, {"Content-Type": "application/json"})
+            if answer.status != 200:
+                raise self._fail(answer, "heartbeat")
+            reply = answer.json()
+            if reply is None:
+                raise BadAnswer(f"heartbeat: not the protocol's answer ({answer.describe()})")
+        except SyncError as exc:
+            self._note_error(exc)
+            raise
+        server_time = parse_time(reply.get("server_time"))
+        if server_time is not None:
+            self._saw_server_time(server_time)
+        return reply
+
+    def health(self) -> dict[str, Any]:
+        """The heartbeat's fields, from the store's diagnostics."""
+        diag = self.store.diagnostics()
+        oldest = parse_time(diag.get("oldest_pending"))
+        age = max(0.0, (self.clock() - oldest).total_seconds()) if oldest else 0.0
+        return {
+            "app_version": self.app_version,
+            "pending": diag["pending"],
+            "oldest_pending_age_s": round(age, 1),
+            "disk_free_bytes": diag.get("disk_free_bytes"),
+            "clock_offset_s": round(self.clock_offset, 3),
+            "last_error": (self.last_error or "")[:500] or None,
+            "db_bytes": diag.get("db_bytes"),
+        }
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+class AdminClient:
+    """The few admin API calls the simulator and the tests need (``Authorization: Bearer``).
+
+    >>> admin = AdminClient("http://127.0.0.1:8700", token)     # doctest: +SKIP
+    >>> admin.enroll_code("W-001")["code"]                       # doctest: +SKIP
+    'K7Q-2MX-9TD'
+    """
+
+    def __init__(self, server_url: str, token: str, *, timeout: float = 15,
+                 session: Any = None) -> None:
+        self.server_url = server_url.rstrip("/")
+        self._token = token
+        self.timeout = timeout
+        self.session = session if session is not None else requests.Session()
+
+    def __repr__(self) -> str:  # the token never shows
+        return f"AdminClient({self.server_url!r})"
+
+    def call(self, method: str, path: str, doc: Any = None) -> Any:
+        body = json.dumps(doc, ensure_ascii=False).encode("utf-8") if doc is not None else b""
+        headers = {"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"}
+        try:
+            resp = self.session.request(method, self.server_url + path, data=body or None,
+                                        headers=headers, timeout=(self.timeout, self.timeout),
+                                        allow_redirects=False)
+            answer = Answer(resp.status_code, {k.lower(): v for k, v in resp.headers.items()},
+                            resp.content)
+        except requests.exceptions.RequestException as exc:
+            raise ServerUnavailable(f"{method} {path}: {type(exc).__name__}: {_short(exc)}") from None
+        if answer.status in (401, 403):
+            raise NotAuthorised(f"admin API refused: {answer.describe()}", status=answer.status)
+        if answer.status != 200:
+            if answer.status in RETRYABLE_STATUS:
+                raise ServerUnavailable(f"{method} {path}: {answer.describe()}", status=answer.status)
+            raise BatchRefused(f"{method} {path}: {answer.describe()}", status=answer.status)
+        try:
+            return json.loads(answer.content.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise BadAnswer(f"{method} {path}: {answer.describe()} is not JSON") from None
+
+    def save(self, entity: str, items: list[dict[str, Any]]) -> Any:
+        """Create or replace organisation rows (``units``, ``windows``, ``staff`` …)."""
+        return self.call("POST", f"/api/v1/{entity}", items)
+
+    def enroll_code(self, window_id: str, ttl_hours: float | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {"window_id": window_id}
+        if ttl_hours is not None:
+            doc["ttl_hours"] = ttl_hours
+        return self.call("POST", "/api/v1/enroll-codes", doc)
+
+    def revoke(self, device_id: str) -> Any:
+        return self.call("POST", f"/api/v1/devices/{device_id}/revoke", {})
+
+    def devices(self) -> list[dict[str, Any]]:
+        return self.call("GET", "/api/v1/devices")

@@ -1,0 +1,133 @@
+"""The device credential: its Ed25519 key and where it is enrolled.
+
+Two files in the kiosk's data directory, both written atomically and created with mode 0600:
+``device_key.pem`` (the private key, PKCS#8 PEM) and ``enrolment.json`` (device id, server URL,
+window, unit). The private key never appears in ``repr``, ``str`` or a log line.
+
+>>> creds = Credentials.generate("dev-1")          # doctest: +SKIP
+>>> creds.server_url = "http://127.0.0.1:8700"      # doctest: +SKIP
+>>> creds.save(data_dir); Credentials.load(data_dir).device_id   # doctest: +SKIP
+'dev-1'
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .errors import CredentialsError, NotEnrolled
+
+KEY_FILE = "device_key.pem"
+ENROLMENT_FILE = "enrolment.json"
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically; the file is created with mode 0600."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an old tmp file left by a crash may have other bits
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class Credentials:
+    """One device's signing key plus its enrolment (server URL, window, unit)."""
+
+    def __init__(self, device_id: str, key: Ed25519PrivateKey, *, server_url: str = "",
+                 window_id: str | None = None, unit_id: str | None = None,
+                 enrolled_at: str | None = None) -> None:
+        self.device_id = device_id
+        self._key = key
+        self.server_url = server_url
+        self.window_id = window_id
+        self.unit_id = unit_id
+        self.enrolled_at = enrolled_at
+
+    def __repr__(self) -> str:  # the key never shows
+        return (f"Credentials(device_id={self.device_id!r}, server_url={self.server_url!r}, "
+                f"window_id={self.window_id!r})")
+
+    __str__ = __repr__
+
+    def __getstate__(self) -> dict:
+        raise TypeError("Credentials hold a private key and are not picklable")
+
+    @classmethod
+    def generate(cls, device_id: str) -> "Credentials":
+        """A fresh key for ``device_id``, not yet enrolled nor saved."""
+        return cls(device_id, Ed25519PrivateKey.generate())
+
+    @property
+    def public_key_b64(self) -> str:
+        """Base64 of the raw 32-byte public key, as ``POST /api/v1/enroll`` wants it."""
+        raw = self._key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                  serialization.PublicFormat.Raw)
+        return base64.b64encode(raw).decode("ascii")
+
+    def sign(self, message: bytes) -> str:
+        """Base64 Ed25519 signature of ``message``."""
+        return base64.b64encode(self._key.sign(message)).decode("ascii")
+
+    def enrolment(self) -> dict[str, Any]:
+        return {"device_id": self.device_id, "server_url": self.server_url,
+                "window_id": self.window_id, "unit_id": self.unit_id,
+                "enrolled_at": self.enrolled_at}
+
+    # ------------------------------------------------------------------ files
+    def save(self, directory: str | os.PathLike) -> None:
+        """Write the key, then the enrolment, each atomically with mode 0600."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        pem = self._key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+        write_private(directory / KEY_FILE, pem)
+        write_private(directory / ENROLMENT_FILE,
+                      json.dumps(self.enrolment(), ensure_ascii=False, indent=2).encode("utf-8"))
+
+    @classmethod
+    def exists(cls, directory: str | os.PathLike) -> bool:
+        d = Path(directory)
+        return (d / KEY_FILE).exists() and (d / ENROLMENT_FILE).exists()
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "Credentials":
+        """The saved credential; ``NotEnrolled`` when there is none, ``CredentialsError`` when damaged."""
+        directory = Path(directory)
+        key_path, info_path = directory / KEY_FILE, directory / ENROLMENT_FILE
+        if not key_path.exists() or not info_path.exists():
+            raise NotEnrolled(f"no device credential in {directory}: enrol this kiosk with "
+                              "`kiosk enroll --server URL --code CODE`")
+        try:
+            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as exc:
+            raise CredentialsError(f"{key_path}: cannot read the device key "
+                                   f"({type(exc).__name__}); enrol the kiosk again") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise CredentialsError(f"{key_path}: not an Ed25519 key; enrol the kiosk again")
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+            device_id = info["device_id"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CredentialsError(f"{info_path}: unreadable enrolment ({exc}); "
+                                   "enrol the kiosk again") from None
+        return cls(device_id, key, server_url=info.get("server_url") or "",
+                   window_id=info.get("window_id"), unit_id=info.get("unit_id"),
+                   enrolled_at=info.get("enrolled_at"))

@@ -1,0 +1,260 @@
+"""SyncWorker: the background thread that keeps a kiosk in sync.
+
+It opens its OWN ``RatingStore`` on the kiosk's database file (one connection per thread),
+drains the outbox batch after batch, pulls the device config and sends heartbeats, and backs
+off (full jitter, 1 s … 15 min, honouring ``Retry-After``) on every retryable failure, for ever.
+A device the server refuses (revoked, unknown) stops the worker; every event stays on the kiosk.
+
+No Kivy here: ``on_result(status)`` after every cycle and ``on_config(pulled)`` after a new
+device config was applied are called from the worker thread; the app wraps them with
+``Clock.schedule_once`` to touch widgets (and re-reads ``store.device_config()`` on its own
+connection).
+
+>>> worker = SyncWorker(db_path, credentials, on_result=print)   # doctest: +SKIP
+>>> worker.start(); store.record("rating", {...}); worker.notify()  # doctest: +SKIP
+>>> worker.status()["state"]                                      # doctest: +SKIP
+'idle'
+>>> worker.stop()                                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from .backoff import Backoff
+from .credentials import Credentials
+from .errors import NotAuthorised, SyncError
+
+log = logging.getLogger(__name__)
+
+# Worker states shown on the technician screen.
+ST_STARTING = "starting"
+ST_SYNCING = "syncing"
+ST_IDLE = "idle"
+ST_BACKOFF = "backoff"
+ST_NOT_AUTHORISED = "not_authorised"
+ST_NOT_ENROLLED = "not_enrolled"
+ST_STOPPED = "stopped"
+
+
+def _open_store(path: Path, clock: Callable[[], datetime] | None):
+    from kiosk.store import RatingStore  # the worker's own instance, in its own thread
+
+    kwargs = {"clock": clock} if clock is not None else {}
+    return RatingStore(path, check=False, **kwargs)
+
+
+class SyncWorker:
+    """Runs a ``SyncClient`` in a daemon thread until ``stop()``.
+
+    ``credentials`` None means: load them from the database's directory when the thread
+    starts. ``store_factory(path)`` and ``client_factory(store, credentials)`` let tests and
+    the simulator inject their own clock; ``backoff`` lets tests wait milliseconds.
+    """
+
+    def __init__(self, db_path: str | Path, credentials: Credentials | None = None, *,
+                 server_url: str | None = None, interval: float = 30, timeout: float = 15,
+                 batch_size: int = 500, config_every: float = 300, heartbeat_every: float = 300,
+                 on_result: Callable[[dict[str, Any]], None] | None = None,
+                 on_config: Callable[[dict[str, Any]], None] | None = None,
+                 backoff: Backoff | None = None,
+                 store_factory: Callable[[Path], Any] | None = None,
+                 client_factory: Callable[[Any, Credentials], Any] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.db_path = Path(db_path)
+        self.credentials = credentials
+        self.server_url = server_url
+        self.interval = interval
+        self.timeout = timeout
+        self.batch_size = batch_size
+        self.config_every = config_every
+        self.heartbeat_every = heartbeat_every
+        self.on_result = on_result
+        self.on_config = on_config
+        self.backoff = backoff or Backoff()
+        self._store_factory = store_factory or (lambda p: _open_store(p, None))
+        self._client_factory = client_factory
+        self._mono = monotonic
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._force = False
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._next_config = 0.0
+        self._next_heartbeat = 0.0
+        self._status: dict[str, Any] = {
+            "state": ST_STARTING, "last_sync": None, "last_result": None, "last_error": None,
+            "pending": None, "quarantined": None, "clock_offset": None, "last_skew": None,
+            "authorised": None,
+            "next_try_at": None, "sent": 0, "acked": 0,
+        }
+
+    # ------------------------------------------------------------ control
+    def start(self) -> "SyncWorker":
+        if self._thread is not None:
+            raise RuntimeError("SyncWorker already started")
+        self._thread = threading.Thread(target=self._run, name="sync-worker", daemon=True)
+        self._thread.start()
+        return self
+
+    def notify(self, force: bool = False) -> None:
+        """New events (or the technician's "sync now" with ``force``): wake the thread.
+
+        A plain notify does not cut a backoff short: a down server is not hammered once per tap.
+        """
+        with self._lock:
+            self._force = self._force or force
+        self._wake.set()
+
+    def stop(self, timeout: float = 30) -> bool:
+        """Ask the thread to finish and join it; True when it has ended."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot for the technician screen (safe to call from any thread)."""
+        with self._lock:
+            out = dict(self._status)
+        next_at = out.pop("next_try_at")
+        out["next_try_in"] = None if next_at is None else max(0.0, next_at - self._mono())
+        return out
+
+    # ----------------------------------------------------------- the thread
+    def _set(self, **values: Any) -> None:
+        with self._lock:
+            self._status.update(values)
+
+    def _report(self) -> None:
+        if self.on_result is not None:
+            try:
+                self.on_result(self.status())
+            except Exception:  # a broken callback must not kill the sync
+                log.exception("sync result callback failed")
+
+    def _run(self) -> None:
+        store = None
+        try:
+            store = self._store_factory(self.db_path)
+            client = self._make_client(store)
+            if client is None:
+                return
+            self._loop(store, client)
+        except Exception as exc:  # never seen in tests; the kiosk must see it, not die of it
+            log.exception("sync worker crashed")
+            self._set(state=ST_STOPPED, last_error=f"{type(exc).__name__}: {exc}")
+            self._report()
+        finally:
+            if store is not None:
+                store.close()
+            with self._lock:
+                if self._status["state"] not in (ST_NOT_AUTHORISED, ST_NOT_ENROLLED):
+                    self._status["state"] = ST_STOPPED
+                self._status["next_try_at"] = None
+
+    def _make_client(self, store: Any):
+        creds = self.credentials
+        if creds is None:
+            try:
+                creds = Credentials.load(self.db_path.parent)
+            except SyncError as exc:
+                self._set(state=ST_NOT_ENROLLED, authorised=False, last_error=str(exc))
+                self._report()
+                return None
+        if self._client_factory is not None:
+            return self._client_factory(store, creds)
+        from .client import SyncClient
+
+        return SyncClient(self.server_url or creds.server_url, store, creds,
+                          timeout=self.timeout, batch_size=self.batch_size)
+
+    def _loop(self, store: Any, client: Any) -> None:
+        while not self._stopping.is_set():
+            self._set(state=ST_SYNCING, next_try_at=None)
+            try:
+                self._cycle(store, client)
+            except NotAuthorised as exc:
+                log.error("sync stopped: %s", exc)
+                self._set(state=ST_NOT_AUTHORISED, authorised=False, last_error=str(exc),
+                          last_result="not_authorised", **self._counts(store, client))
+                self._report()
+                return
+            except (SyncError, Exception) as exc:
+                retry_after = exc.retry_after if isinstance(exc, SyncError) else None
+                if not isinstance(exc, SyncError):
+                    log.exception("unexpected error in sync; backing off")
+                delay = self.backoff.failure(retry_after)
+                log.warning("sync failed (%s); next try in %.1f s", exc, delay)
+                self._set(state=ST_BACKOFF, last_error=f"{exc}", last_result="error",
+                          next_try_at=self._mono() + delay, **self._counts(store, client))
+                self._report()
+                self._sleep(delay, cut_by_notify=False)
+                continue
+            self.backoff.success()
+            self._set(state=ST_IDLE, last_result="ok", authorised=True,
+                      last_sync=datetime.now(timezone.utc).isoformat(),
+                      next_try_at=self._mono() + self.interval, **self._counts(store, client))
+            self._report()
+            self._sleep(self.interval, cut_by_notify=True)
+
+    def _sleep(self, seconds: float, cut_by_notify: bool) -> None:
+        deadline = self._mono() + seconds
+        while not self._stopping.is_set():
+            remaining = deadline - self._mono()
+            if remaining <= 0:
+                return
+            self._wake.wait(remaining)
+            self._wake.clear()
+            with self._lock:
+                force, self._force = self._force, False
+            if cut_by_notify or force:
+                return
+
+    def _drain(self, store: Any, client: Any) -> None:
+        while not self._stopping.is_set():
+            result = client.upload_once()
+            if result.status == "empty":
+                return
+            with self._lock:
+                self._status["sent"] += result.sent if result.status == "acked" else 0
+                self._status["acked"] += result.acked
+                self._status["authorised"] = True
+            self._set(**self._counts(store, client))
+
+    def _cycle(self, store: Any, client: Any) -> None:
+        self._drain(store, client)
+        now = self._mono()
+        if now >= self._next_config and not self._stopping.is_set():
+            pulled = client.pull_config()
+            self._next_config = now + self.config_every
+            if pulled.get("status") == "applied":
+                if self.on_config is not None:
+                    try:
+                        self.on_config(pulled)
+                    except Exception:
+                        log.exception("config callback failed")
+                self._drain(store, client)  # the config_applied event goes out now
+        if now >= self._next_heartbeat and not self._stopping.is_set():
+            client.heartbeat()
+            self._next_heartbeat = now + self.heartbeat_every
+
+    @staticmethod
+    def _counts(store: Any, client: Any) -> dict[str, Any]:
+        try:
+            pending, quarantined = store.pending_count(), len(store.quarantined())
+        except Exception:  # a store error shows as unknown counts, not as a dead worker
+            pending = quarantined = None
+        return {"pending": pending, "quarantined": quarantined,
+                "clock_offset": getattr(client, "clock_offset", None),
+                "last_skew": getattr(client, "last_skew_s", None)}

@@ -1,0 +1,214 @@
+"""SyncClient against the real aggregator on loopback: upload, answers that are not acks,
+enrolment, config pull with photos, heartbeat."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+
+import pytest
+import requests
+
+from sync.client import SyncClient
+from sync.errors import BadAnswer, BatchRefused, EnrolmentFailed, NotAuthorised, NotEnrolled, ServerUnavailable
+from tests.sync.conftest import ADMIN_TOKEN, WINDOWS
+
+
+def test_upload_marks_acked_exactly_what_the_server_stored(aggregator_server, make_kiosk):
+    kiosk = make_kiosk()
+    recorded = kiosk.record(7)
+    result = kiosk.client.upload_once()
+    assert result.status == "acked" and result.acked == 7
+    assert kiosk.client.upload_once().status == "empty"
+    assert kiosk.store.pending_count() == 0
+    server = aggregator_server.events(kiosk.store.device_id)
+    assert [(e["id"], e["hash"]) for e in server] == [(e["id"], e["hash"]) for e in recorded]
+    assert result.high_water == {kiosk.store.stream_id: 7}
+
+
+def test_batch_is_resent_byte_for_byte(aggregator_server, make_kiosk, proxy):
+    # Why: the server dedups by id, but the protocol promises the same bytes under a batch id.
+    kiosk = make_kiosk(url=proxy.url)
+    kiosk.record(3)
+    seen = []
+    proxy.chooser = lambda info: seen.append(info) or "pass"
+    proxy.queue("503")
+    with pytest.raises(ServerUnavailable):
+        kiosk.client.upload_once()
+    first = kiosk.store.open_batch()
+    assert kiosk.client.compress(first["body"]) == gzip.compress(first["body"], 6, mtime=0)
+    assert kiosk.client.upload_once().acked == 3
+    assert kiosk.store.open_batch() is None
+
+
+def test_captive_portal_page_is_not_an_ack(aggregator_server, make_kiosk, proxy):
+    kiosk = make_kiosk(url=proxy.url)
+    kiosk.record(4)
+    proxy.queue("captive")
+    with pytest.raises(BadAnswer, match="not an acknowledgement"):
+        kiosk.client.upload_once()
+    assert kiosk.store.pending_count() == 4
+    assert aggregator_server.events(kiosk.store.device_id) == []
+    assert kiosk.client.upload_once().acked == 4
+
+
+def test_lost_answer_then_retry_creates_no_duplicate(aggregator_server, make_kiosk, proxy):
+    kiosk = make_kiosk(url=proxy.url)
+    kiosk.record(5)
+    proxy.queue("lose")
+    with pytest.raises(ServerUnavailable):
+        kiosk.client.upload_once()
+    assert len(aggregator_server.events(kiosk.store.device_id)) == 5  # server committed
+    assert kiosk.store.pending_count() == 5                           # client did not see it
+    result = kiosk.client.upload_once()
+    assert result.acked == 5
+    assert len(aggregator_server.events(kiosk.store.device_id)) == 5
+
+
+def test_truncated_answer_is_a_failure(aggregator_server, make_kiosk, proxy):
+    kiosk = make_kiosk(url=proxy.url)
+    kiosk.record(2)
+    proxy.queue("truncate")
+    with pytest.raises((BadAnswer, ServerUnavailable)):
+        kiosk.client.upload_once()
+    assert kiosk.store.pending_count() == 2
+    assert kiosk.client.upload_once().acked == 2
+
+
+def test_answer_without_the_echo_is_not_an_ack(aggregator_server, make_kiosk):
+    kiosk = make_kiosk()
+    kiosk.record(2)
+
+    class WrongEcho(requests.Session):
+        def request(self, *args, **kwargs):
+            resp = super().request(*args, **kwargs)
+            doc = resp.json()
+            doc["batch_id"] = "00000000-0000-0000-0000-000000000000"
+            resp._content = json.dumps(doc).encode()
+            return resp
+
+    kiosk.client.session = WrongEcho()
+    with pytest.raises(BadAnswer):
+        kiosk.client.upload_once()
+    assert kiosk.store.pending_count() == 2
+
+
+def test_429_honours_retry_after(aggregator_server, make_kiosk, proxy):
+    kiosk = make_kiosk(url=proxy.url)
+    kiosk.record(1)
+    proxy.queue("429")
+    with pytest.raises(ServerUnavailable) as err:
+        kiosk.client.upload_once()
+    assert err.value.retry_after == proxy.retry_after
+    assert err.value.retryable
+
+
+def test_timeout_is_retryable(aggregator_server, make_kiosk, proxy):
+    kiosk = make_kiosk(url=proxy.url, timeout=0.2)
+    kiosk.record(1)
+    proxy.queue("delay")
+    with pytest.raises(ServerUnavailable, match="no answer within"):
+        kiosk.client.upload_once()
+    proxy.wait_idle()
+    assert kiosk.client.upload_once().acked == 1  # the late copy made it a duplicate
+
+
+def test_413_splits_the_batch_and_both_halves_arrive(aggregator_server, make_kiosk, proxy):
+    kiosk = make_kiosk(url=proxy.url)
+    recorded = kiosk.record(10)
+    proxy.queue("413")
+    result = kiosk.client.upload_once()
+    assert result.status == "split"
+    first = kiosk.store.open_batch()
+    assert (first["first_seq"], first["n"]) == (1, 5)
+    results = kiosk.client.drain()
+    assert [r.acked for r in results] == [5, 5]
+    assert {e["id"] for e in aggregator_server.events(kiosk.store.device_id)} == \
+        {e["id"] for e in recorded}
+
+
+def test_revoked_device_is_not_authorised_and_keeps_its_events(aggregator_server, make_kiosk):
+    kiosk = make_kiosk()
+    kiosk.record(3)
+    kiosk.client.upload_once()
+    aggregator_server.admin.revoke(kiosk.store.device_id)
+    kiosk.record(4)
+    with pytest.raises(NotAuthorised) as err:
+        kiosk.client.upload_once()
+    assert err.value.code == "device_revoked"
+    assert kiosk.store.pending_count() == 4
+    assert len(aggregator_server.events(kiosk.store.device_id)) == 3
+
+
+def test_unknown_enrolment_code_fails_clearly(aggregator_server, tmp_path):
+    from kiosk.store import RatingStore
+
+    store = RatingStore(tmp_path / "k" / "kiosk.db")
+    try:
+        client = SyncClient(aggregator_server.url, store)
+        with pytest.raises(NotEnrolled):
+            client.upload_once()
+        with pytest.raises(EnrolmentFailed, match="unknown_code"):
+            client.enroll("AAA-BBB-CCC")
+        code = aggregator_server.code(WINDOWS[1])
+        info = client.enroll(code)
+        assert info["window_id"] == WINDOWS[1]
+        with pytest.raises(EnrolmentFailed, match="code_used"):
+            SyncClient(aggregator_server.url, store).enroll(code)
+    finally:
+        store.close()
+
+
+def test_server_down_is_retryable(tmp_path):
+    from kiosk.store import RatingStore
+    from tests.sync.conftest import free_port
+
+    store = RatingStore(tmp_path / "kiosk.db")
+    try:
+        client = SyncClient(f"http://127.0.0.1:{free_port()}", store, timeout=1)
+        with pytest.raises(ServerUnavailable, match="connection failed"):
+            client.enroll("AAA-BBB-CCC")
+    finally:
+        store.close()
+
+
+def test_pull_config_fetches_photos_once_and_applies(aggregator_server, make_kiosk, proxy):
+    png = b"\x89PNG\r\n\x1a\n" + b"fake-photo-bytes"
+    sha = requests.post(aggregator_server.url + "/api/v1/photos", data=png,
+                        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()["sha256"]
+    assert sha == hashlib.sha256(png).hexdigest()
+    aggregator_server.admin.save("staff", [{"id": "S-SYNC-1", "name": "王芳", "unit_id": "U-SYNC",
+                                            "badge": "10000001", "photo_sha256": sha}])
+    kiosk = make_kiosk(url=proxy.url)
+    pulled = kiosk.client.pull_config()
+    assert pulled["status"] == "applied" and pulled["photos_fetched"] == 1
+    assert kiosk.client.photos.path(sha).read_bytes() == png
+    config, etag = kiosk.store.device_config()
+    assert config["roster"][0]["photo"] == sha and etag == pulled["etag"]
+    assert [e["type"] for e in kiosk.store.pending()] == ["config_applied"]
+    again = kiosk.client.pull_config()
+    assert again["status"] == "unchanged"
+    photo_gets = [p for m, p, f in proxy.log if p.startswith("/api/v1/photos/")]
+    assert len(photo_gets) == 1
+
+
+def test_heartbeat_reports_health(aggregator_server, make_kiosk):
+    kiosk = make_kiosk()
+    kiosk.record(2)
+    kiosk.client.heartbeat()
+    beat = aggregator_server.device(kiosk.store.device_id)["last_heartbeat"]
+    assert beat["pending"] == 2
+    assert beat["db_bytes"] > 0 and beat["disk_free_bytes"] > 0
+    assert beat["oldest_pending_age_s"] >= 0
+    assert abs(beat["clock_offset_s"]) < 5
+
+
+def test_malformed_batch_refused_is_retryable_not_fatal(aggregator_server, make_kiosk):
+    kiosk = make_kiosk()
+    kiosk.record(1)
+    kiosk.client.compress = lambda body: b"not gzip at all"
+    with pytest.raises(BatchRefused) as err:
+        kiosk.client.upload_once()
+    assert err.value.status == 400 and err.value.retryable
+    assert kiosk.store.pending_count() == 1

@@ -1,0 +1,89 @@
+"""SyncWorker: its own store in its own thread, woken by notify, backing off, stopping."""
+
+from __future__ import annotations
+
+import time
+
+from sync.worker import SyncWorker
+
+
+def wait_for(condition, timeout=30.0):
+    """Poll until ``condition()`` holds; the timeout only guards against a hang."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_worker_drains_on_notify_and_stops_cleanly(aggregator_server, make_kiosk, fast_backoff):
+    kiosk = make_kiosk()
+    results = []
+    worker = SyncWorker(kiosk.store.path, kiosk.client.credentials, interval=3600,
+                        on_result=results.append, backoff=fast_backoff).start()
+    assert wait_for(lambda: worker.status()["state"] == "idle")
+    recorded = kiosk.record(1234)  # the UI thread records on its own connection
+    worker.notify()
+    assert wait_for(lambda: kiosk.store.pending_count() == 0)
+    assert wait_for(lambda: worker.status()["pending"] == 0)
+    assert worker.stop(timeout=10)
+    assert not worker.is_alive()
+    status = worker.status()
+    assert status["state"] == "stopped" and status["authorised"] is True
+    assert status["last_result"] == "ok" and status["next_try_in"] is None
+    assert status["acked"] >= 1234
+    server_ids = {e["id"] for e in aggregator_server.events(kiosk.store.device_id)}
+    assert {e["id"] for e in recorded} <= server_ids
+    assert results and all(isinstance(r, dict) for r in results)
+    # The worker pulled the config into the shared database and sent a heartbeat.
+    assert kiosk.store.device_config()[0]["window"]["id"] == kiosk.client.credentials.window_id
+    assert aggregator_server.device(kiosk.store.device_id)["last_heartbeat"] is not None
+
+
+def test_worker_backs_off_through_faults_then_recovers(aggregator_server, make_kiosk, proxy,
+                                                        fast_backoff):
+    kiosk = make_kiosk(url=proxy.url)
+    kiosk.record(10)
+    proxy.queue("503", "429", "captive", "drop")
+    states = []
+    worker = SyncWorker(kiosk.store.path, kiosk.client.credentials, server_url=proxy.url,
+                        interval=3600, backoff=fast_backoff,
+                        on_result=lambda s: states.append(s["state"])).start()
+    try:
+        assert wait_for(lambda: kiosk.store.pending_count() == 0 and
+                        worker.status()["state"] == "idle")
+    finally:
+        assert worker.stop(timeout=10)
+    assert states.count("backoff") == 4
+    assert states[-1] == "idle"
+    assert fast_backoff.failures == 0  # reset by the success
+    assert len(aggregator_server.events(kiosk.store.device_id)) == 10 + 1  # + config_applied
+
+
+def test_revoked_device_stops_the_worker_and_keeps_every_event(aggregator_server, make_kiosk,
+                                                               fast_backoff):
+    kiosk = make_kiosk()
+    kiosk.record(3)
+    kiosk.client.upload_once()
+    aggregator_server.admin.revoke(kiosk.store.device_id)
+    kiosk.record(5)
+    worker = SyncWorker(kiosk.store.path, kiosk.client.credentials, interval=3600,
+                        backoff=fast_backoff).start()
+    assert wait_for(lambda: not worker.is_alive())
+    status = worker.status()
+    assert status["state"] == "not_authorised" and status["authorised"] is False
+    assert "device_revoked" in status["last_error"]
+    assert kiosk.store.pending_count() == 5
+    assert len(aggregator_server.events(kiosk.store.device_id)) == 3
+    assert worker.stop(timeout=1)
+
+
+def test_worker_without_credential_reports_not_enrolled(tmp_path, fast_backoff):
+    from kiosk.store import RatingStore
+
+    RatingStore(tmp_path / "kiosk.db").close()
+    worker = SyncWorker(tmp_path / "kiosk.db", None, backoff=fast_backoff).start()
+    assert wait_for(lambda: not worker.is_alive())
+    assert worker.status()["state"] == "not_enrolled"
+    assert "kiosk enroll" in worker.status()["last_error"]
