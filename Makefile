@@ -7,8 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the app and the test suite use: Mesa for Kivy's offscreen GL, mtdev for
-# touch input, PostgreSQL for the aggregator's scale path.
-DEB_PACKAGES := libgl1-mesa-dri libegl1 libmtdev1 postgresql
+# touch input, PostgreSQL for the aggregator's scale path, Chromium and CJK fonts for the
+# dashboard's browser tests.
+DEB_PACKAGES := libgl1-mesa-dri libegl1 libmtdev1 postgresql chromium fonts-noto-cjk
 
 .PHONY: run test lint bench deps venv clean screenshots
 

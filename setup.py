@@ -41,6 +41,7 @@ setup(
             "openpyxl>=3.1,<4",
             "python-multipart>=0.0.9",
             "Jinja2>=3.1,<4",
+            "argon2-cffi>=23,<27",
         ],
         "test": [
             "pytest>=8,<10",
@@ -49,6 +50,8 @@ setup(
             "ruff>=0.5",
             "fonttools>=4.50",
             "schemathesis>=4,<5",
+            # The Python driver only: the browser is Debian's chromium, never a download.
+            "playwright>=1.40,<2",
         ],
     },
     entry_points={

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import api_admin, api_device, qr_page
+from . import api_admin, api_device, dashboard, qr_page
 from .db import dialect_name, make_engine
 from .errors import AggregatorError
 from .logs import AccessLog
@@ -42,6 +42,7 @@ def create_app(database_url: str, *, settings: Settings | None = None,
     app.include_router(api_admin.router)
     app.include_router(qr_page.router)
     _install_error_handlers(app)
+    dashboard.mount(app)  # /dashboard (sign-in) and /public pages; wraps the error handlers
 
     @app.get("/healthz", tags=["ops"])
     async def healthz():

@@ -1,4 +1,5 @@
-"""The ``aggregator`` command: serve, migrate, enroll-code, revoke-device, scan-alerts, demo."""
+"""The ``aggregator`` command: serve, migrate, enroll-code, revoke-device, scan-alerts, demo,
+create-user."""
 
 from __future__ import annotations
 
@@ -114,6 +115,28 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_create_user(args) -> int:
+    import getpass
+
+    from .dashboard import accounts
+    from .db import utcnow, write
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+        if password != getpass.getpass("again: "):
+            print("aggregator create-user: the passwords differ", file=sys.stderr)
+            return 2
+    with write(_engine(args)) as conn:
+        user = accounts.create_user(conn, args.username, password, args.role,
+                                    region_id=args.region, unit_id=args.unit,
+                                    language=args.language, now=utcnow())
+    where = user["region_id"] or user["unit_id"] or "all units"
+    print(f"user {user['username']} created: {user['role']}, scope {where}")
+    return 0
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -152,6 +175,16 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--months", type=_positive, default=3)
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--enroll-code-file", help="write an enrolment code for window 1 here")
+    c = command("create-user", cmd_create_user, "add a dashboard user (password from a prompt "
+                "or --password-stdin)")
+    c.add_argument("--username", required=True)
+    c.add_argument("--role", required=True,
+                   choices=("admin", "supervisor", "unit_manager", "viewer"))
+    c.add_argument("--region", help="region id: the subtree a supervisor (or viewer) oversees")
+    c.add_argument("--unit", help="unit id of a unit manager (or viewer)")
+    c.add_argument("--language", default="zh_CN", choices=("zh_CN", "en"))
+    c.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of stdin")
     return p
 
 

@@ -1,0 +1,180 @@
+"""Dashboard accounts: users with argon2 password hashes, server-side sessions, login lockout.
+
+A session cookie holds ``<token>.<mac>``: a random token and its HMAC under the server
+secret. Forged cookies are refused without a database hit; the ``user_sessions`` table keeps
+only the SHA-256 of the token, so several workers (or hosts) share the sessions and a leaked
+table gives no usable cookie.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Connection
+
+from ..db import insert_ignore
+from ..errors import BadRequest
+from ..schema import regions, units
+from .config import DashboardSettings
+from .tables import login_failures, user_sessions, users
+
+ROLES = ("admin", "supervisor", "unit_manager", "viewer")
+LANGUAGES = ("zh_CN", "en")
+_hasher = PasswordHasher()
+# Verified against when the user name is unknown, so a miss costs as much as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def create_user(conn: Connection, username: str, password: str, role: str, *,
+                region_id: str | None = None, unit_id: str | None = None,
+                language: str = "zh_CN", display_name: str | None = None,
+                now: dt.datetime) -> dict:
+    """Insert a user; the scope must fit the role (supervisor: region, unit_manager: unit)."""
+    username = (username or "").strip()
+    if not username or len(username) > 64:
+        raise BadRequest(f"username must be 1-64 characters, got {username!r:.80}",
+                         field="username")
+    if role not in ROLES:
+        raise BadRequest(f"role must be one of {', '.join(ROLES)}, got {role!r}", field="role")
+    if len(password or "") < 10:
+        raise BadRequest("password must have at least 10 characters", field="password")
+    if language not in LANGUAGES:
+        raise BadRequest(f"language must be one of {', '.join(LANGUAGES)}, got {language!r}",
+                         field="language")
+    if role == "supervisor" and not region_id:
+        raise BadRequest("a supervisor needs --region (the region subtree they oversee)",
+                         field="region")
+    if role == "unit_manager" and not unit_id:
+        raise BadRequest("a unit manager needs --unit", field="unit")
+    if role == "admin" and (region_id or unit_id):
+        raise BadRequest("an admin sees everything; give no --region or --unit", field="role")
+    if region_id and conn.execute(select(regions.c.id).where(regions.c.id == region_id)).first() is None:
+        raise BadRequest(f"region {region_id!r} does not exist", field="region")
+    if unit_id and conn.execute(select(units.c.id).where(units.c.id == unit_id)).first() is None:
+        raise BadRequest(f"unit {unit_id!r} does not exist", field="unit")
+    row = {"username": username, "display_name": display_name or username,
+           "password_hash": hash_password(password), "role": role,
+           "region_id": region_id if role != "unit_manager" else None,
+           "unit_id": unit_id if role in ("unit_manager", "viewer") else None,
+           "language": language, "active": True, "created_at": now}
+    if not insert_ignore(conn, users, [row], returning="id"):
+        raise BadRequest(f"user {username!r} already exists", field="username")
+    return get_user_by_name(conn, username)
+
+
+def get_user_by_name(conn: Connection, username: str) -> dict | None:
+    row = conn.execute(select(users).where(users.c.username == username)).mappings().first()
+    return dict(row) if row else None
+
+
+def get_user(conn: Connection, user_id: int) -> dict | None:
+    row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
+    return dict(row) if row else None
+
+
+# ---- lockout -------------------------------------------------------------------------
+
+def locked(conn: Connection, keys: list[str], now: dt.datetime) -> bool:
+    rows = conn.execute(select(login_failures.c.locked_until)
+                        .where(login_failures.c.key.in_(keys))).all()
+    return any(r[0] is not None and r[0] > now for r in rows)
+
+
+def record_failure(conn: Connection, keys: list[str], now: dt.datetime,
+                   s: DashboardSettings) -> None:
+    window = dt.timedelta(minutes=s.lockout_minutes)
+    for key in keys:
+        row = conn.execute(select(login_failures).where(login_failures.c.key == key)) \
+            .mappings().first()
+        if row is None:
+            insert_ignore(conn, login_failures, [{"key": key, "count": 1, "first_at": now,
+                                                  "locked_until": None}])
+            continue
+        count, first = row["count"] + 1, row["first_at"]
+        if first < now - window and (row["locked_until"] is None or row["locked_until"] <= now):
+            count, first = 1, now  # the old failures have expired
+        conn.execute(update(login_failures).where(login_failures.c.key == key).values(
+            count=count, first_at=first,
+            locked_until=now + window if count >= s.lockout_failures else None))
+
+
+def clear_failures(conn: Connection, key: str) -> None:
+    conn.execute(delete(login_failures).where(login_failures.c.key == key))
+
+
+def authenticate(conn: Connection, username: str, password: str, ip: str,
+                 now: dt.datetime, s: DashboardSettings) -> tuple[dict | None, str]:
+    """(user, "ok") or (None, "locked" | "invalid"). Locked accounts are not even checked."""
+    keys = [f"user:{username.strip().lower()[:64]}", f"ip:{ip}"]
+    if locked(conn, keys, now):
+        return None, "locked"
+    user = get_user_by_name(conn, username.strip())
+    ok = check_password(user["password_hash"] if user else _DUMMY_HASH, password or "")
+    if not ok or not user or not user["active"]:
+        record_failure(conn, keys, now, s)
+        return None, "locked" if locked(conn, keys, now) else "invalid"
+    clear_failures(conn, keys[0])
+    return user, "ok"
+
+
+# ---- sessions ------------------------------------------------------------------------
+
+def _mac(secret: str, token: str) -> str:
+    return hmac.new(secret.encode(), f"dashboard-session:{token}".encode(),
+                    hashlib.sha256).hexdigest()[:32]
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(conn: Connection, user_id: int, secret: str, ip: str, now: dt.datetime,
+                  s: DashboardSettings) -> str:
+    """Create a session; returns the cookie value."""
+    token = secrets.token_urlsafe(32)
+    conn.execute(delete(user_sessions).where(user_sessions.c.expires_at < now))
+    conn.execute(user_sessions.insert().values(
+        token_hash=_token_hash(token), user_id=user_id, csrf_token=secrets.token_urlsafe(32),
+        created_at=now, last_seen_at=now, expires_at=now + dt.timedelta(hours=s.session_hours),
+        ip=ip))
+    return f"{token}.{_mac(secret, token)}"
+
+
+def load_session(conn: Connection, cookie: str | None, secret: str,
+                 now: dt.datetime) -> tuple[dict, dict] | None:
+    """(session, user) of a valid cookie, else None."""
+    token, _, mac = (cookie or "").partition(".")
+    if not token or len(cookie) > 200 or not hmac.compare_digest(mac, _mac(secret, token)):
+        return None
+    row = conn.execute(select(user_sessions).where(
+        user_sessions.c.token_hash == _token_hash(token))).mappings().first()
+    if row is None or row["expires_at"] <= now:
+        return None
+    user = get_user(conn, row["user_id"])
+    if user is None or not user["active"]:
+        return None
+    return dict(row), user
+
+
+def end_session(conn: Connection, cookie: str | None) -> None:
+    token = (cookie or "").partition(".")[0]
+    if token:
+        conn.execute(delete(user_sessions).where(
+            user_sessions.c.token_hash == _token_hash(token)))

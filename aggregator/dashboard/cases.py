@@ -1,0 +1,242 @@
+"""Bad-rating cases (差评整改): one per bad, unflagged rating, with deadlines and a state machine.
+
+    new ──verify──▶ verified ──rectify──▶ rectifying ──answer──▶ answered ──close──▶ closed
+     │                 │                      ▲                     │
+     └──appeal──▶ appealed ◀──appeal──────────┘                     └──reopen──▶ rectifying
+                    ├─accept_appeal─▶ closed (resolution "invalid": 误评/恶意差评)
+                    └─reject_appeal─▶ back to the state it was appealed from
+
+Cases are opened by ``open_cases_for`` (inside the ingest transaction) and, as a catch-up
+for ratings stored by any other path, by ``sync_cases`` before the queue is listed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import and_, func, select, text, update
+from sqlalchemy.engine import Connection
+
+from .. import constants as C
+from ..db import insert_ignore
+from ..errors import BadRequest, Forbidden, NotFound
+from ..schema import ratings
+from . import audit
+from .calendar import WorkCalendar
+from .config import DashboardSettings
+from .scope import RANK
+from .tables import case_callbacks, cases, dashboard_kv
+
+STATES = ("new", "verified", "rectifying", "answered", "closed", "appealed")
+OPEN_STATES = ("new", "verified", "rectifying", "answered", "appealed")
+# action: (from states, to state, minimum role)
+TRANSITIONS = {
+    "verify": (("new",), "verified", "unit_manager"),
+    "rectify": (("verified",), "rectifying", "unit_manager"),
+    "answer": (("rectifying",), "answered", "unit_manager"),
+    "close": (("answered",), "closed", "unit_manager"),
+    "reopen": (("answered",), "rectifying", "unit_manager"),
+    "appeal": (("new", "verified", "rectifying"), "appealed", "unit_manager"),
+    # A unit never judges its own appeal: supervisors decide.
+    "accept_appeal": (("appealed",), "closed", "supervisor"),
+    "reject_appeal": (("appealed",), None, "supervisor"),
+}
+CALLBACK_RESULTS = ("satisfied", "unsatisfied", "unreachable", "declined")
+SYNC_KEY = "cases_synced_through"
+SYNC_MARGIN = dt.timedelta(hours=6)  # ratings committed late with an earlier server time
+
+
+def next_state(state: str, action: str, role: str) -> str:
+    """The state after ``action``; raises BadRequest (not allowed now) or Forbidden (role)."""
+    if action not in TRANSITIONS:
+        raise BadRequest(f"unknown action {action!r}; known: {', '.join(TRANSITIONS)}",
+                         field="action")
+    sources, target, minimum = TRANSITIONS[action]
+    if RANK.get(role, -1) < RANK[minimum] or role == "viewer":
+        raise Forbidden(f"{action} needs the role {minimum} or higher")
+    if state not in sources:
+        raise BadRequest(f"cannot {action} a case that is {state}", field="action",
+                         code="bad_transition")
+    return target or state
+
+
+def allowed_actions(state: str, role: str) -> list[str]:
+    out = []
+    for action in TRANSITIONS:
+        try:
+            next_state(state, action, role)
+        except (BadRequest, Forbidden):
+            continue
+        out.append(action)
+    return out
+
+
+def _case_row(r: dict, cal: WorkCalendar, s: DashboardSettings, now: dt.datetime) -> dict:
+    return {"rating_id": r["id"], "unit_id": r["unit_id"], "window_id": r["window_id"],
+            "staff_id": r["staff_id"], "opened_day": r["day"], "state": "new",
+            "first_contact_due": cal.add_working_days(r["day"], s.first_contact_days).isoformat(),
+            "answer_due": cal.add_working_days(r["day"], s.answer_days).isoformat(),
+            "created_at": now, "updated_at": now}
+
+
+def open_cases_for(conn: Connection, rating_rows, now: dt.datetime,
+                   settings: DashboardSettings | None = None) -> int:
+    """Open a case for each bad, unflagged rating in ``rating_rows`` (dicts of the ratings
+    table). Idempotent by rating id. Returns how many were opened now."""
+    bad = [r for r in rating_rows if int(r["stars"]) <= C.BAD_STARS and not r.get("flagged")]
+    if not bad:
+        return 0
+    if settings is None:
+        from .config import load
+        settings = load(conn)
+    cal = settings.calendar()
+    return len(insert_ignore(conn, cases, [_case_row(r, cal, settings, now) for r in bad],
+                             returning="rating_id"))
+
+
+def sync_cases(conn: Connection, now: dt.datetime, settings: DashboardSettings | None = None,
+               full: bool = False) -> int:
+    """Catch up: open cases for bad ratings that have none. Looks only at ratings that
+    arrived since the last run (minus a margin) unless ``full``; indexed on both sides."""
+    mark = conn.execute(select(dashboard_kv.c.value).where(dashboard_kv.c.key == SYNC_KEY)) \
+        .scalar()
+    q = (select(ratings.c.id, ratings.c.unit_id, ratings.c.window_id, ratings.c.staff_id,
+                ratings.c.day, ratings.c.stars, ratings.c.flagged, ratings.c.server_time)
+         .outerjoin(cases, cases.c.rating_id == ratings.c.id)
+         # literal "stars <= 2" so SQLite can use the partial index ix_ratings_bad_time
+         .where(text(f"ratings.stars <= {C.BAD_STARS}"), ratings.c.flagged.is_(False),
+                cases.c.id.is_(None)))
+    if mark and not full:
+        q = q.where(ratings.c.server_time >= dt.datetime.fromisoformat(mark) - SYNC_MARGIN)
+    rows = [dict(r) for r in conn.execute(q).mappings()]
+    opened = open_cases_for(conn, rows, now, settings)
+    latest = conn.execute(select(func.max(ratings.c.server_time))).scalar()
+    if latest is not None:
+        value = latest.isoformat()
+        if not insert_ignore(conn, dashboard_kv, [{"key": SYNC_KEY, "value": value}],
+                             returning="key"):
+            conn.execute(update(dashboard_kv).where(dashboard_kv.c.key == SYNC_KEY)
+                         .values(value=value))
+    return opened
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****1234: the first three and last four digits."""
+    if not phone:
+        return phone
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+
+
+def overdue(case: dict, today: dt.date) -> list[str]:
+    """Which deadlines of an open case have passed: "first_contact", "answer"."""
+    if case["state"] == "closed":
+        return []
+    out = []
+    if case["first_contact_at"] is None and today.isoformat() > case["first_contact_due"]:
+        out.append("first_contact")
+    if case["answered_at"] is None and today.isoformat() > case["answer_due"]:
+        out.append("answer")
+    return out
+
+
+def get_case(conn: Connection, case_id: int, allowed: set[str]) -> dict:
+    """A case in the caller's scope; 404 otherwise (do not reveal others' cases)."""
+    row = conn.execute(select(cases).where(cases.c.id == case_id)).mappings().first()
+    if row is None or row["unit_id"] not in allowed:
+        raise NotFound(f"case {case_id} does not exist")
+    return dict(row)
+
+
+def detail(conn: Connection, case_id: int, user: dict, allowed: set[str],
+           now: dt.datetime, ip: str | None = None) -> dict:
+    """A case with its rating, callbacks and history; the view is audited. The phone is
+    shown in full to the assignee only."""
+    case = get_case(conn, case_id, allowed)
+    rating = dict(conn.execute(select(ratings).where(ratings.c.id == case["rating_id"]))
+                  .mappings().first() or {})
+    phone = rating.get("phone")
+    case["phone"] = phone if case["assignee_id"] == user["id"] else mask_phone(phone)
+    case["phone_masked"] = bool(phone) and case["phone"] != phone
+    case["rating"] = {k: rating.get(k) for k in (
+        "id", "level", "stars", "channel", "service_item", "case_no", "staff_name",
+        "comment", "callback_consent", "device_time", "day")}
+    case["rating"]["reasons"] = json.loads(rating["reasons"]) if rating.get("reasons") else []
+    case["callbacks"] = [dict(r) for r in conn.execute(
+        select(case_callbacks).where(case_callbacks.c.case_id == case_id)
+        .order_by(case_callbacks.c.id)).mappings()]
+    audit.record(conn, user, "view", now, case_id=case_id, ip=ip,
+                 detail={"phone_shown": bool(phone) and not case["phone_masked"]})
+    case["history"] = audit.for_case(conn, case_id)
+    return case
+
+
+def transition(conn: Connection, case_id: int, action: str, user: dict, allowed: set[str],
+               now: dt.datetime, note: str | None = None, ip: str | None = None) -> dict:
+    """Apply ``action`` to a case; audited. ``appeal`` needs a reason (``note``)."""
+    case = get_case(conn, case_id, allowed)
+    target = next_state(case["state"], action, user["role"])
+    note = (note or "").strip()[:2000] or None
+    values = {"state": target, "updated_at": now}
+    if action == "appeal":
+        if not note:
+            raise BadRequest("an appeal needs a reason (误评/恶意差评 and why)", field="note")
+        values |= {"appeal_from": case["state"], "appeal_reason": note}
+    elif action == "reject_appeal":
+        values |= {"state": case["appeal_from"] or "new"}
+    elif action == "accept_appeal":
+        values |= {"resolution": "invalid", "closed_at": now}
+    elif action == "close":
+        values |= {"resolution": "resolved", "closed_at": now}
+    elif action == "answer":
+        values |= {"answered_at": now}
+    if action in ("verify", "answer") and case["first_contact_at"] is None:
+        values["first_contact_at"] = now
+    if note and action != "appeal":
+        values["note"] = note
+    done = conn.execute(update(cases).where(and_(cases.c.id == case_id,
+                                                 cases.c.state == case["state"]))
+                        .values(**values))
+    if done.rowcount != 1:  # someone else moved it meanwhile
+        raise BadRequest("the case changed meanwhile; reload and try again",
+                         code="conflict", field="action")
+    audit.record(conn, user, action, now, case_id=case_id, ip=ip,
+                 detail={"from": case["state"], "to": values["state"], "note": note})
+    return {**case, **values}
+
+
+def assign(conn: Connection, case_id: int, assignee: dict | None, user: dict,
+           allowed: set[str], now: dt.datetime, ip: str | None = None) -> None:
+    case = get_case(conn, case_id, allowed)
+    if user["role"] == "viewer":
+        raise Forbidden("viewers cannot assign cases")
+    conn.execute(update(cases).where(cases.c.id == case_id).values(
+        assignee_id=assignee["id"] if assignee else None, updated_at=now))
+    audit.record(conn, user, "assign", now, case_id=case_id, ip=ip, detail={
+        "from": case["assignee_id"], "to": assignee["username"] if assignee else None})
+
+
+def add_callback(conn: Connection, case_id: int, day: str, result: str, note: str | None,
+                 user: dict, allowed: set[str], now: dt.datetime, ip: str | None = None) -> None:
+    """Record a callback (回访) to the rater; the first one counts as first contact."""
+    case = get_case(conn, case_id, allowed)
+    if user["role"] == "viewer":
+        raise Forbidden("viewers cannot record callbacks")
+    if result not in CALLBACK_RESULTS:
+        raise BadRequest(f"result must be one of {', '.join(CALLBACK_RESULTS)}, got {result!r}",
+                         field="result")
+    try:
+        dt.date.fromisoformat(day)
+    except (TypeError, ValueError):
+        raise BadRequest(f"date must be YYYY-MM-DD, got {day!r:.40}", field="day") from None
+    conn.execute(case_callbacks.insert().values(case_id=case_id, day=day, result=result,
+                                                note=(note or "").strip()[:2000] or None,
+                                                user_id=user["id"], created_at=now))
+    if case["first_contact_at"] is None:
+        conn.execute(update(cases).where(cases.c.id == case_id)
+                     .values(first_contact_at=now, updated_at=now))
+    audit.record(conn, user, "callback", now, case_id=case_id, ip=ip,
+                 detail={"day": day, "result": result})

@@ -1,0 +1,50 @@
+"""Drill-down figures that the rollups cannot give: ratings by hour and weekday and the
+reasons of bad ratings, read from the ratings table for one unit (or window) and period
+(indexed by unit and day). Only counts leave this module, never individual ratings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from .. import constants as C
+from ..schema import ratings
+
+
+def _rows(conn: Connection, unit_id: str, day_from: dt.date, day_to: dt.date,
+          window_id: str | None, staff_id: str | None, include_flagged: bool):
+    q = (select(ratings.c.device_time, ratings.c.server_time, ratings.c.stars,
+                ratings.c.reasons, ratings.c.level)
+         .where(ratings.c.unit_id == unit_id, ratings.c.day >= day_from.isoformat(),
+                ratings.c.day <= day_to.isoformat()))
+    if window_id:
+        q = q.where(ratings.c.window_id == window_id)
+    if staff_id:
+        q = q.where(ratings.c.staff_id == staff_id)
+    if not include_flagged:
+        q = q.where(ratings.c.flagged.is_(False))
+    return conn.execute(q)
+
+
+def patterns(conn: Connection, unit_id: str, day_from: dt.date, day_to: dt.date, *,
+             tz_hours: int = 8, window_id: str | None = None, staff_id: str | None = None,
+             include_flagged: bool = False) -> dict:
+    """{"grid": {(weekday, hour): (n, bad)}, "reasons": [(code, n)], "levels": {level: n}}."""
+    tz = dt.timezone(dt.timedelta(hours=tz_hours))
+    grid: dict = {}
+    reasons: Counter = Counter()
+    levels: Counter = Counter()
+    for when, server_time, stars, reason_json, level in _rows(
+            conn, unit_id, day_from, day_to, window_id, staff_id, include_flagged):
+        local = (when or server_time).astimezone(tz)
+        key = (local.weekday(), local.hour)
+        n, bad = grid.get(key, (0, 0))
+        grid[key] = (n + 1, bad + (stars <= C.BAD_STARS))
+        levels[level] += 1
+        if stars <= C.BAD_STARS and reason_json:
+            reasons.update(json.loads(reason_json))
+    return {"grid": grid, "reasons": reasons.most_common(), "levels": dict(levels)}

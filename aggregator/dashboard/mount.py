@@ -1,0 +1,55 @@
+"""Wiring of the dashboard into the aggregator app: routers, static files, HTML errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import AggregatorError
+from . import routes_admin, routes_cases, routes_public, routes_reports, routes_session
+from .web import PREFIX, LoginRequired, error_page, login_redirect, redirect
+
+STATIC = Path(__file__).parent / "static"
+
+
+def _wants_html(request: Request) -> bool:
+    path = request.url.path
+    return (path.startswith(PREFIX) and not path.startswith(PREFIX + "/api/")) \
+        or path.startswith("/public")
+
+
+def mount(app: FastAPI) -> None:
+    """Add the dashboard under /dashboard and the public pages under /public."""
+    for module in (routes_session, routes_reports, routes_cases, routes_admin, routes_public):
+        app.include_router(module.router)
+    app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="dashboard-static")
+
+    @app.get(PREFIX, include_in_schema=False)
+    async def _root():
+        return redirect(PREFIX + "/")
+
+    json_error = app.exception_handlers.get(AggregatorError)
+    json_http = app.exception_handlers.get(StarletteHTTPException)
+
+    async def aggregator_error(request: Request, exc: AggregatorError):
+        if isinstance(exc, LoginRequired):
+            if _wants_html(request):
+                return login_redirect(request)
+            return JSONResponse(exc.body(), status_code=401)
+        if _wants_html(request):
+            return error_page(request, exc)
+        return await json_error(request, exc)
+
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if _wants_html(request) and exc.status_code in (404, 405):
+            err = AggregatorError(str(exc.detail))
+            err.status = exc.status_code
+            return error_page(request, err)
+        return await json_http(request, exc)
+
+    app.add_exception_handler(AggregatorError, aggregator_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)

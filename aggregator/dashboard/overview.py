@@ -1,0 +1,61 @@
+"""The overview of a user's scope: rate and volume against the target, the daily trend,
+bad ratings, overdue cases, offline devices and open alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection
+
+from ..schema import alerts, devices, windows
+from . import queue, rankings
+from .periods import Period
+
+
+def offline_devices(conn: Connection, allowed: set[str], now: dt.datetime,
+                    silent_hours: int) -> list[dict]:
+    cut = now - dt.timedelta(hours=silent_hours)
+    q = (select(devices.c.id, devices.c.window_id, devices.c.last_seen_at)
+         .where(devices.c.unit_id.in_(sorted(allowed)), devices.c.revoked_at.is_(None),
+                or_(devices.c.last_seen_at.is_(None), devices.c.last_seen_at < cut))
+         .order_by(devices.c.last_seen_at))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def open_alerts(conn: Connection, allowed: set[str], limit: int = 20) -> list[dict]:
+    """Unresolved alerts of devices or windows in the scope, newest first."""
+    unit_windows = select(windows.c.id).where(windows.c.unit_id.in_(sorted(allowed)))
+    unit_devices = select(devices.c.id).where(devices.c.unit_id.in_(sorted(allowed)))
+    q = (select(alerts).where(alerts.c.resolved_at.is_(None), or_(
+            alerts.c.window_id.in_(unit_windows), alerts.c.device_id.in_(unit_devices)))
+         .order_by(alerts.c.id.desc()).limit(limit))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def count_open_alerts(conn: Connection, allowed: set[str]) -> int:
+    unit_windows = select(windows.c.id).where(windows.c.unit_id.in_(sorted(allowed)))
+    unit_devices = select(devices.c.id).where(devices.c.unit_id.in_(sorted(allowed)))
+    return conn.execute(select(func.count()).select_from(alerts).where(and_(
+        alerts.c.resolved_at.is_(None), or_(alerts.c.window_id.in_(unit_windows),
+                                            alerts.c.device_id.in_(unit_devices))))).scalar()
+
+
+def build(conn: Connection, user: dict, allowed: set[str], period: Period, today: dt.date,
+          now: dt.datetime, *, prior: float, target: float, silent_hours: int,
+          include_flagged: bool = False) -> dict:
+    report = rankings.ranking(conn, user, "unit", period, prior=prior, target=target,
+                              include_flagged=include_flagged)
+    end = min(period.end, today)
+    start = max(period.start, end - dt.timedelta(days=59))
+    if (end - start).days < 27:
+        start = end - dt.timedelta(days=29)
+    return {
+        "report": report,
+        "trend": rankings.daily_trend(conn, allowed, start, end, include_flagged),
+        "cases": queue.counts(conn, allowed, today),
+        "offline": offline_devices(conn, allowed, now, silent_hours),
+        "alerts": open_alerts(conn, allowed, limit=8),
+        "alert_count": count_open_alerts(conn, allowed),
+        "below": [r for r in report["rows"] if r["below_target"]],
+    }

@@ -1,0 +1,73 @@
+"""The case queue: listing and counting cases in a scope, with overdue flags."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection
+
+from ..schema import ratings, units, windows
+from .cases import OPEN_STATES, mask_phone, overdue
+from .tables import cases, users
+
+FILTERS = ("open", "overdue", "new", "verified", "rectifying", "answered", "appealed",
+           "closed", "mine", "all")
+
+
+def _overdue_clause(today: dt.date):
+    day = today.isoformat()
+    return and_(cases.c.state != "closed", or_(
+        and_(cases.c.first_contact_at.is_(None), cases.c.first_contact_due < day),
+        and_(cases.c.answered_at.is_(None), cases.c.answer_due < day)))
+
+
+def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: str = "open",
+               user: dict | None = None, unit_id: str | None = None, limit: int = 50,
+               offset: int = 0) -> tuple[list[dict], int]:
+    """(rows, total) of the cases in ``allowed`` units matching the filter, oldest due first.
+    Rows carry no phone number and no comment: those are in the audited detail view."""
+    where = [cases.c.unit_id.in_(sorted(allowed))]
+    if unit_id:
+        where.append(cases.c.unit_id == unit_id)
+    if state == "open":
+        where.append(cases.c.state.in_(OPEN_STATES))
+    elif state == "overdue":
+        where.append(_overdue_clause(today))
+    elif state == "mine" and user:
+        where.append(and_(cases.c.assignee_id == user["id"], cases.c.state != "closed"))
+    elif state in ("new", "verified", "rectifying", "answered", "appealed", "closed"):
+        where.append(cases.c.state == state)
+    total = conn.execute(select(func.count()).select_from(cases).where(*where)).scalar()
+    q = (select(cases, ratings.c.level, ratings.c.stars, ratings.c.staff_name,
+                ratings.c.reasons, ratings.c.phone, windows.c.name.label("window_name"),
+                units.c.name.label("unit_name"), users.c.display_name.label("assignee_name"))
+         .join(ratings, ratings.c.id == cases.c.rating_id)
+         .outerjoin(windows, windows.c.id == cases.c.window_id)
+         .outerjoin(units, units.c.id == cases.c.unit_id)
+         .outerjoin(users, users.c.id == cases.c.assignee_id)
+         .where(*where).order_by(cases.c.state == "closed", cases.c.answer_due, cases.c.id)
+         .limit(limit).offset(offset))
+    rows = []
+    for r in conn.execute(q).mappings():
+        d = dict(r)
+        d["overdue"] = overdue(d, today)
+        d["has_phone"] = bool(d.pop("phone"))
+        rows.append(d)
+    return rows, total
+
+
+def counts(conn: Connection, allowed: set[str], today: dt.date) -> dict:
+    """Cases per state, open and overdue, in the scope."""
+    base = cases.c.unit_id.in_(sorted(allowed))
+    out = dict.fromkeys(("new", "verified", "rectifying", "answered", "appealed", "closed"), 0)
+    for state, n in conn.execute(select(cases.c.state, func.count()).where(base)
+                                 .group_by(cases.c.state)).all():
+        out[state] = n
+    out["open"] = sum(out[s] for s in OPEN_STATES)
+    out["overdue"] = conn.execute(select(func.count()).select_from(cases).where(
+        base, _overdue_clause(today))).scalar()
+    return out
+
+
+__all__ = ["list_cases", "counts", "mask_phone", "FILTERS"]

@@ -1,0 +1,101 @@
+"""Rankings and bulletins (通报) of units, windows, staff and service items in a user's scope,
+from ``stats.compute`` (Bayesian-smoothed), with the change against the previous period."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from .. import stats
+from ..schema import rollup_daily, staff, windows
+from . import scope
+from .periods import Period
+
+GROUPS = ("unit", "window", "staff", "service_item", "region")
+
+
+def _in_scope(conn: Connection, group_by: str, rows: list[dict], allowed: set[str]) -> list:
+    """Belt and braces: drop rows outside the scope even if the source filter missed."""
+    if group_by == "unit":
+        return [r for r in rows if r["key"] in allowed]
+    if group_by == "window":
+        unit_of = dict(conn.execute(select(windows.c.id, windows.c.unit_id)).all())
+        return [r for r in rows if unit_of.get(r["key"]) in allowed]
+    if group_by == "staff":
+        unit_of = dict(conn.execute(select(staff.c.id, staff.c.unit_id)).all())
+        return [r for r in rows if r["key"] is None or unit_of.get(r["key"]) in allowed]
+    return rows
+
+
+def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prior: float,
+            target: float, include_flagged: bool = False, region: str | None = None,
+            unit: str | None = None) -> dict:
+    """The ranking of ``group_by`` in ``period`` for ``user``; rows get ``below_target``,
+    ``prev_rate``, ``rate_change`` and ``prev_rank``."""
+    if group_by not in GROUPS:
+        group_by = "unit"
+    allowed = scope.allowed_units(conn, user)
+    narrow = scope.stats_filter(user)
+    if unit:
+        scope.check_unit(conn, user, unit)
+        narrow = {"unit": unit}
+    elif region:
+        regions_ok = scope.allowed_regions(conn, user)
+        if regions_ok is not None and region not in regions_ok:
+            from ..errors import Forbidden
+            raise Forbidden(f"region {region!r} is outside your scope")
+        narrow = {"region": region}
+    if group_by == "region" and "unit" in narrow:
+        group_by = "unit"
+    now = stats.compute(conn, group_by, period.start, period.end, prior=prior,
+                        include_flagged=include_flagged, **narrow)
+    prev_period = period.previous()
+    before = stats.compute(conn, group_by, prev_period.start, prev_period.end, prior=prior,
+                           include_flagged=include_flagged, **narrow)
+    before_rows = {r["key"]: r for r in _in_scope(conn, group_by, before["rows"], allowed)}
+    rows = _in_scope(conn, group_by, now["rows"], allowed)
+    for rank, r in enumerate(rows, start=1):
+        r["rank"] = rank
+        p = before_rows.get(r["key"])
+        r["prev_rate"] = p["rate"] if p else None
+        r["prev_rank"] = p["rank"] if p else None
+        r["rate_change"] = (round(r["rate"] - p["rate"], 6)
+                            if p and p["rate"] is not None and r["rate"] is not None else None)
+        r["below_target"] = r["rate"] is not None and r["rate"] < target
+    total = dict(now["total"])
+    total["prev_rate"] = before["total"]["rate"]
+    return {"group_by": group_by, "period": period, "previous": prev_period, "rows": rows,
+            "total": total, "target": target, "global_mean": now["global_mean"],
+            "prior_weight": prior, "include_flagged": include_flagged,
+            "meeting_target": sum(1 for r in rows if r["rate"] is not None and not r["below_target"])}
+
+
+def daily_trend(conn: Connection, allowed: set[str], day_from: dt.date, day_to: dt.date,
+                include_flagged: bool = False, unit_ids: set[str] | None = None) -> list[dict]:
+    """Per day: rated, satisfied, bad (from the rollups), for the allowed units."""
+    from .. import constants as C
+
+    r = rollup_daily.c
+    units_in = sorted(allowed if unit_ids is None else allowed & unit_ids)
+    q = (select(r.day, r.level, func.sum(r.count))
+         .where(r.day >= day_from.isoformat(), r.day <= day_to.isoformat(),
+                r.unit_id.in_(units_in), r.level != C.NOT_RATED)
+         .group_by(r.day, r.level))
+    if not include_flagged:
+        q = q.where(r.flagged == 0)
+    days: dict = {}
+    for day, level, n in conn.execute(q).all():
+        d = days.setdefault(day, {"day": day, "rated": 0, "satisfied": 0, "bad": 0})
+        d["rated"] += int(n)
+        d["satisfied"] += int(n) if C.STARS[level] >= C.SATISFIED_STARS else 0
+        d["bad"] += int(n) if C.STARS[level] <= C.BAD_STARS else 0
+    out, day = [], day_from
+    while day <= day_to:
+        d = days.get(day.isoformat(), {"day": day.isoformat(), "rated": 0, "satisfied": 0,
+                                       "bad": 0})
+        d["rate"] = d["satisfied"] / d["rated"] if d["rated"] else None
+        out.append(d)
+        day += dt.timedelta(days=1)
+    return out

@@ -1,0 +1,182 @@
+"""Devices (health, enrolment codes, revoke), roster, pledges and service items, settings."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from sqlalchemy import or_, select
+from starlette.concurrency import run_in_threadpool
+
+from .. import enroll, org, roster
+from ..db import read, write
+from ..errors import BadRequest, Forbidden, NotFound, TooLarge
+from ..schema import devices, service_items, staff, units, windows
+from . import audit, config, scope
+from . import devices as device_health
+from .web import PREFIX, Ctx, current, posted, redirect, render
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+MAX_ROSTER = 5 * 1024 * 1024
+STAFF_FIELDS = ("name", "staff_no", "post", "pledge", "stars", "window_id", "badge")
+
+
+def _windows(conn, allowed):
+    return [dict(r) for r in conn.execute(
+        select(windows.c.id, windows.c.name, windows.c.unit_id, units.c.name.label("unit_name"))
+        .join(units, units.c.id == windows.c.unit_id)
+        .where(windows.c.unit_id.in_(sorted(allowed))).order_by(windows.c.id)).mappings()]
+
+
+@router.get("/devices")
+def devices_page(request: Request, ctx: Ctx = Depends(current)):
+    with read(request.app.state.engine) as conn:
+        rows = device_health.list_devices(conn, ctx.allowed, ctx.now,
+                                          request.app.state.settings.silent_hours)
+        wins = _windows(conn, ctx.allowed)
+    return render(request, "devices.html", ctx, rows=rows, windows=wins, code=None,
+                  nav="devices")
+
+
+@router.post("/devices/enroll-code")
+def enroll_code(request: Request, window_id: str = Form(...), ttl_hours: float = Form(24),
+                ctx: Ctx = Depends(posted)):
+    scope.require_role(ctx.user, "unit_manager")
+    with write(request.app.state.engine) as conn:
+        scope.window_unit(conn, ctx.user, window_id)
+        code = enroll.create_code(conn, window_id, ctx.now, ttl_hours)
+        audit.record(conn, ctx.user, "enroll_code", ctx.now, target=window_id, ip=ctx.ip)
+    with read(request.app.state.engine) as conn:
+        rows = device_health.list_devices(conn, ctx.allowed, ctx.now,
+                                          request.app.state.settings.silent_hours)
+        wins = _windows(conn, ctx.allowed)
+    return render(request, "devices.html", ctx, rows=rows, windows=wins, code=code,
+                  qr=device_health.qr_svg(code["code"]), nav="devices")
+
+
+@router.post("/devices/{device_id}/revoke")
+def revoke(device_id: str, request: Request, ctx: Ctx = Depends(posted)):
+    scope.require_role(ctx.user, "supervisor")
+    with write(request.app.state.engine) as conn:
+        unit_id = conn.execute(select(devices.c.unit_id).where(devices.c.id == device_id)).scalar()
+        if unit_id is None or unit_id not in ctx.allowed:
+            raise NotFound(f"device {device_id!r} does not exist")
+        enroll.revoke(conn, device_id, ctx.now)
+        audit.record(conn, ctx.user, "revoke_device", ctx.now, target=device_id, ip=ctx.ip)
+    return redirect(f"{PREFIX}/devices")
+
+
+def _roster(conn, allowed, unit_id=None):
+    q = (select(staff, windows.c.name.label("window_name"), units.c.name.label("unit_name"))
+         .outerjoin(windows, windows.c.id == staff.c.window_id)
+         .outerjoin(units, units.c.id == staff.c.unit_id)
+         .where(staff.c.unit_id.in_(sorted(allowed))).order_by(staff.c.unit_id, staff.c.id))
+    if unit_id:
+        q = q.where(staff.c.unit_id == unit_id)
+    rows = [dict(r) for r in conn.execute(q).mappings()]
+    for r in rows:
+        r.pop("pin_hash", None)
+    return rows
+
+
+def _items(conn, allowed):
+    return [dict(r) for r in conn.execute(
+        select(service_items).where(or_(service_items.c.unit_id.in_(sorted(allowed)),
+                                        service_items.c.unit_id.is_(None)))
+        .order_by(service_items.c.unit_id, service_items.c.code)).mappings()]
+
+
+@router.get("/roster")
+def roster_page(request: Request, ctx: Ctx = Depends(current), errors: list | None = None,
+                message: str | None = None):
+    with read(request.app.state.engine) as conn:
+        data = dict(staff_rows=_roster(conn, ctx.allowed), items=_items(conn, ctx.allowed),
+                    windows=_windows(conn, ctx.allowed), version=org.config_version(conn))
+    return render(request, "roster.html", ctx, **data, errors=errors, message=message,
+                  nav="roster")
+
+
+@router.post("/roster/staff/{staff_id}")
+def save_staff(staff_id: str, request: Request, ctx: Ctx = Depends(posted),
+               name: str = Form(...), staff_no: str = Form(""), post: str = Form(""),
+               pledge: str = Form(""), stars: int = Form(0), window_id: str = Form(""),
+               party_member: str = Form(""), active: str = Form("")):
+    scope.require_role(ctx.user, "unit_manager")
+    with write(request.app.state.engine) as conn:
+        row = conn.execute(select(staff).where(staff.c.id == staff_id)).mappings().first()
+        if row is None or row["unit_id"] not in ctx.allowed:
+            raise NotFound(f"staff {staff_id!r} does not exist")
+        if window_id:
+            if scope.window_unit(conn, ctx.user, window_id) != row["unit_id"]:
+                raise BadRequest("the window belongs to another unit", field="window_id")
+        data = {k: v for k, v in dict(row).items() if k in org.ENTITIES["staff"]}
+        data |= {"name": name, "staff_no": staff_no, "post": post, "pledge": pledge,
+                 "stars": stars, "window_id": window_id or None,
+                 "party_member": bool(party_member), "active": bool(active)}
+        data.pop("pin_hash", None)
+        org.save(conn, "staff", data)
+        audit.record(conn, ctx.user, "edit_staff", ctx.now, target=staff_id, ip=ctx.ip)
+    return redirect(f"{PREFIX}/roster#staff-{staff_id}")
+
+
+@router.post("/roster/import")
+async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(posted)):
+    scope.require_role(ctx.user, "unit_manager")
+    data = await file.read(MAX_ROSTER + 1)
+    if len(data) > MAX_ROSTER:
+        raise TooLarge(f"roster file over {MAX_ROSTER} bytes", field="file")
+    rows, errors = roster.parse(file.filename or "", data)
+    for number, row in rows:
+        if row.get("unit_id") not in ctx.allowed:
+            errors.append(f"row {number}: unit {row.get('unit_id')!r} is outside your scope")
+    if not errors:
+        def run():
+            with write(request.app.state.engine) as conn:
+                out = roster.import_roster(conn, file.filename or "", data)
+                audit.record(conn, ctx.user, "import_roster", ctx.now, target=file.filename,
+                             detail=out, ip=ctx.ip)
+                return out
+        try:
+            out = await run_in_threadpool(run)
+        except BadRequest as exc:
+            errors = exc.extra.get("errors") or [exc.detail]
+        else:
+            return await run_in_threadpool(roster_page, request, ctx,
+                                           message=str(out["imported"]))
+    return await run_in_threadpool(roster_page, request, ctx, errors=errors[:50])
+
+
+@router.post("/roster/items")
+def save_item(request: Request, ctx: Ctx = Depends(posted), code: str = Form(...),
+              name: str = Form(...), time_limit: str = Form(""), unit_id: str = Form(...)):
+    scope.require_role(ctx.user, "unit_manager")
+    with write(request.app.state.engine) as conn:
+        scope.check_unit(conn, ctx.user, unit_id)
+        existing = conn.execute(select(service_items.c.unit_id)
+                                .where(service_items.c.code == code)).first()
+        if existing is not None and existing[0] not in ctx.allowed:
+            raise Forbidden(f"service item {code!r} belongs to another unit")
+        org.save(conn, "service_items", {"code": code, "name": name,
+                                         "time_limit": time_limit, "unit_id": unit_id})
+        audit.record(conn, ctx.user, "edit_item", ctx.now, target=code, ip=ctx.ip)
+    return redirect(f"{PREFIX}/roster#items")
+
+
+@router.get("/settings")
+def settings_page(request: Request, ctx: Ctx = Depends(current)):
+    scope.require_role(ctx.user, "admin")
+    return render(request, "settings.html", ctx, s=ctx.settings, help=config.HELP,
+                  nav="settings")
+
+
+@router.post("/settings")
+def save_settings(request: Request, ctx: Ctx = Depends(posted), target_rate: float = Form(...),
+                  first_contact_days: int = Form(...), answer_days: int = Form(...),
+                  holidays: str = Form(""), workdays: str = Form("")):
+    scope.require_role(ctx.user, "admin")
+    s = config.DashboardSettings.from_dict({
+        **vars(ctx.settings), "target_rate": target_rate,
+        "first_contact_days": first_contact_days, "answer_days": answer_days,
+        "holidays": holidays.split(), "workdays": workdays.split()})
+    with write(request.app.state.engine) as conn:
+        config.save(conn, s)
+        audit.record(conn, ctx.user, "settings", ctx.now, detail=vars(s), ip=ctx.ip)
+    return redirect(f"{PREFIX}/settings")

@@ -1,0 +1,105 @@
+"""The bad-rating case queue and case pages: state changes, assignment, callbacks."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from sqlalchemy import select
+
+from ..db import read, write
+from ..errors import BadRequest
+from . import cases, queue, scope
+from .tables import users
+from .web import PREFIX, Ctx, current, posted, redirect, render
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+PAGE = 50
+
+
+def _sync(request: Request, ctx: Ctx) -> None:
+    with write(request.app.state.engine) as conn:
+        cases.sync_cases(conn, ctx.now, ctx.settings)
+
+
+@router.get("/cases")
+def case_list(request: Request, ctx: Ctx = Depends(current)):
+    _sync(request, ctx)
+    state = request.query_params.get("state", "open")
+    state = state if state in queue.FILTERS else "open"
+    try:
+        page = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page = 1
+    unit_id = request.query_params.get("unit") or None
+    with read(request.app.state.engine) as conn:
+        if unit_id:
+            scope.check_unit(conn, ctx.user, unit_id)
+        rows, total = queue.list_cases(conn, ctx.allowed, ctx.today, state=state, user=ctx.user,
+                                       unit_id=unit_id, limit=PAGE, offset=(page - 1) * PAGE)
+        counts = queue.counts(conn, ctx.allowed, ctx.today)
+    return render(request, "cases.html", ctx, rows=rows, total=total, counts=counts,
+                  state=state, page=page, pages=max(1, -(-total // PAGE)), nav="cases")
+
+
+def _assignable(conn, case: dict) -> list[dict]:
+    """Users who may handle the case: managers of its unit and supervisors above it."""
+    out = []
+    for u in conn.execute(select(users).where(users.c.active.is_(True),
+                                              users.c.role != "viewer")
+                          .order_by(users.c.username)).mappings():
+        if case["unit_id"] in scope.allowed_units(conn, dict(u)):
+            out.append(dict(u))
+    return out
+
+
+@router.get("/cases/{case_id}")
+def case_page(case_id: int, request: Request, ctx: Ctx = Depends(current)):
+    with write(request.app.state.engine) as conn:
+        case = cases.detail(conn, case_id, ctx.user, ctx.allowed, ctx.now, ctx.ip)
+        assignable = _assignable(conn, case)
+    case["overdue"] = cases.overdue(case, ctx.today)
+    return render(request, "case.html", ctx, case=case, assignable=assignable,
+                  actions=cases.allowed_actions(case["state"], ctx.role),
+                  results=cases.CALLBACK_RESULTS, nav="cases")
+
+
+@router.get("/api/cases/{case_id}")
+def case_json(case_id: int, request: Request, ctx: Ctx = Depends(current)):
+    with write(request.app.state.engine) as conn:
+        case = cases.detail(conn, case_id, ctx.user, ctx.allowed, ctx.now, ctx.ip)
+    case["overdue"] = cases.overdue(case, ctx.today)
+    return case
+
+
+@router.post("/cases/{case_id}/action")
+def case_action(case_id: int, request: Request, action: str = Form(...),
+                note: str = Form(""), ctx: Ctx = Depends(posted)):
+    with write(request.app.state.engine) as conn:
+        cases.transition(conn, case_id, action, ctx.user, ctx.allowed, ctx.now, note, ctx.ip)
+    return redirect(f"{PREFIX}/cases/{case_id}")
+
+
+@router.post("/cases/{case_id}/assign")
+def case_assign(case_id: int, request: Request, assignee: str = Form(""),
+                ctx: Ctx = Depends(posted)):
+    with write(request.app.state.engine) as conn:
+        target = None
+        if assignee:
+            row = conn.execute(select(users).where(users.c.id == int(assignee)
+                                                   if assignee.isdigit() else False)) \
+                .mappings().first()
+            case = cases.get_case(conn, case_id, ctx.allowed)
+            if row is None or case["unit_id"] not in scope.allowed_units(conn, dict(row)) \
+                    or row["role"] == "viewer":
+                raise BadRequest("this user cannot handle cases of this unit", field="assignee")
+            target = dict(row)
+        cases.assign(conn, case_id, target, ctx.user, ctx.allowed, ctx.now, ctx.ip)
+    return redirect(f"{PREFIX}/cases/{case_id}")
+
+
+@router.post("/cases/{case_id}/callback")
+def case_callback(case_id: int, request: Request, day: str = Form(""), result: str = Form(""),
+                  note: str = Form(""), ctx: Ctx = Depends(posted)):
+    with write(request.app.state.engine) as conn:
+        cases.add_callback(conn, case_id, day, result, note, ctx.user, ctx.allowed, ctx.now,
+                           ctx.ip)
+    return redirect(f"{PREFIX}/cases/{case_id}")

@@ -1,0 +1,52 @@
+"""Public results per unit (no login): rates and volumes only, never individual ratings."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+
+from .. import stats
+from ..db import read, utcnow
+from ..errors import NotFound
+from ..schema import units
+from .periods import Period
+from .web import local_today, pick_lang, render
+
+router = APIRouter(prefix="/public", include_in_schema=False)
+MIN_VOLUME = 10  # a window with fewer ratings shows no rate (too few to mean anything)
+
+
+@router.get("/units")
+def public_units(request: Request):
+    with read(request.app.state.engine) as conn:
+        rows = [dict(r) for r in conn.execute(select(units.c.id, units.c.name)
+                                              .order_by(units.c.id)).mappings()]
+    return render(request, "public_index.html", None, units=rows, lang=pick_lang(request))
+
+
+@router.get("/units/{unit_id}")
+def public_unit(unit_id: str, request: Request):
+    today = local_today(request, utcnow())
+    prior = request.app.state.settings.smoothing_prior
+    with read(request.app.state.engine) as conn:
+        unit = conn.execute(select(units).where(units.c.id == unit_id)).mappings().first()
+        if unit is None:
+            raise NotFound(f"unit {unit_id!r} does not exist")
+        month = Period("month", today.year, today.month)
+        months, p = [], month
+        for _ in range(6):
+            total = stats.compute(conn, "unit", p.start, p.end, unit=unit_id,
+                                  prior=prior)["total"]
+            months.append({"period": p, **total})
+            p = p.previous()
+        last = month.previous()
+        win = stats.compute(conn, "window", last.start, last.end, unit=unit_id, prior=prior)
+        windows_rows = [{"name": r["name"], "rated": r["rated"],
+                         "rate": r["rate"] if r["rated"] >= MIN_VOLUME else None}
+                        for r in sorted(win["rows"], key=lambda r: str(r["key"]))]
+    return render(request, "public_unit.html", None, unit=dict(unit), months=months,
+                  windows=windows_rows, last=last, lang=pick_lang(request),
+                  min_volume=MIN_VOLUME, today=today)
+
+
+

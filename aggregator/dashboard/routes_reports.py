@@ -1,0 +1,169 @@
+"""Overview, rankings and bulletins (with XLSX/CSV export and a print page), drill-down."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from ..db import read
+from ..errors import Forbidden, NotFound
+from ..schema import regions, staff, units, windows
+from . import charts, drill, exports, overview, rankings, scope
+from .periods import Period, recent
+from .web import PREFIX, Ctx, current, render
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+WEEKDAYS = {"zh_CN": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
+            "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
+
+
+def _period(request: Request, ctx: Ctx) -> Period:
+    return Period.parse(request.query_params.get("period"), ctx.today)
+
+
+def _flagged(request: Request) -> bool:
+    return request.query_params.get("include_flagged") in ("1", "true", "on")
+
+
+def _report(request: Request, ctx: Ctx, conn, group_by: str | None = None) -> dict:
+    app_settings = request.app.state.settings
+    q = request.query_params
+    return rankings.ranking(
+        conn, ctx.user, group_by or q.get("group", "unit"), _period(request, ctx),
+        prior=app_settings.smoothing_prior, target=ctx.settings.target_rate,
+        include_flagged=_flagged(request), region=q.get("region") or None,
+        unit=q.get("unit") or None)
+
+
+@router.get("/")
+def overview_page(request: Request, ctx: Ctx = Depends(current)):
+    period = _period(request, ctx)
+    with read(request.app.state.engine) as conn:
+        data = overview.build(conn, ctx.user, ctx.allowed, period, ctx.today, ctx.now,
+                              prior=request.app.state.settings.smoothing_prior,
+                              target=ctx.settings.target_rate,
+                              silent_hours=request.app.state.settings.silent_hours,
+                              include_flagged=_flagged(request))
+    t = ctx.t
+    chart = charts.trend(data["trend"], ctx.settings.target_rate,
+                         labels={"rate": t("rate"), "volume": t("rated"), "target": t("target")})
+    return render(request, "overview.html", ctx, data=data, chart=chart, period=period,
+                  periods=recent(ctx.today), nav="overview")
+
+
+@router.get("/rankings")
+def rankings_page(request: Request, ctx: Ctx = Depends(current)):
+    with read(request.app.state.engine) as conn:
+        report = _report(request, ctx, conn)
+    template = "bulletin.html" if request.query_params.get("print") else "rankings.html"
+    return render(request, template, ctx, report=report, periods=recent(ctx.today),
+                  nav="rankings")
+
+
+@router.get("/rankings.{fmt}")
+def rankings_export(fmt: str, request: Request, ctx: Ctx = Depends(current)):
+    if fmt not in ("xlsx", "csv"):
+        raise NotFound(f"no export format {fmt!r}; use xlsx or csv")
+    with read(request.app.state.engine) as conn:
+        report = _report(request, ctx, conn)
+    t = ctx.t
+    name = f"ranking-{report['group_by']}-{report['period'].key}.{fmt}"
+    title = f"{report['period'].label(ctx.lang)} {t('group_' + report['group_by'])}" \
+            f"{t('bulletin_title')}"
+    if fmt == "csv":
+        body, kind = exports.to_csv(report, t), "text/csv; charset=utf-8"
+    else:
+        body = exports.to_xlsx(report, t, title)
+        kind = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(body, media_type=kind,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/api/rankings")
+def rankings_json(request: Request, ctx: Ctx = Depends(current)):
+    with read(request.app.state.engine) as conn:
+        report = _report(request, ctx, conn)
+    report["period"] = report["period"].key
+    report["previous"] = report["previous"].key
+    return report
+
+
+@router.get("/regions/{region_id}")
+def region_page(region_id: str, request: Request, ctx: Ctx = Depends(current)):
+    with read(request.app.state.engine) as conn:
+        region = conn.execute(select(regions).where(regions.c.id == region_id)).mappings().first()
+        if region is None:
+            raise NotFound(f"region {region_id!r} does not exist")
+        ok = scope.allowed_regions(conn, ctx.user)
+        if ok is not None and region_id not in ok:
+            raise Forbidden(f"region {region_id!r} is outside your scope")
+        period = _period(request, ctx)
+        common = dict(prior=request.app.state.settings.smoothing_prior,
+                      target=ctx.settings.target_rate, include_flagged=_flagged(request))
+        subregions = rankings.ranking(conn, ctx.user, "region", period, region=region_id,
+                                      **common)
+        unit_report = rankings.ranking(conn, ctx.user, "unit", period, region=region_id,
+                                       **common)
+    return render(request, "region.html", ctx, region=dict(region), sub=subregions,
+                  report=unit_report, period=period, periods=recent(ctx.today), nav="rankings")
+
+
+def _unit_data(request: Request, ctx: Ctx, conn, unit_id: str, window_id: str | None = None):
+    period = _period(request, ctx)
+    unit = conn.execute(select(units).where(units.c.id == unit_id)).mappings().first()
+    common = dict(prior=request.app.state.settings.smoothing_prior,
+                  target=ctx.settings.target_rate, include_flagged=_flagged(request))
+    win_report = rankings.ranking(conn, ctx.user, "window", period, unit=unit_id, **common)
+    staff_report = rankings.ranking(conn, ctx.user, "staff", period, unit=unit_id, **common)
+    item_report = rankings.ranking(conn, ctx.user, "service_item", period, unit=unit_id,
+                                   **common)
+    if window_id:
+        staff_ids = set(conn.execute(select(staff.c.id).where(staff.c.window_id == window_id))
+                        .scalars())
+        staff_report["rows"] = [r for r in staff_report["rows"] if r["key"] in staff_ids]
+        win_report["rows"] = [r for r in win_report["rows"] if r["key"] == window_id]
+    found = drill.patterns(conn, unit_id, period.start, min(period.end, ctx.today),
+                           tz_hours=request.app.state.settings.timezone_offset_hours,
+                           window_id=window_id, include_flagged=_flagged(request))
+    return dict(unit=dict(unit), period=period, windows_report=win_report,
+                staff_report=staff_report, items_report=item_report, patterns=found)
+
+
+@router.get("/units/{unit_id}")
+def unit_page(unit_id: str, request: Request, ctx: Ctx = Depends(current)):
+    with read(request.app.state.engine) as conn:
+        scope.check_unit(conn, ctx.user, unit_id)
+        data = _unit_data(request, ctx, conn, unit_id)
+    return _render_unit(request, ctx, data, None)
+
+
+@router.get("/windows/{window_id}")
+def window_page(window_id: str, request: Request, ctx: Ctx = Depends(current)):
+    with read(request.app.state.engine) as conn:
+        unit_id = scope.window_unit(conn, ctx.user, window_id)
+        data = _unit_data(request, ctx, conn, unit_id, window_id)
+        window = dict(conn.execute(select(windows).where(windows.c.id == window_id))
+                      .mappings().first())
+    return _render_unit(request, ctx, data, window)
+
+
+def _render_unit(request: Request, ctx: Ctx, data: dict, window: dict | None):
+    reason_names = ctx.t.reason_names
+    heat = charts.heatmap(data["patterns"]["grid"], range(8, 19), WEEKDAYS[ctx.lang][:6])
+    reasons = charts.hbars([(reason_names.get(k, k), n) for k, n in data["patterns"]["reasons"]])
+    return render(request, "unit.html", ctx, **data, window=window, heat=heat,
+                  reasons_chart=reasons, periods=recent(ctx.today), nav="rankings")
+
+
+@router.get("/api/units/{unit_id}")
+def unit_json(unit_id: str, request: Request, ctx: Ctx = Depends(current)):
+    with read(request.app.state.engine) as conn:
+        scope.check_unit(conn, ctx.user, unit_id)
+        data = _unit_data(request, ctx, conn, unit_id)
+    return {"unit": data["unit"], "period": data["period"].key,
+            "windows": data["windows_report"]["rows"], "staff": data["staff_report"]["rows"],
+            "service_items": data["items_report"]["rows"],
+            "reasons": dict(data["patterns"]["reasons"]), "levels": data["patterns"]["levels"]}
+
+

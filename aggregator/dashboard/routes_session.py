@@ -1,0 +1,103 @@
+"""Sign in and out, and the user's language."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Depends, Form, Request
+from sqlalchemy import update
+
+from ..db import utcnow, write
+from ..errors import Forbidden
+from . import accounts, audit, config
+from .tables import users
+from .web import (
+    COOKIE,
+    PRE_CSRF_COOKIE,
+    PREFIX,
+    Ctx,
+    client_ip,
+    is_https,
+    new_pre_csrf,
+    pick_lang,
+    posted,
+    redirect,
+    render,
+)
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+
+def _safe_next(value: str | None) -> str:
+    if value and value.startswith(PREFIX + "/") and not value.startswith("//") \
+            and "\\" not in value:
+        return value
+    return PREFIX + "/"
+
+
+def _login_page(request: Request, status: int = 200, error: str | None = None,
+                username: str = ""):
+    token = request.cookies.get(PRE_CSRF_COOKIE) or new_pre_csrf()
+    response = render(request, "login.html", None, status=status, csrf=token, error=error,
+                      username=username, next=_safe_next(request.query_params.get("next")))
+    response.set_cookie(PRE_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=is_https(request), path=PREFIX + "/login")
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request):
+    return _login_page(request)
+
+
+@router.post("/login")
+def login(request: Request, username: str = Form(""), password: str = Form(""),
+          csrf: str = Form(""), next: str = Form("")):
+    expected = request.cookies.get(PRE_CSRF_COOKIE, "")
+    if not csrf or not expected or not hmac.compare_digest(csrf, expected):
+        raise Forbidden("missing or wrong CSRF token; reload the page and try again",
+                        code="csrf")
+    now = utcnow()
+    ip = client_ip(request)
+    with write(request.app.state.engine) as conn:
+        s = config.load(conn)
+        user, outcome = accounts.authenticate(conn, username, password, ip, now, s)
+        if user is None:
+            audit.record(conn, None, f"login_{outcome}", now, target=username[:64], ip=ip)
+        else:
+            cookie = accounts.start_session(conn, user["id"], request.app.state.settings.secret,
+                                            ip, now, s)
+            audit.record(conn, user, "login", now, ip=ip)
+    if user is None:
+        key = "login_locked" if outcome == "locked" else "login_invalid"
+        return _login_page(request, 429 if outcome == "locked" else 401, error=key,
+                           username=username[:64])
+    response = redirect(_safe_next(next))
+    response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax", secure=is_https(request),
+                        max_age=s.session_hours * 3600, path="/")
+    response.delete_cookie(PRE_CSRF_COOKIE, path=PREFIX + "/login")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, ctx: Ctx = Depends(posted)):
+    with write(request.app.state.engine) as conn:
+        accounts.end_session(conn, request.cookies.get(COOKIE))
+        audit.record(conn, ctx.user, "logout", ctx.now, ip=ctx.ip)
+    response = redirect(f"{PREFIX}/login")
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.post("/language")
+def language(request: Request, lang: str = Form("zh_CN"), ctx: Ctx = Depends(posted)):
+    if lang in accounts.LANGUAGES:
+        with write(request.app.state.engine) as conn:
+            conn.execute(update(users).where(users.c.id == ctx.user["id"]).values(language=lang))
+    response = redirect(_safe_next(request.headers.get("referer", "").partition(
+        str(request.base_url).rstrip("/"))[2] or None))
+    response.delete_cookie("agg_lang")
+    return response
+
+
+__all__ = ["router", "pick_lang"]

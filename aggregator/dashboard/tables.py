@@ -1,0 +1,19 @@
+"""The dashboard's tables, for queries, built from migration 10's definitions."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from ..migrations import m0010_dashboard
+
+metadata = MetaData()
+m0010_dashboard.define(metadata)
+
+t = metadata.tables
+users = t["users"]
+user_sessions = t["user_sessions"]
+login_failures = t["login_failures"]
+cases = t["cases"]
+case_callbacks = t["case_callbacks"]
+audit_log = t["audit_log"]
+dashboard_kv = t["dashboard_kv"]

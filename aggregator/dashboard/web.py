@@ -1,0 +1,172 @@
+"""Request plumbing shared by the dashboard routes: the signed-in user and their scope,
+CSRF checks, templates, language, error pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import jinja2
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from .. import constants as C
+from ..db import read, utcnow
+from ..errors import AggregatorError, Forbidden
+from . import accounts, config, scope
+from .i18n import translator
+
+COOKIE = "agg_session"
+PRE_CSRF_COOKIE = "agg_login_csrf"
+PREFIX = "/dashboard"
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+
+def pct(value, digits: int = 1) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def signed_pct(value) -> str:
+    return "—" if value is None else f"{value * 100:+.1f}"
+
+
+TEMPLATES.filters["pct"] = pct
+TEMPLATES.filters["signed_pct"] = signed_pct
+TEMPLATES.filters["num"] = lambda v: "—" if v is None else f"{v:,}"
+TEMPLATES.filters["fmt2"] = lambda v: "—" if v is None else f"{v:.2f}"
+
+
+class LoginRequired(AggregatorError):
+    """No valid session: HTML pages redirect to the login page, JSON answers 401."""
+
+    status = 401
+    code = "login_required"
+
+
+@dataclass
+class Ctx:
+    """The signed-in user of one request, with their scope and language."""
+
+    request: Request
+    user: dict
+    session: dict
+    settings: config.DashboardSettings
+    allowed: set
+    lang: str
+    now: dt.datetime
+    today: dt.date
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def t(self):
+        return translator(self.lang)
+
+    @property
+    def ip(self) -> str:
+        return client_ip(self.request)
+
+    @property
+    def role(self) -> str:
+        return self.user["role"]
+
+
+def client_ip(request: Request) -> str:
+    if request.app.state.settings.trust_proxy:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()[:64]
+    return (request.client.host if request.client else "unknown")[:64]
+
+
+def is_https(request: Request) -> bool:
+    if request.app.state.settings.trust_proxy:
+        proto = request.headers.get("x-forwarded-proto", "")
+        if proto:
+            return proto.split(",")[0].strip() == "https"
+    return request.url.scheme == "https"
+
+
+def local_today(request: Request, now: dt.datetime) -> dt.date:
+    hours = request.app.state.settings.timezone_offset_hours
+    return now.astimezone(dt.timezone(dt.timedelta(hours=hours))).date()
+
+
+def pick_lang(request: Request, user: dict | None = None) -> str:
+    asked = request.query_params.get("lang") or request.cookies.get("agg_lang")
+    if asked in ("zh_CN", "en"):
+        return asked
+    if asked == "zh":
+        return "zh_CN"
+    return (user or {}).get("language") or "zh_CN"
+
+
+def _load(request: Request) -> Ctx:
+    engine = request.app.state.engine
+    now = utcnow()
+    with read(engine) as conn:
+        found = accounts.load_session(conn, request.cookies.get(COOKIE),
+                                      request.app.state.settings.secret, now)
+        if found is None:
+            raise LoginRequired("please sign in")
+        session, user = found
+        allowed = scope.allowed_units(conn, user)
+        s = config.load(conn)
+    return Ctx(request, user, session, s, allowed, pick_lang(request, user), now,
+               local_today(request, now))
+
+
+async def current(request: Request) -> Ctx:
+    """Dependency: the signed-in user (LoginRequired otherwise)."""
+    return await run_in_threadpool(_load, request)
+
+
+async def posted(request: Request, ctx: Ctx = Depends(current)) -> Ctx:
+    """Dependency of every POST: a signed-in user and a matching CSRF token in the form."""
+    form = await request.form()
+    token = str(form.get("csrf") or request.headers.get("x-csrf-token") or "")
+    if not token or not hmac.compare_digest(token, ctx.session["csrf_token"]):
+        raise Forbidden("missing or wrong CSRF token; reload the page and try again",
+                        code="csrf")
+    return ctx
+
+
+def render(request: Request, name: str, ctx: Ctx | None = None, status: int = 200,
+           lang: str | None = None, **data) -> HTMLResponse:
+    lang = lang or (ctx.lang if ctx else pick_lang(request))
+    t = translator(lang)
+    html = TEMPLATES.get_template(name).render(
+        ctx=ctx, user=ctx.user if ctx else None, t=t, lang=lang, P=PREFIX,
+        csrf=ctx.session["csrf_token"] if ctx else data.pop("csrf", ""),
+        path=request.url.path, query=request.url.query,
+        level_names=C.LEVEL_NAMES_EN if lang == "en" else C.LEVEL_NAMES_ZH,
+        reason_names=C.REASON_NAMES_EN if lang == "en" else C.REASON_NAMES_ZH, **data)
+    response = HTMLResponse(html, status_code=status)
+    if request.query_params.get("lang") in ("zh_CN", "en"):
+        response.set_cookie("agg_lang", request.query_params["lang"], max_age=365 * 86400,
+                            httponly=True, samesite="lax", secure=is_https(request))
+    return response
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return redirect(f"{PREFIX}/login?next={quote(target, safe='')}")
+
+
+def new_pre_csrf() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def error_page(request: Request, exc: AggregatorError) -> HTMLResponse:
+    return render(request, "error.html", None, status=exc.status, error=exc,
+                  lang=pick_lang(request))

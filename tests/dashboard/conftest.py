@@ -1,0 +1,112 @@
+"""Fixtures of the dashboard tests: a real aggregator with demo data and sample accounts,
+served by uvicorn on 127.0.0.1, over SQLite and (when AGGREGATOR_TEST_PG_URL is set)
+PostgreSQL; a real headless Chromium (Debian's /usr/bin/chromium) driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import uvicorn
+
+from aggregator import Settings, create_app, demo
+from aggregator.dashboard import sample
+from aggregator.db import utcnow
+from tests.dashboard.helpers import Dashboard
+
+PG_URL = os.environ.get("AGGREGATOR_TEST_PG_URL")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.skipif(
+        not PG_URL, reason="AGGREGATOR_TEST_PG_URL is not set (run tests/aggregator/start_pg.sh)")),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    """A fresh database: a temp SQLite file or a new PostgreSQL database (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('dash') / 'aggregator.db'}"
+        return
+    import psycopg
+
+    name = f"dash_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield urlunsplit(urlsplit(PG_URL)._replace(path=f"/{name}"))
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _serve(url: str):
+    app = create_app(url, settings=Settings(secret="test-secret", admin_token="t"))
+    demo.run(app.state.engine, months=2, seed=3)
+    info = sample.seed(app.state.engine, utcnow())
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    return app, server, thread, Dashboard(f"http://127.0.0.1:{port}", app.state.engine,
+                                          info["users"])
+
+
+@pytest.fixture(scope="module")
+def dash(database_url):
+    """The running dashboard (module-wide; tests pick distinct cases)."""
+    app, server, thread, d = _serve(database_url)
+    yield d
+    server.should_exit = True
+    thread.join(timeout=10)
+    app.state.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def dash_sqlite(tmp_path_factory):
+    """The running dashboard over SQLite only (browser tests)."""
+    app, server, thread, d = _serve(f"sqlite:///{tmp_path_factory.mktemp('ui') / 'a.db'}")
+    yield d
+    server.should_exit = True
+    thread.join(timeout=10)
+    app.state.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 900},
+                                  accept_downloads=True)
+    yield context.new_page()
+    context.close()

@@ -1,0 +1,60 @@
+"""Helpers of the dashboard tests: the running dashboard and sign-in shortcuts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import requests
+from sqlalchemy import delete, select
+
+from aggregator.dashboard import sample
+from aggregator.dashboard.tables import cases, login_failures
+from aggregator.db import write
+
+PASSWORD = sample.PASSWORD
+
+
+@dataclass
+class Dashboard:
+    url: str
+    engine: object
+    users: dict
+
+    def case_id(self, unit_id: str, state: str = "new", skip: int = 0) -> int:
+        """A case of ``unit_id`` in ``state`` (the ``skip``-th), for tests to work on."""
+        with write(self.engine) as conn:
+            return conn.execute(select(cases.c.id).where(
+                cases.c.unit_id == unit_id, cases.c.state == state,
+                cases.c.rating_id != sample.PHONE_RATING)
+                .order_by(cases.c.id).offset(skip).limit(1)).scalar_one()
+
+    def phone_case(self) -> int:
+        with write(self.engine) as conn:
+            return conn.execute(select(cases.c.id).where(
+                cases.c.rating_id == sample.PHONE_RATING)).scalar_one()
+
+    def clear_lockouts(self) -> None:
+        with write(self.engine) as conn:
+            conn.execute(delete(login_failures))
+
+    def login(self, username: str, password: str = PASSWORD) -> requests.Session:
+        """A requests session signed in through the login form (CSRF included)."""
+        s = requests.Session()
+        page = s.get(f"{self.url}/dashboard/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+        r = s.post(f"{self.url}/dashboard/login", allow_redirects=False, data={
+            "username": username, "password": password, "csrf": token, "next": ""})
+        assert r.status_code == 303, r.text[:500]
+        return s
+
+
+def csrf_of(session: requests.Session, url: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', session.get(url).text)[1]
+
+
+def browser_login(page, dash: Dashboard, username: str, password: str = PASSWORD):
+    page.goto(f"{dash.url}/dashboard/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")

@@ -1,0 +1,107 @@
+"""End to end in a real headless Chromium against the real server on loopback."""
+
+import io
+import re
+
+import openpyxl
+from sqlalchemy import select
+
+from aggregator.dashboard import sample
+from aggregator.dashboard.tables import audit_log
+from aggregator.db import write
+from tests.dashboard.helpers import browser_login
+
+
+def test_supervisor_logs_in_reads_the_ranking_and_exports_xlsx(page, dash_sqlite):
+    dash = dash_sqlite
+    browser_login(page, dash, "jfb")
+    page.wait_for_url("**/dashboard/")
+    assert page.locator("[data-kpi=rate]").inner_text().endswith("%")
+    page.click("a[data-nav=rankings]")
+    rows = page.locator("table.rank tbody tr")
+    assert rows.count() == 4
+    shown = [rows.nth(i).locator("td").nth(1).locator("a").inner_text() for i in range(4)]
+    assert all(name.endswith("便民服务中心") for name in shown)
+    with page.expect_download() as info:
+        page.click("a[data-export=xlsx]")
+    data = open(info.value.path(), "rb").read()
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    header = values.index(next(r for r in values if r and r[0] == "名次"))
+    assert values[header][:4] == ["名次", "名称", "编号", "评价量"]
+    body = values[header + 1:]
+    assert [r[1] for r in body] == shown  # same order as on the page
+    assert [r[0] for r in body] == [1, 2, 3, 4]
+    assert all(r[3] > 0 and 0 < r[6] <= 1 for r in body)
+    assert sum(r[3] for r in body) == values[1][3]  # the total line adds up
+
+
+def test_unit_manager_moves_a_case_to_closed_in_the_browser(page, dash_sqlite):
+    dash = dash_sqlite
+    case_id = dash.case_id("U-01", skip=7)
+    browser_login(page, dash, "u01")
+    page.wait_for_url("**/dashboard/")
+    page.goto(f"{dash.url}/dashboard/cases?state=new")
+    page.click(f"tr[data-case='{case_id}'] a")
+    page.wait_for_url(f"**/dashboard/cases/{case_id}")
+    for action in ("verify", "rectify", "answer", "close"):
+        page.fill("textarea[name=note]", f"{action} 说明")
+        page.click(f"button[data-action={action}]")
+        page.wait_for_load_state()
+    assert page.locator("h1 .state").inner_text() == "已办结"
+    assert page.locator("button[data-action]").filter(has_text="核实").count() == 0
+    with write(dash.engine) as conn:
+        actions = [r[0] for r in conn.execute(select(audit_log.c.action).where(
+            audit_log.c.case_id == case_id).order_by(audit_log.c.id))]
+    assert [a for a in actions if a != "view"] == ["verify", "rectify", "answer", "close"]
+    assert actions.count("view") == 5  # the first view and one after each change
+
+
+def test_phone_is_masked_on_the_page_until_the_case_is_assigned_to_me(page, dash_sqlite):
+    dash = dash_sqlite
+    case_id = dash.phone_case()
+    browser_login(page, dash, "jfb")
+    page.wait_for_url("**/dashboard/")
+    page.goto(f"{dash.url}/dashboard/cases/{case_id}")
+    assert page.locator("[data-phone]").inner_text().startswith("138****1234")
+    assert sample.PHONE not in page.content()
+    page.select_option("select[name=assignee]", str(dash.users["jfb"]))
+    page.click("button[data-action=assign]")
+    page.wait_for_load_state()
+    assert page.locator("[data-phone]").inner_text() == sample.PHONE
+
+
+def test_login_locks_after_five_failures(page, dash_sqlite):
+    dash = dash_sqlite
+    try:
+        for _ in range(5):
+            browser_login(page, dash, "viewer", "wrong-password")
+            assert "用户名或密码错误" in page.locator(".alert").inner_text() \
+                or "锁定" in page.locator(".alert").inner_text()
+        browser_login(page, dash, "viewer")  # the right password, but locked
+        assert "锁定" in page.locator(".alert").inner_text()
+        assert "/dashboard/login" in page.url
+    finally:
+        dash.clear_lockouts()  # the IP lock would block the other tests from 127.0.0.1
+    browser_login(page, dash, "viewer")
+    page.wait_for_url("**/dashboard/")
+
+
+def test_unit_manager_gets_403_page_for_another_unit(page, dash_sqlite):
+    dash = dash_sqlite
+    browser_login(page, dash, "u01")
+    page.wait_for_url("**/dashboard/")
+    response = page.goto(f"{dash.url}/dashboard/units/U-02")
+    assert response.status == 403
+    assert "无权访问" in page.content()
+    response = page.goto(f"{dash.url}/dashboard/api/units/U-02")
+    assert response.status == 403
+
+
+def test_english_catalog(page, dash_sqlite):
+    dash = dash_sqlite
+    page.goto(f"{dash.url}/dashboard/login?lang=en")
+    assert page.locator("h1").inner_text() == "Sign in"
+    browser_login(page, dash, "jfb")
+    page.wait_for_url("**/dashboard/")
+    assert re.search(r"Overview", page.locator("h1").inner_text())

@@ -1,0 +1,123 @@
+"""Bad-rating cases over HTTP: opened for every bad rating, moved through to closed, appeals
+decided by a supervisor, every change and every view audited. SQLite and PostgreSQL."""
+
+import datetime as dt
+import json
+
+from sqlalchemy import func, select
+
+from aggregator import ratings as rating_store
+from aggregator.dashboard import cases, sample
+from aggregator.dashboard.tables import audit_log
+from aggregator.dashboard.tables import cases as cases_table
+from aggregator.db import utcnow, write
+from aggregator.schema import ratings
+from tests.dashboard.helpers import csrf_of
+
+
+def _act(s, dash, case_id, action, note=""):
+    csrf = csrf_of(s, f"{dash.url}/dashboard/cases/{case_id}")
+    return s.post(f"{dash.url}/dashboard/cases/{case_id}/action",
+                  data={"action": action, "note": note, "csrf": csrf}, allow_redirects=False)
+
+
+def _audit(dash, case_id):
+    with write(dash.engine) as conn:
+        return [(r.action, r.username, json.loads(r.detail or "{}")) for r in conn.execute(
+            select(audit_log).where(audit_log.c.case_id == case_id).order_by(audit_log.c.id))]
+
+
+def test_every_bad_unflagged_rating_has_exactly_one_case(dash):
+    with write(dash.engine) as conn:
+        bad = conn.execute(select(func.count()).select_from(ratings).where(
+            ratings.c.stars <= 2, ratings.c.flagged.is_(False))).scalar()
+        assert conn.execute(select(func.count()).select_from(cases_table)).scalar() == bad
+        assert cases.sync_cases(conn, utcnow(), full=True) == 0  # idempotent
+
+
+def test_case_moves_through_to_closed_with_an_audit_row_per_change(dash):
+    case_id = dash.case_id("U-01", skip=1)
+    s = dash.login("u01")
+    for action in ("verify", "rectify", "answer", "close"):
+        r = _act(s, dash, case_id, action, note=f"{action} note")
+        assert r.status_code == 303, r.text[:300]
+    case = s.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()
+    assert case["state"] == "closed" and case["resolution"] == "resolved"
+    assert case["first_contact_at"] and case["answered_at"] and case["closed_at"]
+    changes = [(a, d.get("from"), d.get("to")) for a, _, d in _audit(dash, case_id) if a != "view"]
+    assert changes == [("verify", "new", "verified"), ("rectify", "verified", "rectifying"),
+                       ("answer", "rectifying", "answered"), ("close", "answered", "closed")]
+    assert all(u == "u01" for _, u, _ in _audit(dash, case_id))
+    assert _act(s, dash, case_id, "verify").status_code == 400  # closed is final
+
+
+def test_appeal_is_decided_by_a_supervisor(dash):
+    case_id = dash.case_id("U-01", skip=2)
+    manager, supervisor = dash.login("u01"), dash.login("jfb")
+    assert _act(manager, dash, case_id, "appeal").status_code == 400  # a reason is required
+    assert _act(manager, dash, case_id, "appeal", "同一人连续误触").status_code == 303
+    assert _act(manager, dash, case_id, "accept_appeal").status_code == 403
+    assert _act(supervisor, dash, case_id, "reject_appeal").status_code == 303
+    assert manager.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()["state"] == "new"
+    assert _act(manager, dash, case_id, "appeal", "监控显示为恶意差评").status_code == 303
+    assert _act(supervisor, dash, case_id, "accept_appeal").status_code == 303
+    case = supervisor.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()
+    assert case["state"] == "closed" and case["resolution"] == "invalid"
+    actions = [a for a, _, _ in _audit(dash, case_id) if a != "view"]
+    assert actions == ["appeal", "reject_appeal", "appeal", "accept_appeal"]
+
+
+def test_phone_is_masked_for_everyone_but_the_assignee(dash):
+    case_id = dash.phone_case()
+    supervisor, manager = dash.login("jfb"), dash.login("u01")
+    assert supervisor.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()["phone"] \
+        == "138****1234"
+    csrf = csrf_of(supervisor, f"{dash.url}/dashboard/cases/{case_id}")
+    r = supervisor.post(f"{dash.url}/dashboard/cases/{case_id}/assign",
+                        data={"assignee": str(dash.users["u01"]), "csrf": csrf})
+    assert r.status_code == 200
+    assert manager.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()["phone"] \
+        == sample.PHONE
+    assert sample.PHONE not in supervisor.get(f"{dash.url}/dashboard/cases/{case_id}").text
+    list_html = manager.get(f"{dash.url}/dashboard/cases?state=all").text
+    assert sample.PHONE not in list_html and "138****" not in list_html
+    views = [(u, d) for a, u, d in _audit(dash, case_id) if a == "view"]
+    assert ("u01", {"phone_shown": True}) in views and ("jfb", {"phone_shown": False}) in views
+
+
+def test_callback_is_recorded_and_counts_as_first_contact(dash):
+    case_id = dash.case_id("U-01", skip=3)
+    s = dash.login("u01")
+    csrf = csrf_of(s, f"{dash.url}/dashboard/cases/{case_id}")
+    r = s.post(f"{dash.url}/dashboard/cases/{case_id}/callback", data={
+        "csrf": csrf, "day": "2024-05-06", "result": "satisfied", "note": "已电话回访"})
+    assert r.status_code == 200
+    case = s.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()
+    assert case["callbacks"][0]["result"] == "satisfied" and case["first_contact_at"]
+    assert "callback" in [a for a, _, _ in _audit(dash, case_id)]
+    r = s.post(f"{dash.url}/dashboard/cases/{case_id}/callback", data={
+        "csrf": csrf, "day": "yesterday", "result": "satisfied"})
+    assert r.status_code == 400
+
+
+def test_open_cases_for_is_idempotent_and_skips_flagged_and_good(dash):
+    now = utcnow()
+    base = {"device_id": "kiosk-W-002", "window_id": "W-002", "unit_id": "U-01",
+            "staff_id": None, "staff_name": None, "service_item": None, "case_no": None,
+            "invitation_id": None, "channel": 4, "scale": 5, "reasons": None,
+            "reasons_version": None, "comment": None, "phone": None, "callback_consent": False,
+            "device_time": now, "server_time": now, "day": "2024-09-30", "flags": "[]",
+            "flagged": False}
+    rows = [base | {"id": "hook-bad", "level": "dissatisfied", "stars": 2},
+            base | {"id": "hook-flagged", "level": "very_dissatisfied", "stars": 1,
+                    "flags": '["burst"]', "flagged": True},
+            base | {"id": "hook-good", "level": "satisfied", "stars": 4}]
+    s = cases.DashboardSettings(holidays=[f"2024-10-0{d}" for d in range(1, 8)])
+    with write(dash.engine) as conn:
+        rating_store.store(conn, rows)
+        assert cases.open_cases_for(conn, rows, now, s) == 1
+        assert cases.open_cases_for(conn, rows, now, s) == 0
+        row = conn.execute(select(cases_table).where(cases_table.c.rating_id == "hook-bad")) \
+            .mappings().one()
+    assert (row["first_contact_due"], row["answer_due"]) == ("2024-10-08", "2024-10-28")
+    assert dt.date.fromisoformat(row["opened_day"]) == dt.date(2024, 9, 30)
