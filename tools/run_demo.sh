@@ -12,6 +12,11 @@ mkdir -p var
 if [ ! -f var/aggregator.db ]; then
   echo "== loading the demo district into var/aggregator.db (a minute on a small machine)"
   $VENV/aggregator demo --database "$DB" --months 3 --enroll-code-file var/enroll-code.txt
+  # Dashboard accounts for the demo (local use only; pick real passwords in production).
+  echo "demo-supervisor-2026" | $VENV/aggregator create-user --database "$DB" --username supervisor \
+      --role supervisor --region R-D --password-stdin
+  echo "demo-manager-2026" | $VENV/aggregator create-user --database "$DB" --username manager \
+      --role unit_manager --unit U-01 --password-stdin
 fi
 
 echo "== starting the aggregator on $URL (log: var/aggregator.log)"
@@ -34,7 +39,8 @@ if [ ! -f var/kiosk/enrolment.json ]; then
   $VENV/kiosk enroll --config var/kiosk-demo.yaml --server "$URL" --code "$(cat var/enroll-code.txt)"
 fi
 
-echo "== aggregator API docs: $URL/docs   mobile rating page: $URL/r/"
+echo "== dashboard: $URL/dashboard/  (supervisor / demo-supervisor-2026, manager / demo-manager-2026)"
+echo "== API docs: $URL/docs   public results: $URL/public/units   mobile rating page: $URL/r/W-001"
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ] && [ "${SDL_VIDEODRIVER:-}" != "kmsdrm" ]; then
   echo "No display here: the kiosk window cannot open. The aggregator keeps running (Ctrl-C stops it)."
   wait $AGG_PID
