@@ -1,7 +1,11 @@
 """Engines, column types and the few dialect differences (SQLite vs PostgreSQL).
 
 One code path serves both: SQLAlchemy Core statements, plus ``insert_ignore`` / ``upsert_add``
-for ``INSERT ... ON CONFLICT``. Write transactions go through ``write(engine)``, which on SQLite
+for ``INSERT ... ON CONFLICT``. The ingest hot path uses ``insert_new`` / ``upsert_add_rows``,
+which send plain tuples straight to the driver (no per-row SQLAlchemy type processing): on
+PostgreSQL one ``INSERT … SELECT FROM unnest(arrays)`` statement per call, on SQLite one
+``executemany`` or multi-row ``VALUES``. Values must then already be in driver form:
+``driver_time`` converts a ``UTCDateTime`` value. Write transactions go through ``write(engine)``, which on SQLite
 starts with ``BEGIN IMMEDIATE`` (no lock-upgrade deadlocks between workers).
 
 >>> engine = make_engine("sqlite://")
@@ -16,7 +20,17 @@ import datetime as dt
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from sqlalchemy import DateTime, Table, create_engine, event, pool
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    Table,
+    create_engine,
+    event,
+    pool,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.types import TypeDecorator
@@ -151,12 +165,121 @@ def upsert_add(conn: Connection, table: Table, rows: Iterable[dict],
     Rows go in key order so that concurrent transactions lock in the same order
     (no deadlocks on PostgreSQL).
     """
-    rows = sorted(rows, key=lambda r: tuple(r[k] for k in keys))
+    upsert_add_rows(conn, table, keys, add,
+                    [tuple(r[c] for c in (*keys, *add)) for r in rows])
+
+
+# -- driver-level bulk statements (the ingest hot path) ------------------------------------
+
+def is_pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def driver_time(conn_or_dialect, value: dt.datetime | None):
+    """``value`` as ``UTCDateTime`` stores it, for a driver-level statement: an aware datetime
+    on PostgreSQL, SQLAlchemy's SQLite text form (naive UTC, always with microseconds) on
+    SQLite, so it compares and reads back exactly like a value written through Core."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTCDateTime column")
+    name = conn_or_dialect if isinstance(conn_or_dialect, str) else (
+        getattr(conn_or_dialect, "name", None) or conn_or_dialect.dialect.name)
+    if name == "postgresql":
+        return value
+    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+    return text if value.microsecond else text + ".000000"
+
+
+def _pg_array_type(column) -> str:
+    t = column.type
+    if isinstance(t, UTCDateTime):
+        return "timestamptz[]"
+    if isinstance(t, BigInteger):
+        return "int8[]"
+    if isinstance(t, Boolean):
+        return "bool[]"
+    if isinstance(t, Integer):
+        return "int4[]"
+    if isinstance(t, Float):
+        return "float8[]"
+    return "text[]"
+
+
+def _quoted(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def select_in(conn: Connection, sql: str, values: Sequence, extra: Sequence = ()) -> list:
+    """Rows of ``sql`` (``?`` placeholders for ``extra``, then ``{in}`` for the list) with
+    ``{in}`` standing for membership in ``values``: ``= ANY(array)`` on PostgreSQL, chunked
+    ``IN (?, …)`` on SQLite."""
+    if not values:
+        return []
+    if is_pg(conn):
+        q = sql.replace("?", "%s").format(**{"in": "= ANY(%s)"})
+        return conn.exec_driver_sql(q, (*extra, list(values))).all()
+    out = []
+    values = list(values)
+    for k in range(0, len(values), 900):
+        chunk = values[k:k + 900]
+        q = sql.format(**{"in": f"IN ({','.join('?' * len(chunk))})"})
+        out += conn.exec_driver_sql(q, (*extra, *chunk)).all()
+    return out
+
+
+def insert_new(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple],
+               key: str, *, absent: bool = False) -> set:
+    """``INSERT … ON CONFLICT DO NOTHING`` of ``rows`` (tuples in ``columns`` order, values in
+    driver form); returns the ``key`` of every row inserted (exact under concurrency).
+    ``absent``: the caller checked in this transaction that no row has these keys."""
+    if not rows:
+        return set()
+    cols = _quoted(columns)
+    if is_pg(conn):
+        arrays = ", ".join(f"%s::{_pg_array_type(table.c[c])}" for c in columns)
+        sql = (f'INSERT INTO {table.name} ({cols}) SELECT * FROM unnest({arrays}) '
+               f'ON CONFLICT DO NOTHING RETURNING "{key}"')
+        return {r[0] for r in conn.exec_driver_sql(sql, tuple(map(list, zip(*rows))))}
+    # SQLite has one writer at a time (``write`` begins IMMEDIATE; a deferred transaction
+    # that lost the race fails with SQLITE_BUSY instead), so the keys present before the insert
+    # are exactly those it skips: look them up (unless the caller just did: ``absent``), then
+    # one executemany. If another unique constraint skipped rows after all, the rows whose
+    # key is present now are the ones we inserted.
+    k = columns.index(key)
+    if not absent:
+        present = {r[0] for r in select_in(
+            conn, f'SELECT "{key}" FROM {table.name} WHERE "{key}" {{in}}', [r[k] for r in rows])}
+        if present:
+            rows = [r for r in rows if r[k] not in present]
+            if not rows:
+                return set()
+    sql = (f'INSERT INTO {table.name} ({cols}) VALUES ({",".join("?" * len(columns))}) '
+           f'ON CONFLICT DO NOTHING')
+    result = conn.exec_driver_sql(sql, list(rows))
+    keys = [r[k] for r in rows]
+    if result.rowcount == len(rows):
+        return set(keys)
+    return {r[0] for r in select_in(
+        conn, f'SELECT "{key}" FROM {table.name} WHERE "{key}" {{in}}', keys)}
+
+
+def upsert_add_rows(conn: Connection, table: Table, keys: Sequence[str], add: Sequence[str],
+                    rows: Iterable[tuple]) -> None:
+    """``upsert_add`` of plain tuples (``keys`` then ``add`` columns, driver form), in key
+    order; keys must be unique within ``rows``."""
+    n = len(keys)
+    rows = sorted(rows, key=lambda r: r[:n])
     if not rows:
         return
-    stmt = _insert(conn, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c[k] for k in keys],
-        set_={c: table.c[c] + stmt.excluded[c] for c in add},
-    )
-    conn.execute(stmt, rows)
+    columns = (*keys, *add)
+    cols = _quoted(columns)
+    sets = ", ".join(f'"{c}" = {table.name}."{c}" + excluded."{c}"' for c in add)
+    conflict = f"ON CONFLICT ({_quoted(keys)}) DO UPDATE SET {sets}"
+    if is_pg(conn):
+        arrays = ", ".join(f"%s::{_pg_array_type(table.c[c])}" for c in columns)
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({cols}) SELECT * FROM "
+                             f"unnest({arrays}) {conflict}", tuple(map(list, zip(*rows))))
+    else:
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({cols}) VALUES "
+                             f"({','.join('?' * len(columns))}) {conflict}", rows)

@@ -9,6 +9,13 @@ event once. Per event, in order:
 3. hash-chain links to the stored neighbours in the same (device, stream) → a break is
    ``rejected`` with an alert; a seq already holding another event is a ``conflict``;
 4. insert (``ON CONFLICT DO NOTHING``), then ratings, rollups, follow-ups, stream high water.
+
+Cost is per batch, not per event: one ``SELECT … WHERE id IN`` for known ids, one range query
+of stored neighbours per stream, one bulk insert each for events and ratings (plain tuples
+sent to the driver: ``unnest`` arrays on PostgreSQL, multi-row ``VALUES`` on SQLite, with
+``RETURNING`` so what was really inserted is known exactly), one upsert each for the daily and
+monthly rollups. The event's hash and the canonical text of its payload (stored as is) come
+from one serialisation (``validation.hash_and_payload``).
 """
 
 from __future__ import annotations
@@ -23,11 +30,14 @@ from sqlalchemy.engine import Connection, Engine
 from . import constants as C
 from . import ratings as rating_store
 from .alerts import raise_alert
-from .db import insert_ignore, write
+from .db import driver_time, insert_new, is_pg, select_in, write
 from .errors import Unauthorized
 from .schema import devices, events, quarantine, streams
 from .settings import Settings
-from .validation import event_problem, parse_time
+from .validation import check_event
+
+EVENT_COLUMNS = ("id", "device_id", "stream_id", "seq", "type", "device_time", "boot_id",
+                 "mono_ns", "payload", "prev_hash", "hash", "batch_id", "server_time")
 
 
 def ingest_batch(engine: Engine, device: dict, doc: dict, now: dt.datetime,
@@ -46,6 +56,9 @@ class _Batch:
         self.events = doc["events"]
         self.results: list[dict | None] = [None] * len(self.events)
         self.quarantined: list[dict] = []
+        self.payload_json: dict[int, str] = {}
+        self.times: dict[int, dt.datetime] = {}
+        self.alerted: set[tuple[str, str]] = set()
 
     # -- verdicts ---------------------------------------------------------------------
     def _verdict(self, i: int, status: str, reason: str | None = None) -> None:
@@ -60,6 +73,9 @@ class _Batch:
                 "event": json.dumps(ev, ensure_ascii=False), "received_at": self.now})
 
     def _alert(self, kind: str, key: str, detail: str) -> None:
+        if (kind, key) in self.alerted:  # raised once per key anyway (dedupe_key)
+            return
+        self.alerted.add((kind, key))
         raise_alert(self.conn, kind, f"{self.device_id}:{key}", detail, self.now,
                     device_id=self.device_id, window_id=self.device.get("window_id"))
 
@@ -84,30 +100,35 @@ class _Batch:
                 "high_water": high_water}
 
     def _classify_known(self) -> list[int]:
-        ids = {ev["id"] for ev in self.events}
-        stored = dict(self.conn.execute(
-            select(events.c.id, events.c.hash).where(events.c.id.in_(ids))).all()) if ids else {}
+        ids = sorted({ev["id"] for ev in self.events})
+        stored = dict(tuple(r) for r in select_in(
+            self.conn, "SELECT id, hash FROM events WHERE id {in}", ids))
         first_in_batch: dict[str, int] = {}
         candidates = []
         self.repeats: list[tuple[int, int]] = []
+        uuids: dict[str, bool] = {}
+        window_id = self.device["window_id"]
         for i, ev in enumerate(self.events):
-            problem = event_problem(ev, self.device_id)
-            if problem is None and ev["type"] == C.EV_RATING and \
-                    ev["payload"]["window_id"] != self.device["window_id"]:
-                problem = (f"payload.window_id: {ev['payload']['window_id']!r} is not the "
-                           f"device's window {self.device['window_id']!r}")
             if ev["id"] in stored:
                 if stored[ev["id"]] == ev["hash"]:
                     self._verdict(i, C.ST_DUPLICATE)
                 else:
                     self._conflict(i, "same id, different hash")
-            elif problem:
+                continue
+            problem, payload_json, t = check_event(ev, self.device_id, uuids)
+            if problem is None and ev["type"] == C.EV_RATING and \
+                    ev["payload"]["window_id"] != window_id:
+                problem = (f"payload.window_id: {ev['payload']['window_id']!r} is not the "
+                           f"device's window {window_id!r}")
+            if problem:
                 self._verdict(i, C.ST_REJECTED, problem)
             elif ev["id"] in first_in_batch:
                 self.repeats.append((i, first_in_batch[ev["id"]]))
             else:
                 first_in_batch[ev["id"]] = i
                 candidates.append(i)
+                self.payload_json[i] = payload_json
+                self.times[i] = t
         return candidates
 
     def _conflict(self, i: int, reason: str) -> None:
@@ -122,15 +143,7 @@ class _Batch:
             by_stream[self.events[i]["stream_id"]].append(i)
         accepted = []
         for stream_id, idxs in by_stream.items():
-            seqs = {self.events[i]["seq"] for i in idxs}
-            need = seqs | {s - 1 for s in seqs if s > 1} | {s + 1 for s in seqs}
-            near = {}
-            for chunk in _chunks(sorted(need), 900):
-                for r in self.conn.execute(
-                        select(events.c.seq, events.c.hash, events.c.prev_hash).where(and_(
-                            events.c.device_id == self.device_id,
-                            events.c.stream_id == stream_id, events.c.seq.in_(chunk)))):
-                    near[r.seq] = r
+            near = self._neighbours(stream_id, {self.events[i]["seq"] for i in idxs})
             in_batch: dict[int, str] = {}
             for i in sorted(idxs, key=lambda i: self.events[i]["seq"]):
                 ev = self.events[i]
@@ -152,6 +165,21 @@ class _Batch:
                 accepted.append(i)
         return accepted
 
+    def _neighbours(self, stream_id: str, seqs: set[int]) -> dict:
+        """The stored events of ``stream_id`` at ``seqs`` and next to them, by seq."""
+        need = seqs | {s - 1 for s in seqs if s > 1} | {s + 1 for s in seqs}
+        lo, hi = min(need), max(need)
+        cols = "SELECT seq, hash, prev_hash FROM events WHERE device_id = ? AND stream_id = ? "
+        if hi - lo < 2 * len(need):  # dense (the usual batch): one range scan
+            sql = cols + "AND seq BETWEEN ? AND ?"
+            if is_pg(self.conn):
+                sql = sql.replace("?", "%s")
+            rows = self.conn.exec_driver_sql(sql, (self.device_id, stream_id, lo, hi)).all()
+        else:
+            rows = select_in(self.conn, cols + "AND seq {in}", sorted(need),
+                             extra=(self.device_id, stream_id))
+        return {r.seq: r for r in rows if r.seq in need}
+
     def _chain_break(self, i: int, reason: str) -> None:
         ev = self.events[i]
         self._verdict(i, C.ST_REJECTED, reason)
@@ -159,14 +187,15 @@ class _Batch:
                     f"device {self.device_id} stream {ev['stream_id']} seq {ev['seq']}: {reason}")
 
     def _insert(self, accepted: list[int]) -> list[int]:
-        rows = [{**{k: self.events[i][k] for k in (
-            "id", "device_id", "stream_id", "seq", "type", "device_time", "boot_id",
-            "mono_ns", "prev_hash", "hash")},
-            "payload": json.dumps(self.events[i]["payload"], ensure_ascii=False),
-            "batch_id": self.doc["batch_id"], "server_time": self.now} for i in accepted]
-        inserted = set()
-        for chunk in _chunks(rows, 200):
-            inserted |= insert_ignore(self.conn, events, chunk, returning="id")
+        batch_id, now = self.doc["batch_id"], driver_time(self.conn, self.now)
+        rows = []
+        for i in accepted:
+            ev = self.events[i]
+            rows.append((ev["id"], ev["device_id"], ev["stream_id"], ev["seq"], ev["type"],
+                         ev["device_time"], ev["boot_id"], ev["mono_ns"], self.payload_json[i],
+                         ev["prev_hash"], ev["hash"], batch_id, now))
+        # _classify_known looked these ids up in this transaction: none was stored
+        inserted = insert_new(self.conn, events, EVENT_COLUMNS, rows, "id", absent=True)
         done = []
         for i in accepted:
             if self.events[i]["id"] in inserted:
@@ -194,7 +223,7 @@ class _Batch:
                                                  self.events[i]["seq"])):
             ev = self.events[i]
             p, kind = ev["payload"], ev["type"]
-            t = parse_time(ev["device_time"])
+            t = self.times[i]
             stream_ids.add(ev["stream_id"])
             if t > late:
                 self._alert(C.AL_CLOCK, day_key, f"device {self.device_id} recorded events "
@@ -238,9 +267,11 @@ class _Batch:
     def _update_streams(self, accepted: list[int]) -> dict:
         touched = {ev["stream_id"] for ev in self.events if isinstance(ev, dict)}
         new_max: dict[str, int] = defaultdict(int)
+        new_seqs: dict[str, set] = defaultdict(set)
         for i in accepted:
             ev = self.events[i]
             new_max[ev["stream_id"]] = max(new_max[ev["stream_id"]], ev["seq"])
+            new_seqs[ev["stream_id"]].add(ev["seq"])
         known = {r["stream_id"]: dict(r) for r in self.conn.execute(
             select(streams).where(streams.c.device_id == self.device_id)).mappings()}
         high_water = {}
@@ -260,13 +291,21 @@ class _Batch:
                        "last_event_at": self.now}
                 self.conn.execute(streams.insert().values(**row))
             hw = row["high_water"]
-            for (seq,) in self.conn.execute(
-                    select(events.c.seq).where(and_(
-                        events.c.device_id == self.device_id, events.c.stream_id == stream_id,
-                        events.c.seq > hw)).order_by(events.c.seq)):
-                if seq != hw + 1:
-                    break
-                hw = seq
+            if row["max_seq"] <= hw:
+                # Nothing was stored above the high water before this batch (max_seq is the
+                # highest seq ever stored), so what lies above it now is what we inserted.
+                seqs = new_seqs[stream_id]
+                while hw + 1 in seqs:
+                    hw += 1
+            else:
+                for (seq,) in self.conn.execute(
+                        select(events.c.seq).where(and_(
+                            events.c.device_id == self.device_id,
+                            events.c.stream_id == stream_id,
+                            events.c.seq > hw)).order_by(events.c.seq)):
+                    if seq != hw + 1:
+                        break
+                    hw = seq
             max_seq = max(row["max_seq"], new_max[stream_id])
             gap_since = None if hw >= max_seq else (row["gap_since"] or self.now)
             self.conn.execute(update(streams).where(and_(
@@ -275,9 +314,3 @@ class _Batch:
                         last_event_at=self.now))
             high_water[stream_id] = hw
         return high_water
-
-
-def _chunks(seq, n):
-    seq = list(seq)
-    for k in range(0, len(seq), n):
-        yield seq[k:k + n]

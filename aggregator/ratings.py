@@ -10,22 +10,34 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 from typing import Iterable
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from . import rollups
-from .db import insert_ignore
+from .db import driver_time, insert_new, select_in
 from .schema import pending_attachments, ratings
 
 FOLLOW_UP = "follow_up"
 COMMENT = "comment"
 
 
+COLUMNS = tuple(c.name for c in ratings.columns)
+_TZ: dict[int, dt.timezone] = {}
+
+
+def _tz(hours: int) -> dt.timezone:
+    tz = _TZ.get(hours)
+    if tz is None:
+        tz = _TZ[hours] = dt.timezone(dt.timedelta(hours=hours))
+    return tz
+
+
 def local_day(t: dt.datetime, tz_hours: int) -> str:
     """The YYYY-MM-DD of ``t`` in the site's local time."""
-    return t.astimezone(dt.timezone(dt.timedelta(hours=tz_hours))).date().isoformat()
+    return t.astimezone(_tz(tz_hours)).date().isoformat()
 
 
 def from_payload(event_id: str, device: dict, payload: dict, device_time: dt.datetime,
@@ -54,9 +66,9 @@ def from_payload(event_id: str, device: dict, payload: dict, device_time: dt.dat
 def store(conn: Connection, rows: list[dict], not_rated: Iterable[dict] = ()) -> set:
     """Insert new ratings (ignoring known ids), count them into the rollups and attach
     what was waiting for them. Returns the ids inserted now."""
-    inserted = insert_ignore(conn, ratings, rows, returning="id") if rows else set()
+    inserted = insert_new(conn, ratings, COLUMNS, _tuples(conn, rows), "id") if rows else set()
     rollups.add(conn, [r for r in rows if r["id"] in inserted], not_rated)
-    if inserted:
+    if inserted and _any_pending(conn, inserted):
         waiting = conn.execute(
             select(pending_attachments).where(pending_attachments.c.rating_id.in_(inserted))
             .order_by(pending_attachments.c.id)).mappings().all()
@@ -66,6 +78,40 @@ def store(conn: Connection, rows: list[dict], not_rated: Iterable[dict] = ()) ->
             conn.execute(delete(pending_attachments).where(
                 pending_attachments.c.id.in_([w["id"] for w in waiting])))
     return inserted
+
+
+_GET = operator.itemgetter(*COLUMNS)
+_DT, _ST = COLUMNS.index("device_time"), COLUMNS.index("server_time")
+_BOOLS = (COLUMNS.index("callback_consent"), COLUMNS.index("flagged"))
+
+
+def _tuples(conn: Connection, rows: list[dict]) -> list[tuple]:
+    """Rows in ``COLUMNS`` order, in driver form."""
+    out = []
+    dialect = conn.dialect.name
+    times: dict = {}  # server_time is mostly one value per call
+    for r in rows:
+        try:
+            v = list(_GET(r))
+        except KeyError:
+            v = list(_GET(dict.fromkeys(COLUMNS) | r))
+        v[_DT] = driver_time(dialect, v[_DT])
+        st = v[_ST]
+        if st not in times:
+            times[st] = driver_time(dialect, st)
+        v[_ST] = times[st]
+        for k in _BOOLS:
+            v[k] = bool(v[k])
+        out.append(tuple(v))
+    return out
+
+
+def _any_pending(conn: Connection, ids: set) -> bool:
+    """Whether any of ``ids`` has an attachment waiting (cheap when none waits at all)."""
+    if conn.exec_driver_sql("SELECT 1 FROM pending_attachments LIMIT 1").first() is None:
+        return False
+    return bool(select_in(conn, "SELECT 1 FROM pending_attachments WHERE rating_id {in}",
+                          sorted(ids)))
 
 
 def attach(conn: Connection, rating_id: str, kind: str, data: dict, now: dt.datetime) -> bool:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from .migrations import m0001_initial
+from .migrations import m0001_initial, m0002_rollup_monthly
 
 metadata = MetaData()
 m0001_initial.define(metadata)
+m0002_rollup_monthly.define(metadata)
 
 t = metadata.tables
 meta_kv = t["meta_kv"]
@@ -29,6 +30,7 @@ events = t["events"]
 quarantine = t["quarantine"]
 ratings = t["ratings"]
 rollup_daily = t["rollup_daily"]
+rollup_monthly = t["rollup_monthly"]
 pending_attachments = t["pending_attachments"]
 alerts = t["alerts"]
 qr_limits = t["qr_limits"]

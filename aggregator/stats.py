@@ -10,6 +10,11 @@ with ``n`` the group's rated count, ``m`` the mean stars over all groups in the 
 5★ does not outrank one with 3,000 ratings averaging 4.95★. Flagged ratings are excluded
 unless ``include_flagged``; ``flagged`` always says how many there were. In invited mode the
 ``response_rate`` is invited ratings / (invited ratings + not rated).
+
+The range is read from ``rollup_monthly`` for every month it covers (a month also counts as
+covered when the days it leaves out hold no rollup rows at all, e.g. "this month so far"), and
+from ``rollup_daily`` for the rest, so a month's ranking reads one row per window × staff ×
+item × level × flagged, whatever the number of days and ratings. Both give the same sums.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from . import constants as C
 from .errors import BadRequest
-from .schema import regions, rollup_daily, service_items, staff, units, windows
+from .schema import regions, rollup_daily, rollup_monthly, service_items, staff, units, windows
 
 GROUPS = ("region", "unit", "window", "staff", "service_item")
 COLUMN = {"unit": "unit_id", "window": "window_id", "staff": "staff_id",
@@ -70,18 +75,9 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
     unit_region = dict(conn.execute(select(units.c.id, units.c.region_id)).all())
     if region is not None and region not in region_rows:
         raise BadRequest(f"region {region!r:.64} does not exist", field="region")
-    r = rollup_daily.c
-    key_col = r[COLUMN[group_by]]
-    q = (select(key_col.label("key"), r.unit_id, r.level, r.flagged,
-                func.sum(r.count).label("count"), func.sum(r.stars_sum).label("stars"),
-                func.sum(r.invited).label("invited"))
-         .where(r.day >= day_from.isoformat(), r.day <= day_to.isoformat())
-         .group_by(key_col, r.unit_id, r.level, r.flagged))
-    if unit is not None:
-        q = q.where(r.unit_id == unit)
     groups: dict[str, dict] = defaultdict(lambda: dict.fromkeys(
         ("rated", "satisfied", "bad", "stars_sum", "flagged", "not_rated", "invited"), 0))
-    for row in conn.execute(q).mappings():
+    for row in _rollup_rows(conn, COLUMN[group_by], day_from, day_to, unit):
         key = row["key"]
         if region is not None or group_by == "region":
             child = _child_under(unit_region.get(row["unit_id"]), region, parents)
@@ -133,6 +129,66 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
                   "rate": round(total_sat / total_n, 6) if total_n else None},
         "rows": rows,
     }
+
+
+def _months(day_from: dt.date, day_to: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """(first, last) day of every calendar month that meets ``day_from`` … ``day_to``."""
+    out = []
+    first = day_from.replace(day=1)
+    while first <= day_to:
+        nxt = (first + dt.timedelta(days=32)).replace(day=1)
+        out.append((first, nxt - dt.timedelta(days=1)))
+        first = nxt
+    return out
+
+
+def _no_daily_rows(conn: Connection, lo: dt.date, hi: dt.date) -> bool:
+    """Whether no daily rollup row lies in ``lo`` … ``hi`` (one index probe)."""
+    r = rollup_daily.c
+    return conn.execute(select(r.day).where(r.day >= lo.isoformat(), r.day <= hi.isoformat())
+                        .limit(1)).first() is None
+
+
+def plan(conn: Connection, day_from: dt.date, day_to: dt.date
+         ) -> tuple[list[str], list[tuple[dt.date, dt.date]]]:
+    """(months read from ``rollup_monthly``, day ranges read from ``rollup_daily``) covering
+    ``day_from`` … ``day_to`` exactly (days outside the range hold no rows where a month is
+    used for a partly covered month)."""
+    months, days = [], []
+    for first, last in _months(day_from, day_to):
+        lo, hi = max(first, day_from), min(last, day_to)
+        whole = (lo == first or _no_daily_rows(conn, first, lo - dt.timedelta(days=1))) and \
+            (hi == last or _no_daily_rows(conn, hi + dt.timedelta(days=1), last))
+        if whole:
+            months.append(first.isoformat()[:7])
+        elif days and days[-1][1] + dt.timedelta(days=1) == lo:
+            days[-1] = (days[-1][0], hi)
+        else:
+            days.append((lo, hi))
+    return months, days
+
+
+def _rollup_rows(conn: Connection, column: str, day_from: dt.date, day_to: dt.date,
+                 unit: str | None):
+    """Rows (key, unit_id, level, flagged, count, stars, invited) summed over the range."""
+    months, days = plan(conn, day_from, day_to)
+    queries = []
+    if months:
+        m = rollup_monthly.c
+        where = [m.month.in_(months)] if len(months) > 1 else [m.month == months[0]]
+        queries.append((m, where))
+    for lo, hi in days:
+        d = rollup_daily.c
+        queries.append((d, [d.day >= lo.isoformat(), d.day <= hi.isoformat()]))
+    for r, where in queries:
+        key_col = r[column]
+        q = (select(key_col.label("key"), r.unit_id, r.level, r.flagged,
+                    func.sum(r.count).label("count"), func.sum(r.stars_sum).label("stars"),
+                    func.sum(r.invited).label("invited"))
+             .where(*where).group_by(key_col, r.unit_id, r.level, r.flagged))
+        if unit is not None:
+            q = q.where(r.unit_id == unit)
+        yield from conn.execute(q).mappings()
 
 
 def _names(conn: Connection, group_by: str, region_rows: dict) -> dict:

@@ -12,6 +12,7 @@ True
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import uuid
@@ -19,11 +20,11 @@ import zlib
 
 from sync.protocol import (
     GENESIS_HASH,
+    HASHED_FIELDS,
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
     MAX_DECOMPRESSED_BYTES,
     PROTOCOL_VERSION,
-    event_hash,
 )
 
 from . import constants as C
@@ -125,8 +126,21 @@ def parse_envelope(data: bytes, header_device: str) -> dict:
     return doc
 
 
+_STR_FIELDS = ("device_id", "stream_id", "type", "device_time", "boot_id", "prev_hash", "hash")
+
+
 def check_shape(ev, path: str) -> None:
     """400 unless ``ev`` has every top-level field with the right JSON type."""
+    if type(ev) is dict and type(ev.get("payload")) is dict and is_uuid(ev.get("id")):
+        seq, mono = ev.get("seq"), ev.get("mono_ns")
+        if type(seq) is int and type(mono) is int and 1 <= seq <= MAX_INT and \
+                0 <= mono <= MAX_INT:
+            for name in _STR_FIELDS:
+                v = ev.get(name)
+                if type(v) is not str or len(v) > 128:
+                    break
+            else:
+                return  # the usual case; otherwise the checks below name the problem
     _want(isinstance(ev, dict), path, "an object", ev)
     _want(is_uuid(ev.get("id")), f"{path}.id", "a UUID string", ev.get("id"))
     for name in ("device_id", "stream_id", "type", "device_time", "boot_id",
@@ -143,24 +157,86 @@ def check_shape(ev, path: str) -> None:
 
 def event_problem(ev: dict, device_id: str) -> str | None:
     """Why this (well-shaped) event must be rejected, or None."""
+    return check_event(ev, device_id)[0]
+
+
+def _canonical_dumps(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _fast_canonical():
+    """``_canonical_dumps`` without building a ``JSONEncoder`` per call (that is what
+    ``json.dumps`` does with these arguments): the same C encoder, made once. Falls back to
+    ``json.dumps`` where the C encoder is missing or differs."""
+    try:
+        from json.encoder import c_make_encoder, encode_basestring
+
+        def default(o):
+            raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+        encode = c_make_encoder(None, default, encode_basestring, None, ":", ",", True, False,
+                                True)
+
+        def text(value) -> str:
+            return "".join(encode(value, 0))
+        sample = {"b": [1, 2.5, None, True, "é\"\\"], "a": {"z": 1e300, "y": -0.0}}
+        if text(sample) == _canonical_dumps(sample):
+            return text
+    except Exception:  # noqa: BLE001 - any surprise: use the documented form
+        pass
+    return _canonical_dumps
+
+
+_canonical_text = _fast_canonical()
+
+
+def hash_and_payload(ev: dict) -> tuple[str, str]:
+    """``sync.protocol.event_hash(ev, ev["prev_hash"])`` and the canonical JSON of the
+    payload, from one serialisation of the event.
+
+    The payload's text is cut out of the canonical text of the whole event: its key is the
+    first ``,"payload":`` (only the top-level keys boot_id … mono_ns come before it, and a
+    ``,"`` cannot occur inside a JSON string, whose quotes are escaped) and the next key is
+    the last ``,"prev_hash":`` (after it come only the strings seq, stream_id and type).
+    """
+    body = {name: ev.get(name) for name in HASHED_FIELDS}
+    body["prev_hash"] = ev["prev_hash"]
+    text = _canonical_text(body)
+    start = text.index(',"payload":') + 11
+    end = text.rindex(',"prev_hash":')
+    return hashlib.sha256(text.encode("utf-8")).hexdigest(), text[start:end]
+
+
+def check_event(ev: dict, device_id: str, uuids: dict | None = None
+                ) -> tuple[str | None, str | None, dt.datetime | None]:
+    """(why this well-shaped event must be rejected or None, the canonical JSON of its payload,
+    its parsed ``device_time``). ``uuids`` caches stream-id checks across a batch."""
     if ev["device_id"] != device_id:
-        return f"device_id: {ev['device_id']!r} is not the sending device"
-    if not is_uuid(ev["stream_id"]):
-        return f"stream_id: {ev['stream_id']!r} is not a UUID"
+        return f"device_id: {ev['device_id']!r} is not the sending device", None, None
+    stream_id = ev["stream_id"]
+    ok = uuids.get(stream_id) if uuids is not None else None
+    if ok is None:
+        ok = is_uuid(stream_id)
+        if uuids is not None:
+            uuids[stream_id] = ok
+    if not ok:
+        return f"stream_id: {stream_id!r} is not a UUID", None, None
     if ev["type"] not in C.EVENT_TYPES:
-        return f"type: unknown event type {ev['type']!r}"
-    if parse_time(ev["device_time"]) is None:
-        return f"device_time: {ev['device_time']!r} is not an RFC 3339 time with an offset"
+        return f"type: unknown event type {ev['type']!r}", None, None
+    t = parse_time(ev["device_time"])
+    if t is None:
+        return (f"device_time: {ev['device_time']!r} is not an RFC 3339 time with an offset",
+                None, None)
     for name in ("prev_hash", "hash"):
         if not HEX64.match(ev[name]):
-            return f"{name}: must be 64 lower-case hex digits"
+            return f"{name}: must be 64 lower-case hex digits", None, t
     if ev["seq"] == 1 and ev["prev_hash"] != GENESIS_HASH:
-        return "prev_hash: the first event of a stream must chain to 64 zeros"
-    if event_hash(ev, ev["prev_hash"]) != ev["hash"]:
-        return "hash: does not match the event's content"
+        return "prev_hash: the first event of a stream must chain to 64 zeros", None, t
+    digest, payload = hash_and_payload(ev)
+    if digest != ev["hash"]:
+        return "hash: does not match the event's content", None, t
     check = PAYLOAD_CHECKS.get(ev["type"])
     problem = check(ev["payload"]) if check else None
-    return f"payload.{problem}" if problem else None
+    return (f"payload.{problem}" if problem else None), payload, t
 
 
 def _opt_str(p: dict, name: str, limit: int = 100) -> str | None:

@@ -4,8 +4,8 @@ Each migration is a module ``mNNNN_<name>.py`` with ``NAME`` and ``upgrade(conn)
 shipped it is never edited. ``schema.py`` describes the current shape for queries.
 
 >>> from aggregator.db import make_engine
->>> migrate(make_engine("sqlite://"))
-[1]
+>>> migrate(make_engine("sqlite://"))[0]
+1
 """
 
 from __future__ import annotations
