@@ -21,10 +21,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
-from sync.protocol import HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, signing_string
+from sync.protocol import (
+    HEADER_CLOCK_OFFSET,
+    HEADER_DEVICE,
+    HEADER_NONCE,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    MAX_CLOCK_OFFSET_SECONDS,
+    signing_string,
+)
 
 from .db import insert_ignore, read, write
-from .errors import Unauthorized
+from .errors import BadRequest, Unauthorized
 from .schema import devices, nonces
 from .validation import parse_time
 
@@ -67,6 +75,7 @@ def authenticate_device(engine: Engine, method: str, path: str, headers, body: b
         raise Unauthorized(f"{HEADER_TIMESTAMP} is {skew:+.0f} s from server time "
                            f"(allowed ±{clock_window} s)", code="clock_skew",
                            extra={"server_time": now.isoformat()})
+    offset = _clock_offset(headers.get(HEADER_CLOCK_OFFSET))
     if not NONCE.match(nonce):
         raise Unauthorized(f"{HEADER_NONCE} must be 32 lower-case hex digits",
                            field=HEADER_NONCE, code="bad_nonce")
@@ -89,7 +98,22 @@ def authenticate_device(engine: Engine, method: str, path: str, headers, body: b
     if not new:
         raise Unauthorized(f"nonce {nonce} was used before", code="replayed")
     _maybe_prune(engine, now, clock_window)
-    return dict(device) | {"skew_s": skew}
+    # X-Timestamp was corrected by the device's known offset: its raw clock is off by both.
+    return dict(device) | {"skew_s": skew - offset}
+
+
+def _clock_offset(value: str | None) -> float:
+    """The device's own clock correction (X-Clock-Offset), 0 when absent."""
+    if value is None or value == "":
+        return 0.0
+    try:
+        offset = float(value)
+    except ValueError:
+        offset = float("nan")
+    if not (abs(offset) <= MAX_CLOCK_OFFSET_SECONDS):  # also refuses nan and inf
+        raise BadRequest(f"{HEADER_CLOCK_OFFSET} must be seconds within ±{MAX_CLOCK_OFFSET_SECONDS}, "
+                         f"got {value[:32]!r}", field=HEADER_CLOCK_OFFSET)
+    return offset
 
 
 def _maybe_prune(engine: Engine, now: dt.datetime, clock_window: int) -> None:

@@ -36,7 +36,15 @@ from .errors import (
     SyncError,
 )
 from .photos import PhotoCache
-from .protocol import HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_BATCH_EVENTS, signing_string
+from .protocol import (
+    HEADER_CLOCK_OFFSET,
+    HEADER_DEVICE,
+    HEADER_NONCE,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    MAX_BATCH_EVENTS,
+    signing_string,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +149,8 @@ class SyncClient:
             signature = creds.sign(signing_string(method, sign_path, creds.device_id,
                                                   timestamp, nonce, body))
             all_headers = {HEADER_DEVICE: creds.device_id, HEADER_TIMESTAMP: timestamp,
-                           HEADER_NONCE: nonce, HEADER_SIGNATURE: signature, **(headers or {})}
+                           HEADER_NONCE: nonce, HEADER_SIGNATURE: signature,
+                           HEADER_CLOCK_OFFSET: f"{self.clock_offset:.3f}", **(headers or {})}
             answer = self._send(method, path, body, all_headers)
             doc = answer.json() if answer.status in (401, 403) else None
             if answer.status == 401 and doc and doc.get("error") == "clock_skew":

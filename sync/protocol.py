@@ -35,6 +35,10 @@ HEADER_DEVICE = "X-Device-Id"
 HEADER_TIMESTAMP = "X-Timestamp"
 HEADER_NONCE = "X-Nonce"
 HEADER_SIGNATURE = "X-Signature"
+# Seconds the device added to its own clock to make X-Timestamp (its known offset), so the
+# server can tell the device clock's real skew and date ratings by server time.
+HEADER_CLOCK_OFFSET = "X-Clock-Offset"
+MAX_CLOCK_OFFSET_SECONDS = 20 * 365 * 86400
 
 # Limits both sides agree on.
 MAX_BATCH_EVENTS = 500
