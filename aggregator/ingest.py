@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from . import constants as C
 from . import ratings as rating_store
 from .alerts import raise_alert
+from .dashboard.cases import open_cases_for
 from .db import driver_time, insert_new, is_pg, select_in, write
 from .errors import Unauthorized
 from .schema import devices, events, quarantine, streams
@@ -256,7 +257,9 @@ class _Batch:
                             f"device {self.device_id} moved a corrupt database aside and started "
                             f"stream {ev['stream_id']} (old stream {p.get('old_stream_id')}, "
                             f"error {str(p.get('error'))[:200]!r})")
-        rating_store.store(self.conn, rating_rows, not_rated)
+        inserted = rating_store.store(self.conn, rating_rows, not_rated)
+        # Every bad rating opens its case in the same transaction (docs/dashboard.md).
+        open_cases_for(self.conn, [r for r in rating_rows if r["id"] in inserted], self.now)
         for p in follow_ups:
             rating_store.attach(self.conn, p["rating_id"], rating_store.FOLLOW_UP, p, self.now)
 

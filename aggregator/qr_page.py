@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from . import constants as C
 from . import ratings as rating_store
 from .api_device import read_capped
+from .dashboard.cases import open_cases_for
 from .db import read, utcnow, write
 from .errors import AggregatorError
 from .qr import check_follow_up_token
@@ -155,7 +156,7 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
             staff = conn.execute(select(devices.c.staff_id, devices.c.staff_name).where(
                 devices.c.window_id == w["id"], devices.c.revoked_at.is_(None),
                 devices.c.staff_id.is_not(None))).first()
-            rating_store.store(conn, [{
+            row = {
                 "id": str(uuid.uuid4()), "device_id": None, "window_id": w["id"],
                 "unit_id": w["unit_id"], "staff_id": staff[0] if staff else None,
                 "staff_name": staff[1] if staff else None, "service_item": None,
@@ -166,7 +167,9 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                 "comment": comment, "phone": phone if consent else None,
                 "callback_consent": bool(consent and phone), "device_time": None,
                 "server_time": now, "day": rating_store.local_day(
-                    now, settings.timezone_offset_hours), "flags": "[]", "flagged": False}])
+                    now, settings.timezone_offset_hours), "flags": "[]", "flagged": False}
+            rating_store.store(conn, [row])
+            open_cases_for(conn, [row], now)  # a bad QR rating is followed up like any other
             return True
     if not await run_in_threadpool(run):
         response = _page(lang, 429, state="limited", window=w)

@@ -179,3 +179,18 @@ def test_batch_device_must_match_header(device):
     r = device.post_batch(body=body)
     assert r.status_code == 400 and r.json()["field"] == "device_id"
     assert uuid.UUID(device.stream_id)
+
+
+def test_bad_rating_opens_its_case_in_the_ingest_transaction(device, org_setup):
+    # Cases used to appear only when somebody opened the case list (a catch-up query); a bad
+    # rating must have its case, and its deadline clock, from the moment it is stored.
+    from aggregator.dashboard.tables import cases
+
+    evs = [device.rating("very_dissatisfied"), device.rating("satisfied"),
+           device.rating("dissatisfied", flags=["lockout"])]
+    assert device.post_batch(evs).status_code == 200
+    with read(org_setup.engine) as conn:
+        opened = conn.execute(select(cases.c.rating_id, cases.c.state)).all()
+    assert opened == [(evs[0]["id"], "new")]  # good and flagged ratings open no case
+    assert device.post_batch(evs).status_code == 200  # a resend opens nothing twice
+    assert count(org_setup.engine, cases) == 1
