@@ -1,0 +1,745 @@
+"""The kiosk's Kivy app: wires the store, the rating flow, the screens and the sync worker.
+
+The flow (kiosk/flow.py) decides; the screens show ``flow.state``; this App only passes taps
+to the flow, runs its clock, and switches screens when the state changed. Nothing here
+touches SQL except through the store's public methods.
+
+>>> app = KioskApp(cfg, store, flow, sync_worker=worker)   # doctest: +SKIP
+>>> app.run()                                               # doctest: +SKIP
+
+or, as ``kiosk run`` does: ``run_app(cfg)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from kivy.app import App
+from kivy.base import ExceptionHandler, ExceptionManager
+from kivy.clock import Clock
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from . import constants as C
+from .errors import FlowError, StoreError
+from .i18n import Translator, other_language
+from .pin import check_pin
+from .technician import TechnicianLock
+
+log = logging.getLogger(__name__)
+
+TECHNICIAN = "technician"
+BASE_WIDTH, BASE_HEIGHT = 1024, 600   # the layouts are drawn for this size and scaled by ``u``
+BADGE_MAX = 32
+NUMPAD_DIGITS = {256 + i: str(i) for i in range(10)}   # Kivy keycodes numpad0 … numpad9
+ENTER_KEYS = (13, 271)                                  # enter, numpadenter
+ESCAPE = 27
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+class VoicePrompt:
+    """Plays assets/sounds/<name>_<lang>.wav; silent and harmless without an audio device."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._sounds: dict[str, Any] = {}
+
+    def play(self, name: str, lang: str) -> bool:
+        if not self.enabled:
+            return False
+        key = f"{name}_{lang}"
+        try:
+            if key not in self._sounds:
+                from kivy.core.audio import SoundLoader
+
+                from .screens.common import SOUNDS_DIR
+
+                path = SOUNDS_DIR / f"{key}.wav"
+                self._sounds[key] = SoundLoader.load(str(path)) if path.exists() else None
+            sound = self._sounds[key]
+            if sound is None:
+                return False
+            sound.stop()
+            sound.play()
+            return True
+        except Exception:  # no audio device, a broken driver …: the rating goes on without sound
+            log.warning("voice prompt %s could not play", key, exc_info=True)
+            self._sounds[key] = None
+            return False
+
+
+class _KeepRunning(ExceptionHandler):
+    """An exception in a callback is logged and the kiosk carries on with a calm status line."""
+
+    def __init__(self, app: "KioskApp") -> None:
+        super().__init__()
+        self.app = app
+
+    def handle_exception(self, inst: BaseException) -> int:
+        if isinstance(inst, (KeyboardInterrupt, SystemExit)):
+            return ExceptionManager.RAISE
+        log.error("unexpected error in the kiosk screen", exc_info=inst)
+        Clock.schedule_once(lambda dt: self.app.show_problem(), 0)
+        return ExceptionManager.PASS
+
+
+class KioskRoot(ScreenManager):
+    """The root widget: the screens, plus the hidden long press in the top-left corner."""
+
+    app = ObjectProperty(None)
+    corner = NumericProperty(0.12)   # size of the hot corner, as a share of the shorter side
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._press: Any = None
+        self._press_uid: Any = None
+
+    def _in_corner(self, x: float, y: float) -> bool:
+        side = min(self.width, self.height) * self.corner
+        return x <= self.x + side and y >= self.top - side
+
+    def on_touch_down(self, touch: Any) -> bool:
+        if self.app is not None:
+            self.app.on_any_touch()
+            if self._in_corner(*touch.pos) and not self.app.technician_mode:
+                self._cancel_press()
+                self._press_uid = touch.uid
+                self._press = Clock.schedule_once(lambda dt: self.app.open_technician(),
+                                                  self.app.long_press_seconds)
+        return super().on_touch_down(touch)
+
+    def on_touch_move(self, touch: Any) -> bool:
+        if touch.uid == self._press_uid and not self._in_corner(*touch.pos):
+            self._cancel_press()
+        return super().on_touch_move(touch)
+
+    def on_touch_up(self, touch: Any) -> bool:
+        if touch.uid == self._press_uid:
+            self._cancel_press()
+        return super().on_touch_up(touch)
+
+    def _cancel_press(self) -> None:
+        if self._press is not None:
+            self._press.cancel()
+        self._press, self._press_uid = None, None
+
+
+class KioskApp(App):
+    """The touchscreen app of one service window.
+
+    ``cfg`` is the loaded config (kiosk/config.py), ``store`` the UI thread's RatingStore,
+    ``flow`` the RatingFlow on that store. Optional: ``sync_worker`` (sync.worker.SyncWorker,
+    started and stopped with the app), ``sync_status`` (a callable giving a status dict when
+    there is no worker), ``on_enrol(url, code)`` and ``on_export(path)`` (run in a helper thread,
+    each returns ``(ok, message)``), ``voice`` (a VoicePrompt), ``invite_server`` (False: do not
+    open the local endpoint), ``tech_clock`` (the monotonic clock of the technician lockout).
+    """
+
+    tr = ObjectProperty(None)
+    lang = StringProperty("zh_CN")
+    u = NumericProperty(1.0)
+    status_text = StringProperty("")
+    staff = ObjectProperty({})
+    staff_photo = StringProperty("")
+    on_duty = BooleanProperty(False)
+    mode = StringProperty(C.MODE_OPEN)
+    unit_name = StringProperty("")
+    window_name = StringProperty("")
+    hotline = StringProperty("")
+    qr_url = StringProperty("")
+    server_url = StringProperty("")
+    service_items = ListProperty([])
+    technician_mode = BooleanProperty(False)
+
+    def __init__(self, cfg: Any, store: Any, flow: Any, *, sync_worker: Any = None,
+                 sync_status: Callable[[], dict[str, Any]] | None = None,
+                 on_enrol: Callable[[str, str], tuple[bool, str]] | None = None,
+                 on_export: Callable[[str], tuple[bool, str]] | None = None,
+                 voice: VoicePrompt | None = None, invite_server: bool = True,
+                 tech_clock: Callable[[], float] = time.monotonic,
+                 tick_seconds: float = 0.2, long_press_seconds: float = 3.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cfg, self.store, self.flow = cfg, store, flow
+        self.sync_worker = sync_worker
+        self.sync_status = sync_status
+        self.on_enrol = on_enrol
+        self.on_export = on_export if on_export is not None else self._export_default
+        self.voice = voice if voice is not None else VoicePrompt(bool(cfg.display.voice))
+        self.use_invite_server = invite_server
+        self.tick_seconds = tick_seconds
+        self.long_press_seconds = long_press_seconds
+        self.tech_lock = TechnicianLock(cfg.technician.pin_hash, max_tries=cfg.technician.max_tries,
+                                        lockout_seconds=cfg.technician.lockout_seconds, clock=tech_clock)
+        self.title = "窗口服务好差评评价器"
+        self.lang = cfg.language
+        self.tr = Translator(self.lang)
+        self.unit_name, self.window_name = cfg.window.unit_name, cfg.window.name
+        self.hotline, self.server_url = cfg.window.hotline, cfg.sync.server
+        self.service_items = [dict(i) for i in cfg.service_items]
+        self._qr_base = cfg.sync.qr_base_url or cfg.sync.server
+        self._qr_key: str | None = None
+        self._config_etag: str | None = None
+        self._staff_src: Any = object()
+        self._badge = ""
+        self._events: list[Any] = []
+        self._invite_server: Any = None
+        self._allow_close = False
+        self._seen_error: str | None = flow.last_error
+        self._panel: Any = None
+        self._handler = _KeepRunning(self)
+        self.frames_since_tap = 0
+        self._invite_keycode = self._keycode(cfg.trigger.invite_key)
+
+    # ------------------------------------------------------------- building
+    @staticmethod
+    def _keycode(name: str) -> int | None:
+        from kivy.core.window import Keyboard
+
+        return Keyboard.keycodes.get((name or "").lower())
+
+    def build(self) -> KioskRoot:
+        from .screens.common import AVATAR
+        from .screens.follow_up import FollowUpScreen
+        from .screens.idle import IdleScreen
+        from .screens.paused import PausedScreen
+        from .screens.rate import RateScreen
+        from .screens.retry import RetryScreen
+        from .screens.technician import TechnicianScreen
+        from .screens.thanks import ThanksScreen
+
+        self._avatar = str(AVATAR)
+        self.staff_photo = self._avatar
+        root = KioskRoot(app=self, transition=NoTransition())
+        for name, cls in ((C.ST_PAUSED, PausedScreen), (C.ST_IDLE, IdleScreen), (C.ST_RATE, RateScreen),
+                          (C.ST_FOLLOW_UP, FollowUpScreen), (C.ST_THANKS, ThanksScreen),
+                          (C.ST_RETRY, RetryScreen), (TECHNICIAN, TechnicianScreen)):
+            root.add_widget(cls(name=name, app=self))
+        root.bind(size=self._on_size)
+        self.apply_device_config()
+        self._sync_props()
+        self._update_qr()
+        root.get_screen(self.flow.state).refresh()
+        root.current = self.flow.state
+        return root
+
+    def _on_size(self, root: Any, size: tuple[float, float]) -> None:
+        w, h = size
+        if w > 1 and h > 1:
+            self.u = max(0.5, min(w / BASE_WIDTH, h / BASE_HEIGHT))
+
+    def on_start(self) -> None:
+        from kivy.core.window import Window
+
+        Window.bind(on_keyboard=self._on_keyboard, on_request_close=self._on_request_close)
+        ExceptionManager.add_handler(self._handler)
+        self._on_size(self.root, self.root.size)
+        self._events.append(Clock.schedule_interval(self.tick, self.tick_seconds))
+        self._start_invite_server()
+        self._start_sync()
+        self.show_state()
+
+    def on_stop(self) -> None:
+        from kivy.core.window import Window
+
+        for event in self._events:
+            event.cancel()
+        self._events.clear()
+        Window.unbind(on_keyboard=self._on_keyboard, on_request_close=self._on_request_close)
+        if self._handler in ExceptionManager.handlers:
+            ExceptionManager.remove_handler(self._handler)
+        if self._invite_server is not None:
+            self._invite_server.stop()
+            self._invite_server = None
+        if self.sync_worker is not None:
+            try:
+                self.sync_worker.stop(timeout=10)
+            except Exception:
+                log.exception("sync worker did not stop cleanly")
+
+    def _start_invite_server(self) -> None:
+        port = self.cfg.trigger.invite_port
+        if not (self.use_invite_server and port):
+            return
+        from .invite_server import InviteServer
+
+        try:
+            self._invite_server = InviteServer(
+                lambda case_no, item: self.invite(case_no, item, source="http"), port=port,
+                dispatch=lambda fn: Clock.schedule_once(lambda dt: fn(), 0),
+            ).start()
+        except OSError as exc:  # port taken: the window still works with the staff key
+            log.error("invitation endpoint 127.0.0.1:%s not available: %s", port, exc)
+
+    def _start_sync(self) -> None:
+        worker = self.sync_worker
+        if worker is None:
+            return
+        previous = getattr(worker, "on_result", None)
+
+        def on_result(status: dict[str, Any]) -> None:   # called in the worker's thread
+            if previous is not None:
+                previous(status)
+            Clock.schedule_once(lambda dt: self._on_sync_result(status), 0)
+
+        worker.on_result = on_result
+        try:
+            if not worker.is_alive():
+                worker.start()
+        except Exception:
+            log.exception("sync worker could not start; ratings stay on the kiosk")
+
+    def _on_sync_result(self, status: dict[str, Any]) -> None:
+        self.apply_device_config()
+        screen = self.root.get_screen(TECHNICIAN) if self.root else None
+        if screen is not None and self.technician_mode and screen.stage == "panel":
+            screen.update_diagnostics()
+
+    # -------------------------------------------------------- device config
+    def apply_device_config(self) -> bool:
+        """Show what the server sent (roster, items, scale, mode …); True when it changed."""
+        try:
+            body, etag = self.store.device_config()
+        except StoreError:
+            log.exception("could not read the device config")
+            return False
+        if body is None or etag == self._config_etag:
+            return False
+        self._config_etag = etag
+        window = body.get("window") or {}
+        self.window_name = window.get("name") or self.window_name
+        self.unit_name = window.get("unit_name") or self.unit_name
+        self.hotline = window.get("hotline") or self.hotline
+        if isinstance(body.get("service_items"), list):
+            self.service_items = [dict(i) for i in body["service_items"]]
+        self._qr_base = body.get("qr_base_url") or self._qr_base
+        self._qr_key = body.get("follow_up_qr_key") or self._qr_key
+        s = self.flow.settings
+        trigger = body.get("trigger") or {}
+        changes: dict[str, Any] = {}
+        if body.get("scale") in (4, 5):
+            changes["scale"] = body["scale"]
+        if trigger.get("mode") in (C.MODE_OPEN, C.MODE_INVITED):
+            changes["mode"] = trigger["mode"]
+        for key in ("lockout_seconds", "invite_timeout_seconds"):
+            if isinstance(trigger.get(key), (int, float)):
+                changes[key] = trigger[key]
+        reasons = body.get("reasons")
+        if isinstance(reasons, dict):
+            changes["reasons"] = {k: tuple(v) for k, v in reasons.items() if isinstance(v, list)}
+            changes["reasons_version"] = reasons.get("version", s.reasons_version)
+        if "id" in window:
+            changes["window_id"] = window["id"]
+        if "unit_id" in window:
+            changes["unit_id"] = window["unit_id"]
+        roster = body.get("roster") if isinstance(body.get("roster"), list) else None
+        self.flow.update(dataclasses.replace(s, **changes), roster)
+        self._update_qr()
+        self._sync_props()
+        if self.root is not None:
+            self.root.get_screen(C.ST_IDLE).refresh()
+        return True
+
+    def _update_qr(self) -> None:
+        from .screens.text import rating_page_url
+
+        self.qr_url = rating_page_url(self._qr_base, self.flow.settings.window_id)
+
+    def _photo_for(self, staff: dict[str, Any]) -> str:
+        photo = str(staff.get("photo") or "")
+        if photo:
+            candidates = [Path(self.store.path).parent / "photos" / photo,
+                          Path(getattr(self.cfg, "base_dir", ".")) / photo]
+            for path in candidates:
+                if path.is_file():
+                    return str(path)
+        return self._avatar
+
+    # --------------------------------------------------------------- state
+    def _sync_props(self) -> None:
+        flow = self.flow
+        if flow.staff is not self._staff_src:
+            self._staff_src = flow.staff
+            self.staff = dict(flow.staff or {})
+            self.staff_photo = self._photo_for(self.staff) if flow.staff else getattr(self, "_avatar", "")
+        self.on_duty = flow.staff is not None and flow.state != C.ST_PAUSED
+        self.mode = flow.settings.mode
+        if flow.last_error != self._seen_error:
+            self._seen_error = flow.last_error
+            if flow.last_error:
+                self.show_problem()
+
+    def show_state(self) -> None:
+        """Show the screen of ``flow.state`` (or the technician screen) if it is not shown."""
+        if self.root is None:
+            return
+        self._sync_props()
+        target = TECHNICIAN if self.technician_mode else self.flow.state
+        if self.root.current == target:
+            return
+        screen = self.root.get_screen(target)
+        screen.refresh()
+        self.root.current = target
+        if target == C.ST_RATE:
+            self.voice.play("rate", self.lang)
+        elif target == C.ST_THANKS:
+            self.status_text = ""   # a commit just worked: the calm status line can go
+        if target not in (C.ST_IDLE, C.ST_PAUSED) and self._panel is not None:
+            self._panel.dismiss()
+
+    def tick(self, dt: float = 0) -> None:
+        try:
+            self.flow.tick()
+        except Exception:
+            log.exception("flow tick failed")
+            self.show_problem()
+        self.show_state()
+
+    def show_problem(self) -> None:
+        self.status_text = self.tr("common.status_problem")
+
+    def _do(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except FlowError as exc:   # a tap that means nothing now (double tap, late tap)
+            log.info("ignored: %s", exc)
+        except Exception:
+            log.exception("%s failed", getattr(fn, "__name__", fn))
+            self.show_problem()
+        finally:
+            self.show_state()
+        return None
+
+    def _notify_sync(self) -> None:
+        if self.sync_worker is not None:
+            try:
+                self.sync_worker.notify()
+            except Exception:
+                log.exception("sync notify failed")
+
+    # ------------------------------------------------------ citizen actions
+    def levels(self) -> tuple[str, ...]:
+        return self.flow.levels()
+
+    def reasons(self) -> tuple[str, ...]:
+        rating = self.flow.pending_rating
+        return self.flow.reasons_for(rating["payload"]["level"]) if rating else ()
+
+    def follow_up_url(self) -> str:
+        from .screens.text import follow_up_token, rating_page_url
+
+        rating = self.flow.pending_rating
+        if not rating or not self._qr_base:
+            return ""
+        token = follow_up_token(rating["id"], self._qr_key, time.time())
+        return rating_page_url(self._qr_base, self.flow.settings.window_id, token)
+
+    def start_rating(self) -> None:
+        self._do(self.flow.start_rating)
+
+    def rate(self, level: str) -> None:
+        if self.flow.state != C.ST_RATE:
+            return   # a second finger or a late tap on a face already gone
+        state = self._do(self.flow.rate, level)
+        if state in (C.ST_THANKS, C.ST_FOLLOW_UP):
+            self._notify_sync()
+
+    def toggle_reason(self, code: str) -> list[str]:
+        try:
+            return self.flow.toggle_reason(code)
+        except FlowError as exc:
+            log.info("ignored: %s", exc)
+            return list(self.flow.chosen)
+
+    def submit_follow_up(self, phone: str | None, consent: bool) -> None:
+        if self._do(self.flow.submit_follow_up, phone, consent) == C.ST_THANKS:
+            self._notify_sync()
+
+    def skip_follow_up(self) -> None:
+        self._do(self.flow.skip_follow_up)
+
+    def touch(self) -> None:
+        self.flow.touch()
+
+    def on_any_touch(self) -> None:
+        if self.flow.state in (C.ST_RATE, C.ST_FOLLOW_UP):
+            self.flow.touch()
+
+    def invite(self, case_no: str | None = None, service_item: str | None = None, source: str = "key") -> bool:
+        if self.technician_mode:
+            return False
+        return bool(self._do(self.flow.invite, case_no, service_item, source))
+
+    # --------------------------------------------------------- staff actions
+    def open_staff_panel(self, verified: bool = False) -> Any:
+        from .screens.staff_panel import StaffPanel
+
+        if self._panel is None:
+            self._panel = StaffPanel(app=self)
+        panel = self._panel
+        current = self.flow.staff if self.on_duty else None
+        panel.staff_no = (current or {}).get("staff_no", "")
+        panel.pin, panel.message = "", ""
+        panel.field = "pin" if panel.staff_no else "staff_no"
+        panel.verified = verified
+        if panel.parent is None:
+            panel.open(animation=False)
+        return panel
+
+    def staff_pin_entered(self, staff_no: str, pin: str) -> str:
+        """'verified' (the person on duty confirmed), 'signed_in' or 'wrong'."""
+        current = self.flow.staff if self.on_duty else None
+        if current is not None and staff_no == current.get("staff_no"):
+            ok = bool(current.get("pin_hash")) and check_pin(pin, current["pin_hash"])
+            return "verified" if ok else "wrong"
+        ok = bool(self._do(self.flow.sign_in_pin, staff_no, pin))
+        return "signed_in" if ok else "wrong"
+
+    def staff_action(self, action: str) -> None:
+        if action == "invite":
+            self.invite(source="key")
+        elif action == "pause":
+            self._do(self.flow.pause)
+        elif action == "sign_out":
+            self._do(self.flow.sign_out)
+
+    def badge_entered(self, badge: str) -> bool:
+        """A card reader typed a badge number and Enter."""
+        if self.technician_mode or self.flow.state not in (C.ST_IDLE, C.ST_PAUSED):
+            return False
+        current = self.flow.staff
+        if current is not None and self.flow.state == C.ST_IDLE and current.get("badge") == badge:
+            self.open_staff_panel(verified=True)   # the badge proves who it is
+            return True
+        ok = bool(self._do(self.flow.sign_in_badge, badge))
+        if ok and self._panel is not None:
+            self._panel.dismiss()
+        return ok
+
+    def _on_keyboard(self, window: Any, key: int, scancode: int = 0, codepoint: str | None = None,
+                     modifiers: Any = None, **kwargs: Any) -> bool:
+        if self.technician_mode:
+            return key == ESCAPE   # text fields work; Escape never closes the kiosk
+        if key == ESCAPE:
+            return True
+        if self._invite_keycode is not None and key == self._invite_keycode:
+            self.invite(source="key")
+            return True
+        if self.flow.state not in (C.ST_IDLE, C.ST_PAUSED):
+            self._badge = ""
+            return False
+        if key in ENTER_KEYS:
+            badge, self._badge = self._badge, ""
+            if badge:
+                self.badge_entered(badge)
+            return True
+        char = NUMPAD_DIGITS.get(key) or codepoint
+        if char and len(char) == 1 and char.isascii() and char.isalnum():
+            self._badge = (self._badge + char)[-BADGE_MAX:]
+            return True
+        return False
+
+    def _on_request_close(self, *args: Any, **kwargs: Any) -> bool:
+        return not self._allow_close   # True keeps the window open
+
+    # ------------------------------------------------------------ technician
+    def open_technician(self) -> None:
+        if self.technician_mode:
+            return
+        if self._panel is not None:
+            self._panel.dismiss()
+        self.technician_mode = True
+        self.root.get_screen(TECHNICIAN).stage = "pin"
+        self.show_state()
+
+    def leave_technician(self) -> None:
+        self.technician_mode = False
+        self.show_state()
+
+    def _record(self, type_: str, payload: dict[str, Any]) -> None:
+        try:
+            self.store.record(type_, payload)
+        except StoreError:
+            log.exception("could not record %s", type_)
+            self.show_problem()
+
+    def technician_login(self, pin: str) -> tuple[bool, str]:
+        attempt = self.tech_lock.check(pin)
+        if attempt.ok:
+            self._record(C.EV_TECH_LOGIN, {"ok": True})
+            return True, ""
+        if attempt.locked_for:
+            self._record(C.EV_TECH_LOGIN, {"ok": False, "locked_seconds": round(attempt.locked_for)})
+            return False, self.tr("tech.locked", seconds=int(attempt.locked_for + 0.999))
+        return False, self.tr("tech.wrong", left=attempt.tries_left)
+
+    def diagnostics_rows(self) -> list[tuple[str, str]]:
+        from .screens.text import diagnostics_rows
+
+        try:
+            diag = self.store.diagnostics()
+        except StoreError as exc:
+            diag = {"device_id": getattr(self.store, "device_id", "—"), "events": str(exc)}
+        status = None
+        try:
+            if self.sync_worker is not None:
+                status = self.sync_worker.status()
+            elif self.sync_status is not None:
+                status = self.sync_status()
+        except Exception:
+            log.exception("sync status failed")
+        window = f"{self.flow.settings.window_id} · {self.window_name}"
+        return diagnostics_rows(diag, status, _version(), window, self.tr)
+
+    def _tech_say(self, text: str) -> None:
+        if self.root is not None:
+            self.root.get_screen(TECHNICIAN).say(text)
+
+    def technician_sync_now(self) -> None:
+        what = self.tr("tech.sync_now")
+        if self.sync_worker is None:
+            self._tech_say(self.tr("tech.unavailable"))
+            return
+        self.sync_worker.notify(force=True)
+        self._tech_say(self.tr("tech.requested", what=what))
+
+    def _in_background(self, what: str, job: Callable[[], tuple[bool, str]],
+                       then: Callable[[bool], None] | None = None) -> None:
+        def run() -> None:
+            try:
+                ok, detail = job()
+            except Exception as exc:
+                log.exception("%s failed", what)
+                ok, detail = False, str(exc)
+
+            def done(dt: float) -> None:
+                key = "tech.done" if ok else "tech.failed"
+                self._tech_say(self.tr(key, what=f"{what} {detail}".strip()))
+                if then is not None:
+                    then(ok)
+
+            Clock.schedule_once(done, 0)
+
+        self._tech_say(self.tr("tech.requested", what=what))
+        threading.Thread(target=run, name=f"kiosk-{what}", daemon=True).start()
+
+    def technician_enrol(self, url: str, code: str) -> None:
+        if self.on_enrol is None:
+            self._tech_say(self.tr("tech.unavailable"))
+            return
+        url, code = url.strip(), code.strip()
+        self._in_background(self.tr("tech.enrol"), lambda: self.on_enrol(url, code),
+                            lambda ok: ok and self.apply_device_config())
+
+    def technician_export(self, path: str) -> None:
+        path = path.strip()
+
+        def recorded(ok: bool) -> None:
+            if ok:
+                self._record(C.EV_EXPORT, {"to": path})
+
+        self._in_background(self.tr("tech.export"), lambda: self.on_export(path), recorded)
+
+    def _export_default(self, path: str) -> tuple[bool, str]:
+        """Export with the thread's own store instance (one connection per thread)."""
+        from .export import export_events
+        from .store import RatingStore
+
+        store = RatingStore(self.store.path, check=False)
+        try:
+            folder = export_events(store, Path(path), app_version=_version())
+        except (FileNotFoundError, OSError) as exc:
+            return False, str(exc)
+        finally:
+            store.close()
+        return True, str(folder)
+
+    def switch_language(self) -> None:
+        self.lang = other_language(self.lang)
+        self.tr = Translator(self.lang)
+        self._record(C.EV_SETTINGS_CHANGED, {"language": self.lang})
+        if self.root is not None:
+            screen = self.root.get_screen(TECHNICIAN)
+            if screen.stage == "panel":
+                screen.update_diagnostics()
+
+    def exit_to_desktop(self) -> None:
+        self._allow_close = True
+        self.stop()
+
+
+def _configure_kivy(cfg: Any) -> None:
+    """Kiosk window settings; must run before the Kivy window exists."""
+    from kivy.config import Config as KivyConfig
+
+    KivyConfig.set("kivy", "exit_on_escape", "0")
+    KivyConfig.set("kivy", "pause_on_minimize", "0")
+    KivyConfig.set("graphics", "fullscreen", "auto" if cfg.display.fullscreen else "0")
+    KivyConfig.set("graphics", "width", str(cfg.display.width))
+    KivyConfig.set("graphics", "height", str(cfg.display.height))
+    KivyConfig.set("graphics", "show_cursor", "1" if cfg.display.show_cursor else "0")
+    KivyConfig.set("input", "mouse", "mouse,multitouch_on_demand")
+
+
+def run_app(cfg: Any, store: Any = None, flow: Any = None, *, sync_worker: Any = None,
+            start_sync: bool = True) -> int:
+    """Run the kiosk until the technician exits; what ``kiosk run`` calls. Returns 0.
+
+    Without ``store`` / ``flow`` it opens ``<data_dir>/kiosk.db`` and builds the flow from
+    ``cfg``; with ``sync.server`` set and no ``sync_worker`` it starts a SyncWorker on the
+    same database (``start_sync=False`` to run standalone anyway).
+    """
+    from .config import data_dir
+    from .flow import FlowSettings, RatingFlow
+    from .store import RatingStore
+
+    _configure_kivy(cfg)
+    own_store = store is None
+    if own_store:
+        store = RatingStore(data_dir(cfg) / "kiosk.db")
+    try:
+        if flow is None:
+            flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster)
+        try:
+            store.record(C.EV_APP_START, {"version": _version(), "window_id": flow.settings.window_id})
+        except StoreError:
+            log.exception("could not record app_start; starting anyway")
+        on_enrol = None
+        if sync_worker is None and start_sync and cfg.sync.server:
+            sync_worker = _make_worker(cfg, store)
+        if cfg.sync.server or sync_worker is not None:
+            on_enrol = _enrol_with(cfg)
+        KioskApp(cfg, store, flow, sync_worker=sync_worker, on_enrol=on_enrol).run()
+    finally:
+        if own_store:
+            store.close()
+    return 0
+
+
+def _make_worker(cfg: Any, store: Any) -> Any:
+    try:
+        from sync.worker import SyncWorker
+
+        return SyncWorker(store.path, server_url=cfg.sync.server, interval=cfg.sync.interval_seconds,
+                          timeout=cfg.sync.timeout_seconds, batch_size=cfg.sync.batch_size)
+    except Exception:
+        log.exception("sync worker not available; running standalone")
+        return None
+
+
+def _enrol_with(cfg: Any) -> Callable[[str, str], tuple[bool, str]]:
+    def enrol(url: str, code: str) -> tuple[bool, str]:
+        from sync.enrol import enroll_kiosk
+
+        return enroll_kiosk(cfg, url or cfg.sync.server, code) == 0, ""
+
+    return enrol

@@ -1,0 +1,176 @@
+"""The local invitation endpoint: the window's queue or business system invites a rating.
+
+    POST http://127.0.0.1:<trigger.invite_port>/invite
+    {"case_no": "2024-000123", "service_item": "社会保障卡申领"}
+
+answers ``202 {"status": "accepted"}`` when the rating screen opened, ``409 {"error": "busy"}``
+when the window cannot take an invitation now (nobody signed in, paused, a rating under way),
+``400 {"error": ..., "field": ...}`` naming the bad field, ``404`` / ``405`` / ``413`` for the
+wrong path, method or size, and ``503`` when the screen did not answer in time.
+
+The server binds 127.0.0.1 only and runs in a daemon thread. The invitation itself runs on the
+UI thread: ``dispatch(fn)`` hands ``fn`` to it (the app passes a ``Clock.schedule_once``
+wrapper) and the HTTP thread waits for its answer. No Kivy is imported here.
+
+>>> server = InviteServer(lambda case_no, item: True, port=0).start()   # doctest: +SKIP
+>>> server.url                                                          # doctest: +SKIP
+'http://127.0.0.1:54321/invite'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+MAX_BODY = 4096
+FIELDS = {"case_no": 64, "service_item": 200}  # field → longest accepted value
+ANSWER_TIMEOUT = 5.0
+
+
+def validate(body: bytes) -> tuple[dict[str, str | None] | None, tuple[str, str | None] | None]:
+    """(invitation, None) or (None, (error message, field name or None)). Plain Python."""
+    try:
+        data = json.loads(body.decode("utf-8") or "null")
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, (f"the body is not valid JSON: {exc}", None)
+    if not isinstance(data, dict):
+        return None, ("the body must be a JSON object like {\"case_no\": \"...\", \"service_item\": \"...\"}", None)
+    for key in data:
+        if key not in FIELDS:
+            return None, (f"unknown field {key!r}; expected case_no, service_item", key)
+    out: dict[str, str | None] = {}
+    for name, longest in FIELDS.items():
+        value = data.get(name)
+        if value is None:
+            out[name] = None
+            continue
+        if not isinstance(value, str):
+            return None, (f"{name} must be a string, got {type(value).__name__}", name)
+        value = value.strip()
+        if len(value) > longest:
+            return None, (f"{name} is at most {longest} characters, got {len(value)}", name)
+        if any(ord(c) < 32 for c in value):
+            return None, (f"{name} must not contain control characters", name)
+        out[name] = value or None
+    if out["case_no"] is None:
+        return None, ("case_no is required (the case number or queue ticket of this service)", "case_no")
+    return out, None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_Server"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # route to logging, not stderr
+        log.info("invite endpoint: " + fmt, *args)
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.split("?")[0] == "/invite":
+            self._answer(405, {"error": "use POST /invite with a JSON body"})
+        else:
+            self._answer(404, {"error": f"no such endpoint {self.path!r}; use POST /invite"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        if self.path.split("?")[0] != "/invite":
+            self._answer(404, {"error": f"no such endpoint {self.path!r}; use POST /invite"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self._answer(400, {"error": "bad Content-Length"})
+            return
+        if length > MAX_BODY:
+            self._answer(413, {"error": f"the body is at most {MAX_BODY} bytes, got {length}"})
+            return
+        invitation, problem = validate(self.rfile.read(length))
+        if problem is not None:
+            message, field = problem
+            self._answer(400, {"error": message, "field": field})
+            return
+        accepted = self.server.owner.deliver(invitation)
+        if accepted is None:
+            self._answer(503, {"error": "the kiosk screen did not answer in time; try again"})
+        elif accepted:
+            self._answer(202, {"status": "accepted"})
+        else:
+            self._answer(409, {"error": "busy", "detail": "the window cannot take an invitation now "
+                                                          "(nobody signed in, paused, or a rating is under way)"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    owner: "InviteServer"
+
+
+class InviteServer:
+    """HTTP on 127.0.0.1:``port`` that turns ``POST /invite`` into ``on_invite(case_no, item)``.
+
+    ``on_invite`` returns True when the invitation was accepted; it runs through ``dispatch``
+    (default: called directly in the HTTP thread). ``port=0`` picks a free port (tests).
+    """
+
+    def __init__(self, on_invite: Callable[[str | None, str | None], bool], *, port: int,
+                 dispatch: Callable[[Callable[[], None]], None] | None = None,
+                 answer_timeout: float = ANSWER_TIMEOUT) -> None:
+        self.on_invite = on_invite
+        self.port = port
+        self.dispatch = dispatch or (lambda fn: fn())
+        self.answer_timeout = answer_timeout
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/invite"
+
+    def start(self) -> "InviteServer":
+        self._httpd = _Server((HOST, self.port), _Handler)
+        self._httpd.owner = self
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="invite-server", daemon=True)
+        self._thread.start()
+        log.info("invitation endpoint on %s", self.url)
+        return self
+
+    def deliver(self, invitation: dict[str, str | None]) -> bool | None:
+        """Run the invitation on the UI thread and wait for its answer (None: no answer)."""
+        done = threading.Event()
+        result: list[bool] = []
+
+        def run() -> None:
+            try:
+                result.append(bool(self.on_invite(invitation["case_no"], invitation["service_item"])))
+            except Exception:  # the screen's problem must not hang the caller
+                log.exception("invitation failed")
+                result.append(False)
+            finally:
+                done.set()
+
+        self.dispatch(run)
+        if not done.wait(self.answer_timeout):
+            return None
+        return result[0]
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None

@@ -1,0 +1,175 @@
+"""Shared look and widgets of the kiosk screens: font, colours, buttons, chips, keypad, QR code.
+
+Importing this module registers the bundled Simplified-Chinese font as Kivy's default font
+(so every Label, Button and TextInput can draw 汉字) and loads ``common.kv`` once.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from kivy.core.text import DEFAULT_FONT, LabelBase
+from kivy.graphics.texture import Texture
+from kivy.lang import Builder
+from kivy.properties import (
+    BooleanProperty,
+    ColorProperty,
+    ListProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
+from kivy.uix.behaviors import ButtonBehavior, ToggleButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.image import Image
+from kivy.uix.label import Label
+from kivy.uix.screenmanager import Screen
+
+log = logging.getLogger(__name__)
+
+try:  # installed: the top-level assets/ folder is the package kiosk_assets (setup.py)
+    from kiosk_assets import ASSETS_DIR
+except ImportError:  # pragma: no cover - a source tree without the editable install
+    ASSETS_DIR = Path(__file__).resolve().parent.parent.parent / "assets"
+
+FONTS_DIR = ASSETS_DIR / "fonts"
+IMAGES_DIR = ASSETS_DIR / "images"
+SOUNDS_DIR = ASSETS_DIR / "sounds"
+FONT_REGULAR = FONTS_DIR / "NotoSansSC-Kiosk-Regular.otf"
+FONT_BOLD = FONTS_DIR / "NotoSansSC-Kiosk-Bold.otf"
+AVATAR = IMAGES_DIR / "avatar.png"
+
+# Level colours, green (非常满意) → red (非常不满意); the face images use the same.
+LEVEL_COLOURS = {
+    "very_satisfied": (0.180, 0.627, 0.263, 1),
+    "satisfied": (0.478, 0.722, 0.227, 1),
+    "basic_satisfied": (0.910, 0.690, 0.114, 1),
+    "dissatisfied": (0.925, 0.478, 0.149, 1),
+    "very_dissatisfied": (0.839, 0.231, 0.204, 1),
+}
+
+
+def face_image(level: str) -> str:
+    return str(IMAGES_DIR / f"face_{level}.png")
+
+
+def register_fonts() -> None:
+    """Make the bundled font Kivy's default (DEFAULT_FONT is the name every widget uses)."""
+    if FONT_REGULAR.exists():
+        bold = FONT_BOLD if FONT_BOLD.exists() else FONT_REGULAR
+        LabelBase.register(DEFAULT_FONT, str(FONT_REGULAR), fn_bold=str(bold))
+    else:  # the kiosk still starts; Chinese would show as boxes, so say so loudly
+        log.error("font %s is missing: run tools/make_font.py", FONT_REGULAR)
+
+
+register_fonts()
+
+
+def qr_texture(data: str, border: int = 2) -> Texture | None:
+    """A texture of the QR code of ``data``, one texel per module (scale with nearest filter)."""
+    if not data:
+        return None
+    try:
+        import qrcode
+
+        qr = qrcode.QRCode(border=border, error_correction=qrcode.constants.ERROR_CORRECT_M)
+        qr.add_data(data)
+        qr.make(fit=True)
+        matrix = qr.get_matrix()
+    except Exception:  # a QR code is a convenience: never let it break a screen
+        log.exception("could not make a QR code")
+        return None
+    n = len(matrix)
+    # Kivy textures start at the bottom row.
+    buf = bytearray()
+    for row in reversed(matrix):
+        for dark in row:
+            buf += b"\x00\x00\x00" if dark else b"\xff\xff\xff"
+    tex = Texture.create(size=(n, n), colorfmt="rgb")
+    tex.mag_filter = "nearest"
+    tex.min_filter = "nearest"
+    tex.blit_buffer(bytes(buf), colorfmt="rgb", bufferfmt="ubyte")
+    return tex
+
+
+class KioskScreen(Screen):
+    """Base of every screen: ``refresh()`` is called by the app when the screen is shown."""
+
+    app = ObjectProperty(None, allownone=True)
+
+    def refresh(self) -> None:
+        pass
+
+
+class RoundedBox(BoxLayout):
+    bg_color = ColorProperty((1, 1, 1, 1))
+    radius = NumericProperty(12)
+
+
+class KButton(ButtonBehavior, Label):
+    """A large flat button with rounded corners."""
+
+    bg_color = ColorProperty((0.11, 0.31, 0.61, 1))
+    radius = NumericProperty(10)
+
+
+class Chip(ToggleButtonBehavior, Label):
+    """A large selectable reason chip; ``code`` is the reason code."""
+
+    code = StringProperty("")
+
+
+class CheckLine(ToggleButtonBehavior, BoxLayout):
+    """A tick box with its sentence; the whole line is the touch target."""
+
+    text = StringProperty("")
+    font_size = NumericProperty(16)
+
+
+class Keypad(GridLayout):
+    """Digits 1-9, clear, 0, back-space; dispatches ``on_digit``, ``on_back``, ``on_clear``."""
+
+    key_font_size = NumericProperty(24)
+    back_text = StringProperty("←")
+    clear_text = StringProperty("C")
+
+    __events__ = ("on_digit", "on_back", "on_clear")
+
+    def on_digit(self, digit: str) -> None:
+        pass
+
+    def on_back(self) -> None:
+        pass
+
+    def on_clear(self) -> None:
+        pass
+
+
+class QRImage(Image):
+    """Shows the QR code of ``data``."""
+
+    data = StringProperty("")
+
+    def on_data(self, _instance, value: str) -> None:
+        self.texture = qr_texture(value)
+
+
+class FaceButton(ButtonBehavior, BoxLayout):
+    """One rating face with its word and stars; ``level`` is the level key."""
+
+    level = StringProperty("")
+    word = StringProperty("")
+    stars = NumericProperty(0)
+    colour = ListProperty([0.5, 0.5, 0.5, 1])
+    font_size = NumericProperty(20)
+
+
+class StatusLine(Label):
+    """The calm status line at the bottom of a screen (shown only when there is something)."""
+
+    shown = BooleanProperty(False)
+
+
+Builder.load_file(str(Path(__file__).with_suffix(".kv")))

@@ -1,0 +1,71 @@
+"""The follow-up after a bad rating: reason chips, an optional callback number, a QR code.
+
+Nothing here is required: Skip keeps the rating as it is; the phone number is kept only with
+the consent line ticked; the number shows masked (138****1234) to people standing nearby.
+"""
+
+from pathlib import Path
+
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, StringProperty
+
+from .common import Chip, KioskScreen
+from .text import PHONE_MAX_DIGITS, mask_phone, phone_for_submit
+
+
+class FollowUpScreen(KioskScreen):
+    phone = StringProperty("")
+    masked = StringProperty("")
+    consent = BooleanProperty(False)
+    qr_data = StringProperty("")
+
+    def refresh(self) -> None:
+        """A fresh form for the rating just recorded."""
+        self.phone, self.consent = "", False
+        self.ids.consent.state = "normal"
+        box = self.ids.chips
+        codes = tuple(self.app.reasons())
+        if tuple(c.code for c in reversed(box.children)) != codes:
+            box.clear_widgets()
+            for code in codes:
+                chip = Chip(code=code)
+                chip.bind(on_release=self._on_chip)
+                box.add_widget(chip)
+        for chip in box.children:
+            chip.state = "normal"
+        self.qr_data = self.app.follow_up_url()
+
+    def on_phone(self, _instance, value: str) -> None:
+        self.masked = mask_phone(value)
+
+    def _on_chip(self, chip: Chip) -> None:
+        chosen = self.app.toggle_reason(chip.code)
+        # The flow is the truth: a chip shows what the flow will record.
+        for c in self.ids.chips.children:
+            c.state = "down" if c.code in chosen else "normal"
+
+    def digit(self, d: str) -> None:
+        self.app.touch()
+        if len(self.phone) < PHONE_MAX_DIGITS:
+            self.phone += d
+
+    def back(self) -> None:
+        self.app.touch()
+        self.phone = self.phone[:-1]
+
+    def clear(self) -> None:
+        self.app.touch()
+        self.phone = ""
+
+    def set_consent(self, value: bool) -> None:
+        self.app.touch()
+        self.consent = value
+
+    def submit(self) -> None:
+        self.app.submit_follow_up(phone_for_submit(self.phone), self.consent)
+
+    def skip(self) -> None:
+        self.app.skip_follow_up()
+
+
+Builder.load_file(str(Path(__file__).with_suffix(".kv")))

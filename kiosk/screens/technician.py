@@ -1,0 +1,120 @@
+"""The technician screen: PIN entry with lockout, then diagnostics and maintenance actions.
+
+Reached only by a long press (≥ 3 s) in the top-left corner. The lockout rules live in
+kiosk/technician.py; every action is an app method (sync, enrol, export run off the UI thread).
+"""
+
+from pathlib import Path
+
+from kivy.factory import Factory
+from kivy.graphics import Color, Ellipse, Line
+from kivy.lang import Builder
+from kivy.properties import ObjectProperty, OptionProperty, StringProperty
+from kivy.uix.anchorlayout import AnchorLayout
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.floatlayout import FloatLayout
+
+from .common import KioskScreen
+
+
+class TechPinPane(AnchorLayout):
+    """The PIN keypad (only this pane is in the tree while the PIN is asked)."""
+
+    screen = ObjectProperty(None)
+
+
+class TechPanelPane(BoxLayout):
+    """Diagnostics and maintenance actions."""
+
+    screen = ObjectProperty(None)
+
+
+class TouchTestArea(FloatLayout):
+    """Draws a ring and cross-hair where each finger touches, to check calibration."""
+
+    screen = ObjectProperty(None)
+
+    def on_touch_down(self, touch):
+        if super().on_touch_down(touch):
+            return True
+        if not self.collide_point(*touch.pos):
+            return False
+        r = 22
+        with self.canvas.after:
+            Color(0.84, 0.23, 0.20, 1)
+            Line(circle=(touch.x, touch.y, r), width=2)
+            Line(points=[touch.x - 2 * r, touch.y, touch.x + 2 * r, touch.y], width=1)
+            Line(points=[touch.x, touch.y - 2 * r, touch.x, touch.y + 2 * r], width=1)
+            Color(0.11, 0.36, 0.72, 1)
+            Ellipse(pos=(touch.x - 4, touch.y - 4), size=(8, 8))
+        return True
+
+    def clear(self) -> None:
+        self.canvas.after.clear()
+
+
+class TechnicianScreen(KioskScreen):
+    stage = OptionProperty("pin", options=["pin", "panel", "touch"])
+    pin = StringProperty("")
+    message = StringProperty("")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        # One pane at a time in the tree: hidden widgets would still take touches.
+        self.pin_pane = TechPinPane(screen=self)
+        self.panel_pane = TechPanelPane(screen=self)
+        self.touch_pane = TouchTestArea(screen=self)
+        self.on_stage(self, self.stage)
+
+    def on_stage(self, _instance, stage: str) -> None:
+        box = self.ids.stage_box
+        box.clear_widgets()
+        box.add_widget({"pin": self.pin_pane, "panel": self.panel_pane, "touch": self.touch_pane}[stage])
+
+    def refresh(self) -> None:
+        if self.stage == "pin":
+            self.pin = ""
+        self.message = ""
+
+    # --------------------------------------------------------------- PIN
+    def digit(self, d: str) -> None:
+        if len(self.pin) < 12:
+            self.pin += d
+
+    def back(self) -> None:
+        self.pin = self.pin[:-1]
+
+    def clear(self) -> None:
+        self.pin = ""
+
+    def submit_pin(self) -> None:
+        ok, message = self.app.technician_login(self.pin)
+        self.pin = ""
+        self.message = message
+        if ok:
+            self.stage = "panel"
+            self.update_diagnostics()
+
+    # -------------------------------------------------------------- panel
+    def update_diagnostics(self) -> None:
+        grid = self.panel_pane.ids.diag
+        grid.clear_widgets()
+        for label, value in self.app.diagnostics_rows():
+            grid.add_widget(Factory.DiagName(text=label))
+            grid.add_widget(Factory.DiagValue(text=value))
+
+    def say(self, text: str) -> None:
+        self.message = text
+        if self.stage == "panel":
+            self.update_diagnostics()
+
+    def touch_test(self, on: bool) -> None:
+        self.touch_pane.clear()
+        self.stage = "touch" if on else "panel"
+
+    def leave(self) -> None:
+        self.stage = "pin"
+        self.app.leave_technician()
+
+
+Builder.load_file(str(Path(__file__).with_suffix(".kv")))

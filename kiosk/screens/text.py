@@ -1,0 +1,120 @@
+"""What the screens say, as plain Python (no Kivy): URLs, masked phone numbers, status lines."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime, timezone
+from typing import Any, Callable
+from urllib.parse import quote
+
+PHONE_MAX_DIGITS = 15
+PHONE_MIN_DIGITS = 5
+
+
+def rating_page_url(base: str, window_id: str, token: str | None = None) -> str:
+    """The mobile rating page of a window: ``<base>/r/<window id>[?t=<token>]``; '' without a base.
+
+    ``base`` is the server's ``qr_base_url`` (which already ends in ``/r/``), else
+    ``sync.qr_base_url`` or ``sync.server``. ``token`` ties added details to one rating
+    (``follow_up_token``).
+    """
+    base = (base or "").strip().rstrip("/")
+    if not base:
+        return ""
+    if not base.endswith("/r"):
+        base += "/r"
+    url = f"{base}/{quote(window_id, safe='')}"
+    if token:
+        url += f"?t={quote(token, safe='.')}"
+    return url
+
+
+def follow_up_token(rating_id: str, key: str | None, now_unix: float, valid_seconds: int = 7 * 86400) -> str:
+    """``<rating id>.<expiry>.<mac>`` as the aggregator checks it (aggregator/qr.py).
+
+    ``key`` is the window's ``follow_up_qr_key`` from the pulled device config; without it
+    (never enrolled) the bare rating id is used and the server will not accept details for it.
+    """
+    if not key:
+        return rating_id
+    message = f"{rating_id}.{int(now_unix) + valid_seconds}"
+    digest = hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()[:16]
+    return f"{message}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+
+
+def mask_phone(digits: str) -> str:
+    """Show a callback number without exposing it to people nearby: 138****1234.
+
+    The first three and the last four digits stay visible once there are enough of them; the
+    digits being typed stay visible until then so the citizen can check them.
+    """
+    n = len(digits)
+    if n <= 7:
+        return digits
+    hidden = n - 7
+    return digits[:3] + "*" * hidden + digits[-4:]
+
+
+def phone_for_submit(digits: str) -> str | None:
+    """The typed number when it is long enough to be a phone number, else None."""
+    return digits if digits.isdigit() and PHONE_MIN_DIGITS <= len(digits) <= PHONE_MAX_DIGITS else None
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "—"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def short_time(value: Any) -> str:
+    """An ISO time (or datetime) as local 'YYYY-MM-DD HH:MM:SS'; '—' when missing."""
+    if not value:
+        return "—"
+    try:
+        dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def diagnostics_rows(diag: dict[str, Any], sync: dict[str, Any] | None, version: str, window: str,
+                     tr: Callable[..., str]) -> list[tuple[str, str]]:
+    """The technician panel's (label, value) lines from store.diagnostics() and the sync status."""
+    rows = [
+        (tr("tech.device_id"), str(diag.get("device_id", "—"))),
+        (tr("tech.version"), version),
+        (tr("tech.window"), window),
+        (tr("tech.events"), str(diag.get("events", "—"))),
+        (tr("tech.pending"), str(diag.get("pending", "—"))),
+        (tr("tech.quarantined"), str(diag.get("quarantined", "—"))),
+        (tr("tech.last_ack"), short_time(diag.get("last_ack"))),
+    ]
+    if sync is None:
+        rows.append((tr("tech.sync_state"), tr("tech.standalone")))
+    else:
+        skew = sync.get("clock_offset")
+        rows += [
+            (tr("tech.sync_state"), str(sync.get("state", "—"))),
+            (tr("tech.last_sync"), f"{short_time(sync.get('last_sync'))}  {sync.get('last_result') or ''}".strip()),
+            (tr("tech.last_error"), str(sync.get("last_error") or tr("tech.none"))),
+            (tr("tech.clock_skew"), "—" if skew is None else f"{float(skew):+.1f} s"),
+        ]
+    rows += [
+        (tr("tech.disk_free"), human_bytes(diag.get("disk_free_bytes"))),
+        (tr("tech.db_size"), human_bytes(diag.get("db_bytes"))),
+    ]
+    return rows
+
+
+def stars_text(n: int, out_of: int = 5) -> str:
+    n = max(0, min(out_of, int(n or 0)))
+    return "★" * n + "☆" * (out_of - n)

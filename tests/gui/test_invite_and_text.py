@@ -1,0 +1,83 @@
+"""The invitation endpoint's validation and the screens' text helpers (no window)."""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from kiosk.invite_server import InviteServer, validate
+from kiosk.screens.text import follow_up_token, mask_phone, phone_for_submit, rating_page_url
+
+
+@pytest.mark.parametrize("body, field", [
+    (b'{"service_item": "x"}', "case_no"),
+    (b'{"case_no": 5}', "case_no"),
+    (b'{"case_no": "A", "item": "x"}', "item"),
+    (b'{"case_no": "A", "service_item": ["x"]}', "service_item"),
+    (b'{"case_no": "' + b"9" * 65 + b'"}', "case_no"),
+    (b"not json", None),
+    (b"[1, 2]", None),
+])
+def test_bad_invitations_name_the_field(body, field):
+    invitation, problem = validate(body)
+    assert invitation is None
+    assert problem[1] == field
+
+
+def test_good_invitation_is_trimmed():
+    invitation, problem = validate('{"case_no": " 2024-1 ", "service_item": "社保卡"}'.encode())
+    assert problem is None
+    assert invitation == {"case_no": "2024-1", "service_item": "社保卡"}
+
+
+def _post(url, body: bytes):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_server_answers_202_409_400_404_and_binds_loopback_only():
+    calls = []
+    server = InviteServer(lambda case_no, item: calls.append(case_no) or len(calls) == 1, port=0).start()
+    try:
+        assert server._httpd.server_address[0] == "127.0.0.1"
+        assert _post(server.url, b'{"case_no": "A"}')[0] == 202
+        assert _post(server.url, b'{"case_no": "B"}')[0] == 409
+        status, body = _post(server.url, b'{"case_no": 1}')
+        assert status == 400 and body["field"] == "case_no"
+        assert _post(server.url.replace("/invite", "/other"), b"{}")[0] == 404
+        assert _post(server.url, b"x" * 5000)[0] == 413
+        assert calls == ["A", "B"]
+    finally:
+        server.stop()
+
+
+def test_server_answers_503_when_the_screen_does_not_answer():
+    server = InviteServer(lambda c, i: True, port=0, dispatch=lambda fn: None, answer_timeout=0.05).start()
+    try:
+        assert _post(server.url, b'{"case_no": "A"}')[0] == 503
+    finally:
+        server.stop()
+
+
+def test_phone_is_masked_for_people_nearby():
+    assert mask_phone("13812341234") == "138****1234"
+    assert mask_phone("1381") == "1381"          # still typing: the citizen sees the digits
+    assert phone_for_submit("1381") is None
+    assert phone_for_submit("13812341234") == "13812341234"
+
+
+def test_rating_page_url_from_server_base_or_plain_server():
+    assert rating_page_url("https://pj.gov.cn/r/", "W-1") == "https://pj.gov.cn/r/W-1"
+    assert rating_page_url("http://127.0.0.1:8700", "W-1") == "http://127.0.0.1:8700/r/W-1"
+    assert rating_page_url("", "W-1") == ""
+
+
+def test_follow_up_token_is_accepted_by_the_aggregator():
+    qr = pytest.importorskip("aggregator.qr")
+    key = qr.window_key("secret", "W-1")
+    token = follow_up_token("rating-1", key, now_unix=1_000_000)
+    assert qr.check_follow_up_token("secret", "W-1", token, now_unix=1_000_001) == "rating-1"
