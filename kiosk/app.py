@@ -12,7 +12,6 @@ or, as ``kiosk run`` does: ``run_app(cfg)``.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import logging
 import threading
@@ -324,26 +323,8 @@ class KioskApp(App):
             self.service_items = [dict(i) for i in body["service_items"]]
         self._qr_base = body.get("qr_base_url") or self._qr_base
         self._qr_key = body.get("follow_up_qr_key") or self._qr_key
-        s = self.flow.settings
-        trigger = body.get("trigger") or {}
-        changes: dict[str, Any] = {}
-        if body.get("scale") in (4, 5):
-            changes["scale"] = body["scale"]
-        if trigger.get("mode") in (C.MODE_OPEN, C.MODE_INVITED):
-            changes["mode"] = trigger["mode"]
-        for key in ("lockout_seconds", "invite_timeout_seconds"):
-            if isinstance(trigger.get(key), (int, float)):
-                changes[key] = trigger[key]
-        reasons = body.get("reasons")
-        if isinstance(reasons, dict):
-            changes["reasons"] = {k: tuple(v) for k, v in reasons.items() if isinstance(v, list)}
-            changes["reasons_version"] = reasons.get("version", s.reasons_version)
-        if "id" in window:
-            changes["window_id"] = window["id"]
-        if "unit_id" in window:
-            changes["unit_id"] = window["unit_id"]
         roster = body.get("roster") if isinstance(body.get("roster"), list) else None
-        self.flow.update(dataclasses.replace(s, **changes), roster)
+        self.flow.update(self.flow.settings.with_device_config(body), roster)
         self._update_qr()
         self._sync_props()
         if self.root is not None:
@@ -573,10 +554,7 @@ class KioskApp(App):
         self.show_state()
 
     def _record(self, type_: str, payload: dict[str, Any]) -> None:
-        try:
-            self.store.record(type_, payload)
-        except StoreError:
-            log.exception("could not record %s", type_)
+        if self.flow.note(type_, payload) is None:
             self.show_problem()
 
     def technician_login(self, pin: str) -> tuple[bool, str]:

@@ -14,6 +14,7 @@ from a clock so that timeouts fire.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -61,6 +62,30 @@ class FlowSettings:
         )
 
 
+    def with_device_config(self, body: dict[str, Any]) -> "FlowSettings":
+        """These settings updated by a config pulled from the server (docs/protocol.md);
+        fields the server did not send, or sent with a wrong type, keep their value."""
+        window = body.get("window") or {}
+        trigger = body.get("trigger") or {}
+        changes: dict[str, Any] = {}
+        if body.get("scale") in (4, 5):
+            changes["scale"] = body["scale"]
+        if trigger.get("mode") in (C.MODE_OPEN, C.MODE_INVITED):
+            changes["mode"] = trigger["mode"]
+        for key in ("lockout_seconds", "invite_timeout_seconds"):
+            value = trigger.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+                changes[key] = value
+        reasons = body.get("reasons")
+        if isinstance(reasons, dict):
+            changes["reasons"] = {k: tuple(v) for k, v in reasons.items() if isinstance(v, list)}
+            changes["reasons_version"] = reasons.get("version", self.reasons_version)
+        for key in ("id", "unit_id"):
+            if isinstance(window.get(key), str):
+                changes["window_id" if key == "id" else key] = window[key]
+        return dataclasses.replace(self, **changes)
+
+
 class RatingFlow:
     """One window's rating session: staff on duty, invitations, ratings, follow-ups, timeouts."""
 
@@ -100,8 +125,9 @@ class RatingFlow:
         self.deadline = None if seconds is None else self._now() + seconds
         return state
 
-    def _record_quietly(self, type_: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-        """Record an event whose failure must not stop the window (sign-in, pause …)."""
+    def note(self, type_: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """Record an event whose failure must not stop the window (sign-in, pause, technician
+        login …); None when the store failed (the error is kept in ``last_error``)."""
         try:
             event = self.store.record(type_, payload)
             return event
@@ -131,7 +157,7 @@ class RatingFlow:
             self.sign_out()
         self.staff = staff
         self._paused = False
-        self._record_quietly(
+        self.note(
             C.EV_STAFF_SIGN_IN,
             {"staff_id": staff.get("staff_id"), "staff_name": staff.get("name"), "method": method},
         )
@@ -156,7 +182,7 @@ class RatingFlow:
 
     def sign_out(self) -> str:
         if self.staff is not None:
-            self._record_quietly(C.EV_STAFF_SIGN_OUT, {"staff_id": self.staff.get("staff_id")})
+            self.note(C.EV_STAFF_SIGN_OUT, {"staff_id": self.staff.get("staff_id")})
         self.staff = None
         self._cancel_session()
         return self._go(C.ST_PAUSED)
@@ -165,7 +191,7 @@ class RatingFlow:
         if self.staff is None:
             return self.state
         self._paused = True
-        self._record_quietly(C.EV_PAUSE, {"staff_id": self.staff.get("staff_id")})
+        self.note(C.EV_PAUSE, {"staff_id": self.staff.get("staff_id")})
         self._cancel_session()
         return self._go(C.ST_PAUSED)
 
@@ -173,7 +199,7 @@ class RatingFlow:
         if self.staff is None:
             return self.state
         self._paused = False
-        self._record_quietly(C.EV_RESUME, {"staff_id": self.staff.get("staff_id")})
+        self.note(C.EV_RESUME, {"staff_id": self.staff.get("staff_id")})
         return self._go(C.ST_IDLE)
 
     def _cancel_session(self) -> None:
@@ -199,7 +225,7 @@ class RatingFlow:
             "case_no": case_no,
             "service_item": service_item,
         }
-        if self._record_quietly(C.EV_INVITATION, invitation) is None:
+        if self.note(C.EV_INVITATION, invitation) is None:
             return False
         self.invitation = invitation
         self._go(C.ST_RATE, self.settings.invite_timeout_seconds)
@@ -209,7 +235,7 @@ class RatingFlow:
         inv, self.invitation = self.invitation, None
         if inv is None:
             return
-        self._record_quietly(
+        self.note(
             C.EV_NOT_RATED,
             {
                 "invitation_id": inv["invitation_id"],

@@ -344,3 +344,26 @@ def test_update_applies_new_settings_and_roster(make_flow):
     from kiosk.flow import FlowSettings
     flow.update(FlowSettings(mode=C.MODE_INVITED), new_roster)
     assert flow.settings.mode == C.MODE_INVITED and flow.staff["name"] == "王芳（新）"
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ({}, {}),
+        ({"scale": 4}, {"scale": 4}),
+        ({"scale": 3}, {}),  # not a scale the kiosk knows: keep the current one
+        ({"trigger": {"mode": "invited", "lockout_seconds": 30}}, {"mode": "invited", "lockout_seconds": 30}),
+        ({"trigger": {"mode": "sometimes", "lockout_seconds": "30"}}, {}),
+        ({"trigger": {"invite_timeout_seconds": True}}, {}),
+        ({"window": {"id": "W-009", "unit_id": "U-03"}}, {"window_id": "W-009", "unit_id": "U-03"}),
+        ({"reasons": {"version": 2, "dissatisfied": ["attitude"]}},
+         {"reasons": {"dissatisfied": ("attitude",)}, "reasons_version": 2}),
+    ],
+)
+def test_settings_follow_the_pulled_device_config(body, expected):
+    from kiosk.flow import FlowSettings
+
+    before = FlowSettings()
+    after = before.with_device_config(body)
+    changed = {k: v for k, v in vars(after).items() if vars(before)[k] != v}
+    assert changed == expected
