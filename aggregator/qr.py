@@ -13,26 +13,18 @@ config as ``follow_up_qr_key``), itself HMAC-SHA256 of the window id under the s
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import io
+
+from sync.protocol import follow_up_token
+
+__all__ = ["ascii_qr", "check_follow_up_token", "follow_up_token", "window_key"]
 
 
 def window_key(secret: str, window_id: str) -> str:
     return hmac.new(secret.encode(), f"qr-follow-up:{window_id}".encode(),
                     hashlib.sha256).hexdigest()
-
-
-def _mac(key: str, message: str) -> str:
-    digest = hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def follow_up_token(key: str, rating_id: str, expires_unix: int) -> str:
-    """The token a kiosk puts in its follow-up QR code."""
-    message = f"{rating_id}.{int(expires_unix)}"
-    return f"{message}.{_mac(key, message)}"
 
 
 def check_follow_up_token(secret: str, window_id: str, token: str, now_unix: float) -> str | None:
@@ -41,8 +33,8 @@ def check_follow_up_token(secret: str, window_id: str, token: str, now_unix: flo
     if len(parts) != 3 or len(token) > 200 or not parts[1].isdigit():
         return None
     rating_id, expires, mac = parts
-    expected = _mac(window_key(secret, window_id), f"{rating_id}.{expires}")
-    if not hmac.compare_digest(mac, expected) or int(expires) < now_unix:
+    expected = follow_up_token(window_key(secret, window_id), rating_id, int(expires))
+    if not hmac.compare_digest(token, expected) or int(expires) < now_unix:
         return None
     return rating_id
 

@@ -10,7 +10,9 @@ change: bump ``PROTOCOL_VERSION`` and document it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 from typing import Any, Mapping
 
@@ -81,3 +83,14 @@ def signing_string(
             digest,
         ]
     ).encode("utf-8")
+
+
+def follow_up_token(key: str, rating_id: str, expires_unix: int) -> str:
+    """``<rating id>.<expiry>.<mac>``: the token a kiosk puts in its follow-up QR code.
+
+    ``key`` is the window's ``follow_up_qr_key`` from the pulled device config; the server
+    derives the same key from its secret and checks the MAC and the expiry.
+    """
+    message = f"{rating_id}.{int(expires_unix)}"
+    digest = hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()[:16]
+    return f"{message}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"

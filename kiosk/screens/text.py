@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import quote
+
+from sync.protocol import follow_up_token as protocol_token
 
 PHONE_MAX_DIGITS = 15
 PHONE_MIN_DIGITS = 5
@@ -39,9 +38,7 @@ def follow_up_token(rating_id: str, key: str | None, now_unix: float, valid_seco
     """
     if not key:
         return rating_id
-    message = f"{rating_id}.{int(now_unix) + valid_seconds}"
-    digest = hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()[:16]
-    return f"{message}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+    return protocol_token(key, rating_id, int(now_unix) + valid_seconds)
 
 
 def mask_phone(digits: str) -> str:
