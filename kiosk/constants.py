@@ -1,21 +1,9 @@
-"""Names shared across the kiosk: scale levels, reasons, event types, screens."""
+"""Names shared across the kiosk: the wire vocabulary (sync/vocabulary.py) and screen states."""
 
 from __future__ import annotations
 
-# The five-level 好差评 scale (GB/T 39734-2020), best first. Stored as a stable key plus stars;
-# exports map to a target's numeric codes (GB/T 39046-2020 numbers 1 = 非常满意, some provincial
-# interfaces number 1 = 非常不满意), so the key, not a number, is the truth.
-LEVELS = (
-    ("very_satisfied", 5),
-    ("satisfied", 4),
-    ("basic_satisfied", 3),
-    ("dissatisfied", 2),
-    ("very_dissatisfied", 1),
-)
-STARS = dict(LEVELS)
-LEVELS_5 = tuple(key for key, _ in LEVELS)
-LEVELS_4 = tuple(key for key in LEVELS_5 if key != "basic_satisfied")
-BAD_LEVELS = frozenset({"dissatisfied", "very_dissatisfied"})
+from sync.vocabulary import *  # noqa: F403  (levels, reasons, event types, flags, modes)
+from sync.vocabulary import BAD_LEVELS, LEVELS_4, LEVELS_5
 
 
 def levels_for(scale: int) -> tuple[str, ...]:
@@ -27,55 +15,6 @@ def is_bad(level: str) -> bool:
     """True for the bottom two levels (差评)."""
     return level in BAD_LEVELS
 
-
-# Channels of the national list: 3 = QR code, 4 = hall tablet (政务大厅平板电脑).
-CHANNEL_QR = 3
-CHANNEL_HALL_TABLET = 4
-
-# Follow-up reasons after a bad rating, chosen by level and versioned so that the
-# server knows which list a citizen saw.
-REASONS_VERSION = 1
-REASONS = {
-    "very_dissatisfied": (
-        "attitude", "efficiency", "unclear_policy", "come_back_again",
-        "waiting_time", "asked_for_favours", "environment", "other",
-    ),
-    "dissatisfied": (
-        "attitude", "efficiency", "unclear_policy", "come_back_again",
-        "waiting_time", "environment", "other",
-    ),
-}
-
-# Event types of the append-only log (docs/protocol.md).
-EV_APP_START = "app_start"
-EV_RATING = "rating"
-EV_FOLLOW_UP = "follow_up"
-EV_NOT_RATED = "not_rated"
-EV_INVITATION = "invitation"
-EV_STAFF_SIGN_IN = "staff_sign_in"
-EV_STAFF_SIGN_OUT = "staff_sign_out"
-EV_PAUSE = "pause"
-EV_RESUME = "resume"
-EV_CONFIG_APPLIED = "config_applied"
-EV_DB_RECOVERED = "db_recovered"
-EV_TECH_LOGIN = "tech_login"
-EV_SETTINGS_CHANGED = "settings_changed"
-EV_EXPORT = "export"
-EVENT_TYPES = frozenset({
-    EV_APP_START, EV_RATING, EV_FOLLOW_UP, EV_NOT_RATED, EV_INVITATION,
-    EV_STAFF_SIGN_IN, EV_STAFF_SIGN_OUT, EV_PAUSE, EV_RESUME, EV_CONFIG_APPLIED,
-    EV_DB_RECOVERED, EV_TECH_LOGIN, EV_SETTINGS_CHANGED, EV_EXPORT,
-})
-
-# Flags on a suspicious press: stored, counted apart, never dropped.
-FLAG_LOCKOUT = "lockout"
-FLAG_OUTSIDE_INVITATION = "outside_invitation"
-FLAG_BURST = "burst"
-FLAG_NO_STAFF = "no_staff"
-
-# Trigger modes.
-MODE_OPEN = "open"
-MODE_INVITED = "invited"
 
 # States of one rating session (kiosk/flow.py); the screens are named after them.
 ST_PAUSED = "paused"
