@@ -38,7 +38,8 @@ t0 = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from kivy.clock import Clock
-from kiosk.app import KioskApp, VoicePrompt
+from kiosk.app import KioskApp
+from kiosk.voice import VoicePrompt
 from kiosk.config import load_config
 from kiosk.flow import FlowSettings, RatingFlow
 from kiosk.store import RatingStore
@@ -76,10 +77,11 @@ def start_app(tmp: Path):
     from kivy.base import EventLoop
     from kivy.core.window import Window
 
-    from kiosk.app import KioskApp, VoicePrompt
+    from kiosk.app import KioskApp
     from kiosk.config import load_config
     from kiosk.flow import FlowSettings, RatingFlow
     from kiosk.store import RatingStore
+    from kiosk.voice import VoicePrompt
 
     EventLoop.ensure_window()
     cfg = load_config(ROOT / "config.yaml")

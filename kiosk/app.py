@@ -7,7 +7,7 @@ touches SQL except through the store's public methods.
 >>> app = KioskApp(cfg, store, flow, sync_worker=worker)   # doctest: +SKIP
 >>> app.run()                                               # doctest: +SKIP
 
-or, as ``kiosk run`` does: ``run_app(cfg)``.
+or, as ``kiosk run`` does: ``kiosk.launch.run_app(cfg)``.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from kivy.clock import Clock
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from . import __version__
 from . import constants as C
 from .errors import FlowError, StoreError
 from .i18n import Translator, other_language
 from .pin import check_pin
 from .technician import TechnicianLock
+from .voice import VoicePrompt
 
 log = logging.getLogger(__name__)
 
@@ -39,43 +41,6 @@ BADGE_MAX = 32
 NUMPAD_DIGITS = {256 + i: str(i) for i in range(10)}   # Kivy keycodes numpad0 … numpad9
 ENTER_KEYS = (13, 271)                                  # enter, numpadenter
 ESCAPE = 27
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
-class VoicePrompt:
-    """Plays assets/sounds/<name>_<lang>.wav; silent and harmless without an audio device."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self._sounds: dict[str, Any] = {}
-
-    def play(self, name: str, lang: str) -> bool:
-        if not self.enabled:
-            return False
-        key = f"{name}_{lang}"
-        try:
-            if key not in self._sounds:
-                from kivy.core.audio import SoundLoader
-
-                from .screens.common import SOUNDS_DIR
-
-                path = SOUNDS_DIR / f"{key}.wav"
-                self._sounds[key] = SoundLoader.load(str(path)) if path.exists() else None
-            sound = self._sounds[key]
-            if sound is None:
-                return False
-            sound.stop()
-            sound.play()
-            return True
-        except Exception:  # no audio device, a broken driver …: the rating goes on without sound
-            log.warning("voice prompt %s could not play", key, exc_info=True)
-            self._sounds[key] = None
-            return False
 
 
 class _KeepRunning(ExceptionHandler):
@@ -164,6 +129,7 @@ class KioskApp(App):
     def __init__(self, cfg: Any, store: Any, flow: Any, *, sync_worker: Any = None,
                  sync_status: Callable[[], dict[str, Any]] | None = None,
                  on_enrol: Callable[[str, str], tuple[bool, str]] | None = None,
+                 make_worker: Callable[[], Any] | None = None,
                  on_export: Callable[[str], tuple[bool, str]] | None = None,
                  voice: VoicePrompt | None = None, invite_server: bool = True,
                  tech_clock: Callable[[], float] = time.monotonic,
@@ -173,6 +139,7 @@ class KioskApp(App):
         self.sync_worker = sync_worker
         self.sync_status = sync_status
         self.on_enrol = on_enrol
+        self.make_worker = make_worker
         self.on_export = on_export if on_export is not None else self._export_default
         self.voice = voice if voice is not None else VoicePrompt(bool(cfg.display.voice))
         self.use_invite_server = invite_server
@@ -583,7 +550,7 @@ class KioskApp(App):
         except Exception:
             log.exception("sync status failed")
         window = f"{self.flow.settings.window_id} · {self.window_name}"
-        return diagnostics_rows(diag, status, _version(), window, self.tr)
+        return diagnostics_rows(diag, status, __version__, window, self.tr)
 
     def _tech_say(self, text: str) -> None:
         if self.root is not None:
@@ -622,8 +589,17 @@ class KioskApp(App):
             self._tech_say(self.tr("tech.unavailable"))
             return
         url, code = url.strip(), code.strip()
-        self._in_background(self.tr("tech.enrol"), lambda: self.on_enrol(url, code),
-                            lambda ok: ok and self.apply_device_config())
+        self._in_background(self.tr("tech.enrol"), lambda: self.on_enrol(url, code), self._enrolled)
+
+    def _enrolled(self, ok: bool) -> None:
+        """After a successful enrolment: show the pulled config and start syncing at once."""
+        if not ok:
+            return
+        self.apply_device_config()
+        worker = self.sync_worker
+        if (worker is None or not worker.is_alive()) and self.make_worker is not None:
+            self.sync_worker = self.make_worker()
+            self._start_sync()
 
     def technician_export(self, path: str) -> None:
         path = path.strip()
@@ -641,7 +617,7 @@ class KioskApp(App):
 
         store = RatingStore(self.store.path, check=False)
         try:
-            folder = export_events(store, Path(path), app_version=_version())
+            folder = export_events(store, Path(path), app_version=__version__)
         except (FileNotFoundError, OSError) as exc:
             return False, str(exc)
         finally:
@@ -660,71 +636,3 @@ class KioskApp(App):
     def exit_to_desktop(self) -> None:
         self._allow_close = True
         self.stop()
-
-
-def _configure_kivy(cfg: Any) -> None:
-    """Kiosk window settings; must run before the Kivy window exists."""
-    from kivy.config import Config as KivyConfig
-
-    KivyConfig.set("kivy", "exit_on_escape", "0")
-    KivyConfig.set("kivy", "pause_on_minimize", "0")
-    KivyConfig.set("graphics", "fullscreen", "auto" if cfg.display.fullscreen else "0")
-    KivyConfig.set("graphics", "width", str(cfg.display.width))
-    KivyConfig.set("graphics", "height", str(cfg.display.height))
-    KivyConfig.set("graphics", "show_cursor", "1" if cfg.display.show_cursor else "0")
-    KivyConfig.set("input", "mouse", "mouse,multitouch_on_demand")
-
-
-def run_app(cfg: Any, store: Any = None, flow: Any = None, *, sync_worker: Any = None,
-            start_sync: bool = True) -> int:
-    """Run the kiosk until the technician exits; what ``kiosk run`` calls. Returns 0.
-
-    Without ``store`` / ``flow`` it opens ``<data_dir>/kiosk.db`` and builds the flow from
-    ``cfg``; with ``sync.server`` set and no ``sync_worker`` it starts a SyncWorker on the
-    same database (``start_sync=False`` to run standalone anyway).
-    """
-    from .config import data_dir
-    from .flow import FlowSettings, RatingFlow
-    from .store import RatingStore
-
-    _configure_kivy(cfg)
-    own_store = store is None
-    if own_store:
-        store = RatingStore(data_dir(cfg) / "kiosk.db")
-    try:
-        if flow is None:
-            flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster)
-        try:
-            store.record(C.EV_APP_START, {"version": _version(), "window_id": flow.settings.window_id})
-        except StoreError:
-            log.exception("could not record app_start; starting anyway")
-        on_enrol = None
-        if sync_worker is None and start_sync and cfg.sync.server:
-            sync_worker = _make_worker(cfg, store)
-        if cfg.sync.server or sync_worker is not None:
-            on_enrol = _enrol_with(cfg)
-        KioskApp(cfg, store, flow, sync_worker=sync_worker, on_enrol=on_enrol).run()
-    finally:
-        if own_store:
-            store.close()
-    return 0
-
-
-def _make_worker(cfg: Any, store: Any) -> Any:
-    try:
-        from sync.worker import SyncWorker
-
-        return SyncWorker(store.path, server_url=cfg.sync.server, interval=cfg.sync.interval_seconds,
-                          timeout=cfg.sync.timeout_seconds, batch_size=cfg.sync.batch_size)
-    except Exception:
-        log.exception("sync worker not available; running standalone")
-        return None
-
-
-def _enrol_with(cfg: Any) -> Callable[[str, str], tuple[bool, str]]:
-    def enrol(url: str, code: str) -> tuple[bool, str]:
-        from sync.enrol import enroll_kiosk
-
-        return enroll_kiosk(cfg, url or cfg.sync.server, code) == 0, ""
-
-    return enrol

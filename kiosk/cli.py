@@ -202,7 +202,7 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .app import run_app
+    from .launch import run_app
 
     cfg = load_config(args.config)
     if args.windowed:

@@ -125,10 +125,11 @@ def make_kiosk(tmp_path):
     from kivy.base import EventLoop
     from kivy.core.window import Window
 
-    from kiosk.app import KioskApp, VoicePrompt
+    from kiosk.app import KioskApp
     from kiosk.config import load_config
     from kiosk.flow import FlowSettings, RatingFlow
     from kiosk.store import RatingStore
+    from kiosk.voice import VoicePrompt
 
     EventLoop.ensure_window()
     started: list[Kiosk] = []

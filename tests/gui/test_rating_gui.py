@@ -363,7 +363,7 @@ def test_an_exception_in_a_callback_does_not_end_the_app(kiosk):
 
 
 def test_voice_prompt_is_silent_and_harmless_without_audio():
-    from kiosk.app import VoicePrompt
+    from kiosk.voice import VoicePrompt
 
     voice = VoicePrompt(True)
     voice.play("rate", "zh_CN")          # may or may not sound; must not raise

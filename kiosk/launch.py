@@ -1,0 +1,89 @@
+"""Starting the kiosk as ``kiosk run`` does: the Kivy window settings, the store, the flow,
+the sync worker, and the app.
+
+>>> run_app(load_config("config.yaml"))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from sync.credentials import ENROLMENT_FILE
+
+from . import __version__
+from . import constants as C
+from .app import KioskApp
+from .errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+def _configure_kivy(cfg: Any) -> None:
+    """Kiosk window settings; must run before the Kivy window exists."""
+    from kivy.config import Config as KivyConfig
+
+    KivyConfig.set("kivy", "exit_on_escape", "0")
+    KivyConfig.set("kivy", "pause_on_minimize", "0")
+    KivyConfig.set("graphics", "fullscreen", "auto" if cfg.display.fullscreen else "0")
+    KivyConfig.set("graphics", "width", str(cfg.display.width))
+    KivyConfig.set("graphics", "height", str(cfg.display.height))
+    KivyConfig.set("graphics", "show_cursor", "1" if cfg.display.show_cursor else "0")
+    KivyConfig.set("input", "mouse", "mouse,multitouch_on_demand")
+
+
+def run_app(cfg: Any, store: Any = None, flow: Any = None, *, sync_worker: Any = None,
+            start_sync: bool = True) -> int:
+    """Run the kiosk until the technician exits; what ``kiosk run`` calls. Returns 0.
+
+    Without ``store`` / ``flow`` it opens ``<data_dir>/kiosk.db`` and builds the flow from
+    ``cfg``; with ``sync.server`` set and no ``sync_worker`` it starts a SyncWorker on the
+    same database (``start_sync=False`` to run standalone anyway).
+    """
+    from .config import data_dir
+    from .flow import FlowSettings, RatingFlow
+    from .store import RatingStore
+
+    _configure_kivy(cfg)
+    own_store = store is None
+    if own_store:
+        store = RatingStore(data_dir(cfg) / "kiosk.db")
+    try:
+        if flow is None:
+            flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster)
+        try:
+            store.record(C.EV_APP_START, {"version": __version__, "window_id": flow.settings.window_id})
+        except StoreError:
+            log.exception("could not record app_start; starting anyway")
+        # Sync when a server is configured or the technician enrolled this kiosk before.
+        enrolled = (data_dir(cfg) / ENROLMENT_FILE).exists()
+        if sync_worker is None and start_sync and (cfg.sync.server or enrolled):
+            sync_worker = _make_worker(cfg, store)
+        KioskApp(cfg, store, flow, sync_worker=sync_worker, on_enrol=_enrol_with(cfg),
+                 make_worker=lambda: _make_worker(cfg, store) if start_sync else None).run()
+    finally:
+        if own_store:
+            store.close()
+    return 0
+
+
+def _make_worker(cfg: Any, store: Any) -> Any:
+    try:
+        from sync.worker import SyncWorker
+
+        return SyncWorker(store.path, server_url=cfg.sync.server or None, interval=cfg.sync.interval_seconds,
+                          timeout=cfg.sync.timeout_seconds, batch_size=cfg.sync.batch_size)
+    except Exception:
+        log.exception("sync worker not available; running standalone")
+        return None
+
+
+def _enrol_with(cfg: Any) -> Callable[[str, str], tuple[bool, str]]:
+    def enrol(url: str, code: str) -> tuple[bool, str]:
+        from sync.enrol import enroll_kiosk
+
+        if not (url or cfg.sync.server) or not code:
+            return False, "server URL and enrolment code are both needed"
+        return enroll_kiosk(cfg, url or cfg.sync.server, code) == 0, ""
+
+    return enrol

@@ -1,0 +1,70 @@
+"""A standalone kiosk enrolled from the technician panel starts syncing without a restart."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.sync.conftest import WINDOWS, aggregator_server  # noqa: F401  (fixture)
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def pump_until(predicate, seconds: float = 30.0) -> bool:
+    """Run Kivy frames until ``predicate()`` holds (bounded: this waits on real threads)."""
+    from kivy.base import EventLoop
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        EventLoop.idle()
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_technician_enrolment_starts_the_sync_worker(aggregator_server, tmp_path):  # noqa: F811
+    # It used to matter: a kiosk set up standalone had no enrol action at all, and one
+    # enrolled from the panel did not sync until somebody restarted it.
+    from kivy.base import EventLoop
+    from kivy.core.window import Window
+
+    from kiosk.app import KioskApp
+    from kiosk.config import data_dir, load_config
+    from kiosk.flow import FlowSettings, RatingFlow
+    from kiosk.launch import _enrol_with, _make_worker
+    from kiosk.store import RatingStore
+    from kiosk.voice import VoicePrompt
+
+    EventLoop.ensure_window()
+    cfg = load_config(REPO / "config.yaml")
+    cfg.storage.data_dir = str(tmp_path / "kiosk")
+    cfg.display.voice, cfg.trigger.invite_port = False, 0
+    cfg.sync.interval_seconds = 5
+    assert cfg.sync.server == ""  # standalone
+    store = RatingStore(data_dir(cfg) / "kiosk.db")
+    flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster)
+    app = KioskApp(cfg, store, flow, voice=VoicePrompt(False), tick_seconds=0,
+                   on_enrol=_enrol_with(cfg), make_worker=lambda: _make_worker(cfg, store))
+    app.root = app.build()
+    Window.add_widget(app.root)
+    app.dispatch("on_start")
+    try:
+        assert app.sync_worker is None
+        app.technician_enrol(aggregator_server.url, aggregator_server.code(WINDOWS[0]))
+        assert pump_until(lambda: app.sync_worker is not None and app.sync_worker.is_alive())
+        assert pump_until(lambda: app.flow.settings.window_id == WINDOWS[0])  # config pulled
+        flow.sign_in_badge(cfg.roster[0]["badge"])
+        flow.start_rating()
+        flow.rate("satisfied")
+        app.sync_worker.notify(force=True)
+        recorded = [e["id"] for e in store.iter_events()]
+        assert pump_until(lambda: {e["id"] for e in aggregator_server.events(store.device_id)}
+                          >= set(recorded))
+        assert pump_until(lambda: store.pending_count() == 0)
+        assert store.quarantined() == []
+    finally:
+        app.dispatch("on_stop")
+        Window.remove_widget(app.root)
+        EventLoop.idle()
+        store.close()
