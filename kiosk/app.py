@@ -12,6 +12,7 @@ or, as ``kiosk run`` does: ``kiosk.launch.run_app(cfg)``.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import threading
@@ -25,9 +26,10 @@ from kivy.clock import Clock
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
-from . import __version__
+from . import __version__, local_settings
 from . import constants as C
-from .errors import FlowError, StoreError
+from .errors import ConfigError, FlowError, StoreError
+from .flow import CONFIG_FIELDS
 from .i18n import Translator, other_language
 from .pin import check_pin
 from .technician import TechnicianLock
@@ -125,6 +127,7 @@ class KioskApp(App):
     server_url = StringProperty("")
     service_items = ListProperty([])
     technician_mode = BooleanProperty(False)
+    settings_version = NumericProperty(0)   # bumps when a technician setting changed
 
     def __init__(self, cfg: Any, store: Any, flow: Any, *, sync_worker: Any = None,
                  sync_status: Callable[[], dict[str, Any]] | None = None,
@@ -625,13 +628,36 @@ class KioskApp(App):
         return True, str(folder)
 
     def switch_language(self) -> None:
-        self.lang = other_language(self.lang)
-        self.tr = Translator(self.lang)
-        self._record(C.EV_SETTINGS_CHANGED, {"language": self.lang})
-        if self.root is not None:
-            screen = self.root.get_screen(TECHNICIAN)
-            if screen.stage == "panel":
-                screen.update_diagnostics()
+        self.change_setting("language", other_language(self.lang))
+
+    def setting_value(self, name: str) -> Any:
+        return self.cfg.get(name)
+
+    def step_setting(self, name: str, direction: int) -> None:
+        """The − / + buttons of the technician panel."""
+        step = local_settings.TECHNICIAN_SETTINGS.get(name) or 1
+        self.change_setting(name, self.cfg.get(name) + direction * step)
+
+    def change_setting(self, name: str, value: Any) -> bool:
+        """Validate, keep and apply one technician setting; the panel says what happened."""
+        try:
+            old, new = local_settings.change(self.store, self.cfg, name, value)
+        except ConfigError as exc:
+            self._tech_say(self.tr("tech.setting_refused", detail=str(exc)))
+            return False
+        except StoreError:
+            log.exception("could not keep the setting %s", name)
+            self.show_problem()
+            return False
+        if name == "language":
+            self.lang = new
+            self.tr = Translator(new)
+        elif name in CONFIG_FIELDS:
+            self.flow.update(dataclasses.replace(self.flow.settings, **{CONFIG_FIELDS[name]: new}))
+            self._sync_props()
+        self.settings_version += 1
+        self._tech_say(self.tr("tech.setting_saved", name=self.tr(f"setting.{name}"), old=old, new=new))
+        return True
 
     def exit_to_desktop(self) -> None:
         self._allow_close = True

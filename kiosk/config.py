@@ -265,6 +265,17 @@ def _where(source: str, lines: dict[str, int], path: str) -> str:
     return f"{source}: "
 
 
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` converted for the scalar setting ``name``; ConfigError naming what is wrong."""
+    setting = BY_NAME.get(name)
+    if setting is None or setting.type == "list":
+        raise ConfigError(f"{name} is not a setting that can be changed here")
+    converted, problem = _check(setting, value, name)
+    if problem:
+        raise ConfigError(f"{name} {problem}")
+    return converted
+
+
 def load_config_text(text: str, source: str = "config.yaml", base_dir: Path | None = None) -> Config:
     try:
         data = yaml.safe_load(text)

@@ -29,6 +29,21 @@ from .pin import check_pin
 log = logging.getLogger(__name__)
 
 
+# Config settings (kiosk/config.py) that the session reads, and the field each becomes.
+CONFIG_FIELDS = {
+    "trigger.mode": "mode",
+    "scale.levels": "scale",
+    "trigger.lockout_seconds": "lockout_seconds",
+    "trigger.invite_timeout_seconds": "invite_timeout_seconds",
+    "trigger.burst_count": "burst_count",
+    "trigger.burst_seconds": "burst_seconds",
+    "idle.return_seconds": "return_seconds",
+    "idle.thanks_seconds": "thanks_seconds",
+    "window.id": "window_id",
+    "window.unit_id": "unit_id",
+}
+
+
 @dataclass
 class FlowSettings:
     """What the rating session needs from the configuration."""
@@ -48,19 +63,7 @@ class FlowSettings:
 
     @classmethod
     def from_config(cls, cfg: Any) -> "FlowSettings":
-        return cls(
-            mode=cfg.trigger.mode,
-            scale=cfg.scale.levels,
-            lockout_seconds=cfg.trigger.lockout_seconds,
-            invite_timeout_seconds=cfg.trigger.invite_timeout_seconds,
-            burst_count=cfg.trigger.burst_count,
-            burst_seconds=cfg.trigger.burst_seconds,
-            return_seconds=cfg.idle.return_seconds,
-            thanks_seconds=cfg.idle.thanks_seconds,
-            window_id=cfg.window.id,
-            unit_id=cfg.window.unit_id,
-        )
-
+        return cls(**{field_: cfg.get(name) for name, field_ in CONFIG_FIELDS.items()})
 
     def with_device_config(self, body: dict[str, Any]) -> "FlowSettings":
         """These settings updated by a config pulled from the server (docs/protocol.md);

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from sync.credentials import ENROLMENT_FILE
 
-from . import __version__
+from . import __version__, local_settings
 from . import constants as C
 from .app import KioskApp
 from .errors import StoreError
@@ -49,6 +49,7 @@ def run_app(cfg: Any, store: Any = None, flow: Any = None, *, sync_worker: Any =
     if own_store:
         store = RatingStore(data_dir(cfg) / "kiosk.db")
     try:
+        local_settings.apply(cfg, store)   # what a technician changed on the kiosk itself
         if flow is None:
             flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster)
         try:

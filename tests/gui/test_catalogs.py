@@ -92,3 +92,16 @@ def test_font_is_the_simplified_chinese_face_with_its_licence():
     assert font["name"].getDebugName(1) == "Noto Sans CJK SC"
     licence = (FONTS / "OFL.txt").read_text(encoding="utf-8")
     assert "SIL OPEN FONT LICENSE Version 1.1" in licence
+
+
+@pytest.mark.parametrize("weight", ["Regular", "Bold"])
+def test_every_literal_text_in_kv_is_in_the_font(weight):
+    # A "−" (U+2212) on the technician steppers showed as a box: the subset has no such glyph.
+    import re
+
+    cmap = _cmap(FONTS / f"NotoSansSC-Kiosk-{weight}.otf")
+    missing = set()
+    for kv in (REPO / "kiosk" / "screens").glob("*.kv"):
+        for literal in re.findall(r'\btext:\s*"([^"]*)"', kv.read_text(encoding="utf-8")):
+            missing |= {f"{kv.name}: {ch!r}" for ch in literal if ord(ch) not in cmap and not ch.isspace()}
+    assert not missing, sorted(missing)

@@ -7,10 +7,13 @@ import socket
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from kiosk import constants as C
 from kiosk.errors import StoreFullError
 from kiosk.store import RatingStore
+
+REPO = Path(__file__).resolve().parent.parent.parent
 
 BADGE_WANG = "10000007"   # 王芳 in config.yaml, PIN 1234
 BADGE_LI = "10000012"     # 李明, PIN 5678
@@ -304,6 +307,34 @@ def test_technician_language_switch_updates_screens_live(make_kiosk):
     k.tap(k.current().panel_pane.ids.language)
     assert k.app.lang == "en"
     assert title.text == "Window paused"
+
+
+def test_technician_changes_lockout_and_mode_with_validation(make_kiosk):
+    from kiosk import local_settings
+
+    k = make_kiosk()
+    _long_press_corner(k)
+    _enter_tech_pin(k, "000000")
+    pane = k.current().panel_pane
+    stepper = pane.ids.lockout
+    plus = next(w for w in stepper.children if getattr(w, "text", None) == "＋")
+    minus = next(w for w in stepper.children if getattr(w, "text", None) == "－")
+    k.tap(plus)
+    assert k.flow.settings.lockout_seconds == 15 and stepper.value == "15"
+    for _ in range(4):
+        k.tap(minus)                                   # 10, 5, 0, then -5 is refused
+    assert k.flow.settings.lockout_seconds == 0
+    assert "at least 0" in k.current().message
+    k.tap(pane.ids.mode_toggle)
+    assert k.flow.settings.mode == C.MODE_INVITED
+    changes = [e["payload"] for e in k.events(C.EV_SETTINGS_CHANGED)]
+    assert changes[0] == {"name": "trigger.lockout_seconds", "old": 10, "new": 15}
+    assert changes[-1] == {"name": "trigger.mode", "old": "open", "new": "invited"}
+    # Kept in the kiosk database: the next start lays them over config.yaml.
+    from kiosk.config import load_config
+    cfg = load_config(REPO / "config.yaml")
+    assert local_settings.apply(cfg, k.store) == {"trigger.lockout_seconds": 0, "trigger.mode": "invited"}
+    assert (cfg.trigger.lockout_seconds, cfg.trigger.mode) == (0, "invited")
 
 
 class FailingStore(RatingStore):
