@@ -9,17 +9,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import secrets
 import uuid
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from . import constants as C
 from . import enroll, org
 from . import ratings as rating_store
+from .dashboard import accounts
+from .dashboard import cases as case_flow
+from .dashboard.tables import cases
 from .db import utcnow, write
+from .schema import units
 
 DISTRICT = ("R-D", "示范区", "district")
+DEMO_STATE = {"verify": "verified", "rectify": "rectifying", "answer": "answered",
+              "close": "closed", "appeal": "appealed", "accept_appeal": "closed_as_invalid"}
+DEMO_OFFICE = "demo-office"  # the account the demo's case follow-ups are recorded under
 TOWNS = [("R-T1", "城关街道"), ("R-T2", "东城街道"), ("R-T3", "河西镇"), ("R-T4", "青山镇")]
 WINDOW_KINDS = [
     ("民政", [("MZ-01", "最低生活保障申请", "20个工作日"), ("MZ-02", "婚姻登记咨询", "即办")]),
@@ -84,9 +93,40 @@ def _level(rng: random.Random, quality: float) -> str:
     return "very_satisfied"
 
 
+def work_cases(engine: Engine, today: dt.date, rng: random.Random) -> dict:
+    """Follow up the demo's bad ratings as a diligent office would: older cases verified,
+    rectified, answered and closed on plausible days, a few appealed, the newest still open;
+    every step goes through the case state machine and its audit log."""
+    tz = dt.timezone(dt.timedelta(hours=8))
+    with write(engine) as conn:
+        office = accounts.get_user_by_name(conn, DEMO_OFFICE) or accounts.create_user(
+            conn, DEMO_OFFICE, secrets.token_urlsafe(24), "supervisor", region_id=DISTRICT[0],
+            display_name="区政务服务管理办（演示）", now=utcnow())
+        allowed = {u for (u,) in conn.execute(select(units.c.id))}
+        todo = conn.execute(select(cases.c.id, cases.c.opened_day)
+                            .where(cases.c.state == "new").order_by(cases.c.id)).all()
+        states: dict[str, int] = {}
+        for case_id, opened in todo:
+            age = (today - dt.date.fromisoformat(opened)).days
+            plan = [a for a, after in (("verify", 1), ("rectify", 3), ("answer", 8), ("close", 12))
+                    if age > after + rng.randint(0, 2)]
+            if age > 5 and rng.random() < 0.03:
+                plan = ["verify", "appeal"] + (["accept_appeal"] if age > 12 else [])
+            day = dt.date.fromisoformat(opened)
+            for action in plan:
+                day += dt.timedelta(days=rng.randint(1, 3))
+                when = dt.datetime.combine(min(day, today), dt.time(rng.randint(9, 17), 0), tz)
+                note = "经核实为误评（演示）" if action in ("appeal", "accept_appeal") else None
+                case_flow.transition(conn, case_id, action, office, allowed, when, note=note)
+            state = DEMO_STATE[plan[-1]] if plan else "new"
+            states[state] = states.get(state, 0) + 1
+    return states
+
+
 def run(engine: Engine, months: int = 3, seed: int = 1,
-        enroll_code_file: str | None = None) -> dict:
-    """Load the demo; returns a summary."""
+        enroll_code_file: str | None = None, follow_up: bool = True) -> dict:
+    """Load the demo; returns a summary. ``follow_up=False`` leaves every case new (tests
+    that walk cases through their states want many)."""
     rng = random.Random(seed)
     tz = dt.timezone(dt.timedelta(hours=8))
     with write(engine) as conn:
@@ -121,12 +161,15 @@ def run(engine: Engine, months: int = 3, seed: int = 1,
                         "flags": json.dumps(flags), "flagged": bool(flags)})
         with write(engine) as conn:
             inserted = rating_store.store(conn, rows)
+            opened_at = dt.datetime.combine(day, dt.time(17, 30), tz)
+            case_flow.open_cases_for(conn, [r for r in rows if r["id"] in inserted], opened_at)
         total += len(inserted)
         flagged += sum(1 for r in rows if r["flagged"] and r["id"] in inserted)
         bad += sum(1 for r in rows if r["stars"] <= 2 and r["id"] in inserted)
         day += dt.timedelta(days=1)
     summary = {"windows": len(windows), "ratings": total, "bad": bad, "flagged": flagged,
-               "from": start.isoformat(), "to": today.isoformat()}
+               "from": start.isoformat(), "to": today.isoformat(),
+               "cases": work_cases(engine, today, rng) if follow_up else "all new"}
     if enroll_code_file:
         with write(engine) as conn:
             code = enroll.create_code(conn, windows[0]["id"], utcnow(), 24)

@@ -70,3 +70,23 @@ def test_cli_help_bad_arguments_and_enroll_code(tmp_path, capsys):
     assert cli.main(["revoke-device", "--database", url, "--device", "nope"]) == 2
     assert cli.main(["scan-alerts", "--database", url]) == 0
     assert cli.main(["migrate", "--database", url]) == 0
+
+
+def test_demo_follows_up_its_bad_ratings_like_an_office(tmp_path):
+    # The demo's overview showed hundreds of overdue cases because nobody had ever worked one;
+    # a demo should look like a hall that does its job.
+    from sqlalchemy import func, select
+
+    from aggregator.dashboard.tables import audit_log, cases
+    from aggregator.db import make_engine
+    from aggregator.migrations import migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    migrate(engine)
+    summary = demo.run(engine, months=1, seed=5)
+    with engine.connect() as conn:
+        by_state = dict(conn.execute(select(cases.c.state, func.count()).group_by(cases.c.state)).all())
+        audited = conn.execute(select(func.count()).select_from(audit_log)).scalar()
+    assert summary["bad"] > 0 and sum(by_state.values()) > 0
+    assert by_state.get("closed", 0) > sum(by_state.values()) / 2
+    assert audited > 0

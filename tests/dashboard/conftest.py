@@ -56,7 +56,7 @@ def database_url(request, tmp_path_factory):
 
 def _serve(url: str):
     app = create_app(url, settings=Settings(secret="test-secret", admin_token="t"))
-    demo.run(app.state.engine, months=2, seed=3)
+    demo.run(app.state.engine, months=2, seed=3, follow_up=False)
     info = sample.seed(app.state.engine, utcnow())
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
