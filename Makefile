@@ -8,8 +8,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the app and the test suite use: Mesa for Kivy's offscreen GL, mtdev for
 # touch input, PostgreSQL for the aggregator's scale path, Chromium and CJK fonts for the
-# dashboard's browser tests.
-DEB_PACKAGES := libgl1-mesa-dri libegl1 libmtdev1 postgresql chromium fonts-noto-cjk
+# dashboard's browser tests, nginx for the two-instance scale-out test.
+DEB_PACKAGES := libgl1-mesa-dri libegl1 libmtdev1 postgresql chromium fonts-noto-cjk nginx
 
 .PHONY: run test lint bench deps venv clean screenshots
 

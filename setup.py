@@ -42,6 +42,7 @@ setup(
             "python-multipart>=0.0.9",
             "Jinja2>=3.1,<4",
             "argon2-cffi>=23,<27",
+            "prometheus-client>=0.20,<1",
         ],
         "test": [
             "pytest>=8,<10",

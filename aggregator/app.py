@@ -16,7 +16,8 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import api_admin, api_device, dashboard, qr_page
+from . import api_admin, api_device, dashboard, metrics, qr_page
+from .dashboard import devices as dashboard_devices
 from .db import dialect_name, make_engine
 from .errors import AggregatorError
 from .logs import AccessLog
@@ -43,6 +44,7 @@ def create_app(database_url: str, *, settings: Settings | None = None,
     app.include_router(qr_page.router)
     _install_error_handlers(app)
     dashboard.mount(app)  # /dashboard (sign-in) and /public pages; wraps the error handlers
+    app.include_router(dashboard_devices.router)  # POST /dashboard/devices/{id}/sync-now
 
     @app.get("/healthz", tags=["ops"])
     async def healthz():
@@ -58,6 +60,7 @@ def create_app(database_url: str, *, settings: Settings | None = None,
                                  "detail": str(exc)[:200]}, status_code=503)
         return {"status": "ok", "database": dialect_name(engine)}
 
+    metrics.install(app)  # /metrics (Prometheus) and the batch counters
     app.add_middleware(AccessLog)
     return app
 

@@ -1,5 +1,5 @@
 """The ``aggregator`` command: serve, migrate, enroll-code, revoke-device, scan-alerts, demo,
-create-user."""
+create-user, backup, restore, import-kiosk-export."""
 
 from __future__ import annotations
 
@@ -47,12 +47,27 @@ def cmd_serve(args) -> int:
     if args.workers > 1:
         os.environ["AGGREGATOR_DATABASE_URL"] = url
         os.environ.setdefault("AGGREGATOR_SECRET", settings.secret)
+        _metrics_dir()
         uvicorn.run("aggregator.cli:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_config=logs.uvicorn_log_config())
     else:
         uvicorn.run(create_app(url, settings=settings, run_migrations=False), host=args.host,
                     port=args.port, log_config=logs.uvicorn_log_config())
     return 0
+
+
+def _metrics_dir() -> None:
+    """Workers sum their /metrics counters through files in PROMETHEUS_MULTIPROC_DIR: a
+    fresh temp dir unless one is given (then it is emptied, as prometheus-client requires)."""
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="aggregator-metrics-")
 
 
 def app_from_env():
@@ -137,6 +152,33 @@ def cmd_create_user(args) -> int:
     return 0
 
 
+def cmd_backup(args) -> int:
+    from . import backup
+    from .db import make_engine
+
+    out = backup.backup(make_engine(_database(args)), Path(args.output))
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from . import backup
+    from .db import make_engine
+
+    out = backup.restore(make_engine(_database(args)), Path(args.input), force=args.force)
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+def cmd_import_export(args) -> int:
+    from . import backup
+    from .settings import Settings
+
+    out = backup.import_kiosk_export(_engine(args), Path(args.folder), Settings.from_env())
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -185,6 +227,17 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--language", default="zh_CN", choices=("zh_CN", "en"))
     c.add_argument("--password-stdin", action="store_true",
                    help="read the password from the first line of stdin")
+    c = command("backup", cmd_backup, "copy the database to a file while it runs (SQLite: "
+                "online backup API; PostgreSQL: pg_dump --format=custom)")
+    c.add_argument("--output", required=True, help="backup file to write")
+    c = command("restore", cmd_restore, "replace the database with a backup, then migrate it "
+                "(stop the servers first)")
+    c.add_argument("--input", required=True, help="backup file made by 'aggregator backup'")
+    c.add_argument("--force", action="store_true",
+                   help="replace a database that already holds ratings")
+    c = command("import-kiosk-export", cmd_import_export, "take in a kiosk's USB export "
+                "(events it may never have sent); known events count as duplicates")
+    c.add_argument("folder", help="the kiosk-export-… folder with manifest.json")
     return p
 
 

@@ -1,6 +1,10 @@
 """The configuration a kiosk pulls (docs/protocol.md ``GET /api/v1/config``).
 
 The ETag is a hash of the content, so it changes exactly when something a kiosk shows changes.
+Star levels come from the newest published assessment of the window's unit (docs/assessment.md):
+a roster member's ``stars`` is their computed level there (else the roster's own value), the
+window has ``window.stars``, and ``award`` is the rotating award (流动红旗) when this window won
+it in that period, else null.
 """
 
 from __future__ import annotations
@@ -36,23 +40,30 @@ def build(conn: Connection, device: dict, settings: Settings) -> dict:
                                         service_items.c.unit_id == window["unit_id"]))
         .order_by(service_items.c.code)).mappings().all()
     scale = unit["scale"] if unit else 5
+    from .dashboard import assessment_store  # the dashboard imports this package, not the reverse
+
+    assessed = assessment_store.for_kiosk(conn, window["id"], window["unit_id"])
+    computed = assessed["staff_stars"]
     body = {
         "version": org.config_version(conn),
         "window": {"id": window["id"], "name": window["name"], "unit_id": window["unit_id"],
                    "unit_name": unit["name"] if unit else None,
-                   "hotline": (unit["hotline"] if unit else None) or settings.hotline},
+                   "hotline": (unit["hotline"] if unit else None) or settings.hotline,
+                   "stars": assessed["window_stars"]},
         "scale": scale,
         "trigger": {"mode": unit["trigger_mode"] if unit else "open",
                     "lockout_seconds": unit["lockout_seconds"] if unit else 10,
                     "invite_timeout_seconds": unit["invite_timeout_seconds"] if unit else 20},
         "roster": [{"staff_id": s["id"], "name": s["name"], "staff_no": s["staff_no"],
-                    "post": s["post"], "party_member": s["party_member"], "stars": s["stars"],
+                    "post": s["post"], "party_member": s["party_member"],
+                    "stars": computed.get(s["id"], s["stars"]),
                     "pledge": s["pledge"], "badge": s["badge"], "pin_hash": s["pin_hash"],
                     "photo": s["photo_sha256"]} for s in roster],
         "service_items": [{"code": i["code"], "name": i["name"], "time_limit": i["time_limit"]}
                           for i in items],
         "reasons": {"version": C.REASONS_VERSION,
                     **{level: list(codes) for level, codes in C.REASONS.items()}},
+        "award": {"kind": "red_flag", "period": assessed["period"]} if assessed["award"] else None,
         "qr_base_url": settings.public_url.rstrip("/") + "/r/",
         # Key for the kiosk's follow-up QR tokens (aggregator.qr.follow_up_token).
         "follow_up_qr_key": qr.window_key(settings.secret, window["id"]),

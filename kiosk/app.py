@@ -126,6 +126,7 @@ class KioskApp(App):
     qr_url = StringProperty("")
     server_url = StringProperty("")
     service_items = ListProperty([])
+    award = ObjectProperty({})   # the window's rotating award (流动红旗) from the pulled config
     technician_mode = BooleanProperty(False)
     settings_version = NumericProperty(0)   # bumps when a technician setting changed
 
@@ -293,6 +294,7 @@ class KioskApp(App):
             self.service_items = [dict(i) for i in body["service_items"]]
         self._qr_base = body.get("qr_base_url") or self._qr_base
         self._qr_key = body.get("follow_up_qr_key") or self._qr_key
+        self.award = dict(body["award"]) if isinstance(body.get("award"), dict) else {}
         roster = body.get("roster") if isinstance(body.get("roster"), list) else None
         self.flow.update(self.flow.settings.with_device_config(body), roster)
         self._update_qr()

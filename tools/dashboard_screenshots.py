@@ -1,13 +1,16 @@
 """Screenshots of the dashboard's main pages at 1440x900 into docs/screenshots/.
 
-    .venv/bin/python tools/dashboard_screenshots.py
+    .venv/bin/python tools/dashboard_screenshots.py [--assessment]
 
-Builds a temporary demo database (``aggregator demo`` + sample accounts, devices and cases),
+With ``--assessment`` it writes only the assessment pages (dashboard-assessment*.png): staff
+accounts, a peer-review round, leader comments and pledges on top of the demo, the previous
+month published. Builds a temporary demo database (``aggregator demo`` + sample accounts, devices and cases),
 serves it on loopback, and drives Debian's Chromium (/usr/bin/chromium) with Playwright.
 """
 
 from __future__ import annotations
 
+import argparse
 import socket
 import sys
 import tempfile
@@ -52,8 +55,10 @@ def prepare(url: str) -> int:
         allowed = {"U-01", "U-02", "U-03", "U-04"}
         phone_case = conn.execute(select(cases_table.c.id).where(
             cases_table.c.rating_id == sample.PHONE_RATING)).scalar()
+        # Only cases still new: the demo itself moves older cases along.
         ids = [r[0] for r in conn.execute(select(cases_table.c.id).where(
-            cases_table.c.id != phone_case).order_by(cases_table.c.id.desc()).limit(40))]
+            cases_table.c.id != phone_case, cases_table.c.state == "new")
+            .order_by(cases_table.c.id.desc()).limit(40))]
         for n, cid in enumerate(ids[:24]):
             steps = [["verify"], ["verify", "rectify"], ["verify", "rectify", "answer"],
                      ["verify", "rectify", "answer", "close"], ["appeal"]][n % 5]
@@ -70,11 +75,103 @@ def prepare(url: str) -> int:
     return phone_case
 
 
-def main() -> int:
+def prepare_assessment(url: str) -> str:
+    """Staff accounts, peer reviews, leader comments, pledges; the previous month published.
+    Returns that month's key."""
+    import datetime as dt
+    import random
+
+    from aggregator.dashboard import accounts, assessment_config, assessment_store, pledges
+    from aggregator.dashboard.periods import Period
+
+    app = create_app(url, settings=Settings(secret="screenshots"))
+    engine = app.state.engine
+    now = utcnow()
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    period = Period("month", today.year, today.month).previous()
+    rng = random.Random(5)
+    settings = assessment_config.AssessmentSettings()
+    units = {"U-01", "U-02", "U-03", "U-04"}
+    with write(engine) as conn:
+        for unit in sorted(units):
+            people = assessment_store.colleagues(conn, unit)
+            for reviewer in people:
+                if accounts.get_user_by_name(conn, reviewer["id"].lower()) is None:
+                    accounts.create_user(conn, reviewer["id"].lower(), sample.PASSWORD, "staff",
+                                         staff_id=reviewer["id"], now=now)
+                if reviewer["id"] == "S-002":
+                    continue   # S-002 does the round in the screenshot
+                me = assessment_store.staff_row(conn, reviewer["id"])
+                for other in people:
+                    base = 4 if other["id"] != "S-005" else 3
+                    scores = {c["code"]: min(5, base + rng.choice((0, 0, 1)))
+                              for c in settings.criteria}
+                    assessment_store.submit_review(conn, period, me, other["id"], scores,
+                                                   settings, now, today)
+        u01 = accounts.get_user_by_name(conn, "u01")
+        notes = {"S-001": (92, "首问负责落实到位，群众反映好。"),
+                 "S-003": (85, "业务熟练，延时服务主动。"),
+                 "S-005": (72, "材料一次告知还需加强，注意服务用语。"),
+                 "S-002": (90, "窗口秩序好，主动帮办代办。")}
+        for sid, (score, text) in notes.items():
+            assessment_store.save_comment(conn, period, u01, "staff", sid, score, text,
+                                          {"U-01"}, now, today)
+        assessment_store.save_comment(conn, period, u01, "window", "W-001", 94,
+                                      "民政窗口群众满意度高，材料清单上墙。", {"U-01"}, now, today)
+        for owner, title, items in (
+                (("window", "W-001"), "民政窗口三项承诺", ["一次告知", "限时办结", "周六延时服务"]),
+                (("staff", "S-001"), "个人服务承诺", ["微笑服务", "不让群众跑第二趟"]),
+                (("window", "W-002"), "社保窗口承诺", ["养老保险即办", "社保卡5日内办结"])):
+            pid = pledges.create(conn, owner[0], owner[1], title, items, {"U-01"}, now)
+            for n, row in enumerate(pledges.list_for(conn, {"U-01"})[0]["items"]):
+                status = ("kept", "kept", "in_progress", "kept", "broken")[(pid + n) % 5]
+                if status != "in_progress":
+                    pledges.set_item(conn, row["id"], status,
+                                     "台账与群众回访核实" if status == "kept" else "有一周未落实，已整改",
+                                     u01, {"U-01"}, now)
+        jfb = accounts.get_user_by_name(conn, "jfb")
+        assessment_store.publish(conn, period, units, jfb, settings, 20.0, now)
+    engine.dispose()
+    return period.key
+
+
+def shoot_assessment(page, base: str, period: str) -> None:
+    page.goto(base + f"/dashboard/assessment?period={period}&unit=U-01")
+    page.screenshot(path=OUT / "dashboard-assessment.png")
+    page.goto(base + "/dashboard/pledges")
+    page.screenshot(path=OUT / "dashboard-assessment-pledges.png")
+    page.context.clear_cookies()
+    page.goto(base + "/dashboard/login")
+    page.fill("input[name=username]", "s-002")
+    page.fill("input[name=password]", sample.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/assessment/me")
+    import datetime as dt
+
+    this_month = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m")
+    page.goto(base + f"/dashboard/assessment/review?period={this_month}")   # the open round
+    card = page.locator("article.review").first
+    for i, fieldset in enumerate(card.locator("fieldset.scale").all()):
+        fieldset.get_by_text(["优秀", "良好", "优秀"][i], exact=True).click()
+    card.locator("button[data-submit]").click()
+    page.wait_for_url("**saved=1")
+    card = page.locator("article.review:not(.done)").first
+    card.locator("fieldset.scale").first.get_by_text("良好", exact=True).click()
+    page.screenshot(path=OUT / "dashboard-assessment-review.png")
+    page.goto(base + "/dashboard/assessment/me?period=" + period)
+    page.screenshot(path=OUT / "dashboard-assessment-me.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assessment", action="store_true",
+                        help="only the assessment pages (dashboard-assessment*.png)")
+    args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/dashboard.db"
         phone_case = prepare(url)
+        period = prepare_assessment(url) if args.assessment else None
         app = create_app(url, settings=Settings(secret="screenshots"))
         port = _free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
@@ -97,11 +194,15 @@ def main() -> int:
             page.fill("input[name=password]", sample.PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_url("**/dashboard/")
+            if args.assessment:
+                shoot_assessment(page, base, period)
+                pages = []
             for name, path in pages:
                 page.goto(base + path)
                 page.screenshot(path=OUT / f"dashboard-{name}.png")
             page.goto(base + "/public/units/U-01")
-            page.screenshot(path=OUT / "dashboard-public.png")
+            page.screenshot(path=OUT / ("dashboard-assessment-public.png" if args.assessment
+                                        else "dashboard-public.png"), full_page=args.assessment)
             browser.close()
         server.should_exit = True
         time.sleep(0.3)

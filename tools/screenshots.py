@@ -1,6 +1,7 @@
 """Render every kiosk screen, in zh_CN and en, at several sizes, into docs/screenshots/.
 
     .venv/bin/python tools/screenshots.py [--sizes 1024x600,1920x1080] [--out docs/screenshots]
+    .venv/bin/python tools/screenshots.py --award     # kiosk-idle-award-<lang>-<W>x<H>.png
 
 Runs offscreen (SDL_VIDEODRIVER=offscreen, a throw-away KIVY_HOME) with the demo config.yaml,
 a temporary database and the real flow, driven into each state the way a citizen would.
@@ -26,13 +27,35 @@ SCREENS = ("paused", "idle", "idle_invited", "rate", "rate4", "follow_up", "than
            "technician", "technician_pin", "staff_panel")
 
 
+def award_config(cfg) -> dict:
+    """A pulled server config as after the previous month was published: the roster's
+    computed star levels and the rotating award of this window (docs/assessment.md)."""
+    import dataclasses
+    import datetime as dt
+
+    first = dt.date.today().replace(day=1) - dt.timedelta(days=1)
+    roster = [dataclasses.asdict(r) if dataclasses.is_dataclass(r) else dict(r)
+              for r in cfg.roster]
+    for member in roster:
+        member["stars"] = 5
+    w = cfg.window
+    return {"window": {"id": w.id, "name": w.name, "unit_id": w.unit_id,
+                       "unit_name": w.unit_name, "hotline": w.hotline, "stars": 5},
+            "roster": roster, "award": {"kind": "red_flag", "period": first.strftime("%Y-%m")}}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="1024x600,1920x1080")
     p.add_argument("--langs", default="zh_CN,en")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     p.add_argument("--screens", default=",".join(SCREENS))
+    p.add_argument("--award", action="store_true",
+                   help="only the badge screen after a config pull that brings published star "
+                        "levels and the rotating award (流动红旗)")
     args = p.parse_args(argv)
+    if args.award:
+        args.screens = "idle"
 
     sizes = args.sizes.split(",")
     if len(sizes) > 1:  # one process per size: the offscreen window cannot grow after it opened
@@ -41,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 0
         for size in sizes:
             cmd = [sys.executable, __file__, "--sizes", size, "--langs", args.langs, "--out", str(args.out),
-                   "--screens", args.screens]
+                   "--screens", args.screens] + (["--award"] if args.award else [])
             code = subprocess.call(cmd) or code
         return code
     w, h = (int(v) for v in sizes[0].lower().split("x"))
@@ -88,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                     cfg.scale.levels = 4
                 db = tmp / f"{screen}-{lang}-{size}.db"
                 store = RatingStore(db)
+                if args.award:
+                    store.apply_config(award_config(cfg), "award-demo", 1)
                 flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster)
                 app = KioskApp(cfg, store, flow, voice=VoicePrompt(False), invite_server=False)
                 root = app.build()
@@ -131,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                         tech.submit_pin()
                         tech.digit("1")
                 frames(3)
-                written.append(shoot(f"kiosk-{screen}-{lang}-{w}x{h}.png"))
+                name = "idle-award" if args.award else screen
+                written.append(shoot(f"kiosk-{name}-{lang}-{w}x{h}.png"))
                 app.dispatch("on_stop")
                 if app._panel is not None:
                     app._panel.dismiss(animation=False)

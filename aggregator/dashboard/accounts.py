@@ -20,11 +20,12 @@ from sqlalchemy.engine import Connection
 
 from ..db import insert_ignore
 from ..errors import BadRequest
-from ..schema import regions, units
+from ..schema import regions, staff, units
+from .assessment_tables import staff_users
 from .config import DashboardSettings
 from .tables import login_failures, user_sessions, users
 
-ROLES = ("admin", "supervisor", "unit_manager", "viewer")
+ROLES = ("admin", "supervisor", "unit_manager", "viewer", "staff")
 LANGUAGES = ("zh_CN", "en")
 _hasher = PasswordHasher()
 # Verified against when the user name is unknown, so a miss costs as much as a wrong password.
@@ -45,8 +46,9 @@ def check_password(stored: str, password: str) -> bool:
 def create_user(conn: Connection, username: str, password: str, role: str, *,
                 region_id: str | None = None, unit_id: str | None = None,
                 language: str = "zh_CN", display_name: str | None = None,
-                now: dt.datetime) -> dict:
-    """Insert a user; the scope must fit the role (supervisor: region, unit_manager: unit)."""
+                staff_id: str | None = None, now: dt.datetime) -> dict:
+    """Insert a user; the scope must fit the role (supervisor: region, unit_manager: unit,
+    staff: ``staff_id``, whose unit becomes the user's)."""
     username = (username or "").strip()
     if not username or len(username) > 64:
         raise BadRequest(f"username must be 1-64 characters, got {username!r:.80}",
@@ -63,6 +65,16 @@ def create_user(conn: Connection, username: str, password: str, role: str, *,
                          field="region")
     if role == "unit_manager" and not unit_id:
         raise BadRequest("a unit manager needs --unit", field="unit")
+    if role == "staff":
+        member = conn.execute(select(staff.c.unit_id, staff.c.name)
+                              .where(staff.c.id == (staff_id or ""))).first()
+        if member is None or not member.unit_id:
+            raise BadRequest(f"a staff account needs --staff, an existing staff member with a "
+                             f"unit; got {staff_id!r}", field="staff")
+        region_id, unit_id = None, member.unit_id
+        display_name = display_name or member.name
+    elif staff_id:
+        raise BadRequest("only a staff account is linked to a staff member", field="staff")
     if role == "admin" and (region_id or unit_id):
         raise BadRequest("an admin sees everything; give no --region or --unit", field="role")
     if region_id and conn.execute(select(regions.c.id).where(regions.c.id == region_id)).first() is None:
@@ -72,21 +84,37 @@ def create_user(conn: Connection, username: str, password: str, role: str, *,
     row = {"username": username, "display_name": display_name or username,
            "password_hash": hash_password(password), "role": role,
            "region_id": region_id if role != "unit_manager" else None,
-           "unit_id": unit_id if role in ("unit_manager", "viewer") else None,
+           "unit_id": unit_id if role in ("unit_manager", "viewer", "staff") else None,
            "language": language, "active": True, "created_at": now}
-    if not insert_ignore(conn, users, [row], returning="id"):
+    created = insert_ignore(conn, users, [row], returning="id")
+    if not created:
         raise BadRequest(f"user {username!r} already exists", field="username")
+    if role == "staff":
+        if not insert_ignore(conn, staff_users, [{"user_id": next(iter(created)),
+                                                  "staff_id": staff_id}], returning="user_id"):
+            raise BadRequest(f"staff member {staff_id!r} already has an account", field="staff")
     return get_user_by_name(conn, username)
 
 
+def _with_staff(conn: Connection, row) -> dict | None:
+    """The user as a dict; a staff user also gets ``staff_id``."""
+    if row is None:
+        return None
+    user = dict(row)
+    if user["role"] == "staff":
+        user["staff_id"] = conn.execute(select(staff_users.c.staff_id).where(
+            staff_users.c.user_id == user["id"])).scalar()
+    return user
+
+
 def get_user_by_name(conn: Connection, username: str) -> dict | None:
-    row = conn.execute(select(users).where(users.c.username == username)).mappings().first()
-    return dict(row) if row else None
+    return _with_staff(conn, conn.execute(select(users).where(users.c.username == username))
+                       .mappings().first())
 
 
 def get_user(conn: Connection, user_id: int) -> dict | None:
-    row = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
-    return dict(row) if row else None
+    return _with_staff(conn, conn.execute(select(users).where(users.c.id == user_id))
+                       .mappings().first())
 
 
 # ---- lockout -------------------------------------------------------------------------

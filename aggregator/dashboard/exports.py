@@ -1,4 +1,5 @@
-"""Ranking exports: XLSX (openpyxl) and CSV (UTF-8 with BOM, so Excel opens Chinese right)."""
+"""Ranking exports: XLSX (openpyxl) and CSV (UTF-8 with BOM, so Excel opens Chinese right);
+the period's assessment table as XLSX (``assessment_xlsx``)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,57 @@ def to_xlsx(report: dict, t, title: str) -> bytes:
     sheet["B2"].number_format = "0%"
     for letter, width in zip("ABCDEFGHIJKL", (6, 26, 14, 9, 9, 7, 10, 10, 10, 10, 10, 8)):
         sheet.column_dimensions[letter].width = width
+    sheet.freeze_panes = sheet.cell(row=head + 1, column=1)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+ASSESSMENT_COLUMNS = ("rank", "kind", "name", "key", "unit", "citizens", "ratings", "peers",
+                      "reviewers", "leaders", "composite", "weights", "stars", "award")
+
+
+def assessment_xlsx(data: dict, t, title: str, lang: str) -> bytes:
+    """The period's assessment table (windows, then staff) with its parts and the weights
+    actually used, one sheet; a row whose weights were renormalised says so."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = data["period"].key
+    s = data["settings"]
+    sheet.append([title])
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet.append([t("formula"), " + ".join(f"{t('part_' + k)} {v:.0%}"
+                                         for k, v in s.weights.items()),
+                  t("stars_from"), " / ".join(f"{x:g}" for x in s.thresholds),
+                  t("status"), t("published") if data["published_units"] else t("provisional")])
+    sheet.append([])
+    sheet.append([t(f"col_{c}") for c in ASSESSMENT_COLUMNS])
+    head = sheet.max_row
+    for cell in sheet[head]:
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor="1F4E79")
+        cell.alignment = Alignment(horizontal="center")
+    award = PatternFill("solid", fgColor="FDE2E1")
+    for kind, rows in (("window", data["window_rows"]), ("staff", data["staff_rows"])):
+        for rank, r in enumerate(rows, start=1):
+            used = ", ".join(f"{t('part_' + k)} {v:.0%}" for k, v in r["weights_used"].items())
+            if r["renormalised"]:
+                used += f" ({t('renormalised')}: " + "、".join(
+                    t("part_" + k) for k in r["missing"]) + f" {t('missing')})"
+            sheet.append([rank, t("kind_" + kind), r["name"], r["id"], r["unit_name"],
+                          r["citizens"], r["rated"], r["peers"], r["reviewers"], r["leaders"],
+                          r["composite"], used, r["stars"], t("award") if r["award"] else ""])
+            if r["award"]:
+                for cell in sheet[sheet.max_row]:
+                    cell.fill = award
+    for letter, width in zip("ABCDEFGHIJKLMN", (6, 7, 18, 10, 22, 10, 8, 10, 8, 10, 10, 44, 6, 10)):
+        sheet.column_dimensions[letter].width = width
+    for col in "FHJK":
+        for cell in sheet[col][head:]:
+            cell.number_format = "0.0"
     sheet.freeze_panes = sheet.cell(row=head + 1, column=1)
     out = io.BytesIO()
     book.save(out)

@@ -4,16 +4,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import AggregatorError
-from . import routes_admin, routes_cases, routes_public, routes_reports, routes_session
-from .web import PREFIX, LoginRequired, error_page, login_redirect, redirect
+from ..errors import AggregatorError, Forbidden
+from . import (
+    assessment_routes,
+    routes_admin,
+    routes_cases,
+    routes_public,
+    routes_reports,
+    routes_session,
+)
+from .web import PREFIX, Ctx, LoginRequired, current, error_page, login_redirect, redirect
 
 STATIC = Path(__file__).parent / "static"
+# Routers open to every role. Every other router refuses staff accounts (default deny), so
+# a staff member reaches only the peer review and their own results (assessment_routes).
+STAFF_OPEN = (routes_session, routes_public, assessment_routes)
+
+
+class StaffHome(Forbidden):
+    """A staff account asked for a page of the supervisors: sent to their own results."""
+
+
+async def not_staff(request: Request, ctx: Ctx = Depends(current)) -> None:
+    if ctx.role == "staff":
+        raise StaffHome("staff accounts see only the peer review and their own results")
 
 
 def _wants_html(request: Request) -> bool:
@@ -24,8 +43,10 @@ def _wants_html(request: Request) -> bool:
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard under /dashboard and the public pages under /public."""
-    for module in (routes_session, routes_reports, routes_cases, routes_admin, routes_public):
-        app.include_router(module.router)
+    for module in (routes_session, routes_reports, routes_cases, routes_admin, routes_public,
+                   assessment_routes):
+        guard = [] if module in STAFF_OPEN else [Depends(not_staff)]
+        app.include_router(module.router, dependencies=guard)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="dashboard-static")
 
     @app.get(PREFIX, include_in_schema=False)
@@ -40,6 +61,8 @@ def mount(app: FastAPI) -> None:
             if _wants_html(request):
                 return login_redirect(request)
             return JSONResponse(exc.body(), status_code=401)
+        if isinstance(exc, StaffHome) and request.url.path == PREFIX + "/":
+            return redirect(PREFIX + "/assessment/me")
         if _wants_html(request):
             return error_page(request, exc)
         return await json_error(request, exc)

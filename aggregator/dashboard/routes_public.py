@@ -9,6 +9,7 @@ from .. import stats
 from ..db import read, utcnow
 from ..errors import NotFound
 from ..schema import units
+from . import assessment_store, pledges
 from .periods import Period
 from .web import local_today, pick_lang, render
 
@@ -44,9 +45,17 @@ def public_unit(unit_id: str, request: Request):
         windows_rows = [{"name": r["name"], "rated": r["rated"],
                          "rate": r["rate"] if r["rated"] >= MIN_VOLUME else None}
                         for r in sorted(win["rows"], key=lambda r: str(r["key"]))]
+        # 践诺 and the newest published assessment (star windows, 流动红旗): totals only.
+        fulfilment = pledges.unit_fulfilment(conn, {unit_id})[unit_id]
+        pledge_rows = pledges.list_for(conn, {unit_id})
+        assessed = assessment_store.latest_published(conn, unit_id)
+        frozen = assessment_store.published(conn, assessed, {unit_id}) if assessed else None
+        star_windows = frozen["windows"] if frozen else []
     return render(request, "public_unit.html", None, unit=dict(unit), months=months,
                   windows=windows_rows, last=last, lang=pick_lang(request),
-                  min_volume=MIN_VOLUME, today=today)
+                  min_volume=MIN_VOLUME, today=today, fulfilment=fulfilment,
+                  pledges=pledge_rows, assessed=Period.parse(assessed) if assessed else None,
+                  star_windows=star_windows)
 
 
 

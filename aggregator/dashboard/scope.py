@@ -3,6 +3,8 @@
 - admin: every unit; viewer without a scope: every unit (read only)
 - supervisor (or viewer with a region): the units of their region and all regions below it
 - unit_manager (or viewer with a unit): their one unit
+- staff: no unit at all here (no ratings, no cases); they reach only the assessment pages,
+  which check their own unit and staff id themselves (``assessment_routes``)
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def region_subtree(conn: Connection, region_id: str) -> set[str]:
 
 def allowed_units(conn: Connection, user: dict) -> set[str]:
     """The unit ids ``user`` may see."""
+    if user["role"] == "staff":
+        return set()
     if user.get("unit_id"):
         return {user["unit_id"]}
     if user.get("region_id"):
@@ -45,7 +49,7 @@ def allowed_units(conn: Connection, user: dict) -> set[str]:
 
 def allowed_regions(conn: Connection, user: dict) -> set[str] | None:
     """Region ids the user may drill into (None: all)."""
-    if user.get("unit_id"):
+    if user.get("unit_id") or user["role"] == "staff":
         return set()
     if user.get("region_id"):
         return region_subtree(conn, user["region_id"])
@@ -54,6 +58,8 @@ def allowed_regions(conn: Connection, user: dict) -> set[str] | None:
 
 def stats_filter(user: dict) -> dict:
     """Keyword arguments narrowing ``stats.compute`` to the user's scope at the source."""
+    if user["role"] == "staff":
+        return {"unit": "(staff account: no unit)"}  # matches no unit: staff see no ratings
     if user.get("unit_id"):
         return {"unit": user["unit_id"]}
     if user.get("region_id"):

@@ -14,8 +14,25 @@ class ServiceItemRow(BoxLayout):
     time_limit = StringProperty("")
 
 
+def award_period(tr, award: dict) -> str:
+    """The period of an award as the badge says it: "2024年5月" / "5/2024", "" when unknown."""
+    year, _, rest = str((award or {}).get("period") or "").partition("-")
+    if not year.isdigit() or not rest:
+        return ""
+    if rest[:1] in "Qq" and rest[1:].isdigit():
+        return tr("idle.award_quarter", year=year, quarter=int(rest[1:]))
+    return tr("idle.award_month", year=year, month=int(rest)) if rest.isdigit() else ""
+
+
 class IdleScreen(KioskScreen):
     _shown: tuple = ()
+
+    def award_text(self, award: dict) -> str:
+        """The award badge's text, or "" when this window holds no award."""
+        if not award or not self.app:
+            return ""
+        when = award_period(self.app.tr, award)
+        return self.app.tr("idle.award") + (f" · {when}" if when else "")
 
     def refresh(self) -> None:
         items = list(self.app.service_items if self.app else [])[:8]

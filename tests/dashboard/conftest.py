@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -21,10 +20,6 @@ from aggregator.db import utcnow
 from tests.dashboard.helpers import Dashboard
 
 PG_URL = os.environ.get("AGGREGATOR_TEST_PG_URL")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 BACKENDS = [
     "sqlite",
     pytest.param("postgresql", marks=pytest.mark.skipif(
@@ -90,18 +85,6 @@ def dash_sqlite(tmp_path_factory):
     server.should_exit = True
     thread.join(timeout=10)
     app.state.engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -1,0 +1,111 @@
+"""Settings of the periodic assessment (量化考核): weights of the three evaluations, star-level
+thresholds, peer-review criteria, the award's scope. Declared once with default and help;
+an admin's overrides live in ``dashboard_kv`` (key ``assessment_settings``), so every worker
+sees the same.
+
+>>> s = AssessmentSettings(); (s.weights["citizens"], s.thresholds)
+(0.6, [60.0, 70.0, 80.0, 90.0])
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from ..db import insert_ignore
+from ..errors import BadRequest
+from .tables import dashboard_kv
+
+PARTS = ("citizens", "peers", "leaders")
+KEY = "assessment_settings"
+HELP = {
+    "weights": "Weight of each part of the composite: citizens (群众评议), peers (互评), "
+               "leaders (领导点评); any non-negative numbers, renormalised over the parts present",
+    "thresholds": "Composite scores (0-100) from which a window or staff member earns "
+                  "2, 3, 4 and 5 stars; below the first: 1 star",
+    "criteria": "Peer-review criteria: code, Chinese and English label (比技能、比作风、比业绩)",
+    "min_reviewers": "Fewer peer reviewers than this leave the peer part missing (so no one "
+                     "can infer a single colleague's review)",
+    "award_scope": "The rotating award (流动红旗) goes to the best window of each 'unit' or "
+                   "of each 'region' (the unit's own region)",
+    "award_min_ratings": "A window needs at least this many citizens' ratings in the period "
+                         "to win the award",
+}
+DEFAULT_CRITERIA = [
+    {"code": "skill", "zh": "比技能", "en": "Skill"},
+    {"code": "conduct", "zh": "比作风", "en": "Conduct"},
+    {"code": "results", "zh": "比业绩", "en": "Results"},
+]
+
+
+@dataclass
+class AssessmentSettings:
+    """The assessment settings; see ``HELP``."""
+
+    weights: dict = field(default_factory=lambda: {"citizens": 0.6, "peers": 0.2,
+                                                   "leaders": 0.2})
+    thresholds: list = field(default_factory=lambda: [60.0, 70.0, 80.0, 90.0])
+    criteria: list = field(default_factory=lambda: [dict(c) for c in DEFAULT_CRITERIA])
+    min_reviewers: int = 3
+    award_scope: str = "unit"
+    award_min_ratings: int = 30
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AssessmentSettings":
+        """Checked settings; a wrong key or value names itself."""
+        out = cls()
+        unknown = sorted(set(data) - set(asdict(out)))
+        if unknown:
+            raise BadRequest(f"unknown assessment setting {unknown[0]!r}; known: "
+                             f"{', '.join(asdict(out))}", field=unknown[0])
+        for name, value in data.items():
+            setattr(out, name, value)
+        w = out.weights
+        if not isinstance(w, dict) or set(w) != set(PARTS):
+            raise BadRequest(f"weights must give {', '.join(PARTS)}, got {w!r:.80}",
+                             field="weights")
+        try:
+            out.weights = {k: float(w[k]) for k in PARTS}
+            out.thresholds = [float(x) for x in out.thresholds]
+            out.min_reviewers = int(out.min_reviewers)
+            out.award_min_ratings = int(out.award_min_ratings)
+        except (TypeError, ValueError):
+            raise BadRequest("weights and thresholds must be numbers", field="weights") from None
+        if any(v < 0 for v in out.weights.values()) or not sum(out.weights.values()):
+            raise BadRequest(f"weights must be >= 0 and not all 0, got {out.weights}",
+                             field="weights")
+        t = out.thresholds
+        if len(t) != 4 or t != sorted(t) or t[0] < 0 or t[-1] > 100:
+            raise BadRequest(f"thresholds must be 4 ascending scores in 0-100 (for 2-5 stars), "
+                             f"got {t}", field="thresholds")
+        codes = [c.get("code") if isinstance(c, dict) else None for c in out.criteria]
+        if not codes or not all(isinstance(c, str) and 0 < len(c) <= 32 for c in codes) \
+                or len(set(codes)) != len(codes):
+            raise BadRequest("criteria must be a non-empty list of {code, zh, en} with unique "
+                             "codes of 1-32 characters", field="criteria")
+        if out.award_scope not in ("unit", "region"):
+            raise BadRequest(f"award_scope must be unit or region, got {out.award_scope!r}",
+                             field="award_scope")
+        if out.min_reviewers < 1:
+            raise BadRequest("min_reviewers must be at least 1", field="min_reviewers")
+        return out
+
+    def criterion_label(self, code: str, lang: str) -> str:
+        for c in self.criteria:
+            if c["code"] == code:
+                return c.get("en" if lang == "en" else "zh") or code
+        return code
+
+
+def load(conn: Connection) -> AssessmentSettings:
+    row = conn.execute(select(dashboard_kv.c.value).where(dashboard_kv.c.key == KEY)).first()
+    return AssessmentSettings.from_dict(json.loads(row[0])) if row else AssessmentSettings()
+
+
+def save(conn: Connection, settings: AssessmentSettings) -> None:
+    value = json.dumps(asdict(settings), ensure_ascii=False)
+    if not insert_ignore(conn, dashboard_kv, [{"key": KEY, "value": value}], returning="key"):
+        conn.execute(update(dashboard_kv).where(dashboard_kv.c.key == KEY).values(value=value))

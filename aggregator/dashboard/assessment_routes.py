@@ -1,0 +1,294 @@
+"""The assessment pages (量化考核): the unit's assessment table with leader comments and
+publishing, the XLSX export, the settings; for staff accounts only the peer-review form of
+their own unit and their own results; pledges (践诺).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from ..db import read, write
+from ..errors import BadRequest, Forbidden
+from ..schema import windows
+from . import accounts, assessment_config, assessment_store, audit, exports, pledges, scope
+from .periods import Period
+from .web import PREFIX, TEMPLATES, Ctx, current, posted, redirect, render
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+HOME = PREFIX + "/assessment"
+TEMPLATES.filters.setdefault("fmt1", lambda v: "—" if v is None else f"{v:.1f}")
+TEMPLATES.filters.setdefault("part_name", lambda key, t: t("part_" + key))
+
+
+def _periods(ctx: Ctx, n: int = 12) -> list[Period]:
+    out, p = [], Period("month", ctx.today.year, ctx.today.month)
+    for _ in range(n):
+        out.append(p)
+        p = p.previous()
+    return out
+
+
+def _period(request: Request, ctx: Ctx) -> Period:
+    value = request.query_params.get("period")
+    if not value:
+        return Period("month", ctx.today.year, ctx.today.month).previous()
+    return Period.parse(value, ctx.today)
+
+
+def _units(request: Request, ctx: Ctx, conn) -> set[str]:
+    unit = request.query_params.get("unit")
+    if unit:
+        scope.check_unit(conn, ctx.user, unit)
+        return {unit}
+    return set(ctx.allowed)
+
+
+def _staff_member(conn, ctx: Ctx) -> dict:
+    """The staff row of a staff account (its unit is the user's unit)."""
+    if ctx.role != "staff":
+        raise Forbidden("only staff accounts review colleagues")
+    member = assessment_store.staff_row(conn, ctx.user.get("staff_id") or "")
+    if member is None or member["unit_id"] != ctx.user["unit_id"] or not member["active"]:
+        raise Forbidden("your account is not linked to an active staff member of your unit")
+    return member
+
+
+def _table(request: Request, ctx: Ctx, conn) -> dict:
+    scope.require_role(ctx.user, "viewer")
+    period = _period(request, ctx)
+    unit_ids = _units(request, ctx, conn)
+    settings = assessment_config.load(conn)
+    prior = request.app.state.settings.smoothing_prior
+    frozen = assessment_store.published(conn, period.key, unit_ids)
+    live = assessment_store.compute(conn, period, unit_ids, settings, prior)
+    if frozen:  # published units show their frozen results, the others the live ones
+        for kind in ("staff", "windows"):
+            live[kind] = frozen[kind] + [r for r in live[kind]
+                                         if r["unit_id"] not in frozen["units"]]
+    return {"period": period, "settings": settings, "units": sorted(unit_ids),
+            "published_units": sorted(frozen["units"]) if frozen else [],
+            "staff_rows": live["staff"], "window_rows": live["windows"]}
+
+
+@router.get("/assessment")
+def assessment_page(request: Request, ctx: Ctx = Depends(current)):
+    if ctx.role == "staff":
+        return redirect(f"{HOME}/me")
+    with read(request.app.state.engine) as conn:
+        data = _table(request, ctx, conn)
+        data["comments"] = assessment_store.comments(conn, set(data["units"]),
+                                                     data["period"].key)
+        data["fulfilment"] = pledges.unit_fulfilment(conn, set(data["units"]))
+        data["open"] = data["period"].key in {p.key for p in
+                                              assessment_store.open_periods(ctx.today)}
+    mine = {(c["target_kind"], c["target_id"]): c for c in data["comments"]
+            if c["author_id"] == ctx.user["id"]}
+    return render(request, "assessment.html", ctx, **data, mine=mine,
+                  periods=_periods(ctx), nav="assessment",
+                  saved=request.query_params.get("saved"))
+
+
+@router.get("/assessment.xlsx")
+def assessment_export(request: Request, ctx: Ctx = Depends(current)):
+    with read(request.app.state.engine) as conn:
+        data = _table(request, ctx, conn)
+    t = ctx.t
+    title = f"{data['period'].label(ctx.lang)} {t('assessment_title')}"
+    body = exports.assessment_xlsx(data, t, title, ctx.lang)
+    return Response(body, media_type="application/vnd.openxmlformats-officedocument."
+                    "spreadsheetml.sheet", headers={
+                        "Content-Disposition":
+                            f'attachment; filename="assessment-{data["period"].key}.xlsx"'})
+
+
+@router.post("/assessment/comments")
+def save_comment(request: Request, ctx: Ctx = Depends(posted), period: str = Form(...),
+                 kind: str = Form(...), target_id: str = Form(...), score: float = Form(...),
+                 comment: str = Form(...)):
+    scope.require_role(ctx.user, "unit_manager")
+    p = Period.parse(period, ctx.today)
+    with write(request.app.state.engine) as conn:
+        assessment_store.save_comment(conn, p, ctx.user, kind, target_id, score, comment,
+                                      ctx.allowed, ctx.now, ctx.today)
+        audit.record(conn, ctx.user, "leader_comment", ctx.now, target=f"{kind}:{target_id}",
+                     detail={"period": p.key, "score": score}, ip=ctx.ip)
+    return redirect(f"{HOME}?period={p.key}&saved=comment#{kind}-{target_id}")
+
+
+@router.post("/assessment/publish")
+def publish(request: Request, ctx: Ctx = Depends(posted), period: str = Form(...),
+            unit: str = Form("")):
+    scope.require_role(ctx.user, "supervisor")
+    p = Period.parse(period, ctx.today)
+    with write(request.app.state.engine) as conn:
+        if unit:
+            scope.check_unit(conn, ctx.user, unit)
+        unit_ids = {unit} if unit else set(ctx.allowed)
+        settings = assessment_config.load(conn)
+        n = assessment_store.publish(conn, p, unit_ids, ctx.user, settings,
+                                     request.app.state.settings.smoothing_prior, ctx.now)
+        audit.record(conn, ctx.user, "publish_assessment", ctx.now, target=p.key,
+                     detail={"units": sorted(unit_ids), "rows": n}, ip=ctx.ip)
+    return redirect(f"{HOME}?period={p.key}&saved=published" + (f"&unit={unit}" if unit else ""))
+
+
+@router.post("/assessment/accounts")
+def create_staff_account(request: Request, ctx: Ctx = Depends(posted),
+                         staff_id: str = Form(...), username: str = Form(...),
+                         password: str = Form(...)):
+    """A unit manager gives a staff member of their unit a dashboard account (role staff)."""
+    scope.require_role(ctx.user, "unit_manager")
+    with write(request.app.state.engine) as conn:
+        assessment_store.check_staff_scope(conn, ctx.allowed, staff_id)
+        accounts.create_user(conn, username, password, "staff", staff_id=staff_id,
+                             now=ctx.now)
+        audit.record(conn, ctx.user, "create_staff_account", ctx.now, target=staff_id,
+                     ip=ctx.ip)
+    return redirect(f"{HOME}/settings?saved=account")
+
+
+@router.get("/assessment/settings")
+def settings_page(request: Request, ctx: Ctx = Depends(current)):
+    scope.require_role(ctx.user, "unit_manager")
+    with read(request.app.state.engine) as conn:
+        s = assessment_config.load(conn)
+        staff_rows = [r for u in sorted(ctx.allowed) for r in assessment_store.colleagues(conn, u)]
+    return render(request, "assessment_settings.html", ctx, s=s, help=assessment_config.HELP,
+                  staff_rows=staff_rows, nav="assessment",
+                  saved=request.query_params.get("saved"))
+
+
+@router.post("/assessment/settings")
+def save_settings(request: Request, ctx: Ctx = Depends(posted), w_citizens: float = Form(...),
+                  w_peers: float = Form(...), w_leaders: float = Form(...),
+                  thresholds: str = Form(...), criteria: str = Form(...),
+                  min_reviewers: int = Form(3), award_scope: str = Form("unit"),
+                  award_min_ratings: int = Form(30)):
+    scope.require_role(ctx.user, "admin")
+    crit = []
+    for line in criteria.splitlines():
+        parts = [x.strip() for x in line.split("|")]
+        if parts and parts[0]:
+            crit.append({"code": parts[0], "zh": parts[1] if len(parts) > 1 else parts[0],
+                         "en": parts[2] if len(parts) > 2 else parts[0]})
+    try:
+        cuts = [float(x) for x in thresholds.replace(",", " ").split()]
+    except ValueError:
+        raise BadRequest(f"thresholds must be numbers, got {thresholds!r:.60}",
+                         field="thresholds") from None
+    s = assessment_config.AssessmentSettings.from_dict({
+        "weights": {"citizens": w_citizens, "peers": w_peers, "leaders": w_leaders},
+        "thresholds": cuts, "criteria": crit, "min_reviewers": min_reviewers,
+        "award_scope": award_scope, "award_min_ratings": award_min_ratings})
+    with write(request.app.state.engine) as conn:
+        assessment_config.save(conn, s)
+        audit.record(conn, ctx.user, "assessment_settings", ctx.now, detail=vars(s), ip=ctx.ip)
+    return redirect(f"{HOME}/settings?saved=settings")
+
+
+# ---- staff: peer review and own results ---------------------------------------------------
+
+@router.get("/assessment/review")
+def review_page(request: Request, ctx: Ctx = Depends(current)):
+    period = _period(request, ctx)
+    with read(request.app.state.engine) as conn:
+        me = _staff_member(conn, ctx)
+        settings = assessment_config.load(conn)
+        people = assessment_store.colleagues(conn, me["unit_id"])
+        done = assessment_store.reviewed_by(conn, period.key, me["id"])
+        closed = assessment_store.is_published(conn, period.key, me["unit_id"]) or \
+            period.key not in {p.key for p in assessment_store.open_periods(ctx.today)}
+    others = [p for p in people if p["id"] != me["id"]]
+    myself = next((p for p in people if p["id"] == me["id"]), None)
+    return render(request, "assessment_review.html", ctx, period=period, me=me,
+                  others=others, myself=myself, done=done, closed=closed,
+                  criteria=settings.criteria, periods=assessment_store.open_periods(ctx.today),
+                  nav="peer_review", saved=request.query_params.get("saved"))
+
+
+@router.post("/assessment/review")
+async def submit_review(request: Request, ctx: Ctx = Depends(posted)):
+    form = await request.form()
+    period = Period.parse(str(form.get("period") or ""), ctx.today)
+    reviewee = str(form.get("reviewee_id") or "")
+
+    def run():
+        with write(request.app.state.engine) as conn:
+            me = _staff_member(conn, ctx)
+            settings = assessment_config.load(conn)
+            scores = {c["code"]: form.get(f"score_{c['code']}") for c in settings.criteria}
+            assessment_store.submit_review(conn, period, me, reviewee, scores, settings,
+                                           ctx.now, ctx.today)
+            # No target: the audit log must not tell whom a reviewer reviewed.
+            audit.record(conn, ctx.user, "peer_review", ctx.now, detail={"period": period.key},
+                         ip=ctx.ip)
+
+    from starlette.concurrency import run_in_threadpool
+
+    await run_in_threadpool(run)
+    return redirect(f"{HOME}/review?period={period.key}&saved=1")
+
+
+@router.get("/assessment/me")
+def my_results(request: Request, ctx: Ctx = Depends(current)):
+    period = _period(request, ctx)
+    with read(request.app.state.engine) as conn:
+        me = _staff_member(conn, ctx)
+        settings = assessment_config.load(conn)
+        unit_ids = {me["unit_id"]}
+        frozen = assessment_store.published(conn, period.key, unit_ids)
+        rows = frozen["staff"] if frozen else assessment_store.compute(
+            conn, period, unit_ids, settings, request.app.state.settings.smoothing_prior)["staff"]
+        mine = next((r for r in rows if r["id"] == me["id"]), None)
+        peer = assessment_store.peer_parts(conn, period.key, unit_ids, settings).get(me["id"], {})
+        own = assessment_store.peer_parts(conn, period.key, unit_ids, settings,
+                                          self_review=True).get(me["id"], {})
+        targets = [("staff", me["id"])] + ([("window", me["window_id"])]
+                                           if me["window_id"] else [])
+        notes = assessment_store.comments(conn, unit_ids, period.key, targets)
+        window_name = conn.execute(select(windows.c.name).where(
+            windows.c.id == me["window_id"])).scalar() if me["window_id"] else None
+    return render(request, "assessment_me.html", ctx, period=period, me=me, mine=mine,
+                  peer=peer, own=own, notes=notes, settings=settings, published=bool(frozen),
+                  window_name=window_name, periods=_periods(ctx, 6), nav="my_results")
+
+
+# ---- pledges -----------------------------------------------------------------------------
+
+@router.get("/pledges")
+def pledges_page(request: Request, ctx: Ctx = Depends(current)):
+    scope.require_role(ctx.user, "viewer")
+    with read(request.app.state.engine) as conn:
+        rows = pledges.list_for(conn, ctx.allowed)
+        rates = pledges.unit_fulfilment(conn, ctx.allowed)
+        people = [r for u in sorted(ctx.allowed) for r in assessment_store.colleagues(conn, u)]
+        wins = [dict(r) for r in conn.execute(select(windows.c.id, windows.c.name,
+                                                     windows.c.unit_id).where(
+            windows.c.unit_id.in_(sorted(ctx.allowed))).order_by(windows.c.id)).mappings()]
+    return render(request, "pledges.html", ctx, pledges=rows, rates=rates, people=people,
+                  windows=wins, statuses=pledges.STATUSES, nav="pledges")
+
+
+@router.post("/pledges")
+def create_pledge(request: Request, ctx: Ctx = Depends(posted), owner: str = Form(...),
+                  title: str = Form(...), items: str = Form(...)):
+    scope.require_role(ctx.user, "unit_manager")
+    kind, _, owner_id = owner.partition(":")
+    with write(request.app.state.engine) as conn:
+        pid = pledges.create(conn, kind, owner_id, title, items.splitlines(), ctx.allowed,
+                             ctx.now)
+        audit.record(conn, ctx.user, "create_pledge", ctx.now, target=owner, ip=ctx.ip)
+    return redirect(f"{PREFIX}/pledges#pledge-{pid}")
+
+
+@router.post("/pledges/items/{item_id}")
+def update_item(item_id: int, request: Request, ctx: Ctx = Depends(posted),
+                status: str = Form(...), evidence: str = Form("")):
+    scope.require_role(ctx.user, "unit_manager")
+    with write(request.app.state.engine) as conn:
+        pledges.set_item(conn, item_id, status, evidence, ctx.user, ctx.allowed, ctx.now)
+        audit.record(conn, ctx.user, "pledge_item", ctx.now, target=str(item_id),
+                     detail={"status": status}, ip=ctx.ip)
+    return redirect(f"{PREFIX}/pledges#item-{item_id}")

@@ -1,0 +1,113 @@
+"""Public pledges (承诺) of staff members and windows, their items and how each was kept
+(践诺): status ``kept`` | ``in_progress`` | ``broken`` with evidence notes.
+
+A unit's fulfilment rate is kept items ÷ all items of its active pledges, so an item left
+"in progress" never counts as kept.
+
+>>> fulfilment_rate({"kept": 3, "in_progress": 1, "broken": 0})
+0.75
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+
+from ..errors import BadRequest, NotFound
+from ..schema import staff, windows
+from .assessment_tables import pledge_items, pledges
+
+STATUSES = ("kept", "in_progress", "broken")
+OWNERS = ("staff", "window")
+
+
+def fulfilment_rate(counts: dict) -> float | None:
+    total = sum(counts.get(s, 0) for s in STATUSES)
+    return round(counts.get("kept", 0) / total, 4) if total else None
+
+
+def _owner_unit(conn: Connection, kind: str, owner_id: str) -> str | None:
+    table = staff if kind == "staff" else windows
+    return conn.execute(select(table.c.unit_id).where(table.c.id == owner_id)).scalar()
+
+
+def create(conn: Connection, kind: str, owner_id: str, title: str, items: list[str],
+           allowed: set[str], now: dt.datetime) -> int:
+    """A pledge of a staff member or window in the scope, with its items (in progress)."""
+    if kind not in OWNERS:
+        raise BadRequest(f"owner must be staff or window, got {kind!r:.20}", field="owner")
+    unit_id = _owner_unit(conn, kind, owner_id)
+    if unit_id is None or unit_id not in allowed:
+        raise NotFound(f"no {kind} {owner_id!r} in your scope")
+    title = (title or "").strip()
+    items = [i.strip() for i in items if i and i.strip()]
+    if not title or len(title) > 500:
+        raise BadRequest("a pledge needs a title of 1-500 characters", field="title")
+    if not items or len(items) > 20:
+        raise BadRequest("a pledge needs 1-20 items, one per line", field="items")
+    pledge_id = conn.execute(pledges.insert().values(
+        unit_id=unit_id, owner_kind=kind, owner_id=owner_id, title=title, active=True,
+        created_at=now)).inserted_primary_key[0]
+    conn.execute(pledge_items.insert(), [
+        {"pledge_id": pledge_id, "text": text[:1000], "status": "in_progress",
+         "evidence": None, "updated_at": now, "updated_by": None} for text in items])
+    return pledge_id
+
+
+def set_item(conn: Connection, item_id: int, status: str, evidence: str, user: dict,
+             allowed: set[str], now: dt.datetime) -> None:
+    """Record how an item was kept, with the evidence (required unless in progress)."""
+    if status not in STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}, got {status!r:.20}",
+                         field="status")
+    unit_id = conn.execute(select(pledges.c.unit_id).join(
+        pledge_items, pledge_items.c.pledge_id == pledges.c.id)
+        .where(pledge_items.c.id == item_id)).scalar()
+    if unit_id is None or unit_id not in allowed:
+        raise NotFound(f"pledge item {item_id} does not exist")
+    evidence = (evidence or "").strip()[:2000]
+    if status != "in_progress" and not evidence:
+        raise BadRequest("say what shows the item was kept or broken (evidence)",
+                         field="evidence")
+    conn.execute(update(pledge_items).where(pledge_items.c.id == item_id).values(
+        status=status, evidence=evidence or None, updated_at=now,
+        updated_by=user.get("display_name") or user["username"]))
+
+
+def list_for(conn: Connection, unit_ids: set[str]) -> list[dict]:
+    """Active pledges of the units with owner names and their items, newest first."""
+    p, i = pledges.c, pledge_items.c
+    rows = [dict(r) for r in conn.execute(
+        select(pledges).where(p.unit_id.in_(sorted(unit_ids)), p.active.is_(True))
+        .order_by(p.unit_id, p.id.desc())).mappings()]
+    staff_names = dict(conn.execute(select(staff.c.id, staff.c.name)).all())
+    window_names = dict(conn.execute(select(windows.c.id, windows.c.name)).all())
+    items: dict[int, list] = {}
+    if rows:
+        for r in conn.execute(select(pledge_items).where(i.pledge_id.in_([x["id"] for x in rows]))
+                              .order_by(i.id)).mappings():
+            items.setdefault(r["pledge_id"], []).append(dict(r))
+    for r in rows:
+        names = staff_names if r["owner_kind"] == "staff" else window_names
+        r["owner_name"] = names.get(r["owner_id"], r["owner_id"])
+        r["items"] = items.get(r["id"], [])
+        r["counts"] = {s: sum(1 for x in r["items"] if x["status"] == s) for s in STATUSES}
+        r["rate"] = fulfilment_rate(r["counts"])
+    return rows
+
+
+def unit_fulfilment(conn: Connection, unit_ids: set[str]) -> dict[str, dict]:
+    """Per unit: item counts by status and the fulfilment rate (active pledges)."""
+    p, i = pledges.c, pledge_items.c
+    out: dict[str, dict] = {u: dict.fromkeys(STATUSES, 0) for u in unit_ids}
+    q = (select(p.unit_id, i.status, func.count()).join(pledges, p.id == i.pledge_id)
+         .where(p.unit_id.in_(sorted(unit_ids)), p.active.is_(True))
+         .group_by(p.unit_id, i.status))
+    for unit_id, status, n in conn.execute(q).all():
+        out[unit_id][status] = int(n)
+    for counts in out.values():
+        counts["total"] = sum(counts[s] for s in STATUSES)
+        counts["rate"] = fulfilment_rate(counts)
+    return out
