@@ -146,7 +146,7 @@ def cmd_create_user(args) -> int:
     with write(_engine(args)) as conn:
         user = accounts.create_user(conn, args.username, password, args.role,
                                     region_id=args.region, unit_id=args.unit,
-                                    language=args.language, now=utcnow())
+                                    staff_id=args.staff, language=args.language, now=utcnow())
     where = user["region_id"] or user["unit_id"] or "all units"
     print(f"user {user['username']} created: {user['role']}, scope {where}")
     return 0
@@ -221,9 +221,10 @@ def parser() -> argparse.ArgumentParser:
                 "or --password-stdin)")
     c.add_argument("--username", required=True)
     c.add_argument("--role", required=True,
-                   choices=("admin", "supervisor", "unit_manager", "viewer"))
+                   choices=("admin", "supervisor", "unit_manager", "viewer", "staff"))
     c.add_argument("--region", help="region id: the subtree a supervisor (or viewer) oversees")
     c.add_argument("--unit", help="unit id of a unit manager (or viewer)")
+    c.add_argument("--staff", help="staff id of a staff account (peer review, own results)")
     c.add_argument("--language", default="zh_CN", choices=("zh_CN", "en"))
     c.add_argument("--password-stdin", action="store_true",
                    help="read the password from the first line of stdin")
