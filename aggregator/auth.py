@@ -55,8 +55,15 @@ def load_public_key(b64: str) -> Ed25519PublicKey:
 
 
 def authenticate_device(engine: Engine, method: str, path: str, headers, body: bytes,
-                        now: dt.datetime, clock_window: int) -> dict:
-    """The device row of a signed request, or raise ``Unauthorized`` with the reason."""
+                        now: dt.datetime, clock_window: int, *,
+                        record_nonce: bool = True) -> dict:
+    """The device row of a signed request, or raise ``Unauthorized`` with the reason.
+
+    ``record_nonce=False``: the caller records the nonce (``remember_nonce(conn, device, now)``)
+    in its own write transaction, which then fails as ``replayed`` when the nonce was seen;
+    the batch endpoint does so, saving a transaction (a commit) per batch. The returned
+    row carries the nonce as ``"nonce"`` either way.
+    """
     device_id = headers.get(HEADER_DEVICE)
     timestamp = headers.get(HEADER_TIMESTAMP)
     nonce = headers.get(HEADER_NONCE)
@@ -92,14 +99,23 @@ def authenticate_device(engine: Engine, method: str, path: str, headers, body: b
     except (InvalidSignature, ValueError, binascii.Error):
         raise Unauthorized("signature does not verify", field=HEADER_SIGNATURE,
                            code="bad_signature") from None
-    with write(engine) as conn:
-        new = insert_ignore(conn, nonces, [{"device_id": device_id, "nonce": nonce,
-                                            "seen_at": now}], returning="nonce")
-    if not new:
-        raise Unauthorized(f"nonce {nonce} was used before", code="replayed")
-    _maybe_prune(engine, now, clock_window)
     # X-Timestamp was corrected by the device's known offset: its raw clock is off by both.
-    return dict(device) | {"skew_s": skew - offset}
+    row = dict(device) | {"skew_s": skew - offset, "nonce": nonce}
+    if record_nonce:
+        with write(engine) as conn:
+            remember_nonce(conn, row, now)
+    _maybe_prune(engine, now, clock_window)
+    return row
+
+
+def remember_nonce(conn, device: dict, now: dt.datetime) -> None:
+    """Remember the nonce of ``device``'s request (``authenticate_device`` put it in the row)
+    in the caller's transaction; raise ``Unauthorized`` (replayed) when it was seen before."""
+    new = insert_ignore(conn, nonces, [{"device_id": device["id"], "nonce": device["nonce"],
+                                        "seen_at": now}], returning="nonce")
+    if not new:
+        raise Unauthorized(f"nonce {device['nonce']} was used before", code="replayed")
+
 
 
 def _clock_offset(value: str | None) -> float:

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from . import constants as C
 from . import ratings as rating_store
 from .alerts import raise_alert
+from .auth import remember_nonce
 from .dashboard.cases import open_cases_for
 from .db import driver_time, insert_new, is_pg, select_in, write
 from .errors import Unauthorized
@@ -42,16 +43,21 @@ EVENT_COLUMNS = ("id", "device_id", "stream_id", "seq", "type", "device_time", "
 
 
 def ingest_batch(engine: Engine, device: dict, doc: dict, now: dt.datetime,
-                 settings: Settings) -> dict:
-    """Store the batch ``doc`` of ``device`` and return the protocol's answer."""
+                 settings: Settings, *, nonce: bool = False) -> dict:
+    """Store the batch ``doc`` of ``device`` and return the protocol's answer.
+
+    ``nonce``: record the request's nonce (``device["nonce"]``, from ``authenticate_device``
+    with ``record_nonce=False``) in this transaction; a replay then fails as a whole.
+    """
     with write(engine) as conn:
-        return _Batch(conn, device, doc, now, settings).run()
+        return _Batch(conn, device, doc, now, settings, nonce).run()
 
 
 class _Batch:
     def __init__(self, conn: Connection, device: dict, doc: dict, now: dt.datetime,
-                 settings: Settings):
+                 settings: Settings, nonce: bool = False):
         self.conn, self.doc, self.now, self.s = conn, doc, now, settings
+        self.nonce = device["nonce"] if nonce else None
         self.device_id = device["id"]
         self.skew = float(device.get("skew_s") or 0.0)
         self.events = doc["events"]
@@ -86,6 +92,8 @@ class _Batch:
                                 .with_for_update()).mappings().first()
         if row is None or row["revoked_at"] is not None:
             raise Unauthorized(f"device {self.device_id!r} was revoked", code="device_revoked")
+        if self.nonce is not None:
+            remember_nonce(self.conn, {"id": self.device_id, "nonce": self.nonce}, self.now)
         self.device = dict(row)
         candidates = self._classify_known()
         accepted = self._check_chains(candidates)

@@ -47,19 +47,28 @@ def from_payload(event_id: str, device: dict, payload: dict, device_time: dt.dat
     The day is taken from the device time corrected by the clock skew measured at this
     upload, and never later than server time (a kiosk has no battery clock).
     """
-    when = min(device_time - dt.timedelta(seconds=skew_s), now)
-    flags = sorted(set(payload.get("flags") or []))
+    when = device_time - dt.timedelta(seconds=skew_s) if skew_s else device_time
+    if when > now:
+        when = now
+    get = payload.get
+    flags = get("flags")
+    if flags:
+        flags = sorted(set(flags))
+        flags_json = json.dumps(flags)
+    else:
+        flags_json = "[]"  # json.dumps([]) without its cost (the usual case)
     return {
         "id": event_id, "device_id": device["id"], "window_id": payload["window_id"],
-        "unit_id": payload.get("unit_id") or device.get("unit_id"),
-        "staff_id": payload.get("staff_id"), "staff_name": payload.get("staff_name"),
-        "service_item": payload.get("service_item"), "case_no": payload.get("case_no"),
-        "invitation_id": payload.get("invitation_id"),
-        "channel": payload.get("channel", 4), "level": payload["level"],
-        "stars": payload["stars"], "scale": payload.get("scale", 5),
+        "unit_id": get("unit_id") or device.get("unit_id"),
+        "staff_id": get("staff_id"), "staff_name": get("staff_name"),
+        "service_item": get("service_item"), "case_no": get("case_no"),
+        "invitation_id": get("invitation_id"),
+        "channel": get("channel", 4), "level": payload["level"],
+        "stars": payload["stars"], "scale": get("scale", 5),
         "reasons": None, "reasons_version": None, "comment": None, "phone": None,
         "callback_consent": False, "device_time": device_time, "server_time": now,
-        "day": local_day(when, tz_hours), "flags": json.dumps(flags), "flagged": bool(flags),
+        "day": when.astimezone(_tz(tz_hours)).date().isoformat(),
+        "flags": flags_json, "flagged": bool(flags),
     }
 
 

@@ -46,9 +46,15 @@ def parse_time(value) -> dt.datetime | None:
     return t if t.tzinfo is not None else None
 
 
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def is_uuid(value) -> bool:
     if not isinstance(value, str) or len(value) > 64:
         return False
+    if _CANONICAL_UUID.fullmatch(value):  # the usual form; uuid.UUID accepts more
+        return True
     try:
         uuid.UUID(value)
     except ValueError:
@@ -189,6 +195,9 @@ def _fast_canonical():
 _canonical_text = _fast_canonical()
 
 
+_EVENT_KEYS = frozenset(HASHED_FIELDS) | {"prev_hash", "hash"}
+
+
 def hash_and_payload(ev: dict) -> tuple[str, str]:
     """``sync.protocol.event_hash(ev, ev["prev_hash"])`` and the canonical JSON of the
     payload, from one serialisation of the event.
@@ -198,8 +207,12 @@ def hash_and_payload(ev: dict) -> tuple[str, str]:
     ``,"`` cannot occur inside a JSON string, whose quotes are escaped) and the next key is
     the last ``,"prev_hash":`` (after it come only the strings seq, stream_id and type).
     """
-    body = {name: ev.get(name) for name in HASHED_FIELDS}
-    body["prev_hash"] = ev["prev_hash"]
+    if ev.keys() == _EVENT_KEYS:  # the usual event: the hashed fields and its hash
+        body = ev.copy()
+        del body["hash"]
+    else:
+        body = {name: ev.get(name) for name in HASHED_FIELDS}
+        body["prev_hash"] = ev["prev_hash"]
     text = _canonical_text(body)
     start = text.index(',"payload":') + 11
     end = text.rindex(',"prev_hash":')
@@ -246,7 +259,38 @@ def _opt_str(p: dict, name: str, limit: int = 100) -> str | None:
     return None
 
 
+_RATING_OPTIONAL = (("unit_id", 64), ("staff_id", 64), ("service_item", 64),
+                    ("invitation_id", 64), ("staff_name", 100), ("case_no", 100))
+
+
+def _rating_ok(p: dict) -> bool:
+    """True when ``rating_problem`` would find nothing (the usual case, checked fast)."""
+    level, stars = p.get("level"), p.get("stars")
+    if type(level) is not str or type(stars) is not int or C.STARS.get(level) != stars:
+        return False
+    scale, channel = p.get("scale", 5), p.get("channel", C.CHANNEL_HALL_TABLET)
+    if type(scale) is not int or type(channel) is not int or channel not in C.CHANNELS or \
+            not (scale == 5 or (scale == 4 and level != "basic_satisfied")):
+        return False
+    window = p.get("window_id")
+    if type(window) is not str or not 0 < len(window) <= 64:
+        return False
+    for name, limit in _RATING_OPTIONAL:
+        v = p.get(name)
+        if v is not None and (type(v) is not str or len(v) > limit):
+            return False
+    flags = p.get("flags", [])
+    if type(flags) is not list:
+        return False
+    for f in flags:
+        if type(f) is not str or len(f) > 32:
+            return False
+    return True
+
+
 def rating_problem(p: dict) -> str | None:
+    if _rating_ok(p):
+        return None
     level = p.get("level")
     if level not in C.STARS:
         return f"level: unknown level {level!r}"

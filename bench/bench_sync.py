@@ -10,6 +10,11 @@ Prints three rates measured in the same run on the same machine:
 
 and the ratios between them. Target: client drain ≥ 20,000 events/s.
 
+The aggregator runs as ``aggregator serve`` (one worker) in its own process on loopback, as
+deployed. (Until 2026-11 it ran in a thread of the benchmark's own process, so the kiosk
+client and the server shared one GIL, which no deployment does.) The client drains with its
+defaults: gzip level 1 and 3 batches in flight (``SyncClient(pipeline=3)``).
+
     .venv/bin/python bench/bench_sync.py [--events 100000]
 """
 
@@ -23,7 +28,6 @@ import socket
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -32,7 +36,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests  # noqa: E402  (the bench talks HTTP itself for the direct-ingest phase)
-import uvicorn  # noqa: E402
 
 from kiosk.store import RatingStore  # noqa: E402
 from sync.client import AdminClient, SyncClient  # noqa: E402
@@ -53,29 +56,38 @@ PAYLOAD = {"level": "satisfied", "stars": 4, "scale": 5, "channel": 4, "window_i
 
 
 def start_aggregator(db: Path):
-    from aggregator import Settings, create_app
+    """``aggregator serve`` on loopback in its own process (as deployed: the kiosk and the
+    server never share a process, so they must not share a GIL here either)."""
+    import os
+    import subprocess
 
-    app = create_app(f"sqlite:///{db}", settings=Settings(admin_token=TOKEN))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "serve", "--database",
+                             f"sqlite:///{db}", "--port", str(port), "--workers", "1"],
+                            cwd=root, env=dict(os.environ, AGGREGATOR_ADMIN_TOKEN=TOKEN),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(f"aggregator exited with {proc.returncode}")
+        time.sleep(0.1)
     admin = AdminClient(url, TOKEN)
     admin.save("units", [{"id": "U-B", "name": "基准测试中心"}])
     admin.save("windows", [{"id": "W-B1", "name": "窗口 1", "unit_id": "U-B"}])
-    return url, admin, server, thread, app
+    return url, admin, proc
 
 
-def stop_aggregator(server, thread, app) -> None:
-    server.should_exit = True
-    thread.join(10)
-    app.state.engine.dispose()
+def stop_aggregator(proc) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
 
 
 def fill_store(store: RatingStore, n: int) -> None:
@@ -85,7 +97,7 @@ def fill_store(store: RatingStore, n: int) -> None:
 
 
 def bench_client(work: Path, n: int) -> tuple[float, int]:
-    url, admin, server, thread, app = start_aggregator(work / "agg-client.db")
+    url, admin, proc = start_aggregator(work / "agg-client.db")
     try:
         store = RatingStore(work / "kiosk" / "kiosk.db")
         t0 = time.perf_counter()
@@ -96,12 +108,13 @@ def bench_client(work: Path, n: int) -> tuple[float, int]:
         t0 = time.perf_counter()
         results = client.drain()
         seconds = time.perf_counter() - t0
+        client.close()
         acked = sum(r.acked for r in results)
         assert store.pending_count() == 0, store.pending_count()
         store.close()
         return seconds, acked
     finally:
-        stop_aggregator(server, thread, app)
+        stop_aggregator(proc)
 
 
 def build_batches(device_id: str, n: int) -> list[tuple[str, bytes]]:
@@ -114,7 +127,7 @@ def build_batches(device_id: str, n: int) -> list[tuple[str, bytes]]:
         batch_id = str(uuid.uuid4())
         body = json.dumps({"protocol": 1, "device_id": device_id, "batch_id": batch_id,
                            "events": events}, ensure_ascii=False, separators=(",", ":")).encode()
-        batches.append((batch_id, gzip.compress(body, 6, mtime=0)))
+        batches.append((batch_id, gzip.compress(body, 1, mtime=0)))  # as the client sends
 
     for seq in range(1, n + 1):
         ev = {"id": str(uuid.uuid4()), "device_id": device_id, "stream_id": stream, "seq": seq,
@@ -133,7 +146,7 @@ def build_batches(device_id: str, n: int) -> list[tuple[str, bytes]]:
 
 
 def bench_ingest(work: Path, n: int) -> tuple[float, int, list[tuple]]:
-    url, admin, server, thread, app = start_aggregator(work / "agg-direct.db")
+    url, admin, proc = start_aggregator(work / "agg-direct.db")
     try:
         creds = Credentials.generate(f"bench-{uuid.uuid4()}")
         r = requests.post(url + "/api/v1/enroll", json={
@@ -164,7 +177,7 @@ def bench_ingest(work: Path, n: int) -> tuple[float, int, list[tuple]]:
                              ev["hash"], "b", now_iso()))
         return seconds, accepted, rows
     finally:
-        stop_aggregator(server, thread, app)
+        stop_aggregator(proc)
 
 
 def now_iso() -> str:

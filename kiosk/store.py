@@ -77,6 +77,9 @@ def m001_event_log(db: Database) -> None:
     )
 
 
+_q = json.encoder.encode_basestring  # a JSON string literal, as json.dumps(ensure_ascii=False)
+
+
 def _boot_id() -> str:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -339,59 +342,89 @@ class RatingStore:
         return (row[0], row[1]) if row else (0, GENESIS_HASH)
 
     # ------------------------------------------------------------------ batches
-    def open_batch(self) -> dict[str, Any] | None:
-        """The oldest frozen batch the server has not answered, to resend byte for byte."""
-        row = self.conn.execute(
+    def open_batch(self, skip: Any = ()) -> dict[str, Any] | None:
+        """The oldest frozen batch the server has not answered, to resend byte for byte.
+
+        ``skip``: ids of batches to pass over (those a pipelining client has in flight).
+        """
+        for row in self.conn.execute(
             "SELECT id, first_seq, last_seq, n, body, attempts FROM batches"
-            " WHERE closed_at IS NULL ORDER BY first_seq LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        return {"id": row[0], "first_seq": row[1], "last_seq": row[2], "n": row[3], "body": row[4], "attempts": row[5]}
+            " WHERE closed_at IS NULL ORDER BY first_seq"
+        ):
+            if row[0] not in skip:
+                return {"id": row[0], "first_seq": row[1], "last_seq": row[2], "n": row[3],
+                        "body": row[4], "attempts": row[5]}
+        return None
 
     def freeze_batch(
-        self, max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_BATCH_BYTES
+        self, max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_BATCH_BYTES,
+        skip: Any = (),
     ) -> dict[str, Any] | None:
-        """Return the open batch, or freeze the next pending events into a new one."""
-        batch = self.open_batch()
+        """Return the open batch, or freeze the next pending events into a new one.
+
+        ``skip``: open batches to pass over (in flight); with it several frozen batches can be
+        open at once, each still resent byte for byte and acknowledged on its own.
+        """
+        batch = self.open_batch(skip)
         if batch is not None:
             return batch
         try:
             self._begin()
             rows = self.conn.execute(
-                f"SELECT {self._COLS} FROM events WHERE acked_at IS NULL AND quarantine IS NULL"
+                "SELECT seq, id, type, device_time, boot_id, mono_ns, payload, prev_hash, hash"
+                " FROM events WHERE acked_at IS NULL AND quarantine IS NULL"
                 " AND batch_id IS NULL ORDER BY seq LIMIT ?",
                 (max_events,),
             ).fetchall()
             if not rows:
                 self.conn.execute("COMMIT")
                 return None
-            batch = self._freeze([self._event(r) for r in rows], max_bytes)
+            batch = self._freeze_rows(rows, max_bytes)
             self.conn.execute("COMMIT")
             return batch
         except sqlite3.DatabaseError as exc:
             self._rollback()
             raise self._translate(exc, "freezing a batch") from exc
 
+    def _event_text(self, row: tuple) -> str:
+        """The event of a stored row as ``json.dumps(event, ensure_ascii=False,
+        separators=(",", ":"), sort_keys=True)`` writes it, without parsing the payload: the
+        payload column already holds that exact text (``_append`` stores it so)."""
+        seq, id_, type_, device_time, boot_id, mono_ns, payload, prev_hash, hash_ = row
+        return (f'{{"boot_id":{_q(boot_id)},"device_id":{self._device_q},'
+                f'"device_time":{_q(device_time)},"hash":{_q(hash_)},"id":{_q(id_)},'
+                f'"mono_ns":{int(mono_ns)},"payload":{payload},"prev_hash":{_q(prev_hash)},'
+                f'"seq":{int(seq)},"stream_id":{self._stream_q},"type":{_q(type_)}}}')
+
+    def _freeze_rows(self, rows: list, max_bytes: int) -> dict[str, Any]:
+        """``_freeze`` of stored event rows, serialised straight from their columns."""
+        self._device_q, self._stream_q = _q(self.device_id), _q(self.stream_id)
+        items = [self._event_text(r) for r in rows]
+        return self._freeze_items([r[0] for r in rows], items, max_bytes)
+
     def _freeze(self, events: list[dict[str, Any]], max_bytes: int) -> dict[str, Any]:
         """Write one batch of (a prefix of) ``events`` inside the caller's transaction."""
+        items = [json.dumps(e, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+                 for e in events]
+        return self._freeze_items([e["seq"] for e in events], items, max_bytes)
+
+    def _freeze_items(self, seqs: list[int], items: list[str], max_bytes: int) -> dict[str, Any]:
         batch_id = str(uuid.uuid4())
         head = {"protocol": PROTOCOL_VERSION, "device_id": self.device_id, "batch_id": batch_id}
         encoded, size = [], len(json.dumps(head)) + 20
-        for event in events:
-            item = json.dumps(event, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-            if encoded and size + len(item.encode()) + 1 > max_bytes:
+        for item in items:
+            n = len(item) if item.isascii() else len(item.encode())
+            if encoded and size + n + 1 > max_bytes:
                 break
             encoded.append(item)
-            size += len(item.encode()) + 1
-        chosen = events[: len(encoded)]
+            size += n + 1
         body = (
             json.dumps(head, separators=(",", ":"))[:-1] + ',"events":[' + ",".join(encoded) + "]}"
         ).encode("utf-8")
-        first, last = chosen[0]["seq"], chosen[-1]["seq"]
+        first, last, n_chosen = seqs[0], seqs[len(encoded) - 1], len(encoded)
         self.conn.execute(
             "INSERT INTO batches (id, first_seq, last_seq, n, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (batch_id, first, last, len(chosen), body, self._clock().isoformat()),
+            (batch_id, first, last, n_chosen, body, self._clock().isoformat()),
         )
         # The chosen events are the first unbatched pending ones in seq order, so the same
         # filter over their seq range selects exactly them, in one statement.
@@ -400,7 +433,7 @@ class RatingStore:
             " AND batch_id IS NULL AND acked_at IS NULL AND quarantine IS NULL",
             (batch_id, first, last),
         )
-        return {"id": batch_id, "first_seq": first, "last_seq": last, "n": len(chosen), "body": body, "attempts": 0}
+        return {"id": batch_id, "first_seq": first, "last_seq": last, "n": n_chosen, "body": body, "attempts": 0}
 
     def batch_events(self, batch_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
@@ -452,20 +485,41 @@ class RatingStore:
         now = self._clock().isoformat()
         try:
             self._begin()
-            before = self.conn.total_changes
-            self.conn.executemany(
-                "UPDATE events SET acked_at = ? WHERE id = ? AND batch_id = ? AND acked_at IS NULL",
-                [(now, i, batch_id) for i in acked_ids],
-            )
-            acked = self.conn.total_changes - before
-            self.conn.executemany(
-                "UPDATE events SET quarantine = ? WHERE id = ? AND batch_id = ? AND acked_at IS NULL",
-                [(reason or "quarantined", i, batch_id) for i, reason in quarantined.items()],
-            )
-            self.conn.execute(
-                "UPDATE events SET batch_id = NULL WHERE batch_id = ? AND acked_at IS NULL AND quarantine IS NULL",
-                (batch_id,),
-            )
+            span = self.conn.execute(
+                "SELECT first_seq, last_seq FROM batches WHERE id = ?", (batch_id,)
+            ).fetchone()
+            # The batch's events lie in its seq range: every statement below walks that range
+            # of the primary key, never the whole outbox (a backlog of 100,000 made each ack
+            # a scan of it).
+            lo, hi = span if span else (1, -1)
+            mine = dict(self.conn.execute(
+                "SELECT id, seq FROM events WHERE seq BETWEEN ? AND ? AND batch_id = ?"
+                " AND acked_at IS NULL", (lo, hi, batch_id)
+            ).fetchall())
+            ack = {i for i in acked_ids if i in mine}
+            if ack and len(ack) == len(mine) and not quarantined:
+                # The usual answer: every event accepted or duplicate. One statement.
+                acked = self.conn.execute(
+                    "UPDATE events SET acked_at = ? WHERE seq BETWEEN ? AND ? AND batch_id = ?"
+                    " AND acked_at IS NULL", (now, lo, hi, batch_id),
+                ).rowcount
+            else:
+                before = self.conn.total_changes
+                self.conn.executemany(
+                    "UPDATE events SET acked_at = ? WHERE seq = ? AND acked_at IS NULL",
+                    [(now, mine[i]) for i in ack],
+                )
+                acked = self.conn.total_changes - before
+                self.conn.executemany(
+                    "UPDATE events SET quarantine = ? WHERE seq = ? AND acked_at IS NULL",
+                    [(reason or "quarantined", mine[i]) for i, reason in quarantined.items()
+                     if i in mine],
+                )
+                self.conn.execute(
+                    "UPDATE events SET batch_id = NULL WHERE seq BETWEEN ? AND ? AND batch_id = ?"
+                    " AND acked_at IS NULL AND quarantine IS NULL",
+                    (lo, hi, batch_id),
+                )
             self.conn.execute(
                 "UPDATE batches SET closed_at = ?, outcome = 'answered' WHERE id = ?", (now, batch_id)
             )

@@ -11,6 +11,7 @@ only, in the caller's thread (the store's connection belongs to that thread).
 
 from __future__ import annotations
 
+import collections
 import gzip
 import json
 import logging
@@ -84,7 +85,7 @@ class SyncClient:
                  timeout: float = 15, session: Any = None,
                  clock: Callable[[], datetime] = _now, data_dir: str | Path | None = None,
                  batch_size: int = MAX_BATCH_EVENTS, app_version: str | None = None,
-                 gzip_level: int = 6) -> None:
+                 gzip_level: int = 1, pipeline: int = 3) -> None:
         if not server_url or urlsplit(server_url).scheme not in ("http", "https"):
             raise SyncError(f"server URL must start with http:// or https://, got {server_url!r}")
         self.server_url = server_url.rstrip("/")
@@ -97,7 +98,9 @@ class SyncClient:
         self.photos = PhotoCache(self.data_dir / "photos")
         self.batch_size = batch_size
         self.app_version = app_version or _app_version()
-        self.gzip_level = gzip_level
+        self.gzip_level = gzip_level  # 1: a third of level 6's cost, a few % more bytes
+        self.pipeline = max(1, int(pipeline))  # batches in flight in drain()
+        self._pool: Any = None
         try:
             self.clock_offset = float(store.get_meta(META_OFFSET, "0") or 0)
         except ValueError:
@@ -140,7 +143,7 @@ class SyncClient:
         return (self.clock() + timedelta(seconds=self.clock_offset)).isoformat()
 
     def _signed(self, method: str, path: str, body: bytes = b"",
-                headers: dict[str, str] | None = None) -> Answer:
+                headers: dict[str, str] | None = None, persist: bool = True) -> Answer:
         """A signed request; a ``clock_skew`` 401 corrects the offset and retries once."""
         creds = self._creds()
         sign_path = urlsplit(self._url(path)).path
@@ -157,7 +160,7 @@ class SyncClient:
                 server_time = parse_time(doc.get("server_time"))
                 if server_time is None:
                     raise BadAnswer(f"{method} {path}: clock_skew without a usable server_time")
-                self._saw_server_time(server_time)
+                self._saw_server_time(server_time, persist)
                 if attempt == 0:
                     log.info("clock offset corrected to %+.1f s; retrying", self.clock_offset)
                     continue
@@ -179,14 +182,15 @@ class SyncClient:
             raise NotEnrolled("this kiosk is not enrolled: enrol it with a code first")
         return self.credentials
 
-    def _saw_server_time(self, server_time: datetime) -> None:
-        """Remember how far the device clock is from the server's."""
+    def _saw_server_time(self, server_time: datetime, persist: bool = True) -> None:
+        """Remember how far the device clock is from the server's (``persist=False`` from a
+        sending thread, which must not touch the store: ``drain`` persists it later)."""
         device_now = self.clock()
         skew = (device_now - server_time).total_seconds()
         self.last_skew_s = skew
         self.last_server_time = server_time
         self.clock_offset = -skew
-        if abs(self.clock_offset - self._saved_offset) > 1.0:
+        if persist and abs(self.clock_offset - self._saved_offset) > 1.0:
             # Persisted so a restart does not start with a year-old offset of zero.
             self.store.set_meta(META_OFFSET, f"{self.clock_offset:.3f}")
             self._saved_offset = self.clock_offset
@@ -254,15 +258,32 @@ class SyncClient:
         Raises ``NotAuthorised`` (stop), or a retryable ``SyncError`` (back off and call again);
         every event stays in the store until an echoed answer lists it.
         """
-        creds = self._creds()
+        self._creds()
         batch = self.store.freeze_batch(max_events=self.batch_size)
         if batch is None:
             return UploadResult("empty")
-        batch_id = batch["id"]
-        body = self.compress(bytes(batch["body"]))
         try:
-            answer = self._signed("POST", BATCHES_PATH, body, {
-                "Content-Type": "application/json", "Content-Encoding": "gzip"})
+            answer = self._post_batch(self.compress(bytes(batch["body"])))
+        except SyncError as exc:
+            raise self._failed(batch, exc) from None
+        return self._apply_answer(batch, answer)
+
+    def _post_batch(self, body: bytes, persist: bool = True) -> Answer:
+        """Sign and POST one frozen, compressed batch (no store access when not ``persist``)."""
+        return self._signed("POST", BATCHES_PATH, body, {
+            "Content-Type": "application/json", "Content-Encoding": "gzip"}, persist)
+
+    def _failed(self, batch: dict[str, Any], exc: SyncError) -> SyncError:
+        self._note_error(exc)
+        if not isinstance(exc, NotAuthorised):
+            self.store.note_attempt(batch["id"], str(exc)[:500])
+        return exc
+
+    def _apply_answer(self, batch: dict[str, Any], answer: Answer) -> UploadResult:
+        """Apply the server's answer to ``batch``: split on 413, mark acked only what an
+        answer echoing this batch and device lists; anything else raises (and is noted)."""
+        batch_id = batch["id"]
+        try:
             if answer.status == 413:
                 halves = self.store.split_batch(batch_id)
                 log.info("batch %s (%d events) too large for the server; split in %d",
@@ -274,15 +295,12 @@ class SyncClient:
                 raise self._fail(answer, f"batch {batch_id}")
             doc = answer.json()
             if (doc is None or doc.get("batch_id") != batch_id
-                    or doc.get("device_id") != creds.device_id
+                    or doc.get("device_id") != self._creds().device_id
                     or not isinstance(doc.get("results"), list)):
                 raise BadAnswer(f"batch {batch_id}: the answer is not an acknowledgement "
                                 f"({answer.describe()})")
         except SyncError as exc:
-            self._note_error(exc)
-            if not isinstance(exc, NotAuthorised):
-                self.store.note_attempt(batch_id, str(exc)[:500])
-            raise
+            raise self._failed(batch, exc) from None
         acked, quarantined = [], {}
         for item in doc["results"]:
             if not isinstance(item, dict) or not isinstance(item.get("id"), str):
@@ -303,14 +321,72 @@ class SyncClient:
         return UploadResult("acked", batch_id, batch["n"], n_acked, quarantined, high_water)
 
     def drain(self, max_batches: int | None = None) -> list[UploadResult]:
-        """Upload batch after batch until the outbox is empty (errors propagate)."""
-        results = []
-        while max_batches is None or len(results) < max_batches:
-            result = self.upload_once()
-            if result.status == "empty":
+        """Upload batch after batch until the outbox is empty (errors propagate).
+
+        With ``pipeline`` > 1, up to that many frozen batches are in flight at once: they are
+        sent in seq order from sending threads (which only sign and POST; the store stays in
+        this thread), and each answer is applied on its own, in order, as it comes. After a
+        failure no new batch is sent; the answers of those in flight are still applied, then
+        the first error is raised.
+        """
+        if self.pipeline <= 1:
+            results = []
+            while max_batches is None or len(results) < max_batches:
+                result = self.upload_once()
+                if result.status == "empty":
+                    break
+                results.append(result)
+            return results
+        self._creds()
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.pipeline, thread_name_prefix="sync-send")
+        results: list[UploadResult] = []
+        in_flight: collections.deque = collections.deque()
+        error: SyncError | None = None
+        exhausted = False
+        while True:
+            while (error is None and not exhausted and len(in_flight) < self.pipeline
+                   and (max_batches is None or len(results) + len(in_flight) < max_batches)):
+                batch = self.store.freeze_batch(max_events=self.batch_size,
+                                                skip={b["id"] for b, _ in in_flight})
+                if batch is None:
+                    exhausted = True
+                    break
+                body = self.compress(bytes(batch["body"]))
+                in_flight.append((batch, self._pool.submit(self._post_batch, body, False)))
+            if not in_flight:
                 break
+            batch, future = in_flight.popleft()
+            try:
+                try:
+                    answer = future.result()
+                except SyncError as exc:
+                    raise self._failed(batch, exc) from None
+                result = self._apply_answer(batch, answer)
+            except SyncError as exc:
+                error = error or exc
+                continue
+            finally:
+                self._persist_offset()
             results.append(result)
+            if result.status == "split":
+                exhausted = False  # the halves are open batches again
+        if error is not None:
+            raise error
         return results
+
+    def _persist_offset(self) -> None:
+        if abs(self.clock_offset - self._saved_offset) > 1.0:
+            self.store.set_meta(META_OFFSET, f"{self.clock_offset:.3f}")
+            self._saved_offset = self.clock_offset
+
+    def close(self) -> None:
+        """Stop the sending threads of ``drain`` (the session stays usable)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     # --------------------------------------------------------------- config
     def pull_config(self) -> dict[str, Any]:

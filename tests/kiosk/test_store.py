@@ -194,3 +194,30 @@ def test_unopenable_location_gives_a_store_error(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(StoreError, match="cannot create the data folder"):
         RatingStore(tmp_path / "file" / "kiosk.db")
+
+
+def test_several_open_batches_with_skip_are_acked_each_on_its_own(store):
+    # Why: a pipelining client freezes the next batch while others are in flight (``skip``);
+    # an ack of one batch (all accepted: one statement over its seq range) touches no other.
+    events = [store.record("rating", {"n": i}) for i in range(6)]
+    a = store.freeze_batch(max_events=3)
+    b = store.freeze_batch(max_events=3, skip={a["id"]})
+    assert (b["first_seq"], b["last_seq"]) == (4, 6)
+    assert store.freeze_batch(max_events=3, skip={a["id"], b["id"]}) is None
+    assert store.mark_acked(b["id"], [e["id"] for e in events[3:]]) == 3
+    assert [e["seq"] for e in store.pending()] == [1, 2, 3]
+    assert store.open_batch()["id"] == a["id"]
+    assert store.mark_acked(a["id"], [e["id"] for e in events[:3]] + [events[4]["id"]]) == 3
+    assert store.pending_count() == 0 and store.open_batch() is None
+
+
+def test_frozen_body_is_the_sorted_json_of_each_event(store):
+    # Why: freezing serialises events straight from their stored columns; the bytes must
+    # still be what json.dumps(sort_keys) of each event gives (and hash-verify on the server).
+    store.record("rating", {"staff_name": "王芳", "q": "a\"b\\c\n", "n": 1, "x": None})
+    store.record("app_start", {})
+    batch = store.freeze_batch()
+    events = [store._event(r) for r in store.conn.execute(f"SELECT {store._COLS} FROM events")]
+    items = ",".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+                     for e in events)
+    assert batch["body"].decode().endswith(',"events":[' + items + "]}")
