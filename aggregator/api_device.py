@@ -15,6 +15,7 @@ from . import device_config, enroll
 from .alerts import raise_alert
 from .auth import authenticate_device
 from .constants import AL_CLOCK
+from .dashboard.devices import take_sync_now
 from .db import read, utcnow, write
 from .errors import BadRequest, NotFound, TooLarge
 from .ingest import ingest_batch
@@ -136,7 +137,7 @@ async def get_photo(sha256: str, request: Request):
 
 HEARTBEAT_FIELDS = {"app_version": str, "pending": int, "oldest_pending_age_s": (int, float),
                     "disk_free_bytes": int, "clock_offset_s": (int, float),
-                    "last_error": str, "db_bytes": int}
+                    "last_error": str, "db_bytes": int, "config_version": int}
 
 
 @router.post("/heartbeat", openapi_extra={**SIGNED, "requestBody": {
@@ -163,5 +164,8 @@ async def post_heartbeat(request: Request):
                 raise_alert(conn, AL_CLOCK, f"{device['id']}:{now.date().isoformat()}",
                             f"device {device['id']} clock is {offset:+.0f} s off",
                             now, device_id=device["id"], window_id=device["window_id"])
-    await run_in_threadpool(run)
-    return {"server_time": now.isoformat()}
+            return take_sync_now(conn, device["id"], now)
+    answer = {"server_time": now.isoformat()}
+    if await run_in_threadpool(run):
+        answer["sync_now"] = True  # asked for on the dashboard; delivered once
+    return answer

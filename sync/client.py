@@ -469,6 +469,7 @@ class SyncClient:
             "clock_offset_s": round(self.clock_offset, 3),
             "last_error": (self.last_error or "")[:500] or None,
             "db_bytes": diag.get("db_bytes"),
+            "config_version": (self.store.device_config()[0] or {}).get("version"),
         }
 
 

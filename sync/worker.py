@@ -32,6 +32,8 @@ from .errors import NotAuthorised, SyncError
 
 log = logging.getLogger(__name__)
 
+DRAIN_ROUND = 12  # batches per drain round between checks for stop()
+
 # Worker states shown on the technician screen.
 ST_STARTING = "starting"
 ST_SYNCING = "syncing"
@@ -144,7 +146,7 @@ class SyncWorker:
                 log.exception("sync result callback failed")
 
     def _run(self) -> None:
-        store = None
+        store = client = None
         try:
             store = self._store_factory(self.db_path)
             client = self._make_client(store)
@@ -156,6 +158,8 @@ class SyncWorker:
             self._set(state=ST_STOPPED, last_error=f"{type(exc).__name__}: {exc}")
             self._report()
         finally:
+            if client is not None and hasattr(client, "close"):
+                client.close()  # the drain's sending threads
             if store is not None:
                 store.close()
             with self._lock:
@@ -222,13 +226,16 @@ class SyncWorker:
                 return
 
     def _drain(self, store: Any, client: Any) -> None:
+        # A few batches per round (pipelined by the client), so that stop() is heard between
+        # rounds even with a large backlog.
         while not self._stopping.is_set():
-            result = client.upload_once()
-            if result.status == "empty":
+            results = client.drain(max_batches=DRAIN_ROUND)
+            if not results:
                 return
             with self._lock:
-                self._status["sent"] += result.sent if result.status == "acked" else 0
-                self._status["acked"] += result.acked
+                for result in results:
+                    self._status["sent"] += result.sent if result.status == "acked" else 0
+                    self._status["acked"] += result.acked
                 self._status["authorised"] = True
             self._set(**self._counts(store, client))
 
@@ -246,8 +253,12 @@ class SyncWorker:
                         log.exception("config callback failed")
                 self._drain(store, client)  # the config_applied event goes out now
         if now >= self._next_heartbeat and not self._stopping.is_set():
-            client.heartbeat()
+            reply = client.heartbeat()
             self._next_heartbeat = now + self.heartbeat_every
+            if reply.get("sync_now") is True:  # a supervisor pressed "sync now" on the dashboard
+                log.info("the server asked for a sync now")
+                self._next_config = self._next_heartbeat = 0.0
+                self.notify(force=True)
 
     @staticmethod
     def _counts(store: Any, client: Any) -> dict[str, Any]:

@@ -87,3 +87,36 @@ def test_worker_without_credential_reports_not_enrolled(tmp_path, fast_backoff):
     assert wait_for(lambda: not worker.is_alive())
     assert worker.status()["state"] == "not_enrolled"
     assert "kiosk enroll" in worker.status()["last_error"]
+
+
+def test_sync_now_asked_on_the_dashboard_reaches_the_worker_once(aggregator_server, make_kiosk,
+                                                                  fast_backoff):
+    import datetime as dt
+
+    from aggregator.dashboard.devices import request_sync_now
+    from aggregator.db import write
+
+    kiosk = make_kiosk()
+    assert "sync_now" not in kiosk.client.heartbeat()
+    with write(aggregator_server.engine) as conn:
+        request_sync_now(conn, kiosk.store.device_id, dt.datetime.now(dt.timezone.utc), "jfb")
+    assert kiosk.client.heartbeat().get("sync_now") is True
+    assert "sync_now" not in kiosk.client.heartbeat()  # delivered once
+
+    # The worker acts on it: the heartbeat that carries the flag makes it pull the config at
+    # once, which it would otherwise do only every config_every seconds (an hour here).
+    worker = SyncWorker(kiosk.store.path, kiosk.client.credentials, interval=3600,
+                        config_every=3600, heartbeat_every=0, backoff=fast_backoff).start()
+    assert wait_for(lambda: worker.status()["state"] == "idle")
+    version = kiosk.store.device_config()[0]["version"]
+    window_id = kiosk.client.credentials.window_id
+    aggregator_server.admin.save("windows", [{"id": window_id, "name": "改名后的窗口",
+                                              "unit_id": "U-SYNC"}])
+    with write(aggregator_server.engine) as conn:
+        request_sync_now(conn, kiosk.store.device_id, dt.datetime.now(dt.timezone.utc), "jfb")
+    worker.notify()  # one ordinary cycle: no config pull is due, but its heartbeat gets the flag
+    assert wait_for(lambda: kiosk.store.device_config()[0]["version"] != version)
+    assert kiosk.store.device_config()[0]["window"]["name"] == "改名后的窗口"
+    assert worker.stop(timeout=10)
+    device = aggregator_server.device(kiosk.store.device_id)
+    assert device["last_heartbeat"]["config_version"] is not None
