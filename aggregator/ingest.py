@@ -66,6 +66,7 @@ class _Batch:
         self.payload_json: dict[int, str] = {}
         self.times: dict[int, dt.datetime] = {}
         self.alerted: set[tuple[str, str]] = set()
+        self.windows: dict[str, str] = {}  # payload window id → the window it counts for
 
     # -- verdicts ---------------------------------------------------------------------
     def _verdict(self, i: int, status: str, reason: str | None = None) -> None:
@@ -125,10 +126,8 @@ class _Batch:
                     self._conflict(i, "same id, different hash")
                 continue
             problem, payload_json, t = check_event(ev, self.device_id, uuids)
-            if problem is None and ev["type"] == C.EV_RATING and \
-                    ev["payload"]["window_id"] != window_id:
-                problem = (f"payload.window_id: {ev['payload']['window_id']!r} is not the "
-                           f"device's window {window_id!r}")
+            if problem is None and ev["type"] in (C.EV_RATING, C.EV_NOT_RATED):
+                problem = self._window_problem(ev["payload"].get("window_id") or window_id)
             if problem:
                 self._verdict(i, C.ST_REJECTED, problem)
             elif ev["id"] in first_in_batch:
@@ -139,6 +138,31 @@ class _Batch:
                 self.payload_json[i] = payload_json
                 self.times[i] = t
         return candidates
+
+    def _window_problem(self, named: str) -> str | None:
+        """Which window a rating counts for (kept in ``self.windows``), or why it counts for none.
+
+        The device's window, or one it was enrolled to before (a kiosk moved between windows
+        keeps its old ratings there). A window the server does not know at all is the kiosk's
+        standalone set-up before enrolment: those ratings count for the device's window (the
+        event keeps what the kiosk said). A known window the device never served is refused.
+        """
+        if named in self.windows:
+            return None
+        window_id = self.device["window_id"]
+        if named == window_id:
+            self.windows[named] = named
+            return None
+        served = self.conn.exec_driver_sql(
+            "SELECT 1 FROM enroll_codes WHERE device_id = {p} AND window_id = {p}".format(
+                p="%s" if is_pg(self.conn) else "?"), (self.device_id, named)).first()
+        known = self.conn.exec_driver_sql(
+            "SELECT 1 FROM windows WHERE id = {p}".format(p="%s" if is_pg(self.conn) else "?"),
+            (named,)).first()
+        if served or not known:
+            self.windows[named] = named if served else window_id
+            return None
+        return f"payload.window_id: {named!r} is not a window this device served (it serves {window_id!r})"
 
     def _conflict(self, i: int, reason: str) -> None:
         ev = self.events[i]
@@ -240,6 +264,8 @@ class _Batch:
             if kind == C.EV_RATING:
                 row = rating_store.from_payload(ev["id"], self.device, p, t, self.now,
                                                 self.skew, tz)
+                if self.windows[p["window_id"]] != p["window_id"]:
+                    row["window_id"], row["unit_id"] = self.device["window_id"], self.device.get("unit_id")
                 rating_rows.append(row)
                 for flag, alert in ((C.FLAG_BURST, C.AL_BURST), (C.FLAG_NO_STAFF, C.AL_NO_STAFF)):
                     if flag in p.get("flags", []):
@@ -251,7 +277,7 @@ class _Batch:
                 when = min(t - dt.timedelta(seconds=self.skew), self.now)
                 not_rated.append({
                     "day": rating_store.local_day(when, tz),
-                    "window_id": p.get("window_id") or self.device["window_id"],
+                    "window_id": self.windows[p.get("window_id") or self.device["window_id"]],
                     "unit_id": self.device.get("unit_id"), "staff_id": p.get("staff_id"),
                     "service_item": p.get("service_item")})
             elif kind == C.EV_STAFF_SIGN_IN:

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from aggregator.db import read
 from aggregator.schema import events, quarantine, ratings
+from tests.aggregator.device import enroll_code
 
 
 def count(engine, table, *where):
@@ -194,3 +195,30 @@ def test_bad_rating_opens_its_case_in_the_ingest_transaction(device, org_setup):
     assert opened == [(evs[0]["id"], "new")]  # good and flagged ratings open no case
     assert device.post_batch(evs).status_code == 200  # a resend opens nothing twice
     assert count(org_setup.engine, cases) == 1
+
+
+def test_which_window_a_rating_counts_for(device, org_setup):
+    # Own window: as is. A window the server does not know (the kiosk's standalone set-up
+    # before enrolment): the device's window. A known window this device never served:
+    # refused. A window the device served before it was moved: kept there.
+    own = device.rating()
+    standalone = device.rating(window_id="W-LOCAL-CONFIG")
+    foreign = device.rating(window_id="W-002")
+    answer = device.post_batch([own, standalone, foreign]).json()["results"]
+    assert [r["status"] for r in answer] == ["accepted", "accepted", "rejected"]
+    assert "not a window this device served" in answer[2]["reason"]
+    with read(org_setup.engine) as conn:
+        counted = dict(conn.execute(select(ratings.c.id, ratings.c.window_id)).all())
+        kept = conn.execute(select(events.c.payload).where(events.c.id == standalone["id"])).scalar()
+    assert counted == {own["id"]: "W-001", standalone["id"]: "W-001"}
+    assert json.loads(kept)["window_id"] == "W-LOCAL-CONFIG"  # what the kiosk said is kept
+
+    # The device moves to W-002; a W-001 rating still in its outbox counts for W-001.
+    device.window_id = "W-002"
+    assert device.enroll(enroll_code(org_setup, window_id="W-002")).status_code == 200
+    late = device.rating(window_id="W-001")
+    new = device.rating(window_id="W-002")
+    assert [r["status"] for r in device.post_batch([late, new]).json()["results"]] == ["accepted"] * 2
+    with read(org_setup.engine) as conn:
+        counted = dict(conn.execute(select(ratings.c.id, ratings.c.window_id)).all())
+    assert (counted[late["id"]], counted[new["id"]]) == ("W-001", "W-002")

@@ -51,6 +51,14 @@ def test_technician_enrolment_starts_the_sync_worker(aggregator_server, tmp_path
     app.dispatch("on_start")
     try:
         assert app.sync_worker is None
+        # A rating given while the kiosk still ran standalone, under its local window id: it
+        # used to be refused by the server after enrolment and stay quarantined on the kiosk.
+        flow.sign_in_badge(cfg.roster[0]["badge"])
+        flow.start_rating()
+        flow.rate("very_satisfied")
+        before = next(e for e in store.iter_events() if e["type"] == "rating")
+        assert before["payload"]["window_id"] == "W-001"
+
         app.technician_enrol(aggregator_server.url, aggregator_server.code(WINDOWS[0]))
         assert pump_until(lambda: app.sync_worker is not None and app.sync_worker.is_alive())
         assert pump_until(lambda: app.flow.settings.window_id == WINDOWS[0])  # config pulled
@@ -63,6 +71,12 @@ def test_technician_enrolment_starts_the_sync_worker(aggregator_server, tmp_path
                           >= set(recorded))
         assert pump_until(lambda: store.pending_count() == 0)
         assert store.quarantined() == []
+        from sqlalchemy import select
+
+        from aggregator.schema import ratings
+        with aggregator_server.engine.connect() as conn:
+            counted = conn.execute(select(ratings.c.window_id).where(ratings.c.id == before["id"])).scalar()
+        assert counted == WINDOWS[0]  # counted for the window the kiosk was enrolled to
     finally:
         app.dispatch("on_stop")
         Window.remove_widget(app.root)
