@@ -26,7 +26,7 @@ from kivy.clock import Clock
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
-from . import __version__, local_settings
+from . import __version__, local_settings, watchdog
 from . import constants as C
 from .errors import ConfigError, FlowError, StoreError
 from .flow import CONFIG_FIELDS
@@ -218,6 +218,10 @@ class KioskApp(App):
         self._start_invite_server()
         self._start_sync()
         self.show_state()
+        # Pinged from the Kivy clock, so a frozen UI thread stops the pings (systemd watchdog).
+        watchdog.notify(b"READY=1")
+        self._events.append(Clock.schedule_interval(lambda dt: watchdog.notify(b"WATCHDOG=1"),
+                                                    watchdog.PING_SECONDS))
 
     def on_stop(self) -> None:
         from kivy.core.window import Window
