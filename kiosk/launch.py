@@ -30,6 +30,9 @@ def _configure_kivy(cfg: Any) -> None:
     KivyConfig.set("graphics", "height", str(cfg.display.height))
     KivyConfig.set("graphics", "show_cursor", "1" if cfg.display.show_cursor else "0")
     KivyConfig.set("input", "mouse", "mouse,multitouch_on_demand")
+    # Kiosks have no keyboard: the technician's text fields (server URL, enrolment code, USB
+    # path) get Kivy's on-screen keyboard, docked at the bottom.
+    KivyConfig.set("kivy", "keyboard_mode", "systemanddock")
 
 
 def run_app(cfg: Any, store: Any = None, flow: Any = None, *, sync_worker: Any = None,
