@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # dashboard's browser tests, nginx for the two-instance scale-out test.
 DEB_PACKAGES := libgl1-mesa-dri libegl1 libmtdev1 postgresql chromium fonts-noto-cjk nginx
 
-.PHONY: run test lint bench deps venv clean screenshots
+.PHONY: run test lint bench bench-quick reliability deps venv clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -42,7 +42,14 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 bench: venv
-	$(PY) bench/bench_store.py
+	$(PY) bench/run_all.py
+
+bench-quick: venv
+	$(PY) bench/run_all.py --quick
+
+# The long fault-injection runs (docs/reliability.md); shorter versions run in `make test`.
+reliability: venv
+	KIVY_NO_ARGS=1 SDL_VIDEODRIVER=offscreen $(PY) tools/reliability.py --long --markdown var/reliability-latest.md
 
 run: venv
 	bash tools/run_demo.sh

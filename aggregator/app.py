@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from . import api_admin, api_device, dashboard, metrics, qr_page
 from .dashboard import devices as dashboard_devices
@@ -66,6 +67,14 @@ def create_app(database_url: str, *, settings: Settings | None = None,
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect):
+        # A kiosk killed or cut off mid-upload: nobody is there to read an answer, and it is
+        # not a server error (it was counted as a 500 and logged with a traceback).
+        return JSONResponse({"error": "client_disconnected",
+                             "detail": "the client closed the connection before the body was complete"},
+                            status_code=400)
+
     @app.exception_handler(AggregatorError)
     async def _aggregator_error(request: Request, exc: AggregatorError):
         headers = {"Retry-After": str(exc.extra.get("retry_after", 60))} \

@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import requests  # noqa: E402
 from bench_ingest import free_port, make_events, pack, pg_database  # noqa: E402
+from benchjson import Figures  # noqa: E402
 from device import Device  # noqa: E402  (the tests' real signer)
 
 from aggregator import demo, stats  # noqa: E402
@@ -57,6 +58,7 @@ from aggregator.enroll import create_code  # noqa: E402
 from aggregator.migrations import migrate  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+FIG = Figures()
 LEVELS = ([("very_satisfied", 5)] * 80 + [("satisfied", 4)] * 15 + [("basic_satisfied", 3)] * 3
           + [("dissatisfied", 2)] + [("very_dissatisfied", 1)])
 
@@ -203,6 +205,8 @@ def section_ingest(n: int, pg: str | None, tmp: str) -> None:
               f"{r['p50_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms) | CPU per event: aggregator "
               f"{r['agg_us']:.0f} µs + database {db_part} = {per_core:,.0f} events per "
               f"core-second")
+        FIG.add(f"capacity: ingest {name} workers={workers} {size}, events per core-second",
+                per_core, "events/core-s", target="(reported)")
 
 
 def _pg_sizes_after_ingest(url: str) -> None:
@@ -213,6 +217,8 @@ def _pg_sizes_after_ingest(url: str) -> None:
             size = conn.exec_driver_sql(f"SELECT pg_total_relation_size('{table}')").scalar()
             print(f"rollups  PostgreSQL {table:<14}: {size / max(n, 1):,.0f} bytes per row "
                   f"with indexes ({n:,} rows after the ingest run)")
+            FIG.add(f"aggregator PostgreSQL bytes per {table[:-1]} row (with indexes)",
+                    size / max(n, 1), "B", target="(reported)")
     engine.dispose()
 
 
@@ -262,6 +268,8 @@ def section_rollups(pg: str | None, per_day: int) -> tuple[float, float]:
                         f"SELECT pg_total_relation_size('{table}')").scalar()
                     print(f"rollups  PostgreSQL {table:<14}: {size / n:,.0f} bytes per row "
                           f"with indexes ({n:,} rows)")
+                    FIG.add(f"aggregator PostgreSQL bytes per {table} row (with indexes)",
+                            size / n, "B", target="(reported)")
             engine.dispose()
         finally:
             drop()
@@ -475,6 +483,7 @@ def main() -> int:
                    help="window counts for the ranking section")
     p.add_argument("--partition-ratings", type=int, default=2_000_000)
     p.add_argument("--skip", default="", help="comma-separated sections to skip")
+    p.add_argument("--json", default=None, help="also write the figures as JSON rows here")
     args = p.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     pg = os.environ.get("AGGREGATOR_TEST_PG_URL")
@@ -489,6 +498,7 @@ def main() -> int:
         section_ranking(pg, [int(x) for x in args.windows.split(",")])
     if pg and "partition" not in skip:
         section_partition(pg, args.partition_ratings)
+    FIG.write(args.json)
     return 0
 
 

@@ -43,8 +43,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "aggregator"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import requests  # noqa: E402
+from benchjson import Figures  # noqa: E402
 from device import Device  # noqa: E402  (the tests' real signer)
 
 from aggregator import demo, rollups, stats  # noqa: E402
@@ -78,6 +80,9 @@ def make_events(device: Device, n: int) -> list[dict]:
     return out
 
 
+SIZES: dict[str, int] = {}
+
+
 def ingest_http(url: str, n: int, workers: int = 1, clients: int = 1
                 ) -> tuple[float, list[list[dict]]]:
     """events/s over HTTP, and the events of each batch posted (all devices)."""
@@ -94,6 +99,8 @@ def ingest_http(url: str, n: int, workers: int = 1, clients: int = 1
                                      f"('{w}', 'bench {w}', '{unit}', true)")
         codes = [create_code(conn, w, utcnow())["code"] for w in windows]
     engine.dispose()
+    if url.startswith("sqlite:///"):
+        SIZES["before"] = sqlite_bytes(url[len("sqlite:///"):])
     port = free_port()
     env = dict(os.environ, AGGREGATOR_ADMIN_TOKEN="bench")
     proc = subprocess.Popen([sys.executable, "-m", "aggregator", "serve", "--database", url,
@@ -307,6 +314,8 @@ def pg_database(base: str) -> tuple[str, callable]:
 def report(label: str, ingest: float, raw: float, extra: str = "") -> bool:
     ratio = ingest / raw
     ok = ratio >= 0.40
+    FIG.add(f"aggregator ingest over HTTP vs raw bulk insert ({label.strip()})", ingest,
+            "events/s", raw=raw, target=">= 40 % of raw", holds=ok)
     print(f"{label}: ingest over HTTP {ingest:,.0f} events/s | raw bulk insert of the same "
           f"rows (events+ratings+rollups) {raw:,.0f} events/s | ratio {ratio:.1%} | "
           f"target >= 40 %: {'HOLDS' if ok else 'MISSED'}{extra}")
@@ -350,6 +359,17 @@ def _daily_only_ms(engine, first: dt.date, last: dt.date) -> float:
     return statistics.median(times) * 1000
 
 
+FIG = Figures()
+
+
+def sqlite_bytes(path: str) -> int:
+    """Bytes of a SQLite database file after a WAL checkpoint (no server holds it)."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return os.path.getsize(path)
+
+
 def bench_stats(url: str, months: int) -> float:
     """Median ms of a month's ranking of 1,000 windows with ``months`` months of rollups."""
     engine = make_engine(url)
@@ -390,6 +410,9 @@ def bench_stats(url: str, months: int) -> float:
           f"median {median * 1000:.1f} ms over 7 runs | target < 100 ms: "
           f"{'HOLDS' if median < 0.1 else 'MISSED'} | same month summed from daily rows: "
           f"{daily_ms:.0f} ms")
+    FIG.add(f"stats: month ranking of 1,000 windows at {total / 1e6:.1f}M ratings "
+            f"({url.split(':')[0].split('+')[0]})", median * 1000, "ms",
+            target="< 100 ms", holds=median < 0.1)
     return median
 
 
@@ -403,6 +426,7 @@ def main() -> int:
     p.add_argument("--skip-ingest", action="store_true")
     p.add_argument("--stats-scale", default="1,10",
                    help="months of rollups (~1.1M ratings each) to rank a month in")
+    p.add_argument("--json", default=None, help="also write the figures as JSON rows here")
     args = p.parse_args()
     clients = args.clients or args.workers
     ok = True
@@ -417,6 +441,13 @@ def main() -> int:
             old = raw_sqlite_events_only(f"{tmp}/raw_old.db", raw_batches(batches, "sqlite"))
             ok &= report("SQLite    ", ingest, raw,
                          f" | (events-only raw insert: {old:,.0f} rows/s)")
+            n_ratings = sum(1 for b in batches for e in b if e["type"] == "rating")
+            grown = sqlite_bytes(f"{tmp}/agg.db") - SIZES["before"]
+            print(f"SQLite aggregator bytes per rating: {grown / n_ratings:,.0f} (file growth "
+                  f"after checkpoint over {n_ratings:,} ratings + {args.events - n_ratings:,} "
+                  "other events: events, ratings, rollups, indexes)")
+            FIG.add("aggregator bytes per rating (SQLite file, all tables)", grown / n_ratings,
+                    "B", target="(reported)")
             if pg:
                 url, drop = pg_database(pg)
                 url2, drop2 = pg_database(pg)
@@ -430,15 +461,27 @@ def main() -> int:
             else:
                 print("PostgreSQL: skipped (AGGREGATOR_TEST_PG_URL is not set)")
         if not args.skip_stats:
+            medians: dict[str, list[float]] = {"SQLite": [], "PostgreSQL": []}
             for months in (int(x) for x in args.stats_scale.split(",")):
-                ok &= bench_stats(f"sqlite:///{tmp}/stats{months}.db", months) < 0.1
+                medians["SQLite"].append(bench_stats(f"sqlite:///{tmp}/stats{months}.db",
+                                                     months))
+                ok &= medians["SQLite"][-1] < 0.1
                 if pg:
                     url, drop = pg_database(pg)
                     try:
-                        ok &= bench_stats(url, months) < 0.1
+                        medians["PostgreSQL"].append(bench_stats(url, months))
+                        ok &= medians["PostgreSQL"][-1] < 0.1
                     finally:
                         drop()
+            for name, ms in medians.items():
+                if len(ms) > 1:
+                    growth = ms[-1] / ms[0]
+                    print(f"stats ({name}): largest ÷ smallest volume = {growth:.2f}x "
+                          f"(flat: <= 2x {'HOLDS' if growth <= 2 else 'MISSED'})")
+                    FIG.add(f"stats: ranking time, largest ÷ smallest volume ({name})", growth,
+                            "x", target="flat (<= 2x)", holds=growth <= 2)
     print("targets:", "all hold" if ok else "NOT all hold")
+    FIG.write(args.json)
     return 0
 
 

@@ -7,7 +7,11 @@ Prints:
     rating committed), and the tap→thanks time as a ratio of a raw ``store.record`` on the
     same machine in the same run;
   * cold start: seconds from launching ``KioskApp.run()`` in a fresh process to the idle screen;
-  * resident memory growth over N taps through the real widgets (target < 10 MB).
+  * resident memory at idle of that fresh process (target < 150 MB);
+  * resident memory growth over N taps through the real widgets after a 200-tap warm-up, in
+    the process that just ran the frame samples (target < 10 MB). Known artefact: that
+    process keeps the first app in the Window, and RSS then grows ~1.5 MB a tap; run alone
+    (``bench_rss`` in a fresh process) the app grew ~1 MB over 300 taps.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
 sys.path.insert(0, str(ROOT))
 
 FRAMES_TARGET = 2          # the thank-you screen is current by the frame after the finger lifts
-COLD_START_TARGET = 5.0    # seconds on this machine
+COLD_START_TARGET = 3.0    # seconds (the issue's target, software GL)
+IDLE_RSS_TARGET_MB = 150.0  # resident memory right after reaching the idle screen
 RSS_TARGET_MB = 10.0
 
 COLD_START_SCRIPT = r"""
@@ -52,6 +57,9 @@ app = KioskApp(cfg, store, flow, voice=VoicePrompt(False), invite_server=False)
 def check(dt):
     if app.root is not None and app.root.current == "idle":
         print("IDLE_AFTER", time.perf_counter() - t0, flush=True)
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+        print("IDLE_RSS_MB", pages * os.sysconf("SC_PAGE_SIZE") / 1e6, flush=True)
         app.stop()
         return False
 Clock.schedule_interval(check, 0)
@@ -196,7 +204,7 @@ def bench_rss(taps: int) -> tuple[float, float, int]:
     return start, end, done
 
 
-def bench_cold_start() -> float:
+def bench_cold_start() -> tuple[float, float]:
     env = dict(os.environ, KIVY_HOME=tempfile.mkdtemp(prefix="kivy-home-"))
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", COLD_START_SCRIPT, str(ROOT)], env=env,
@@ -204,16 +212,19 @@ def bench_cold_start() -> float:
     wall = time.perf_counter() - t0
     if "IDLE_AFTER" not in out.stdout:
         raise RuntimeError(f"cold start did not reach idle:\n{out.stdout}\n{out.stderr[-2000:]}")
-    return wall
+    idle_rss = next(float(line.split()[1]) for line in out.stdout.splitlines()
+                    if line.startswith("IDLE_RSS_MB"))
+    return wall, idle_rss
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--taps", type=int, default=5000)
     p.add_argument("--samples", type=int, default=200)
+    p.add_argument("--json", default=None, help="also write the figures as JSON rows here")
     args = p.parse_args(argv)
 
-    cold = bench_cold_start()
+    cold, idle_rss = bench_cold_start()
     frames, times, raw_each = bench_frames(args.samples)
     start, end, taps = bench_rss(args.taps)
 
@@ -225,9 +236,26 @@ def main(argv: list[str] | None = None) -> int:
           f"ratio {med_ms / (raw_each * 1000):.2f}x the raw durable commit")
     print(f"cold start → idle screen: {cold:.2f} s (target < {COLD_START_TARGET:.0f} s) "
           f"{'OK' if cold < COLD_START_TARGET else 'MISSED'}")
+    print(f"RSS at idle (fresh process, right after the idle screen): {idle_rss:.1f} MB "
+          f"(target < {IDLE_RSS_TARGET_MB:.0f} MB) {'OK' if idle_rss < IDLE_RSS_TARGET_MB else 'MISSED'}")
     growth = end - start
     print(f"RSS over {taps} taps: {start:.1f} MB → {end:.1f} MB, growth {growth:+.1f} MB "
           f"(target < {RSS_TARGET_MB:.0f} MB) {'OK' if growth < RSS_TARGET_MB else 'MISSED'}")
+    from benchjson import Figures
+
+    fig = Figures()
+    fig.add("tap to thanks, frames (max)", max(frames), "frames",
+            target=f"<= {FRAMES_TARGET} frames", holds=ok_frames)
+    fig.add("tap to thanks, time (median)", med_ms, "ms", raw=raw_each * 1000,
+            target=f"<= {FRAMES_TARGET * 1000 / 60:.1f} ms (2 frames at 60 fps)",
+            holds=med_ms <= FRAMES_TARGET * 1000 / 60)
+    fig.add("kiosk cold start to idle", cold, "s", target=f"< {COLD_START_TARGET:.0f} s",
+            holds=cold < COLD_START_TARGET)
+    fig.add("kiosk RSS at idle", idle_rss, "MB", target=f"< {IDLE_RSS_TARGET_MB:.0f} MB",
+            holds=idle_rss < IDLE_RSS_TARGET_MB)
+    fig.add(f"kiosk soak RSS growth over {taps:,} taps", growth, "MB",
+            target=f"< {RSS_TARGET_MB:.0f} MB", holds=growth < RSS_TARGET_MB)
+    fig.write(args.json)
     return 0
 
 

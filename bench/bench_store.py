@@ -19,6 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
+from benchjson import Figures
+
 from kiosk.store import RatingStore
 
 PAYLOAD = {"level": "satisfied", "stars": 4, "scale": 5, "channel": 4, "window_id": "W-001",
@@ -61,6 +63,7 @@ def bench_store(path: Path, n: int) -> tuple[list[float], RatingStore]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000, help="records per side (default %(default)s)")
+    ap.add_argument("--json", default=None, help="also write the figures as JSON rows here")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
         tmp = Path(tmp)
@@ -84,6 +87,12 @@ def main(argv=None) -> int:
           f"{'HOLDS' if r99 <= 3 else 'MISSED'})")
     print(f"kiosk bytes per event  {kiosk_bytes / args.n:.0f} (database file after checkpoint, {args.n} ratings)")
     print(f"max RSS                {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MB")
+    fig = Figures()
+    fig.add("kiosk record latency p50", rows[1][1], "ms", raw=rows[0][1], target="(reported)")
+    fig.add("kiosk record latency p99", rows[1][2], "ms", raw=rows[0][2], target="<= 3x raw",
+            holds=r99 <= 3)
+    fig.add("kiosk bytes per rating", kiosk_bytes / args.n, "B", target="(reported)")
+    fig.write(args.json)
     return 0
 
 

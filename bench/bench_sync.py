@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests  # noqa: E402  (the bench talks HTTP itself for the direct-ingest phase)
+from benchjson import Figures  # noqa: E402
 
 from kiosk.store import RatingStore  # noqa: E402
 from sync.client import AdminClient, SyncClient  # noqa: E402
@@ -204,6 +205,7 @@ def bench_raw(work: Path, rows: list[tuple]) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=100_000, help="backlog size (default 100000)")
+    p.add_argument("--json", default=None, help="also write the figures as JSON rows here")
     args = p.parse_args(argv)
     n = args.events
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
@@ -221,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
           f"ingest ÷ raw SQLite = {ingest_rate / raw_rate:.3f}")
     ok = client_rate >= TARGET
     print(f"target ≥ {TARGET:,} events/s for the client drain: {'HOLDS' if ok else 'MISSED'}")
+    fig = Figures()
+    fig.add(f"sync drain of {n:,} events (SQLite)", client_rate, "events/s", raw=raw_rate,
+            target=f">= {TARGET:,} events/s", holds=ok)
+    fig.add("aggregator ingest, pre-built batches (SQLite)", ingest_rate, "events/s",
+            raw=raw_rate, target="(reported)")
+    fig.write(args.json)
     return 0 if ok else 1
 
 

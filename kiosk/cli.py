@@ -10,7 +10,9 @@ import getpass
 import json
 import logging
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from . import __version__
@@ -114,14 +116,26 @@ def cmd_export(args) -> int:
     if not path.exists():
         print(f"kiosk: no database at {path}", file=sys.stderr)
         return 1
-    store = RatingStore(path, check=False)
-    try:
-        folder = export_events(store, Path(args.to), app_version=__version__)
-    except FileNotFoundError as exc:
-        print(f"kiosk: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
+    with tempfile.TemporaryDirectory(prefix="kiosk-export-") as scratch:
+        if args.db:
+            # A file given with --db (a database moved aside as corrupt) is evidence: read a
+            # copy, so that opening it touches neither the file nor the live kiosk's
+            # device.json beside it (which would otherwise take the old stream id).
+            copy = Path(scratch) / "kiosk.db"
+            shutil.copyfile(path, copy)
+            for suffix in ("-wal",):
+                side = path.with_name(path.name + suffix)
+                if side.exists():
+                    shutil.copyfile(side, copy.with_name(copy.name + suffix))
+            path = copy
+        store = RatingStore(path, check=False)
+        try:
+            folder = export_events(store, Path(args.to), app_version=__version__)
+        except FileNotFoundError as exc:
+            print(f"kiosk: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            store.close()
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     print(f"exported {manifest['count']} events (seq {manifest['first_seq']}–{manifest['last_seq']}, "
           f"chain {'ok' if manifest['chain_ok'] else 'BROKEN'}) to {folder}")
