@@ -7,30 +7,22 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
-import threading
-import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import uvicorn
 
 from aggregator import Settings, create_app, demo, org
 from aggregator.dashboard import accounts, sample
 from aggregator.db import make_engine, utcnow, write
 from aggregator.migrations import migrate
 from tests.dashboard.helpers import Dashboard
+from tests.serving import serve
 
 PG_URL = os.environ.get("AGGREGATOR_TEST_PG_URL")
 PASSWORD = sample.PASSWORD
 U01_STAFF = [f"S-{n:03d}" for n in range(1, 7)]   # demo: U-01 has W-001..W-003, 2 staff each
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def staff_accounts(engine, staff_ids, now) -> dict:
@@ -43,20 +35,6 @@ def staff_accounts(engine, staff_ids, now) -> dict:
                 conn, name, PASSWORD, "staff", staff_id=sid, now=now)
             out[sid] = user
     return out
-
-
-def serve(app):
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,16 @@ PostgreSQL; a real headless Chromium (Debian's /usr/bin/chromium) driven by Play
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import uvicorn
 
 from aggregator import Settings, create_app, demo
 from aggregator.dashboard import sample
 from aggregator.db import utcnow
 from tests.dashboard.helpers import Dashboard
+from tests.serving import serve
 
 PG_URL = os.environ.get("AGGREGATOR_TEST_PG_URL")
 BACKENDS = [
@@ -26,11 +23,6 @@ BACKENDS = [
         not PG_URL, reason="AGGREGATOR_TEST_PG_URL is not set (run tests/aggregator/start_pg.sh)")),
 ]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -53,18 +45,8 @@ def _serve(url: str):
     app = create_app(url, settings=Settings(secret="test-secret", admin_token="t"))
     demo.run(app.state.engine, months=2, seed=3, follow_up=False)
     info = sample.seed(app.state.engine, utcnow())
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    return app, server, thread, Dashboard(f"http://127.0.0.1:{port}", app.state.engine,
-                                          info["users"])
+    server, thread, url = serve(app)
+    return app, server, thread, Dashboard(url, app.state.engine, info["users"])
 
 
 @pytest.fixture(scope="module")

@@ -3,30 +3,22 @@ fault-injecting proxy in front of it, and kiosks (real RatingStore + SyncClient)
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from kiosk.store import RatingStore
 from sync.backoff import Backoff
 from sync.client import AdminClient, SyncClient
+from tests.serving import serve
 from tests.sync.faultproxy import FaultProxy
 
 ADMIN_TOKEN = "sync-test-admin-token"
 UNIT = "U-SYNC"
 WINDOWS = ("W-S1", "W-S2", "W-S3", "W-S4")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -65,17 +57,8 @@ def aggregator_server(tmp_path):
     settings = Settings(admin_token=ADMIN_TOKEN, secret="sync-test-secret",
                         public_url="http://testserver")
     app = create_app(f"sqlite:///{tmp_path / 'aggregator.db'}", settings=settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
+    server, thread, url = serve(app)
+    port = int(url.rsplit(":", 1)[1])
     admin = AdminClient(url, ADMIN_TOKEN, timeout=10)
     admin.save("units", [{"id": UNIT, "name": "同步测试便民服务中心"}])
     admin.save("windows", [{"id": w, "name": f"窗口 {w}", "unit_id": UNIT} for w in WINDOWS])

@@ -164,7 +164,7 @@ def test_unknown_enrolment_code_fails_clearly(aggregator_server, tmp_path):
 
 def test_server_down_is_retryable(tmp_path):
     from kiosk.store import RatingStore
-    from tests.sync.conftest import free_port
+    from tests.serving import free_port
 
     store = RatingStore(tmp_path / "kiosk.db")
     try:
