@@ -38,6 +38,7 @@ setup(
             "uvicorn>=0.29,<1",
             "SQLAlchemy>=2,<3",
             "psycopg[binary]>=3.1,<4",
+            "orjson>=3.9,<4",
             "openpyxl>=3.1,<4",
             "python-multipart>=0.0.9",
             "Jinja2>=3.1,<4",

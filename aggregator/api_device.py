@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, update
@@ -99,7 +100,7 @@ async def post_batch(request: Request):
         doc = parse_envelope(data, device["id"])
         answer = ingest_batch(engine, device, doc, utcnow(), settings, nonce=True)
         # Serialised here, not by FastAPI's jsonable_encoder (a walk of every result).
-        return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return orjson.dumps(answer)
     return Response(await run_in_threadpool(run), media_type="application/json")
 
 

@@ -10,10 +10,11 @@ event once. Per event, in order:
    ``rejected`` with an alert; a seq already holding another event is a ``conflict``;
 4. insert (``ON CONFLICT DO NOTHING``), then ratings, rollups, follow-ups, stream high water.
 
-Cost is per batch, not per event: one ``SELECT … WHERE id IN`` for known ids, one range query
+Cost is per batch, not per event: one ``SELECT … WHERE id IN`` for the ids that may be stored
+already (those at or below their stream's highest stored seq: none in a new batch), one range query
 of stored neighbours per stream, one bulk insert each for events and ratings (plain tuples
-sent to the driver: ``unnest`` arrays on PostgreSQL, multi-row ``VALUES`` on SQLite, with
-``RETURNING`` so what was really inserted is known exactly), one upsert each for the daily and
+sent to the driver: ``json_populate_recordset`` with ``RETURNING`` on PostgreSQL,
+``executemany`` on SQLite, so what was really inserted is known exactly), one upsert each for the daily and
 monthly rollups. The event's hash and the canonical text of its payload (stored as is) come
 from one serialisation (``validation.hash_and_payload``).
 """
@@ -38,6 +39,7 @@ from .schema import devices, events, quarantine, streams
 from .settings import Settings
 from .validation import check_event
 
+MAX_SEQ = 2**63 - 1  # an unknown stream: look every id up
 EVENT_COLUMNS = ("id", "device_id", "stream_id", "seq", "type", "device_time", "boot_id",
                  "mono_ns", "payload", "prev_hash", "hash", "batch_id", "server_time")
 
@@ -96,6 +98,8 @@ class _Batch:
         if self.nonce is not None:
             remember_nonce(self.conn, {"id": self.device_id, "nonce": self.nonce}, self.now)
         self.device = dict(row)
+        self.known_streams = {r["stream_id"]: dict(r) for r in self.conn.execute(
+            select(streams).where(streams.c.device_id == self.device_id)).mappings()}
         candidates = self._classify_known()
         accepted = self._check_chains(candidates)
         accepted = self._insert(accepted)
@@ -110,7 +114,11 @@ class _Batch:
                 "high_water": high_water}
 
     def _classify_known(self) -> list[int]:
-        ids = sorted({ev["id"] for ev in self.events})
+        # Only an event at or below its stream's highest stored seq can be stored already (an
+        # event's hash covers its stream and seq, so a copy of it sits at that seq). Above it,
+        # a stored id is another event's, which the insert finds (``_insert``: conflict).
+        ids = sorted({ev["id"] for ev in self.events if ev["seq"] <= self.known_streams.get(
+            ev["stream_id"], {}).get("max_seq", MAX_SEQ)})
         stored = dict(tuple(r) for r in select_in(
             self.conn, "SELECT id, hash FROM events WHERE id {in}", ids))
         first_in_batch: dict[str, int] = {}
@@ -309,8 +317,7 @@ class _Batch:
             ev = self.events[i]
             new_max[ev["stream_id"]] = max(new_max[ev["stream_id"]], ev["seq"])
             new_seqs[ev["stream_id"]].add(ev["seq"])
-        known = {r["stream_id"]: dict(r) for r in self.conn.execute(
-            select(streams).where(streams.c.device_id == self.device_id)).mappings()}
+        known = self.known_streams
         high_water = {}
         for stream_id in sorted(touched):
             row = known.get(stream_id)

@@ -75,7 +75,10 @@ def from_payload(event_id: str, device: dict, payload: dict, device_time: dt.dat
 def store(conn: Connection, rows: list[dict], not_rated: Iterable[dict] = ()) -> set:
     """Insert new ratings (ignoring known ids), count them into the rollups and attach
     what was waiting for them. Returns the ids inserted now."""
-    inserted = insert_new(conn, ratings, COLUMNS, _tuples(conn, rows), "id") if rows else set()
+    # A rating's id is its event's, new in this transaction (or a fresh one from the QR page):
+    # expected absent, so no lookup unless a row did clash.
+    inserted = insert_new(conn, ratings, COLUMNS, _tuples(conn, rows), "id",
+                          absent=True) if rows else set()
     rollups.add(conn, [r for r in rows if r["id"] in inserted], not_rated)
     if inserted and _any_pending(conn, inserted):
         waiting = conn.execute(

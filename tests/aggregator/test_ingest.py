@@ -54,6 +54,42 @@ def test_same_id_with_different_payload_is_conflict_quarantined_and_alerted(devi
     assert len(alerts_of(org_setup, "conflict")) == 1
 
 
+def test_reused_id_at_a_new_seq_is_conflict_and_the_rest_of_the_batch_counts(device, org_setup):
+    # Ingest looks ids up only at or below the stream's highest stored seq; above it a reused
+    # id is found by the insert itself (SQLite: the savepoint is undone and the exact way runs).
+    first = device.rating("very_satisfied")
+    assert device.post_batch([first]).json()["results"][0]["status"] == "accepted"
+    good = device.rating("satisfied")
+    reused = device.rating("dissatisfied")
+    reused["id"] = first["id"]
+    from sync.protocol import event_hash
+    reused["hash"] = event_hash(reused, reused["prev_hash"])
+    after = device.event("app_start", {})
+    after["prev_hash"] = reused["hash"]
+    after["hash"] = event_hash(after, after["prev_hash"])
+    results = device.post_batch([good, reused, after]).json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "conflict", "accepted"]
+    assert results[1]["reason"] == "id already used by another event"
+    assert count(org_setup.engine, events) == 3
+    assert count(org_setup.engine, ratings) == 2  # the first and "good", each once
+    with read(org_setup.engine) as conn:
+        n = conn.exec_driver_sql('SELECT SUM("count") FROM rollup_daily').scalar()
+    assert n == 2
+    assert len(alerts_of(org_setup, "conflict")) == 1
+
+
+def test_nul_character_is_refused_per_event_not_a_server_error(device, org_setup):
+    # PostgreSQL text cannot hold U+0000 (it was a 500 there); both backends refuse the event.
+    ok = device.rating()
+    nul = device.rating(staff_name="王\x00芳")
+    r = device.post_batch([ok, nul])
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == ["accepted", "rejected"]
+    assert "U+0000" in results[1]["reason"]
+    assert count(org_setup.engine, ratings) == 1
+
+
 def test_broken_chain_link_is_rejected_with_alert(device, org_setup):
     first = device.rating()
     assert device.post_batch([first]).status_code == 200

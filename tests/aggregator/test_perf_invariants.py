@@ -32,10 +32,39 @@ def test_hash_and_payload_match_the_protocol(payload, boot, dev, t, prev, sid, t
     ev = {"id": "e", "device_id": dev, "stream_id": sid, "seq": seq, "type": typ,
           "device_time": t, "boot_id": boot, "mono_ns": mono, "payload": payload,
           "prev_hash": prev}
-    digest, text = hash_and_payload(ev)
-    assert digest == event_hash(ev, prev)
-    assert text == json.dumps(payload, sort_keys=True, separators=(",", ":"),
-                              ensure_ascii=False)
+    expected = event_hash(ev, prev)
+    # without the sent hash, then with it (orjson's form is tried first and must agree)
+    for sent in (None, expected, "0" * 64):
+        if sent is not None:
+            ev["hash"] = sent
+        digest, text, nul = hash_and_payload(ev)
+        assert digest == expected
+        assert text == json.dumps(payload, sort_keys=True, separators=(",", ":"),
+                                  ensure_ascii=False)
+        assert nul == any("\x00" in s for s in _strings(ev))
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_nul_is_found_but_not_a_written_backslash_u0000():
+    # PostgreSQL text cannot hold U+0000, so ingest refuses such an event on every backend;
+    # the six characters \u0000 typed as text are not a NUL and must pass.
+    base = {"id": "e", "device_id": "d", "stream_id": "s", "seq": 1, "type": "rating",
+            "device_time": "t", "boot_id": "b", "mono_ns": 0, "prev_hash": "0" * 64}
+    for text, nul in (("a\x00b", True), ("\\u0000", False), ("\\\x00", True),
+                      ("\\\\u0000", False), ("plain", False)):
+        ev = dict(base, payload={"staff_name": text})
+        assert hash_and_payload(ev)[2] is nul, repr(text)
 
 
 def test_driver_time_is_what_core_writes(database_url, settings):
