@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from kiosk.errors import StoreError, StoreFullError
-from kiosk.store import RatingStore
+from kiosk.store import WAL_LIMIT_BYTES, RatingStore
 from sync.protocol import GENESIS_HASH, event_hash
 
 
@@ -194,6 +194,20 @@ def test_unopenable_location_gives_a_store_error(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(StoreError, match="cannot create the data folder"):
         RatingStore(tmp_path / "file" / "kiosk.db")
+
+
+def test_wal_is_checkpointed_after_an_ack_and_cut_back(store):
+    # SQLite checkpoints only every 4 MB and the WAL keeps its size: on a 2 MiB disk the WAL
+    # alone filled it and batches could no longer be marked acknowledged (reliability run).
+    wal = store.path.parent / (store.path.name + "-wal")
+    events = []
+    while wal.stat().st_size <= WAL_LIMIT_BYTES:
+        events.append(store.record("rating", {"n": len(events), "pad": "x" * 400}))
+    batch = store.freeze_batch()
+    assert store.mark_acked(batch["id"], [e["id"] for e in store.batch_events(batch["id"])])
+    store.record("rating", {"n": -1})  # the next write starts the WAL over, cut to the limit
+    assert wal.stat().st_size <= WAL_LIMIT_BYTES
+    assert store.verify_chain()[0] and len(list(store.iter_events())) == len(events) + 1
 
 
 def test_several_open_batches_with_skip_are_acked_each_on_its_own(store):
