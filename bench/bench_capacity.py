@@ -35,7 +35,6 @@ import datetime as dt
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,13 +47,12 @@ sys.path.insert(0, str(ROOT / "tests" / "aggregator"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import requests  # noqa: E402
-from bench_ingest import free_port, make_events, pack, pg_database  # noqa: E402
+from bench_ingest import enrol_windows, make_events, pack, pg_database, running_server  # noqa: E402,E501
 from benchjson import Figures  # noqa: E402
 from device import Device  # noqa: E402  (the tests' real signer)
 
-from aggregator import demo, stats  # noqa: E402
-from aggregator.db import make_engine, read, utcnow, write  # noqa: E402
-from aggregator.enroll import create_code  # noqa: E402
+from aggregator import stats  # noqa: E402
+from aggregator.db import make_engine, read, write  # noqa: E402
 from aggregator.migrations import migrate  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -104,34 +102,10 @@ def cpu_seconds(root_pid: int) -> tuple[float, float]:
 # -- ingest ----------------------------------------------------------------------------------
 
 def ingest(url: str, n: int, workers: int, clients: int, batch: int | None = None) -> dict:
-    engine = make_engine(url)
-    migrate(engine)
-    windows = [f"W-{k:03d}" for k in range(1, clients + 1)]
-    with write(engine) as conn:
-        demo.build_org(conn)
-        have = {r[0] for r in conn.exec_driver_sql("SELECT id FROM windows")}
-        unit = conn.exec_driver_sql("SELECT unit_id FROM windows WHERE id = 'W-001'").scalar()
-        for w in windows:
-            if w not in have:
-                conn.exec_driver_sql("INSERT INTO windows (id, name, unit_id, active) VALUES "
-                                     f"('{w}', 'bench {w}', '{unit}', true)")
-        codes = [create_code(conn, w, utcnow())["code"] for w in windows]
-    engine.dispose()
-    port = free_port()
-    env = dict(os.environ, AGGREGATOR_ADMIN_TOKEN="bench")
-    proc = subprocess.Popen([sys.executable, "-m", "aggregator", "serve", "--database", url,
-                             "--port", str(port), "--workers", str(workers)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.1)
+    pairs = enrol_windows(url, clients)
+    with running_server(url, workers) as (proc, base):
         plans = []
-        for k, (w, code) in enumerate(zip(windows, codes)):
+        for k, (w, code) in enumerate(pairs):
             device = Device(base, window_id=w)
             assert device.enroll(code).status_code == 200
             share = n // clients + (1 if k < n % clients else 0)
@@ -166,9 +140,6 @@ def ingest(url: str, n: int, workers: int, clients: int, batch: int | None = Non
         elapsed = time.perf_counter() - start
         agg1, pg1 = cpu_seconds(proc.pid)
         assert not errors, errors[0]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     batches = sum(len(p) for p in plans)
     latencies.sort()
     return {"events": n, "batches": batches, "seconds": elapsed, "rate": n / elapsed,

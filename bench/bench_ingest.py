@@ -26,6 +26,7 @@ the daily ones. Targets: ingest >= 40 % of raw; ranking under 100 ms and flat as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import random
@@ -83,9 +84,9 @@ def make_events(device: Device, n: int) -> list[dict]:
 SIZES: dict[str, int] = {}
 
 
-def ingest_http(url: str, n: int, workers: int = 1, clients: int = 1
-                ) -> tuple[float, list[list[dict]]]:
-    """events/s over HTTP, and the events of each batch posted (all devices)."""
+def enrol_windows(url: str, clients: int) -> list[tuple[str, str]]:
+    """Migrate ``url``, build the demo organisation plus windows W-001 … W-<clients>, and
+    make one enrolment code per window: [(window id, code)]."""
     engine = make_engine(url)
     migrate(engine)
     windows = [f"W-{k:03d}" for k in range(1, clients + 1)]
@@ -99,8 +100,13 @@ def ingest_http(url: str, n: int, workers: int = 1, clients: int = 1
                                      f"('{w}', 'bench {w}', '{unit}', true)")
         codes = [create_code(conn, w, utcnow())["code"] for w in windows]
     engine.dispose()
-    if url.startswith("sqlite:///"):
-        SIZES["before"] = sqlite_bytes(url[len("sqlite:///"):])
+    return list(zip(windows, codes))
+
+
+@contextlib.contextmanager
+def running_server(url: str, workers: int = 1):
+    """``aggregator serve`` on ``url`` in its own process on a free loopback port; yields
+    (process, base URL) once ``/healthz`` answers, terminates it afterwards."""
     port = free_port()
     env = dict(os.environ, AGGREGATOR_ADMIN_TOKEN="bench")
     proc = subprocess.Popen([sys.executable, "-m", "aggregator", "serve", "--database", url,
@@ -114,8 +120,21 @@ def ingest_http(url: str, n: int, workers: int = 1, clients: int = 1
                     break
             except requests.RequestException:
                 time.sleep(0.1)
+        yield proc, base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def ingest_http(url: str, n: int, workers: int = 1, clients: int = 1
+                ) -> tuple[float, list[list[dict]]]:
+    """events/s over HTTP, and the events of each batch posted (all devices)."""
+    pairs = enrol_windows(url, clients)
+    if url.startswith("sqlite:///"):
+        SIZES["before"] = sqlite_bytes(url[len("sqlite:///"):])
+    with running_server(url, workers) as (_proc, base):
         plans = []
-        for k, (w, code) in enumerate(zip(windows, codes)):
+        for k, (w, code) in enumerate(pairs):
             device = Device(base, window_id=w)
             assert device.enroll(code).status_code == 200
             share = n // clients + (1 if k < n % clients else 0)
@@ -143,9 +162,6 @@ def ingest_http(url: str, n: int, workers: int = 1, clients: int = 1
             t.join()
         elapsed = time.perf_counter() - start
         assert not errors, errors[0]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     return n / elapsed, [b for _, batches, _ in plans for b in batches]
 
 
