@@ -3,28 +3,38 @@
 One daily row per day × window × unit × staff × service item × level × flagged, holding the
 count, the sum of stars and how many of the ratings answered an invitation. ``not_rated``
 is a pseudo-level counting invitations that timed out. ``rollup_monthly`` holds the same rows
-summed per month (``YYYY-MM`` of the day); ``add`` writes both, so a month row is always the
-sum of that month's day rows (``check_monthly`` verifies it). Dashboards read only these rows.
+summed per month (``YYYY-MM`` of the day), ``rollup_unit_daily`` (migration 40) the same rows
+summed per day × unit × level × flagged (the dashboard's daily trend); ``add`` writes all three,
+so a month row is always the sum of that month's day rows and a unit-day row the sum of that
+unit's day rows (``check_monthly`` verifies both). Dashboards read only these rows.
 
 Write rollups only through ``add`` (or call ``rebuild_monthly`` after writing daily rows by
-other means), or the monthly rows fall out of step with the daily ones.
+other means), or the monthly and unit-day rows fall out of step with the daily ones.
 
-Each call sends one batched upsert per table, in key order (daily, then monthly), so
-concurrent transactions lock rollup rows in one global order (no deadlocks on PostgreSQL).
+Each call sends one batched upsert per table, in key order (daily, then monthly, then
+unit-daily), so concurrent transactions lock rollup rows in one global order (no deadlocks on
+PostgreSQL).
 """
 
 from __future__ import annotations
 
 from typing import Iterable
 
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from . import constants as C
 from .db import upsert_add_rows
+from .migrations import m0040_rollup_unit_daily
 from .schema import rollup_daily, rollup_monthly
+
+_md = MetaData()
+m0040_rollup_unit_daily.define(_md)
+rollup_unit_daily = _md.tables["rollup_unit_daily"]
 
 KEYS = ("day", "window_id", "unit_id", "staff_id", "service_item", "level", "flagged")
 MONTH_KEYS = ("month",) + KEYS[1:]
+UNIT_KEYS = ("day", "unit_id", "level", "flagged")
 MEASURES = ("count", "stars_sum", "invited")
 
 
@@ -55,18 +65,21 @@ def add(conn: Connection, ratings: Iterable[dict] = (), not_rated: Iterable[dict
     if not acc:
         return 0
     months: dict[tuple, list[int]] = {}
+    units: dict[tuple, list[int]] = {}
     for k, v in acc.items():
-        mk = (k[0][:7],) + k[1:]
-        m = months.get(mk)
-        if m is None:
-            months[mk] = list(v)
-        else:
-            m[0] += v[0]
-            m[1] += v[1]
-            m[2] += v[2]
+        for sums, key in ((months, (k[0][:7],) + k[1:]), (units, (k[0], k[2], k[5], k[6]))):
+            m = sums.get(key)
+            if m is None:
+                sums[key] = list(v)
+            else:
+                m[0] += v[0]
+                m[1] += v[1]
+                m[2] += v[2]
     upsert_add_rows(conn, rollup_daily, KEYS, MEASURES, [(*k, *v) for k, v in acc.items()])
     upsert_add_rows(conn, rollup_monthly, MONTH_KEYS, MEASURES,
                     [(*k, *v) for k, v in months.items()])
+    upsert_add_rows(conn, rollup_unit_daily, UNIT_KEYS, MEASURES,
+                    [(*k, *v) for k, v in units.items()])
     return len(acc)
 
 
@@ -74,22 +87,38 @@ _MONTH_OF_DAILY = (
     'SELECT substr(day, 1, 7) AS month, window_id, unit_id, staff_id, service_item, level, '
     'flagged, SUM("count") AS c, SUM(stars_sum) AS s, SUM(invited) AS i FROM rollup_daily '
     'GROUP BY substr(day, 1, 7), window_id, unit_id, staff_id, service_item, level, flagged')
+_UNIT_OF_DAILY = (
+    'SELECT day, unit_id, level, flagged, SUM("count") AS c, SUM(stars_sum) AS s, '
+    'SUM(invited) AS i FROM rollup_daily GROUP BY day, unit_id, level, flagged')
 
 
 def rebuild_monthly(conn: Connection) -> None:
-    """Recompute every monthly row from the daily rows (after writing daily rows directly)."""
+    """Recompute every monthly and unit-day row from the daily rows (after writing daily rows
+    directly)."""
     conn.exec_driver_sql("DELETE FROM rollup_monthly")
     conn.exec_driver_sql(
         'INSERT INTO rollup_monthly (month, window_id, unit_id, staff_id, service_item, level, '
         f'flagged, "count", stars_sum, invited) {_MONTH_OF_DAILY}')
+    conn.exec_driver_sql("DELETE FROM rollup_unit_daily")
+    conn.exec_driver_sql(
+        'INSERT INTO rollup_unit_daily (day, unit_id, level, flagged, "count", stars_sum, '
+        f'invited) {_UNIT_OF_DAILY}')
+
+
+def _differences(conn: Connection, of_daily: str, stored: str, width: int) -> list[tuple]:
+    daily = {tuple(r[:width]): tuple(int(x) for x in r[width:])
+             for r in conn.exec_driver_sql(of_daily)}
+    kept = {tuple(r[:width]): tuple(int(x) for x in r[width:])
+            for r in conn.exec_driver_sql(stored)}
+    return sorted((k, daily.get(k), kept.get(k)) for k in daily.keys() | kept.keys()
+                  if daily.get(k) != kept.get(k))
 
 
 def check_monthly(conn: Connection) -> list[tuple]:
-    """The monthly rows that differ from their daily rows summed (empty when consistent)."""
-    daily = {tuple(r[:7]): tuple(int(x) for x in r[7:])
-             for r in conn.exec_driver_sql(_MONTH_OF_DAILY)}
-    monthly = {tuple(r[:7]): tuple(int(x) for x in r[7:]) for r in conn.exec_driver_sql(
+    """The monthly rows, then the unit-day rows, that differ from their daily rows summed, as
+    (key, summed daily, stored) (empty when consistent)."""
+    return _differences(conn, _MONTH_OF_DAILY, (
         'SELECT month, window_id, unit_id, staff_id, service_item, level, flagged, "count", '
-        'stars_sum, invited FROM rollup_monthly')}
-    return sorted((k, daily.get(k), monthly.get(k)) for k in daily.keys() | monthly.keys()
-                  if daily.get(k) != monthly.get(k))
+        'stars_sum, invited FROM rollup_monthly'), 7) + _differences(conn, _UNIT_OF_DAILY, (
+            'SELECT day, unit_id, level, flagged, "count", stars_sum, invited '
+            'FROM rollup_unit_daily'), 4)

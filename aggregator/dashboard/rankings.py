@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from .. import stats
-from ..schema import rollup_daily, staff, windows
+from ..rollups import rollup_unit_daily
+from ..schema import staff, windows
 from . import scope
 from .periods import Period
 
@@ -74,10 +75,11 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
 
 def daily_trend(conn: Connection, allowed: set[str], day_from: dt.date, day_to: dt.date,
                 include_flagged: bool = False, unit_ids: set[str] | None = None) -> list[dict]:
-    """Per day: rated, satisfied, bad (from the rollups), for the allowed units."""
+    """Per day: rated, satisfied, bad, for the allowed units, from ``rollup_unit_daily`` (one
+    row per day × unit × level × flagged, whatever the number of windows, staff and items)."""
     from .. import constants as C
 
-    r = rollup_daily.c
+    r = rollup_unit_daily.c
     units_in = sorted(allowed if unit_ids is None else allowed & unit_ids)
     q = (select(r.day, r.level, func.sum(r.count))
          .where(r.day >= day_from.isoformat(), r.day <= day_to.isoformat(),
