@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, text
 
 from aggregator import constants as C
-from aggregator import demo, rollups
+from aggregator import demo, rollups, stats
 from aggregator.dashboard import rankings
 from aggregator.db import make_engine, read, utcnow, write
 from aggregator.migrations import m0040_rollup_unit_daily, migrate
@@ -98,3 +98,51 @@ def test_daily_trend_equals_the_daily_rollups_summed(engine, include_flagged):
             assert len(got) == (hi - lo).days + 1
             assert {d["day"]: [d["rated"], d["satisfied"], d["bad"]] for d in got if d["rated"]} \
                 == dict(want)
+
+
+def _compute_by_hand(rows, column: str, include_flagged: bool, unit: str | None) -> dict:
+    at = {"window": 1, "unit": 2, "staff": 3, "service_item": 4}[column]
+    out: dict = defaultdict(lambda: dict.fromkeys(
+        ("rated", "satisfied", "bad", "stars_sum", "flagged", "not_rated", "invited"), 0))
+    for row in rows:
+        level, flagged, n, stars, invited = row[5], row[6], int(row[7]), int(row[8]), int(row[9])
+        if unit is not None and row[2] != unit:
+            continue
+        g = out[row[at] or None]
+        if level == C.NOT_RATED:
+            g["not_rated"] += n
+            continue
+        if flagged:
+            g["flagged"] += n
+            if not include_flagged:
+                continue
+        g["rated"] += n
+        g["stars_sum"] += stars
+        g["invited"] += invited
+        g["satisfied"] += n if C.STARS[level] >= C.SATISFIED_STARS else 0
+        g["bad"] += n if C.STARS[level] <= C.BAD_STARS else 0
+    return dict(out)
+
+
+@pytest.mark.parametrize("group_by", ["window", "unit", "staff", "service_item"])
+def test_compute_equals_the_daily_rollups_summed_by_hand(engine, group_by):
+    # stats.compute sums the levels in SQL (one row per key, unit and flagged); each figure
+    # must still be what the rows give level by level, for whole months (monthly rollups),
+    # parts of months (daily rollups) and both at once.
+    with read(engine) as conn:
+        lo, hi = _span(conn)
+        last_month = hi.replace(day=1)
+        month_before = (last_month - dt.timedelta(days=1)).replace(day=1)
+        ranges = [(month_before, last_month - dt.timedelta(days=1)), (lo, hi),
+                  (lo + dt.timedelta(days=3), last_month + dt.timedelta(days=5))]
+        assert stats.compute(conn, group_by, lo, hi)["total"]["not_rated"] > 0
+        for day_from, day_to in ranges:
+            rows = _daily_rows(conn, day_from, day_to)
+            for include_flagged in (False, True):
+                for unit in (None, "U-02"):
+                    got = stats.compute(conn, group_by, day_from, day_to, unit=unit,
+                                        include_flagged=include_flagged)
+                    want = _compute_by_hand(rows, group_by, include_flagged, unit)
+                    assert {r["key"]: {k: r[k] for k in want[r["key"]]} for r in got["rows"]} \
+                        == want, (day_from, day_to, include_flagged, unit)
+                    assert got["total"]["rated"] == sum(g["rated"] for g in want.values())
