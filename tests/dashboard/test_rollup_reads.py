@@ -5,6 +5,7 @@ the rows counted by hand. SQLite and, with AGGREGATOR_TEST_PG_URL, PostgreSQL.""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 
 import pytest
@@ -12,7 +13,8 @@ from sqlalchemy import select, text
 
 from aggregator import constants as C
 from aggregator import demo, rollups, stats
-from aggregator.dashboard import rankings
+from aggregator.dashboard import rankings, web
+from aggregator.dashboard.i18n import translator
 from aggregator.db import make_engine, read, utcnow, write
 from aggregator.migrations import m0040_rollup_unit_daily, migrate
 from aggregator.schema import rollup_daily
@@ -146,3 +148,30 @@ def test_compute_equals_the_daily_rollups_summed_by_hand(engine, group_by):
                     assert {r["key"]: {k: r[k] for k in want[r["key"]]} for r in got["rows"]} \
                         == want, (day_from, day_to, include_flagged, unit)
                     assert got["total"]["rated"] == sum(g["rated"] for g in want.values())
+
+
+def _render(source: str, **data) -> str:
+    return web.TEMPLATES.from_string(
+        '{% from "_macros.html" import ranking_table, rate_bar, change with context %}' + source
+    ).render(t=translator("en"), **data)
+
+
+def test_ranking_rows_render_the_rate_bar_and_change_like_the_macros():
+    # The row loop writes rate_bar() and change() out (no macro call per row, issue #8);
+    # the overview's KPI still calls change(). Both must render the same.
+    changes = [None, 0.012, -0.034, 0.0001, 0.0]
+    rates = [None, 0.5, 0.95, 0.95, 1.0]
+    rows = [{"key": f"W-{i}", "name": f"window {i}", "rank": i + 1, "rated": 10 * i,
+             "bad": i, "rate": rate, "smoothed": 4.5, "rate_change": v, "prev_rank": i or None,
+             "below_target": rate is not None and rate < 0.8}
+            for i, (rate, v) in enumerate(zip(rates, changes))]
+    html = _render("{{ ranking_table(report, '/w/') }}", report={
+        "group_by": "window", "rows": rows, "target": 0.8})
+    cells = re.findall(r'<td class="ratecell"><b>[^<]*</b>(.*?)</td>\s*<td class="num">[^<]*'
+                       r'</td>\s*<td class="num">(.*?)</td>', html, re.S)
+    assert len(cells) == len(rows)
+    for row, (bar, change) in zip(rows, cells):
+        assert bar == _render("{{ rate_bar(rate, 0.8) }}", rate=row["rate"])
+        assert change == _render("{{ change(v) }}", v=row["rate_change"])
+    assert html.count('<tr class="below">') == 1 and html.count("rankno lead") == 3
+    assert 'class="fill warn"' in html and '<span class="down">▼ -3.4</span>' in html
