@@ -13,8 +13,10 @@ from sqlalchemy import select, text
 
 from aggregator import constants as C
 from aggregator import demo, rollups, stats
-from aggregator.dashboard import rankings, web
+from aggregator.dashboard import overview, queue, rankings, web
+from aggregator.dashboard.cases import overdue
 from aggregator.dashboard.i18n import translator
+from aggregator.dashboard.tables import cases
 from aggregator.db import make_engine, read, utcnow, write
 from aggregator.migrations import m0040_rollup_unit_daily, migrate
 from aggregator.schema import rollup_daily
@@ -148,6 +150,61 @@ def test_compute_equals_the_daily_rollups_summed_by_hand(engine, group_by):
                     assert {r["key"]: {k: r[k] for k in want[r["key"]]} for r in got["rows"]} \
                         == want, (day_from, day_to, include_flagged, unit)
                     assert got["total"]["rated"] == sum(g["rated"] for g in want.values())
+
+
+def test_case_counts_equal_the_cases_counted_one_by_one(engine):
+    with read(engine) as conn:
+        every = [dict(r) for r in conn.execute(select(cases)).mappings()]
+        for allowed in ({"U-01", "U-02", "U-03", "U-04"}, {"U-03"}):
+            mine = [c for c in every if c["unit_id"] in allowed]
+            for today in (dt.date.today(), dt.date.today() + dt.timedelta(days=20)):
+                got = queue.counts(conn, allowed, today)
+                for state in ("new", "verified", "rectifying", "answered", "appealed", "closed"):
+                    assert got[state] == sum(1 for c in mine if c["state"] == state), state
+                assert got["open"] == sum(1 for c in mine if c["state"] != "closed")
+                assert got["overdue"] == sum(1 for c in mine if overdue(c, today))
+                assert got["overdue"] > 0 or today == dt.date.today()
+                lean = queue.counts(conn, allowed, today, closed=False)
+                assert lean == {k: v for k, v in got.items() if k != "closed"}
+        scope = {"U-01", "U-02"}
+        open_ids = list(conn.execute(text(
+            "SELECT alerts.id FROM alerts LEFT JOIN windows ON windows.id = alerts.window_id "
+            "LEFT JOIN devices ON devices.id = alerts.device_id WHERE alerts.resolved_at IS NULL "
+            "AND (windows.unit_id IN ('U-01', 'U-02') OR devices.unit_id IN ('U-01', 'U-02')) "
+            "ORDER BY alerts.id DESC")).scalars())
+        assert len(open_ids) >= 3  # the fixture's
+        assert overview.count_open_alerts(conn, scope) == len(open_ids)
+        assert [a["id"] for a in overview.open_alerts(conn, scope, limit=2)] == open_ids[:2]
+
+
+def _plan(conn, sql: str) -> str:
+    if conn.dialect.name == "sqlite":
+        return " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    return " ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql))
+
+
+def test_open_case_and_alert_counts_can_use_the_partial_indexes(engine):
+    # The overview counts only open cases and unresolved alerts; the partial indexes keep
+    # that the size of the work queue however many closed cases pile up. They are usable
+    # only while the queries say "state <> 'closed'" literally (not as a bound parameter).
+    allowed = {"U-01", "U-02"}
+    assert str(queue.NOT_CLOSED.compile(dialect=engine.dialect)) == "cases.state != 'closed'"
+    with engine.connect() as conn:
+        today = dt.date.today()
+        for q in (
+            select(cases.c.state, text("COUNT(*)")).where(
+                cases.c.unit_id.in_(sorted(allowed)), queue.NOT_CLOSED).group_by(cases.c.state),
+            select(text("COUNT(*)")).select_from(cases).where(
+                cases.c.unit_id.in_(sorted(allowed)), queue._overdue_clause(today)),
+        ):
+            sql = str(q.compile(conn, compile_kwargs={"literal_binds": True}))
+            assert "ix_cases_open" in _plan(conn, sql), sql
+        conn.rollback()
+        sql = ("SELECT COUNT(*) FROM alerts WHERE resolved_at IS NULL AND "
+               "(window_id IN ('W-001', 'W-004') OR device_id IN ('kiosk-W-001'))")
+        assert "ix_alerts_open" in _plan(conn, sql)
+        conn.rollback()
 
 
 def _render(source: str, **data) -> str:
