@@ -53,7 +53,7 @@ def build(conn: Connection, user: dict, allowed: set[str], period: Period, today
     return {
         "report": report,
         "trend": rankings.daily_trend(conn, allowed, start, end, include_flagged),
-        "cases": queue.counts(conn, allowed, today, closed=False),
+        "cases": queue.open_counts(conn, allowed, today),
         "offline": offline_devices(conn, allowed, now, silent_hours),
         "alerts": open_alerts(conn, allowed, limit=8),
         "alert_count": count_open_alerts(conn, allowed),
