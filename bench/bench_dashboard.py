@@ -1,11 +1,16 @@
 """Dashboard page render time: the overview and the monthly window ranking of 1,000 windows
 at about 1M and 10M ratings. Not a test.
 
-    .venv/bin/python bench/bench_dashboard.py [--scales 1,10] [--runs 7] [--json PATH]
+    .venv/bin/python bench/bench_dashboard.py [--scales 1,10] [--runs 7] [--bare] [--json PATH]
 
 The rollup tables are filled DIRECTLY (rollup_daily rows generated as in bench_ingest's stats
-section, ~1.1M ratings per month over 1,000 windows in 100 units, then rollup_monthly rebuilt
-from them), not by ingesting millions of events; ``ratings`` and ``events`` stay empty. The
+section, ~1.1M ratings per month over 1,000 windows in 100 units, then rollup_monthly and
+rollup_unit_daily rebuilt from them), not by ingesting millions of events; ``ratings`` and
+``events`` stay empty (neither page reads them). What the overview counts besides the rollups
+is filled as a site of that volume would have it, unless ``--bare``: one case per bad rating
+of the filled months (~40,000 a month, the generated rows being ~3.7 % bad; older months'
+cases closed but 3 %, the newest month's in every state), about one alert per device and week
+(95 % resolved) and one device per window. The
 organisation (one district, 100 units, the 1,000 windows) and an admin account are created
 with the aggregator's own functions. Then ``aggregator serve`` (one worker, SQLite) runs on
 loopback in a subprocess, the bench logs in like a browser (login form, CSRF token, session
@@ -42,12 +47,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 import requests  # noqa: E402
 from bench_ingest import _month_rows, free_port  # noqa: E402
 from benchjson import Figures  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from aggregator import org, rollups  # noqa: E402
 from aggregator.dashboard import accounts  # noqa: E402
-from aggregator.db import make_engine, utcnow, write  # noqa: E402
+from aggregator.dashboard.tables import cases  # noqa: E402
+from aggregator.db import make_engine, read, utcnow, write  # noqa: E402
 from aggregator.migrations import migrate  # noqa: E402
-from aggregator.schema import rollup_daily  # noqa: E402
+from aggregator.schema import alerts, devices, rollup_daily  # noqa: E402
 
 PASSWORD = "bench-dashboard-pw-1"
 PAGES = {"overview": "/dashboard/?period=2026-10",
@@ -69,7 +76,8 @@ def build_org(engine) -> None:
                              now=utcnow())
 
 
-def add_months(engine, starts: list[dt.date], rng: random.Random) -> int:
+def add_months(engine, starts: list[dt.date], rng: random.Random, newest: dt.date,
+               side_tables: bool) -> int:
     total = 0
     for first in starts:
         rows, t = _month_rows(first, rng)
@@ -78,9 +86,69 @@ def add_months(engine, starts: list[dt.date], rng: random.Random) -> int:
             for k in range(0, len(rows), 20000):
                 conn.execute(rollup_daily.insert(), [dict(zip(COLS, r))
                                                      for r in rows[k:k + 20000]])
+            if side_tables:
+                add_cases(conn, rows, first == newest, rng)
+                add_alerts(conn, first, rng)
     with write(engine) as conn:
         rollups.rebuild_monthly(conn)
     return total
+
+
+OPEN_MIX = {"new": 20, "verified": 15, "rectifying": 20, "answered": 15, "closed": 28,
+            "appealed": 2}
+OLD_MIX = {"closed": 97, "appealed": 1, "answered": 2}
+
+
+def add_cases(conn, rows: list[tuple], newest: bool, rng: random.Random) -> None:
+    """One case per bad rating in the month's daily rows (as ingest opens them)."""
+    mix = OPEN_MIX if newest else OLD_MIX
+    now = utcnow()
+    out = []
+    for day, window, unit, staff, _, level, _, count, _, _ in rows:
+        if level not in ("dissatisfied", "very_dissatisfied"):
+            continue
+        opened = dt.date.fromisoformat(day)
+        for _ in range(count):
+            state = rng.choices(list(mix), list(mix.values()))[0]
+            worked = state != "new"
+            out.append({
+                "rating_id": f"bench-{len(out)}-{day}-{window}", "unit_id": unit,
+                "window_id": window, "staff_id": staff, "opened_day": day, "state": state,
+                "first_contact_due": (opened + dt.timedelta(days=1)).isoformat(),
+                "answer_due": (opened + dt.timedelta(days=21)).isoformat(),
+                "first_contact_at": now if worked else None,
+                "answered_at": now if state in ("answered", "closed") else None,
+                "closed_at": now if state == "closed" else None,
+                "resolution": "resolved" if state == "closed" else None,
+                "created_at": now, "updated_at": now})
+    for k in range(0, len(out), 20000):
+        conn.execute(cases.insert(), out[k:k + 20000])
+
+
+def add_alerts(conn, first: dt.date, rng: random.Random) -> None:
+    """About one alert per device and week of the month, 95 % of them resolved."""
+    start = dt.datetime(first.year, first.month, first.day, tzinfo=dt.timezone.utc)
+    out = []
+    for w in range(1000):
+        for week in range(4):
+            at = start + dt.timedelta(days=7 * week, minutes=rng.randrange(7 * 24 * 60))
+            out.append({"kind": rng.choice(("device_silent", "zero_bad", "burst")),
+                        "severity": "warning", "dedupe_key": f"bench-{first}-{w}-{week}",
+                        "device_id": f"D{w:04d}", "window_id": f"W{w:04d}", "detail": "bench",
+                        "created_at": at,
+                        "resolved_at": None if rng.random() < 0.05 else at + dt.timedelta(hours=5)})
+    conn.execute(alerts.insert(), out)
+
+
+def add_devices(engine, rng: random.Random) -> None:
+    """One kiosk per window, last seen within the past 30 hours (some of them offline)."""
+    now = utcnow()
+    with write(engine) as conn:
+        conn.execute(devices.insert(), [
+            {"id": f"D{w:04d}", "window_id": f"W{w:04d}", "unit_id": f"U{w // 10:03d}",
+             "public_key": "0" * 43, "enrolled_at": now - dt.timedelta(days=400),
+             "last_seen_at": now - dt.timedelta(minutes=rng.randrange(30 * 60))}
+            for w in range(1000)])
 
 
 def time_pages(db_url: str, runs: int) -> dict[str, tuple[float, float, int]]:
@@ -128,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scales", default="1,10", help="months of rollups (~1.1M ratings each)")
     p.add_argument("--runs", type=int, default=7)
+    p.add_argument("--bare", action="store_true",
+                   help="leave cases, alerts and devices empty (rollups only)")
     p.add_argument("--json", default=None, help="also write the figures as JSON rows here")
     args = p.parse_args(argv)
     scales = sorted(int(x) for x in args.scales.split(","))
@@ -139,15 +209,22 @@ def main(argv: list[str] | None = None) -> int:
         migrate(engine)
         build_org(engine)
         rng = random.Random(2)
+        if not args.bare:
+            add_devices(engine, rng)
         months = [dt.date(2026 - (k >= 10), (10 - k - 1) % 12 + 1, 1) for k in range(max(scales))]
         have, total = 0, 0
         for scale in scales:
             t0 = time.perf_counter()
-            total += add_months(engine, months[have:scale], rng)
+            total += add_months(engine, months[have:scale], rng, months[0], not args.bare)
             have = scale
-            print(f"dashboard: {total:,} ratings as rollups over {scale} month(s) (filled "
-                  f"directly in {time.perf_counter() - t0:.0f} s), 1,000 windows, SQLite",
-                  flush=True)
+            with read(engine) as conn:
+                side = "" if args.bare else (
+                    f", {conn.execute(select(func.count()).select_from(cases)).scalar():,} "
+                    f"cases, {conn.execute(select(func.count()).select_from(alerts)).scalar():,}"
+                    " alerts")
+            print(f"dashboard: {total:,} ratings as rollups over {scale} month(s){side} "
+                  f"(filled directly in {time.perf_counter() - t0:.0f} s), 1,000 windows, "
+                  "SQLite", flush=True)
             got = time_pages(url, args.runs)
             for name, (cold, median, size) in got.items():
                 ok = median < 100
