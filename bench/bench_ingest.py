@@ -11,8 +11,9 @@ the same on PostgreSQL when AGGREGATOR_TEST_PG_URL is set.
 
 The raw side inserts the rows the server stores, into the same tables of a freshly migrated
 database: every event into ``events``, every rating into ``ratings`` and each batch's rollup
-increments into ``rollup_daily`` and ``rollup_monthly`` (upserts), one transaction per batch,
-with the same batch boundaries as the HTTP side; rows are prepared before the clock starts.
+increments into ``rollup_daily``, ``rollup_monthly`` and ``rollup_unit_daily`` (upserts), one
+transaction per batch, with the same batch boundaries as the HTTP side; rows are prepared
+before the clock starts.
 SQLite: sqlite3 ``executemany``, the server's pragmas. PostgreSQL: ``COPY`` for events and
 ratings, ``executemany`` upserts for rollups. (Until 2026-11 the raw side inserted into one
 table only, which made the ratio compare unlike work; its events-only figure is still printed.)
@@ -187,10 +188,12 @@ EVENT_COLS = ("id", "device_id", "stream_id", "seq", "type", "device_time", "boo
 
 
 class RawBatch:
-    """The rows one batch adds, as plain tuples: events, ratings, daily and monthly rollups."""
+    """The rows one batch adds, as plain tuples: events, ratings, daily, monthly and unit-day
+    rollups."""
 
-    def __init__(self, events_, ratings_, daily, monthly):
+    def __init__(self, events_, ratings_, daily, monthly, units):
         self.events, self.ratings, self.daily, self.monthly = events_, ratings_, daily, monthly
+        self.units = units
 
 
 def raw_batches(batches: list[list[dict]], dialect: str) -> list[RawBatch]:
@@ -219,22 +222,30 @@ def raw_batches(batches: list[list[dict]], dialect: str) -> list[RawBatch]:
             m[1] += r["stars"]
             m[2] += 1 if r["invitation_id"] else 0
         months: dict[tuple, list[int]] = {}
+        units: dict[tuple, list[int]] = {}
         for k, v in acc.items():
-            m = months.setdefault((k[0][:7],) + k[1:], [0, 0, 0])
-            for j in range(3):
-                m[j] += v[j]
+            for sums, key in ((months, (k[0][:7],) + k[1:]), (units, (k[0], k[2], k[5], k[6]))):
+                m = sums.setdefault(key, [0, 0, 0])
+                for j in range(3):
+                    m[j] += v[j]
         out.append(RawBatch(ev_rows, rating_rows, sorted((*k, *v) for k, v in acc.items()),
-                            sorted((*k, *v) for k, v in months.items())))
+                            sorted((*k, *v) for k, v in months.items()),
+                            sorted((*k, *v) for k, v in units.items())))
     return out
 
 
-def _upsert_sql(table: str, first_key: str, mark: str) -> str:
-    keys = f"{first_key}, window_id, unit_id, staff_id, service_item, level, flagged"
+def _upsert_sql(table: str, first_key: str, mark: str,
+                keys: str = "window_id, unit_id, staff_id, service_item, level, flagged") -> str:
+    keys = f"{first_key}, {keys}"
+    n = keys.count(",") + 4
     return (f'INSERT INTO {table} ({keys}, "count", stars_sum, invited) VALUES '
-            f'({", ".join([mark] * 10)}) ON CONFLICT ({keys}) DO UPDATE SET '
+            f'({", ".join([mark] * n)}) ON CONFLICT ({keys}) DO UPDATE SET '
             f'"count" = {table}."count" + excluded."count", '
             f'stars_sum = {table}.stars_sum + excluded.stars_sum, '
             f'invited = {table}.invited + excluded.invited')
+
+
+UNIT_KEYS = "unit_id, level, flagged"
 
 
 def _fresh_schema(url: str) -> None:
@@ -254,6 +265,7 @@ def raw_sqlite(path: str, raw: list[RawBatch]) -> float:
     r_sql = f"INSERT INTO ratings ({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})"
     d_sql, m_sql = _upsert_sql("rollup_daily", "day", "?"), _upsert_sql("rollup_monthly",
                                                                          "month", "?")
+    u_sql = _upsert_sql("rollup_unit_daily", "day", "?", UNIT_KEYS)
     n = sum(len(b.events) for b in raw)
     start = time.perf_counter()
     for b in raw:
@@ -262,6 +274,7 @@ def raw_sqlite(path: str, raw: list[RawBatch]) -> float:
         conn.executemany(r_sql, b.ratings)
         conn.executemany(d_sql, b.daily)
         conn.executemany(m_sql, b.monthly)
+        conn.executemany(u_sql, b.units)
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -274,6 +287,7 @@ def raw_pg(url: str, raw: list[RawBatch]) -> float:
     cols = rating_store.COLUMNS
     d_sql, m_sql = _upsert_sql("rollup_daily", "day", "%s"), _upsert_sql("rollup_monthly",
                                                                           "month", "%s")
+    u_sql = _upsert_sql("rollup_unit_daily", "day", "%s", UNIT_KEYS)
     n = sum(len(b.events) for b in raw)
     with psycopg.connect(url) as conn:
         start = time.perf_counter()
@@ -287,6 +301,7 @@ def raw_pg(url: str, raw: list[RawBatch]) -> float:
                         copy.write_row(row)
                 cur.executemany(d_sql, b.daily)
                 cur.executemany(m_sql, b.monthly)
+                cur.executemany(u_sql, b.units)
             conn.commit()
         return n / (time.perf_counter() - start)
 
