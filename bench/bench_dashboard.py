@@ -1,16 +1,20 @@
 """Dashboard page render time: the overview and the monthly window ranking of 1,000 windows
-at about 1M and 10M ratings. Not a test.
+at 3M and 30M ratings. Not a test.
 
     .venv/bin/python bench/bench_dashboard.py [--scales 1,10] [--runs 7] [--bare] [--json PATH]
 
 The rollup tables are filled DIRECTLY (rollup_daily rows generated as in bench_ingest's stats
-section, ~1.1M ratings per month over 1,000 windows in 100 units, then rollup_monthly and
-rollup_unit_daily rebuilt from them), not by ingesting millions of events; ``ratings`` and
-``events`` stay empty (neither page reads them). What the overview counts besides the rollups
-is filled as a site of that volume would have it, unless ``--bare``: one case per bad rating
-of the filled months (~40,000 a month, the generated rows being ~3.7 % bad; older months'
-cases closed but 3 %, the newest month's in every state), about one alert per device and week
-(95 % resolved) and one device per window. The
+section, 3M ratings per month over 1,000 windows in 100 units, keyed as docs/scaling.md
+measures a real window's: 3 staff on shifts, 8 service items, 100 ratings a day, so 29.3
+rollup_daily rows per window-day and 108 rollup_monthly rows per window-month; then the
+other rollups rebuilt from them by ``rollups.rebuild_monthly``), not by
+ingesting millions of events; ``ratings`` and ``events`` stay empty (neither page reads them).
+Until 2026-11-23 the rows were 2 staff × 1 item (10 per window-month, ~1.1M ratings a month),
+which flattered the ranking ~10×. What the overview counts besides the rollups is filled as a
+site of that volume would have it, unless ``--bare``: one case per bad rating of the filled
+months (~60,000 a month, the generated ratings being 2 % bad; older months' cases closed but
+3 %, the newest month's in every state), about one alert per device and week (95 % resolved)
+and one device per window. The
 organisation (one district, 100 units, the 1,000 windows) and an admin account are created
 with the aggregator's own functions. Then ``aggregator serve`` (one worker, SQLite) runs on
 loopback in a subprocess, the bench logs in like a browser (login form, CSRF token, session
@@ -194,7 +198,7 @@ def time_pages(db_url: str, runs: int) -> dict[str, tuple[float, float, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--scales", default="1,10", help="months of rollups (~1.1M ratings each)")
+    p.add_argument("--scales", default="1,10", help="months of rollups (3M ratings each)")
     p.add_argument("--runs", type=int, default=7)
     p.add_argument("--bare", action="store_true",
                    help="leave cases, alerts and devices empty (rollups only)")
