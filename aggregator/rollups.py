@@ -4,37 +4,36 @@ One daily row per day × window × unit × staff × service item × level × fla
 count, the sum of stars and how many of the ratings answered an invitation. ``not_rated``
 is a pseudo-level counting invitations that timed out. ``rollup_monthly`` holds the same rows
 summed per month (``YYYY-MM`` of the day), ``rollup_unit_daily`` (migration 40) the same rows
-summed per day × unit × level × flagged (the dashboard's daily trend); ``add`` writes all three,
-so a month row is always the sum of that month's day rows and a unit-day row the sum of that
-unit's day rows (``check_monthly`` verifies both). Dashboards read only these rows.
+summed per day × unit × level × flagged (the dashboard's daily trend), ``rollup_window_monthly``
+(migration 42) the same rows summed per month × window × unit × level × flagged (rankings by
+window, unit or region); ``add`` writes all four, so a month row is always the sum of that
+month's day rows, a unit-day row the sum of that unit's day rows and a window-month row the sum
+of that window's day rows in the month (``check_monthly`` verifies all three). Dashboards read
+only these rows. The tables are defined in ``schema.py`` (from the migrations).
 
 Write rollups only through ``add`` (or call ``rebuild_monthly`` after writing daily rows by
-other means), or the monthly and unit-day rows fall out of step with the daily ones.
+other means), or the monthly, unit-day and window-month rows fall out of step with the daily
+ones.
 
 Each call sends one batched upsert per table, in key order (daily, then monthly, then
-unit-daily), so concurrent transactions lock rollup rows in one global order (no deadlocks on
-PostgreSQL).
+unit-daily, then window-monthly), so concurrent transactions lock rollup rows in one global
+order (no deadlocks on PostgreSQL).
 """
 
 from __future__ import annotations
 
 from typing import Iterable
 
-from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from . import constants as C
 from .db import upsert_add_rows
-from .migrations import m0040_rollup_unit_daily
-from .schema import rollup_daily, rollup_monthly
-
-_md = MetaData()
-m0040_rollup_unit_daily.define(_md)
-rollup_unit_daily = _md.tables["rollup_unit_daily"]
+from .schema import rollup_daily, rollup_monthly, rollup_unit_daily, rollup_window_monthly
 
 KEYS = ("day", "window_id", "unit_id", "staff_id", "service_item", "level", "flagged")
 MONTH_KEYS = ("month",) + KEYS[1:]
 UNIT_KEYS = ("day", "unit_id", "level", "flagged")
+WINDOW_MONTH_KEYS = ("month", "window_id", "unit_id", "level", "flagged")
 MEASURES = ("count", "stars_sum", "invited")
 
 
@@ -66,8 +65,11 @@ def add(conn: Connection, ratings: Iterable[dict] = (), not_rated: Iterable[dict
         return 0
     months: dict[tuple, list[int]] = {}
     units: dict[tuple, list[int]] = {}
+    window_months: dict[tuple, list[int]] = {}
     for k, v in acc.items():
-        for sums, key in ((months, (k[0][:7],) + k[1:]), (units, (k[0], k[2], k[5], k[6]))):
+        month = k[0][:7]
+        for sums, key in ((months, (month,) + k[1:]), (units, (k[0], k[2], k[5], k[6])),
+                          (window_months, (month, k[1], k[2], k[5], k[6]))):
             m = sums.get(key)
             if m is None:
                 sums[key] = list(v)
@@ -80,6 +82,8 @@ def add(conn: Connection, ratings: Iterable[dict] = (), not_rated: Iterable[dict
                     [(*k, *v) for k, v in months.items()])
     upsert_add_rows(conn, rollup_unit_daily, UNIT_KEYS, MEASURES,
                     [(*k, *v) for k, v in units.items()])
+    upsert_add_rows(conn, rollup_window_monthly, WINDOW_MONTH_KEYS, MEASURES,
+                    [(*k, *v) for k, v in window_months.items()])
     return len(acc)
 
 
@@ -90,11 +94,15 @@ _MONTH_OF_DAILY = (
 _UNIT_OF_DAILY = (
     'SELECT day, unit_id, level, flagged, SUM("count") AS c, SUM(stars_sum) AS s, '
     'SUM(invited) AS i FROM rollup_daily GROUP BY day, unit_id, level, flagged')
+_WINDOW_MONTH_OF_DAILY = (
+    'SELECT substr(day, 1, 7) AS month, window_id, unit_id, level, flagged, SUM("count") AS c, '
+    'SUM(stars_sum) AS s, SUM(invited) AS i FROM rollup_daily '
+    'GROUP BY substr(day, 1, 7), window_id, unit_id, level, flagged')
 
 
 def rebuild_monthly(conn: Connection) -> None:
-    """Recompute every monthly and unit-day row from the daily rows (after writing daily rows
-    directly)."""
+    """Recompute every monthly, unit-day and window-month row from the daily rows (after writing
+    daily rows directly)."""
     conn.exec_driver_sql("DELETE FROM rollup_monthly")
     conn.exec_driver_sql(
         'INSERT INTO rollup_monthly (month, window_id, unit_id, staff_id, service_item, level, '
@@ -103,6 +111,10 @@ def rebuild_monthly(conn: Connection) -> None:
     conn.exec_driver_sql(
         'INSERT INTO rollup_unit_daily (day, unit_id, level, flagged, "count", stars_sum, '
         f'invited) {_UNIT_OF_DAILY}')
+    conn.exec_driver_sql("DELETE FROM rollup_window_monthly")
+    conn.exec_driver_sql(
+        'INSERT INTO rollup_window_monthly (month, window_id, unit_id, level, flagged, "count", '
+        f'stars_sum, invited) {_WINDOW_MONTH_OF_DAILY}')
 
 
 def _differences(conn: Connection, of_daily: str, stored: str, width: int) -> list[tuple]:
@@ -115,10 +127,12 @@ def _differences(conn: Connection, of_daily: str, stored: str, width: int) -> li
 
 
 def check_monthly(conn: Connection) -> list[tuple]:
-    """The monthly rows, then the unit-day rows, that differ from their daily rows summed, as
-    (key, summed daily, stored) (empty when consistent)."""
+    """The monthly rows, then the unit-day rows, then the window-month rows, that differ from
+    their daily rows summed, as (key, summed daily, stored) (empty when consistent)."""
     return _differences(conn, _MONTH_OF_DAILY, (
         'SELECT month, window_id, unit_id, staff_id, service_item, level, flagged, "count", '
         'stars_sum, invited FROM rollup_monthly'), 7) + _differences(conn, _UNIT_OF_DAILY, (
             'SELECT day, unit_id, level, flagged, "count", stars_sum, invited '
-            'FROM rollup_unit_daily'), 4)
+            'FROM rollup_unit_daily'), 4) + _differences(conn, _WINDOW_MONTH_OF_DAILY, (
+                'SELECT month, window_id, unit_id, level, flagged, "count", stars_sum, invited '
+                'FROM rollup_window_monthly'), 5)

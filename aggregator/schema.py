@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from .migrations import m0001_initial, m0002_rollup_monthly
+from .migrations import (
+    m0001_initial,
+    m0002_rollup_monthly,
+    m0040_rollup_unit_daily,
+    m0042_rollup_window_monthly,
+)
 
 metadata = MetaData()
 m0001_initial.define(metadata)
 m0002_rollup_monthly.define(metadata)
+m0040_rollup_unit_daily.define(metadata)
+m0042_rollup_window_monthly.define(metadata)
 
 t = metadata.tables
 meta_kv = t["meta_kv"]
@@ -31,6 +38,8 @@ quarantine = t["quarantine"]
 ratings = t["ratings"]
 rollup_daily = t["rollup_daily"]
 rollup_monthly = t["rollup_monthly"]
+rollup_unit_daily = t["rollup_unit_daily"]
+rollup_window_monthly = t["rollup_window_monthly"]
 pending_attachments = t["pending_attachments"]
 alerts = t["alerts"]
 qr_limits = t["qr_limits"]

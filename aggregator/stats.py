@@ -11,10 +11,14 @@ with ``n`` the group's rated count, ``m`` the mean stars over all groups in the 
 unless ``include_flagged``; ``flagged`` always says how many there were. In invited mode the
 ``response_rate`` is invited ratings / (invited ratings + not rated).
 
-The range is read from ``rollup_monthly`` for every month it covers (a month also counts as
+The range is read from a monthly rollup for every month it covers (a month also counts as
 covered when the days it leaves out hold no rollup rows at all, e.g. "this month so far"), and
-from ``rollup_daily`` for the rest, so a month's ranking reads one row per window × staff ×
-item × level × flagged, whatever the number of days and ratings. Both give the same sums.
+from ``rollup_daily`` for the rest, so a month's ranking costs the same whatever the number of
+days and ratings. Grouped by window, unit or region (the filters, ``region`` and ``unit``, are
+by unit too) the monthly rollup is ``rollup_window_monthly``: one row per window × level ×
+flagged (≈ 7 per window-month); grouped by staff or service item it is ``rollup_monthly``, one
+row per window × staff × item × level × flagged (≈ 108 per window-month, docs/scaling.md). All
+of them give the same sums.
 """
 
 from __future__ import annotations
@@ -27,11 +31,22 @@ from sqlalchemy.engine import Connection
 
 from . import constants as C
 from .errors import BadRequest
-from .schema import regions, rollup_daily, rollup_monthly, service_items, staff, units, windows
+from .schema import (
+    regions,
+    rollup_daily,
+    rollup_monthly,
+    rollup_window_monthly,
+    service_items,
+    staff,
+    units,
+    windows,
+)
 
 GROUPS = ("region", "unit", "window", "staff", "service_item")
 COLUMN = {"unit": "unit_id", "window": "window_id", "staff": "staff_id",
           "service_item": "service_item", "region": "unit_id"}
+# Key columns rollup_window_monthly holds (it has no staff or service item).
+WINDOW_MONTH_COLUMNS = {"window_id", "unit_id"}
 SATISFIED = {k for k, stars in C.LEVELS if stars >= C.SATISFIED_STARS}
 BAD = set(C.BAD_LEVELS)
 
@@ -171,11 +186,13 @@ def _rollup_rows(conn: Connection, column: str, day_from: dt.date, day_to: dt.da
                  unit: str | None):
     """Rows (key, unit_id, flagged, not_rated, rated, satisfied, bad, stars, invited) summed
     over the range. The levels are summed in SQL (one row per key × unit × flagged, not one
-    per level as stored): a fifth of the rows to fetch and count in Python."""
+    per level as stored): a fifth of the rows to fetch and count in Python. Whole months come
+    from ``rollup_window_monthly`` when ``column`` is one it holds, else from
+    ``rollup_monthly``."""
     months, days = plan(conn, day_from, day_to)
     queries = []
     if months:
-        m = rollup_monthly.c
+        m = (rollup_window_monthly if column in WINDOW_MONTH_COLUMNS else rollup_monthly).c
         where = [m.month.in_(months)] if len(months) > 1 else [m.month == months[0]]
         queries.append((m, where))
     for lo, hi in days:

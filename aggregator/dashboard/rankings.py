@@ -9,8 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from .. import stats
-from ..rollups import rollup_unit_daily
-from ..schema import staff, windows
+from ..schema import rollup_unit_daily, staff, windows
 from . import scope
 from .periods import Period
 

@@ -9,7 +9,7 @@ import re
 from collections import defaultdict
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from aggregator import constants as C
 from aggregator import demo, rollups, stats
@@ -18,7 +18,7 @@ from aggregator.dashboard.cases import overdue
 from aggregator.dashboard.i18n import translator
 from aggregator.dashboard.tables import cases
 from aggregator.db import make_engine, read, utcnow, write
-from aggregator.migrations import m0040_rollup_unit_daily, migrate
+from aggregator.migrations import m0040_rollup_unit_daily, m0042_rollup_window_monthly, migrate
 from aggregator.schema import rollup_daily
 
 
@@ -81,6 +81,22 @@ def test_rebuild_and_migration_40_refill_the_unit_daily_rollup(engine):
         assert rollups.check_monthly(conn) == []
         conn.execute(text("DROP TABLE rollup_unit_daily"))
         m0040_rollup_unit_daily.upgrade(conn)
+        assert rollups.check_monthly(conn) == []
+
+
+def test_rebuild_and_migration_42_refill_the_window_monthly_rollup(engine):
+    # Same for the per-window monthly rollup the rankings by window, unit and region read.
+    with write(engine) as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM rollup_window_monthly WHERE level = "
+                                 "'not_rated'")).scalar() > 0
+        conn.execute(text("UPDATE rollup_window_monthly SET stars_sum = stars_sum + 1 "
+                          "WHERE window_id = 'W-001'"))
+        conn.execute(text("DELETE FROM rollup_window_monthly WHERE unit_id = 'U-02'"))
+        assert rollups.check_monthly(conn)
+        rollups.rebuild_monthly(conn)
+        assert rollups.check_monthly(conn) == []
+        conn.execute(text("DROP TABLE rollup_window_monthly"))
+        m0042_rollup_window_monthly.upgrade(conn)
         assert rollups.check_monthly(conn) == []
 
 
@@ -150,6 +166,63 @@ def test_compute_equals_the_daily_rollups_summed_by_hand(engine, group_by):
                     assert {r["key"]: {k: r[k] for k in want[r["key"]]} for r in got["rows"]} \
                         == want, (day_from, day_to, include_flagged, unit)
                     assert got["total"]["rated"] == sum(g["rated"] for g in want.values())
+
+
+# (group_by, filter, monthly rollup read): every grouping with no filter, a unit, a region
+# (the dashboard's scopes) and both, and which monthly rollup each reads. region-grouped with
+# a unit is what rankings.ranking turns into unit-grouped, but stats.compute accepts it too.
+# The filters after the third select no ratings (a town has no region under it; no unit
+# "U-none"): both paths must then give the same empty answer.
+FILTERS = ({}, {"unit": "U-02"}, {"region": "R-D"}, {"region": "R-D", "unit": "U-03"},
+           {"region": "R-T3"}, {"unit": "U-none"})
+COMPARED = [(g, f, "rollup_window_monthly" if g in ("window", "unit", "region")
+             else "rollup_monthly")
+            for g in ("window", "unit", "region", "staff", "service_item") for f in FILTERS]
+
+
+@pytest.mark.parametrize("group_by,narrow,table", COMPARED)
+def test_compute_reads_the_window_monthly_rollup_and_gives_what_the_monthly_gave(
+        engine, group_by, narrow, table):
+    # Rankings by window, unit or region read rollup_window_monthly (≈ 7 rows per
+    # window-month instead of ≈ 108 with staff and items, issue #8); every output must be
+    # what rollup_monthly gives, which is what stats.compute read for every grouping before.
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    with read(engine) as conn:
+        lo, hi = _span(conn)
+        last_month = hi.replace(day=1)
+        month_before = (last_month - dt.timedelta(days=1)).replace(day=1)
+        ranges = [(last_month, (last_month + dt.timedelta(days=32)).replace(day=1)
+                   - dt.timedelta(days=1)),
+                  (month_before, last_month - dt.timedelta(days=1)), (lo, hi),
+                  (month_before - dt.timedelta(days=40), hi + dt.timedelta(days=40)),
+                  (lo + dt.timedelta(days=3), last_month + dt.timedelta(days=5)),
+                  (lo + dt.timedelta(days=3), lo + dt.timedelta(days=9))]
+        for day_from, day_to in ranges:
+            for include_flagged in (False, True):
+                args = dict(narrow, include_flagged=include_flagged, prior=7.0)
+                event.listen(engine, "before_cursor_execute", record)
+                try:
+                    got = stats.compute(conn, group_by, day_from, day_to, **args)
+                finally:
+                    event.remove(engine, "before_cursor_execute", record)
+                monthly = stats.plan(conn, day_from, day_to)[0]
+                tables = {t for q in seen for t in re.findall(r"FROM (rollup_\w+)", q)}
+                if monthly:  # the old path's table only where the new one cannot serve
+                    assert tables & {"rollup_window_monthly", "rollup_monthly"} == {table}, \
+                        (group_by, day_from, day_to, tables)
+                seen.clear()
+                stats.WINDOW_MONTH_COLUMNS, kept = set(), stats.WINDOW_MONTH_COLUMNS
+                try:
+                    want = stats.compute(conn, group_by, day_from, day_to, **args)
+                finally:
+                    stats.WINDOW_MONTH_COLUMNS = kept
+                assert got == want, (day_from, day_to, include_flagged)
+                if FILTERS.index(narrow) < 4:  # not comparing two empty answers only
+                    assert got["rows"] and got["total"]["rated"] > 0
 
 
 def test_case_counts_equal_the_cases_counted_one_by_one(engine):
