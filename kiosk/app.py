@@ -45,6 +45,30 @@ ENTER_KEYS = (13, 271)                                  # enter, numpadenter
 ESCAPE = 27
 
 
+def _threaded_software_gl() -> bool:
+    """True under Mesa's llvmpipe, which rasterizes each frame in its own threads."""
+    from kivy.graphics.opengl import GL_RENDERER, glGetString
+
+    try:
+        return b"llvmpipe" in glGetString(GL_RENDERER)
+    except Exception:   # no GL context (a unit test's mock window): nothing to pace
+        return False
+
+
+def _finish_frame(*_args: Any) -> None:
+    """Wait for the frame just drawn before the window flips it.
+
+    llvmpipe bins a frame on the UI thread and rasterizes it in worker threads; when nothing
+    waits for a frame (an offscreen window, whose buffer swap shows nothing), it queues up to
+    64 frames and Mesa 22.3 keeps each finished frame's bins (up to 36 MB) until that slot is
+    reused: RSS climbed ~1-3 MB per rating towards 2 GB. A display's buffer swap already waits
+    like this, so the wait costs nothing there (docs/reliability.md).
+    """
+    from kivy.graphics.opengl import glFinish
+
+    glFinish()
+
+
 class _KeepRunning(ExceptionHandler):
     """An exception in a callback is logged and the kiosk carries on with a calm status line."""
 
@@ -212,6 +236,8 @@ class KioskApp(App):
         from kivy.core.window import Window
 
         Window.bind(on_keyboard=self._on_keyboard, on_request_close=self._on_request_close)
+        if _threaded_software_gl():
+            Window.bind(on_flip=_finish_frame)
         ExceptionManager.add_handler(self._handler)
         self._on_size(self.root, self.root.size)
         self._events.append(Clock.schedule_interval(self.tick, self.tick_seconds))
@@ -230,6 +256,7 @@ class KioskApp(App):
             event.cancel()
         self._events.clear()
         Window.unbind(on_keyboard=self._on_keyboard, on_request_close=self._on_request_close)
+        Window.unbind(on_flip=_finish_frame)
         if self._handler in ExceptionManager.handlers:
             ExceptionManager.remove_handler(self._handler)
         if self._invite_server is not None:
