@@ -94,6 +94,20 @@ class KioskRoot(ScreenManager):
         super().__init__(**kwargs)
         self._press: Any = None
         self._press_uid: Any = None
+        self._later: dict[str, Callable[[], Any]] = {}
+
+    def add_later(self, name: str, make: Callable[[], Any]) -> None:
+        """Register a screen that is built the first time it is asked for."""
+        self._later[name] = make
+
+    def get_screen(self, name: str) -> Any:
+        make = self._later.pop(name, None)
+        if make is not None:
+            self.add_widget(make())
+        return super().get_screen(name)
+
+    def has_screen(self, name: str) -> bool:
+        return name in self._later or super().has_screen(name)
 
     def _in_corner(self, x: float, y: float) -> bool:
         side = min(self.width, self.height) * self.corner
@@ -217,8 +231,11 @@ class KioskApp(App):
         root = KioskRoot(app=self, transition=NoTransition())
         for name, cls in ((C.ST_PAUSED, PausedScreen), (C.ST_IDLE, IdleScreen), (C.ST_RATE, RateScreen),
                           (C.ST_FOLLOW_UP, FollowUpScreen), (C.ST_THANKS, ThanksScreen),
-                          (C.ST_RETRY, RetryScreen), (TECHNICIAN, TechnicianScreen)):
+                          (C.ST_RETRY, RetryScreen)):
             root.add_widget(cls(name=name, app=self))
+        # Only a technician opens this one, rarely: built on first use, it spares the kiosk its
+        # text fields, keypad and fonts (~8 MB resident) for the whole of an ordinary day.
+        root.add_later(TECHNICIAN, lambda: TechnicianScreen(name=TECHNICIAN, app=self))
         root.bind(size=self._on_size)
         self.apply_device_config()
         self._sync_props()
@@ -302,8 +319,10 @@ class KioskApp(App):
 
     def _on_sync_result(self, status: dict[str, Any]) -> None:
         self.apply_device_config()
-        screen = self.root.get_screen(TECHNICIAN) if self.root else None
-        if screen is not None and self.technician_mode and screen.stage == "panel":
+        if self.root is None or not self.technician_mode:
+            return
+        screen = self.root.get_screen(TECHNICIAN)
+        if screen.stage == "panel":
             screen.update_diagnostics()
 
     # -------------------------------------------------------- device config

@@ -55,3 +55,18 @@ def test_font_sizes_are_whole_numbers_on_every_screen(kiosk):
                     assert float(value).is_integer(), f"{type(w).__name__}.{name} = {value}"
     assert len(sizes) > 5
     panel.dismiss(animation=False)
+
+
+def test_the_technician_screen_is_built_only_when_a_technician_opens_it(kiosk):
+    # Why: its text fields, keypad and fonts cost ~8 MB of resident memory that an ordinary
+    # day of ratings never uses.
+    k = kiosk
+    k.tap(k.app.root.get_screen("idle").ids.rate_button)
+    k.tap(k.face("satisfied"))
+    assert k.screen == "thanks"
+    assert "technician" not in [s.name for s in k.app.root.screens]
+    assert k.app.root.has_screen("technician")
+    k.app.open_technician()
+    k.frames(2)
+    assert k.screen == "technician"
+    assert k.current().stage == "pin"
