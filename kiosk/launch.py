@@ -19,8 +19,8 @@ from .errors import StoreError
 log = logging.getLogger(__name__)
 
 
-def _configure_kivy(cfg: Any) -> None:
-    """Kiosk window settings; must run before the Kivy window exists."""
+def configure_kivy(cfg: Any) -> None:
+    """Kiosk window settings; must run before the Kivy window exists (the benchmark uses it too)."""
     from kivy.config import Config as KivyConfig
 
     KivyConfig.set("kivy", "exit_on_escape", "0")
@@ -51,7 +51,7 @@ def run_app(cfg: Any, store: Any = None, flow: Any = None, *, sync_worker: Any =
     from .flow import FlowSettings, RatingFlow
     from .store import RatingStore
 
-    _configure_kivy(cfg)
+    configure_kivy(cfg)
     own_store = store is None
     if own_store:
         store = RatingStore(data_dir(cfg) / "kiosk.db")
