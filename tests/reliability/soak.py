@@ -46,13 +46,10 @@ def run(seconds: float = 60, workdir: Path | None = None) -> Row:
         home = k.home
         k.store.close()
         srv.kiosks.remove(k)
-        # Mesa's llvmpipe caches JIT-compiled shader variants (a bounded cache): under it RSS
-        # climbed ~1 MB per rating up to ~2 GB, while softpipe, the same GL without the JIT,
-        # stays flat for the very same taps (docs/reliability.md). The soak measures the app's
-        # own memory, so it renders with softpipe unless told otherwise.
+        # Renders with the machine's default GL (Mesa llvmpipe here), as the kiosk does: the
+        # app waits for each frame under llvmpipe, so memory stays flat (docs/reliability.md).
         env = dict(os.environ, KIVY_NO_ARGS="1", SDL_VIDEODRIVER="offscreen",
                    KIVY_LOG_LEVEL="error", KIVY_HOME=str(workdir / "kivy-home"))
-        env.setdefault("GALLIUM_DRIVER", "softpipe")
         proc = subprocess.Popen([PYTHON, str(CHILD), str(home), srv.url, str(seconds)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env)

@@ -20,12 +20,21 @@ os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
 REPO = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(REPO))
 
+from kiosk.config import load_config  # noqa: E402
+from kiosk.launch import configure_kivy  # noqa: E402
+
+# The window as `kiosk run --windowed` makes it (size, no multisampling …), before it exists.
+cfg = load_config(REPO / "config.yaml")
+cfg.display.voice = False
+cfg.display.fullscreen = False
+cfg.trigger.invite_port = 0
+configure_kivy(cfg)
+
 from kivy.base import EventLoop  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
 from kivy.tests.common import UnitTestTouch  # noqa: E402
 
 from kiosk.app import KioskApp  # noqa: E402
-from kiosk.config import load_config  # noqa: E402
 from kiosk.flow import FlowSettings, RatingFlow  # noqa: E402
 from kiosk.store import RatingStore  # noqa: E402
 from kiosk.voice import VoicePrompt  # noqa: E402
@@ -60,9 +69,6 @@ def tap(widget):
 
 
 EventLoop.ensure_window()
-cfg = load_config(REPO / "config.yaml")
-cfg.display.voice = False
-cfg.trigger.invite_port = 0
 clock = Clock()
 store = RatingStore(home / "kiosk.db")
 creds = Credentials.load(home)
