@@ -16,7 +16,7 @@ covered when the days it leaves out hold no rollup rows at all, e.g. "this month
 from ``rollup_daily`` for the rest, so a month's ranking costs the same whatever the number of
 days and ratings. Grouped by window, unit or region (the filters, ``region`` and ``unit``, are
 by unit too) the monthly rollup is ``rollup_window_monthly``: one row per window × level ×
-flagged (≈ 7 per window-month); grouped by staff or service item it is ``rollup_monthly``, one
+flagged (≈ 8 per window-month); grouped by staff or service item it is ``rollup_monthly``, one
 row per window × staff × item × level × flagged (≈ 108 per window-month, docs/scaling.md). All
 of them give the same sums.
 """

@@ -2,7 +2,7 @@
 
 Same measures as ``rollup_monthly``, keyed by month × window × unit × level × flagged (no staff
 or service item). A month's ranking by window, unit or region reads it: one row per window ×
-level × flagged (≈ 7 per window-month), where ``rollup_monthly`` holds one per staff × item ×
+level × flagged (≈ 8 per window-month), where ``rollup_monthly`` holds one per staff × item ×
 level × flagged as well (≈ 108 per window-month measured in docs/scaling.md: 3 staff on shifts,
 8 service items), and the ranking's cost grew with every staff member and service item.
 ``rollups.add`` keeps it equal to the daily rows summed per month and window, in the same
