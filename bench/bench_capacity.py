@@ -304,6 +304,13 @@ def section_ranking(pg: str, sizes: list[int]) -> None:
                         "(VALUES ('very_satisfied', 5, 100), ('satisfied', 4, 19), "
                         "('basic_satisfied', 3, 4), ('dissatisfied', 2, 1), "
                         "('very_dissatisfied', 1, 1)) AS lv(level, stars, n)")
+                # what rollups.add keeps beside it, and what stats.compute reads for windows,
+                # units and regions (migration 42)
+                conn.exec_driver_sql(
+                    'INSERT INTO rollup_window_monthly (month, window_id, unit_id, level, '
+                    'flagged, "count", stars_sum, invited) SELECT month, window_id, unit_id, '
+                    'level, flagged, SUM("count"), SUM(stars_sum), SUM(invited) '
+                    'FROM rollup_monthly GROUP BY month, window_id, unit_id, level, flagged')
             with engine.connect() as conn:
                 conn.exec_driver_sql("COMMIT")
                 conn.exec_driver_sql("ANALYZE")

@@ -11,9 +11,9 @@ the same on PostgreSQL when AGGREGATOR_TEST_PG_URL is set.
 
 The raw side inserts the rows the server stores, into the same tables of a freshly migrated
 database: every event into ``events``, every rating into ``ratings`` and each batch's rollup
-increments into ``rollup_daily``, ``rollup_monthly`` and ``rollup_unit_daily`` (upserts), one
-transaction per batch, with the same batch boundaries as the HTTP side; rows are prepared
-before the clock starts.
+increments into ``rollup_daily``, ``rollup_monthly``, ``rollup_unit_daily`` and
+``rollup_window_monthly`` (upserts), one transaction per batch, with the same batch
+boundaries as the HTTP side; rows are prepared before the clock starts.
 SQLite: sqlite3 ``executemany``, the server's pragmas. PostgreSQL: ``COPY`` for events and
 ratings, ``executemany`` upserts for rollups. (Until 2026-11 the raw side inserted into one
 table only, which made the ratio compare unlike work; its events-only figure is still printed.)
@@ -193,12 +193,12 @@ EVENT_COLS = ("id", "device_id", "stream_id", "seq", "type", "device_time", "boo
 
 
 class RawBatch:
-    """The rows one batch adds, as plain tuples: events, ratings, daily, monthly and unit-day
-    rollups."""
+    """The rows one batch adds, as plain tuples: events, ratings, daily, monthly, unit-day and
+    window-month rollups."""
 
-    def __init__(self, events_, ratings_, daily, monthly, units):
+    def __init__(self, events_, ratings_, daily, monthly, units, window_months):
         self.events, self.ratings, self.daily, self.monthly = events_, ratings_, daily, monthly
-        self.units = units
+        self.units, self.window_months = units, window_months
 
 
 def raw_batches(batches: list[list[dict]], dialect: str) -> list[RawBatch]:
@@ -228,14 +228,16 @@ def raw_batches(batches: list[list[dict]], dialect: str) -> list[RawBatch]:
             m[2] += 1 if r["invitation_id"] else 0
         months: dict[tuple, list[int]] = {}
         units: dict[tuple, list[int]] = {}
+        window_months: dict[tuple, list[int]] = {}
         for k, v in acc.items():
-            for sums, key in ((months, (k[0][:7],) + k[1:]), (units, (k[0], k[2], k[5], k[6]))):
+            for sums, key in ((months, (k[0][:7],) + k[1:]), (units, (k[0], k[2], k[5], k[6])),
+                              (window_months, (k[0][:7], k[1], k[2], k[5], k[6]))):
                 m = sums.setdefault(key, [0, 0, 0])
                 for j in range(3):
                     m[j] += v[j]
-        out.append(RawBatch(ev_rows, rating_rows, sorted((*k, *v) for k, v in acc.items()),
-                            sorted((*k, *v) for k, v in months.items()),
-                            sorted((*k, *v) for k, v in units.items())))
+        out.append(RawBatch(ev_rows, rating_rows, *(sorted((*k, *v) for k, v in sums.items())
+                                                    for sums in (acc, months, units,
+                                                                 window_months))))
     return out
 
 
@@ -251,6 +253,7 @@ def _upsert_sql(table: str, first_key: str, mark: str,
 
 
 UNIT_KEYS = "unit_id, level, flagged"
+WINDOW_MONTH_KEYS = "window_id, unit_id, level, flagged"
 
 
 def _fresh_schema(url: str) -> None:
@@ -271,6 +274,7 @@ def raw_sqlite(path: str, raw: list[RawBatch]) -> float:
     d_sql, m_sql = _upsert_sql("rollup_daily", "day", "?"), _upsert_sql("rollup_monthly",
                                                                          "month", "?")
     u_sql = _upsert_sql("rollup_unit_daily", "day", "?", UNIT_KEYS)
+    w_sql = _upsert_sql("rollup_window_monthly", "month", "?", WINDOW_MONTH_KEYS)
     n = sum(len(b.events) for b in raw)
     start = time.perf_counter()
     for b in raw:
@@ -280,6 +284,7 @@ def raw_sqlite(path: str, raw: list[RawBatch]) -> float:
         conn.executemany(d_sql, b.daily)
         conn.executemany(m_sql, b.monthly)
         conn.executemany(u_sql, b.units)
+        conn.executemany(w_sql, b.window_months)
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -293,6 +298,7 @@ def raw_pg(url: str, raw: list[RawBatch]) -> float:
     d_sql, m_sql = _upsert_sql("rollup_daily", "day", "%s"), _upsert_sql("rollup_monthly",
                                                                           "month", "%s")
     u_sql = _upsert_sql("rollup_unit_daily", "day", "%s", UNIT_KEYS)
+    w_sql = _upsert_sql("rollup_window_monthly", "month", "%s", WINDOW_MONTH_KEYS)
     n = sum(len(b.events) for b in raw)
     with psycopg.connect(url) as conn:
         start = time.perf_counter()
@@ -307,6 +313,7 @@ def raw_pg(url: str, raw: list[RawBatch]) -> float:
                 cur.executemany(d_sql, b.daily)
                 cur.executemany(m_sql, b.monthly)
                 cur.executemany(u_sql, b.units)
+                cur.executemany(w_sql, b.window_months)
             conn.commit()
         return n / (time.perf_counter() - start)
 
