@@ -67,11 +67,12 @@ def _region_tree(conn: Connection) -> tuple[dict, dict]:
 
 
 def _child_under(region_id: str | None, top: str | None, parents: dict) -> str | None:
-    """The ancestor of ``region_id`` (itself included) whose parent is ``top``."""
+    """The ancestor of ``region_id`` (itself included) whose parent is ``top``; ``top`` itself
+    for a unit that sits directly in it (a town's own service centre)."""
     seen = set()
     while region_id is not None and region_id not in seen:
         seen.add(region_id)
-        if parents.get(region_id) == top:
+        if region_id == top or parents.get(region_id) == top:
             return region_id
         region_id = parents.get(region_id)
     return None

@@ -46,6 +46,15 @@ def test_rollups_and_stats_match_a_hand_computed_set(device, org_setup):
     by_region = get_stats(org_setup, group_by="region", region="R-1",
                           **{"from": "2026-11-01", "to": "2026-11-30"})
     assert [(r["key"], r["rated"]) for r in by_region["rows"]] == [("R-1a", 6)]
+    # The town R-1a itself, whose unit sits directly in it: a town supervisor's view (it
+    # was empty, the unit having no child region under R-1a).
+    in_town = get_stats(org_setup, group_by="window", region="R-1a",
+                        **{"from": "2026-11-01", "to": "2026-11-30"})
+    assert sorted((r["key"], r["rated"]) for r in in_town["rows"]) == [("W-001", 4),
+                                                                        ("W-002", 2)]
+    town = get_stats(org_setup, group_by="region", region="R-1a",
+                     **{"from": "2026-11-01", "to": "2026-11-30"})
+    assert [(r["key"], r["rated"]) for r in town["rows"]] == [("R-1a", 6)]
     by_staff = get_stats(org_setup, group_by="staff", **{"from": "2026-11-20", "to": "2026-11-20"})
     assert by_staff["rows"][0]["name"] == "王芳"
     outside = get_stats(org_setup, group_by="unit", **{"from": "2026-10-01", "to": "2026-10-31"})
