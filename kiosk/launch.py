@@ -67,12 +67,31 @@ def run_app(cfg: Any, store: Any = None, flow: Any = None, *, sync_worker: Any =
         enrolled = (data_dir(cfg) / ENROLMENT_FILE).exists()
         if sync_worker is None and start_sync and (cfg.sync.server or enrolled):
             sync_worker = _make_worker(cfg, store)
-        KioskApp(cfg, store, flow, sync_worker=sync_worker, on_enrol=_enrol_with(cfg),
-                 make_worker=lambda: _make_worker(cfg, store) if start_sync else None).run()
+        app = KioskApp(cfg, store, flow, sync_worker=sync_worker, on_enrol=_enrol_with(cfg),
+                       make_worker=lambda: _make_worker(cfg, store) if start_sync else None)
+        _stop_on_signals(app)
+        app.run()
     finally:
         if own_store:
             store.close()
     return 0
+
+
+def _stop_on_signals(app: Any) -> None:
+    """SIGTERM (systemd stopping the service) and SIGINT end the app cleanly: sync worker
+    stopped, store closed, exit 0. SDL turns them into a window close request, which the kiosk
+    refuses (a citizen must not close it), so systemd used to wait out its stop timeout and
+    SIGKILL."""
+    import signal
+
+    from kivy.clock import Clock
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("stopping on signal %d", signum)
+        Clock.schedule_once(lambda _dt: app.stop())
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
 
 
 def _make_worker(cfg: Any, store: Any) -> Any:
