@@ -261,7 +261,10 @@ def _where(source: str, lines: dict[str, int], path: str) -> str:
     while probe:
         if probe in lines:
             return f"{source} line {lines[probe]}: "
-        probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+        parent = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+        if parent == probe:  # a top-level key the line map does not know (e.g. `null:`)
+            break
+        probe = parent
     return f"{source}: "
 
 

@@ -70,6 +70,9 @@ def test_defaults_without_a_file():
         ("window:\n  id: 'bad id!'\n", "line 2: window.id has an invalid value 'bad id!'"),
         ("sync:\n  server: [unclosed\n", "line 3: not valid YAML"),
         ("- just\n- a list\n", "the top level must be a mapping"),
+        # a key the line map cannot place (YAML null): the error used to loop for ever,
+        # hanging `kiosk check-config` and `kiosk run` (found by the reliability config fuzz)
+        ("null: 1\n", "c.yaml: None is not a known setting"),
     ],
 )
 def test_config_errors_name_key_and_line(text, expected):
