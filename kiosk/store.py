@@ -15,6 +15,7 @@ One instance per thread: the UI thread records, the sync worker opens its own in
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
@@ -87,6 +88,27 @@ def m001_event_log(db: Database) -> None:
 _DROP_BODY = "body = x''"
 
 _q = json.encoder.encode_basestring  # a JSON string literal, as json.dumps(ensure_ascii=False)
+
+GZIP_LEVEL = 1  # a third of level 6's cost for a few % more bytes
+# Room for the body's head, {"protocol":1,"device_id":…,"batch_id":…,"events":[ and ]}.
+_HEAD_BYTES = 200
+
+# The next pending, unbatched events, each as the UTF-8 bytes of
+# json.dumps(event, ensure_ascii=False, separators=(",", ":"), sort_keys=True), built by
+# SQLite from the stored columns: the payload column already holds that exact text (_append
+# stores it so) and the other strings are quoted by json_quote (the same text as Python's for
+# the ids, hashes, times and names the store writes; valid JSON of the same value for any
+# string). Parameters: the quoted device id and stream id, the event limit.
+_PENDING_EVENT_JSON = (
+    "SELECT seq, CAST('{\"boot_id\":' || json_quote(boot_id) || ',\"device_id\":' || ?1"
+    " || ',\"device_time\":' || json_quote(device_time) || ',\"hash\":' || json_quote(hash)"
+    " || ',\"id\":' || json_quote(id) || ',\"mono_ns\":' || mono_ns"
+    " || ',\"payload\":' || payload || ',\"prev_hash\":' || json_quote(prev_hash)"
+    " || ',\"seq\":' || seq || ',\"stream_id\":' || ?2 || ',\"type\":' || json_quote(type)"
+    " || '}' AS BLOB)"
+    " FROM events WHERE acked_at IS NULL AND quarantine IS NULL AND batch_id IS NULL"
+    " ORDER BY seq LIMIT ?3"
+)
 
 
 def _boot_id() -> str:
@@ -388,70 +410,75 @@ class RatingStore:
 
     def freeze_batch(
         self, max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_BATCH_BYTES,
-        skip: Any = (),
+        skip: Any = (), gzip_level: int = GZIP_LEVEL,
     ) -> dict[str, Any] | None:
         """Return the open batch, or freeze the next pending events into a new one.
 
         ``skip``: open batches to pass over (in flight); with it several frozen batches can be
-        open at once, each still resent byte for byte and acknowledged on its own.
+        open at once, each still resent byte for byte and acknowledged on its own. ``body`` is
+        the request body as sent: the batch's JSON, gzipped (``gzip_level``, mtime 0).
         """
         batch = self.open_batch(skip)
         if batch is not None:
             return batch
         try:
             self._begin()
-            rows = self.conn.execute(
-                "SELECT seq, id, type, device_time, boot_id, mono_ns, payload, prev_hash, hash"
-                " FROM events WHERE acked_at IS NULL AND quarantine IS NULL"
-                " AND batch_id IS NULL ORDER BY seq LIMIT ?",
-                (max_events,),
-            ).fetchall()
-            if not rows:
+            cursor = self.conn.execute(_PENDING_EVENT_JSON, (_q(self.device_id), _q(self.stream_id),
+                                                             max_events))
+            # Read only as many events as fit under max_bytes (a full batch is bounded by
+            # bytes, ~400 ratings, before it is by count), not all max_events of them.
+            seqs: list[int] = []
+            items: list[bytes] = []
+            size = _HEAD_BYTES
+            while len(items) < max_events:
+                rows = cursor.fetchmany(64)
+                if not rows:
+                    break
+                for seq, item in rows:
+                    if items and size + len(item) + 1 > max_bytes:
+                        break
+                    seqs.append(seq)
+                    items.append(item)
+                    size += len(item) + 1
+                else:
+                    continue
+                break
+            cursor.close()
+            if not items:
                 self.conn.execute("COMMIT")
                 return None
-            batch = self._freeze_rows(rows, max_bytes)
+            batch = self._freeze_items(seqs, items, gzip_level)
             self.conn.execute("COMMIT")
             return batch
         except sqlite3.DatabaseError as exc:
             self._rollback()
             raise self._translate(exc, "freezing a batch") from exc
 
-    def _event_text(self, row: tuple) -> str:
-        """The event of a stored row as ``json.dumps(event, ensure_ascii=False,
-        separators=(",", ":"), sort_keys=True)`` writes it, without parsing the payload: the
-        payload column already holds that exact text (``_append`` stores it so)."""
-        seq, id_, type_, device_time, boot_id, mono_ns, payload, prev_hash, hash_ = row
-        return (f'{{"boot_id":{_q(boot_id)},"device_id":{self._device_q},'
-                f'"device_time":{_q(device_time)},"hash":{_q(hash_)},"id":{_q(id_)},'
-                f'"mono_ns":{int(mono_ns)},"payload":{payload},"prev_hash":{_q(prev_hash)},'
-                f'"seq":{int(seq)},"stream_id":{self._stream_q},"type":{_q(type_)}}}')
-
-    def _freeze_rows(self, rows: list, max_bytes: int) -> dict[str, Any]:
-        """``_freeze`` of stored event rows, serialised straight from their columns."""
-        self._device_q, self._stream_q = _q(self.device_id), _q(self.stream_id)
-        items = [self._event_text(r) for r in rows]
-        return self._freeze_items([r[0] for r in rows], items, max_bytes)
-
-    def _freeze(self, events: list[dict[str, Any]], max_bytes: int) -> dict[str, Any]:
+    def _freeze(self, events: list[dict[str, Any]], max_bytes: int,
+                gzip_level: int = GZIP_LEVEL) -> dict[str, Any]:
         """Write one batch of (a prefix of) ``events`` inside the caller's transaction."""
-        items = [json.dumps(e, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-                 for e in events]
-        return self._freeze_items([e["seq"] for e in events], items, max_bytes)
+        seqs: list[int] = []
+        items: list[bytes] = []
+        size = _HEAD_BYTES
+        for e in events:
+            item = json.dumps(e, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+            if items and size + len(item) + 1 > max_bytes:
+                break
+            seqs.append(e["seq"])
+            items.append(item)
+            size += len(item) + 1
+        return self._freeze_items(seqs, items, gzip_level)
 
-    def _freeze_items(self, seqs: list[int], items: list[str], max_bytes: int) -> dict[str, Any]:
+    def _freeze_items(self, seqs: list[int], items: list[bytes], gzip_level: int) -> dict[str, Any]:
+        """Store the batch of these serialised events under a new id; they all fit."""
         batch_id = str(uuid.uuid4())
         head = {"protocol": PROTOCOL_VERSION, "device_id": self.device_id, "batch_id": batch_id}
-        encoded, size = [], len(json.dumps(head)) + 20
-        for item in items:
-            n = len(item) if item.isascii() else len(item.encode())
-            if encoded and size + n + 1 > max_bytes:
-                break
-            encoded.append(item)
-            size += n + 1
-        body = (
-            json.dumps(head, separators=(",", ":"))[:-1] + ',"events":[' + ",".join(encoded) + "]}"
-        ).encode("utf-8")
-        first, last, n_chosen = seqs[0], seqs[len(encoded) - 1], len(encoded)
+        body = b"".join((json.dumps(head, separators=(",", ":"))[:-1].encode(), b',"events":[',
+                         b",".join(items), b"]}"))
+        # Frozen as sent: a retry resends these very bytes, whatever the gzip level is then,
+        # and the WAL and the database take a seventh of the JSON's size.
+        body = gzip.compress(body, compresslevel=gzip_level, mtime=0)
+        first, last, n_chosen = seqs[0], seqs[-1], len(items)
         self.conn.execute(
             "INSERT INTO batches (id, first_seq, last_seq, n, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (batch_id, first, last, n_chosen, body, self._clock().isoformat()),
@@ -478,7 +505,7 @@ class RatingStore:
             (error, batch_id),
         )
 
-    def split_batch(self, batch_id: str) -> list[dict[str, Any]]:
+    def split_batch(self, batch_id: str, gzip_level: int = GZIP_LEVEL) -> list[dict[str, Any]]:
         """Replace an open batch the server found too large by two halves (413)."""
         try:
             self._begin()
@@ -491,7 +518,8 @@ class RatingStore:
             halves = []
             if len(events) > 1:
                 mid = len(events) // 2
-                halves = [self._freeze(events[:mid], MAX_BATCH_BYTES), self._freeze(events[mid:], MAX_BATCH_BYTES)]
+                halves = [self._freeze(events[:mid], MAX_BATCH_BYTES, gzip_level),
+                          self._freeze(events[mid:], MAX_BATCH_BYTES, gzip_level)]
             elif events:
                 # A single event the server will not take: keep it, quarantined, and report it.
                 self.conn.execute(

@@ -59,6 +59,7 @@ ACKED = ("accepted", "duplicate")
 QUARANTINED = ("conflict", "rejected")
 RETRYABLE_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
 META_OFFSET = "clock_offset_s"
+GZIP_MAGIC = b"\x1f\x8b"  # a JSON body never starts so
 
 
 def _now() -> datetime:
@@ -249,7 +250,11 @@ class SyncClient:
 
     # --------------------------------------------------------------- upload
     def compress(self, body: bytes) -> bytes:
-        """The frozen body as sent: gzip with mtime 0, so a retry sends the same bytes."""
+        """The frozen body as sent: the store freezes it gzipped already; a body frozen as
+        plain JSON (by a version before 2026-11) is gzipped with mtime 0, so a retry still
+        sends the same bytes."""
+        if body[:2] == GZIP_MAGIC:
+            return body
         return gzip.compress(body, compresslevel=self.gzip_level, mtime=0)
 
     def upload_once(self) -> UploadResult:
@@ -259,7 +264,7 @@ class SyncClient:
         every event stays in the store until an echoed answer lists it.
         """
         self._creds()
-        batch = self.store.freeze_batch(max_events=self.batch_size)
+        batch = self.store.freeze_batch(max_events=self.batch_size, gzip_level=self.gzip_level)
         if batch is None:
             return UploadResult("empty")
         try:
@@ -285,7 +290,7 @@ class SyncClient:
         batch_id = batch["id"]
         try:
             if answer.status == 413:
-                halves = self.store.split_batch(batch_id)
+                halves = self.store.split_batch(batch_id, gzip_level=self.gzip_level)
                 log.info("batch %s (%d events) too large for the server; split in %d",
                          batch_id, batch["n"], len(halves))
                 quarantined = {} if halves else {e["id"]: "too_large"
@@ -350,7 +355,8 @@ class SyncClient:
             while (error is None and not exhausted and len(in_flight) < self.pipeline
                    and (max_batches is None or len(results) + len(in_flight) < max_batches)):
                 batch = self.store.freeze_batch(max_events=self.batch_size,
-                                                skip={b["id"] for b, _ in in_flight})
+                                                skip={b["id"] for b, _ in in_flight},
+                                                gzip_level=self.gzip_level)
                 if batch is None:
                     exhausted = True
                     break

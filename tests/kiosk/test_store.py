@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 
@@ -110,7 +111,9 @@ def test_frozen_batch_is_resent_byte_for_byte(store):
     reopened = RatingStore(store.path, check=False)
     assert reopened.open_batch()["body"] == batch["body"]  # survives a restart
     reopened.close()
-    body = json.loads(batch["body"])
+    # Frozen as sent: gzip with mtime 0 (a restart or a new gzip level changes no byte).
+    assert batch["body"][:2] == b"\x1f\x8b"
+    body = json.loads(gzip.decompress(batch["body"]))
     assert body["batch_id"] == batch["id"] and body["device_id"] == store.device_id
     assert [e["seq"] for e in body["events"]] == [1, 2, 3, 4, 5]
     assert all(e["hash"] == event_hash(e, e["prev_hash"]) for e in body["events"])
@@ -120,7 +123,7 @@ def test_batch_respects_byte_limit(store):
     for i in range(10):
         store.record("rating", {"comment": "评" * 300, "n": i})
     batch = store.freeze_batch(max_events=500, max_bytes=4000)
-    assert 1 <= batch["n"] < 10 and len(batch["body"]) <= 4000
+    assert 1 <= batch["n"] < 10 and len(gzip.decompress(batch["body"])) <= 4000
 
 
 def test_ack_marks_only_listed_events(store):
@@ -244,6 +247,26 @@ def test_several_open_batches_with_skip_are_acked_each_on_its_own(store):
     assert store.pending_count() == 0 and store.open_batch() is None
 
 
+def test_freezing_reads_only_the_events_that_fit_and_splits_keep_the_level(store):
+    # Why: freezing reads the pending events a few at a time and stops at the byte limit;
+    # the next batch must start exactly where the last one stopped, with no event lost or
+    # taken twice, and split halves are gzipped as the client asked.
+    recorded = [store.record("rating", {"pad": "评" * 100, "n": i}) for i in range(300)]
+    seen = []
+    while (batch := store.freeze_batch(max_events=500, max_bytes=20_000, gzip_level=9)):
+        body = gzip.decompress(batch["body"])
+        assert len(body) <= 20_000 and batch["body"] == gzip.compress(body, 9, mtime=0)
+        seqs = [e["seq"] for e in json.loads(body)["events"]]
+        assert seqs == list(range(batch["first_seq"], batch["last_seq"] + 1))
+        seen += seqs
+        store.mark_acked(batch["id"], [e["id"] for e in json.loads(body)["events"]])
+    assert seen == [e["seq"] for e in recorded] and store.pending_count() == 0
+    store.record("rating", {"n": -1})
+    store.record("rating", {"n": -2})
+    halves = store.split_batch(store.freeze_batch()["id"], gzip_level=9)
+    assert [h["body"] == gzip.compress(gzip.decompress(h["body"]), 9, mtime=0) for h in halves] == [True, True]
+
+
 def test_frozen_body_is_the_sorted_json_of_each_event(store):
     # Why: freezing serialises events straight from their stored columns; the bytes must
     # still be what json.dumps(sort_keys) of each event gives (and hash-verify on the server).
@@ -253,4 +276,4 @@ def test_frozen_body_is_the_sorted_json_of_each_event(store):
     events = [store._event(r) for r in store.conn.execute(f"SELECT {store._COLS} FROM events")]
     items = ",".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
                      for e in events)
-    assert batch["body"].decode().endswith(',"events":[' + items + "]}")
+    assert gzip.decompress(batch["body"]).decode().endswith(',"events":[' + items + "]}")

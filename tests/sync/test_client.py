@@ -37,11 +37,27 @@ def test_batch_is_resent_byte_for_byte(aggregator_server, make_kiosk, proxy):
     with pytest.raises(ServerUnavailable):
         kiosk.client.upload_once()
     first = kiosk.store.open_batch()
-    level = kiosk.client.gzip_level  # deterministic gzip (mtime 0): a retry sends the same bytes
-    assert kiosk.client.compress(first["body"]) == gzip.compress(first["body"], level, mtime=0)
-    assert kiosk.client.compress(first["body"]) == kiosk.client.compress(bytes(first["body"]))
+    level = kiosk.client.gzip_level  # frozen gzipped with mtime 0, sent as frozen
+    assert first["body"] == gzip.compress(gzip.decompress(first["body"]), level, mtime=0)
+    sent = []
+    post = kiosk.client._post_batch
+    kiosk.client._post_batch = lambda body, *a: sent.append(body) or post(body, *a)
     assert kiosk.client.upload_once().acked == 3
+    assert sent == [first["body"]]
     assert kiosk.store.open_batch() is None
+
+
+def test_batch_frozen_as_plain_json_by_an_older_version_is_still_sent(aggregator_server,
+                                                                       make_kiosk):
+    # Why: until 2026-11 the store froze the plain JSON and the client gzipped it at each
+    # send; a kiosk upgraded with such a batch open must still send it (gzipped, mtime 0).
+    kiosk = make_kiosk()
+    kiosk.record(2)
+    batch = kiosk.store.freeze_batch()
+    plain = gzip.decompress(batch["body"])
+    kiosk.store.conn.execute("UPDATE batches SET body = ? WHERE id = ?", (plain, batch["id"]))
+    assert kiosk.client.compress(plain) == gzip.compress(plain, kiosk.client.gzip_level, mtime=0)
+    assert kiosk.client.upload_once().acked == 2 and kiosk.store.pending_count() == 0
 
 
 def test_captive_portal_page_is_not_an_ack(aggregator_server, make_kiosk, proxy):
