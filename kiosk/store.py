@@ -99,13 +99,11 @@ _HEAD_BYTES = 200
 # stores it so) and the other strings are quoted by json_quote (the same text as Python's for
 # the ids, hashes, times and names the store writes; valid JSON of the same value for any
 # string). Parameters: the quoted device id and stream id, the event limit.
-_PENDING_EVENT_JSON = (
-    "SELECT seq, CAST('{\"boot_id\":' || json_quote(boot_id) || ',\"device_id\":' || ?1"
-    " || ',\"device_time\":' || json_quote(device_time) || ',\"hash\":' || json_quote(hash)"
-    " || ',\"id\":' || json_quote(id) || ',\"mono_ns\":' || mono_ns"
-    " || ',\"payload\":' || payload || ',\"prev_hash\":' || json_quote(prev_hash)"
-    " || ',\"seq\":' || seq || ',\"stream_id\":' || ?2 || ',\"type\":' || json_quote(type)"
-    " || '}' AS BLOB)"
+_PENDING_EVENT_JSON = (  # printf, not ||: one pass over each row instead of a copy per piece
+    "SELECT seq, CAST(printf('{\"boot_id\":%s,\"device_id\":%s,\"device_time\":%s,\"hash\":%s,"
+    "\"id\":%s,\"mono_ns\":%d,\"payload\":%s,\"prev_hash\":%s,\"seq\":%d,\"stream_id\":%s,"
+    "\"type\":%s}', json_quote(boot_id), ?1, json_quote(device_time), json_quote(hash),"
+    " json_quote(id), mono_ns, payload, json_quote(prev_hash), seq, ?2, json_quote(type)) AS BLOB)"
     " FROM events WHERE acked_at IS NULL AND quarantine IS NULL AND batch_id IS NULL"
     " ORDER BY seq LIMIT ?3"
 )

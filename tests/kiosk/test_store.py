@@ -270,10 +270,24 @@ def test_freezing_reads_only_the_events_that_fit_and_splits_keep_the_level(store
 def test_frozen_body_is_the_sorted_json_of_each_event(store):
     # Why: freezing serialises events straight from their stored columns; the bytes must
     # still be what json.dumps(sort_keys) of each event gives (and hash-verify on the server).
-    store.record("rating", {"staff_name": "王芳", "q": "a\"b\\c\n", "n": 1, "x": None})
+    store.record("rating", {"staff_name": "王芳", "q": "a\"b\\c\n", "n": 1, "x": None,
+                            "pct": "%s %d 100%", "big": 2**62})  # SQLite's printf builds it
     store.record("app_start", {})
     batch = store.freeze_batch()
     events = [store._event(r) for r in store.conn.execute(f"SELECT {store._COLS} FROM events")]
     items = ",".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
                      for e in events)
     assert gzip.decompress(batch["body"]).decode().endswith(',"events":[' + items + "]}")
+
+
+def test_frozen_body_is_valid_json_of_the_same_values_for_odd_strings(db_path):
+    # Why: SQLite quotes the stored strings (json_quote) and fills a printf template; a quote,
+    # a backslash, a control character or a '%' in any of them must still arrive as the same
+    # value, so that the server's hash of the event matches.
+    store = RatingStore(db_path, boot_id='b"o\\o%s\t\x01%')
+    store.record("rating", {"n": 1})
+    body = json.loads(gzip.decompress(store.freeze_batch()["body"]))
+    [event] = body["events"]
+    assert event["boot_id"] == 'b"o\\o%s\t\x01%'
+    assert event["hash"] == event_hash(event, event["prev_hash"])
+    store.close()
