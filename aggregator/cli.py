@@ -51,9 +51,20 @@ def cmd_serve(args) -> int:
         uvicorn.run("aggregator.cli:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_config=logs.uvicorn_log_config())
     else:
-        uvicorn.run(create_app(url, settings=settings, run_migrations=False), host=args.host,
-                    port=args.port, log_config=logs.uvicorn_log_config())
+        app = create_app(url, settings=settings, run_migrations=False)
+        _settle_heap()
+        uvicorn.run(app, host=args.host, port=args.port, log_config=logs.uvicorn_log_config())
     return 0
+
+
+def _settle_heap() -> None:
+    """Move the objects alive after start-up (modules, routes, SQLAlchemy tables) out of the
+    garbage collector's reach: each full collection walked all of them, and parsing a batch
+    makes enough objects to trigger collections (about 4 µs of every event's ~60 µs)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _metrics_dir() -> None:
@@ -75,8 +86,10 @@ def app_from_env():
     from .app import create_app
     from .settings import Settings
 
-    return create_app(os.environ["AGGREGATOR_DATABASE_URL"], settings=Settings.from_env(),
-                      run_migrations=False)
+    app = create_app(os.environ["AGGREGATOR_DATABASE_URL"], settings=Settings.from_env(),
+                     run_migrations=False)
+    _settle_heap()
+    return app
 
 
 def cmd_migrate(args) -> int:

@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
+import os
+import threading
+import weakref
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -92,6 +96,8 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url, poolclass=pool.StaticPool,
                                    connect_args={"check_same_thread": False})
         _configure_sqlite(engine)
+        if database and database != ":memory:":
+            _WRITER_LOCKS[engine] = _WriterLock(Path(database))
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
@@ -107,6 +113,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
+        # Savepoints (``insert_new``) keep the pages they change in a statement journal: in
+        # memory, not a temporary file (which cost ~2 µs per inserted row, a third of the row).
+        cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -122,10 +131,49 @@ def dialect_name(engine_or_conn) -> str:
 @contextlib.contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """One write transaction; commits on success, rolls back on error."""
-    with engine.connect() as conn:
+    with _WRITER_LOCKS.get(engine) or contextlib.nullcontext(), engine.connect() as conn:
         conn.execution_options(sqlite_immediate=True)
         with conn.begin():
             yield conn
+
+
+_WRITER_LOCKS: "weakref.WeakKeyDictionary[Engine, _WriterLock]" = weakref.WeakKeyDictionary()
+
+
+class _WriterLock:
+    """One SQLite writer at a time across this host's threads and worker processes, queued on
+    a lock (``flock`` of ``<database>.lock``) instead of SQLite's busy handler, which polls
+    with sleeps of up to 100 ms: with two workers, writers took turns slowly and throughput
+    fell below one worker's. Re-entrant in a thread (a nested ``write`` still fails as
+    before, on SQLite's own lock, instead of waiting here for ever)."""
+
+    def __init__(self, database: Path):
+        self.path = database.with_name(database.name + ".lock")
+        self.threads = threading.RLock()
+        self.depth = 0
+        self.fd: int | None = None
+
+    def __enter__(self):
+        self.threads.acquire()
+        try:
+            if self.depth == 0:
+                if self.fd is None:
+                    self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                    weakref.finalize(self, os.close, self.fd)  # with its engine
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.depth += 1
+        except BaseException:
+            self.threads.release()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.depth -= 1
+            if self.depth == 0:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            self.threads.release()
 
 
 @contextlib.contextmanager
@@ -173,10 +221,20 @@ def is_pg(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def driver_time(conn_or_dialect, value: dt.datetime | None):
+def driver_time(conn_or_dialect, value: dt.datetime | None, text: str | None = None):
     """``value`` as ``UTCDateTime`` stores it, for a driver-level statement: an aware datetime
     on PostgreSQL, SQLAlchemy's SQLite text form (naive UTC, always with microseconds) on
-    SQLite, so it compares and reads back exactly like a value written through Core."""
+    SQLite, so it compares and reads back exactly like a value written through Core.
+
+    ``text``: the RFC 3339 text ``value`` was parsed from (an event's device time). When it
+    reads ``…THH:MM:SS.ffffff±HH:00``, a whole-hour offset moves only the date and the hour,
+    so those are converted once per hour and the rest is copied (isoformat cost ~1.8 µs a
+    row, the lookup ~0.2 µs).
+
+    >>> t = "2026-11-24T00:31:12.345678+08:00"
+    >>> driver_time("sqlite", dt.datetime.fromisoformat(t), t)
+    '2026-11-23 16:31:12.345678'
+    """
     if value is None:
         return None
     if value.tzinfo is None:
@@ -185,8 +243,19 @@ def driver_time(conn_or_dialect, value: dt.datetime | None):
         getattr(conn_or_dialect, "name", None) or conn_or_dialect.dialect.name)
     if name == "postgresql":
         return value
-    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
-    return text if value.microsecond else text + ".000000"
+    if text is not None and len(text) == 32 and text[19] == "." and text[29:] == ":00" \
+            and text[13] == ":" and text[16] == ":":
+        key = text[:13] + text[26:29]  # date, hour and offset hours: "2026-11-24T00+08"
+        head = _UTC_HOURS.get(key)
+        if head is None:
+            if len(_UTC_HOURS) > 50_000:
+                _UTC_HOURS.clear()
+            head = _UTC_HOURS[key] = value.astimezone(UTC).strftime("%Y-%m-%d %H")
+        return head + text[13:26]
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+_UTC_HOURS: dict[str, str] = {}
 
 
 def _pg_records(table: Table, columns: Sequence[str], rows: Sequence[tuple]) -> tuple[str, str]:
@@ -204,6 +273,16 @@ def _pg_records(table: Table, columns: Sequence[str], rows: Sequence[tuple]) -> 
 
 def _quoted(columns: Sequence[str]) -> str:
     return ", ".join(f'"{c}"' for c in columns)
+
+
+def sql(conn: Connection, statement: str, params: Sequence = ()):
+    """``statement`` with ``?`` placeholders, sent straight to the driver (``%s`` on
+    PostgreSQL): for the statements run once per batch on the ingest path, where building,
+    caching and processing a Core statement cost more than running it. Values in and out are
+    in driver form (``driver_time``)."""
+    if conn.dialect.name == "postgresql":
+        statement = statement.replace("?", "%s")
+    return conn.exec_driver_sql(statement, tuple(params))
 
 
 def select_in(conn: Connection, sql: str, values: Sequence, extra: Sequence = ()) -> list:

@@ -77,6 +77,22 @@ def test_driver_time_is_what_core_writes(database_url, settings):
     engine.dispose()
 
 
+@settings(max_examples=500, deadline=None)
+@given(t=st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1),
+                      timezones=st.sampled_from([dt.timezone(dt.timedelta(minutes=m)) for m in
+                                                 (0, 480, -300, 840, -720, 330, 345, -570)])),
+       spec=st.sampled_from(["microseconds", "seconds", "milliseconds", "auto"]),
+       sep=st.sampled_from(["T", " "]))
+def test_driver_time_of_an_events_text_equals_the_slow_form(t, spec, sep):
+    # The SQLite fast path copies minutes, seconds and microseconds from the device's text and
+    # looks the UTC date and hour up per (date, hour, offset): every text must give exactly
+    # what converting the parsed value gives, or device times would sort and read back wrong.
+    text = t.isoformat(sep, spec)
+    value = dt.datetime.fromisoformat(text)
+    assert driver_time("sqlite", value, text) == driver_time("sqlite", value)
+    assert driver_time("postgresql", value, text) is value
+
+
 def test_migrated_tables_match_schema_metadata(server):
     insp = inspect(server.engine)
     for name, table in metadata.tables.items():
