@@ -31,7 +31,7 @@ from sync.protocol import (
     signing_string,
 )
 
-from .db import insert_ignore, read, write
+from .db import driver_time, read, sql, write
 from .errors import BadRequest, Unauthorized
 from .schema import devices, nonces
 from .validation import parse_time
@@ -111,9 +111,10 @@ def authenticate_device(engine: Engine, method: str, path: str, headers, body: b
 def remember_nonce(conn, device: dict, now: dt.datetime) -> None:
     """Remember the nonce of ``device``'s request (``authenticate_device`` put it in the row)
     in the caller's transaction; raise ``Unauthorized`` (replayed) when it was seen before."""
-    new = insert_ignore(conn, nonces, [{"device_id": device["id"], "nonce": device["nonce"],
-                                        "seen_at": now}], returning="nonce")
-    if not new:
+    new = sql(conn, "INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING", (device["id"], device["nonce"],
+                                               driver_time(conn, now))).rowcount
+    if new != 1:
         raise Unauthorized(f"nonce {device['nonce']} was used before", code="replayed")
 
 

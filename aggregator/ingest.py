@@ -25,21 +25,23 @@ import datetime as dt
 import json
 from collections import defaultdict
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection, Engine
 
 from . import constants as C
 from . import ratings as rating_store
 from .alerts import raise_alert
 from .auth import remember_nonce
+from .checked_batch import CheckedBatch
 from .dashboard.cases import open_cases_for
-from .db import driver_time, insert_new, is_pg, select_in, write
+from .db import driver_time, insert_new, is_pg, select_in, sql, write
 from .errors import Unauthorized
-from .schema import devices, events, quarantine, streams
+from .schema import events, quarantine, streams
 from .settings import Settings
-from .validation import check_event
 
 MAX_SEQ = 2**63 - 1  # an unknown stream: look every id up
+_STARS, _DAY, _WINDOW, _UNIT = (rating_store.COLUMNS.index(c)
+                                for c in ("stars", "day", "window_id", "unit_id"))
 EVENT_COLUMNS = ("id", "device_id", "stream_id", "seq", "type", "device_time", "boot_id",
                  "mono_ns", "payload", "prev_hash", "hash", "batch_id", "server_time")
 
@@ -51,22 +53,22 @@ def ingest_batch(engine: Engine, device: dict, doc: dict, now: dt.datetime,
     ``nonce``: record the request's nonce (``device["nonce"]``, from ``authenticate_device``
     with ``record_nonce=False``) in this transaction; a replay then fails as a whole.
     """
+    checked = CheckedBatch(doc, device, now, settings, engine.dialect.name)  # no lock held
     with write(engine) as conn:
-        return _Batch(conn, device, doc, now, settings, nonce).run()
+        return _Batch(conn, device, doc, checked, now, settings, nonce).run()
 
 
 class _Batch:
-    def __init__(self, conn: Connection, device: dict, doc: dict, now: dt.datetime,
-                 settings: Settings, nonce: bool = False):
+    def __init__(self, conn: Connection, device: dict, doc: dict, checked: CheckedBatch,
+                 now: dt.datetime, settings: Settings, nonce: bool = False):
         self.conn, self.doc, self.now, self.s = conn, doc, now, settings
+        self.checked = checked
         self.nonce = device["nonce"] if nonce else None
         self.device_id = device["id"]
         self.skew = float(device.get("skew_s") or 0.0)
         self.events = doc["events"]
         self.results: list[dict | None] = [None] * len(self.events)
         self.quarantined: list[dict] = []
-        self.payload_json: dict[int, str] = {}
-        self.times: dict[int, dt.datetime] = {}
         self.alerted: set[tuple[str, str]] = set()
         self.windows: dict[str, str] = {}  # payload window id → the window it counts for
 
@@ -91,15 +93,18 @@ class _Batch:
 
     # -- the steps --------------------------------------------------------------------
     def run(self) -> dict:
-        row = self.conn.execute(select(devices).where(devices.c.id == self.device_id)
-                                .with_for_update()).mappings().first()
+        row = sql(self.conn, "SELECT id, window_id, unit_id, staff_id, staff_name, revoked_at "
+                  "FROM devices WHERE id = ?" + (" FOR UPDATE" if is_pg(self.conn) else ""),
+                  (self.device_id,)).mappings().first()
         if row is None or row["revoked_at"] is not None:
             raise Unauthorized(f"device {self.device_id!r} was revoked", code="device_revoked")
         if self.nonce is not None:
             remember_nonce(self.conn, {"id": self.device_id, "nonce": self.nonce}, self.now)
         self.device = dict(row)
-        self.known_streams = {r["stream_id"]: dict(r) for r in self.conn.execute(
-            select(streams).where(streams.c.device_id == self.device_id)).mappings()}
+        # gap_since stays in driver form: it is only written back (``_update_streams``)
+        self.known_streams = {r["stream_id"]: dict(r) for r in sql(
+            self.conn, "SELECT stream_id, high_water, max_seq, gap_since FROM streams "
+            "WHERE device_id = ?", (self.device_id,)).mappings()}
         candidates = self._classify_known()
         accepted = self._check_chains(candidates)
         accepted = self._insert(accepted)
@@ -107,8 +112,9 @@ class _Batch:
         if self.quarantined:
             self.conn.execute(quarantine.insert(), self.quarantined)
         high_water = self._update_streams(accepted)
-        self.conn.execute(update(devices).where(devices.c.id == self.device_id).values(
-            last_seen_at=self.now, last_upload_at=self.now, last_skew_s=self.skew))
+        now = driver_time(self.conn, self.now)
+        sql(self.conn, "UPDATE devices SET last_seen_at = ?, last_upload_at = ?, last_skew_s = ? "
+            "WHERE id = ?", (now, now, self.skew, self.device_id))
         return {"batch_id": self.doc["batch_id"], "device_id": self.device_id,
                 "server_time": self.now.isoformat(), "results": self.results,
                 "high_water": high_water}
@@ -124,18 +130,20 @@ class _Batch:
         first_in_batch: dict[str, int] = {}
         candidates = []
         self.repeats: list[tuple[int, int]] = []
-        uuids: dict[str, bool] = {}
         window_id = self.device["window_id"]
+        problems = self.checked.problems
         for i, ev in enumerate(self.events):
-            if ev["id"] in stored:
+            if stored and ev["id"] in stored:
                 if stored[ev["id"]] == ev["hash"]:
                     self._verdict(i, C.ST_DUPLICATE)
                 else:
                     self._conflict(i, "same id, different hash")
                 continue
-            problem, payload_json, t = check_event(ev, self.device_id, uuids)
+            problem = problems[i]
             if problem is None and ev["type"] in (C.EV_RATING, C.EV_NOT_RATED):
-                problem = self._window_problem(ev["payload"].get("window_id") or window_id)
+                named = ev["payload"].get("window_id") or window_id
+                if named not in self.windows:
+                    problem = self._window_problem(named)
             if problem:
                 self._verdict(i, C.ST_REJECTED, problem)
             elif ev["id"] in first_in_batch:
@@ -143,8 +151,6 @@ class _Batch:
             else:
                 first_in_batch[ev["id"]] = i
                 candidates.append(i)
-                self.payload_json[i] = payload_json
-                self.times[i] = t
         return candidates
 
     def _window_problem(self, named: str) -> str | None:
@@ -228,13 +234,8 @@ class _Batch:
                     f"device {self.device_id} stream {ev['stream_id']} seq {ev['seq']}: {reason}")
 
     def _insert(self, accepted: list[int]) -> list[int]:
-        batch_id, now = self.doc["batch_id"], driver_time(self.conn, self.now)
-        rows = []
-        for i in accepted:
-            ev = self.events[i]
-            rows.append((ev["id"], ev["device_id"], ev["stream_id"], ev["seq"], ev["type"],
-                         ev["device_time"], ev["boot_id"], ev["mono_ns"], self.payload_json[i],
-                         ev["prev_hash"], ev["hash"], batch_id, now))
+        event_rows = self.checked.event_rows
+        rows = [event_rows[i] for i in accepted]
         # _classify_known looked these ids up in this transaction: none was stored
         inserted = insert_new(self.conn, events, EVENT_COLUMNS, rows, "id", absent=True)
         done = []
@@ -259,30 +260,35 @@ class _Batch:
         rating_rows, not_rated, follow_ups = [], [], []
         late = self.now + dt.timedelta(seconds=self.s.clock_window_seconds)
         day_key = rating_store.local_day(self.now, tz)
-        stream_ids = set()
-        for i in sorted(accepted, key=lambda i: (self.events[i]["stream_id"],
-                                                 self.events[i]["seq"])):
-            ev = self.events[i]
-            p, kind = ev["payload"], ev["type"]
-            t = self.times[i]
-            stream_ids.add(ev["stream_id"])
-            if t > late:
+        checked = self.checked
+        times, made = checked.times, checked.rating_rows
+        if self.device.get("unit_id") != checked.unit_id:  # re-enrolled since authentication
+            checked.make_rating.unit_id = checked.unit_id = self.device.get("unit_id")
+            made = {}
+        events = self.events
+        if any(events[i]["type"] != C.EV_RATING for i in accepted):  # staff events: in order
+            accepted = sorted(accepted, key=lambda i: (events[i]["stream_id"], events[i]["seq"]))
+        for i in accepted:
+            ev = events[i]
+            kind = ev["type"]
+            if times[i] > late:
                 self._alert(C.AL_CLOCK, day_key, f"device {self.device_id} recorded events "
                             f"dated {ev['device_time']}, in the future of server time")
             if kind == C.EV_RATING:
-                row = rating_store.from_payload(ev["id"], self.device, p, t, self.now,
-                                                self.skew, tz)
+                p = ev["payload"]
+                row = made.get(i) or checked.make_rating(ev["id"], p, times[i])
                 if self.windows[p["window_id"]] != p["window_id"]:
-                    row["window_id"], row["unit_id"] = self.device["window_id"], self.device.get("unit_id")
+                    row = self._moved(row)
                 rating_rows.append(row)
-                for flag, alert in ((C.FLAG_BURST, C.AL_BURST), (C.FLAG_NO_STAFF, C.AL_NO_STAFF)):
-                    if flag in p.get("flags", []):
-                        self._alert(alert, f"{row['day']}", f"device {self.device_id} window "
-                                    f"{row['window_id']}: ratings flagged {flag} on {row['day']}")
-            elif kind == C.EV_FOLLOW_UP:
+                flags = p.get("flags")
+                if flags:
+                    self._flag_alerts(flags, row)
+                continue
+            p = ev["payload"]
+            if kind == C.EV_FOLLOW_UP:
                 follow_ups.append(p)
             elif kind == C.EV_NOT_RATED:
-                when = min(t - dt.timedelta(seconds=self.skew), self.now)
+                when = min(times[i] - dt.timedelta(seconds=self.skew), self.now)
                 not_rated.append({
                     "day": rating_store.local_day(when, tz),
                     "window_id": self.windows[p.get("window_id") or self.device["window_id"]],
@@ -299,15 +305,31 @@ class _Batch:
                             f"device {self.device_id} moved a corrupt database aside and started "
                             f"stream {ev['stream_id']} (old stream {p.get('old_stream_id')}, "
                             f"error {str(p.get('error'))[:200]!r})")
-        inserted = rating_store.store(self.conn, rating_rows, not_rated)
+        inserted = rating_store.store_rows(self.conn, rating_rows, not_rated)
         # Every bad rating opens its case in the same transaction (docs/dashboard.md).
-        open_cases_for(self.conn, [r for r in rating_rows if r["id"] in inserted], self.now)
+        bad = [r for r in rating_rows if r[_STARS] <= C.BAD_STARS and r[0] in inserted]
+        if bad:
+            open_cases_for(self.conn, [dict(zip(rating_store.COLUMNS, r)) for r in bad],
+                           self.now)
         for p in follow_ups:
             rating_store.attach(self.conn, p["rating_id"], rating_store.FOLLOW_UP, p, self.now)
 
+    def _moved(self, row: tuple) -> tuple:
+        """``row`` counted for the device's window (see ``_window_problem``)."""
+        row = list(row)
+        row[_WINDOW], row[_UNIT] = self.device["window_id"], self.device.get("unit_id")
+        return tuple(row)
+
+    def _flag_alerts(self, flags: list, row: tuple) -> None:
+        day, window = row[_DAY], row[_WINDOW]
+        for flag, alert in ((C.FLAG_BURST, C.AL_BURST), (C.FLAG_NO_STAFF, C.AL_NO_STAFF)):
+            if flag in flags:
+                self._alert(alert, day, f"device {self.device_id} window {window}: ratings "
+                            f"flagged {flag} on {day}")
+
     def _set_staff(self) -> None:
-        self.conn.execute(update(devices).where(devices.c.id == self.device_id).values(
-            staff_id=self.device["staff_id"], staff_name=self.device["staff_name"]))
+        sql(self.conn, "UPDATE devices SET staff_id = ?, staff_name = ? WHERE id = ?",
+            (self.device["staff_id"], self.device["staff_name"], self.device_id))
 
     def _update_streams(self, accepted: list[int]) -> dict:
         touched = {ev["stream_id"] for ev in self.events if isinstance(ev, dict)}
@@ -351,10 +373,10 @@ class _Batch:
                         break
                     hw = seq
             max_seq = max(row["max_seq"], new_max[stream_id])
-            gap_since = None if hw >= max_seq else (row["gap_since"] or self.now)
-            self.conn.execute(update(streams).where(and_(
-                streams.c.device_id == self.device_id, streams.c.stream_id == stream_id))
-                .values(high_water=hw, max_seq=max_seq, gap_since=gap_since,
-                        last_event_at=self.now))
+            now = driver_time(self.conn, self.now)
+            gap_since = None if hw >= max_seq else (row["gap_since"] or now)
+            sql(self.conn, "UPDATE streams SET high_water = ?, max_seq = ?, gap_since = ?, "
+                "last_event_at = ? WHERE device_id = ? AND stream_id = ?",
+                (hw, max_seq, gap_since, now, self.device_id, stream_id))
             high_water[stream_id] = hw
         return high_water

@@ -40,46 +40,79 @@ def local_day(t: dt.datetime, tz_hours: int) -> str:
     return t.astimezone(_tz(tz_hours)).date().isoformat()
 
 
-def from_payload(event_id: str, device: dict, payload: dict, device_time: dt.datetime,
-                 now: dt.datetime, skew_s: float, tz_hours: int) -> dict:
-    """A ratings row from a kiosk ``rating`` event.
+class RowMaker:
+    """Ratings rows of one batch's ``rating`` events, as tuples in ``COLUMNS`` order and in
+    driver form (what ``store_rows`` takes), without a dict per row. The day is the
+    device time corrected by the clock skew measured at this upload, and never later than server
+    time (a kiosk has no battery clock).
 
-    The day is taken from the device time corrected by the clock skew measured at this
-    upload, and never later than server time (a kiosk has no battery clock).
+    >>> import datetime as dt
+    >>> now = dt.datetime(2026, 11, 23, 8, tzinfo=dt.timezone.utc)
+    >>> make = RowMaker("sqlite", {"id": "k1", "unit_id": "U-1"}, now, 0.0, 8)
+    >>> row = make("e1", {"level": "satisfied", "stars": 4, "window_id": "W-1"}, now)
+    >>> row[COLUMNS.index("day")], row[COLUMNS.index("server_time")]
+    ('2026-11-23', '2026-11-23 08:00:00.000000')
     """
-    when = device_time - dt.timedelta(seconds=skew_s) if skew_s else device_time
-    if when > now:
-        when = now
-    get = payload.get
-    flags = get("flags")
-    if flags:
-        flags = sorted(set(flags))
-        flags_json = json.dumps(flags)
-    else:
-        flags_json = "[]"  # json.dumps([]) without its cost (the usual case)
-    return {
-        "id": event_id, "device_id": device["id"], "window_id": payload["window_id"],
-        "unit_id": get("unit_id") or device.get("unit_id"),
-        "staff_id": get("staff_id"), "staff_name": get("staff_name"),
-        "service_item": get("service_item"), "case_no": get("case_no"),
-        "invitation_id": get("invitation_id"),
-        "channel": get("channel", 4), "level": payload["level"],
-        "stars": payload["stars"], "scale": get("scale", 5),
-        "reasons": None, "reasons_version": None, "comment": None, "phone": None,
-        "callback_consent": False, "device_time": device_time, "server_time": now,
-        "day": when.astimezone(_tz(tz_hours)).date().isoformat(),
-        "flags": flags_json, "flagged": bool(flags),
-    }
+
+    def __init__(self, dialect: str, device: dict, now: dt.datetime, skew_s: float,
+                 tz_hours: int):
+        self.dialect, self.device_id, self.unit_id = dialect, device["id"], device.get("unit_id")
+        self.now, self.skew, self.tz = now, dt.timedelta(seconds=skew_s), _tz(tz_hours)
+        self.server_time = driver_time(dialect, now)
+
+    def __call__(self, event_id: str, payload: dict, device_time: dt.datetime,
+                 text: str | None = None) -> tuple:
+        """The row of rating ``event_id``; ``text``: the device time as the event wrote it."""
+        when = device_time - self.skew if self.skew else device_time
+        if when > self.now:
+            when = self.now
+        get = payload.get
+        flags = get("flags")
+        if flags:
+            flags_json = json.dumps(sorted(set(flags)))
+        else:
+            flags_json = "[]"
+        return (event_id, self.device_id, payload["window_id"], get("unit_id") or self.unit_id,
+                get("staff_id"), get("staff_name"), get("service_item"), get("case_no"),
+                get("invitation_id"), get("channel", 4), payload["level"], payload["stars"],
+                get("scale", 5), None, None, None, None, False,
+                driver_time(self.dialect, device_time, text), self.server_time,
+                when.astimezone(self.tz).date().isoformat(), flags_json, bool(flags))
+
+
+# RowMaker writes the columns in this order; a migration that adds a column must update it.
+assert COLUMNS == ("id", "device_id", "window_id", "unit_id", "staff_id", "staff_name",
+                   "service_item", "case_no", "invitation_id", "channel", "level", "stars",
+                   "scale", "reasons", "reasons_version", "comment", "phone",
+                   "callback_consent", "device_time", "server_time", "day", "flags",
+                   "flagged"), COLUMNS
+_KEY = operator.itemgetter(COLUMNS.index("day"), COLUMNS.index("window_id"),
+                           COLUMNS.index("unit_id"), COLUMNS.index("staff_id"),
+                           COLUMNS.index("service_item"), COLUMNS.index("level"),
+                           COLUMNS.index("flagged"))
+_STARS, _INVITED = COLUMNS.index("stars"), COLUMNS.index("invitation_id")
+
+
+def counted(row: tuple) -> tuple[tuple, int, bool]:
+    """(``rollups.rating_key``, stars, invited) of a row in ``COLUMNS`` order."""
+    day, window, unit, staff, item, level, flagged = _KEY(row)
+    return ((day, window, unit or "", staff or "", item or "", level, 1 if flagged else 0),
+            int(row[_STARS]), bool(row[_INVITED]))
 
 
 def store(conn: Connection, rows: list[dict], not_rated: Iterable[dict] = ()) -> set:
-    """Insert new ratings (ignoring known ids), count them into the rollups and attach
-    what was waiting for them. Returns the ids inserted now."""
+    """Insert new ratings (dicts of the ratings table; known ids are ignored), count them
+    into the rollups and attach what was waiting for them. Returns the ids inserted now."""
+    return store_rows(conn, _tuples(conn, rows), not_rated)
+
+
+def store_rows(conn: Connection, rows: list[tuple], not_rated: Iterable[dict] = ()) -> set:
+    """``store`` of rows already in ``COLUMNS`` order and driver form (``RowMaker``)."""
     # A rating's id is its event's, new in this transaction (or a fresh one from the QR page):
     # expected absent, so no lookup unless a row did clash.
-    inserted = insert_new(conn, ratings, COLUMNS, _tuples(conn, rows), "id",
-                          absent=True) if rows else set()
-    rollups.add(conn, [r for r in rows if r["id"] in inserted], not_rated)
+    inserted = insert_new(conn, ratings, COLUMNS, rows, "id", absent=True) if rows else set()
+    rollups.write(conn, rollups.tally(
+        (counted(r) for r in rows if r[0] in inserted), not_rated))
     if inserted and _any_pending(conn, inserted):
         waiting = conn.execute(
             select(pending_attachments).where(pending_attachments.c.rating_id.in_(inserted))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
 from . import constants as C
@@ -42,18 +43,19 @@ def rating_key(r: dict) -> tuple:
             r.get("service_item") or "", r["level"], 1 if r.get("flagged") else 0)
 
 
-def add(conn: Connection, ratings: Iterable[dict] = (), not_rated: Iterable[dict] = ()) -> int:
-    """Count ``ratings`` (rows of the ratings table) and ``not_rated`` (dicts with day,
-    window_id, unit_id, staff_id, service_item) into the rollups. Returns daily rows touched."""
+def tally(counted: Iterable[tuple[tuple, int, bool]] = (), not_rated: Iterable[dict] = ()
+          ) -> dict[tuple, list[int]]:
+    """The daily rollup increments of ratings given as (``rating_key``, stars, invited) and of
+    ``not_rated`` (dicts with day, window_id, unit_id, staff_id, service_item): daily key →
+    [count, stars_sum, invited]."""
     acc: dict[tuple, list[int]] = {}
-    for r in ratings:
-        k = rating_key(r)
+    for k, stars, invited in counted:
         m = acc.get(k)
         if m is None:
             m = acc[k] = [0, 0, 0]
         m[0] += 1
-        m[1] += int(r["stars"])
-        if r.get("invitation_id"):
+        m[1] += stars
+        if invited:
             m[2] += 1
     for r in not_rated:
         k = rating_key({**r, "level": C.NOT_RATED, "flagged": False})
@@ -61,8 +63,12 @@ def add(conn: Connection, ratings: Iterable[dict] = (), not_rated: Iterable[dict
         if m is None:
             m = acc[k] = [0, 0, 0]
         m[0] += 1
-    if not acc:
-        return 0
+    return acc
+
+
+def rows(acc: dict[tuple, list[int]]) -> list[tuple[Table, tuple, list[tuple]]]:
+    """(table, key columns, rows of keys then measures) for each rollup table, in the order
+    ``write`` upserts them, from daily increments (``tally``)."""
     months: dict[tuple, list[int]] = {}
     units: dict[tuple, list[int]] = {}
     window_months: dict[tuple, list[int]] = {}
@@ -77,14 +83,27 @@ def add(conn: Connection, ratings: Iterable[dict] = (), not_rated: Iterable[dict
                 m[0] += v[0]
                 m[1] += v[1]
                 m[2] += v[2]
-    upsert_add_rows(conn, rollup_daily, KEYS, MEASURES, [(*k, *v) for k, v in acc.items()])
-    upsert_add_rows(conn, rollup_monthly, MONTH_KEYS, MEASURES,
-                    [(*k, *v) for k, v in months.items()])
-    upsert_add_rows(conn, rollup_unit_daily, UNIT_KEYS, MEASURES,
-                    [(*k, *v) for k, v in units.items()])
-    upsert_add_rows(conn, rollup_window_monthly, WINDOW_MONTH_KEYS, MEASURES,
-                    [(*k, *v) for k, v in window_months.items()])
+    return [(table, keys, [(*k, *v) for k, v in sums.items()])
+            for table, keys, sums in ((rollup_daily, KEYS, acc),
+                                      (rollup_monthly, MONTH_KEYS, months),
+                                      (rollup_unit_daily, UNIT_KEYS, units),
+                                      (rollup_window_monthly, WINDOW_MONTH_KEYS, window_months))]
+
+
+def write(conn: Connection, acc: dict[tuple, list[int]]) -> int:
+    """Add daily increments (``tally``) to all four rollup tables. Returns daily rows touched."""
+    if not acc:
+        return 0
+    for table, keys, table_rows in rows(acc):
+        upsert_add_rows(conn, table, keys, MEASURES, table_rows)
     return len(acc)
+
+
+def add(conn: Connection, ratings: Iterable[dict] = (), not_rated: Iterable[dict] = ()) -> int:
+    """Count ``ratings`` (rows of the ratings table) and ``not_rated`` (dicts with day,
+    window_id, unit_id, staff_id, service_item) into the rollups. Returns daily rows touched."""
+    return write(conn, tally(((rating_key(r), int(r["stars"]), bool(r.get("invitation_id")))
+                              for r in ratings), not_rated))
 
 
 _MONTH_OF_DAILY = (

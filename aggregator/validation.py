@@ -244,16 +244,17 @@ def check_event(ev: dict, device_id: str, uuids: dict | None = None
     if t is None:
         return (f"device_time: {ev['device_time']!r} is not an RFC 3339 time with an offset",
                 None, None)
-    for name in ("prev_hash", "hash"):
-        if not HEX64.match(ev[name]):
-            return f"{name}: must be 64 lower-case hex digits", None, t
+    if not HEX64.match(ev["prev_hash"]):
+        return "prev_hash: must be 64 lower-case hex digits", None, t
     if ev["seq"] == 1 and ev["prev_hash"] != GENESIS_HASH:
         return "prev_hash: the first event of a stream must chain to 64 zeros", None, t
     try:
         digest, payload, nul = hash_and_payload(ev)
     except UnicodeEncodeError:
         return "a string holds a lone UTF-16 surrogate (not valid Unicode)", None, t
-    if digest != ev["hash"]:
+    if digest != ev["hash"]:  # a match is 64 lower-case hex digits, so only now check the form
+        if not HEX64.match(ev["hash"]):
+            return "hash: must be 64 lower-case hex digits", None, t
         return "hash: does not match the event's content", None, t
     if nul:  # PostgreSQL text cannot hold U+0000; refused on every backend alike
         return "a string holds the NUL character U+0000, which cannot be stored", None, t

@@ -202,42 +202,24 @@ class RawBatch:
 
 
 def raw_batches(batches: list[list[dict]], dialect: str) -> list[RawBatch]:
-    """What the server stores for ``batches``, computed up front (not timed)."""
+    """What the server stores for ``batches``, computed up front (not timed), with the
+    server's own row and rollup functions (``ratings.RowMaker``, ``rollups.tally``/``rows``)."""
     now = utcnow()
     out = []
     for evs in batches:
-        ev_rows, rating_rows, rating_dicts = [], [], []
+        ev_rows, rating_rows = [], []
         batch_id = str(uuid.uuid4())
+        make = rating_store.RowMaker(dialect, {"id": evs[0]["device_id"]}, now, 0.0, 8)
         for e in evs:
             payload = hash_and_payload(e)[1]
             ev_rows.append((e["id"], e["device_id"], e["stream_id"], e["seq"], e["type"],
                             e["device_time"], e["boot_id"], e["mono_ns"], payload,
                             e["prev_hash"], e["hash"], batch_id, driver_time(dialect, now)))
             if e["type"] == "rating":
-                r = rating_store.from_payload(e["id"], {"id": e["device_id"]}, e["payload"],
-                                              parse_time(e["device_time"]), now, 0.0, 8)
-                rating_dicts.append(r)
-                rating_rows.append(tuple(
-                    driver_time(dialect, r[c]) if c in ("device_time", "server_time") else r[c]
-                    for c in rating_store.COLUMNS))
-        acc: dict[tuple, list[int]] = {}
-        for r in rating_dicts:
-            m = acc.setdefault(rollups.rating_key(r), [0, 0, 0])
-            m[0] += 1
-            m[1] += r["stars"]
-            m[2] += 1 if r["invitation_id"] else 0
-        months: dict[tuple, list[int]] = {}
-        units: dict[tuple, list[int]] = {}
-        window_months: dict[tuple, list[int]] = {}
-        for k, v in acc.items():
-            for sums, key in ((months, (k[0][:7],) + k[1:]), (units, (k[0], k[2], k[5], k[6])),
-                              (window_months, (k[0][:7], k[1], k[2], k[5], k[6]))):
-                m = sums.setdefault(key, [0, 0, 0])
-                for j in range(3):
-                    m[j] += v[j]
-        out.append(RawBatch(ev_rows, rating_rows, *(sorted((*k, *v) for k, v in sums.items())
-                                                    for sums in (acc, months, units,
-                                                                 window_months))))
+                rating_rows.append(make(e["id"], e["payload"], parse_time(e["device_time"])))
+        acc = rollups.tally(map(rating_store.counted, rating_rows))
+        out.append(RawBatch(ev_rows, rating_rows, *(sorted(table_rows) for _table, _keys,
+                                                    table_rows in rollups.rows(acc))))
     return out
 
 

@@ -22,7 +22,7 @@ from .. import constants as C
 from ..db import insert_ignore
 from ..errors import BadRequest, Forbidden, NotFound
 from ..schema import ratings
-from . import audit
+from . import audit, config
 from .calendar import WorkCalendar
 from .config import DashboardSettings
 from .scope import RANK
@@ -88,11 +88,30 @@ def open_cases_for(conn: Connection, rating_rows, now: dt.datetime,
     if not bad:
         return 0
     if settings is None:
-        from .config import load
-        settings = load(conn)
-    cal = settings.calendar()
+        settings, cal = _stored_settings(conn)
+    else:
+        cal = settings.calendar()
     return len(insert_ignore(conn, cases, [_case_row(r, cal, settings, now) for r in bad],
                              returning="rating_id"))
+
+
+_PARSED: dict[str | None, tuple[DashboardSettings, WorkCalendar]] = {}
+
+
+def _stored_settings(conn: Connection) -> tuple[DashboardSettings, WorkCalendar]:
+    """The stored dashboard settings and their calendar, parsed once per stored text (ingest
+    opens cases in nearly every batch; an admin's edit changes the text, so it is seen at
+    once by every worker). The objects are shared: read them, never change them."""
+    text_ = conn.execute(select(dashboard_kv.c.value).where(
+        dashboard_kv.c.key == config.KEY)).scalar()
+    parsed = _PARSED.get(text_)
+    if parsed is None:
+        settings = config.DashboardSettings.from_dict(json.loads(text_)) if text_ \
+            else config.DashboardSettings()
+        if len(_PARSED) > 8:
+            _PARSED.clear()
+        parsed = _PARSED[text_] = (settings, settings.calendar())
+    return parsed
 
 
 def sync_cases(conn: Connection, now: dt.datetime, settings: DashboardSettings | None = None,
