@@ -26,6 +26,7 @@ class WorkCalendar:
     def __init__(self, holidays: Iterable = (), workdays: Iterable = ()):
         self.holidays = {_date(d) for d in holidays}
         self.workdays = {_date(d) for d in workdays}
+        self._due: dict[tuple, dt.date] = {}
 
     def is_working_day(self, day) -> bool:
         day = _date(day)
@@ -38,12 +39,18 @@ class WorkCalendar:
         rating on a Friday evening with n=1 is due on Monday). n=0 gives ``start``."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
-        day = _date(start)
-        while n:
-            day += dt.timedelta(days=1)
-            if self.is_working_day(day):
-                n -= 1
-        return day
+        key = (start, n)
+        due = self._due.get(key)  # ingest asks for the same few days in every batch
+        if due is None:
+            day = _date(start)
+            while n:
+                day += dt.timedelta(days=1)
+                if self.is_working_day(day):
+                    n -= 1
+            if len(self._due) > 4096:
+                self._due.clear()
+            due = self._due[key] = day
+        return due
 
     def working_days_between(self, start, end) -> int:
         """Working days after ``start`` up to and including ``end`` (0 if end <= start)."""

@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.engine import Connection
 
 from .. import constants as C
-from ..db import insert_ignore
+from ..db import driver_time, insert_ignore, insert_new
 from ..errors import BadRequest, Forbidden, NotFound
 from ..schema import ratings
 from . import audit, config
@@ -72,12 +72,15 @@ def allowed_actions(state: str, role: str) -> list[str]:
     return out
 
 
-def _case_row(r: dict, cal: WorkCalendar, s: DashboardSettings, now: dt.datetime) -> dict:
-    return {"rating_id": r["id"], "unit_id": r["unit_id"], "window_id": r["window_id"],
-            "staff_id": r["staff_id"], "opened_day": r["day"], "state": "new",
-            "first_contact_due": cal.add_working_days(r["day"], s.first_contact_days).isoformat(),
-            "answer_due": cal.add_working_days(r["day"], s.answer_days).isoformat(),
-            "created_at": now, "updated_at": now}
+CASE_COLUMNS = ("rating_id", "unit_id", "window_id", "staff_id", "opened_day", "state",
+                "first_contact_due", "answer_due", "created_at", "updated_at")
+
+
+def _case_row(r: dict, cal: WorkCalendar, s: DashboardSettings, now) -> tuple:
+    """A new case of rating ``r`` in ``CASE_COLUMNS`` order; ``now`` in driver form."""
+    return (r["id"], r["unit_id"], r["window_id"], r["staff_id"], r["day"], "new",
+            cal.add_working_days(r["day"], s.first_contact_days).isoformat(),
+            cal.add_working_days(r["day"], s.answer_days).isoformat(), now, now)
 
 
 def open_cases_for(conn: Connection, rating_rows, now: dt.datetime,
@@ -91,8 +94,9 @@ def open_cases_for(conn: Connection, rating_rows, now: dt.datetime,
         settings, cal = _stored_settings(conn)
     else:
         cal = settings.calendar()
-    return len(insert_ignore(conn, cases, [_case_row(r, cal, settings, now) for r in bad],
-                             returning="rating_id"))
+    now = driver_time(conn, now)
+    return len(insert_new(conn, cases, CASE_COLUMNS,
+                          [_case_row(r, cal, settings, now) for r in bad], "rating_id"))
 
 
 _PARSED: dict[str | None, tuple[DashboardSettings, WorkCalendar]] = {}
