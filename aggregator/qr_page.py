@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -15,6 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
+
+from sync.protocol import event_id
 
 from . import constants as C
 from . import ratings as rating_store
@@ -157,7 +158,7 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                 devices.c.window_id == w["id"], devices.c.revoked_at.is_(None),
                 devices.c.staff_id.is_not(None))).first()
             row = {
-                "id": str(uuid.uuid4()), "device_id": None, "window_id": w["id"],
+                "id": event_id(), "device_id": None, "window_id": w["id"],
                 "unit_id": w["unit_id"], "staff_id": staff[0] if staff else None,
                 "staff_name": staff[1] if staff else None, "service_item": None,
                 "case_no": None, "invitation_id": None, "channel": C.CHANNEL_QR,

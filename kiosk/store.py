@@ -29,7 +29,14 @@ from typing import Any, Callable, Iterator
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from sync.protocol import GENESIS_HASH, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, PROTOCOL_VERSION, event_hash
+from sync.protocol import (
+    GENESIS_HASH,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
+    PROTOCOL_VERSION,
+    event_hash,
+    event_id,
+)
 
 from .errors import StoreError, StoreFullError
 
@@ -301,7 +308,7 @@ class RatingStore:
         last = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
         event = {
-            "id": str(uuid.uuid4()),
+            "id": event_id(),  # time-ordered (UUIDv7): see sync.protocol.event_id
             "device_id": self.device_id,
             "stream_id": self.stream_id,
             "seq": seq,

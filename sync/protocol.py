@@ -14,6 +14,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import time
+import uuid
 from typing import Any, Mapping
 
 PROTOCOL_VERSION = 1
@@ -31,6 +34,25 @@ HASHED_FIELDS = (
     "mono_ns",
     "payload",
 )
+
+
+
+def event_id() -> str:
+    """A new event id: a UUID version 7 (RFC 9562, section 5.7): 48 bits of Unix time in
+    milliseconds, then 74 random bits. Any UUID is a valid id on the wire; time-ordered ones
+    put a batch's ids next to each other in the server's id indexes instead of all over them,
+    which made inserting 100,000 events 2.7x cheaper there (docs/benchmarks.md). A wrong
+    kiosk clock costs only that locality: the random bits keep ids unique.
+
+    >>> a, b = event_id(), event_id()
+    >>> uuid.UUID(a).version, a != b, len(a)
+    (7, True, 36)
+    """
+    ms = time.time_ns() // 1_000_000 & (1 << 48) - 1
+    rand = int.from_bytes(os.urandom(10), "big")
+    return str(uuid.UUID(int=ms << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62
+                         | rand & (1 << 62) - 1))
+
 
 # Request headers of an authenticated call.
 HEADER_DEVICE = "X-Device-Id"

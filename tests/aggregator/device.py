@@ -16,7 +16,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from sync.protocol import GENESIS_HASH, event_hash, signing_string
+from sync.protocol import GENESIS_HASH, event_hash, event_id, signing_string
 
 LEVEL_STARS = {"very_satisfied": 5, "satisfied": 4, "basic_satisfied": 3, "dissatisfied": 2,
                "very_dissatisfied": 1}
@@ -55,7 +55,7 @@ class Device:
     def event(self, type_: str, payload: dict, device_time: str | None = None, **fields) -> dict:
         """The next event of this device's stream, hashed and chained."""
         self.seq += 1
-        ev = {"id": str(uuid.uuid4()), "device_id": self.id, "stream_id": self.stream_id,
+        ev = {"id": event_id(), "device_id": self.id, "stream_id": self.stream_id,
               "seq": self.seq, "type": type_, "device_time": device_time or now_iso(),
               "boot_id": "boot-1", "mono_ns": 1_000_000 * self.seq, "payload": payload,
               "prev_hash": self.prev}
