@@ -41,6 +41,11 @@ FONT_REGULAR = FONTS_DIR / "NotoSansSC-Kiosk-Regular.otf"
 FONT_BOLD = FONTS_DIR / "NotoSansSC-Kiosk-Bold.otf"
 AVATAR = IMAGES_DIR / "avatar.png"
 
+# The type scale of every screen: kv font sizes are int(app.u * N) with N from here. Kivy keeps
+# one open FreeType face per (font, size), ~0.3 MB each even for a size used once, so the
+# screens share these few sizes (21 faces open at idle before, 10 now); tests/gui/test_memory.py.
+TYPE_SCALE = (14, 16, 18, 22, 26, 30, 40, 56)
+
 # Level colours, green (非常满意) → red (非常不满意); the face images use the same.
 LEVEL_COLOURS = {
     "very_satisfied": (0.180, 0.627, 0.263, 1),

@@ -57,6 +57,36 @@ def test_font_sizes_are_whole_numbers_on_every_screen(kiosk):
     panel.dismiss(animation=False)
 
 
+def test_every_font_size_is_on_the_type_scale(kiosk):
+    # Why: each distinct size is one more open FreeType face of the CJK font (~0.3 MB, ~0.8 MB
+    # before its subroutines were inlined); 18 sizes in the kv files kept 21 faces open at idle.
+    import re
+
+    from kiosk.screens.common import TYPE_SCALE
+
+    k = kiosk
+    k.tap(k.app.root.get_screen("idle").ids.rate_button)
+    k.tap(k.face("dissatisfied"))
+    k.app.open_technician()
+    k.frames(2)
+    panel = k.app.open_staff_panel()
+    k.frames(2)
+    allowed = {int(k.app.u * n) for n in TYPE_SCALE}
+    seen = set()
+    for tree in (k.app.root, *[k.app.root.get_screen(n) for n in k.app.root.screen_names], panel):
+        for w in _widgets(tree):
+            sizes = [getattr(w, "font_size", None)]
+            if getattr(w, "markup", False):
+                sizes += [int(s) for s in re.findall(r"\[size=(\d+)\]", w.text)]
+            for size in sizes:
+                if isinstance(size, (int, float)):
+                    assert size in allowed or not getattr(w, "text", ""), \
+                        f"{type(w).__name__} {getattr(w, 'text', '')[:20]!r}: font size {size} not on {sorted(allowed)}"
+                    seen.add(size)
+    assert len(seen) >= 5
+    panel.dismiss(animation=False)
+
+
 def test_the_technician_screen_is_built_only_when_a_technician_opens_it(kiosk):
     # Why: its text fields, keypad and fonts cost ~8 MB of resident memory that an ordinary
     # day of ratings never uses.
