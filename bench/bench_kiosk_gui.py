@@ -10,6 +10,9 @@ The window is configured as ``kiosk run`` configures it (``kiosk.launch.configur
   * cold start: seconds from launching a fresh process that runs ``KioskApp.run()`` until the
     idle screen has been drawn (the first frame flipped with the idle screen current);
   * resident memory of that fresh process at that moment (target < 150 MB);
+  * the same for an enrolled kiosk (``--child enrolled``: a device credential, the sync worker
+    that ``kiosk run`` starts, the QR code on the idle screen, the invitation endpoint), measured
+    once its first sync cycle ended; the server is down, so that cycle fails and backs off;
   * resident memory growth over N taps through the real widgets after a 200-tap warm-up, in a
     fresh process of its own (target < 10 MB); it stops early, and says so, once growth
     passes 500 MB.
@@ -20,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -220,6 +222,63 @@ def child_cold() -> None:
     app.run()
 
 
+def child_enrolled() -> None:
+    """In a fresh process: as ``kiosk run`` starts an enrolled kiosk whose server is down.
+
+    A device credential in the data folder, ``sync.server`` set (so the idle screen shows the
+    QR code of the mobile rating page), the sync worker started by ``kiosk.launch`` (client,
+    requests, signing key) and the local invitation endpoint open; RSS once the idle screen has
+    been drawn and the worker has finished its first cycle (connection refused, backing off).
+    """
+    import socket
+
+    with socket.socket() as s:   # two free loopback ports: a server that is down, the endpoint
+        s.bind(("127.0.0.1", 0))
+        down = s.getsockname()[1]
+        with socket.socket() as t:
+            t.bind(("127.0.0.1", 0))
+            invite_port = t.getsockname()[1]
+    cfg = kiosk_config()   # before anything creates the window
+    cfg.sync.server = f"http://127.0.0.1:{down}"
+    cfg.trigger.invite_port = invite_port
+    from kivy.clock import Clock as KivyClock
+    from kivy.core.window import Window
+
+    from kiosk.app import KioskApp
+    from kiosk.flow import FlowSettings, RatingFlow
+    from kiosk.launch import _make_worker
+    from kiosk.store import RatingStore
+    from kiosk.voice import VoicePrompt
+    from sync.credentials import Credentials
+
+    data = Path(tempfile.mkdtemp())
+    store = RatingStore(data / "kiosk.db")
+    creds = Credentials.generate(store.device_id)
+    creds.server_url, creds.window_id = cfg.sync.server, cfg.window.id
+    creds.save(data)
+    flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster)
+    flow.sign_in_badge(cfg.roster[0]["badge"])
+    worker = _make_worker(cfg, store)
+    app = KioskApp(cfg, store, flow, sync_worker=worker, voice=VoicePrompt(False))
+    drawn = []
+
+    def flipped(*_args) -> None:
+        if app.root is not None and app.root.current == "idle":
+            drawn.append(time.time())
+
+    def check(_dt) -> None:
+        if drawn and worker.status()["state"] not in ("starting", "syncing"):
+            event.cancel()
+            Window.unbind(on_flip=flipped)
+            print(json.dumps({"idle_at": drawn[0], "rss": rss_mb(), "qr": bool(app.qr_url),
+                              "sync": worker.status()["state"]}), flush=True)
+            app.stop()
+
+    Window.bind(on_flip=flipped)
+    event = KivyClock.schedule_interval(check, 0.1)
+    app.run()
+
+
 def run_child(args: list[str], timeout: float) -> dict:
     env = dict(os.environ, KIVY_HOME=tempfile.mkdtemp(prefix="kivy-home-"))
     out = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True,
@@ -246,16 +305,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--taps", type=int, default=5000)
     p.add_argument("--samples", type=int, default=200)
     p.add_argument("--json", default=None, help="also write the figures as JSON rows here")
-    p.add_argument("--child", choices=("cold", "soak"), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=("cold", "enrolled", "soak"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child == "cold":
         child_cold()
+        return 0
+    if args.child == "enrolled":
+        child_enrolled()
         return 0
     if args.child == "soak":
         child_soak(args.taps)
         return 0
 
+    import statistics  # here, not at the top: the measured children would carry it
+
     cold, idle_rss = bench_cold_start()
+    enrolled = run_child(["--child", "enrolled"], timeout=120)
     soak = bench_rss(args.taps)
     frames, times, raw_each = bench_frames(args.samples)
 
@@ -269,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{'OK' if cold < COLD_START_TARGET else 'MISSED'}")
     print(f"RSS at idle (fresh process, idle screen drawn): {idle_rss:.1f} MB "
           f"(target < {IDLE_RSS_TARGET_MB:.0f} MB) {'OK' if idle_rss < IDLE_RSS_TARGET_MB else 'MISSED'}")
+    print(f"RSS at idle, enrolled kiosk (sync worker and signing key, QR code, invitation endpoint; "
+          f"server down): {enrolled['rss']:.1f} MB (sync {enrolled['sync']})")
     growth, taps = soak["end"] - soak["start"], soak["taps"]
     if soak["stopped"]:
         print(f"(soak stopped early after {taps} taps: RSS grew past {STOP_GROWTH_MB:.0f} MB)")
@@ -288,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             holds=cold < COLD_START_TARGET)
     fig.add("kiosk RSS at idle", idle_rss, "MB", target=f"< {IDLE_RSS_TARGET_MB:.0f} MB",
             holds=idle_rss < IDLE_RSS_TARGET_MB)
+    fig.add("kiosk RSS at idle, enrolled (sync worker, QR code; server down)", enrolled["rss"], "MB")
     fig.add(f"kiosk soak RSS growth over {taps:,} taps", growth, "MB",
             target=f"< {RSS_TARGET_MB:.0f} MB", holds=growth < RSS_TARGET_MB and not soak["stopped"])
     fig.write(args.json)
