@@ -49,7 +49,8 @@ from sync.protocol import (
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
     event_hash,
-    signing_string,  # noqa: E402
+    event_id,  # noqa: E402  (the kiosk's own ids: time-ordered)
+    signing_string,
 )
 
 TARGET = 20_000
@@ -136,7 +137,7 @@ def build_batches(device_id: str, n: int) -> list[tuple[str, bytes]]:
         batches.append((batch_id, gzip.compress(body, 1, mtime=0)))  # as the client sends
 
     for seq in range(1, n + 1):
-        ev = {"id": str(uuid.uuid4()), "device_id": device_id, "stream_id": stream, "seq": seq,
+        ev = {"id": event_id(), "device_id": device_id, "stream_id": stream, "seq": seq,
               "type": "rating", "device_time": now, "boot_id": "bench", "mono_ns": seq,
               "payload": PAYLOAD, "prev_hash": prev}
         ev["hash"] = prev = event_hash(ev, prev)
