@@ -103,11 +103,37 @@ def frame() -> None:
     EventLoop.idle()
 
 
-def touch(widget):
-    from kivy.tests.common import UnitTestTouch
+_FINGER: list = []
 
+
+def touch(widget):
+    """A finger on the centre of ``widget``: ``.touch_down()``, then ``.touch_up()``.
+
+    Like ``kivy.tests.common.UnitTestTouch``, without importing kivy.tests, which pulls pytest
+    and pygments (~3 MB) into the process whose memory is measured.
+    """
+    from kivy.base import EventLoop
+
+    if not _FINGER:
+        from kivy.input.motionevent import MotionEvent
+
+        class Finger(MotionEvent):
+            def depack(self, args):
+                self.sx, self.sy = args["x"], args["y"]
+                self.profile = ["pos"]
+                super().depack(args)
+
+            def touch_down(self) -> None:
+                EventLoop._dispatch_input("begin", self)
+
+            def touch_up(self) -> None:
+                EventLoop._dispatch_input("end", self)
+
+        _FINGER.append(Finger)
     x, y = widget.to_window(*widget.center)
-    return UnitTestTouch(x, y)
+    win = EventLoop.window
+    return _FINGER[0]("bench", 99, {"x": x / (win.width - 1.0), "y": y / (win.height - 1.0)},
+                      is_touch=True, type_id="touch")
 
 
 def one_rating(app, flow, clock, level: str) -> tuple[int, float, int]:
