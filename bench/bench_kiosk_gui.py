@@ -124,10 +124,10 @@ def touch(widget):
                 super().depack(args)
 
             def touch_down(self) -> None:
-                EventLoop._dispatch_input("begin", self)
+                EventLoop.post_dispatch_input("begin", self)
 
             def touch_up(self) -> None:
-                EventLoop._dispatch_input("end", self)
+                EventLoop.post_dispatch_input("end", self)
 
         _FINGER.append(Finger)
     x, y = widget.to_window(*widget.center)
