@@ -1,22 +1,24 @@
 """Ingest of one signed batch (docs/protocol.md, ``POST /api/v1/batches``).
 
-One transaction per batch, with the device row locked (PostgreSQL ``FOR UPDATE``; SQLite's
-``BEGIN IMMEDIATE`` serialises writers anyway), so concurrent copies of a batch store each
-event once. Per event, in order:
+First, without any lock, ``checked_batch.CheckedBatch`` checks every event's content and
+builds the rows it would add. Then one transaction per batch, with the device row locked
+(PostgreSQL ``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` serialises writers anyway), so
+concurrent copies of a batch store each event once. Per event, in order:
 
-1. content checks (``validation.event_problem``, the device's window) → ``rejected``;
-2. id already stored: same hash → ``duplicate``, other hash → ``conflict`` (quarantined, alert);
+1. id already stored: same hash → ``duplicate``, other hash → ``conflict`` (quarantined, alert);
+2. a content problem (from ``CheckedBatch``), or a rating for a window the device never
+   served → ``rejected``;
 3. hash-chain links to the stored neighbours in the same (device, stream) → a break is
    ``rejected`` with an alert; a seq already holding another event is a ``conflict``;
-4. insert (``ON CONFLICT DO NOTHING``), then ratings, rollups, follow-ups, stream high water.
+4. insert, then ratings, rollups, cases, follow-ups, stream high water.
 
 Cost is per batch, not per event: one ``SELECT … WHERE id IN`` for the ids that may be stored
-already (those at or below their stream's highest stored seq: none in a new batch), one range query
-of stored neighbours per stream, one bulk insert each for events and ratings (plain tuples
-sent to the driver: ``json_populate_recordset`` with ``RETURNING`` on PostgreSQL,
-``executemany`` on SQLite, so what was really inserted is known exactly), one upsert each for the daily and
-monthly rollups. The event's hash and the canonical text of its payload (stored as is) come
-from one serialisation (``validation.hash_and_payload``).
+already (those at or below their stream's highest stored seq: none in a new batch), one range
+query of stored neighbours per stream, one bulk insert each for events and ratings (driver
+tuples, ``db.insert_new``: expected absent, so ``executemany`` on SQLite checked by its row
+count, ``COPY`` on PostgreSQL, each in a savepoint with the exact path as fallback), one
+upsert per rollup table. The event's hash and the canonical text of its payload (stored as
+is) come from one serialisation (``validation.hash_and_payload``).
 """
 
 from __future__ import annotations
