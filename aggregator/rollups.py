@@ -6,13 +6,14 @@ is a pseudo-level counting invitations that timed out. ``rollup_monthly`` holds 
 summed per month (``YYYY-MM`` of the day), ``rollup_unit_daily`` (migration 40) the same rows
 summed per day × unit × level × flagged (the dashboard's daily trend), ``rollup_window_monthly``
 (migration 42) the same rows summed per month × window × unit × level × flagged (rankings by
-window, unit or region); ``add`` writes all four, so a month row is always the sum of that
+window, unit or region); ``write`` (``add`` for rating dicts) writes all four from the daily
+increments (``tally``), so a month row is always the sum of that
 month's day rows, a unit-day row the sum of that unit's day rows and a window-month row the sum
 of that window's day rows in the month (``check_monthly`` verifies all three). Dashboards read
 only these rows. The tables are defined in ``schema.py`` (from the migrations).
 
-Write rollups only through ``add`` (or call ``rebuild_monthly`` after writing daily rows by
-other means), or the monthly, unit-day and window-month rows fall out of step with the daily
+Write rollups only through ``add`` or ``write(conn, tally(...))`` (or call ``rebuild_monthly``
+after writing daily rows by other means), or the monthly, unit-day and window-month rows fall out of step with the daily
 ones.
 
 Each call sends one batched upsert per table, in key order (daily, then monthly, then
