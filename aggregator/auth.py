@@ -18,7 +18,7 @@ import time
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 
 from sync.protocol import (
@@ -33,7 +33,7 @@ from sync.protocol import (
 
 from .db import driver_time, read, sql, write
 from .errors import BadRequest, Unauthorized
-from .schema import devices, nonces
+from .schema import nonces
 from .validation import parse_time
 
 NONCE = re.compile(r"^[0-9a-f]{32}$")
@@ -52,6 +52,10 @@ def load_public_key(b64: str) -> Ed25519PublicKey:
     if len(raw) != 32:
         raise ValueError(f"public_key must be 32 raw bytes, got {len(raw)}")
     return Ed25519PublicKey.from_public_bytes(raw)
+
+
+_DEVICE_SQL = ("SELECT id, window_id, unit_id, staff_id, staff_name, app_version, public_key, "
+               "revoked_at, last_skew_s FROM devices WHERE id = ?")
 
 
 def authenticate_device(engine: Engine, method: str, path: str, headers, body: bytes,
@@ -86,8 +90,8 @@ def authenticate_device(engine: Engine, method: str, path: str, headers, body: b
     if not NONCE.match(nonce):
         raise Unauthorized(f"{HEADER_NONCE} must be 32 lower-case hex digits",
                            field=HEADER_NONCE, code="bad_nonce")
-    with read(engine) as conn:
-        device = conn.execute(select(devices).where(devices.c.id == device_id)).mappings().first()
+    with read(engine) as conn:  # every request: the few columns used, at driver level
+        device = sql(conn, _DEVICE_SQL, (device_id,)).mappings().first()
     if device is None:
         raise Unauthorized(f"device {device_id[:64]!r} is not enrolled", code="unknown_device")
     if device["revoked_at"] is not None:
