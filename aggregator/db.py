@@ -315,7 +315,8 @@ def insert_new(conn: Connection, table: Table, columns: Sequence[str], rows: Seq
         return set()
     cols = _quoted(columns)
     if is_pg(conn):
-        if absent and _pg_copied(conn, table, cols, rows):
+        # one row (an online kiosk's usual batch): the exact statement alone, no savepoint
+        if absent and len(rows) > 1 and _pg_copied(conn, table, cols, rows):
             k = columns.index(key)
             return {r[k] for r in rows}
         select, data = _pg_records(table, columns, rows)
@@ -332,6 +333,8 @@ def insert_new(conn: Connection, table: Table, columns: Sequence[str], rows: Seq
     sql = (f'INSERT INTO {table.name} ({cols}) VALUES ({",".join("?" * len(columns))}) '
            f'ON CONFLICT DO NOTHING')
     rows = list(rows)
+    if len(rows) == 1:  # its row count says exactly whether it went in; no savepoint needed
+        return {rows[0][k]} if conn.exec_driver_sql(sql, rows[0]).rowcount == 1 else set()
     if absent:
         with conn.begin_nested() as savepoint:
             if conn.exec_driver_sql(sql, rows).rowcount == len(rows):
