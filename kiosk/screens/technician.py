@@ -67,6 +67,7 @@ class TechnicianScreen(KioskScreen):
         self.on_stage(self, self.stage)
 
     def on_stage(self, _instance, stage: str) -> None:
+        self._unfocus_fields()
         box = self.ids.stage_box
         box.clear_widgets()
         box.add_widget({"pin": self.pin_pane, "panel": self.panel_pane, "touch": self.touch_pane}[stage])
@@ -115,6 +116,16 @@ class TechnicianScreen(KioskScreen):
     def leave(self) -> None:
         self.stage = "pin"
         self.app.leave_technician()
+
+    def on_leave(self, *_args) -> None:
+        self._unfocus_fields()
+
+    def _unfocus_fields(self) -> None:
+        """Hide the on-screen keyboard (and move the app back down, ``keyboard.place``)."""
+        for name in ("server_url", "enrol_code", "export_path"):
+            field = self.panel_pane.ids.get(name) if hasattr(self, "panel_pane") else None
+            if field is not None and field.focus:
+                field.focus = False
 
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))

@@ -309,6 +309,42 @@ def test_technician_language_switch_updates_screens_live(make_kiosk):
     assert title.text == "Window paused"
 
 
+def test_docked_keyboard_does_not_cover_the_focused_field(make_kiosk):
+    # Kiosks have no keyboard: `kiosk run` docks Kivy's on-screen keyboard at the bottom. On a
+    # 600 px screen it covered the technician's USB path field, so the technician typed blind.
+    # The app now moves up while the field has the focus; the keyboard stays whole at the bottom.
+    from kivy.config import Config
+    from kivy.core.window import Window
+
+    k = make_kiosk()
+    _long_press_corner(k)
+    _enter_tech_pin(k, "000000")
+    saved = (Config.get("kivy", "keyboard_mode"), Window.use_syskeyboard,
+             Window.allow_vkeyboard, Window.single_vkeyboard, Window.docked_vkeyboard)
+    Config.set("kivy", "keyboard_mode", "systemanddock")  # what kiosk.launch configures
+    Window.use_syskeyboard = Window.allow_vkeyboard = True
+    Window.single_vkeyboard = Window.docked_vkeyboard = True
+    field = k.current().panel_pane.ids.export_path
+    assert field.to_window(field.x, field.y)[1] < Window.height / 2  # low on the screen
+    try:
+        field.focus = True
+        k.frames(3)
+        keyboard = next(w for w in Window.children if type(w).__name__ == "VKeyboard")
+        keyboard_top = keyboard.y + keyboard.height * keyboard.scale
+        assert keyboard.y == 0 and keyboard_top < Window.height / 2 + 100  # whole, docked
+        assert field.to_window(field.x, field.y)[1] >= keyboard_top  # the field shows above it
+        assert field.to_window(field.x, field.top)[1] <= Window.height
+        field.focus = False
+        k.frames(3)
+        assert k.app.root.y == 0  # back in place once the keyboard goes
+    finally:
+        field.focus = False
+        k.frames(2)
+        Config.set("kivy", "keyboard_mode", saved[0])
+        (Window.use_syskeyboard, Window.allow_vkeyboard, Window.single_vkeyboard,
+         Window.docked_vkeyboard) = saved[1:]
+
+
 def test_technician_changes_lockout_and_mode_with_validation(make_kiosk):
     from kiosk import local_settings
 
