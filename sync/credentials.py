@@ -16,12 +16,15 @@ import base64
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import TYPE_CHECKING, Any
 
 from .errors import CredentialsError, NotEnrolled
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+# ``cryptography`` (~9 MB resident in the kiosk) is imported where a key is made, loaded or
+# used: a kiosk that runs standalone, never enrolled, has no key and does not need it.
 
 KEY_FILE = "device_key.pem"
 ENROLMENT_FILE = "enrolment.json"
@@ -72,11 +75,15 @@ class Credentials:
     @classmethod
     def generate(cls, device_id: str) -> "Credentials":
         """A fresh key for ``device_id``, not yet enrolled nor saved."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return cls(device_id, Ed25519PrivateKey.generate())
 
     @property
     def public_key_b64(self) -> str:
         """Base64 of the raw 32-byte public key, as ``POST /api/v1/enroll`` wants it."""
+        from cryptography.hazmat.primitives import serialization
+
         raw = self._key.public_key().public_bytes(serialization.Encoding.Raw,
                                                   serialization.PublicFormat.Raw)
         return base64.b64encode(raw).decode("ascii")
@@ -95,6 +102,8 @@ class Credentials:
         """Write the key, then the enrolment, each atomically with mode 0600."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        from cryptography.hazmat.primitives import serialization
+
         pem = self._key.private_bytes(serialization.Encoding.PEM,
                                       serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption())
@@ -115,6 +124,9 @@ class Credentials:
         if not key_path.exists() or not info_path.exists():
             raise NotEnrolled(f"no device credential in {directory}: enrol this kiosk with "
                               "`kiosk enroll --server URL --code CODE`")
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         try:
             key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         except (OSError, ValueError, TypeError) as exc:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
 import stat
+import subprocess
+import sys
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -53,3 +56,14 @@ def test_damaged_key_is_a_clear_error(tmp_path):
     (tmp_path / KEY_FILE).write_text("garbage")
     with pytest.raises(CredentialsError, match="enrol the kiosk again"):
         Credentials.load(tmp_path)
+
+
+def test_a_standalone_kiosk_does_not_load_cryptography():
+    # cryptography is ~9 MB of a kiosk's resident memory; a kiosk that was never enrolled has
+    # no key to load or sign with (docs/kiosk-deployment.md, "Memory").
+    code = ("import sys, kiosk.launch, kiosk.app, sync.credentials, sync.worker; "
+            "print('cryptography' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "KIVY_NO_ARGS": "1",
+                                          "SDL_VIDEODRIVER": "offscreen"})
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
