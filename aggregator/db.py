@@ -158,7 +158,9 @@ class _WriterLock:
         try:
             if self.depth == 0:
                 if self.fd is None:
-                    self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                    # read-only is enough for flock: a lock file created by another user (an
+                    # admin's `aggregator create-user`) still serves the service's own user
+                    self.fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
                     weakref.finalize(self, os.close, self.fd)  # with its engine
                 fcntl.flock(self.fd, fcntl.LOCK_EX)
             self.depth += 1

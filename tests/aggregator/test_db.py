@@ -17,7 +17,7 @@ def test_sqlite_writers_queue_on_the_lock_file_not_on_sqlites_busy_polling(tmp_p
     engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
     with write(engine) as conn:
         conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
-    other = os.open(tmp_path / "a.db.lock", os.O_RDWR)
+    other = os.open(tmp_path / "a.db.lock", os.O_RDONLY)
     fcntl.flock(other, fcntl.LOCK_EX)
     inside = threading.Event()
 
