@@ -116,6 +116,21 @@ _PENDING_EVENT_JSON = (  # printf, not ||: one pass over each row instead of a c
 )
 
 
+def _fitting(pairs: Iterator[tuple[int, bytes]], max_bytes: int) -> tuple[list[int], list[bytes]]:
+    """The leading (seq, serialised event) pairs whose batch body stays under ``max_bytes``
+    (always at least one); stops reading ``pairs`` at the first that does not fit."""
+    seqs: list[int] = []
+    items: list[bytes] = []
+    size = _HEAD_BYTES
+    for seq, item in pairs:
+        if items and size + len(item) + 1 > max_bytes:
+            break
+        seqs.append(seq)
+        items.append(item)
+        size += len(item) + 1
+    return seqs, items
+
+
 def _boot_id() -> str:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -430,24 +445,9 @@ class RatingStore:
             self._begin()
             cursor = self.conn.execute(_PENDING_EVENT_JSON, (_q(self.device_id), _q(self.stream_id),
                                                              max_events))
-            # Read only as many events as fit under max_bytes (a full batch is bounded by
-            # bytes, ~400 ratings, before it is by count), not all max_events of them.
-            seqs: list[int] = []
-            items: list[bytes] = []
-            size = _HEAD_BYTES
-            while len(items) < max_events:
-                rows = cursor.fetchmany(64)
-                if not rows:
-                    break
-                for seq, item in rows:
-                    if items and size + len(item) + 1 > max_bytes:
-                        break
-                    seqs.append(seq)
-                    items.append(item)
-                    size += len(item) + 1
-                else:
-                    continue
-                break
+            # The cursor steps row by row: only as many events as fit under max_bytes are read
+            # (a full batch is bounded by bytes, ~400 ratings, before it is by count).
+            seqs, items = _fitting(cursor, max_bytes)
             cursor.close()
             if not items:
                 self.conn.execute("COMMIT")
@@ -462,16 +462,9 @@ class RatingStore:
     def _freeze(self, events: list[dict[str, Any]], max_bytes: int,
                 gzip_level: int = GZIP_LEVEL) -> dict[str, Any]:
         """Write one batch of (a prefix of) ``events`` inside the caller's transaction."""
-        seqs: list[int] = []
-        items: list[bytes] = []
-        size = _HEAD_BYTES
-        for e in events:
-            item = json.dumps(e, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
-            if items and size + len(item) + 1 > max_bytes:
-                break
-            seqs.append(e["seq"])
-            items.append(item)
-            size += len(item) + 1
+        seqs, items = _fitting(((e["seq"], json.dumps(e, ensure_ascii=False, separators=(",", ":"),
+                                                      sort_keys=True).encode()) for e in events),
+                               max_bytes)
         return self._freeze_items(seqs, items, gzip_level)
 
     def _freeze_items(self, seqs: list[int], items: list[bytes], gzip_level: int) -> dict[str, Any]:
