@@ -143,9 +143,7 @@ class _Batch:
                 continue
             problem = problems[i]
             if problem is None and ev["type"] in (C.EV_RATING, C.EV_NOT_RATED):
-                named = ev["payload"].get("window_id") or window_id
-                if named not in self.windows:
-                    problem = self._window_problem(named)
+                problem = self._window_problem(ev["payload"].get("window_id") or window_id)
             if problem:
                 self._verdict(i, C.ST_REJECTED, problem)
             elif ev["id"] in first_in_batch:
@@ -169,12 +167,9 @@ class _Batch:
         if named == window_id:
             self.windows[named] = named
             return None
-        served = self.conn.exec_driver_sql(
-            "SELECT 1 FROM enroll_codes WHERE device_id = {p} AND window_id = {p}".format(
-                p="%s" if is_pg(self.conn) else "?"), (self.device_id, named)).first()
-        known = self.conn.exec_driver_sql(
-            "SELECT 1 FROM windows WHERE id = {p}".format(p="%s" if is_pg(self.conn) else "?"),
-            (named,)).first()
+        served = sql(self.conn, "SELECT 1 FROM enroll_codes WHERE device_id = ? AND window_id = ?",
+                     (self.device_id, named)).first()
+        known = sql(self.conn, "SELECT 1 FROM windows WHERE id = ?", (named,)).first()
         if served or not known:
             self.windows[named] = named if served else window_id
             return None
@@ -220,10 +215,8 @@ class _Batch:
         lo, hi = min(need), max(need)
         cols = "SELECT seq, hash, prev_hash FROM events WHERE device_id = ? AND stream_id = ? "
         if hi - lo < 2 * len(need):  # dense (the usual batch): one range scan
-            sql = cols + "AND seq BETWEEN ? AND ?"
-            if is_pg(self.conn):
-                sql = sql.replace("?", "%s")
-            rows = self.conn.exec_driver_sql(sql, (self.device_id, stream_id, lo, hi)).all()
+            rows = sql(self.conn, cols + "AND seq BETWEEN ? AND ?",
+                       (self.device_id, stream_id, lo, hi)).all()
         else:
             rows = select_in(self.conn, cols + "AND seq {in}", sorted(need),
                              extra=(self.device_id, stream_id))

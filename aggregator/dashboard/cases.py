@@ -106,12 +106,10 @@ def _stored_settings(conn: Connection) -> tuple[DashboardSettings, WorkCalendar]
     """The stored dashboard settings and their calendar, parsed once per stored text (ingest
     opens cases in nearly every batch; an admin's edit changes the text, so it is seen at
     once by every worker). The objects are shared: read them, never change them."""
-    text_ = conn.execute(select(dashboard_kv.c.value).where(
-        dashboard_kv.c.key == config.KEY)).scalar()
+    text_ = config.stored_text(conn)
     parsed = _PARSED.get(text_)
     if parsed is None:
-        settings = config.DashboardSettings.from_dict(json.loads(text_)) if text_ \
-            else config.DashboardSettings()
+        settings = config.parse(text_)
         if len(_PARSED) > 8:
             _PARSED.clear()
         parsed = _PARSED[text_] = (settings, settings.calendar())

@@ -82,8 +82,16 @@ def _day(value, name):
 
 
 def load(conn: Connection) -> DashboardSettings:
-    row = conn.execute(select(dashboard_kv.c.value).where(dashboard_kv.c.key == KEY)).first()
-    return DashboardSettings.from_dict(json.loads(row[0])) if row else DashboardSettings()
+    return parse(stored_text(conn))
+
+
+def stored_text(conn: Connection) -> str | None:
+    """The stored settings' JSON text (None: all defaults)."""
+    return conn.execute(select(dashboard_kv.c.value).where(dashboard_kv.c.key == KEY)).scalar()
+
+
+def parse(text: str | None) -> DashboardSettings:
+    return DashboardSettings.from_dict(json.loads(text)) if text else DashboardSettings()
 
 
 def save(conn: Connection, settings: DashboardSettings) -> None:
