@@ -190,7 +190,10 @@ class RatingStore:
             self.conn = self._connect()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open the kiosk database: {exc}") from exc
-        self.db = Database(self.conn)
+        # No sqlite-utils plugins: a third-party package's prepare_connection hook must not run
+        # on the tamper-evident event log's connection (and the plugin scan imports
+        # importlib.metadata, email and zipfile and reads every installed distribution).
+        self.db = Database(self.conn, execute_plugins=False)
         self._migrate()
         self.device_id, self.stream_id = self._identity()
         if self.recovered_from is not None:

@@ -304,3 +304,28 @@ def test_frozen_body_is_valid_json_of_the_same_values_for_odd_strings(db_path):
     assert event["boot_id"] == 'b"o\\o%s\t\x01%'
     assert event["hash"] == event_hash(event, event["prev_hash"])
     store.close()
+
+
+def test_sqlite_utils_plugins_never_run_on_the_kiosk_database(db_path):
+    # Why: an installed sqlite-utils plugin's prepare_connection hook could register functions
+    # or change pragmas on the tamper-evident event log's connection; the kiosk's database is
+    # opened without plugins (which also spares the process the entry-point scan).
+    from sqlite_utils import hookimpl
+    from sqlite_utils.plugins import pm
+
+    called = []
+
+    class Plugin:
+        @hookimpl
+        def prepare_connection(self, conn):
+            called.append(conn)
+
+    plugin = Plugin()
+    pm.register(plugin, name="test-kiosk-plugin")
+    try:
+        store = RatingStore(db_path)
+        store.record("rating", {"n": 1})
+        store.close()
+    finally:
+        pm.unregister(plugin)
+    assert called == []
