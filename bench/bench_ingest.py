@@ -1,13 +1,19 @@
 """Ingest and stats benchmark of the aggregator. Not part of the test suite.
 
-    .venv/bin/python bench/bench_ingest.py [--events 20000] [--workers 1] [--clients N]
+    .venv/bin/python bench/bench_ingest.py [--events 20000] [--workers 1,<cores>] [--clients N]
                                            [--skip-stats | --skip-ingest] [--stats-scale 1,10]
 
 Prints events/s for N events posted over HTTP in signed gzip batches (<= 500 events and
-256 KiB of JSON) to a loopback server (a subprocess, so client and server do not share a GIL;
-``--workers`` uvicorn workers, ``--clients`` devices posting concurrently, default one per
-worker) on SQLite, next to a raw bulk insert of the same rows in the same run, and the ratio;
-the same on PostgreSQL when AGGREGATOR_TEST_PG_URL is set. HTTP ingest and raw insert run
+256 KiB of JSON) to a loopback server (a subprocess, so client and server do not share a GIL)
+on SQLite, next to a raw bulk insert of the same rows in the same run, and the ratio; the same
+on PostgreSQL when AGGREGATOR_TEST_PG_URL is set. Once per server shape in ``--workers``
+(uvicorn workers; default one, then as many as the machine has cores, which is how
+deploy/aggregator.service runs it and the shape the target is judged on); ``--clients``
+devices post concurrently (default 1 for one worker, 4 per worker for several: each device
+keeps one connection, and two connections land on the same worker half the time). On
+PostgreSQL, which takes concurrent writers, the raw side of an N-worker shape is the better of
+one connection and N at once; SQLite takes one writer at a time, so one raw writer is its
+limit (the server's workers queue on its lock too). HTTP ingest and raw insert run
 alternately ``--rounds`` times (default 3), each into fresh databases, and the figure is the
 median of the rounds' ratios: on a shared machine the load swings between runs, and a single
 HTTP/raw pair could land on either side of a swing.
