@@ -7,20 +7,35 @@ the sync worker, and the app.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Callable
 
 from sync.credentials import ENROLMENT_FILE
 
 from . import __version__, local_settings
 from . import constants as C
-from .app import KioskApp
 from .errors import StoreError
 
 log = logging.getLogger(__name__)
 
+# Kivy's options read from the environment when Kivy is imported; an operator's own value wins.
+# Image providers: the kiosk shows PNG assets and JPEG or PNG staff photos (the server accepts
+# no other), which Kivy's SDL2_image provider loads; its default list also registers the
+# Pillow provider, whose import (Pillow, cffi) cost ~2.4 MB of resident memory for nothing.
+KIVY_ENVIRONMENT = {"KIVY_IMAGE": "tex,dds,sdl2"}
+
+
+def kivy_environment() -> None:
+    """Set the kiosk's defaults of Kivy's environment options; must run before anything
+    imports Kivy (this module does not import it at its top)."""
+    for key, value in KIVY_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+
 
 def configure_kivy(cfg: Any) -> None:
-    """Kiosk window settings; must run before the Kivy window exists (the benchmark uses it too)."""
+    """Kiosk window settings; must run before anything imports Kivy (Kivy reads its environment
+    options at import) and before the window exists. The benchmark and the tests use it too."""
+    kivy_environment()
     from kivy.config import Config as KivyConfig
 
     KivyConfig.set("kivy", "exit_on_escape", "0")
@@ -47,11 +62,12 @@ def run_app(cfg: Any, store: Any = None, flow: Any = None, *, sync_worker: Any =
     ``cfg``; with ``sync.server`` set and no ``sync_worker`` it starts a SyncWorker on the
     same database (``start_sync=False`` to run standalone anyway).
     """
+    configure_kivy(cfg)   # before the first import of Kivy, which .app brings
+    from .app import KioskApp
     from .config import data_dir
     from .flow import FlowSettings, RatingFlow
     from .store import RatingStore
 
-    configure_kivy(cfg)
     own_store = store is None
     if own_store:
         store = RatingStore(data_dir(cfg) / "kiosk.db")

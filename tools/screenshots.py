@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
             code = subprocess.call(cmd) or code
         return code
     w, h = (int(v) for v in sizes[0].lower().split("x"))
+    from kiosk.launch import kivy_environment
+
+    kivy_environment()   # before Kivy's import, as ``kiosk run``
     from kivy.config import Config
 
     Config.set("graphics", "width", str(w))

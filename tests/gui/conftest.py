@@ -19,6 +19,11 @@ os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
+from kiosk.launch import kivy_environment  # noqa: E402
+
+kivy_environment()   # Kivy's options as ``kiosk run`` sets them (its image providers)
+
 from kivy.config import Config  # noqa: E402
 
 Config.set("graphics", "width", "1024")

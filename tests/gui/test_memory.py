@@ -100,3 +100,47 @@ def test_the_technician_screen_is_built_only_when_a_technician_opens_it(kiosk):
     k.frames(2)
     assert k.screen == "technician"
     assert k.current().stage == "pin"
+
+
+_IMAGES_CHILD = """
+import json, sys
+from kiosk.config import load_config
+from kiosk.launch import configure_kivy
+configure_kivy(load_config(sys.argv[1]))
+from kivy.core.window import Window
+from kivy.core.image import Image, ImageLoader
+from kiosk.screens.common import AVATAR
+sizes = [list(Image(path).texture.size) for path in (str(AVATAR), *sys.argv[2:])]
+print(json.dumps({"sizes": sizes, "pil": "PIL" in sys.modules,
+                  "loaders": [loader.__name__ for loader in ImageLoader.loaders]}))
+"""
+
+
+def test_staff_photos_load_without_pillow_as_kiosk_run_configures_kivy(tmp_path):
+    # Why: Kivy's default image providers include Pillow's, whose import (Pillow, cffi) cost
+    # ~2.4 MB of the kiosk's resident memory; kiosk.launch keeps SDL2_image only. Staff photos
+    # are JPEG or PNG (what the server accepts), cached under their SHA-256 with no extension,
+    # and must still show.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    photos = []
+    for fmt, size in (("JPEG", (120, 160)), ("PNG", (90, 100))):
+        path = tmp_path / f"{fmt.lower()}-photo-without-extension"
+        Image.new("RGB", size, (200, 30, 40)).save(path, fmt)
+        photos.append(str(path))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if k != "KIVY_IMAGE"}
+    out = subprocess.run([sys.executable, "-c", _IMAGES_CHILD, os.path.join(repo, "config.yaml"), *photos],
+                         capture_output=True, text=True, timeout=120, cwd=repo,
+                         env={**env, "KIVY_NO_ARGS": "1", "SDL_VIDEODRIVER": "offscreen",
+                              "KIVY_HOME": str(tmp_path / "kivy-home")})
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["sizes"][1:] == [[120, 160], [90, 100]], result
+    assert result["sizes"][0][0] > 0
+    assert not result["pil"], f"Pillow was imported; image loaders {result['loaders']}"
