@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import importlib
 import logging
 import threading
 import time
@@ -43,6 +44,9 @@ BADGE_MAX = 32
 NUMPAD_DIGITS = {256 + i: str(i) for i in range(10)}   # Kivy keycodes numpad0 … numpad9
 ENTER_KEYS = (13, 271)                                  # enter, numpadenter
 ESCAPE = 27
+# Screens imported and built on first use (KioskApp.build): name → (module, class).
+LATER_SCREENS = {TECHNICIAN: ("technician", "TechnicianScreen"), C.ST_PAUSED: ("paused", "PausedScreen"),
+                 C.ST_RETRY: ("retry", "RetryScreen")}
 
 
 def _threaded_software_gl() -> bool:
@@ -220,22 +224,22 @@ class KioskApp(App):
         from .screens.common import AVATAR
         from .screens.follow_up import FollowUpScreen
         from .screens.idle import IdleScreen
-        from .screens.paused import PausedScreen
         from .screens.rate import RateScreen
-        from .screens.retry import RetryScreen
-        from .screens.technician import TechnicianScreen
         from .screens.thanks import ThanksScreen
 
         self._avatar = str(AVATAR)
         self.staff_photo = self._avatar
         root = KioskRoot(app=self, transition=NoTransition())
-        for name, cls in ((C.ST_PAUSED, PausedScreen), (C.ST_IDLE, IdleScreen), (C.ST_RATE, RateScreen),
-                          (C.ST_FOLLOW_UP, FollowUpScreen), (C.ST_THANKS, ThanksScreen),
-                          (C.ST_RETRY, RetryScreen)):
+        # The rating path is built at start: a tap shows its next screen within a frame.
+        for name, cls in ((C.ST_IDLE, IdleScreen), (C.ST_RATE, RateScreen),
+                          (C.ST_FOLLOW_UP, FollowUpScreen), (C.ST_THANKS, ThanksScreen)):
             root.add_widget(cls(name=name, app=self))
-        # Only a technician opens this one, rarely: built on first use, it spares the kiosk its
-        # text fields, keypad and fonts (~8 MB resident) for the whole of an ordinary day.
-        root.add_later(TECHNICIAN, lambda: TechnicianScreen(name=TECHNICIAN, app=self))
+        # The others are imported and built when first shown, no frame budget there: the
+        # technician screen (a technician, rarely: its text fields, keypad and fonts ~8 MB, its
+        # kv rules and Kivy's on-screen keyboard), the paused screen (nobody on duty) and the
+        # retry screen (a failed commit); each kept for the rest of the day once built.
+        for name, (module, cls) in LATER_SCREENS.items():
+            root.add_later(name, lambda name=name, module=module, cls=cls: self._make_screen(name, module, cls))
         root.bind(size=self._on_size)
         self.apply_device_config()
         self._sync_props()
@@ -243,6 +247,9 @@ class KioskApp(App):
         root.get_screen(self.flow.state).refresh()
         root.current = self.flow.state
         return root
+
+    def _make_screen(self, name: str, module: str, cls: str) -> Any:
+        return getattr(importlib.import_module(f".screens.{module}", __package__), cls)(name=name, app=self)
 
     def _on_size(self, root: Any, size: tuple[float, float]) -> None:
         w, h = size
