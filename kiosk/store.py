@@ -24,10 +24,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from sync.protocol import (
     GENESIS_HASH,
@@ -40,12 +37,14 @@ from sync.protocol import (
 
 from .errors import StoreError, StoreFullError
 
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
 log = logging.getLogger(__name__)
-migrations = Migrations("kiosk")
+MIGRATION_SET = "kiosk"   # sqlite-utils' name of this schema's migrations
 WAL_LIMIT_BYTES = 512 * 1024  # checkpoint past this after an ack; the WAL file is cut back to it
 
 
-@migrations()
 def m001_event_log(db: Database) -> None:
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     db.execute(
@@ -86,6 +85,20 @@ def m001_event_log(db: Database) -> None:
             etag TEXT, version INTEGER, body TEXT NOT NULL, applied_at TEXT NOT NULL
         )"""
     )
+
+
+# The schema's migrations in order, run by sqlite-utils' Migrations; one that shipped is never
+# edited: a change is a new function appended here.
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (m001_event_log,)
+
+
+def _migrations() -> Any:
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations(MIGRATION_SET)
+    for fn in MIGRATIONS:
+        migrations()(fn)
+    return migrations
 
 
 # A closed batch keeps its row (id, seq range, n, attempts, outcome) but not its body: the
@@ -190,10 +203,6 @@ class RatingStore:
             self.conn = self._connect()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open the kiosk database: {exc}") from exc
-        # No sqlite-utils plugins: a third-party package's prepare_connection hook must not run
-        # on the tamper-evident event log's connection (and the plugin scan imports
-        # importlib.metadata, email and zipfile and reads every installed distribution).
-        self.db = Database(self.conn, execute_plugins=False)
         self._migrate()
         self.device_id, self.stream_id = self._identity()
         if self.recovered_from is not None:
@@ -257,13 +266,32 @@ class RatingStore:
 
     def _migrate(self) -> None:
         try:
+            if self._migrated():
+                return
+            # sqlite-utils (and its click, dateutil, pluggy …, ~4 MB resident) is imported only
+            # when a migration is pending: a new database or the first start of an upgrade.
+            from sqlite_utils import Database
+
+            # No sqlite-utils plugins: a third-party package's prepare_connection hook must not
+            # run on the tamper-evident event log's connection (and the plugin scan imports
+            # importlib.metadata, email and zipfile and reads every installed distribution).
+            db = Database(self.conn, execute_plugins=False)
             # Under one write lock, so that two instances opening at once do not race.
             self._begin()
-            migrations.apply(self.db)
+            _migrations().apply(db)
             self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             self._rollback()
             raise self._translate(exc, "migrating") from exc
+
+    def _migrated(self) -> bool:
+        """True when sqlite-utils' table records every migration of MIGRATIONS as applied."""
+        try:
+            applied = {name for (name,) in self.conn.execute(
+                "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (MIGRATION_SET,))}
+        except sqlite3.OperationalError:   # no such table (a new database), or busy: migrate
+            return False
+        return all(fn.__name__ in applied for fn in MIGRATIONS)
 
     def _identity(self) -> tuple[str, str]:
         ident_file = self.path.with_name("device.json")

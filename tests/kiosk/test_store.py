@@ -329,3 +329,37 @@ def test_sqlite_utils_plugins_never_run_on_the_kiosk_database(db_path):
     finally:
         pm.unregister(plugin)
     assert called == []
+
+
+def test_opening_a_migrated_database_does_not_import_sqlite_utils(db_path):
+    # Why: sqlite-utils brings click, dateutil, pluggy, csv, decimal … (~4 MB of a kiosk's
+    # resident memory); only a pending migration needs it, not every start of the kiosk.
+    import subprocess
+    import sys
+
+    RatingStore(db_path).close()
+    code = ("import sys; from kiosk.store import RatingStore; s = RatingStore(sys.argv[1]); "
+            "s.record('rating', {'n': 1}); s.close(); print('sqlite_utils' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_a_migration_added_later_runs_once_on_an_existing_database(db_path, monkeypatch):
+    # Why: the check that skips sqlite-utils must still let an upgrade's new migration run.
+    import kiosk.store as store_module
+
+    RatingStore(db_path).close()
+
+    def m002_test_column(db):
+        db.execute("ALTER TABLE meta ADD COLUMN note TEXT")
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, m002_test_column))
+    for _ in range(2):
+        s = RatingStore(db_path)
+        columns = [r[1] for r in s.conn.execute("PRAGMA table_info(meta)")]
+        names = [r[0] for r in s.conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
+        s.close()
+        assert columns == ["key", "value", "note"]
+        assert names == ["m001_event_log", "m002_test_column"]
