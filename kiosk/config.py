@@ -50,7 +50,7 @@ STAFF_FIELDS = _item(
     Setting("party_member", "bool", False, "shows the party-member badge (共产党员先锋岗)"),
     Setting("stars", "int", 0, "star level 0-5 (星级)", min=0, max=5),
     Setting("pledge", "str", "", "public pledge (服务承诺)"),
-    Setting("photo", "str", "", "photo file, relative to the config file; empty for an avatar"),
+    Setting("photo", "str", "", "JPEG or PNG photo file, relative to the config file; empty for an avatar"),
     Setting("badge", "str", "", "badge number the card reader types", pattern=r"^[0-9A-Za-z]*$"),
     Setting("pin_hash", "str", "", "PIN hash made by `kiosk set-pin`; empty disables PIN sign-in"),
 )
