@@ -28,8 +28,7 @@ setup(
         "kivy[base]>=2.3,<2.4",
         "sqlite-utils>=4.2,<5",
         "requests>=2.31,<3",
-        "qrcode>=7,<9",   # the aggregator's QR codes
-        "segno>=1.5,<2",  # the kiosk's QR codes: pure Python (importing qrcode imports Pillow)
+        "qrcode>=7,<9",
         "PyYAML>=6,<7",
         "cryptography>=42",
     ],

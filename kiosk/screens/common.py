@@ -77,13 +77,12 @@ def qr_texture(data: str, border: int = 2) -> Texture | None:
     if not data:
         return None
     try:
-        # segno, not qrcode: importing qrcode imports Pillow (its image drawers), ~3 MB of
-        # resident memory for a matrix; segno is pure Python. Level M, never raised to a
-        # higher level that would still fit (segno's default), as before.
-        import segno
+        import qrcode
 
-        qr = segno.make_qr(data, error="m", boost_error=False)
-        matrix = [list(row) for row in qr.matrix_iter(scale=1, border=border)]
+        qr = qrcode.QRCode(border=border, error_correction=qrcode.constants.ERROR_CORRECT_M)
+        qr.add_data(data)
+        qr.make(fit=True)
+        matrix = qr.get_matrix()
     except Exception:  # a QR code is a convenience: never let it break a screen
         log.exception("could not make a QR code")
         return None

@@ -196,34 +196,3 @@ def test_staff_photos_load_without_pillow_as_kiosk_run_configures_kivy(tmp_path)
     assert result["sizes"][1:] == [[120, 160], [90, 100]], result
     assert result["sizes"][0][0] > 0
     assert not result["pil"], f"Pillow was imported; image loaders {result['loaders']}"
-
-
-_QR_CHILD = """
-import json, sys
-from kivy.core.window import Window
-from kiosk.screens.common import qr_texture
-tex = qr_texture(sys.argv[1], border=2)
-print(json.dumps({"size": list(tex.size), "pil": "PIL" in sys.modules, "qrcode": "qrcode" in sys.modules}))
-"""
-
-
-def test_the_qr_code_is_made_without_pillow(tmp_path):
-    # Why: an enrolled kiosk shows the QR code of its mobile rating page; importing the qrcode
-    # package imports Pillow (for image drawers the kiosk never uses), ~3 MB of resident
-    # memory. The kiosk takes the matrix from segno, which is pure Python.
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from kiosk.launch import KIVY_ENVIRONMENT
-
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = subprocess.run([sys.executable, "-c", _QR_CHILD, "https://pj.example.gov.cn/r/W-0101"],
-                         capture_output=True, text=True, timeout=120, cwd=repo,
-                         env={**os.environ, **KIVY_ENVIRONMENT, "KIVY_NO_ARGS": "1",
-                              "SDL_VIDEODRIVER": "offscreen", "KIVY_HOME": str(tmp_path / "kivy-home")})
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["size"] == [29 + 4, 29 + 4]   # version 3 at level M, a 2-module border
-    assert not result["pil"] and not result["qrcode"], result
