@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 frames(1)
                 store.close()
     for path in written:
-        print(path.relative_to(ROOT))
+        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)  # --out may be elsewhere
     return 0
 
 
