@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "tests" / "aggregator"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import requests  # noqa: E402
-from bench_ingest import enrol_windows, make_events, pack, pg_database, running_server  # noqa: E402,E501
+from bench_ingest import enrol_windows, make_events, pack, pg_database, run_threads, running_server  # noqa: E402,E501
 from benchjson import Figures  # noqa: E402
 from device import Device  # noqa: E402  (the tests' real signer)
 
@@ -130,15 +130,10 @@ def ingest(url: str, n: int, workers: int, clients: int, batch: int | None = Non
                 if r.status_code != 200:
                     errors.append(r.text[:300])
                     return
-        threads = [threading.Thread(target=post_all, args=(p,)) for p in plans]
-        agg0, pg0 = cpu_seconds(proc.pid)
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - start
-        agg1, pg1 = cpu_seconds(proc.pid)
+        cpu = []
+        elapsed = run_threads([threading.Thread(target=post_all, args=(p,)) for p in plans],
+                              between=lambda: cpu.append(cpu_seconds(proc.pid)))
+        (agg0, pg0), (agg1, pg1) = cpu
         assert not errors, errors[0]
     batches = sum(len(p) for p in plans)
     latencies.sort()

@@ -171,16 +171,26 @@ def ingest_http(url: str, n: int, workers: int = 1, clients: int = 1
                         x["status"] == "accepted" for x in r.json()["results"]):
                     errors.append(r.text[:300])
                     return
-        threads = [threading.Thread(target=post_all, args=(d, bodies))
-                   for d, _, bodies in plans]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - start
+        elapsed = run_threads([threading.Thread(target=post_all, args=(d, bodies))
+                               for d, _, bodies in plans])
         assert not errors, errors[0]
     return n / elapsed, [b for _, batches, _ in plans for b in batches]
+
+
+def run_threads(threads: list[threading.Thread], between=None) -> float:
+    """Start ``threads`` at once and wait for all; seconds from the first start to the last
+    end. ``between``: called just before the start and just after the end (CPU readings)."""
+    if between:
+        between()
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    if between:
+        between()
+    return elapsed
 
 
 def pack(events: list[dict]) -> list[list[dict]]:
@@ -321,15 +331,9 @@ def raw_pg(url: str, raw: list[RawBatch], connections: int = 1) -> float:
             insert(conn, mine)
         except BaseException as exc:  # re-raised below: a failed writer must not look fast
             errors.append(exc)
-    threads = [threading.Thread(target=run, args=(c, raw[k::connections]))
-               for k, c in enumerate(conns)]
     try:
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - start
+        elapsed = run_threads([threading.Thread(target=run, args=(c, raw[k::connections]))
+                               for k, c in enumerate(conns)])
         if errors:
             raise errors[0]
         return n / elapsed
