@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, null, select
 from sqlalchemy.engine import Connection
 
 from . import constants as C
@@ -94,8 +94,9 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
     groups: dict[str, dict] = defaultdict(lambda: dict.fromkeys(
         ("rated", "satisfied", "bad", "stars_sum", "flagged", "not_rated", "invited"), 0))
     by_region = region is not None or group_by == "region"
-    for key, unit_id, flagged, not_rated, count, satisfied, bad, stars, invited in \
-            _rollup_rows(conn, COLUMN[group_by], day_from, day_to, unit):
+    for key, unit_id, not_rated, flagged, rated, satisfied, bad, stars, invited in \
+            _rollup_rows(conn, COLUMN[group_by], day_from, day_to, unit,
+                         by_unit=by_region, include_flagged=include_flagged):
         if by_region:
             child = _child_under(unit_region.get(unit_id), region, parents)
             if child is None:
@@ -103,12 +104,8 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
             key = child if group_by == "region" else key
         g = groups[key]
         g["not_rated"] += int(not_rated)
-        count = int(count)
-        if flagged:
-            g["flagged"] += count
-            if not include_flagged:
-                continue
-        g["rated"] += count
+        g["flagged"] += int(flagged)
+        g["rated"] += int(rated)
         g["stars_sum"] += int(stars)
         g["invited"] += int(invited)
         g["satisfied"] += int(satisfied)
@@ -184,12 +181,14 @@ def plan(conn: Connection, day_from: dt.date, day_to: dt.date
 
 
 def _rollup_rows(conn: Connection, column: str, day_from: dt.date, day_to: dt.date,
-                 unit: str | None):
-    """Rows (key, unit_id, flagged, not_rated, rated, satisfied, bad, stars, invited) summed
-    over the range. The levels are summed in SQL (one row per key × unit × flagged, not one
-    per level as stored): a fifth of the rows to fetch and count in Python. Whole months come
-    from ``rollup_window_monthly`` when ``column`` is one it holds, else from
-    ``rollup_monthly``."""
+                 unit: str | None, *, by_unit: bool, include_flagged: bool):
+    """Rows (key, unit_id, not_rated, flagged, rated, satisfied, bad, stars, invited) summed
+    over the range, flagged ratings counted in ``flagged`` and, unless ``include_flagged``,
+    left out of the rest. Summed in SQL to one row per key (per key × unit with ``by_unit``,
+    which the region filter and grouping need; unit_id is None otherwise), not one per level
+    and flag as stored: a window ranking fetches and counts 1,000 rows, not ~2,000 (or 8,000).
+    Whole months come from ``rollup_window_monthly`` when ``column`` is one it holds, else
+    from ``rollup_monthly``."""
     months, days = plan(conn, day_from, day_to)
     queries = []
     if months:
@@ -202,14 +201,17 @@ def _rollup_rows(conn: Connection, column: str, day_from: dt.date, day_to: dt.da
     for r, where in queries:
         key_col = r[column]
         rated = r.level != C.NOT_RATED
-        q = (select(key_col.label("key"), r.unit_id, r.flagged,
+        counted = rated if include_flagged else (rated & (r.flagged == 0))
+        group = (key_col, r.unit_id) if by_unit else (key_col,)
+        q = (select(key_col.label("key"), r.unit_id if by_unit else null(),
                     _sum_when(r.level == C.NOT_RATED, r.count).label("not_rated"),
-                    _sum_when(rated, r.count).label("count"),
-                    _sum_when(r.level.in_(sorted(SATISFIED)), r.count).label("satisfied"),
-                    _sum_when(r.level.in_(sorted(BAD)), r.count).label("bad"),
-                    _sum_when(rated, r.stars_sum).label("stars"),
-                    _sum_when(rated, r.invited).label("invited"))
-             .where(*where).group_by(key_col, r.unit_id, r.flagged))
+                    _sum_when(rated & (r.flagged != 0), r.count).label("flagged"),
+                    _sum_when(counted, r.count).label("count"),
+                    _sum_when(counted & r.level.in_(sorted(SATISFIED)), r.count).label("satisfied"),
+                    _sum_when(counted & r.level.in_(sorted(BAD)), r.count).label("bad"),
+                    _sum_when(counted, r.stars_sum).label("stars"),
+                    _sum_when(counted, r.invited).label("invited"))
+             .where(*where).group_by(*group))
         if unit is not None:
             q = q.where(r.unit_id == unit)
         yield from conn.execute(q)
