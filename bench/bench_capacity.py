@@ -130,10 +130,9 @@ def ingest(url: str, n: int, workers: int, clients: int, batch: int | None = Non
                 if r.status_code != 200:
                     errors.append(r.text[:300])
                     return
-        cpu = []
-        elapsed = run_threads([threading.Thread(target=post_all, args=(p,)) for p in plans],
-                              between=lambda: cpu.append(cpu_seconds(proc.pid)))
-        (agg0, pg0), (agg1, pg1) = cpu
+        agg0, pg0 = cpu_seconds(proc.pid)
+        elapsed = run_threads([threading.Thread(target=post_all, args=(p,)) for p in plans])
+        agg1, pg1 = cpu_seconds(proc.pid)
         assert not errors, errors[0]
     batches = sum(len(p) for p in plans)
     latencies.sort()

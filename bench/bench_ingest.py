@@ -177,20 +177,15 @@ def ingest_http(url: str, n: int, workers: int = 1, clients: int = 1
     return n / elapsed, [b for _, batches, _ in plans for b in batches]
 
 
-def run_threads(threads: list[threading.Thread], between=None) -> float:
+def run_threads(threads: list[threading.Thread]) -> float:
     """Start ``threads`` at once and wait for all; seconds from the first start to the last
-    end. ``between``: called just before the start and just after the end (CPU readings)."""
-    if between:
-        between()
+    end."""
     start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - start
-    if between:
-        between()
-    return elapsed
+    return time.perf_counter() - start
 
 
 def pack(events: list[dict]) -> list[list[dict]]:

@@ -327,10 +327,12 @@ def bench_cold_start(db: str | None = None) -> tuple[float, float]:
     return result["idle_at"] - t0, result["rss"]
 
 
-def median_range(values: list[float], unit: str = "MB", fmt: str = ".1f") -> str:
+def median_range(values: list[float], unit: str = "MB", fmt: str = ".1f") -> tuple[float, str]:
+    """(the median of ``values``, the median with their range as text)."""
     import statistics
-    return (f"{statistics.median(values):{fmt}} {unit} (range {min(values):{fmt}}–"
-            f"{max(values):{fmt}}, {len(values)} processes)")
+    median = statistics.median(values)
+    return median, (f"{median:{fmt}} {unit} (range {min(values):{fmt}}–{max(values):{fmt}}, "
+                    f"{len(values)} processes)")
 
 
 def bench_rss(taps: int) -> dict:
@@ -365,12 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     db = str(Path(tempfile.mkdtemp(prefix="bench-kiosk-db-")) / "kiosk.db")
     bench_cold_start(db)  # the first start on it makes it; the measured ones reopen it
     again = [bench_cold_start(db)[1] for _ in range(args.starts)]
-    enrolled_rss = [run_child(["--child", "enrolled"], timeout=120)
-                    for _ in range(args.starts)]
-    cold = statistics.median(s[0] for s in starts)
-    idle_rss = statistics.median(s[1] for s in starts)
-    enrolled = {"rss": statistics.median(e["rss"] for e in enrolled_rss),
-                "sync": "/".join(sorted({e["sync"] for e in enrolled_rss}))}
+    enrolled = [run_child(["--child", "enrolled"], timeout=120) for _ in range(args.starts)]
+    cold, cold_text = median_range([s[0] for s in starts], "s", ".2f")
+    idle_rss, idle_text = median_range([s[1] for s in starts])
+    again_rss, again_text = median_range(again)
+    enrolled_rss, enrolled_text = median_range([e["rss"] for e in enrolled])
+    sync_states = "/".join(sorted({e["sync"] for e in enrolled}))
     soak = bench_rss(args.taps)
     frames, times, raw_each = bench_frames(args.samples)
 
@@ -380,16 +382,14 @@ def main(argv: list[str] | None = None) -> int:
           f"(target ≤ {FRAMES_TARGET}) {'OK' if ok_frames else 'MISSED'}")
     print(f"tap → thanks: median {med_ms:.2f} ms; raw store.record {raw_each * 1000:.2f} ms; "
           f"ratio {med_ms / (raw_each * 1000):.2f}x the raw durable commit")
-    print(f"cold start → idle screen drawn: {median_range([s[0] for s in starts], 's', '.2f')} "
+    print(f"cold start → idle screen drawn: {cold_text} "
           f"(target < {COLD_START_TARGET:.0f} s) {'OK' if cold < COLD_START_TARGET else 'MISSED'}")
-    print(f"RSS at idle (fresh process, new database, idle screen drawn): "
-          f"{median_range([s[1] for s in starts])} (target < {IDLE_RSS_TARGET_MB:.0f} MB) "
-          f"{'OK' if idle_rss < IDLE_RSS_TARGET_MB else 'MISSED'}")
+    print(f"RSS at idle (fresh process, new database, idle screen drawn): {idle_text} "
+          f"(target < {IDLE_RSS_TARGET_MB:.0f} MB) {'OK' if idle_rss < IDLE_RSS_TARGET_MB else 'MISSED'}")
     print(f"RSS at idle on the database an earlier start made (every start but the first): "
-          f"{median_range(again)}")
+          f"{again_text}")
     print(f"RSS at idle, enrolled kiosk (sync worker and signing key, QR code, invitation endpoint; "
-          f"server down): {median_range([e['rss'] for e in enrolled_rss])} "
-          f"(sync {enrolled['sync']})")
+          f"server down): {enrolled_text} (sync {sync_states})")
     growth, taps = soak["end"] - soak["start"], soak["taps"]
     if soak["stopped"]:
         print(f"(soak stopped early after {taps} taps: RSS grew past {STOP_GROWTH_MB:.0f} MB)")
@@ -409,9 +409,8 @@ def main(argv: list[str] | None = None) -> int:
             holds=cold < COLD_START_TARGET)
     fig.add("kiosk RSS at idle", idle_rss, "MB", target=f"< {IDLE_RSS_TARGET_MB:.0f} MB",
             holds=idle_rss < IDLE_RSS_TARGET_MB)
-    fig.add("kiosk RSS at idle, existing database (every start but the first)",
-            statistics.median(again), "MB")
-    fig.add("kiosk RSS at idle, enrolled (sync worker, QR code; server down)", enrolled["rss"], "MB")
+    fig.add("kiosk RSS at idle, existing database (every start but the first)", again_rss, "MB")
+    fig.add("kiosk RSS at idle, enrolled (sync worker, QR code; server down)", enrolled_rss, "MB")
     fig.add(f"kiosk soak RSS growth over {taps:,} taps", growth, "MB",
             target=f"< {RSS_TARGET_MB:.0f} MB", holds=growth < RSS_TARGET_MB and not soak["stopped"])
     fig.write(args.json)
