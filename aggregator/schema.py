@@ -13,6 +13,7 @@ from .migrations import (
     m0002_rollup_monthly,
     m0040_rollup_unit_daily,
     m0042_rollup_window_monthly,
+    m0043_rollups_clustered,
 )
 
 metadata = MetaData()
@@ -20,6 +21,7 @@ m0001_initial.define(metadata)
 m0002_rollup_monthly.define(metadata)
 m0040_rollup_unit_daily.define(metadata)
 m0042_rollup_window_monthly.define(metadata)
+m0043_rollups_clustered.define(metadata)
 
 t = metadata.tables
 meta_kv = t["meta_kv"]

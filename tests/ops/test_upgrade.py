@@ -13,7 +13,7 @@ from aggregator import rollups, stats
 from aggregator.dashboard import sync_cases
 from aggregator.db import driver_time, make_engine, read, utcnow, write
 from aggregator.enroll import create_code
-from aggregator.migrations import available, m0001_initial, migrate, schema_migrations
+from aggregator.migrations import available, m0001_initial, m0043_rollups_clustered, migrate, schema_migrations
 from aggregator.schema import metadata
 from sync.protocol import canonical_json
 from tests.aggregator.device import Device
@@ -150,6 +150,18 @@ def test_first_release_database_upgrades_to_latest_with_data_kept(database_url, 
             for j in range(3):
                 m[j] += v[j]
         assert monthly == {k: tuple(v) for k, v in want.items()}
+        # Migration 43 rebuilt the rollup tables on SQLite (stored in key order) and dropped
+        # rollup_daily's second index on day, on both stores, with every daily row kept.
+        daily = {(r[0], r[1], int(r[2])): (int(r[3]), int(r[4]), int(r[5]))
+                 for r in conn.exec_driver_sql(
+                     'SELECT day, level, flagged, "count", stars_sum, invited FROM rollup_daily')}
+        assert daily == {k: tuple(v) for k, v in expected["daily"].items()}
+        assert "ix_rollup_day" not in {ix["name"] for ix in inspect(conn).get_indexes("rollup_daily")}
+        if conn.dialect.name == "sqlite":
+            for name in m0043_rollups_clustered.TABLES:
+                create = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = ?",
+                                              (name,)).scalar()
+                assert create.rstrip().endswith("WITHOUT ROWID"), name
         # A whole month's ranking (monthly rows) equals the same month from the daily rows.
         jan = stats.compute(conn, "window", dt.date(2026, 1, 1), dt.date(2026, 1, 31))
         jan_rated = sum(v[0] for (day, level, f), v in expected["daily"].items()
