@@ -64,8 +64,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
         tmp = Path(tmp)
         # The two sides take turns, one commit each, so that a slow spell of the disk (the
-        # tail of the latency is fsync's) falls on both: run one after the other, five runs on
-        # one machine within minutes gave p99 ratios from 1.6x to 4.3x.
+        # tail of the latency is fsync's) falls on both: run one after the other, six runs on
+        # one machine within the hour gave p99 ratios from 1.6x to 4.3x.
         commit, raw_conn = raw_writer(tmp / "raw.db")
         store = RatingStore(tmp / "store.db")
         for _ in range(100):  # warm-up, not counted
