@@ -186,9 +186,9 @@ def _rollup_rows(conn: Connection, column: str, day_from: dt.date, day_to: dt.da
     over the range, flagged ratings counted in ``flagged`` and, unless ``include_flagged``,
     left out of the rest. Summed in SQL to one row per key (per key × unit with ``by_unit``,
     which the region filter and grouping need; unit_id is None otherwise), not one per level
-    and flag as stored: a window ranking fetches and counts 1,000 rows, not 2,000 (8,000 before the levels were summed in SQL).
-    Whole months come from ``rollup_window_monthly`` when ``column`` is one it holds, else
-    from ``rollup_monthly``."""
+    and flag as stored: a window ranking fetches and counts 1,000 rows, not 2,000 (8,000
+    before the levels were summed in SQL). Whole months come from ``rollup_window_monthly``
+    when ``column`` is one it holds, else from ``rollup_monthly``."""
     months, days = plan(conn, day_from, day_to)
     queries = []
     if months:

@@ -31,7 +31,6 @@ Shipped once released; never edit.
 from __future__ import annotations
 
 from sqlalchemy import MetaData
-from sqlalchemy.schema import CreateTable
 
 from . import m0001_initial, m0002_rollup_monthly, m0040_rollup_unit_daily, m0042_rollup_window_monthly
 
@@ -62,8 +61,7 @@ def upgrade(conn) -> None:
         table = md.tables[name]
         columns = ", ".join(f'"{c.name}"' for c in table.columns)
         key = ", ".join(f'"{c.name}"' for c in table.primary_key.columns)
-        create = str(CreateTable(table).compile(dialect=conn.dialect))
-        conn.exec_driver_sql(create.replace(f"CREATE TABLE {name} (", f"CREATE TABLE {name}_new (", 1))
+        table.to_metadata(MetaData(), name=f"{name}_new").create(conn)
         conn.exec_driver_sql(f"INSERT INTO {name}_new ({columns}) SELECT {columns} FROM {name} "
                              f"ORDER BY {key}")
         conn.exec_driver_sql(f"DROP TABLE {name}")
