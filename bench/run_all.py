@@ -7,6 +7,12 @@ not stop the others; each writes its figures with ``--json`` (see bench/benchjso
 human output goes to bench/out/<name>.log. The table: figure | value | raw limit | ratio |
 target | holds. ``raw limit`` is the raw operation measured in the same run where one exists.
 
+The machine's own speed is measured too, because a shared virtual machine's varies during a
+day (up to 2.4x on the one of docs/benchmarks.md): before each bench and at the end, the CPU
+time of a fixed pure-Python loop (``sum(range(10**7))``, best of 3). Figures with a raw limit
+are ratios and compare across runs; absolute ones (ms, events/s) compare only between runs
+whose reference loop took about the same time.
+
 Default sizes are the issue's (100,000-event drain, 20,000-tap soak, rollups of 1M and 10M
 ratings, 1,000 devices) and take 20–30 minutes on 2 cores; ``--quick`` uses small sizes
 (a few minutes). When AGGREGATOR_TEST_PG_URL is unset and PostgreSQL binaries exist, a
@@ -104,6 +110,24 @@ def run_one(name: str, args: list[str], timeout: int, env: dict, outdir: Path) -
     return rows, status
 
 
+def reference_seconds() -> float:
+    """CPU seconds of ``sum(range(10**7))`` in this process, best of 3: the machine's speed."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()
+        sum(range(10**7))
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+def speed_row(seconds: list[float]) -> dict:
+    median = sorted(seconds)[len(seconds) // 2]
+    return {"figure": f"machine speed: CPU time of sum(range(10**7)), median of {len(seconds)} "
+                      f"checks (range {min(seconds):.3f}–{max(seconds):.3f} s)",
+            "value": round(median, 3), "unit": "s", "raw": None, "ratio": None,
+            "target": "(reported)", "holds": None}
+
+
 def fmt(x, unit: str = "") -> str:
     if x is None:
         return "—"
@@ -158,10 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run_all ({'quick' if args.quick else 'full'}): {os.cpu_count()} cores, load "
           f"average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; logs in bench/out/", flush=True)
     rows: list[dict] = []
+    speeds: list[float] = []
     try:
         for name in only:
             full, quick, t_full, t_quick = BENCHES[name]
-            print(f"  bench_{name} …", end=" ", flush=True)
+            speeds.append(reference_seconds())
+            print(f"  bench_{name} (reference loop {speeds[-1]:.3f} s) …", end=" ", flush=True)
             got, status = run_one(name, quick if args.quick else full,
                                   t_quick if args.quick else t_full, env, outdir)
             print(status, flush=True)
@@ -169,9 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if pg_dir:
             stop_pg(pg_dir)
+    speeds.append(reference_seconds())
+    rows.append(speed_row(speeds))
     load = os.getloadavg()
     print(f"\ndone in {(time.time() - started) / 60:.1f} min; load average now {load[0]:.2f} "
-          f"{load[1]:.2f} {load[2]:.2f}\n")
+          f"{load[1]:.2f} {load[2]:.2f}; reference loop at the end {speeds[-1]:.3f} s\n")
     print(table(rows))
     if args.markdown:
         print("\n" + table(rows, markdown=True))
