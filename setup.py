@@ -44,6 +44,7 @@ setup(
             "psycopg[binary]>=3.1,<4",
             "orjson>=3.9,<4",
             "openpyxl>=3.1,<4",
+            "Pillow>=10,<12",   # staff photos scaled and turned upright at upload
             "python-multipart>=0.0.9",
             "Jinja2>=3.1,<4",
             "argon2-cffi>=23,<27",

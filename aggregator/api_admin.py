@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from . import alerts, enroll, org, roster, stats
+from . import alerts, enroll, org, roster, staff_photos, stats
 from .api_device import read_capped
 from .auth import check_admin
 from .db import insert_ignore, read, utcnow, write
@@ -93,18 +93,16 @@ async def import_roster(request: Request, file: UploadFile):
     "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
     "image/png": {"schema": {"type": "string", "format": "binary"}}}}})
 async def upload_photo(request: Request):
-    """Store a staff photo (raw JPEG or PNG body); returns its SHA-256."""
+    """Store a staff photo (raw JPEG or PNG body), upright and scaled to fit what a kiosk shows
+    (``staff_photos.normalise``); returns the SHA-256 of the stored bytes, which the roster names."""
     data = await read_capped(request, MAX_PHOTO)
-    if data.startswith(b"\xff\xd8\xff"):
-        kind = "image/jpeg"
-    elif data.startswith(b"\x89PNG\r\n\x1a\n"):
-        kind = "image/png"
-    else:
+    if not data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
         raise BadRequest("photo must be a JPEG or PNG file", field="body")
+    data, kind, facts = await run_in_threadpool(staff_photos.normalise, data)
     digest = hashlib.sha256(data).hexdigest()
     await _in_tx(request, lambda c: insert_ignore(c, photos, [{
         "sha256": digest, "content_type": kind, "data": data, "created_at": utcnow()}]))
-    return {"sha256": digest, "content_type": kind, "bytes": len(data)}
+    return {"sha256": digest, "content_type": kind, "bytes": len(data), **facts}
 
 
 @router.post("/enroll-codes", openapi_extra={"requestBody": {"required": True, "content": {

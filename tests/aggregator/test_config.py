@@ -1,6 +1,25 @@
 import hashlib
+import io
 
 import requests
+from PIL import Image
+
+
+def _image(size, fmt="PNG", mode="RGB", orientation=None) -> bytes:
+    im = Image.new(mode, size, (200, 30, 40) if mode == "RGB" else 0)
+    if mode == "RGB":   # the left half blue, to see which way the stored photo stands
+        im.paste((20, 40, 220), (0, 0, size[0] // 2, size[1]))
+    out = io.BytesIO()
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    im.save(out, fmt, exif=exif)
+    return out.getvalue()
+
+
+def _upload(org_setup, data, content_type="image/jpeg"):
+    return requests.post(f"{org_setup.url}/api/v1/photos", data=data, timeout=30, headers={
+        **org_setup.admin, "Content-Type": content_type})
 
 
 def test_config_has_roster_and_etag_gives_304(device, org_setup):
@@ -21,15 +40,52 @@ def test_config_has_roster_and_etag_gives_304(device, org_setup):
 
 
 def test_photo_is_served_by_its_sha256(device, org_setup):
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-    r = requests.post(f"{org_setup.url}/api/v1/photos", data=png, headers={
-        **org_setup.admin, "Content-Type": "image/png"}, timeout=10)
+    png = _image((120, 160))
+    r = _upload(org_setup, png, "image/png")
     digest = r.json()["sha256"]
-    assert digest == hashlib.sha256(png).hexdigest()
+    # a photo already upright and small enough is stored byte for byte
+    assert digest == hashlib.sha256(png).hexdigest() and r.json()["resized"] is False
     got = device.get(f"/api/v1/photos/{digest}")
     assert got.status_code == 200 and got.content == png
     assert got.headers["content-type"] == "image/png"
     assert device.get(f"/api/v1/photos/{'0' * 64}").status_code == 404
+
+
+def test_large_photo_is_stored_scaled_to_what_a_kiosk_shows(device, org_setup):
+    # Why: a kiosk keeps the photo as a texture all day, at 4 bytes per pixel under software
+    # GL; a 12-megapixel phone photo (within the 2 MB limit) would be 48 MB of its memory.
+    jpeg = _image((2400, 3200), "JPEG")
+    r = _upload(org_setup, jpeg)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["resized"] is True and (doc["original_width"], doc["original_height"]) == (2400, 3200)
+    assert (doc["width"], doc["height"]) == (600, 800) and doc["content_type"] == "image/jpeg"
+    got = device.get(f"/api/v1/photos/{doc['sha256']}")
+    assert hashlib.sha256(got.content).hexdigest() == doc["sha256"] and len(got.content) < len(jpeg)
+    assert Image.open(io.BytesIO(got.content)).size == (600, 800)
+
+
+def test_sideways_phone_photo_is_stored_upright(device, org_setup):
+    # Why: phones store portraits sideways with an EXIF "rotate 90°" tag, which Kivy's image
+    # loader ignores: the staff member would lie on their side on every kiosk.
+    sideways = _image((160, 120), "JPEG", orientation=6)   # 6: rotate 90° clockwise to view
+    doc = _upload(org_setup, sideways).json()
+    assert doc["resized"] is True and (doc["width"], doc["height"]) == (120, 160)
+    im = Image.open(io.BytesIO(device.get(f"/api/v1/photos/{doc['sha256']}").content))
+    assert im.size == (120, 160) and im.getexif().get(0x0112) is None
+    top, bottom = im.getpixel((60, 5)), im.getpixel((60, 154))
+    assert top[2] > 150 > bottom[2], (top, bottom)   # the blue left half is now on top
+
+
+def test_photo_that_is_not_a_readable_image_is_refused_with_the_reason(org_setup):
+    for body, words in ((b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "not a readable"),
+                        (_image((400, 300))[:200], "not a readable"),
+                        (_image((10_000, 5_000), mode="1"), "10000×5000 pixels"),
+                        (_image((20_000, 10_000), mode="1"), "not a readable"),  # Pillow's own limit
+                        (b"GIF89a" + b"\x00" * 32, "JPEG or PNG")):
+        r = _upload(org_setup, body, "image/png")
+        assert r.status_code == 400, (words, r.text)
+        assert words in str(r.json()), r.text
 
 
 def test_heartbeat_records_health_and_alerts_on_clock(device, org_setup):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 
 import pytest
@@ -192,7 +193,11 @@ def test_server_down_is_retryable(tmp_path):
 
 
 def test_pull_config_fetches_photos_once_and_applies(aggregator_server, make_kiosk, proxy):
-    png = b"\x89PNG\r\n\x1a\n" + b"fake-photo-bytes"
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (120, 160), (200, 30, 40)).save(out, "PNG")
+    png = out.getvalue()
     sha = requests.post(aggregator_server.url + "/api/v1/photos", data=png,
                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()["sha256"]
     assert sha == hashlib.sha256(png).hexdigest()
