@@ -126,6 +126,20 @@ def cmd_revoke(args) -> int:
     return 0
 
 
+def cmd_shrink_photos(args) -> int:
+    from .db import write
+    from .staff_photos import MAX_SIZE, shrink_stored
+
+    with write(_engine(args)) as conn:
+        done = shrink_stored(conn)
+    print(f"{done['checked']} photos checked; {done['shrunk']} scaled to fit "
+          f"{MAX_SIZE[0]}x{MAX_SIZE[1]} or turned upright, {done['staff_updated']} staff now "
+          "show the new ones (their kiosks fetch them with the next config)")
+    for bad in done["unreadable"]:
+        print(f"left as it is, unreadable: {bad['sha256']}: {bad['problem']}")
+    return 0
+
+
 def cmd_scan(args) -> int:
     from . import alerts
     from .db import utcnow, write
@@ -229,6 +243,8 @@ def parser() -> argparse.ArgumentParser:
     c = command("revoke-device", cmd_revoke, "stop a device (its data is kept)")
     c.add_argument("--device", required=True, help="device id")
     command("scan-alerts", cmd_scan, "raise periodic integrity alerts now")
+    command("shrink-photos", cmd_shrink_photos, "scale the staff photos stored before uploads "
+            "were scaled (2026-12-02) to what kiosks show, upright; the roster then names them")
     c = command("demo", cmd_demo, "load a demo district with months of synthetic ratings")
     c.add_argument("--months", type=_positive, default=3)
     c.add_argument("--seed", type=int, default=1)

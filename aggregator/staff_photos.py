@@ -17,6 +17,7 @@ upload answers.
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 from .errors import BadRequest
@@ -36,8 +37,10 @@ def normalise(data: bytes) -> tuple[bytes, str, dict]:
     except (BadRequest, MemoryError):
         raise
     except Exception as exc:  # a decoder's failure on uploaded bytes is the upload's fault
-        raise BadRequest(f"photo is not a readable JPEG or PNG image ({type(exc).__name__}: "
-                         f"{exc})", field="body") from None
+        why = ("no image format recognised" if type(exc).__name__ == "UnidentifiedImageError"
+               else f"{type(exc).__name__}: {exc}")
+        raise BadRequest(f"photo is not a readable JPEG or PNG image ({why})",
+                         field="body") from None
 
 
 def _normalise(data: bytes) -> tuple[bytes, str, dict]:
@@ -69,3 +72,36 @@ def _normalise(data: bytes) -> tuple[bytes, str, dict]:
         upright.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
     return out.getvalue(), "image/png" if alpha else "image/jpeg", {
         **facts, "width": upright.width, "height": upright.height, "resized": True}
+
+
+def shrink_stored(conn) -> dict:
+    """Normalise the photos stored before uploads were normalised (``aggregator
+    shrink-photos``): each photo that comes out different is stored under its new SHA-256 and
+    the staff who showed the old one show the new one (their kiosks fetch it with the next
+    config, whose ETag changes). The old rows stay: a kiosk may still hold a config naming
+    them. Returns the counts and the photos that could not be read, which are left as they are.
+    """
+    from sqlalchemy import select, update
+
+    from .db import insert_ignore, utcnow
+    from .schema import photos, staff
+
+    done = {"checked": 0, "shrunk": 0, "staff_updated": 0, "unreadable": []}
+    for (sha,) in conn.execute(select(photos.c.sha256).order_by(photos.c.sha256)).all():
+        data = conn.execute(select(photos.c.data).where(photos.c.sha256 == sha)).scalar_one()
+        done["checked"] += 1
+        try:
+            new, kind, facts = normalise(bytes(data))
+        except BadRequest as exc:
+            done["unreadable"].append({"sha256": sha, "problem": exc.detail})
+            continue
+        if not facts["resized"]:
+            continue
+        new_sha = hashlib.sha256(new).hexdigest()
+        stored = insert_ignore(conn, photos, [{"sha256": new_sha, "content_type": kind,
+                                               "data": new, "created_at": utcnow()}], "sha256")
+        moved = conn.execute(update(staff).where(staff.c.photo_sha256 == sha)
+                             .values(photo_sha256=new_sha)).rowcount
+        done["shrunk"] += bool(stored or moved)   # not again on a second run
+        done["staff_updated"] += moved
+    return done

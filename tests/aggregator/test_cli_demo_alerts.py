@@ -90,3 +90,44 @@ def test_demo_follows_up_its_bad_ratings_like_an_office(tmp_path):
     assert summary["bad"] > 0 and sum(by_state.values()) > 0
     assert by_state.get("closed", 0) > sum(by_state.values()) / 2
     assert audited > 0
+
+
+def test_shrink_photos_scales_photos_stored_before_and_moves_the_roster(database_url, capsys):
+    # Why: photos uploaded before uploads were scaled can be 12-megapixel phone photos, ~50 MB
+    # of a kiosk's memory each; the command fixes them without asking anyone to upload again.
+    import hashlib
+    import io
+
+    from PIL import Image
+    from sqlalchemy import select
+
+    from aggregator.schema import photos, staff
+
+    out = io.BytesIO()
+    Image.new("RGB", (1800, 2400), (90, 120, 200)).save(out, "JPEG")
+    big = out.getvalue()
+    big_sha, junk_sha = hashlib.sha256(big).hexdigest(), "f" * 64
+    engine = make_engine(database_url)
+    migrate(engine)
+    with write(engine) as conn:
+        demo.build_org(conn)
+        conn.execute(photos.insert(), [
+            {"sha256": big_sha, "content_type": "image/jpeg", "data": big, "created_at": utcnow()},
+            {"sha256": junk_sha, "content_type": "image/png", "data": b"\x89PNG\r\n\x1a\n-",
+             "created_at": utcnow()}])
+        first = conn.execute(select(staff.c.id).order_by(staff.c.id)).scalars().first()
+        conn.execute(update(staff).where(staff.c.id == first).values(photo_sha256=big_sha))
+    assert cli.main(["shrink-photos", "--database", database_url]) == 0
+    printed = capsys.readouterr().out
+    assert "2 photos checked; 1 scaled" in printed and "1 staff now show" in printed
+    assert f"unreadable: {junk_sha}" in printed
+    with read(engine) as conn:
+        new_sha = conn.execute(select(staff.c.photo_sha256).where(staff.c.id == first)).scalar()
+        data = conn.execute(select(photos.c.data).where(photos.c.sha256 == new_sha)).scalar()
+        kept = conn.execute(select(photos.c.sha256).where(photos.c.sha256 == big_sha)).scalar()
+    assert new_sha != big_sha and hashlib.sha256(bytes(data)).hexdigest() == new_sha
+    assert Image.open(io.BytesIO(bytes(data))).size == (600, 800)
+    assert kept == big_sha  # a kiosk may still hold a config naming it
+    assert cli.main(["shrink-photos", "--database", database_url]) == 0
+    assert "3 photos checked; 0 scaled" in capsys.readouterr().out  # idempotent
+    engine.dispose()
