@@ -234,9 +234,10 @@ class _Batch:
         # _classify_known looked these ids up in this transaction: none was stored
         inserted = insert_new(self.conn, events, EVENT_COLUMNS, rows, "id", absent=True)
         done = []
+        answers, results = self.checked.answers, self.results
         for i in accepted:
             if self.events[i]["id"] in inserted:
-                self._verdict(i, C.ST_ACCEPTED)
+                results[i] = answers[i]
                 done.append(i)
             else:  # only an id clash with another device's event can get here
                 self._conflict(i, "id already used by another event")
@@ -251,39 +252,39 @@ class _Batch:
         return done
 
     def _apply(self, accepted: list[int]) -> None:
-        tz = self.s.timezone_offset_hours
-        rating_rows, not_rated, follow_ups = [], [], []
-        late = self.now + dt.timedelta(seconds=self.s.clock_window_seconds)
-        day_key = rating_store.local_day(self.now, tz)
-        checked = self.checked
-        times, made = checked.times, checked.rating_rows
+        # Ratings go in bulk with the rows, alerts and rollup increments ``CheckedBatch``
+        # worked out before the lock; only the other events are looked at one by one here.
+        checked, events, tz = self.checked, self.events, self.s.timezone_offset_hours
+        taken = set(accepted)
+        made = checked.rating_rows
         if self.device.get("unit_id") != checked.unit_id:  # re-enrolled since authentication
             checked.make_rating.unit_id = checked.unit_id = self.device.get("unit_id")
-            made = {}
-        events = self.events
-        if any(events[i]["type"] != C.EV_RATING for i in accepted):  # staff events: in order
-            accepted = sorted(accepted, key=lambda i: (events[i]["stream_id"], events[i]["seq"]))
-        for i in accepted:
+            made = {i: checked.make_rating(events[i]["id"], events[i]["payload"], checked.times[i])
+                    for i in made}
+        rows = {i: row for i, row in made.items() if i in taken}
+        moved = any(named != counted for named, counted in self.windows.items())
+        if moved:
+            rows = {i: self._moved(row) if self.windows[row[_WINDOW]] != row[_WINDOW] else row
+                    for i, row in rows.items()}
+        late = [i for i in checked.late if i in taken]
+        if late:  # one alert a day per device (dedupe_key): the first event tells the date
+            self._alert(C.AL_CLOCK, rating_store.local_day(self.now, tz),
+                        f"device {self.device_id} recorded events dated "
+                        f"{events[late[0]]['device_time']}, in the future of server time")
+        for i in checked.flagged:
+            if i in rows:
+                self._flag_alerts(events[i]["payload"]["flags"], rows[i])
+        # staff events in the order they happened
+        others = sorted((i for i in accepted if i not in made),
+                        key=lambda i: (events[i]["stream_id"], events[i]["seq"]))
+        not_rated, follow_ups = [], []
+        for i in others:
             ev = events[i]
-            kind = ev["type"]
-            if times[i] > late:
-                self._alert(C.AL_CLOCK, day_key, f"device {self.device_id} recorded events "
-                            f"dated {ev['device_time']}, in the future of server time")
-            if kind == C.EV_RATING:
-                p = ev["payload"]
-                row = made.get(i) or checked.make_rating(ev["id"], p, times[i])
-                if self.windows[p["window_id"]] != p["window_id"]:
-                    row = self._moved(row)
-                rating_rows.append(row)
-                flags = p.get("flags")
-                if flags:
-                    self._flag_alerts(flags, row)
-                continue
-            p = ev["payload"]
+            kind, p = ev["type"], ev["payload"]
             if kind == C.EV_FOLLOW_UP:
                 follow_ups.append(p)
             elif kind == C.EV_NOT_RATED:
-                when = min(times[i] - dt.timedelta(seconds=self.skew), self.now)
+                when = min(checked.times[i] - dt.timedelta(seconds=self.skew), self.now)
                 not_rated.append({
                     "day": rating_store.local_day(when, tz),
                     "window_id": self.windows[p.get("window_id") or self.device["window_id"]],
@@ -300,7 +301,11 @@ class _Batch:
                             f"device {self.device_id} moved a corrupt database aside and started "
                             f"stream {ev['stream_id']} (old stream {p.get('old_stream_id')}, "
                             f"error {str(p.get('error'))[:200]!r})")
-        inserted = rating_store.store_rows(self.conn, rating_rows, not_rated)
+        rating_rows = list(rows.values())
+        # the increments of all the batch's ratings hold when all of them are stored as made
+        whole = made is checked.rating_rows and not moved and len(rows) == len(made)
+        inserted = rating_store.store_rows(self.conn, rating_rows, not_rated,
+                                           tallied=checked.rollup if whole else None)
         # Every bad rating opens its case in the same transaction (docs/dashboard.md).
         bad = [r for r in rating_rows if r[_STARS] <= C.BAD_STARS and r[0] in inserted]
         if bad:

@@ -106,13 +106,17 @@ def store(conn: Connection, rows: list[dict], not_rated: Iterable[dict] = ()) ->
     return store_rows(conn, _tuples(conn, rows), not_rated)
 
 
-def store_rows(conn: Connection, rows: list[tuple], not_rated: Iterable[dict] = ()) -> set:
-    """``store`` of rows already in ``COLUMNS`` order and driver form (``RowMaker``)."""
+def store_rows(conn: Connection, rows: list[tuple], not_rated: Iterable[dict] = (),
+               tallied: dict | None = None) -> set:
+    """``store`` of rows already in ``COLUMNS`` order and driver form (``RowMaker``).
+    ``tallied``: the rollup increments of all ``rows`` (``rollups.tally``), worked out before
+    the transaction; used when every row goes in."""
     # A rating's id is its event's, new in this transaction (or a fresh one from the QR page):
     # expected absent, so no lookup unless a row did clash.
     inserted = insert_new(conn, ratings, COLUMNS, rows, "id", absent=True) if rows else set()
-    rollups.write(conn, rollups.tally(
-        (counted(r) for r in rows if r[0] in inserted), not_rated))
+    if tallied is None or len(inserted) != len(rows):
+        tallied = rollups.tally(counted(r) for r in rows if r[0] in inserted)
+    rollups.write(conn, rollups.tally(not_rated=not_rated, acc=tallied) if not_rated else tallied)
     if inserted and _any_pending(conn, inserted):
         waiting = conn.execute(
             select(pending_attachments).where(pending_attachments.c.rating_id.in_(inserted))

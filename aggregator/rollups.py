@@ -44,12 +44,12 @@ def rating_key(r: dict) -> tuple:
             r.get("service_item") or "", r["level"], 1 if r.get("flagged") else 0)
 
 
-def tally(counted: Iterable[tuple[tuple, int, bool]] = (), not_rated: Iterable[dict] = ()
-          ) -> dict[tuple, list[int]]:
+def tally(counted: Iterable[tuple[tuple, int, bool]] = (), not_rated: Iterable[dict] = (),
+          acc: dict[tuple, list[int]] | None = None) -> dict[tuple, list[int]]:
     """The daily rollup increments of ratings given as (``rating_key``, stars, invited) and of
     ``not_rated`` (dicts with day, window_id, unit_id, staff_id, service_item): daily key →
-    [count, stars_sum, invited]."""
-    acc: dict[tuple, list[int]] = {}
+    [count, stars_sum, invited]; added to a copy of ``acc`` when given."""
+    acc = {k: list(v) for k, v in acc.items()} if acc else {}
     for k, stars, invited in counted:
         m = acc.get(k)
         if m is None:

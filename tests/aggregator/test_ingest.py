@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from aggregator.db import read
 from aggregator.schema import events, quarantine, ratings
-from tests.aggregator.device import enroll_code
+from tests.aggregator.device import enroll_code, now_iso
 
 
 def count(engine, table, *where):
@@ -258,3 +258,38 @@ def test_which_window_a_rating_counts_for(device, org_setup):
     with read(org_setup.engine) as conn:
         counted = dict(conn.execute(select(ratings.c.id, ratings.c.window_id)).all())
     assert (counted[late["id"]], counted[new["id"]]) == ("W-001", "W-002")
+
+
+def test_rollups_of_a_mixed_batch_match_its_stored_ratings(device, org_setup):
+    # Ingest works a batch's rollup increments out before its write lock, for all of its
+    # ratings (2026-12-02); they hold only when every rating is stored as made. Here some are
+    # not (a refused window, a repeat, a rating moved to the device's window), the batch has
+    # not-rated and staff events too, and the rollups must still count exactly what was stored.
+    from aggregator import rollups
+    from aggregator.schema import rollup_daily
+
+    kept = device.rating("satisfied")
+    evs = [device.event("staff_sign_in", {"staff_id": "S-007", "staff_name": "王芳"}),
+           kept, device.rating("very_dissatisfied"),
+           device.rating(window_id="W-002"),            # a window it never served: refused
+           device.rating("basic_satisfied", window_id="W-LOCAL-CONFIG"),  # counted for W-001
+           device.event("not_rated", {"invitation_id": "i1", "window_id": "W-001"}),
+           device.rating("very_satisfied", flags=["burst"]),
+           device.rating(device_time=now_iso(3600)),    # an hour ahead of server time
+           kept]                                        # the same event again
+    answer = device.post_batch(evs).json()["results"]
+    assert [r["status"] for r in answer] == ["accepted"] * 3 + ["rejected"] + ["accepted"] * 4 \
+        + ["duplicate"]
+    with read(org_setup.engine) as conn:
+        stored = [dict(r) for r in conn.execute(select(ratings)).mappings()]
+        daily = {tuple(r[:7]): tuple(r[7:]) for r in conn.execute(select(rollup_daily))}
+        assert rollups.check_monthly(conn) == []
+    assert len(stored) == 5
+    recount = rollups.tally(((rollups.rating_key(r), r["stars"], bool(r["invitation_id"]))
+                             for r in stored), [{"day": stored[0]["day"], "window_id": "W-001",
+                                                 "unit_id": "U-01", "staff_id": None,
+                                                 "service_item": None}])
+    assert daily == {k: tuple(v) for k, v in recount.items()}
+    assert {r["window_id"] for r in stored} == {"W-001"}
+    assert len(alerts_of(org_setup, "clock_offset")) == 1
+    assert len(alerts_of(org_setup, "burst")) == 1
