@@ -46,7 +46,7 @@ ENTER_KEYS = (13, 271)                                  # enter, numpadenter
 ESCAPE = 27
 # Screens imported and built on first use (KioskApp.build): name → (module, class).
 LATER_SCREENS = {TECHNICIAN: ("technician", "TechnicianScreen"), C.ST_PAUSED: ("paused", "PausedScreen"),
-                 C.ST_RETRY: ("retry", "RetryScreen")}
+                 C.ST_RETRY: ("retry", "RetryScreen"), C.ST_FOLLOW_UP: ("follow_up", "FollowUpScreen")}
 
 
 def _threaded_software_gl() -> bool:
@@ -222,7 +222,6 @@ class KioskApp(App):
 
     def build(self) -> KioskRoot:
         from .screens.common import AVATAR
-        from .screens.follow_up import FollowUpScreen
         from .screens.idle import IdleScreen
         from .screens.rate import RateScreen
         from .screens.thanks import ThanksScreen
@@ -232,7 +231,7 @@ class KioskApp(App):
         root = KioskRoot(app=self, transition=NoTransition())
         # The rating path is built at start: a tap shows its next screen within a frame.
         for name, cls in ((C.ST_IDLE, IdleScreen), (C.ST_RATE, RateScreen),
-                          (C.ST_FOLLOW_UP, FollowUpScreen), (C.ST_THANKS, ThanksScreen)):
+                          (C.ST_THANKS, ThanksScreen)):
             root.add_widget(cls(name=name, app=self))
         # The others are imported and built when first shown, no frame budget there: the
         # technician screen (a technician, rarely: its text fields, keypad and fonts ~8 MB, its

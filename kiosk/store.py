@@ -101,6 +101,16 @@ def _migrations() -> Any:
     return migrations
 
 
+def migrated(conn: sqlite3.Connection) -> bool:
+    """True when sqlite-utils' table records every migration of MIGRATIONS as applied."""
+    try:
+        applied = {name for (name,) in conn.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (MIGRATION_SET,))}
+    except sqlite3.OperationalError:   # no such table (a new database), or busy: migrate
+        return False
+    return all(fn.__name__ in applied for fn in MIGRATIONS)
+
+
 # A closed batch keeps its row (id, seq range, n, attempts, outcome) but not its body: the
 # body is only there to be resent byte for byte, and once answered it never is. Kept, the
 # bodies of answered batches doubled the database (about 660 bytes per event for ever), and
@@ -285,13 +295,7 @@ class RatingStore:
             raise self._translate(exc, "migrating") from exc
 
     def _migrated(self) -> bool:
-        """True when sqlite-utils' table records every migration of MIGRATIONS as applied."""
-        try:
-            applied = {name for (name,) in self.conn.execute(
-                "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (MIGRATION_SET,))}
-        except sqlite3.OperationalError:   # no such table (a new database), or busy: migrate
-            return False
-        return all(fn.__name__ in applied for fn in MIGRATIONS)
+        return migrated(self.conn)
 
     def _identity(self) -> tuple[str, str]:
         ident_file = self.path.with_name("device.json")
