@@ -229,14 +229,16 @@ class KioskApp(App):
         self._avatar = str(AVATAR)
         self.staff_photo = self._avatar
         root = KioskRoot(app=self, transition=NoTransition())
-        # The rating path is built at start: a tap shows its next screen within a frame.
+        # Idle, rate and thanks are built at start: a tap shows its next screen within a frame.
         for name, cls in ((C.ST_IDLE, IdleScreen), (C.ST_RATE, RateScreen),
                           (C.ST_THANKS, ThanksScreen)):
             root.add_widget(cls(name=name, app=self))
-        # The others are imported and built when first shown, no frame budget there: the
-        # technician screen (a technician, rarely: its text fields, keypad and fonts ~8 MB, its
-        # kv rules and Kivy's on-screen keyboard), the paused screen (nobody on duty) and the
-        # retry screen (a failed commit); each kept for the rest of the day once built.
+        # The others are imported and built when first shown, each kept for the rest of the day
+        # once built: the follow-up screen on the day's first bad rating (15-25 ms then, ~1.7 MB
+        # until then, and many windows get no bad rating on a given day), the technician screen
+        # (a technician, rarely: its text fields, keypad and fonts ~8 MB, its kv rules and
+        # Kivy's on-screen keyboard), the paused screen (nobody on duty) and the retry screen
+        # (a failed commit).
         for name, (module, cls) in LATER_SCREENS.items():
             root.add_later(name, lambda name=name, module=module, cls=cls: self._make_screen(name, module, cls))
         root.bind(size=self._on_size)

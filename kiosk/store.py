@@ -276,7 +276,7 @@ class RatingStore:
 
     def _migrate(self) -> None:
         try:
-            if self._migrated():
+            if migrated(self.conn):
                 return
             # sqlite-utils (and its click, dateutil, pluggy …, ~4 MB resident) is imported only
             # when a migration is pending: a new database or the first start of an upgrade.
@@ -293,9 +293,6 @@ class RatingStore:
         except sqlite3.DatabaseError as exc:
             self._rollback()
             raise self._translate(exc, "migrating") from exc
-
-    def _migrated(self) -> bool:
-        return migrated(self.conn)
 
     def _identity(self) -> tuple[str, str]:
         ident_file = self.path.with_name("device.json")
