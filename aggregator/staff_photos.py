@@ -36,19 +36,21 @@ _TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 def normalise(data: bytes) -> tuple[bytes, str, dict]:
     """(bytes to store, content type, facts) for an uploaded photo; ``BadRequest`` naming the
     problem when ``data`` is not a readable JPEG or PNG image of a sane size."""
+    from PIL import UnidentifiedImageError  # the server needs Pillow here only
+
     try:
         return _normalise(data)
     except (BadRequest, MemoryError):
         raise
     except Exception as exc:  # a decoder's failure on uploaded bytes is the upload's fault
-        why = ("no image format recognised" if type(exc).__name__ == "UnidentifiedImageError"
+        why = ("no image format recognised" if isinstance(exc, UnidentifiedImageError)
                else f"{type(exc).__name__}: {exc}")
         raise BadRequest(f"photo is not a readable JPEG or PNG image ({why})",
                          field="body") from None
 
 
 def _normalise(data: bytes) -> tuple[bytes, str, dict]:
-    from PIL import Image, ImageOps  # the server needs Pillow here only
+    from PIL import Image, ImageOps
 
     # only these two decoders ever see the uploaded bytes; anything else is "not recognised"
     with Image.open(io.BytesIO(data), formats=tuple(_TYPES)) as im:
