@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import os
+import sqlite3
 import threading
 import weakref
 from pathlib import Path
@@ -102,6 +103,15 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
     raise ConfigError(f"database URL {url!r}: only sqlite:/// and postgresql:// are supported")
+
+
+# Python's sqlite3 binds only exact int, float, str and bytearray values directly; any other
+# value, None and bool included, first goes through its adapter lookup (a registry miss, then
+# two attribute lookups that raise and clear AttributeError): ~0.3 µs a value, measured, and a
+# rating row holds six to eight of them. A registered adapter is found at the first step and
+# binds the same value (NULL; the integer 0 or 1 that sqlite3 binds a bool as anyway).
+sqlite3.register_adapter(type(None), lambda value: value)
+sqlite3.register_adapter(bool, int)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -338,7 +348,7 @@ def insert_new(conn: Connection, table: Table, columns: Sequence[str], rows: Seq
     if len(rows) == 1:  # its row count says exactly whether it went in; no savepoint needed
         return {rows[0][k]} if conn.exec_driver_sql(sql, rows[0]).rowcount == 1 else set()
     if absent:
-        with conn.begin_nested() as savepoint:
+        with Savepoint(conn) as savepoint:
             if conn.exec_driver_sql(sql, rows).rowcount == len(rows):
                 return {r[k] for r in rows}
             savepoint.rollback()
@@ -356,6 +366,47 @@ def insert_new(conn: Connection, table: Table, columns: Sequence[str], rows: Seq
         conn, f'SELECT "{key}" FROM {table.name} WHERE "{key}" {{in}}', keys)}
 
 
+class Savepoint:
+    """A savepoint sent straight to the driver, released at the end of the block, undone when
+    the block raises or calls ``rollback()``: ``Connection.begin_nested`` costs ~160 µs per
+    savepoint on SQLite (3 µs this way, measured), and ingest takes two or three per batch.
+
+    >>> engine = make_engine("sqlite://")
+    >>> with write(engine) as conn:
+    ...     _ = conn.exec_driver_sql("CREATE TABLE t (a)")
+    ...     with Savepoint(conn) as savepoint:
+    ...         _ = conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    ...         savepoint.rollback()
+    ...     conn.exec_driver_sql("SELECT count(*) FROM t").scalar()
+    0
+    """
+
+    def __init__(self, conn: Connection):
+        self.driver = conn.connection.dbapi_connection
+        self.open = False
+
+    def __enter__(self) -> "Savepoint":
+        self.driver.execute("SAVEPOINT fast_insert")
+        self.open = True
+        return self
+
+    def rollback(self) -> None:
+        self.open = False
+        self.driver.execute("ROLLBACK TO SAVEPOINT fast_insert")
+        self.driver.execute("RELEASE SAVEPOINT fast_insert")
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if not self.open:
+            return False
+        if kind is None:
+            self.open = False
+            self.driver.execute("RELEASE SAVEPOINT fast_insert")
+        else:  # the error is what the caller must see, even if the undo fails too (a
+            with contextlib.suppress(Exception):  # failed statement may end the transaction)
+                self.rollback()
+        return False
+
+
 def _pg_copied(conn: Connection, table: Table, cols: str, rows: Sequence[tuple]) -> bool:
     """``COPY`` ``rows`` into ``table`` in a savepoint; False (savepoint undone) when one of
     them clashed with a stored row. COPY costs about half of ``INSERT … SELECT FROM
@@ -363,7 +414,7 @@ def _pg_copied(conn: Connection, table: Table, cols: str, rows: Sequence[tuple])
     import psycopg
 
     try:
-        with conn.begin_nested():
+        with Savepoint(conn):
             cursor = conn.connection.dbapi_connection.cursor()
             with cursor.copy(f"COPY {table.name} ({cols}) FROM STDIN") as copy:
                 for row in rows:

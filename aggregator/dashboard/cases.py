@@ -95,8 +95,10 @@ def open_cases_for(conn: Connection, rating_rows, now: dt.datetime,
     else:
         cal = settings.calendar()
     now = driver_time(conn, now)
+    # the ratings are new (ingest) or were selected for having no case (``sync_cases``)
     return len(insert_new(conn, cases, CASE_COLUMNS,
-                          [_case_row(r, cal, settings, now) for r in bad], "rating_id"))
+                          [_case_row(r, cal, settings, now) for r in bad], "rating_id",
+                          absent=True))
 
 
 _PARSED: dict[str | None, tuple[DashboardSettings, WorkCalendar]] = {}

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
-from ..db import insert_ignore
+from ..db import insert_ignore, sql
 from ..errors import BadRequest
 from .calendar import WorkCalendar
 from .tables import dashboard_kv
@@ -86,8 +86,9 @@ def load(conn: Connection) -> DashboardSettings:
 
 
 def stored_text(conn: Connection) -> str | None:
-    """The stored settings' JSON text (None: all defaults)."""
-    return conn.execute(select(dashboard_kv.c.value).where(dashboard_kv.c.key == KEY)).scalar()
+    """The stored settings' JSON text (None: all defaults). Ingest reads it in nearly every
+    batch (``cases.open_cases_for``): sent straight to the driver."""
+    return sql(conn, "SELECT value FROM dashboard_kv WHERE key = ?", (KEY,)).scalar()
 
 
 def parse(text: str | None) -> DashboardSettings:
