@@ -18,7 +18,7 @@ import datetime as dt
 
 from . import constants as C
 from . import rollups
-from .db import driver_time
+from .db import WRITER_FIRST, driver_time
 from .ratings import RowMaker, counted
 from .settings import Settings
 from .validation import check_event
@@ -52,7 +52,10 @@ class CheckedBatch:
         uuids: dict[str, bool] = {}
         device_id = device["id"]
         late = now + dt.timedelta(seconds=settings.clock_window_seconds)
+        pause = WRITER_FIRST.pause
         for i, ev in enumerate(events):
+            if not i & 15:
+                pause()
             problem, payload_json, t = check_event(ev, device_id, uuids)
             self.problems.append(problem)
             if problem is not None:
