@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 
 import pytest
@@ -72,6 +73,8 @@ def test_none_and_bool_bind_as_before_with_the_registered_adapters(tmp_path):
         conn.exec_driver_sql("INSERT INTO t VALUES (?, ?, ?)", [(None, True, False)] * 2)
         rows = conn.exec_driver_sql("SELECT a, b, c, typeof(a), typeof(b) FROM t").all()
     assert [tuple(r) for r in rows] == [(None, 1, 0, "null", "integer")] * 2
+    for kind in (type(None), bool):  # and the fast path is in place
+        assert (kind, sqlite3.PrepareProtocol) in sqlite3.adapters
     engine.dispose()
 
 
