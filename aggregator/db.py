@@ -152,7 +152,7 @@ _WRITER_LOCKS: "weakref.WeakKeyDictionary[Engine, _WriterLock]" = weakref.WeakKe
 
 class _WriterFirst:
     """While a thread of this process holds the SQLite write lock, the process's other threads
-    that check batches (``pause()`` between chunks of events) wait for it: the writer runs
+    that check batches (``CheckedBatch`` calls ``pause()`` every 16 events) wait for it: the writer runs
     alone, and every worker and batch waits less for the lock.
 
     Why: Python's sqlite3 lets go of the GIL for every row it steps, and a thread that let go

@@ -235,13 +235,11 @@ def child_cold(db: str | None = None) -> None:
 
     from kiosk.app import KioskApp
     from kiosk.flow import FlowSettings, RatingFlow
-    from kiosk.migrate import prepare
-    from kiosk.store import RatingStore
+    from kiosk.migrate import open_store
     from kiosk.voice import VoicePrompt
 
-    path = Path(db) if db else Path(tempfile.mkdtemp()) / "kiosk.db"
-    prepare(path)   # as kiosk run does: pending migrations in a child process
-    store = RatingStore(path)
+    # as kiosk run opens it: pending migrations in a child process
+    store = open_store(Path(db) if db else Path(tempfile.mkdtemp()) / "kiosk.db")
     flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster)
     flow.sign_in_badge(cfg.roster[0]["badge"])
     app = KioskApp(cfg, store, flow, voice=VoicePrompt(False), invite_server=False)
@@ -281,14 +279,12 @@ def child_enrolled() -> None:
     from kiosk.app import KioskApp
     from kiosk.flow import FlowSettings, RatingFlow
     from kiosk.launch import _make_worker
-    from kiosk.migrate import prepare
-    from kiosk.store import RatingStore
+    from kiosk.migrate import open_store
     from kiosk.voice import VoicePrompt
     from sync.credentials import Credentials
 
     data = Path(tempfile.mkdtemp())
-    prepare(data / "kiosk.db")
-    store = RatingStore(data / "kiosk.db")
+    store = open_store(data / "kiosk.db")
     creds = Credentials.generate(store.device_id)
     creds.server_url, creds.window_id = cfg.sync.server, cfg.window.id
     creds.save(data)

@@ -66,13 +66,11 @@ def run_app(cfg: Any, store: Any = None, flow: Any = None, *, sync_worker: Any =
     from .app import KioskApp
     from .config import data_dir
     from .flow import FlowSettings, RatingFlow
-    from .migrate import prepare
-    from .store import RatingStore
+    from .migrate import open_store
 
     own_store = store is None
     if own_store:
-        prepare(data_dir(cfg) / "kiosk.db")   # pending migrations: in a child process
-        store = RatingStore(data_dir(cfg) / "kiosk.db")
+        store = open_store(data_dir(cfg) / "kiosk.db")   # migrations in a child process
     try:
         local_settings.apply(cfg, store)   # what a technician changed on the kiosk itself
         if flow is None:

@@ -66,5 +66,12 @@ def prepare(path: str | os.PathLike) -> bool:
     return not pending(path)
 
 
+def open_store(path: str | os.PathLike) -> RatingStore:
+    """The app's ``RatingStore`` at ``path``, its pending migrations run first in a child
+    process (``prepare``): how ``kiosk run`` opens its store."""
+    prepare(path)
+    return RatingStore(path)
+
+
 if __name__ == "__main__":
     RatingStore(sys.argv[1]).close()
