@@ -20,6 +20,7 @@ from .dashboard.devices import take_sync_now
 from .db import read, utcnow, write
 from .errors import BadRequest, NotFound, TooLarge
 from .ingest import ingest_batch
+from .metrics import count_events
 from .schema import devices, photos
 from .validation import decode_body, parse_envelope
 
@@ -99,6 +100,7 @@ async def post_batch(request: Request):
         data = decode_body(body, headers.get("content-encoding"))
         doc = parse_envelope(data, device["id"])
         answer = ingest_batch(engine, device, doc, utcnow(), settings, nonce=True)
+        count_events(answer["results"])
         # Serialised here, not by FastAPI's jsonable_encoder (a walk of every result).
         return orjson.dumps(answer)
     return Response(await run_in_threadpool(run), media_type="application/json")
