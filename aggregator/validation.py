@@ -36,6 +36,10 @@ from .errors import BadRequest, TooLarge, UnsupportedEncoding
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
 MAX_INT = 2**63 - 1
+# An event's device time is corrected by the device's clock skew (at most ±20 years,
+# sync.protocol.MAX_CLOCK_OFFSET_SECONDS) and converted to UTC: years near 1 or 9999 would
+# overflow ``datetime``. A kiosk without a battery clock reads 1969/1970 or its build date.
+MIN_YEAR, MAX_YEAR = 1000, 8999
 
 
 def parse_time(value) -> dt.datetime | None:
@@ -244,7 +248,10 @@ def check_event(ev: dict, device_id: str, uuids: dict | None = None
     if t is None:
         return (f"device_time: {ev['device_time']!r} is not an RFC 3339 time with an offset",
                 None, None)
-    if not HEX64.match(ev["prev_hash"]):
+    if not (MIN_YEAR <= t.year <= MAX_YEAR):
+        return (f"device_time: year {t.year} is outside {MIN_YEAR}–{MAX_YEAR}, which no "
+                "kiosk clock reads", None, t)
+    if not HEX64.fullmatch(ev["prev_hash"]):
         return "prev_hash: must be 64 lower-case hex digits", None, t
     if ev["seq"] == 1 and ev["prev_hash"] != GENESIS_HASH:
         return "prev_hash: the first event of a stream must chain to 64 zeros", None, t
@@ -253,7 +260,7 @@ def check_event(ev: dict, device_id: str, uuids: dict | None = None
     except UnicodeEncodeError:
         return "a string holds a lone UTF-16 surrogate (not valid Unicode)", None, t
     if digest != ev["hash"]:  # a match is 64 lower-case hex digits, so only now check the form
-        if not HEX64.match(ev["hash"]):
+        if not HEX64.fullmatch(ev["hash"]):
             return "hash: must be 64 lower-case hex digits", None, t
         return "hash: does not match the event's content", None, t
     if nul:  # PostgreSQL text cannot hold U+0000; refused on every backend alike
@@ -303,7 +310,7 @@ def rating_problem(p: dict) -> str | None:
     if _rating_ok(p):
         return None
     level = p.get("level")
-    if level not in C.STARS:
+    if not isinstance(level, str) or level not in C.STARS:
         return f"level: unknown level {level!r}"
     if p.get("stars") != C.STARS[level] or not _is_int(p.get("stars")):
         return f"stars: {p.get('stars')!r} does not match level {level!r} ({C.STARS[level]})"
@@ -313,7 +320,7 @@ def rating_problem(p: dict) -> str | None:
     if scale == 4 and level == "basic_satisfied":
         return "level: 'basic_satisfied' is not on a 4-level scale"
     channel = p.get("channel", C.CHANNEL_HALL_TABLET)
-    if channel not in C.CHANNELS or not _is_int(channel):
+    if not _is_int(channel) or channel not in C.CHANNELS:
         return f"channel: must be 3 or 4, got {channel!r}"
     if not (isinstance(p.get("window_id"), str) and 0 < len(p["window_id"]) <= 64):
         return f"window_id: must be a non-empty string, got {p.get('window_id')!r}"

@@ -293,3 +293,29 @@ def test_rollups_of_a_mixed_batch_match_its_stored_ratings(device, org_setup):
     assert {r["window_id"] for r in stored} == {"W-001"}
     assert len(alerts_of(org_setup, "clock_offset")) == 1
     assert len(alerts_of(org_setup, "burst")) == 1
+
+
+def test_odd_values_in_a_rating_are_rejected_per_event_not_a_server_error(device, org_setup):
+    # Found by the differential test of the C checks (2026-12-02): a level or channel that is
+    # an array or object made `rating_problem` raise TypeError (unhashable), a device time in
+    # year 1 or 9999 with an offset made the row's UTC conversion overflow, and a hash
+    # followed by a newline passed the hex check. The first two were 500s for the whole batch.
+    ok = device.rating()
+    odd = [device.event("rating", {"level": ["satisfied"], "stars": 4, "window_id": "W-001"}),
+           device.event("rating", {"level": "satisfied", "stars": 4, "channel": {"x": 1},
+                                   "window_id": "W-001"}),
+           device.rating(device_time="0001-01-01T00:00:00+08:00"),
+           device.rating(device_time="9999-12-31T23:59:59-08:00")]
+    newline = device.rating()
+    newline["prev_hash"] += "\n"
+    r = device.post_batch([ok, *odd, newline])
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == ["accepted"] + ["rejected"] * 5
+    reasons = [x["reason"] for x in results[1:]]
+    assert reasons[0] == "payload.level: unknown level ['satisfied']"
+    assert reasons[1] == "payload.channel: must be 3 or 4, got {'x': 1}"
+    assert reasons[2].startswith("device_time: year 1 is outside") and \
+        reasons[3].startswith("device_time: year 9999 is outside")
+    assert reasons[4] == "prev_hash: must be 64 lower-case hex digits"
+    assert count(org_setup.engine, ratings) == 1
