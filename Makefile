@@ -8,8 +8,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the app and the test suite use: Mesa for Kivy's offscreen GL, mtdev for
 # touch input, PostgreSQL for the aggregator's scale path, Chromium and CJK fonts for the
-# dashboard's browser tests, nginx for the two-instance scale-out test.
-DEB_PACKAGES := libgl1-mesa-dri libegl1 libmtdev1 postgresql chromium fonts-noto-cjk nginx
+# dashboard's browser tests, nginx for the two-instance scale-out test, gcc and Python's headers
+# for the aggregator's compiled checks (aggregator/_fastcheck.c).
+DEB_PACKAGES := libgl1-mesa-dri libegl1 libmtdev1 postgresql chromium fonts-noto-cjk nginx \
+	gcc python3-dev
 
 .PHONY: run test lint bench bench-quick reliability deps venv clean
 
@@ -26,7 +28,7 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(STAMP): setup.py
+$(STAMP): setup.py aggregator/_fastcheck.c
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[aggregator,test]"

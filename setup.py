@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 HERE = Path(__file__).parent
 
@@ -24,6 +24,10 @@ setup(
         "aggregator": ["templates/*", "templates/*/*", "static/*", "static/*/*", "migrations/*"],
     },
     include_package_data=True,
+    # The compiled checks of the usual batch event (aggregator/_fastcheck.c). Optional: without
+    # a C compiler and Python's headers the server runs the same checks in Python, slower.
+    ext_modules=[Extension("aggregator._fastcheck", ["aggregator/_fastcheck.c"],
+                           extra_compile_args=["-O2"], optional=True)],
     install_requires=[
         "kivy[base]>=2.3,<2.4",
         "sqlite-utils>=4.2,<5",

@@ -15,13 +15,28 @@ batch's writes: SQLite's driver lets go of the GIL while it steps and commits.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+
+import orjson
 
 from . import constants as C
-from . import rollups
+from . import db, rollups
 from .db import WRITER_FIRST, driver_time
 from .ratings import RowMaker, counted
 from .settings import Settings
-from .validation import check_event
+from .validation import MAX_YEAR, MIN_YEAR, PAYLOAD_CHECKS, check_event, fast
+
+
+def _flags_json(flags: list) -> str:  # RowMaker's text of a rating's flags
+    return json.dumps(sorted(set(flags)))
+
+
+if fast is not None:  # the compiled checks (_fastcheck.c) take their rules from here
+    fast.setup(orjson.dumps, orjson.OPT_SORT_KEYS, dt.datetime.fromisoformat,
+               frozenset(C.EVENT_TYPES - PAYLOAD_CHECKS.keys()), C.STARS, db._UTC_HOURS,
+               driver_time, _flags_json, C.ST_ACCEPTED, hashlib.sha256, C.CHANNELS,
+               MIN_YEAR, MAX_YEAR)
 
 
 class CheckedBatch:
@@ -33,7 +48,11 @@ class CheckedBatch:
 
     For the whole batch: ``late`` (events dated after server time plus the clock window),
     ``flagged`` (ratings with flags) and ``rollup``, the rollup increments of all
-    ``rating_rows`` (``rollups.tally``): right as they are when every rating is stored."""
+    ``rating_rows`` (``rollups.tally``): right as they are when every rating is stored.
+
+    The usual well-formed event is checked and turned into rows by the compiled
+    ``_fastcheck`` when it is built, any other by ``_check``, the reference, which alone
+    words the problems; ``by_python`` counts the events ``_check`` took."""
 
     def __init__(self, doc: dict, device: dict, now: dt.datetime, settings: Settings,
                  dialect: str):
@@ -49,27 +68,43 @@ class CheckedBatch:
         self.answers: dict[int, dict] = {}
         self.late: list[int] = []
         self.flagged: list[int] = []
-        uuids: dict[str, bool] = {}
-        device_id = device["id"]
-        late = now + dt.timedelta(seconds=settings.clock_window_seconds)
+        self._device_id, self._batch_id, self._server_time = device["id"], batch_id, server_time
+        self._late = now + dt.timedelta(seconds=settings.clock_window_seconds)
+        self._uuids: dict[str, bool] = {}
         pause = WRITER_FIRST.pause
-        for i, ev in enumerate(events):
-            if not i & 15:
-                pause()
-            problem, payload_json, t = check_event(ev, device_id, uuids)
-            self.problems.append(problem)
-            if problem is not None:
-                continue
-            self.times[i] = t
-            self.event_rows[i] = (ev["id"], device_id, ev["stream_id"], ev["seq"], ev["type"],
-                                  ev["device_time"], ev["boot_id"], ev["mono_ns"], payload_json,
-                                  ev["prev_hash"], ev["hash"], batch_id, server_time)
-            self.answers[i] = {"id": ev["id"], "seq": ev["seq"], "status": C.ST_ACCEPTED}
-            if t > late:
-                self.late.append(i)
-            if ev["type"] == C.EV_RATING:
-                payload = ev["payload"]
-                self.rating_rows[i] = self.make_rating(ev["id"], payload, t, ev["device_time"])
-                if payload.get("flags"):
-                    self.flagged.append(i)
+        if fast is not None and type(self._device_id) is str and type(events) is list:
+            # The usual event in C (_fastcheck.c), any other by ``_check``
+            make = self.make_rating
+            self.by_python = fast.run(
+                events, self._device_id, batch_id, server_time, self._late, self._uuids,
+                pause, self._check, self.problems, self.times, self.event_rows, self.answers,
+                self.late, self.flagged, self.rating_rows, make.device_id, make.unit_id,
+                make.now, make.skew, make.tz, make.server_time, dialect == "postgresql")
+            self.rollup = fast.tally(self.rating_rows)
+            if self.rollup is not None:
+                return
+        else:
+            self.by_python = len(events)
+            for i, ev in enumerate(events):
+                if not i & 15:
+                    pause()
+                self._check(i, ev)
         self.rollup = rollups.tally(map(counted, self.rating_rows.values()))
+
+    def _check(self, i: int, ev: dict) -> None:
+        problem, payload_json, t = check_event(ev, self._device_id, self._uuids)
+        self.problems.append(problem)
+        if problem is not None:
+            return
+        self.times[i] = t
+        self.event_rows[i] = (ev["id"], self._device_id, ev["stream_id"], ev["seq"], ev["type"],
+                              ev["device_time"], ev["boot_id"], ev["mono_ns"], payload_json,
+                              ev["prev_hash"], ev["hash"], self._batch_id, self._server_time)
+        self.answers[i] = {"id": ev["id"], "seq": ev["seq"], "status": C.ST_ACCEPTED}
+        if t > self._late:
+            self.late.append(i)
+        if ev["type"] == C.EV_RATING:
+            payload = ev["payload"]
+            self.rating_rows[i] = self.make_rating(ev["id"], payload, t, ev["device_time"])
+            if payload.get("flags"):
+                self.flagged.append(i)

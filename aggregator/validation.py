@@ -33,6 +33,11 @@ from sync.protocol import (
 from . import constants as C
 from .errors import BadRequest, TooLarge, UnsupportedEncoding
 
+try:  # the compiled checks of the usual event (_fastcheck.c); optional, see checked_batch
+    from . import _fastcheck as fast
+except ImportError:
+    fast = None
+
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
 MAX_INT = 2**63 - 1
@@ -145,8 +150,14 @@ def _check_envelope(doc, header_device: str) -> dict:
     if len(events) > MAX_BATCH_EVENTS:
         raise TooLarge(f"batch has {len(events)} events, over {MAX_BATCH_EVENTS}; split it",
                        field="events")
-    for i, ev in enumerate(events):
-        check_shape(ev, f"events[{i}]")
+    if fast is None or type(events) is not list:
+        for i, ev in enumerate(events):
+            check_shape(ev, f"events[{i}]")
+    else:  # compiled: Python checks (and names the problem of) any other event
+        i = fast.first_slow_shape(events, 0)
+        while i >= 0:
+            check_shape(events[i], f"events[{i}]")
+            i = fast.first_slow_shape(events, i + 1)
     return doc
 
 
