@@ -248,7 +248,6 @@ static const char *find_last(const char *hay, Py_ssize_t n, const char *needle, 
     return NULL;
 }
 
-/* 1: check_event would return (None, e->payload_json, e->t); 0: defer; -1: error */
 /* drop the references event_fast took to the event's values */
 static void ev_release(Ev *e)
 {
@@ -258,6 +257,8 @@ static void ev_release(Ev *e)
     Py_DECREF(e->hash);
 }
 
+/* 1: check_event would return (None, e->payload_json, e->t), with e holding references to
+   the event's values; 0: defer (no references held); -1: error */
 static int event_fast(PyObject *ev, PyObject *device_id, PyObject *uuids, Ev *e)
 {
     int err = 0;
