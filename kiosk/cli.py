@@ -235,8 +235,13 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def setup_logging() -> None:
+    """The kiosk's log: INFO and above, one line each, on standard error (the journal)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    setup_logging()
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -22,7 +22,11 @@ log = logging.getLogger(__name__)
 # Image providers: the kiosk shows PNG assets and JPEG or PNG staff photos (the server accepts
 # no other), which Kivy's SDL2_image provider loads; its default list also registers the
 # Pillow provider, whose import (Pillow, cffi) cost ~2.4 MB of resident memory for nothing.
-KIVY_ENVIRONMENT = {"KIVY_IMAGE": "tex,dds,sdl2"}
+# Log mode: Kivy's default ("KIVY") puts its handlers on the root logger and lowers the root's
+# level to NOTSET, so every line of the kiosk's own log came out twice and every library's
+# DEBUG lines (urllib3's, one per sync request) reached the journal. "MIXED" keeps Kivy's
+# handlers on Kivy's own logger; the rest goes through the log ``kiosk`` configures (INFO).
+KIVY_ENVIRONMENT = {"KIVY_IMAGE": "tex,dds,sdl2", "KIVY_LOG_MODE": "MIXED"}
 
 
 def kivy_environment() -> None:
