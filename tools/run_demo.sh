@@ -19,6 +19,13 @@ if [ ! -f var/aggregator.db ]; then
       --role unit_manager --unit U-01 --password-stdin
 fi
 
+# The server secret signs dashboard sessions and QR follow-up tokens: kept under var/, so that
+# restarting the demo keeps both valid (the server makes a new one per start when unset).
+if [ -z "${AGGREGATOR_SECRET:-}" ]; then
+  [ -s var/aggregator-secret ] || (umask 077 && $VENV/python -c "import secrets; print(secrets.token_hex(32))" >var/aggregator-secret)
+  export AGGREGATOR_SECRET="$(cat var/aggregator-secret)"
+fi
+
 echo "== starting the aggregator on $URL (log: var/aggregator.log)"
 $VENV/aggregator serve --database "$DB" --host 127.0.0.1 --port "$PORT" >var/aggregator.log 2>&1 &
 AGG_PID=$!
