@@ -4,6 +4,7 @@ the first start made."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -24,9 +25,9 @@ def _start(work: Path, port: int, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items()
            if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER", "AGGREGATOR_SECRET")}
     env["AGGREGATOR_PORT"] = str(port)
-    return subprocess.Popen(["bash", "tools/run_demo.sh"], cwd=work, env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    with log.open("w") as out:
+        return subprocess.Popen(["bash", "tools/run_demo.sh"], cwd=work, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _wait_ready(proc: subprocess.Popen, log: Path) -> str:
@@ -53,7 +54,8 @@ def _stop(proc: subprocess.Popen) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_make_run_serves_the_demo_and_a_restart_keeps_data_and_sessions(tmp_path):
