@@ -4,7 +4,6 @@ Prometheus text format, the device page's config version and the remote "sync no
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,6 +12,7 @@ from aggregator.dashboard import accounts
 from aggregator.dashboard.devices import take_sync_now
 from aggregator.db import driver_time, make_engine, utcnow, write
 from tests.aggregator.device import Device
+from tests.dashboard.helpers import Dashboard, csrf_of
 from tests.ops.test_backup import setup
 
 PASSWORD = "Ops-Passw0rd-2026"
@@ -36,13 +36,8 @@ def value(samples: dict, name: str, **labels) -> float | None:
 
 
 def login(base: str, username: str) -> tuple[requests.Session, str]:
-    s = requests.Session()
-    token = re.search(r'name="csrf" value="([^"]+)"', s.get(f"{base}/dashboard/login").text)[1]
-    r = s.post(f"{base}/dashboard/login", allow_redirects=False, data={
-        "username": username, "password": PASSWORD, "csrf": token, "next": ""})
-    assert r.status_code == 303, r.text[:300]
-    page = s.get(f"{base}/dashboard/devices")
-    return s, re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+    s = Dashboard(base, engine=None, users={}).login(username, PASSWORD)
+    return s, csrf_of(s, f"{base}/dashboard/devices")
 
 
 def test_metrics_health_config_version_and_sync_now(database_url, processes):

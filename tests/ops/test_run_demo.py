@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from tests.dashboard.helpers import Dashboard
 from tests.ops.helpers import ROOT, free_port
 
 NO_DISPLAY = "No display here"
@@ -76,11 +76,7 @@ def test_make_run_serves_the_demo_and_a_restart_keeps_data_and_sessions(tmp_path
         out = _wait_ready(proc, first_log)
         assert "loading the demo district" in out and "enrolling the demo kiosk" in out
         assert requests.get(f"{base}/healthz", timeout=5).json()["status"] == "ok"
-        s = requests.Session()
-        csrf = re.search(r'name="csrf" value="([^"]+)"', s.get(f"{base}/dashboard/login").text)[1]
-        r = s.post(f"{base}/dashboard/login", allow_redirects=False, data={
-            "username": "supervisor", "password": "demo-supervisor-2026", "csrf": csrf, "next": ""})
-        assert r.status_code == 303, r.text[:300]
+        s = Dashboard(base, engine=None, users={}).login("supervisor", "demo-supervisor-2026")
         assert s.get(f"{base}/dashboard/", allow_redirects=False).status_code == 200
         assert requests.get(f"{base}/r/W-001", timeout=5).status_code == 200
     finally:
