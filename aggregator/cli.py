@@ -47,9 +47,15 @@ def cmd_serve(args) -> int:
     if args.workers > 1:
         os.environ["AGGREGATOR_DATABASE_URL"] = url
         os.environ.setdefault("AGGREGATOR_SECRET", settings.secret)
-        _metrics_dir()
-        uvicorn.run("aggregator.cli:app_from_env", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_config=logs.uvicorn_log_config())
+        made = _metrics_dir()
+        try:
+            uvicorn.run("aggregator.cli:app_from_env", factory=True, host=args.host,
+                        port=args.port, workers=args.workers,
+                        log_config=logs.uvicorn_log_config())
+        finally:  # each start made its own; without this every restart left one in /tmp
+            if made:
+                import shutil
+                shutil.rmtree(made, ignore_errors=True)
     else:
         app = create_app(url, settings=settings, run_migrations=False)
         _settle_heap()
@@ -70,9 +76,10 @@ def _settle_heap() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def _metrics_dir() -> None:
+def _metrics_dir() -> str | None:
     """Workers sum their /metrics counters through files in PROMETHEUS_MULTIPROC_DIR: a
-    fresh temp dir unless one is given (then it is emptied, as prometheus-client requires)."""
+    fresh temp dir unless one is given (then it is emptied, as prometheus-client requires).
+    Returns the temp dir it made, for ``cmd_serve`` to remove at the end."""
     import tempfile
 
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -80,8 +87,10 @@ def _metrics_dir() -> None:
         Path(given).mkdir(parents=True, exist_ok=True)
         for stale in Path(given).glob("*.db"):
             stale.unlink()
-    else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="aggregator-metrics-")
+        return None
+    made = tempfile.mkdtemp(prefix="aggregator-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
 
 
 def app_from_env():

@@ -167,8 +167,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown bench(es): {', '.join(sorted(unknown))}")
     outdir = BENCH / "out"
     outdir.mkdir(exist_ok=True)
+    # the benches' temp files (kiosk databases, Kivy home) go with this dir when the run ends
+    run_tmp = Path(tempfile.mkdtemp(prefix="bench-run-"))
+    (run_tmp / "tmp").mkdir()
     env = dict(os.environ, KIVY_NO_ARGS="1", SDL_VIDEODRIVER="offscreen",
-               KIVY_HOME=tempfile.mkdtemp(prefix="kivy-home-"), PYTHONUNBUFFERED="1")
+               KIVY_HOME=str(run_tmp / "kivy-home"), TMPDIR=str(run_tmp / "tmp"),
+               PYTHONUNBUFFERED="1")
     pg_dir = None
     if not env.get("AGGREGATOR_TEST_PG_URL"):
         url, pg_dir = start_pg()
@@ -195,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if pg_dir:
             stop_pg(pg_dir)
+        shutil.rmtree(run_tmp, ignore_errors=True)
     speeds.append(reference_seconds())
     rows.append(speed_row(speeds))
     load = os.getloadavg()
