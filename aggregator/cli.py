@@ -296,9 +296,33 @@ def main(argv=None) -> int:
         return 130
     except Exception as exc:  # database unreachable and the like: a message, not a trace
         if type(exc).__module__.startswith(("sqlalchemy", "psycopg")):
-            print(f"aggregator {args.command}: database error: {exc}", file=sys.stderr)
+            print(f"aggregator {args.command}: database {_shown_url(args)}: "
+                  f"{_database_problem(exc)}", file=sys.stderr)
             return 1
         raise
+
+
+def _shown_url(args) -> str:
+    """The database the command used, its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    url = (getattr(args, "database", None) or os.environ.get("AGGREGATOR_DATABASE_URL")
+           or DEFAULT_DB)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: the error says so
+        return repr(url)
+
+
+def _database_problem(exc: Exception) -> str:
+    """The driver's own words (without SQLAlchemy's statement dump and link), and a hint for
+    a file that is not a database."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    if "file is not a database" in text or "database disk image is malformed" in text:
+        text += (" (not an aggregator database, or damaged: `aggregator restore` puts a "
+                 "backup in its place)")
+    return text
 
 
 if __name__ == "__main__":

@@ -72,6 +72,22 @@ def test_cli_help_bad_arguments_and_enroll_code(tmp_path, capsys):
     assert cli.main(["migrate", "--database", url]) == 0
 
 
+
+def test_cli_database_errors_name_the_database_and_hide_its_password(tmp_path, capsys):
+    # The message was SQLAlchemy's text: the driver's error, then a link to sqlalche.me, and
+    # not which database; an operator with several could not tell which file was damaged.
+    bad = tmp_path / "aggregator.db"
+    bad.write_bytes(b"not a database" * 100)
+    assert cli.main(["migrate", "--database", f"sqlite:///{bad}"]) == 1
+    err = capsys.readouterr().err
+    assert f"aggregator migrate: database sqlite:///{bad}: file is not a database" in err
+    assert "aggregator restore" in err and "sqlalche.me" not in err
+    assert cli.main(["scan-alerts", "--database",
+                     "postgresql://kiosk:s3cret@127.0.0.1:1/none"]) == 1
+    err = capsys.readouterr().err
+    assert "database postgresql://kiosk:***@127.0.0.1:1/none: connection failed" in err
+    assert "s3cret" not in err
+
 def test_demo_follows_up_its_bad_ratings_like_an_office(tmp_path):
     # The demo's overview showed hundreds of overdue cases because nobody had ever worked one;
     # a demo should look like a hall that does its job.
