@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect
 from . import api_admin, api_device, dashboard, metrics, qr_page
 from .dashboard import devices as dashboard_devices
 from .db import dialect_name, make_engine
-from .errors import AggregatorError
+from .errors import AggregatorError, BadRequest
 from .logs import AccessLog
 from .migrations import migrate
 from .settings import Settings
@@ -83,13 +83,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
-        first = (exc.errors() or [{}])[0]
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path",
-                                                                  "header")]
-        field = ".".join(loc) or None
-        return JSONResponse({"error": "bad_request", "field": field,
-                             "detail": f"{field or 'request'}: {first.get('msg', 'invalid')}"
-                                       f", got {str(first.get('input'))[:80]!r}"},
+        bad = BadRequest.of_validation(exc.errors())
+        return JSONResponse({"error": bad.code, "field": bad.field, "detail": bad.detail},
                             status_code=400)
 
     @app.exception_handler(StarletteHTTPException)

@@ -36,6 +36,16 @@ class BadRequest(AggregatorError):
     status = 400
     code = "bad_request"
 
+    @classmethod
+    def of_validation(cls, errors: list) -> "BadRequest":
+        """The first of FastAPI's request-validation ``errors``, named by its field."""
+        first = (errors or [{}])[0]
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path",
+                                                                  "header")]
+        field = ".".join(loc) or None
+        return cls(f"{field or 'request'}: {first.get('msg', 'invalid')}, "
+                   f"got {str(first.get('input'))[:80]!r}", field=field)
+
 
 class Unauthorized(AggregatorError):
     """Bad signature, unknown or revoked device, replayed nonce, clock skew, bad admin token."""

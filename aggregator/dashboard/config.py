@@ -29,6 +29,10 @@ HELP = {
     "lockout_minutes": "Length of a login lockout",
 }
 KEY = "dashboard_settings"
+# Bounds of the whole numbers (the settings form shows the same). A deadline below 0 made every
+# batch with a bad rating fail in ingest (the case could not be dated); a huge one spun.
+RANGES = {"first_contact_days": (0, 60), "answer_days": (1, 120), "session_hours": (1, 720),
+          "lockout_failures": (1, 1000), "lockout_minutes": (1, 10080)}
 
 
 @dataclass
@@ -69,6 +73,13 @@ class DashboardSettings:
         if not 0 < out.target_rate <= 1:
             raise BadRequest(f"target_rate must be in (0, 1], got {out.target_rate}",
                              field="target_rate")
+        for name, (lo, hi) in RANGES.items():
+            if not lo <= getattr(out, name) <= hi:
+                raise BadRequest(f"{name} must be from {lo} to {hi}, got {getattr(out, name)}",
+                                 field=name)
+        if out.first_contact_days > out.answer_days:
+            raise BadRequest(f"first_contact_days ({out.first_contact_days}) must not be later "
+                             f"than answer_days ({out.answer_days})", field="first_contact_days")
         return out
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import AggregatorError, Forbidden
+from ..errors import AggregatorError, BadRequest, Forbidden
 from . import (
     assessment_routes,
     routes_admin,
@@ -74,5 +75,15 @@ def mount(app: FastAPI) -> None:
             return error_page(request, err)
         return await json_http(request, exc)
 
+    json_validation = app.exception_handlers.get(RequestValidationError)
+
+    async def validation_error(request: Request, exc: RequestValidationError):
+        # a form field the browser let through (or a hand-made request): the error page, as
+        # for every other refusal, not the API's JSON
+        if _wants_html(request):
+            return error_page(request, BadRequest.of_validation(exc.errors()))
+        return await json_validation(request, exc)
+
     app.add_exception_handler(AggregatorError, aggregator_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)

@@ -164,7 +164,7 @@ def save_item(request: Request, ctx: Ctx = Depends(posted), code: str = Form(...
 def settings_page(request: Request, ctx: Ctx = Depends(current)):
     scope.require_role(ctx.user, "admin")
     return render(request, "settings.html", ctx, s=ctx.settings, help=config.HELP,
-                  nav="settings")
+                  ranges=config.RANGES, nav="settings")
 
 
 @router.post("/settings")

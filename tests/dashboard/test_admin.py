@@ -1,11 +1,17 @@
 """Roster editing reaches the kiosks (config ETag), create-user CLI, settings."""
 
+import html
 import io
 
-from aggregator import Settings, device_config
+from sqlalchemy import select
+
+from aggregator import Settings, device_config, enroll
 from aggregator.cli import main
 from aggregator.dashboard import accounts
+from aggregator.dashboard.calendar import WorkCalendar
+from aggregator.dashboard.tables import cases
 from aggregator.db import make_engine, read, utcnow, write
+from tests.aggregator.device import Device
 from tests.dashboard.helpers import csrf_of
 
 
@@ -58,3 +64,42 @@ def test_create_user_cli_reads_the_password_from_stdin(tmp_path, monkeypatch, ca
                                               utcnow(), accounts.DashboardSettings())
     assert outcome == "ok" and user["role"] == "admin"
     assert user["password_hash"].startswith("$argon2")
+
+
+def test_settings_out_of_range_are_refused_and_saved_deadlines_date_new_cases(dash):
+    # The form's bounds were only the browser's: an admin could save answer_days=-5, and then
+    # every batch holding a bad rating failed in ingest with a 500 (its case could not be
+    # dated), so the kiosks behind it retried for ever. A value that was not a number came
+    # back as the API's JSON instead of the dashboard's error page.
+    s = dash.login("admin")
+    page = dash.url + "/dashboard/settings"
+    form = {"csrf": csrf_of(s, page), "target_rate": "0.8", "first_contact_days": "1",
+            "answer_days": "15", "holidays": "", "workdays": ""}
+    for name, value, says in (
+            ("answer_days", "-5", "answer_days must be from 1 to 120, got -5"),
+            ("answer_days", "100000", "answer_days must be from 1 to 120, got 100000"),
+            ("first_contact_days", "-1", "first_contact_days must be from 0 to 60, got -1"),
+            ("first_contact_days", "20", "first_contact_days (20) must not be later than "
+                                         "answer_days (15)"),
+            ("target_rate", "abc", "target_rate: Input should be a valid number")):
+        r = s.post(page, data={**form, name: value}, allow_redirects=False)
+        assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")
+        assert says in html.unescape(r.text), (name, value)
+    assert 'name="answer_days" type="number" min="1" max="120" value="15"' in s.get(page).text
+
+    with write(dash.engine) as conn:
+        code = enroll.create_code(conn, "W-003", utcnow())["code"]
+    kiosk = Device(dash.url, window_id="W-003")
+    assert kiosk.enroll(code).status_code == 200
+    try:
+        r = s.post(page, data={**form, "answer_days": "3"}, allow_redirects=False)
+        assert r.status_code == 303
+        bad = kiosk.rating("very_dissatisfied")
+        r = kiosk.post_batch([bad])
+        assert r.status_code == 200 and r.json()["results"][0]["status"] == "accepted"
+        with read(dash.engine) as conn:
+            case = conn.execute(select(cases).where(cases.c.rating_id == bad["id"])) \
+                .mappings().one()
+        assert case["answer_due"] == WorkCalendar().add_working_days(case["opened_day"], 3).isoformat()
+    finally:
+        assert s.post(page, data=form, allow_redirects=False).status_code == 303
