@@ -10,6 +10,7 @@ sees the same.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import select, update
@@ -74,6 +75,10 @@ class AssessmentSettings:
             out.award_min_ratings = int(out.award_min_ratings)
         except (TypeError, ValueError):
             raise BadRequest("weights and thresholds must be numbers", field="weights") from None
+        for name, values in (("weights", out.weights.values()), ("thresholds", out.thresholds)):
+            if not all(math.isfinite(x) for x in values):  # "nan" and "inf" pass float()
+                raise BadRequest(f"{name} must be finite numbers, got {getattr(out, name)}",
+                                 field=name)
         if any(v < 0 for v in out.weights.values()) or not sum(out.weights.values()):
             raise BadRequest(f"weights must be >= 0 and not all 0, got {out.weights}",
                              field="weights")
