@@ -66,7 +66,8 @@ def test_star_means_map_to_0_100(mean, score):
     ({"weights": {"citizens": 1, "peers": 1}}, "weights"),
     ({"weights": {"citizens": -1, "peers": 1, "leaders": 1}}, "weights"),
     ({"weights": {"citizens": 0, "peers": 0, "leaders": 0}}, "weights"),
-    # "nan" and "inf" pass float(): a NaN weight made every composite score NaN
+    # "nan" and "inf" pass float(): an inf weight made every composite score NaN, a nan weight
+    # silently left its part out
     ({"weights": {"citizens": "nan", "peers": 1, "leaders": 1}}, "weights"),
     ({"weights": {"citizens": "inf", "peers": 1, "leaders": 1}}, "weights"),
     ({"thresholds": [60, 70, 80, "nan"]}, "thresholds"),
