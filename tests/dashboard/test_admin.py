@@ -11,6 +11,7 @@ from aggregator.dashboard import accounts
 from aggregator.dashboard.calendar import WorkCalendar
 from aggregator.dashboard.tables import cases
 from aggregator.db import make_engine, read, utcnow, write
+from aggregator.schema import service_items
 from tests.aggregator.device import Device
 from tests.dashboard.helpers import csrf_of
 
@@ -103,3 +104,31 @@ def test_settings_out_of_range_are_refused_and_saved_deadlines_date_new_cases(da
         assert case["answer_due"] == WorkCalendar().add_working_days(case["opened_day"], 3).isoformat()
     finally:
         assert s.post(page, data=form, allow_redirects=False).status_code == 303
+
+
+def test_a_service_item_saved_on_the_roster_page_reaches_the_unit_kiosks_only(dash):
+    s = dash.login("u01")
+    csrf = csrf_of(s, dash.url + "/dashboard/roster")
+    before = _etag(dash)
+    r = s.post(dash.url + "/dashboard/roster/items", data={
+        "csrf": csrf, "code": "U-01-NEW", "name": "新生儿出生“一件事”", "time_limit": "3 个工作日",
+        "unit_id": "U-01"}, allow_redirects=False)
+    assert r.status_code == 303
+    with read(dash.engine) as conn:
+        config = device_config.build(conn, {"window_id": "W-001"}, Settings(secret="x"))
+    assert {"code": "U-01-NEW", "name": "新生儿出生“一件事”", "time_limit": "3 个工作日"} \
+        in config["service_items"] and config["etag"] != before
+    # another unit's item, and an item for a unit outside the manager's scope, are refused
+    with read(dash.engine) as conn:
+        other = conn.execute(select(service_items.c.code)
+                             .where(service_items.c.unit_id == "U-02")).scalars().first()
+    for code, unit in ((other, "U-01"), ("U-02-NEW", "U-02")):
+        r = s.post(dash.url + "/dashboard/roster/items", data={
+            "csrf": csrf, "code": code, "name": "x", "time_limit": "", "unit_id": unit},
+            allow_redirects=False)
+        assert r.status_code == 403, (code, unit)
+    with read(dash.engine) as conn:
+        assert conn.execute(select(service_items.c.name)
+                            .where(service_items.c.code == other)).scalar() != "x"
+        assert conn.execute(select(service_items.c.code)
+                            .where(service_items.c.code == "U-02-NEW")).first() is None
