@@ -2,8 +2,13 @@
 Runs on SQLite and, with AGGREGATOR_TEST_PG_URL, on PostgreSQL."""
 
 import requests
+from sqlalchemy import select
 
+from aggregator import enroll
 from aggregator.dashboard import sample
+from aggregator.db import read, utcnow, write
+from aggregator.schema import devices, ratings
+from tests.aggregator.device import Device
 from tests.dashboard.helpers import csrf_of
 
 
@@ -111,3 +116,23 @@ def test_public_page_shows_totals_and_no_rater_details(dash):
     assert r.status_code == 200 and "城关街道便民服务中心" in r.text
     assert sample.PHONE not in r.text and "跑了两趟" not in r.text
     assert requests.get(dash.url + "/public/units/NOPE").status_code == 404
+
+
+def test_supervisor_revokes_a_kiosk_which_then_cannot_upload_and_keeps_its_data(dash):
+    with write(dash.engine) as conn:
+        code = enroll.create_code(conn, "W-002", utcnow())["code"]
+    kiosk = Device(dash.url, window_id="W-002")
+    assert kiosk.enroll(code).status_code == 200
+    sent = kiosk.rating("satisfied")
+    assert kiosk.post_batch([sent]).json()["results"][0]["status"] == "accepted"
+    s = dash.login("jfb")
+    csrf = csrf_of(s, dash.url + "/dashboard/devices")
+    r = s.post(f"{dash.url}/dashboard/devices/{kiosk.id}/revoke", data={"csrf": csrf},
+               allow_redirects=False)
+    assert r.status_code == 303
+    r = kiosk.post_batch([kiosk.rating("very_satisfied")])
+    assert r.status_code == 401 and r.json()["error"] == "device_revoked"
+    with read(dash.engine) as conn:
+        assert conn.execute(select(ratings.c.id).where(ratings.c.id == sent["id"])).first()
+        assert conn.execute(select(devices.c.revoked_at)
+                            .where(devices.c.id == kiosk.id)).scalar() is not None
