@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
+import unicodedata
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
@@ -38,6 +41,8 @@ TEXT = {
            "limited": "您刚刚已评价过，请稍后再试。", "unknown": "未找到该窗口。",
            "follow_title": "补充意见", "follow_ask": "请补充您对本次服务的意见",
            "expired": "该二维码已过期。", "bad_input": "请选择一个评价等级。",
+           "bad_phone": "请检查手机号：只能填写数字、空格、“-”和开头的“+”。",
+           "no_consent": "如需回访，请勾选“同意工作人员致电回访”；不需要回访请清空手机号。",
            "levels": C.LEVEL_NAMES_ZH, "reason_names": C.REASON_NAMES_ZH, "lang_switch": "English",
            "privacy": "评价匿名，工作人员看不到您的选择。"},
     "en": {"title": "Rate our service", "ask": "How was the service you received?",
@@ -48,17 +53,48 @@ TEXT = {
            "unknown": "No such window.", "follow_title": "Add a comment",
            "follow_ask": "Tell us more about the service", "expired": "This QR code expired.",
            "bad_input": "Please choose a level.", "levels": C.LEVEL_NAMES_EN,
+           "bad_phone": "Please check the phone number: digits, spaces, '-' and a leading '+' "
+                        "only.",
+           "no_consent": "For a call back, tick \"You may call me back\"; otherwise clear the "
+                         "phone number.",
            "reason_names": C.REASON_NAMES_EN, "lang_switch": "中文",
            "privacy": "Ratings are anonymous; staff never see your choice."},
 }
-FACES = {"very_satisfied": "😄", "satisfied": "🙂", "basic_satisfied": "😐",
-         "dissatisfied": "🙁", "very_dissatisfied": "😠"}
+# each reason chip: the bad levels that offer it, as the page's script reads them
+REASONS_FOR = {code: " ".join(lv for lv, codes in C.REASONS.items() if code in codes)
+               for codes in C.REASONS.values() for code in codes}
+# The kiosk's five faces (tools/make_assets.py: fill colour, mouth from +1 smile to -1 frown),
+# drawn inline: emoji faces depend on the phone's fonts (two of five were missing boxes in
+# Debian's Chromium) and looked nothing like the kiosk's.
+FACE_SHAPES = {"very_satisfied": ("#2ea043", 1.0), "satisfied": ("#7ab83a", 0.55),
+               "basic_satisfied": ("#e8b01d", 0.0), "dissatisfied": ("#ec7a26", -0.55),
+               "very_dissatisfied": ("#d63b34", -1.0)}
+
+
+def _face_svg(colour: str, curve: float) -> Markup:
+    # the mouth as make_assets draws it: an arc of depth d, its ends 0.34 d in from the apex
+    d = 22 * abs(curve)
+    if curve >= 0:
+        corners, apex = 66 + 0.34 * d, 66 + d
+    else:
+        corners, apex = 68 + 0.66 * d, 68
+    bend = 2 * apex - corners   # a quadratic curve's control point, for that apex
+    return Markup(
+        f'<svg class="face" viewBox="0 0 100 100" aria-hidden="true">'
+        f'<circle cx="50" cy="50" r="47" fill="{colour}"/>'
+        f'<ellipse cx="33" cy="38" rx="6.5" ry="8" fill="#282828"/>'
+        f'<ellipse cx="67" cy="38" rx="6.5" ry="8" fill="#282828"/>'
+        f'<path d="M29 {corners:.1f} Q50 {bend:.1f} 71 {corners:.1f}" fill="none" '
+        f'stroke="#282828" stroke-width="5.5" stroke-linecap="round"/></svg>')
+
+
+FACES = {level: _face_svg(*shape) for level, shape in FACE_SHAPES.items()}
 
 
 def _page(lang: str, status: int = 200, **context) -> HTMLResponse:
     t = TEXT.get(lang, TEXT["zh"])
     html = TEMPLATES.get_template("rate.html").render(t=t, lang=lang, faces=FACES,
-                                                      reasons=C.REASONS, **context)
+                                                      reasons_for=REASONS_FOR, **context)
     return HTMLResponse(html, status_code=status)
 
 
@@ -84,6 +120,18 @@ async def rate_page(window_code: str, request: Request, lang: str = "zh", t: str
         return _page(lang, 410, state="expired", window=w)
     levels = C.LEVELS_4 if w["scale"] == 4 else C.LEVELS_5
     return _page(lang, state="follow" if t else "form", window=w, levels=levels, token=t)
+
+
+def phone_number(typed: str) -> str | None:
+    """The callback number as stored, or None when ``typed`` is not one. Full-width digits
+    and signs (a Chinese input method's) become ASCII; brackets and dots go.
+
+    >>> phone_number("（０１０）８８８８-１２３４")
+    '010 8888-1234'
+    """
+    text = unicodedata.normalize("NFKC", typed)
+    text = " ".join(re.sub(r"[().]", " ", text).split())
+    return text if PHONE.match(text) else None
 
 
 def _client_ip(request: Request) -> str:
@@ -134,15 +182,21 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
             return _page(lang, 410, state="expired", window=w)
     level = one("level")
     levels = C.LEVELS_4 if w["scale"] == 4 else C.LEVELS_5
-    if not token and level not in levels:
-        return _page(lang, 400, state="form", window=w, levels=levels, token=None,
-                     error=TEXT[lang]["bad_input"])
     comment = one("comment")[:500] or None
-    phone = one("phone")[:20] or None
+    typed = one("phone")[:40]
+    phone = phone_number(typed)
     consent = one("consent") in ("1", "on", "yes", "true")
-    if phone and not PHONE.match(phone):
-        phone = None
     reasons = [r for r in form.get("reasons", []) if r in C.REASONS.get(level, ())][:10]
+    # A refusal shows the form again with what the citizen entered; before, a phone number
+    # that did not parse, or one given without consent, was dropped without a word.
+    problem = ("bad_input" if not token and level not in levels
+               else "bad_phone" if typed and phone is None
+               else "no_consent" if phone and not consent else None)
+    if problem:
+        return _page(lang, 400, state="follow" if token else "form", window=w, levels=levels,
+                     token=token, error=TEXT[lang][problem], entered={
+                         "level": level, "reasons": reasons, "comment": comment or "",
+                         "phone": typed, "consent": consent})
     now = utcnow()
     key = f"{_client_ip(request)}|{w['id']}|{'t' if token else 'r'}"
 

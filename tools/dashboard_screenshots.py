@@ -1,4 +1,5 @@
-"""Screenshots of the dashboard's main pages at 1440x900 into docs/screenshots/.
+"""Screenshots of the dashboard's main pages at 1440x900, and of the citizen's QR rating page
+on a phone (390x844), into docs/screenshots/.
 
     .venv/bin/python tools/dashboard_screenshots.py [--assessment]
 
@@ -162,6 +163,22 @@ def shoot_assessment(page, base: str, period: str) -> None:
     page.screenshot(path=OUT / "dashboard-assessment-me.png")
 
 
+def shoot_phone_page(browser, base: str) -> None:
+    """The citizen's QR rating page on a phone, a bad rating half filled in (phone-*.png)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    for lang, comment in (("zh", "叫号系统坏了，等了一个小时"),
+                          ("en", "The queue screen was broken; I waited an hour")):
+        page.goto(f"{base}/r/W-001?lang={lang}")
+        page.locator("label", has=page.locator("[value=dissatisfied]")).click()
+        page.locator("input[name=reasons][value=waiting_time]").check()
+        page.fill("textarea[name=comment]", comment)
+        page.screenshot(path=OUT / f"phone-rate-{'zh_CN' if lang == 'zh' else 'en'}.png",
+                        full_page=True)
+    context.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assessment", action="store_true",
@@ -203,11 +220,14 @@ def main(argv: list[str] | None = None) -> int:
             page.goto(base + "/public/units/U-01")
             page.screenshot(path=OUT / ("dashboard-assessment-public.png" if args.assessment
                                         else "dashboard-public.png"), full_page=args.assessment)
+            if not args.assessment:
+                shoot_phone_page(browser, base)
             browser.close()
         server.should_exit = True
         time.sleep(0.3)
         app.state.engine.dispose()
-    print(f"screenshots written to {OUT}/dashboard-*.png")
+    print(f"screenshots written to {OUT}/dashboard-*.png" + ("" if args.assessment else
+                                                            " and phone-*.png"))
     return 0
 
 

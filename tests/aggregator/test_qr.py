@@ -54,3 +54,25 @@ def test_follow_up_qr_comment_waits_for_its_rating_then_attaches(device, org_set
     expired = qr.follow_up_token(cfg["follow_up_qr_key"], rating["id"], int(time.time()) - 1)
     assert requests.get(f"{org_setup.url}/r/W-001", params={"t": expired},
                         timeout=10).status_code == 410
+
+
+def test_phone_numbers_are_read_as_citizens_type_them():
+    from aggregator.qr_page import phone_number
+
+    assert phone_number("13800001234") == "13800001234"
+    assert phone_number("１３８００００１２３４") == "13800001234"   # full-width (input method)
+    assert phone_number("（010）8888-1234") == "010 8888-1234"
+    assert phone_number("+86 138.0000.1234") == "+86 138 0000 1234"
+    for wrong in ("abc", "1", "138-0000-x", "1" * 25):
+        assert phone_number(wrong) is None, wrong
+
+
+def test_a_phone_without_consent_or_unreadable_gets_the_form_back_and_stores_nothing(org_setup):
+    for phone, consent, says in (("13800001234", "", "勾选"), ("138x", "1", "请检查手机号")):
+        r = requests.post(f"{org_setup.url}/r/W-001", data={
+            "level": "very_dissatisfied", "reasons": ["attitude"], "comment": "态度差",
+            "phone": phone, "consent": consent}, timeout=10)
+        assert r.status_code == 400 and says in r.text
+        assert "态度差</textarea>" in r.text and f'value="{phone}"' in r.text
+    with read(org_setup.engine) as conn:
+        assert conn.execute(select(ratings)).first() is None
