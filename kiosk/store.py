@@ -165,11 +165,21 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).astimezone()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a power cut leaves the old file or the new one,
+    never a part; an existing file's mode and owner are kept."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
+        try:
+            old = os.stat(path)
+        except FileNotFoundError:
+            pass
+        else:
+            os.chmod(tmp, old.st_mode & 0o7777)
+            if os.geteuid() == 0:
+                os.chown(tmp, old.st_uid, old.st_gid)
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -321,7 +331,7 @@ class RatingStore:
             device_id, stream_id = meta["device_id"], meta["stream_id"]
         if ident.get("device_id") != device_id or ident.get("stream_id") != stream_id:
             old_stream = ident.get("stream_id")
-            _write_atomic(
+            write_atomic(
                 ident_file,
                 json.dumps({"device_id": device_id, "stream_id": stream_id}).encode(),
             )

@@ -120,3 +120,16 @@ def test_bad_config_exits_2_naming_the_key(tmp_path):
     bad.write_text("storage:\n  data_dir: 5\n  size: 1\n", encoding="utf-8")
     out = kiosk("status", "--config", str(bad))
     assert out.returncode == 2 and "line 3: storage.size is not a known setting" in out.stderr
+
+
+def test_set_pin_replaces_the_config_whole_and_keeps_its_mode(config_file):
+    # The config was rewritten in place: a power cut in the middle left a config.yaml the
+    # kiosk could not start from. Now a new file takes the old one's place in one rename.
+    config_file.chmod(0o640)
+    before = config_file.stat()
+    out = kiosk("set-pin", "--config", str(config_file), "--pin-stdin", stdin="246810\n")
+    assert out.returncode == 0, out.stderr
+    after = config_file.stat()
+    assert after.st_ino != before.st_ino and after.st_mode & 0o777 == 0o640
+    assert [p.name for p in config_file.parent.iterdir() if p.name.endswith(".tmp")] == []
+    assert check_pin("246810", load_config(config_file).technician.pin_hash)
