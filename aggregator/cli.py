@@ -1,5 +1,6 @@
 """The ``aggregator`` command: serve, migrate, enroll-code, revoke-device, scan-alerts, demo,
-create-user, backup, restore, import-kiosk-export."""
+create-user, set-password, deactivate-user, activate-user, backup, restore,
+import-kiosk-export."""
 
 from __future__ import annotations
 
@@ -169,25 +170,63 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_create_user(args) -> int:
+def _new_password(args) -> str | None:
+    """The password from stdin's first line, or typed twice at a prompt (None: they differ)."""
     import getpass
 
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass(f"password for {args.username}: ")
+    if password != getpass.getpass("again: "):
+        print(f"aggregator {args.command}: the passwords differ; nothing changed",
+              file=sys.stderr)
+        return None
+    return password
+
+
+def cmd_create_user(args) -> int:
     from .dashboard import accounts
     from .db import utcnow, write
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = getpass.getpass(f"password for {args.username}: ")
-        if password != getpass.getpass("again: "):
-            print("aggregator create-user: the passwords differ", file=sys.stderr)
-            return 2
+    password = _new_password(args)
+    if password is None:
+        return 2
     with write(_engine(args)) as conn:
         user = accounts.create_user(conn, args.username, password, args.role,
                                     region_id=args.region, unit_id=args.unit,
                                     staff_id=args.staff, language=args.language, now=utcnow())
     where = user["region_id"] or user["unit_id"] or "all units"
     print(f"user {user['username']} created: {user['role']}, scope {where}")
+    return 0
+
+
+def cmd_set_password(args) -> int:
+    from .dashboard import accounts
+    from .db import write
+    from .errors import NotFound
+
+    password = _new_password(args)
+    if password is None:
+        return 2
+    with write(_engine(args)) as conn:
+        user = accounts.get_user_by_name(conn, args.username)
+        if user is None:
+            raise NotFound(f"user {args.username!r} does not exist")
+        accounts.set_password(conn, user, password)
+    print(f"password of {user['username']} changed; their sessions ended")
+    return 0
+
+
+def cmd_set_active(args) -> int:
+    from .dashboard import accounts
+    from .db import write
+
+    active = args.command == "activate-user"
+    with write(_engine(args)) as conn:
+        user = accounts.set_active(conn, args.username, active)
+    print(f"user {user['username']} " + ("may sign in again" if active else
+                                         "deactivated and signed out; the audit log keeps "
+                                         "what they did"))
     return 0
 
 
@@ -269,6 +308,17 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--language", default="zh_CN", choices=("zh_CN", "en"))
     c.add_argument("--password-stdin", action="store_true",
                    help="read the password from the first line of stdin")
+    c = command("set-password", cmd_set_password, "give a dashboard user a new password "
+                "(from a prompt or --password-stdin) and end their sessions")
+    c.add_argument("--username", required=True)
+    c.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of stdin")
+    c = command("deactivate-user", cmd_set_active, "stop a dashboard user signing in (ends "
+                "their sessions at once; the audit log keeps what they did)")
+    c.add_argument("--username", required=True)
+    c = command("activate-user", cmd_set_active, "let a deactivated dashboard user sign in "
+                "again")
+    c.add_argument("--username", required=True)
     c = command("backup", cmd_backup, "copy the database to a file while it runs (SQLite: "
                 "online backup API; PostgreSQL: pg_dump --format=custom)")
     c.add_argument("--output", required=True, help="backup file to write")

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from ..db import insert_ignore
-from ..errors import BadRequest
+from ..errors import BadRequest, NotFound
 from ..schema import regions, staff, units
 from .assessment_tables import staff_users
 from .config import DashboardSettings
@@ -27,6 +27,7 @@ from .tables import login_failures, user_sessions, users
 
 ROLES = ("admin", "supervisor", "unit_manager", "viewer", "staff")
 LANGUAGES = ("zh_CN", "en")
+MIN_PASSWORD = 10
 _hasher = PasswordHasher()
 # Verified against when the user name is unknown, so a miss costs as much as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-password")
@@ -55,8 +56,7 @@ def create_user(conn: Connection, username: str, password: str, role: str, *,
                          field="username")
     if role not in ROLES:
         raise BadRequest(f"role must be one of {', '.join(ROLES)}, got {role!r}", field="role")
-    if len(password or "") < 10:
-        raise BadRequest("password must have at least 10 characters", field="password")
+    _check_new_password(password)
     if language not in LANGUAGES:
         raise BadRequest(f"language must be one of {', '.join(LANGUAGES)}, got {language!r}",
                          field="language")
@@ -94,6 +94,38 @@ def create_user(conn: Connection, username: str, password: str, role: str, *,
                                                   "staff_id": staff_id}], returning="user_id"):
             raise BadRequest(f"staff member {staff_id!r} already has an account", field="staff")
     return get_user_by_name(conn, username)
+
+
+def _check_new_password(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD:
+        raise BadRequest(f"password must have at least {MIN_PASSWORD} characters",
+                         field="password")
+
+
+def set_password(conn: Connection, user: dict, password: str,
+                 keep_session: str | None = None) -> None:
+    """Give ``user`` a new password and end their sessions (all of them, or all but the
+    cookie ``keep_session``: the one that changed it)."""
+    _check_new_password(password)
+    conn.execute(update(users).where(users.c.id == user["id"])
+                 .values(password_hash=hash_password(password)))
+    ended = delete(user_sessions).where(user_sessions.c.user_id == user["id"])
+    kept = (keep_session or "").partition(".")[0]
+    if kept:
+        ended = ended.where(user_sessions.c.token_hash != _token_hash(kept))
+    conn.execute(ended)
+
+
+def set_active(conn: Connection, username: str, active: bool) -> dict:
+    """Let ``username`` sign in again, or stop them at once (their sessions end; what they
+    did stays in the audit log). Returns the user."""
+    user = get_user_by_name(conn, (username or "").strip())
+    if user is None:
+        raise NotFound(f"user {username!r} does not exist")
+    conn.execute(update(users).where(users.c.id == user["id"]).values(active=active))
+    if not active:
+        conn.execute(delete(user_sessions).where(user_sessions.c.user_id == user["id"]))
+    return user | {"active": active}
 
 
 def _with_staff(conn: Connection, row) -> dict | None:

@@ -240,6 +240,23 @@ EN.update({
     "col_peers": "Peers", "col_reviewers": "Reviewers", "col_leaders": "Leaders",
     "col_composite": "Composite", "col_weights": "Weights used", "col_stars": "Stars", "col_award": "Red flag",
 })
+# Each user's own account page.
+ZH.update({
+    "account": "修改密码", "change_password": "修改密码", "current_password": "当前密码",
+    "new_password": "新密码", "new_password_again": "再次输入新密码",
+    "password_rule": "至少 {n} 个字符", "password_changed": "密码已修改，其他已登录的设备已退出。",
+    "password_wrong": "当前密码不正确。", "password_mismatch": "两次输入的新密码不一致。",
+    "password_short": "新密码至少需要 {n} 个字符。", "password_same": "新密码不能与当前密码相同。",
+})
+EN.update({
+    "account": "Password", "change_password": "Change password", "current_password": "Current password",
+    "new_password": "New password", "new_password_again": "New password again",
+    "password_rule": "at least {n} characters",
+    "password_changed": "Password changed; your other sessions were signed out.",
+    "password_wrong": "The current password is wrong.", "password_mismatch": "The two new passwords differ.",
+    "password_short": "The new password needs at least {n} characters.",
+    "password_same": "The new password must differ from the current one.",
+})
 CATALOG = {"zh_CN": ZH, "en": EN}
 
 

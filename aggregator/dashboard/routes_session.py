@@ -10,6 +10,7 @@ from sqlalchemy import update
 from ..db import utcnow, write
 from ..errors import Forbidden
 from . import accounts, audit, config
+from .i18n import translator
 from .tables import users
 from .web import (
     COOKIE,
@@ -17,6 +18,7 @@ from .web import (
     PREFIX,
     Ctx,
     client_ip,
+    current,
     is_https,
     new_pre_csrf,
     pick_lang,
@@ -87,6 +89,50 @@ def logout(request: Request, ctx: Ctx = Depends(posted)):
     response = redirect(f"{PREFIX}/login")
     response.delete_cookie(COOKIE, path="/")
     return response
+
+
+@router.get("/account")
+def account_page(request: Request, ctx: Ctx = Depends(current)):
+    """Every user's own account: change the password."""
+    return _account_page(request, ctx, saved=request.query_params.get("saved") == "1")
+
+
+def _account_page(request: Request, ctx: Ctx, status: int = 200, **data):
+    return render(request, "account.html", ctx, status=status, nav="account",
+                  min_length=accounts.MIN_PASSWORD, **data)
+
+
+@router.post("/account/password")
+def change_password(request: Request, current_password: str = Form("", alias="current"),
+                    new: str = Form(""), again: str = Form(""), ctx: Ctx = Depends(posted)):
+    """The signed-in user changes their password; their other sessions end. A wrong current
+    password counts towards the login lockout, so the form cannot be used to guess it."""
+    t = translator(ctx.lang)
+    keys = [f"user:{ctx.user['username'].lower()[:64]}", f"ip:{ctx.ip}"]
+    with write(request.app.state.engine) as conn:
+        s = config.load(conn)
+        if accounts.locked(conn, keys, ctx.now):
+            return _account_page(request, ctx, 429, error=t("login_locked"))
+        user = accounts.get_user(conn, ctx.user["id"])
+        if not accounts.check_password(user["password_hash"], current_password):
+            accounts.record_failure(conn, keys, ctx.now, s)
+            audit.record(conn, ctx.user, "password_change_refused", ctx.now, ip=ctx.ip)
+            problem, status = "password_wrong", 401
+        elif new != again:
+            problem, status = "password_mismatch", 400
+        elif len(new) < accounts.MIN_PASSWORD:
+            problem, status = "password_short", 400
+        elif new == current_password:
+            problem, status = "password_same", 400
+        else:
+            accounts.set_password(conn, user, new, keep_session=request.cookies.get(COOKIE))
+            accounts.clear_failures(conn, keys[0])
+            audit.record(conn, ctx.user, "password_changed", ctx.now, ip=ctx.ip)
+            problem = None
+    if problem:
+        return _account_page(request, ctx, status,
+                             error=t(problem, n=accounts.MIN_PASSWORD))
+    return redirect(f"{PREFIX}/account?saved=1")
 
 
 @router.post("/language")

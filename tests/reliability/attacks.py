@@ -195,6 +195,10 @@ def _dashboard(srv: LiveServer, row: Row, login_tries: int) -> None:
     _expect(row, "CSRF wrong token", u01.post(f"{srv.url}/dashboard/cases/{case}/action",
                                               data={"action": "verify", "csrf": "x" * 43},
                                               allow_redirects=False, timeout=30), (403,))
+    _expect(row, "CSRF on the password change", u01.post(
+        f"{srv.url}/dashboard/account/password", data={
+            "current": sample.PASSWORD, "new": "Attacker-Chosen-1", "again": "Attacker-Chosen-1"},
+        allow_redirects=False, timeout=30), (403,))
     _expect(row, "login without CSRF cookie", requests.post(
         srv.url + "/dashboard/login", data={"username": "admin", "password": "x", "csrf": "y"},
         allow_redirects=False, timeout=30), (403,))
