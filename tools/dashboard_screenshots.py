@@ -164,7 +164,8 @@ def shoot_assessment(page, base: str, period: str) -> None:
 
 
 def shoot_phone_page(browser, base: str) -> None:
-    """The citizen's QR rating page on a phone, a bad rating half filled in (phone-*.png)."""
+    """On a phone (phone-*.png): the citizen's QR rating page, a bad rating half filled in,
+    and the dashboard's overview."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
                                   has_touch=True, device_scale_factor=2)
     page = context.new_page()
@@ -176,6 +177,13 @@ def shoot_phone_page(browser, base: str) -> None:
         page.fill("textarea[name=comment]", comment)
         page.screenshot(path=OUT / f"phone-rate-{'zh_CN' if lang == 'zh' else 'en'}.png",
                         full_page=True)
+    # a supervisor's phone: the overview
+    page.goto(base + "/dashboard/login")
+    page.fill("input[name=username]", "jfb")
+    page.fill("input[name=password]", sample.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/dashboard/")
+    page.screenshot(path=OUT / "phone-dashboard-overview.png")
     context.close()
 
 

@@ -105,3 +105,25 @@ def test_english_catalog(page, dash_sqlite):
     browser_login(page, dash, "jfb")
     page.wait_for_url("**/dashboard/")
     assert re.search(r"Overview", page.locator("h1").inner_text())
+
+
+def test_every_page_fits_a_phone_screen(browser, dash_sqlite):
+    # On a phone the side bar took half the width and the tables wrapped one character per
+    # line; the pages now stack, and wide tables scroll inside their card.
+    dash = dash_sqlite
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    try:
+        browser_login(page, dash, "jfb")
+        page.wait_for_url("**/dashboard/")
+        case = dash.case_id("U-01")
+        for path in ("/", "/rankings", "/rankings?group=staff", "/cases", f"/cases/{case}",
+                     "/devices", "/roster", "/units/U-01", "/assessment", "/pledges",
+                     "/account"):
+            page.goto(dash.url + "/dashboard" + path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (path, width)
+        assert page.locator("a[data-nav=cases]").is_visible()   # the menu is still there
+    finally:
+        context.close()
