@@ -39,6 +39,9 @@ def test_staff_account_sees_only_peer_review_and_own_results(dash):
     assert me.status_code == 200
     nav = re.findall(r'data-nav="([a-z_]+)"', me.text)
     assert nav == ["peer_review", "my_results"]
+    # their own password they change like everyone (the link under their name)
+    assert "data-account" in me.text
+    assert s.get(f"{dash.url}/dashboard/account").status_code == 200
     review = s.get(f"{dash.url}/dashboard/assessment/review")
     reviewees = set(re.findall(r'data-reviewee="([^"]+)"', review.text))
     assert reviewees == {f"S-{n:03d}" for n in range(1, 7)}   # own unit only, self apart

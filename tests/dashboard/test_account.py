@@ -89,7 +89,7 @@ def test_change_password_in_the_browser(page, dash_sqlite, tmp_path):
     dash = dash_sqlite
     browser_login(page, dash, "jfb")
     page.wait_for_url("**/dashboard/")
-    page.click("a[data-nav=account]")
+    page.click("a[data-account]")
     page.fill("input[name=current]", PASSWORD)
     page.fill("input[name=new]", NEW)
     page.fill("input[name=again]", NEW + "!")
