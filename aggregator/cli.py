@@ -203,15 +203,12 @@ def cmd_create_user(args) -> int:
 def cmd_set_password(args) -> int:
     from .dashboard import accounts
     from .db import write
-    from .errors import NotFound
 
     password = _new_password(args)
     if password is None:
         return 2
     with write(_engine(args)) as conn:
-        user = accounts.get_user_by_name(conn, args.username)
-        if user is None:
-            raise NotFound(f"user {args.username!r} does not exist")
+        user = accounts.require_user(conn, args.username)
         accounts.set_password(conn, user, password)
     print(f"password of {user['username']} changed; their sessions ended")
     return 0

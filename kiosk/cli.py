@@ -188,7 +188,7 @@ def cmd_set_pin(args) -> int:
         return 2
     new_text = _replace_value(text, lines[key_path], "pin_hash", hashed)
     load_config_text(new_text, str(path))  # never write a file that would not load
-    from .store import write_atomic
+    from sync.files import write_atomic
 
     write_atomic(path, new_text.encode("utf-8"))  # a power cut here left half a config.yaml
     print(f"{key_path} updated in {path}")

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from sync.files import write_atomic
 from sync.protocol import (
     GENESIS_HASH,
     MAX_BATCH_BYTES,
@@ -163,30 +164,6 @@ def _boot_id() -> str:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).astimezone()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a power cut leaves the old file or the new one,
-    never a part; an existing file's mode and owner are kept."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        try:
-            old = os.stat(path)
-        except FileNotFoundError:
-            pass
-        else:
-            os.chmod(tmp, old.st_mode & 0o7777)
-            if os.geteuid() == 0:
-                os.chown(tmp, old.st_uid, old.st_gid)
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class RatingStore:

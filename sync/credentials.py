@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CredentialsError, NotEnrolled
+from .files import write_atomic
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -28,26 +29,6 @@ if TYPE_CHECKING:
 
 KEY_FILE = "device_key.pem"
 ENROLMENT_FILE = "enrolment.json"
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically; the file is created with mode 0600."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # an old tmp file left by a crash may have other bits
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class Credentials:
@@ -107,9 +88,10 @@ class Credentials:
         pem = self._key.private_bytes(serialization.Encoding.PEM,
                                       serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption())
-        write_private(directory / KEY_FILE, pem)
-        write_private(directory / ENROLMENT_FILE,
-                      json.dumps(self.enrolment(), ensure_ascii=False, indent=2).encode("utf-8"))
+        write_atomic(directory / KEY_FILE, pem, mode=0o600)
+        write_atomic(directory / ENROLMENT_FILE,
+                     json.dumps(self.enrolment(), ensure_ascii=False, indent=2).encode("utf-8"),
+                     mode=0o600)
 
     @classmethod
     def exists(cls, directory: str | os.PathLike) -> bool:

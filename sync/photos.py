@@ -15,6 +15,8 @@ import os
 import re
 from pathlib import Path
 
+from .files import write_atomic
+
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -43,10 +45,5 @@ class PhotoCache:
         if actual != sha:
             raise ValueError(f"photo {sha} arrived with SHA-256 {actual}; not stored")
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{sha}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        write_atomic(target, data)
         return target

@@ -43,6 +43,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def sign_in(page, username: str, lands_on: str = "**/dashboard/") -> None:
+    """Fill the login form open in ``page`` with a sample account and wait for the page after."""
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", sample.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lands_on)
+
+
 def prepare(url: str) -> int:
     """Demo data, sample accounts; some cases moved along. Returns the phone case's id."""
     app = create_app(url, settings=Settings(secret="screenshots"))
@@ -143,10 +151,7 @@ def shoot_assessment(page, base: str, period: str) -> None:
     page.screenshot(path=OUT / "dashboard-assessment-pledges.png")
     page.context.clear_cookies()
     page.goto(base + "/dashboard/login")
-    page.fill("input[name=username]", "s-002")
-    page.fill("input[name=password]", sample.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/assessment/me")
+    sign_in(page, "s-002", "**/assessment/me")
     import datetime as dt
 
     this_month = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m")
@@ -179,10 +184,7 @@ def shoot_phone_page(browser, base: str) -> None:
                         full_page=True)
     # a supervisor's phone: the overview
     page.goto(base + "/dashboard/login")
-    page.fill("input[name=username]", "jfb")
-    page.fill("input[name=password]", sample.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/dashboard/")
+    sign_in(page, "jfb")
     page.screenshot(path=OUT / "phone-dashboard-overview.png")
     context.close()
 
@@ -215,10 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             page.goto(base + "/dashboard/login")
             page.screenshot(path=OUT / "dashboard-login.png")
-            page.fill("input[name=username]", "jfb")
-            page.fill("input[name=password]", sample.PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url("**/dashboard/")
+            sign_in(page, "jfb")
             if args.assessment:
                 shoot_assessment(page, base, period)
                 pages = []

@@ -119,9 +119,7 @@ def set_password(conn: Connection, user: dict, password: str,
 def set_active(conn: Connection, username: str, active: bool) -> dict:
     """Let ``username`` sign in again, or stop them at once (their sessions end; what they
     did stays in the audit log). Returns the user."""
-    user = get_user_by_name(conn, (username or "").strip())
-    if user is None:
-        raise NotFound(f"user {username!r} does not exist")
+    user = require_user(conn, username)
     conn.execute(update(users).where(users.c.id == user["id"]).values(active=active))
     if not active:
         conn.execute(delete(user_sessions).where(user_sessions.c.user_id == user["id"]))
@@ -142,6 +140,14 @@ def _with_staff(conn: Connection, row) -> dict | None:
 def get_user_by_name(conn: Connection, username: str) -> dict | None:
     return _with_staff(conn, conn.execute(select(users).where(users.c.username == username))
                        .mappings().first())
+
+
+def require_user(conn: Connection, username: str) -> dict:
+    """The user ``username``; NotFound when there is none."""
+    user = get_user_by_name(conn, (username or "").strip())
+    if user is None:
+        raise NotFound(f"user {username!r} does not exist")
+    return user
 
 
 def get_user(conn: Connection, user_id: int) -> dict | None:
@@ -179,10 +185,15 @@ def clear_failures(conn: Connection, key: str) -> None:
     conn.execute(delete(login_failures).where(login_failures.c.key == key))
 
 
+def lockout_keys(username: str, ip: str) -> list[str]:
+    """The keys failed password checks count under: the user name and the client IP."""
+    return [f"user:{username.strip().lower()[:64]}", f"ip:{ip}"]
+
+
 def authenticate(conn: Connection, username: str, password: str, ip: str,
                  now: dt.datetime, s: DashboardSettings) -> tuple[dict | None, str]:
     """(user, "ok") or (None, "locked" | "invalid"). Locked accounts are not even checked."""
-    keys = [f"user:{username.strip().lower()[:64]}", f"ip:{ip}"]
+    keys = lockout_keys(username, ip)
     if locked(conn, keys, now):
         return None, "locked"
     user = get_user_by_name(conn, username.strip())

@@ -108,14 +108,13 @@ def change_password(request: Request, current_password: str = Form("", alias="cu
     """The signed-in user changes their password; their other sessions end. A wrong current
     password counts towards the login lockout, so the form cannot be used to guess it."""
     t = translator(ctx.lang)
-    keys = [f"user:{ctx.user['username'].lower()[:64]}", f"ip:{ctx.ip}"]
+    user = ctx.user   # read with the session, password hash included
+    keys = accounts.lockout_keys(user["username"], ctx.ip)
     with write(request.app.state.engine) as conn:
-        s = config.load(conn)
         if accounts.locked(conn, keys, ctx.now):
             return _account_page(request, ctx, 429, error=t("login_locked"))
-        user = accounts.get_user(conn, ctx.user["id"])
         if not accounts.check_password(user["password_hash"], current_password):
-            accounts.record_failure(conn, keys, ctx.now, s)
+            accounts.record_failure(conn, keys, ctx.now, ctx.settings)
             audit.record(conn, ctx.user, "password_change_refused", ctx.now, ip=ctx.ip)
             problem, status = "password_wrong", 401
         elif new != again:
