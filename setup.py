@@ -34,7 +34,7 @@ setup(
         "requests>=2.31,<3",
         "qrcode>=7,<9",
         "PyYAML>=6,<7",
-        "cryptography>=42",
+        "PyNaCl>=1.5,<2",   # Ed25519 device signatures (libsodium)
     ],
     extras_require={
         "aggregator": [

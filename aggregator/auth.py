@@ -16,8 +16,8 @@ import re
 import threading
 import time
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 
@@ -43,7 +43,7 @@ _prune_lock = threading.Lock()
 _last_prune = [0.0]
 
 
-def load_public_key(b64: str) -> Ed25519PublicKey:
+def load_public_key(b64: str) -> VerifyKey:
     """An Ed25519 key from base64 of its raw 32 bytes; ValueError when malformed."""
     try:
         raw = base64.b64decode(b64, validate=True)
@@ -51,7 +51,7 @@ def load_public_key(b64: str) -> Ed25519PublicKey:
         raise ValueError("public_key is not valid base64") from None
     if len(raw) != 32:
         raise ValueError(f"public_key must be 32 raw bytes, got {len(raw)}")
-    return Ed25519PublicKey.from_public_bytes(raw)
+    return VerifyKey(raw)
 
 
 _DEVICE_SQL = ("SELECT id, window_id, unit_id, staff_id, staff_name, app_version, public_key, "
@@ -99,8 +99,8 @@ def authenticate_device(engine: Engine, method: str, path: str, headers, body: b
     try:
         sig = base64.b64decode(signature, validate=True)
         load_public_key(device["public_key"]).verify(
-            sig, signing_string(method, path, device_id, timestamp, nonce, body))
-    except (InvalidSignature, ValueError, binascii.Error):
+            signing_string(method, path, device_id, timestamp, nonce, body), sig)
+    except (BadSignatureError, ValueError, binascii.Error):
         raise Unauthorized("signature does not verify", field=HEADER_SIGNATURE,
                            code="bad_signature") from None
     # X-Timestamp was corrected by the device's known offset: its raw clock is off by both.

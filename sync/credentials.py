@@ -1,8 +1,9 @@
 """The device credential: its Ed25519 key and where it is enrolled.
 
 Two files in the kiosk's data directory, both written atomically and created with mode 0600:
-``device_key.pem`` (the private key, PKCS#8 PEM) and ``enrolment.json`` (device id, server URL,
-window, unit). The private key never appears in ``repr``, ``str`` or a log line.
+``device_key.pem`` (the private key, PKCS#8 PEM as RFC 8410 section 7 gives it, which OpenSSL
+reads and writes) and ``enrolment.json`` (device id, server URL, window, unit). The private key
+never appears in ``repr``, ``str`` or a log line. Signing is PyNaCl's (libsodium).
 
 >>> creds = Credentials.generate("dev-1")          # doctest: +SKIP
 >>> creds.server_url = "http://127.0.0.1:8700"      # doctest: +SKIP
@@ -22,19 +23,47 @@ from .errors import CredentialsError, NotEnrolled
 from .files import write_atomic
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from nacl.signing import SigningKey
 
-# ``cryptography`` (~9 MB resident in the kiosk) is imported where a key is made, loaded or
-# used: a kiosk that runs standalone, never enrolled, has no key and does not need it.
+# PyNaCl (~0.8 MB resident in the kiosk; ``cryptography`` took ~8 MB) is imported where a key
+# is made, loaded or used: a kiosk that runs standalone, never enrolled, has no key.
 
 KEY_FILE = "device_key.pem"
 ENROLMENT_FILE = "enrolment.json"
+
+# An Ed25519 private key in PKCS#8 DER (RFC 8410 section 7): SEQUENCE { version 0,
+# AlgorithmIdentifier { id-Ed25519 1.3.101.112 }, OCTET STRING { OCTET STRING seed(32) } }.
+# These 16 bytes, then the 32-byte seed; the form OpenSSL and ``cryptography`` write.
+PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+PEM_BEGIN, PEM_END = "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----"
+
+
+def key_to_pem(seed: bytes) -> bytes:
+    """PKCS#8 PEM of the Ed25519 private key whose 32-byte seed is ``seed``."""
+    body = base64.b64encode(PKCS8_ED25519_PREFIX + seed).decode("ascii")
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([PEM_BEGIN, *lines, PEM_END, ""]).encode("ascii")
+
+
+def seed_from_pem(pem: bytes) -> bytes:
+    """The 32-byte seed of a PKCS#8 PEM Ed25519 private key; ValueError naming what is wrong."""
+    text = pem.decode("ascii", errors="replace").strip()
+    if not (text.startswith(PEM_BEGIN) and text.endswith(PEM_END)):
+        raise ValueError("not a PEM private key (no BEGIN/END PRIVATE KEY lines)")
+    try:
+        der = base64.b64decode("".join(text[len(PEM_BEGIN):-len(PEM_END)].split()),
+                               validate=True)
+    except ValueError:
+        raise ValueError("the PEM body is not base64") from None
+    if len(der) != len(PKCS8_ED25519_PREFIX) + 32 or not der.startswith(PKCS8_ED25519_PREFIX):
+        raise ValueError("not an Ed25519 key")
+    return der[len(PKCS8_ED25519_PREFIX):]
 
 
 class Credentials:
     """One device's signing key plus its enrolment (server URL, window, unit)."""
 
-    def __init__(self, device_id: str, key: Ed25519PrivateKey, *, server_url: str = "",
+    def __init__(self, device_id: str, key: SigningKey, *, server_url: str = "",
                  window_id: str | None = None, unit_id: str | None = None,
                  enrolled_at: str | None = None) -> None:
         self.device_id = device_id
@@ -56,22 +85,18 @@ class Credentials:
     @classmethod
     def generate(cls, device_id: str) -> "Credentials":
         """A fresh key for ``device_id``, not yet enrolled nor saved."""
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from nacl.signing import SigningKey
 
-        return cls(device_id, Ed25519PrivateKey.generate())
+        return cls(device_id, SigningKey.generate())
 
     @property
     def public_key_b64(self) -> str:
         """Base64 of the raw 32-byte public key, as ``POST /api/v1/enroll`` wants it."""
-        from cryptography.hazmat.primitives import serialization
-
-        raw = self._key.public_key().public_bytes(serialization.Encoding.Raw,
-                                                  serialization.PublicFormat.Raw)
-        return base64.b64encode(raw).decode("ascii")
+        return base64.b64encode(bytes(self._key.verify_key)).decode("ascii")
 
     def sign(self, message: bytes) -> str:
         """Base64 Ed25519 signature of ``message``."""
-        return base64.b64encode(self._key.sign(message)).decode("ascii")
+        return base64.b64encode(self._key.sign(message).signature).decode("ascii")
 
     def enrolment(self) -> dict[str, Any]:
         return {"device_id": self.device_id, "server_url": self.server_url,
@@ -83,12 +108,7 @@ class Credentials:
         """Write the key, then the enrolment, each atomically with mode 0600."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        from cryptography.hazmat.primitives import serialization
-
-        pem = self._key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption())
-        write_atomic(directory / KEY_FILE, pem, mode=0o600)
+        write_atomic(directory / KEY_FILE, key_to_pem(bytes(self._key)), mode=0o600)
         write_atomic(directory / ENROLMENT_FILE,
                      json.dumps(self.enrolment(), ensure_ascii=False, indent=2).encode("utf-8"),
                      mode=0o600)
@@ -106,16 +126,15 @@ class Credentials:
         if not key_path.exists() or not info_path.exists():
             raise NotEnrolled(f"no device credential in {directory}: enrol this kiosk with "
                               "`kiosk enroll --server URL --code CODE`")
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from nacl.signing import SigningKey
 
         try:
-            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        except (OSError, ValueError, TypeError) as exc:
-            raise CredentialsError(f"{key_path}: cannot read the device key "
-                                   f"({type(exc).__name__}); enrol the kiosk again") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise CredentialsError(f"{key_path}: not an Ed25519 key; enrol the kiosk again")
+            key = SigningKey(seed_from_pem(key_path.read_bytes()))
+        except OSError as exc:
+            raise CredentialsError(f"{key_path}: cannot read the device key ({exc.strerror}); "
+                                   "enrol the kiosk again") from None
+        except ValueError as exc:
+            raise CredentialsError(f"{key_path}: {exc}; enrol the kiosk again") from None
         try:
             info = json.loads(info_path.read_text(encoding="utf-8"))
             device_id = info["device_id"]

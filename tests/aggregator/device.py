@@ -13,8 +13,7 @@ import os
 import uuid
 
 import requests
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from nacl.signing import SigningKey
 
 from sync.protocol import GENESIS_HASH, event_hash, event_id, signing_string
 
@@ -34,15 +33,14 @@ class Device:
         self.base_url = base_url
         self.id = device_id or f"kiosk-{uuid.uuid4().hex[:8]}"
         self.window_id = window_id
-        self.key = Ed25519PrivateKey.generate()
+        self.key = SigningKey.generate()
         self.stream_id = str(uuid.uuid4())
         self.seq = 0
         self.prev = GENESIS_HASH
 
     @property
     def public_key_b64(self) -> str:
-        raw = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        return base64.b64encode(raw).decode()
+        return base64.b64encode(bytes(self.key.verify_key)).decode()
 
     def enroll(self, code: str) -> requests.Response:
         return requests.post(f"{self.base_url}/api/v1/enroll", json={
@@ -81,11 +79,11 @@ class Device:
         return gzip.compress(raw) if compress else raw
 
     def headers(self, method: str, path: str, body: bytes = b"", timestamp: str | None = None,
-                nonce: str | None = None, key: Ed25519PrivateKey | None = None) -> dict:
+                nonce: str | None = None, key: SigningKey | None = None) -> dict:
         timestamp = timestamp or now_iso()
         nonce = nonce or os.urandom(16).hex()
         sig = (key or self.key).sign(signing_string(method, path, self.id, timestamp, nonce,
-                                                    body))
+                                                    body)).signature
         return {"X-Device-Id": self.id, "X-Timestamp": timestamp, "X-Nonce": nonce,
                 "X-Signature": base64.b64encode(sig).decode()}
 

@@ -39,7 +39,7 @@ def _expect(row: Row, what: str, r: requests.Response, statuses, error: str | No
 
 
 def _device_attacks(srv: LiveServer, row: Row) -> None:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from nacl.signing import SigningKey
 
     from tests.aggregator.device import Device, now_iso
 
@@ -55,7 +55,7 @@ def _device_attacks(srv: LiveServer, row: Row) -> None:
     r = a.post_batch(honest)
     assert r.status_code == 200, r.text
     # forged: signed with a key that is not the device's
-    _expect(row, "forged signature", a.post_batch([rating(a)], key=Ed25519PrivateKey.generate()),
+    _expect(row, "forged signature", a.post_batch([rating(a)], key=SigningKey.generate()),
             (401,))
     a.seq, a.prev = 5, honest[-1]["hash"]
     # replayed request: the same bytes, headers and nonce again
