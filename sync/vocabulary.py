@@ -20,6 +20,22 @@ LEVELS_4 = tuple(key for key in LEVELS_5 if key != "basic_satisfied")
 BAD_LEVELS = frozenset({"dissatisfied", "very_dissatisfied"})
 BAD_STARS = 2  # stars <= 2 is a bad rating (差评)
 
+# How each level looks, wherever a citizen sees it (the kiosk's face buttons, the face images
+# tools/make_assets.py draws, the QR phone page): its colour, and the curve of the face's
+# mouth from 1 (a full smile) to -1 (a full frown).
+FACES = {
+    "very_satisfied": ("#2ea043", 1.0),
+    "satisfied": ("#7ab83a", 0.55),
+    "basic_satisfied": ("#e8b01d", 0.0),
+    "dissatisfied": ("#ec7a26", -0.55),
+    "very_dissatisfied": ("#d63b34", -1.0),
+}
+
+
+def rgb(colour: str) -> tuple[int, int, int]:
+    """``"#2ea043"`` as (46, 160, 67)."""
+    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+
 # Channels of the national list: 3 = QR code, 4 = hall tablet (政务大厅平板电脑).
 CHANNEL_QR = 3
 CHANNEL_HALL_TABLET = 4

@@ -19,19 +19,12 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from sync.vocabulary import FACES, rgb  # each level's colour and mouth
+
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "assets" / "images"
 SOUNDS = ROOT / "assets" / "sounds"
 
-# Level key → (fill colour, mouth curvature: +1 big smile … -1 deep frown). Colours match
-# kiosk/screens/common.py LEVEL_COLOURS.
-FACES = {
-    "very_satisfied": ((46, 160, 67), 1.0),
-    "satisfied": ((122, 184, 58), 0.55),
-    "basic_satisfied": ((232, 176, 29), 0.0),
-    "dissatisfied": ((236, 122, 38), -0.55),
-    "very_dissatisfied": ((214, 59, 52), -1.0),
-}
 
 PROMPTS = {
     "rate_zh_CN": ("cmn", "请您对本次服务进行评价。"),
@@ -82,7 +75,7 @@ def avatar(size: int = 480) -> Image.Image:
 def main() -> int:
     IMAGES.mkdir(parents=True, exist_ok=True)
     for level, (colour, curve) in FACES.items():
-        face(colour, curve).save(IMAGES / f"face_{level}.png", optimize=True)
+        face(rgb(colour), curve).save(IMAGES / f"face_{level}.png", optimize=True)
     avatar().save(IMAGES / "avatar.png", optimize=True)
     print(f"images written to {IMAGES.relative_to(ROOT)}")
     espeak = shutil.which("espeak-ng")

@@ -27,6 +27,8 @@ from kivy.uix.image import Image
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
 
+from ..constants import FACES, rgb
+
 log = logging.getLogger(__name__)
 
 try:  # installed: the top-level assets/ folder is the package kiosk_assets (setup.py)
@@ -46,14 +48,9 @@ AVATAR = IMAGES_DIR / "avatar.png"
 # screens share these few sizes (21 faces open at idle before, 10 now); tests/gui/test_memory.py.
 TYPE_SCALE = (14, 16, 18, 22, 26, 30, 40, 56)
 
-# Level colours, green (非常满意) → red (非常不满意); the face images use the same.
-LEVEL_COLOURS = {
-    "very_satisfied": (0.180, 0.627, 0.263, 1),
-    "satisfied": (0.478, 0.722, 0.227, 1),
-    "basic_satisfied": (0.910, 0.690, 0.114, 1),
-    "dissatisfied": (0.925, 0.478, 0.149, 1),
-    "very_dissatisfied": (0.839, 0.231, 0.204, 1),
-}
+# Level colours, green (非常满意) → red (非常不满意), as RGBA from 0 to 1 (sync/vocabulary.py FACES).
+LEVEL_COLOURS = {level: (*(c / 255 for c in rgb(colour)), 1)
+                 for level, (colour, _curve) in FACES.items()}
 
 
 def face_image(level: str) -> str:
