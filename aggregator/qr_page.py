@@ -26,6 +26,7 @@ from .api_device import read_capped
 from .dashboard.cases import open_cases_for
 from .db import read, utcnow, write
 from .errors import AggregatorError
+from .proxy import client_ip
 from .qr import check_follow_up_token
 from .schema import devices, qr_limits, units, windows
 from .validation import PHONE
@@ -66,9 +67,6 @@ REASONS_FOR = {code: " ".join(lv for lv, codes in C.REASONS.items() if code in c
 # The kiosk's five faces (tools/make_assets.py: fill colour, mouth from +1 smile to -1 frown),
 # drawn inline: emoji faces depend on the phone's fonts (two of five were missing boxes in
 # Debian's Chromium) and looked nothing like the kiosk's.
-FACE_SHAPES = {"very_satisfied": ("#2ea043", 1.0), "satisfied": ("#7ab83a", 0.55),
-               "basic_satisfied": ("#e8b01d", 0.0), "dissatisfied": ("#ec7a26", -0.55),
-               "very_dissatisfied": ("#d63b34", -1.0)}
 
 
 def _face_svg(colour: str, curve: float) -> Markup:
@@ -88,12 +86,12 @@ def _face_svg(colour: str, curve: float) -> Markup:
         f'stroke="#282828" stroke-width="5.5" stroke-linecap="round"/></svg>')
 
 
-FACES = {level: _face_svg(*shape) for level, shape in FACE_SHAPES.items()}
+FACE_SVGS = {level: _face_svg(*shape) for level, shape in C.FACES.items()}
 
 
 def _page(lang: str, status: int = 200, **context) -> HTMLResponse:
     t = TEXT.get(lang, TEXT["zh"])
-    html = TEMPLATES.get_template("rate.html").render(t=t, lang=lang, faces=FACES,
+    html = TEMPLATES.get_template("rate.html").render(t=t, lang=lang, faces=FACE_SVGS,
                                                       reasons_for=REASONS_FOR, **context)
     return HTMLResponse(html, status_code=status)
 
@@ -132,14 +130,6 @@ def phone_number(typed: str) -> str | None:
     text = unicodedata.normalize("NFKC", typed)
     text = " ".join(re.sub(r"[().]", " ", text).split())
     return text if PHONE.match(text) else None
-
-
-def _client_ip(request: Request) -> str:
-    if request.app.state.settings.trust_proxy:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
-    return request.client.host if request.client else "unknown"
 
 
 def _allow(conn, key: str, now: dt.datetime, interval: int) -> bool:
@@ -198,7 +188,7 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                          "level": level, "reasons": reasons, "comment": comment or "",
                          "phone": typed, "consent": consent})
     now = utcnow()
-    key = f"{_client_ip(request)}|{w['id']}|{'t' if token else 'r'}"
+    key = f"{client_ip(request)}|{w['id']}|{'t' if token else 'r'}"
 
     def run():
         with write(request.app.state.engine) as conn:

@@ -29,7 +29,8 @@ SETTINGS_HELP = {
     "gap_alert_hours": "A sequence gap open for this long raises an alert",
     "zero_bad_min_ratings": "Ratings in 30 days from which zero bad ratings raises an alert",
     "hotline": "Complaint hotline sent to kiosks when a unit has none",
-    "trust_proxy": "Take the client IP from X-Forwarded-For (behind a reverse proxy)",
+    "trust_proxy": ("Behind one reverse proxy: take the client IP from the last X-Forwarded-For "
+                    "entry (the one the proxy appended) and https from X-Forwarded-Proto"),
 }
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from ..db import utcnow, write
 from ..errors import Forbidden
+from ..proxy import client_ip, is_https
 from . import accounts, audit, config
 from .i18n import translator
 from .tables import users
@@ -17,9 +18,7 @@ from .web import (
     PRE_CSRF_COOKIE,
     PREFIX,
     Ctx,
-    client_ip,
     current,
-    is_https,
     new_pre_csrf,
     pick_lang,
     posted,

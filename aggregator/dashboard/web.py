@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import constants as C
 from ..db import read, utcnow
 from ..errors import AggregatorError, Forbidden
+from ..proxy import client_ip, is_https
 from . import accounts, config, scope
 from .i18n import translator
 
@@ -75,22 +76,6 @@ class Ctx:
     @property
     def role(self) -> str:
         return self.user["role"]
-
-
-def client_ip(request: Request) -> str:
-    if request.app.state.settings.trust_proxy:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
-    return (request.client.host if request.client else "unknown")[:64]
-
-
-def is_https(request: Request) -> bool:
-    if request.app.state.settings.trust_proxy:
-        proto = request.headers.get("x-forwarded-proto", "")
-        if proto:
-            return proto.split(",")[0].strip() == "https"
-    return request.url.scheme == "https"
 
 
 def local_today(request: Request, now: dt.datetime) -> dt.date:

@@ -1,5 +1,5 @@
 """Helpers of the operations tests: ``Processes`` starts real ``aggregator serve`` and nginx
-subprocesses on loopback and stops them; PostgreSQL databases; skip marks."""
+subprocesses on loopback and stops them; PostgreSQL databases; an organisation; skip marks."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
+
+from aggregator import org
+from aggregator.db import make_engine, utcnow, write
+from aggregator.enroll import create_code
+from aggregator.migrations import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("AGGREGATOR_TEST_PG_URL")
@@ -160,3 +165,20 @@ http {{
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
             _stop(proc)
+
+
+def setup_org(url: str, n_windows: int) -> list[str]:
+    """One unit with ``n_windows`` windows; returns an enrolment code per window."""
+    engine = make_engine(url)
+    migrate(engine)
+    with write(engine) as conn:
+        org.save(conn, "regions", {"id": "R-1", "name": "示范市", "level": "city"})
+        org.save(conn, "units", {"id": "U-01", "name": "市民中心", "region_id": "R-1"})
+        org.save(conn, "staff", {"id": "S-007", "name": "王芳", "unit_id": "U-01"})
+        org.save(conn, "service_items", {"code": "SI-01", "name": "低保申请"})
+        codes = []
+        for k in range(1, n_windows + 1):
+            org.save(conn, "windows", {"id": f"W-{k:03d}", "name": f"窗口{k}", "unit_id": "U-01"})
+            codes.append(create_code(conn, f"W-{k:03d}", utcnow())["code"])
+    engine.dispose()
+    return codes

@@ -7,31 +7,12 @@ import threading
 
 import requests
 
-from aggregator import org, rollups
-from aggregator.db import make_engine, read, utcnow, write
-from aggregator.enroll import create_code
-from aggregator.migrations import migrate
+from aggregator import rollups
+from aggregator.db import make_engine, read
 from tests.aggregator.device import Device
-from tests.ops.helpers import ADMIN_TOKEN, needs_nginx, needs_pg, wait_http
+from tests.ops.helpers import ADMIN_TOKEN, needs_nginx, needs_pg, setup_org, wait_http
 
 LEVELS = ["very_satisfied", "satisfied", "basic_satisfied", "dissatisfied", "very_dissatisfied"]
-
-
-def setup_org(url: str, n_windows: int) -> list[str]:
-    """One unit with ``n_windows`` windows; returns an enrolment code per window."""
-    engine = make_engine(url)
-    migrate(engine)
-    with write(engine) as conn:
-        org.save(conn, "regions", {"id": "R-1", "name": "示范市", "level": "city"})
-        org.save(conn, "units", {"id": "U-01", "name": "市民中心", "region_id": "R-1"})
-        org.save(conn, "staff", {"id": "S-007", "name": "王芳", "unit_id": "U-01"})
-        org.save(conn, "service_items", {"code": "SI-01", "name": "低保申请"})
-        codes = []
-        for k in range(1, n_windows + 1):
-            org.save(conn, "windows", {"id": f"W-{k:03d}", "name": f"窗口{k}", "unit_id": "U-01"})
-            codes.append(create_code(conn, f"W-{k:03d}", utcnow())["code"])
-    engine.dispose()
-    return codes
 
 
 def post(device: Device, base: str, body: bytes) -> requests.Response:

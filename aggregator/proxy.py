@@ -1,0 +1,45 @@
+"""Who the client is when the server runs behind a reverse proxy (``trust_proxy``).
+
+The client's address keys the QR page's rate limit and the dashboard's sign-in lockout, and
+goes into the audit log, so it must be the address the proxy saw, not one the client wrote.
+nginx's ``$proxy_add_x_forwarded_for`` (deploy/nginx-aggregator.conf) *appends* the address
+it saw to whatever ``X-Forwarded-For`` the client sent: only the last entry is the proxy's
+word; everything to its left came from the client and may be forged. One proxy hop is
+assumed, as the deployment in docs/operations.md has.
+
+>>> client_ip(request)          # doctest: +SKIP
+'203.0.113.7'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from fastapi import Request
+
+
+def _last(request: Request, header: str) -> str:
+    """The last entry of ``header`` over all its lines, "" when absent or empty."""
+    values = ",".join(request.headers.getlist(header))
+    return values.rsplit(",", 1)[-1].strip()
+
+
+def client_ip(request: Request) -> str:
+    """The client's address: the proxy's last ``X-Forwarded-For`` entry when the proxy is
+    trusted and that entry is an IP address, else the connection's peer."""
+    if request.app.state.settings.trust_proxy:
+        forwarded = _last(request, "x-forwarded-for")
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass
+    return (request.client.host if request.client else "unknown")[:64]
+
+
+def is_https(request: Request) -> bool:
+    """Whether the client's request came over https (as the trusted proxy says, if any)."""
+    if request.app.state.settings.trust_proxy:
+        proto = _last(request, "x-forwarded-proto")
+        if proto:
+            return proto == "https"
+    return request.url.scheme == "https"
