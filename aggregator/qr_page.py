@@ -64,11 +64,11 @@ TEXT = {
 # each reason chip: the bad levels that offer it, as the page's script reads them
 REASONS_FOR = {code: " ".join(lv for lv, codes in C.REASONS.items() if code in codes)
                for codes in C.REASONS.values() for code in codes}
-# The kiosk's five faces (tools/make_assets.py: fill colour, mouth from +1 smile to -1 frown),
-# drawn inline: emoji faces depend on the phone's fonts (two of five were missing boxes in
+
+
+# The kiosk's five faces (sync/vocabulary.py FACES: fill colour, mouth from +1 smile to -1
+# frown), drawn inline: emoji faces depend on the phone's fonts (two of five were missing boxes in
 # Debian's Chromium) and looked nothing like the kiosk's.
-
-
 def _face_svg(colour: str, curve: float) -> Markup:
     # the mouth as make_assets draws it: an arc of depth d, its ends 0.34 d in from the apex
     d = 22 * abs(curve)
