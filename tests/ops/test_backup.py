@@ -12,33 +12,15 @@ import uuid
 
 import pytest
 
-from aggregator import Settings, org, rollups
+from aggregator import Settings, rollups
 from aggregator.backup import pg_tool
 from aggregator.cli import main
 from aggregator.db import make_engine, read, utcnow, write
-from aggregator.enroll import create_code
 from aggregator.ingest import ingest_batch
-from aggregator.migrations import migrate
 from tests.aggregator.device import Device
-from tests.ops.helpers import ROOT, drop_pg_database, new_pg_database
+from tests.ops.helpers import ROOT, drop_pg_database, new_pg_database, setup_org
 
 LEVELS = ["very_satisfied", "satisfied", "basic_satisfied", "dissatisfied", "very_dissatisfied"]
-
-
-def setup(url: str, n_windows: int = 2) -> list[str]:
-    engine = make_engine(url)
-    migrate(engine)
-    with write(engine) as conn:
-        org.save(conn, "regions", {"id": "R-1", "name": "示范区", "level": "district"})
-        org.save(conn, "units", {"id": "U-01", "name": "便民服务中心", "region_id": "R-1"})
-        org.save(conn, "staff", {"id": "S-007", "name": "王芳", "unit_id": "U-01"})
-        org.save(conn, "service_items", {"code": "SI-01", "name": "低保申请"})
-        codes = []
-        for k in range(1, n_windows + 1):
-            org.save(conn, "windows", {"id": f"W-{k:03d}", "name": f"窗口{k}", "unit_id": "U-01"})
-            codes.append(create_code(conn, f"W-{k:03d}", utcnow())["code"])
-    engine.dispose()
-    return codes
 
 
 def fingerprint(url: str) -> dict:
@@ -70,7 +52,7 @@ def cli(*argv) -> subprocess.CompletedProcess:
 
 def test_sqlite_backup_while_serving_and_restore_round_trip(tmp_path, processes):
     url = f"sqlite:///{tmp_path / 'live.db'}"
-    codes = setup(url)
+    codes = setup_org(url, 2)
     base, _ = processes.aggregator(url, workers=2)
     devices = []
     for k, code in enumerate(codes):
@@ -133,7 +115,7 @@ def test_sqlite_backup_while_serving_and_restore_round_trip(tmp_path, processes)
 
 def test_restore_refuses_a_damaged_backup(tmp_path):
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    setup(url)
+    setup_org(url, 2)
     good = tmp_path / "b.db"
     assert main(["backup", "--database", url, "--output", str(good)]) == 0
     cut = tmp_path / "cut.db"
@@ -150,7 +132,7 @@ def test_postgresql_pg_dump_round_trip(pg_url, tmp_path):
         pg_tool("pg_dump")
     except Exception as exc:  # noqa: BLE001 - the reason is the skip message
         pytest.skip(str(exc))
-    setup(pg_url)
+    setup_org(pg_url, 2)
     engine = make_engine(pg_url)
     d = Device("http://unused", window_id="W-001")
     # Through the real ingest, in process (the HTTP path is covered elsewhere).
@@ -188,7 +170,7 @@ def test_kiosk_usb_export_is_taken_in_once(tmp_path):
     from kiosk.store import RatingStore
 
     url = f"sqlite:///{tmp_path / 'agg.db'}"
-    setup(url)
+    setup_org(url, 2)
     store = RatingStore(tmp_path / "kiosk" / "kiosk.db")
     for k in range(30):
         level = LEVELS[k % 5]
