@@ -13,14 +13,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from . import api_admin, api_device, dashboard, metrics, qr_page
 from .dashboard import devices as dashboard_devices
-from .db import dialect_name, make_engine
-from .errors import AggregatorError, BadRequest
+from .db import dialect_name, is_disk_full, make_engine
+from .errors import AggregatorError, BadRequest, StorageFull
 from .logs import AccessLog
 from .migrations import migrate
 from .settings import Settings
@@ -78,7 +79,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AggregatorError)
     async def _aggregator_error(request: Request, exc: AggregatorError):
         headers = {"Retry-After": str(exc.extra.get("retry_after", 60))} \
-            if exc.status == 429 else None
+            if exc.status in (429, 503) else None
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -98,3 +99,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error", extra={"fields": {"path": request.url.path}})
         return JSONResponse({"error": "internal", "detail": "internal server error"},
                             status_code=500)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError):
+        # A full disk is the operator's to fix, not a bug: say so, once per request, without
+        # a traceback, and answer 503 with Retry-After (the transaction was rolled back, so a
+        # device keeps its batch and sends it again; a dashboard user sees the error page).
+        if not is_disk_full(exc):
+            return await _unexpected(request, exc)
+        log.error("the database's disk is full: %s refused", request.url.path,
+                  extra={"fields": {"path": request.url.path, "error": str(exc.orig)[:200]}})
+        refusal = StorageFull("the server's database disk is full: nothing of this request "
+                              "was stored; retry later (the server's operator must free space)",
+                              extra={"retry_after": 300})
+        # through the AggregatorError handler in force (the dashboard wraps it for its pages)
+        return await app.exception_handlers[AggregatorError](request, refusal)

@@ -134,6 +134,16 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a database error is the disk being full: SQLite's SQLITE_FULL ("database or
+    disk is full"), PostgreSQL's SQLSTATE 53100 (disk_full, e.g. "could not extend file")."""
+    orig = getattr(exc, "orig", exc)
+    if isinstance(orig, sqlite3.Error):
+        return (getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+                or "database or disk is full" in str(orig))
+    return getattr(orig, "sqlstate", None) == "53100"
+
+
 def dialect_name(engine_or_conn) -> str:
     return engine_or_conn.dialect.name
 

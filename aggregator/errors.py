@@ -96,6 +96,13 @@ class RateLimited(AggregatorError):
     code = "rate_limited"
 
 
+class StorageFull(AggregatorError):
+    """The database's disk is full: nothing of the request was stored; retry later."""
+
+    status = 503
+    code = "storage_full"
+
+
 class ConfigError(AggregatorError):
     """A setting or command-line value is wrong."""
 

@@ -98,3 +98,25 @@ def test_batch_checks_pause_while_another_thread_of_the_process_writes(tmp_path)
     assert passed.is_set()
     WRITER_FIRST.pause()  # nobody writes
     engine.dispose()
+
+
+def test_a_full_disk_is_told_apart_from_other_database_errors():
+    # The server answers 503 storage_full for these (tests/reliability/disk_full.py fills a
+    # real disk under SQLite); PostgreSQL's disk_full is recognised by its SQLSTATE, 53100.
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    from aggregator.db import is_disk_full
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("PRAGMA max_page_count = 2")
+    with pytest.raises(sqlite3.OperationalError) as full:
+        conn.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    assert is_disk_full(OperationalError("INSERT", {}, full.value))
+    pg_full = psycopg.errors.DiskFull("could not extend file \"base/16384/16385\"")
+    assert is_disk_full(OperationalError("INSERT", {}, pg_full))
+    with pytest.raises(sqlite3.OperationalError) as other:
+        conn.execute("SELECT * FROM missing")
+    assert not is_disk_full(OperationalError("SELECT", {}, other.value))
+    assert not is_disk_full(OperationalError("SELECT", {}, psycopg.errors.UndefinedTable("t")))

@@ -1,7 +1,11 @@
-"""A full disk on the kiosk: the kiosk database on a real 2 MiB tmpfs (or, when this machine
-cannot mount one, a process with RLIMIT_FSIZE). The flow shows "try again", never thanks; what
-was recorded before is intact; recording resumes when space returns; everything reaches the
-server once.
+"""A full disk on the kiosk, then on the server, each a real tmpfs filled by a file (skipped
+where this machine cannot mount one).
+
+The kiosk (``run_kiosk``, its database on 2 MiB): the flow shows "try again", never thanks;
+what was recorded before is intact; recording resumes when space returns; everything reaches
+the server once. The server (``run_server``, its SQLite database on 16 MiB): each refused
+upload gets 503 ``storage_full`` with ``Retry-After``; once space returns, everything is
+stored once.
 
 (tests/kiosk/test_store.py covers SQLITE_FULL with ``PRAGMA max_page_count``; this is a real
 filesystem running out of blocks.)
@@ -41,7 +45,13 @@ def _fill(path: Path) -> Path:
     return filler
 
 
-def run(rounds: int = 3, workdir: Path | None = None) -> Row:
+def run(rounds: int = 3, workdir: Path | None = None) -> list[Row]:
+    """Both scenarios, ``rounds`` fill-ups each (tools/reliability.py)."""
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="rel-disk-full-"))
+    return [run_kiosk(rounds, workdir / "kiosk"), run_server(rounds, workdir / "server")]
+
+
+def run_kiosk(rounds: int = 3, workdir: Path | None = None) -> Row:
     from kiosk import constants as C
     from kiosk.flow import FlowSettings, RatingFlow
     from kiosk.store import RatingStore
@@ -125,6 +135,67 @@ def run(rounds: int = 3, workdir: Path | None = None) -> Row:
             store.close()
             count_5xx(row, srv.counter)
             row.note = f"2 MiB tmpfs; {refused} ratings refused with 'try again', none thanked"
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    return row
+
+
+def run_server(rounds: int = 2, workdir: Path | None = None) -> Row:
+    """A full disk on the aggregator: its SQLite database on a real tmpfs, filled while kiosks
+    upload. Each refused batch gets 503 ``storage_full`` with ``Retry-After`` (not a 500, which
+    says "a bug" and gave no hint); the kiosk keeps the batch; once space returns, every event
+    is stored exactly once."""
+    from sync.errors import SyncError
+
+    row = Row("disk full (aggregator)")
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="rel-disk-full-server-"))
+    mnt = workdir / "server-fs"
+    why_not = _mount_tmpfs(mnt, "16m")
+    if why_not:
+        row.skipped = why_not
+        return row
+    refused = 0
+    try:
+        with LiveServer(mnt / "aggregator.db") as srv:
+            k = srv.kiosk(workdir / "kiosk")
+            for r in range(rounds):
+                k.rate(30)
+                k.client.drain()
+                filler = _fill(mnt)
+                errors: list[SyncError] = []
+                for _ in range(200):   # until the server's disk really refuses (WAL pages run out)
+                    k.rate(50)
+                    row.tried += 1
+                    try:
+                        k.client.drain()
+                    except SyncError as exc:
+                        errors.append(exc)
+                        if len(errors) >= 3:
+                            break
+                refused += len(errors)
+                row.check(bool(errors), f"round {r}: the full disk never refused a batch")
+                for exc in errors:
+                    row.check("storage_full" in str(exc) and "disk" in str(exc),
+                              f"round {r}: unclear error for a full disk: {exc}")
+                    row.check(getattr(exc, "retry_after", None) is not None,
+                              f"round {r}: no Retry-After with the refusal: {exc}")
+                check_kiosk_side(row, k.store)
+                filler.unlink()   # space returns
+                k.client.drain()
+                row.check(k.store.pending_count() == 0, f"round {r}: events still pending")
+            all_ids = k.ids()
+            server_ids = [e["id"] for e in srv.events(k.device_id)]
+            tally(row, all_ids, server_ids)
+            row.check(server_ids == all_ids, "server ≠ kiosk events")
+            check_server_side(row, srv.engine, [k.device_id])
+            statuses = dict(srv.counter.statuses)
+            row.check(statuses.get(503, 0) >= refused,
+                      f"{refused} refused uploads but {statuses.get(503, 0)} answers 503")
+            # 503 is this scenario's expected answer; any other 5xx counts against it
+            row.http_5xx += sum(n for s, n in statuses.items() if s >= 500 and s != 503)
+            row.problems.extend([w for w in srv.counter.five_xx if "→ 503" not in w][:5])
+            row.note = (f"16 MiB tmpfs under the server's database; {refused} uploads refused "
+                        f"with 503 storage_full, then all stored once")
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
     return row

@@ -53,7 +53,13 @@ def test_wrong_and_jumping_clocks_lose_nothing_and_date_nothing_in_the_future(
 
 
 def test_full_disk_refuses_the_rating_keeps_the_past_and_resumes(tmp_path, assert_row):
-    assert_row(disk_full.run(3, workdir=tmp_path))
+    assert_row(disk_full.run_kiosk(3, workdir=tmp_path))
+
+
+def test_full_server_disk_answers_503_storage_full_and_loses_nothing(tmp_path, assert_row):
+    # It answered 500 "internal server error" with a traceback in the log: the kiosks kept
+    # their batches, but nobody could tell a full disk from a bug, and nothing said to wait.
+    assert_row(disk_full.run_server(2, workdir=tmp_path))
 
 
 def test_corrupt_database_is_moved_aside_exported_imported_and_alerted(tmp_path, assert_row):
