@@ -3,7 +3,7 @@ where this machine cannot mount one).
 
 The kiosk (``run_kiosk``, its database on 2 MiB): the flow shows "try again", never thanks;
 what was recorded before is intact; recording resumes when space returns; everything reaches
-the server once. The server (``run_server``, its SQLite database on 16 MiB): each refused
+the server once. The server (``run_server``, its SQLite database on 64 MiB): each refused
 upload gets 503 ``storage_full`` with ``Retry-After``; once space returns, everything is
 stored once.
 
@@ -150,7 +150,7 @@ def run_server(rounds: int = 2, workdir: Path | None = None) -> Row:
     row = Row("disk full (aggregator)")
     workdir = Path(workdir or tempfile.mkdtemp(prefix="rel-disk-full-server-"))
     mnt = workdir / "server-fs"
-    why_not = _mount_tmpfs(mnt, "16m")
+    why_not = _mount_tmpfs(mnt, "64m")   # each round keeps ~1.3 MB more: room for 40
     if why_not:
         row.skipped = why_not
         return row
@@ -194,7 +194,7 @@ def run_server(rounds: int = 2, workdir: Path | None = None) -> Row:
             # 503 is this scenario's expected answer; any other 5xx counts against it
             row.http_5xx += sum(n for s, n in statuses.items() if s >= 500 and s != 503)
             row.problems.extend([w for w in srv.counter.five_xx if "→ 503" not in w][:5])
-            row.note = (f"16 MiB tmpfs under the server's database; {refused} uploads refused "
+            row.note = (f"64 MiB tmpfs under the server's database; {refused} uploads refused "
                         f"with 503 storage_full, then all stored once")
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
