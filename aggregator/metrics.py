@@ -14,7 +14,7 @@ Two kinds of series:
   heartbeat (a series only for devices with a backlog, so 50,000 idle kiosks cost no series;
   plus the total and the oldest age),
   offline devices (not heard from for ``silent_hours``), open alerts by kind, open and
-  overdue bad-rating cases.
+  overdue bad-rating cases; and, on SQLite, the free space under the database file.
 
 Usage::
 
@@ -111,6 +111,7 @@ class DatabaseCollector:
             yield from _device_families(conn, now, self.settings.silent_hours)
             yield _alert_family(conn)
             yield from _case_families(conn, now, self.settings.timezone_offset_hours)
+        yield from _disk_family(self.engine)
 
 
 def _device_families(conn, now: dt.datetime, silent_hours: int):
@@ -182,6 +183,19 @@ def _case_families(conn, now: dt.datetime, tz_hours: int):
     family.add_metric(["answer"], answer)
     family.add_metric(["any"], either)
     yield family
+
+
+def _disk_family(engine):
+    """Free space under the SQLite database file: when it runs out, every upload is refused
+    (503 storage_full) until an operator frees some. PostgreSQL's disk is its server's to
+    watch (its own exporters), so no series there."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        return
+    st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    yield GaugeMetricFamily("aggregator_database_disk_free_bytes", "Free bytes (for an "
+                            "unprivileged writer) on the filesystem of the SQLite database",
+                            value=st.f_bavail * st.f_frsize)
 
 
 def _process_registry():

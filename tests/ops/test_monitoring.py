@@ -4,6 +4,7 @@ Prometheus text format, the device page's config version and the remote "sync no
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,7 +14,7 @@ from aggregator.dashboard.devices import take_sync_now
 from aggregator.db import driver_time, make_engine, utcnow, write
 from tests.aggregator.device import Device
 from tests.dashboard.helpers import Dashboard, csrf_of
-from tests.ops.test_backup import setup
+from tests.ops.helpers import setup_org
 
 PASSWORD = "Ops-Passw0rd-2026"
 
@@ -41,7 +42,7 @@ def login(base: str, username: str) -> tuple[requests.Session, str]:
 
 
 def test_metrics_health_config_version_and_sync_now(database_url, processes):
-    codes = setup(database_url, n_windows=2)
+    codes = setup_org(database_url, 2)
     engine = make_engine(database_url)
     with write(engine) as conn:
         accounts.create_user(conn, "manager", PASSWORD, "unit_manager", unit_id="U-01",
@@ -88,6 +89,13 @@ def test_metrics_health_config_version_and_sync_now(database_url, processes):
     assert value(m, "aggregator_cases_open") == 10
     assert value(m, "aggregator_cases_overdue", deadline="answer") == 1
     assert value(m, "aggregator_cases_overdue", deadline="any") == 1
+    free = value(m, "aggregator_database_disk_free_bytes")
+    if engine.dialect.name == "sqlite":   # the filesystem of the database file, as df sees it
+        st = os.statvfs(os.path.dirname(engine.url.database))
+        assert free is not None and abs(free - st.f_bavail * st.f_frsize) < 0.05 * (
+            st.f_blocks * st.f_frsize)
+    else:
+        assert free is None
 
     # The device page shows each kiosk's config version; a manager asks one to sync now.
     s, csrf = login(base, "manager")
