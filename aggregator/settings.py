@@ -8,6 +8,7 @@ Objects take a ``Settings``; only the CLI reads the environment (``Settings.from
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from dataclasses import dataclass, field, fields
@@ -19,7 +20,7 @@ SETTINGS_HELP = {
     "secret": "Server secret for QR follow-up tokens (env AGGREGATOR_SECRET); random per start if unset",
     "public_url": "Base URL citizens reach the server at, for QR codes (env AGGREGATOR_PUBLIC_URL)",
     "timezone_offset_hours": "Offset of the local day that rollups count in (China: 8)",
-    "clock_window_seconds": "Largest accepted |X-Timestamp - server time| of a signed request",
+    "clock_window_seconds": "Largest accepted difference of a signed request's X-Timestamp from server time",
     "enroll_ttl_hours": "Default lifetime of an enrolment code",
     "qr_rate_limit_seconds": "One QR rating per client IP and window in this interval",
     "qr_token_ttl_seconds": "Lifetime of a kiosk follow-up QR token",
@@ -31,6 +32,22 @@ SETTINGS_HELP = {
     "hotline": "Complaint hotline sent to kiosks when a unit has none",
     "trust_proxy": ("Behind one reverse proxy: take the client IP from the last X-Forwarded-For "
                     "entry (the one the proxy appended) and https from X-Forwarded-Proto"),
+}
+
+
+# Bounds of the numeric settings, inclusive. Outside them a setting breaks something only later
+# and far away: an offset of 99 hours made every page that dates "today" fail with a 500.
+RANGES = {
+    "timezone_offset_hours": (-12, 14),       # the UTC offsets in use
+    "clock_window_seconds": (30, 86_400),
+    "enroll_ttl_hours": (1, 24 * 90),
+    "qr_rate_limit_seconds": (0, 86_400),
+    "qr_token_ttl_seconds": (60, 7 * 86_400),
+    "smoothing_prior": (0.0, 1_000_000.0),
+    "clock_alert_seconds": (1, 30 * 86_400),
+    "silent_hours": (1, 24 * 366),
+    "gap_alert_hours": (1, 24 * 366),
+    "zero_bad_min_ratings": (1, 10_000_000),
 }
 
 
@@ -53,6 +70,14 @@ class Settings:
     zero_bad_min_ratings: int = 500
     hotline: str = "12345"
     trust_proxy: bool = False
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in RANGES.items():
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and math.isfinite(value) and low <= value <= high):
+                raise ConfigError(f"AGGREGATOR_{name.upper()} must be a number from {low} to "
+                                  f"{high}, got {value!r} ({SETTINGS_HELP[name]})")
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":

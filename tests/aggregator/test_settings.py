@@ -1,0 +1,45 @@
+"""Server settings from the environment: every one documented, bad values refused up front."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from aggregator.errors import ConfigError
+from aggregator.settings import RANGES, SETTINGS_HELP, Settings
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "aggregator.md"
+
+
+def test_every_setting_has_help_and_a_row_in_the_docs():
+    text = DOCS.read_text(encoding="utf-8")
+    for f in fields(Settings):
+        assert f.name in SETTINGS_HELP, f"{f.name} has no help text"
+        assert f"`AGGREGATOR_{f.name.upper()}`" in text, f"{f.name} is not in docs/aggregator.md"
+    assert set(RANGES) <= {f.name for f in fields(Settings)}
+
+
+def test_settings_are_read_from_the_environment():
+    s = Settings.from_env({"AGGREGATOR_TIMEZONE_OFFSET_HOURS": "-5", "AGGREGATOR_TRUST_PROXY": "yes",
+                           "AGGREGATOR_SMOOTHING_PRIOR": "7.5", "AGGREGATOR_HOTLINE": "12345-1"})
+    assert (s.timezone_offset_hours, s.trust_proxy, s.smoothing_prior, s.hotline) == \
+        (-5, True, 7.5, "12345-1")
+
+
+@pytest.mark.parametrize("name, raw, says", [
+    ("SILENT_HOURS", "abc", "must be int, got 'abc'"),
+    ("TRUST_PROXY", "maybe", "must be bool, got 'maybe'"),
+    # An offset of 99 hours started the server, and then every page that dates "today" and
+    # every batch failed with a 500 (Python's timezone() takes less than 24 hours).
+    ("TIMEZONE_OFFSET_HOURS", "99", "must be a number from -12 to 14, got 99"),
+    # nan passed float() and would have made every smoothed score NaN.
+    ("SMOOTHING_PRIOR", "nan", "must be a number from 0.0 to 1000000.0, got nan"),
+    ("QR_RATE_LIMIT_SECONDS", "-1", "must be a number from 0 to 86400, got -1"),
+    ("SILENT_HOURS", "0", "must be a number from 1 to 8784, got 0"),
+])
+def test_a_bad_value_names_the_variable_its_bounds_and_the_value(name, raw, says):
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({f"AGGREGATOR_{name}": raw})
+    assert str(err.value).startswith(f"AGGREGATOR_{name} {says}")
