@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -35,10 +36,16 @@ def cmd_serve(args) -> int:
     from . import logs
     from .app import create_app
     from .db import make_engine
+    from .errors import ConfigError
     from .migrations import migrate
     from .settings import Settings
 
     url = _database(args)
+    try:   # before the migrations and uvicorn, which said only "Name or service not known"
+        socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigError(f"--host {args.host!r} is not an address this machine can listen on "
+                          f"({exc.strerror or exc})") from None
     migrate(make_engine(url))
     settings = Settings.from_env(public_url=args.public_url)
     if not os.environ.get("AGGREGATOR_SECRET"):
@@ -264,6 +271,14 @@ def _positive(value: str) -> int:
     return number
 
 
+def _port(value: str) -> int:
+    # uvicorn took 99999 without a word and listened somewhere else
+    number = _positive(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port from 1 to 65535, got {value!r}")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aggregator", description=(
         "Central aggregation server of the counter satisfaction kiosk (窗口服务好差评)."))
@@ -278,7 +293,7 @@ def parser() -> argparse.ArgumentParser:
 
     c = command("serve", cmd_serve, "run the HTTP server")
     c.add_argument("--host", default="127.0.0.1")
-    c.add_argument("--port", type=_positive, default=8700)
+    c.add_argument("--port", type=_port, default=8700)
     c.add_argument("--workers", type=_positive, default=1)
     c.add_argument("--public-url", help="base URL for QR codes (env AGGREGATOR_PUBLIC_URL)")
     command("migrate", cmd_migrate, "apply database migrations")

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from .auth import load_public_key
 from .errors import BadRequest, Gone, NotFound
 from .schema import devices, enroll_codes, units, windows
+from .settings import RANGES
 
 # No 0/O, 1/I/L: codes are read off a screen and typed on a kiosk.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -50,8 +51,9 @@ def create_code(conn: Connection, window_id: str, now: dt.datetime,
                 ttl_hours: float = 24) -> dict:
     """A new one-time code for ``window_id``; the clear code is returned once, never stored."""
     window_row(conn, window_id)
-    if not 0 < ttl_hours <= 24 * 30:
-        raise BadRequest(f"ttl_hours must be between 0 and 720, got {ttl_hours}",
+    longest = RANGES["enroll_ttl_hours"][1]
+    if not 0 < ttl_hours <= longest:
+        raise BadRequest(f"ttl_hours must be between 0 and {longest}, got {ttl_hours}",
                          field="ttl_hours")
     code = new_code()
     expires = now + dt.timedelta(hours=ttl_hours)

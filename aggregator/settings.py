@@ -40,7 +40,7 @@ SETTINGS_HELP = {
 RANGES = {
     "timezone_offset_hours": (-12, 14),       # the UTC offsets in use
     "clock_window_seconds": (30, 86_400),
-    "enroll_ttl_hours": (1, 24 * 90),
+    "enroll_ttl_hours": (1, 24 * 30),          # what enroll.create_code takes
     "qr_rate_limit_seconds": (0, 86_400),
     "qr_token_ttl_seconds": (60, 7 * 86_400),
     "smoothing_prior": (0.0, 1_000_000.0),

@@ -72,6 +72,20 @@ def test_cli_help_bad_arguments_and_enroll_code(tmp_path, capsys):
     assert cli.main(["migrate", "--database", url]) == 0
 
 
+def test_serve_refuses_a_port_or_host_it_cannot_listen_on_before_starting(tmp_path, capsys):
+    # --port 99999 started a server listening on some other port without a word, and a bad
+    # --host ended in uvicorn's bare "Name or service not known".
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["serve", "--port", "99999"])
+    assert exc.value.code == 2
+    assert "--port: must be a TCP port from 1 to 65535, got '99999'" in capsys.readouterr().err
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    assert cli.main(["serve", "--database", url, "--host", "999.1.1.1"]) == 2
+    assert "--host '999.1.1.1' is not an address this machine can listen on" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "a.db").exists()   # refused before anything was made
+
+
 
 def test_cli_database_errors_name_the_database_and_hide_its_password(tmp_path, capsys):
     # The message was SQLAlchemy's text: the driver's error, then a link to sqlalche.me, and

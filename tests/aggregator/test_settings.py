@@ -17,7 +17,11 @@ def test_every_setting_has_help_and_a_row_in_the_docs():
     text = DOCS.read_text(encoding="utf-8")
     for f in fields(Settings):
         assert f.name in SETTINGS_HELP, f"{f.name} has no help text"
-        assert f"`AGGREGATOR_{f.name.upper()}`" in text, f"{f.name} is not in docs/aggregator.md"
+        row = next((line for line in text.splitlines()
+                    if line.startswith(f"| `AGGREGATOR_{f.name.upper()}` |")), None)
+        assert row, f"{f.name} has no row in docs/aggregator.md, Settings"
+        if f.name in RANGES:
+            assert "| {} to {} |".format(*RANGES[f.name]) in row, f"{f.name}: bounds differ"
     assert set(RANGES) <= {f.name for f in fields(Settings)}
 
 
