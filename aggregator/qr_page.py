@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import time
 import unicodedata
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from sync.protocol import event_id
@@ -24,12 +26,14 @@ from . import constants as C
 from . import ratings as rating_store
 from .api_device import read_capped
 from .dashboard.cases import open_cases_for
-from .db import read, utcnow, write
+from .db import is_disk_full, read, utcnow, write
 from .errors import AggregatorError
 from .proxy import client_ip
 from .qr import check_follow_up_token
 from .schema import devices, qr_limits, units, windows
 from .validation import PHONE
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["qr"])
 TEMPLATES = jinja2.Environment(
@@ -44,6 +48,7 @@ TEXT = {
            "expired": "该二维码已过期。", "bad_input": "请选择一个评价等级。",
            "bad_phone": "请检查手机号：只能填写数字、空格、“-”和开头的“+”。",
            "no_consent": "如需回访，请勾选“同意工作人员致电回访”；不需要回访请清空手机号。",
+           "unavailable": "系统暂时无法保存您的评价，请几分钟后再点“提交评价”。您填写的内容仍在。",
            "levels": C.LEVEL_NAMES_ZH, "reason_names": C.REASON_NAMES_ZH, "lang_switch": "English",
            "privacy": "评价匿名，工作人员看不到您的选择。"},
     "en": {"title": "Rate our service", "ask": "How was the service you received?",
@@ -58,6 +63,8 @@ TEXT = {
                         "only.",
            "no_consent": "For a call back, tick \"You may call me back\"; otherwise clear the "
                          "phone number.",
+           "unavailable": "We cannot save your rating just now; please press Send again in a "
+                          "few minutes. What you entered is still here.",
            "reason_names": C.REASON_NAMES_EN, "lang_switch": "中文",
            "privacy": "Ratings are anonymous; staff never see your choice."},
 }
@@ -182,11 +189,14 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
     problem = ("bad_input" if not token and level not in levels
                else "bad_phone" if typed and phone is None
                else "no_consent" if phone and not consent else None)
+    entered = {"level": level, "reasons": reasons, "comment": comment or "", "phone": typed,
+               "consent": consent}
+
+    def again(status: int, problem: str) -> HTMLResponse:
+        return _page(lang, status, state="follow" if token else "form", window=w,
+                     levels=levels, token=token, error=TEXT[lang][problem], entered=entered)
     if problem:
-        return _page(lang, 400, state="follow" if token else "form", window=w, levels=levels,
-                     token=token, error=TEXT[lang][problem], entered={
-                         "level": level, "reasons": reasons, "comment": comment or "",
-                         "phone": typed, "consent": consent})
+        return again(400, problem)
     now = utcnow()
     key = f"{client_ip(request)}|{w['id']}|{'t' if token else 'r'}"
 
@@ -216,7 +226,17 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
             rating_store.store(conn, [row])
             open_cases_for(conn, [row], now)  # a bad QR rating is followed up like any other
             return True
-    if not await run_in_threadpool(run):
+    try:
+        stored = await run_in_threadpool(run)
+    except DBAPIError as exc:
+        if not is_disk_full(exc):
+            raise
+        # the server's disk is full: the citizen keeps what they typed and can send it later
+        log.error("the database's disk is full: a QR rating was refused")
+        response = again(503, "unavailable")
+        response.headers["Retry-After"] = "300"
+        return response
+    if not stored:
         response = _page(lang, 429, state="limited", window=w)
         response.headers["Retry-After"] = str(settings.qr_rate_limit_seconds)
         return response

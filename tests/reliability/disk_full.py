@@ -18,6 +18,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import requests
+
 from tests.reliability.harness import LiveServer, Row, check_kiosk_side, check_server_side, count_5xx, tally
 
 
@@ -156,8 +158,10 @@ def run_server(rounds: int = 2, workdir: Path | None = None) -> Row:
         return row
     refused = 0
     try:
-        with LiveServer(mnt / "aggregator.db") as srv:
+        with LiveServer(mnt / "aggregator.db", qr_rate_limit_seconds=0) as srv:
             k = srv.kiosk(workdir / "kiosk")
+            qr_url = f"{srv.url}/r/{k.window_id}"
+            form = {"level": "dissatisfied", "comment": "排队太久了"}
             for r in range(rounds):
                 k.rate(30)
                 k.client.drain()
@@ -180,8 +184,18 @@ def run_server(rounds: int = 2, workdir: Path | None = None) -> Row:
                     row.check(getattr(exc, "retry_after", None) is not None,
                               f"round {r}: no Retry-After with the refusal: {exc}")
                 check_kiosk_side(row, k.store)
+                # a citizen on the phone page meanwhile gets the form back, comment kept
+                pages = [requests.post(qr_url, data=form, timeout=10) for _ in range(3)]
+                row.check(any(p.status_code == 503 and "排队太久了" in p.text
+                              and "系统暂时无法保存" in p.text for p in pages),
+                          f"round {r}: the phone page on a full disk answered "
+                          f"{[p.status_code for p in pages]}")
                 filler.unlink()   # space returns
                 k.client.drain()
+                sent = requests.post(qr_url, data=form, timeout=10)
+                row.check(sent.status_code == 200 and "感谢" in sent.text,
+                          f"round {r}: the phone page did not take the rating once space "
+                          f"returned ({sent.status_code})")
                 row.check(k.store.pending_count() == 0, f"round {r}: events still pending")
             all_ids = k.ids()
             server_ids = [e["id"] for e in srv.events(k.device_id)]
