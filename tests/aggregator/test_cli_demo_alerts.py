@@ -86,7 +86,6 @@ def test_serve_refuses_a_port_or_host_it_cannot_listen_on_before_starting(tmp_pa
     assert not (tmp_path / "a.db").exists()   # refused before anything was made
 
 
-
 def test_cli_database_errors_name_the_database_and_hide_its_password(tmp_path, capsys):
     # The message was SQLAlchemy's text: the driver's error, then a link to sqlalche.me, and
     # not which database; an operator with several could not tell which file was damaged.
