@@ -20,8 +20,8 @@ from starlette.requests import ClientDisconnect
 
 from . import api_admin, api_device, dashboard, metrics, qr_page
 from .dashboard import devices as dashboard_devices
-from .db import dialect_name, is_disk_full, make_engine
-from .errors import AggregatorError, BadRequest, StorageFull
+from .db import dialect_name, is_disk_full, is_unavailable, make_engine
+from .errors import AggregatorError, BadRequest, DatabaseUnavailable, StorageFull
 from .logs import AccessLog
 from .migrations import migrate
 from .settings import Settings
@@ -102,15 +102,23 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError):
-        # A full disk is the operator's to fix, not a bug: say so, once per request, without
-        # a traceback, and answer 503 with Retry-After (the transaction was rolled back, so a
-        # device keeps its batch and sends it again; a dashboard user sees the error page).
-        if not is_disk_full(exc):
+        # A full disk or a database that cannot be reached is the operator's to fix, not a
+        # bug: say so in one log line per request, without a traceback, and answer 503 with
+        # Retry-After (the transaction was rolled back, so a device keeps its batch and sends
+        # it again; a dashboard user sees the error page).
+        if is_disk_full(exc):
+            what = "the database's disk is full"
+            refusal = StorageFull("the server's database disk is full: nothing of this request "
+                                  "was stored; retry later (the server's operator must free "
+                                  "space)", extra={"retry_after": 300})
+        elif is_unavailable(exc):
+            what = "the database cannot be reached"
+            refusal = DatabaseUnavailable("the server cannot reach its database just now: "
+                                          "nothing of this request was stored; retry later",
+                                          extra={"retry_after": 30})
+        else:
             return await _unexpected(request, exc)
-        log.error("the database's disk is full: %s refused", request.url.path,
+        log.error("%s: %s refused", what, request.url.path,
                   extra={"fields": {"path": request.url.path, "error": str(exc.orig)[:200]}})
-        refusal = StorageFull("the server's database disk is full: nothing of this request "
-                              "was stored; retry later (the server's operator must free space)",
-                              extra={"retry_after": 300})
         # through the AggregatorError handler in force (the dashboard wraps it for its pages)
         return await app.exception_handlers[AggregatorError](request, refusal)

@@ -144,6 +144,25 @@ def is_disk_full(exc: BaseException) -> bool:
     return getattr(orig, "sqlstate", None) == "53100"
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot be reached now, not that the
+    request is wrong: PostgreSQL down or cut off (no connection, SQLSTATE class 08, or 57P01-03
+    shutting down or starting), SQLite's file busy past the timeout or not openable."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    orig = getattr(exc, "orig", exc)
+    if isinstance(orig, sqlite3.Error):
+        return getattr(orig, "sqlite_errorcode", None) in (
+            sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN)
+    if not (type(orig).__module__.startswith("psycopg")
+            and isinstance(exc, (OperationalError, InterfaceError))):
+        return False
+    state = getattr(orig, "sqlstate", None)
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
 def dialect_name(engine_or_conn) -> str:
     return engine_or_conn.dialect.name
 

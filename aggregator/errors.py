@@ -103,6 +103,13 @@ class StorageFull(AggregatorError):
     code = "storage_full"
 
 
+class DatabaseUnavailable(AggregatorError):
+    """The database cannot be reached now: nothing of the request was stored; retry later."""
+
+    status = 503
+    code = "database_unavailable"
+
+
 class ConfigError(AggregatorError):
     """A setting or command-line value is wrong."""
 

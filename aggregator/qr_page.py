@@ -26,7 +26,7 @@ from . import constants as C
 from . import ratings as rating_store
 from .api_device import read_capped
 from .dashboard.cases import open_cases_for
-from .db import is_disk_full, read, utcnow, write
+from .db import is_disk_full, is_unavailable, read, utcnow, write
 from .errors import AggregatorError
 from .proxy import client_ip
 from .qr import check_follow_up_token
@@ -49,6 +49,7 @@ TEXT = {
            "bad_phone": "请检查手机号：只能填写数字、空格、“-”和开头的“+”。",
            "no_consent": "如需回访，请勾选“同意工作人员致电回访”；不需要回访请清空手机号。",
            "unavailable": "系统暂时无法保存您的评价，请几分钟后再点“提交评价”。您填写的内容仍在。",
+           "down": "评价系统暂时无法使用，请几分钟后再扫码评价。",
            "levels": C.LEVEL_NAMES_ZH, "reason_names": C.REASON_NAMES_ZH, "lang_switch": "English",
            "privacy": "评价匿名，工作人员看不到您的选择。"},
     "en": {"title": "Rate our service", "ask": "How was the service you received?",
@@ -65,6 +66,8 @@ TEXT = {
                          "phone number.",
            "unavailable": "We cannot save your rating just now; please press Send again in a "
                           "few minutes. What you entered is still here.",
+           "down": "Rating is not available just now; please scan the code again in a few "
+                   "minutes.",
            "reason_names": C.REASON_NAMES_EN, "lang_switch": "中文",
            "privacy": "Ratings are anonymous; staff never see your choice."},
 }
@@ -103,6 +106,16 @@ def _page(lang: str, status: int = 200, **context) -> HTMLResponse:
     return HTMLResponse(html, status_code=status)
 
 
+def _down(lang: str, exc: DBAPIError) -> HTMLResponse:
+    """The page for a database that is full or out of reach (anything else is re-raised)."""
+    if not (is_disk_full(exc) or is_unavailable(exc)):
+        raise exc
+    log.error("the QR page could not use the database: %s", str(exc.orig)[:200])
+    response = _page(lang, 503, state="down", window=None)
+    response.headers["Retry-After"] = "60"
+    return response
+
+
 def _window(engine, window_code: str):
     with read(engine) as conn:
         w = conn.execute(select(windows.c.id, windows.c.name, windows.c.unit_id, units.c.name
@@ -117,7 +130,10 @@ def _window(engine, window_code: str):
 async def rate_page(window_code: str, request: Request, lang: str = "zh", t: str | None = None):
     """The mobile rating page of a window (or the follow-up comment page with ``t``)."""
     lang = "en" if lang == "en" else "zh"
-    w = await run_in_threadpool(_window, request.app.state.engine, window_code)
+    try:
+        w = await run_in_threadpool(_window, request.app.state.engine, window_code)
+    except DBAPIError as exc:
+        return _down(lang, exc)
     if w is None:
         return _page(lang, 404, state="unknown", window=None)
     if t is not None and not check_follow_up_token(request.app.state.settings.secret,
@@ -168,7 +184,10 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
     form = {k: v for k, v in parse_qs(body.decode("utf-8", "replace"),
                                       keep_blank_values=True).items()}
     one = lambda name: (form.get(name) or [""])[0].strip()  # noqa: E731
-    w = await run_in_threadpool(_window, request.app.state.engine, window_code)
+    try:
+        w = await run_in_threadpool(_window, request.app.state.engine, window_code)
+    except DBAPIError as exc:
+        return _down(lang, exc)
     if w is None:
         return _page(lang, 404, state="unknown", window=None)
     token = one("t") or None
@@ -229,10 +248,11 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
     try:
         stored = await run_in_threadpool(run)
     except DBAPIError as exc:
-        if not is_disk_full(exc):
+        if not (is_disk_full(exc) or is_unavailable(exc)):
             raise
-        # the server's disk is full: the citizen keeps what they typed and can send it later
-        log.error("the database's disk is full: a QR rating was refused")
+        # a full disk, the database out of reach: the citizen keeps what they typed and can
+        # send it later
+        log.error("a QR rating could not be stored: %s", str(exc.orig)[:200])
         response = again(503, "unavailable")
         response.headers["Retry-After"] = "300"
         return response
