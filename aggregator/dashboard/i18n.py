@@ -74,6 +74,7 @@ ZH = {
     "reasons_breakdown": "差评原因", "drill": "下钻", "back": "返回", "region": "地区",
     "error": "出错了", "error_403": "无权访问：该内容不在您的权限范围内。",
     "error_404": "未找到该页面或对象。", "error_400": "请求有误。", "home": "返回首页",
+    "error_503": "系统暂时无法使用（数据库无法连接或磁盘已满），本次操作未保存，请几分钟后再试。",
     "language": "语言", "switch_lang": "English", "page": "页", "prev": "上一页", "next": "下一页",
     "generated": "制表时间", "bulletin_intro": "现将{period}各{group}服务好差评情况通报如下：",
     "summary": "概况", "total_ratings": "评价总量", "overall_rate": "总体满意率",
@@ -150,6 +151,8 @@ EN = {
     "reasons_breakdown": "Reasons of bad ratings", "drill": "Drill down", "back": "Back", "region": "Region",
     "error": "Something went wrong", "error_403": "Not allowed: this is outside your scope.",
     "error_404": "No such page or object.", "error_400": "Bad request.", "home": "Home",
+    "error_503": "The system is not available just now (its database cannot be reached or its "
+                 "disk is full); nothing of this was saved. Please try again in a few minutes.",
     "language": "Language", "switch_lang": "中文", "page": "page", "prev": "Previous", "next": "Next",
     "generated": "Generated", "bulletin_intro": "Service ratings of {group} in {period}:",
     "summary": "Summary", "total_ratings": "Total ratings", "overall_rate": "Overall satisfaction",
