@@ -20,8 +20,8 @@ from starlette.requests import ClientDisconnect
 
 from . import api_admin, api_device, dashboard, metrics, qr_page
 from .dashboard import devices as dashboard_devices
-from .db import dialect_name, is_disk_full, is_unavailable, make_engine
-from .errors import AggregatorError, BadRequest, DatabaseUnavailable, StorageFull
+from .db import database_refusal, dialect_name, make_engine
+from .errors import AggregatorError, BadRequest
 from .logs import AccessLog
 from .migrations import migrate
 from .settings import Settings
@@ -106,19 +106,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         # bug: say so in one log line per request, without a traceback, and answer 503 with
         # Retry-After (the transaction was rolled back, so a device keeps its batch and sends
         # it again; a dashboard user sees the error page).
-        if is_disk_full(exc):
-            what = "the database's disk is full"
-            refusal = StorageFull("the server's database disk is full: nothing of this request "
-                                  "was stored; retry later (the server's operator must free "
-                                  "space)", extra={"retry_after": 300})
-        elif is_unavailable(exc):
-            what = "the database cannot be reached"
-            refusal = DatabaseUnavailable("the server cannot reach its database just now: "
-                                          "nothing of this request was stored; retry later",
-                                          extra={"retry_after": 30})
-        else:
+        refusal = database_refusal(exc)
+        if refusal is None:
             return await _unexpected(request, exc)
-        log.error("%s: %s refused", what, request.url.path,
+        log.error("%s: %s refused", refusal.code, request.url.path,
                   extra={"fields": {"path": request.url.path, "error": str(exc.orig)[:200]}})
         # through the AggregatorError handler in force (the dashboard wraps it for its pages)
         return await app.exception_handlers[AggregatorError](request, refusal)

@@ -41,13 +41,13 @@ def cmd_serve(args) -> int:
     from .settings import Settings
 
     url = _database(args)
+    settings = Settings.from_env(public_url=args.public_url)   # a bad value: stop before all
     try:   # before the migrations and uvicorn, which said only "Name or service not known"
         socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise ConfigError(f"--host {args.host!r} is not an address this machine can listen on "
                           f"({exc.strerror or exc})") from None
     migrate(make_engine(url))
-    settings = Settings.from_env(public_url=args.public_url)
     if not os.environ.get("AGGREGATOR_SECRET"):
         print("aggregator: AGGREGATOR_SECRET is unset; QR follow-up tokens will not survive a "
               "restart", file=sys.stderr)

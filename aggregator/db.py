@@ -36,9 +36,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
-from .errors import ConfigError
+from .errors import AggregatorError, ConfigError, DatabaseUnavailable, StorageFull
 
 UTC = dt.timezone.utc
 
@@ -148,8 +149,6 @@ def is_unavailable(exc: BaseException) -> bool:
     """Whether a database error means the database cannot be reached now, not that the
     request is wrong: PostgreSQL down or cut off (no connection, SQLSTATE class 08, or 57P01-03
     shutting down or starting), SQLite's file busy past the timeout or not openable."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
     if getattr(exc, "connection_invalidated", False):
         return True
     orig = getattr(exc, "orig", exc)
@@ -161,6 +160,20 @@ def is_unavailable(exc: BaseException) -> bool:
         return False
     state = getattr(orig, "sqlstate", None)
     return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+def database_refusal(exc: BaseException) -> AggregatorError | None:
+    """The 503 for a database error that is the operator's to fix (a full disk, a database
+    out of reach), with its Retry-After; None for any other error (a bug: a 500)."""
+    if is_disk_full(exc):
+        return StorageFull("the server's database disk is full: nothing of this request was "
+                           "stored; retry later (the server's operator must free space)",
+                           extra={"retry_after": 300})
+    if is_unavailable(exc):
+        return DatabaseUnavailable("the server cannot reach its database just now: nothing of "
+                                   "this request was stored; retry later",
+                                   extra={"retry_after": 30})
+    return None
 
 
 def dialect_name(engine_or_conn) -> str:

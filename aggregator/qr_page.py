@@ -26,7 +26,7 @@ from . import constants as C
 from . import ratings as rating_store
 from .api_device import read_capped
 from .dashboard.cases import open_cases_for
-from .db import is_disk_full, is_unavailable, read, utcnow, write
+from .db import database_refusal, read, utcnow, write
 from .errors import AggregatorError
 from .proxy import client_ip
 from .qr import check_follow_up_token
@@ -106,14 +106,21 @@ def _page(lang: str, status: int = 200, **context) -> HTMLResponse:
     return HTMLResponse(html, status_code=status)
 
 
-def _down(lang: str, exc: DBAPIError) -> HTMLResponse:
-    """The page for a database that is full or out of reach (anything else is re-raised)."""
-    if not (is_disk_full(exc) or is_unavailable(exc)):
+def _refused(exc: DBAPIError, page) -> HTMLResponse:
+    """``page(503)`` with the Retry-After of a database that is full or out of reach
+    (``db.database_refusal``); any other database error is re-raised (a bug: a 500)."""
+    refusal = database_refusal(exc)
+    if refusal is None:
         raise exc
-    log.error("the QR page could not use the database: %s", str(exc.orig)[:200])
-    response = _page(lang, 503, state="down", window=None)
-    response.headers["Retry-After"] = "60"
+    log.error("QR page: %s: %s", refusal.code, str(exc.orig)[:200])
+    response = page(503)
+    response.headers["Retry-After"] = str(refusal.extra["retry_after"])
     return response
+
+
+def _down(lang: str):
+    """The page when the window cannot even be looked up: scan again later."""
+    return lambda status: _page(lang, status, state="down", window=None)
 
 
 def _window(engine, window_code: str):
@@ -133,7 +140,7 @@ async def rate_page(window_code: str, request: Request, lang: str = "zh", t: str
     try:
         w = await run_in_threadpool(_window, request.app.state.engine, window_code)
     except DBAPIError as exc:
-        return _down(lang, exc)
+        return _refused(exc, _down(lang))
     if w is None:
         return _page(lang, 404, state="unknown", window=None)
     if t is not None and not check_follow_up_token(request.app.state.settings.secret,
@@ -187,7 +194,7 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
     try:
         w = await run_in_threadpool(_window, request.app.state.engine, window_code)
     except DBAPIError as exc:
-        return _down(lang, exc)
+        return _refused(exc, _down(lang))
     if w is None:
         return _page(lang, 404, state="unknown", window=None)
     token = one("t") or None
@@ -248,14 +255,9 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
     try:
         stored = await run_in_threadpool(run)
     except DBAPIError as exc:
-        if not (is_disk_full(exc) or is_unavailable(exc)):
-            raise
         # a full disk, the database out of reach: the citizen keeps what they typed and can
         # send it later
-        log.error("a QR rating could not be stored: %s", str(exc.orig)[:200])
-        response = again(503, "unavailable")
-        response.headers["Retry-After"] = "300"
-        return response
+        return _refused(exc, lambda status: again(status, "unavailable"))
     if not stored:
         response = _page(lang, 429, state="limited", window=w)
         response.headers["Retry-After"] = str(settings.qr_rate_limit_seconds)
