@@ -101,7 +101,7 @@ def cmd_status(args) -> int:
     if args.json:
         print(json.dumps(diag, ensure_ascii=False, indent=2))
     else:
-        for key in ("device_id", "stream_id", "events", "last_seq", "pending", "oldest_pending",
+        for key in ("device_id", "stream_id", "events", "last_seq", "pruned_through", "pending", "oldest_pending",
                     "quarantined", "last_ack", "db_bytes", "disk_free_bytes"):
             print(f"{key:16} {diag[key]}")
     return 0

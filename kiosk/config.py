@@ -90,6 +90,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sync.timeout_seconds", "int", 15, "timeout of every HTTP request", min=1, max=300),
     Setting("sync.qr_base_url", "str", "", "base URL of the mobile rating page; empty to use the server's"),
     Setting("storage.data_dir", "str", "var/kiosk", "where the database and credentials live (relative to this file)"),
+    Setting("storage.keep_days", "int", 30, "days an event stays on the kiosk after the server acknowledged it"
+            " (the server keeps it); pending events are never deleted", min=1, max=3650),
     Setting("technician.pin_hash", "str", "", "technician PIN hash made by `kiosk set-pin`; empty: PIN 000000 until set"),
     Setting("technician.max_tries", "int", 5, "wrong PINs before the technician entry locks", min=1, max=20),
     Setting("technician.lockout_seconds", "int", 60, "first lockout; it doubles after each further failure",

@@ -1,7 +1,8 @@
 """Export every event of a kiosk to a folder (a USB stick): JSON Lines, CSV and a manifest.
 
-The manifest carries the sequence range, the chain head and a SHA-256 of each file, so the
-receiving office can check that nothing was cut or edited on the way.
+The manifest carries the sequence range, the chain head, where the chain starts (the last
+event retention deleted) and a SHA-256 of each file, so the receiving office can check that
+nothing was cut or edited on the way.
 
 >>> folder = export_events(store, Path("/media/usb"))   # doctest: +SKIP
 """
@@ -64,6 +65,7 @@ def export_events(store: Any, to_dir: Path, *, app_version: str = "") -> Path:
             count += 1
     ok, checked, bad = store.verify_chain()
     head_seq, head = store.chain_head()
+    start_seq, start_hash = store.chain_start()
     manifest = {
         "format": "csk-export-1",
         "device_id": store.device_id,
@@ -74,6 +76,10 @@ def export_events(store: Any, to_dir: Path, *, app_version: str = "") -> Path:
         "first_seq": first,
         "last_seq": last,
         "chain_head": head,
+        # Retention deleted the events up to this one (acknowledged by the server): the first
+        # event exported follows it, and its prev_hash is this hash.
+        "pruned_through_seq": start_seq,
+        "pruned_through_hash": start_hash,
         "chain_ok": ok,
         "chain_first_bad_seq": bad,
         "files": {p.name: _fsync_file(p) for p in (jsonl, csv_path)},

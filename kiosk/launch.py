@@ -119,7 +119,8 @@ def _make_worker(cfg: Any, store: Any) -> Any:
         from sync.worker import SyncWorker
 
         return SyncWorker(store.path, server_url=cfg.sync.server or None, interval=cfg.sync.interval_seconds,
-                          timeout=cfg.sync.timeout_seconds, batch_size=cfg.sync.batch_size)
+                          timeout=cfg.sync.timeout_seconds, batch_size=cfg.sync.batch_size,
+                          keep_days=cfg.storage.keep_days)
     except Exception:
         log.exception("sync worker not available; running standalone")
         return None

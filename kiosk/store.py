@@ -22,7 +22,7 @@ import os
 import sqlite3
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -166,6 +166,12 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).astimezone()
 
 
+def _parse_time(text: str) -> datetime:
+    """A stored timestamp; one without a zone (never written by this store) counts as UTC."""
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
 class RatingStore:
     """The kiosk database: event log, outbox, batches, pulled device config.
 
@@ -213,6 +219,10 @@ class RatingStore:
         if mode.lower() != "wal":
             raise StoreError(f"{self.path}: could not switch to WAL mode (got {mode!r})")
         conn.execute("PRAGMA synchronous = FULL")
+        # Deleted and rewritten content (batch bodies once answered, events past their
+        # retention, with phone numbers and comments in them) is overwritten with zeros, not
+        # left readable in free pages of a device that stands in a public hall.
+        conn.execute("PRAGMA secure_delete = ON")
         # The WAL keeps its largest size on disk unless limited: after a checkpoint it is cut
         # back to this (see _checkpoint).
         conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
@@ -416,9 +426,21 @@ class RatingStore:
             "SELECT count(*) FROM events WHERE acked_at IS NULL AND quarantine IS NULL"
         ).fetchone()[0]
 
+    def chain_start(self) -> tuple[int, str]:
+        """(seq, hash) of the last event deleted by ``prune_acked``, or (0, GENESIS_HASH).
+
+        The first event kept must follow it: the chain is checked from there.
+        """
+        anchor = self.get_meta("pruned_through")
+        if not anchor:
+            return 0, GENESIS_HASH
+        seq, hash_ = anchor.split(" ", 1)
+        return int(seq), hash_
+
     def verify_chain(self) -> tuple[bool, int, int | None]:
-        """Recompute every hash: (ok, events checked, first bad seq or None)."""
-        prev, expected_seq, n = GENESIS_HASH, 1, 0
+        """Recompute every hash from the chain's start: (ok, events checked, first bad seq or None)."""
+        start, prev = self.chain_start()
+        expected_seq, n = start + 1, 0
         for event in self.iter_events():
             n += 1
             if event["seq"] != expected_seq or event["prev_hash"] != prev or event_hash(event, prev) != event["hash"]:
@@ -429,6 +451,56 @@ class RatingStore:
     def chain_head(self) -> tuple[int, str]:
         row = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+    # ---------------------------------------------------------------- retention
+    def prune_acked(self, older_than: timedelta, chunk: int = 500) -> int:
+        """Delete events the server acknowledged more than ``older_than`` ago; return how many.
+
+        Only the oldest run of such events goes: pruning stops at the first event that is
+        pending, quarantined or acknowledged too recently, and the newest event is always
+        kept (the next ``seq`` and ``prev_hash`` follow it). The (seq, hash) of the last event
+        deleted is kept in ``meta`` in the same transaction, so the chain still verifies from
+        there. The server holds every event deleted here; what goes is the kiosk's own copy,
+        with the phone numbers and comments in it. ``secure_delete`` overwrites the deleted
+        rows in the file. One short transaction per ``chunk`` events, so that a tap waits for
+        at most one of them.
+        """
+        cutoff = self._clock() - older_than
+        total = 0
+        while True:
+            try:
+                self._begin()
+                deleted = self._prune_chunk(cutoff, chunk)
+                self.conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                self._rollback()
+                raise self._translate(exc, "deleting old acknowledged events") from exc
+            total += deleted
+            if deleted < chunk:
+                break
+        if total:
+            self._checkpoint()
+        return total
+
+    def _prune_chunk(self, cutoff: datetime, chunk: int) -> int:
+        start, _ = self.chain_start()
+        head, _ = self.chain_head()
+        last = None
+        for seq, hash_, acked_at, quarantine in self.conn.execute(
+            "SELECT seq, hash, acked_at, quarantine FROM events WHERE seq > ? AND seq < ?"
+            " ORDER BY seq LIMIT ?", (start, head, chunk)
+        ):
+            if acked_at is None or quarantine is not None or _parse_time(acked_at) > cutoff:
+                break
+            last = (seq, hash_)
+        if last is None:
+            return 0
+        deleted = self.conn.execute("DELETE FROM events WHERE seq <= ?", (last[0],)).rowcount
+        self.conn.execute("DELETE FROM batches WHERE last_seq <= ? AND closed_at IS NOT NULL",
+                          (last[0],))
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('pruned_through', ?)",
+                          (f"{last[0]} {last[1]}",))
+        return deleted
 
     # ------------------------------------------------------------------ batches
     def open_batch(self, skip: Any = ()) -> dict[str, Any] | None:
@@ -682,6 +754,7 @@ class RatingStore:
             "stream_id": self.stream_id,
             "events": total,
             "last_seq": last_seq,
+            "pruned_through": self.chain_start()[0],
             "chain_head": head,
             "pending": pending,
             "oldest_pending": oldest,

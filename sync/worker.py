@@ -1,7 +1,8 @@
 """SyncWorker: the background thread that keeps a kiosk in sync.
 
 It opens its OWN ``RatingStore`` on the kiosk's database file (one connection per thread),
-drains the outbox batch after batch, pulls the device config and sends heartbeats, and backs
+drains the outbox batch after batch, pulls the device config and sends heartbeats, deletes
+once an hour what the server acknowledged more than ``keep_days`` ago (retention), and backs
 off (full jitter, 1 s … 15 min, honouring ``Retry-After``) on every retryable failure, for ever.
 A device the server refuses (revoked, unknown) stops the worker; every event stays on the kiosk.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -55,13 +56,15 @@ class SyncWorker:
     """Runs a ``SyncClient`` in a daemon thread until ``stop()``.
 
     ``credentials`` None means: load them from the database's directory when the thread
-    starts. ``store_factory(path)`` and ``client_factory(store, credentials)`` let tests and
+    starts. ``keep_days`` None keeps every event (the simulator, the tests).
+    ``store_factory(path)`` and ``client_factory(store, credentials)`` let tests and
     the simulator inject their own clock; ``backoff`` lets tests wait milliseconds.
     """
 
     def __init__(self, db_path: str | Path, credentials: Credentials | None = None, *,
                  server_url: str | None = None, interval: float = 30, timeout: float = 15,
                  batch_size: int = 500, config_every: float = 300, heartbeat_every: float = 300,
+                 keep_days: float | None = None, prune_every: float = 3600,
                  on_result: Callable[[dict[str, Any]], None] | None = None,
                  on_config: Callable[[dict[str, Any]], None] | None = None,
                  backoff: Backoff | None = None,
@@ -76,6 +79,8 @@ class SyncWorker:
         self.batch_size = batch_size
         self.config_every = config_every
         self.heartbeat_every = heartbeat_every
+        self.keep_days = keep_days
+        self.prune_every = prune_every
         self.on_result = on_result
         self.on_config = on_config
         self.backoff = backoff or Backoff()
@@ -89,6 +94,7 @@ class SyncWorker:
         self._thread: threading.Thread | None = None
         self._next_config = 0.0
         self._next_heartbeat = 0.0
+        self._next_prune = 0.0
         self._status: dict[str, Any] = {
             "state": ST_STARTING, "last_sync": None, "last_result": None, "last_error": None,
             "pending": None, "quarantined": None, "clock_offset": None, "last_skew": None,
@@ -259,6 +265,25 @@ class SyncWorker:
                 log.info("the server asked for a sync now")
                 self._next_config = self._next_heartbeat = 0.0
                 self.notify(force=True)
+        if self.keep_days is not None and now >= self._next_prune and not self._stopping.is_set():
+            self._next_prune = now + self.prune_every
+            self._prune(store)
+
+    def _prune(self, store: Any) -> None:
+        """Retention: delete what the server acknowledged more than ``keep_days`` ago.
+
+        Housekeeping: a failure (a full disk) is logged and tried again at the next turn; it
+        never holds up the uploads.
+        """
+        from kiosk.errors import StoreError
+
+        try:
+            deleted = store.prune_acked(timedelta(days=self.keep_days))
+        except StoreError as exc:
+            log.warning("deleting old acknowledged events failed: %s", exc)
+            return
+        if deleted:
+            log.info("deleted %d events acknowledged more than %s days ago", deleted, self.keep_days)
 
     @staticmethod
     def _counts(store: Any, client: Any) -> dict[str, Any]:

@@ -83,6 +83,12 @@ def short_time(value: Any) -> str:
     return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+def events_text(diag: dict[str, Any], tr: Callable[..., str]) -> str:
+    """How many events the kiosk holds, and from which one when retention deleted older ones."""
+    events, since = diag.get("events", "—"), diag.get("pruned_through") or 0
+    return tr("tech.events_since", n=events, seq=since + 1) if since else str(events)
+
+
 def diagnostics_rows(diag: dict[str, Any], sync: dict[str, Any] | None, version: str, window: str,
                      tr: Callable[..., str]) -> list[tuple[str, str]]:
     """The technician panel's (label, value) lines from store.diagnostics() and the sync status."""
@@ -90,7 +96,7 @@ def diagnostics_rows(diag: dict[str, Any], sync: dict[str, Any] | None, version:
         (tr("tech.device_id"), str(diag.get("device_id", "—"))),
         (tr("tech.version"), version),
         (tr("tech.window"), window),
-        (tr("tech.events"), str(diag.get("events", "—"))),
+        (tr("tech.events"), events_text(diag, tr)),
         (tr("tech.pending"), str(diag.get("pending", "—"))),
         (tr("tech.quarantined"), str(diag.get("quarantined", "—"))),
         (tr("tech.last_ack"), short_time(diag.get("last_ack"))),

@@ -6,6 +6,7 @@ knows which events the store promised to keep before it SIGKILLs this process.
 """
 
 import sys
+from datetime import timedelta
 
 from kiosk.store import RatingStore
 
@@ -20,3 +21,5 @@ while True:
     if n % 37 == 0:  # batch work too, so kills also land in freeze / ack transactions
         batch = store.freeze_batch(max_events=20)
         store.mark_acked(batch["id"], [e["id"] for e in store.batch_events(batch["id"])[:10]])
+    if n % 111 == 0:  # and retention: acknowledged events deleted in small chunks
+        store.prune_acked(timedelta(0), chunk=7)

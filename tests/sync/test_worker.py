@@ -120,3 +120,42 @@ def test_sync_now_asked_on_the_dashboard_reaches_the_worker_once(aggregator_serv
     assert worker.stop(timeout=10)
     device = aggregator_server.device(kiosk.store.device_id)
     assert device["last_heartbeat"]["config_version"] is not None
+
+
+def test_worker_deletes_what_the_server_holds_after_keep_days_and_nothing_else(
+        aggregator_server, make_kiosk, fast_backoff):
+    # Retention on a running kiosk: the worker deletes acknowledged events once they are
+    # older than keep_days, and only those. The server still holds every one, exactly once.
+    from datetime import timedelta
+
+    from kiosk.store import RatingStore
+
+    kiosk = make_kiosk()
+    recorded = kiosk.record(1234)
+    worker = SyncWorker(kiosk.store.path, kiosk.client.credentials, interval=3600,
+                        config_every=3600, heartbeat_every=3600, keep_days=30, prune_every=0,
+                        backoff=fast_backoff,
+                        store_factory=lambda p: RatingStore(p, check=False, clock=kiosk.clock))
+    worker.start()
+    try:
+        assert wait_for(lambda: kiosk.store.pending_count() == 0)
+        assert wait_for(lambda: worker.status()["state"] == "idle")
+        assert kiosk.store.chain_start()[0] == 0  # acknowledged today: kept
+
+        kiosk.clock.offset = timedelta(days=30, hours=1)
+        recorded += kiosk.record(3)
+        worker.notify()
+        assert wait_for(lambda: kiosk.store.pending_count() == 0
+                        and kiosk.store.chain_start()[0] > 0)
+        assert wait_for(lambda: worker.status()["state"] == "idle")
+    finally:
+        assert worker.stop(timeout=10)
+    kept = [e["seq"] for e in kiosk.store.iter_events()]
+    # Everything acknowledged a month ago is gone; the three new ratings (acknowledged just
+    # now) are kept, and the chain verifies from where it was cut.
+    assert kiosk.store.chain_start()[0] == kept[0] - 1 <= len(recorded) + 1 - 3
+    assert kiosk.store.verify_chain() == (True, len(kept), None)
+    assert {e["id"] for e in recorded[-3:]} <= {e["id"] for e in kiosk.store.iter_events()}
+    on_server = [e["id"] for e in aggregator_server.events(kiosk.store.device_id)]
+    assert len(on_server) == len(set(on_server))
+    assert {e["id"] for e in recorded} <= set(on_server)
