@@ -177,13 +177,12 @@ def attach(conn: Connection, rating_id: str, kind: str, data: dict, now: dt.date
 def _apply(conn: Connection, rating_id: str, kind: str, data: dict) -> bool:
     if kind == FOLLOW_UP:
         values = {"reasons": json.dumps(data.get("reasons") or []),
-                  "reasons_version": data.get("reasons_version"),
-                  "callback_consent": bool(data.get("callback_consent"))}
-        if data.get("phone"):
-            values["phone"] = data["phone"]
+                  "reasons_version": data.get("reasons_version")}
     else:
         values = {"comment": data.get("comment")}
-        if data.get("phone") and data.get("callback_consent"):
-            values |= {"phone": data["phone"], "callback_consent": True}
+    # No consent, no call back: a number given without it is not kept for calling, and an
+    # attachment without one leaves a consent given in another (kiosk or phone) as it was.
+    if data.get("phone") and data.get("callback_consent"):
+        values |= {"phone": data["phone"], "callback_consent": True}
     result = conn.execute(update(ratings).where(ratings.c.id == rating_id).values(**values))
     return result.rowcount > 0

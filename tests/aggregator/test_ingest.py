@@ -195,6 +195,22 @@ def test_follow_up_fills_reasons_of_its_rating(device, org_setup):
     assert row["channel"] == 4 and row["staff_name"] == "王芳"
 
 
+def test_a_phone_given_without_consent_is_not_kept_for_a_call_back(device, org_setup):
+    # The citizen's consent is what allows a call back (PIPL art. 13/14). Our kiosk never
+    # sends a number without it, but the server took one from any follow-up, and the case
+    # page showed it for calling. The rating and its reasons are kept; the number is not.
+    rating = device.rating("very_dissatisfied")
+    follow = device.event("follow_up", {"rating_id": rating["id"], "reasons": ["attitude"],
+                                        "reasons_version": 1, "phone": "13800001234",
+                                        "callback_consent": False, "completed": True})
+    results = device.post_batch([rating, follow]).json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "accepted"]
+    with read(org_setup.engine) as conn:
+        row = conn.execute(select(ratings).where(ratings.c.id == rating["id"])).mappings().one()
+    assert json.loads(row["reasons"]) == ["attitude"]
+    assert row["phone"] is None and row["callback_consent"] is False
+
+
 def test_rating_for_another_window_is_rejected(device):
     r = device.post_batch([device.rating(window_id="W-002")]).json()["results"][0]
     assert r["status"] == "rejected" and r["reason"].startswith("payload.window_id")
