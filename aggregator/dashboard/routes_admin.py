@@ -124,9 +124,21 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
     if len(data) > MAX_ROSTER:
         raise TooLarge(f"roster file over {MAX_ROSTER} bytes", field="file")
     rows, errors = roster.parse(file.filename or "", data)
+    ids = [row["id"] for _, row in rows if isinstance(row.get("id"), str)]
+
+    def owners() -> dict:  # the unit each existing staff id belongs to now
+        with read(request.app.state.engine) as conn:
+            return dict(conn.execute(select(staff.c.id, staff.c.unit_id)
+                                     .where(staff.c.id.in_(ids))).all()) if ids else {}
+    owner = await run_in_threadpool(owners)
     for number, row in rows:
         if row.get("unit_id") not in ctx.allowed:
             errors.append(f"row {number}: unit {row.get('unit_id')!r} is outside your scope")
+        elif owner.get(row.get("id"), row.get("unit_id")) not in ctx.allowed:
+            # A manager could take another unit's staff member over by naming their id with
+            # a unit of their own (the edit form refused it; the import did not).
+            errors.append(f"row {number}: staff {row['id']!r} belongs to a unit outside your "
+                          "scope")
     if not errors:
         def run():
             with write(request.app.state.engine) as conn:

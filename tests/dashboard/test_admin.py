@@ -49,6 +49,28 @@ def test_roster_import_outside_scope_imports_nothing(dash):
     assert _etag(dash) != before  # the config version moved
 
 
+def test_roster_import_cannot_take_over_another_units_staff(dash):
+    # A unit manager named a staff id of another unit with a unit of their own, and the
+    # import moved that person (name, unit, window) into their unit; the edit form refused it.
+    from sqlalchemy import select
+
+    from aggregator.db import read
+    from aggregator.schema import staff
+
+    with read(dash.engine) as conn:
+        other, name = conn.execute(select(staff.c.id, staff.c.name)
+                                   .where(staff.c.unit_id == "U-02").limit(1)).one()
+    s = dash.login("u01")
+    csrf = csrf_of(s, dash.url + "/dashboard/roster")
+    data = f"编号,姓名,单位编号,窗口编号\n{other},被挪走的人,U-01,W-001\n".encode()
+    r = s.post(dash.url + "/dashboard/roster/import", data={"csrf": csrf},
+               files={"file": ("roster.csv", data, "text/csv")})
+    assert r.status_code == 200 and "belongs to a unit outside your scope" in r.text
+    with read(dash.engine) as conn:
+        assert conn.execute(select(staff.c.name, staff.c.unit_id)
+                            .where(staff.c.id == other)).one() == (name, "U-02")
+
+
 def test_create_user_cli_reads_the_password_from_stdin(tmp_path, monkeypatch, capsys):
     url = f"sqlite:///{tmp_path / 'a.db'}"
     monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
