@@ -13,7 +13,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from . import alerts, enroll, org, roster, staff_photos, stats
-from .api_device import read_capped
+from .api_device import parse_json_body, read_capped
 from .auth import check_admin
 from .db import insert_ignore, read, utcnow, write
 from .errors import BadRequest, TooLarge
@@ -42,11 +42,7 @@ def _in_tx(request: Request, fn, *, writing: bool = True):
 
 
 async def _json(request: Request, cap: int = 1024 * 1024):
-    body = await read_capped(request, cap)
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}", field="body") from None
+    return parse_json_body(await read_capped(request, cap))
 
 
 def _make_entity_routes(path: str, entity: str) -> None:

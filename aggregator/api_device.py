@@ -55,11 +55,70 @@ async def read_capped(request: Request, cap: int = MAX_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
-def _json_object(body: bytes) -> dict:
+LARGEST_INT = 2**63 - 1  # what a BIGINT (and SQLite's INTEGER) holds
+
+
+def _not_json_number(text: str):
+    raise BadRequest(f"body is not valid JSON: {text} is not a JSON number", field="body")
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > LARGEST_INT:
+        raise BadRequest(f"body: the number {text[:20]}… is too large (at most {LARGEST_INT})",
+                         field="body")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise BadRequest(f"body: the number {text[:20]} is too large", field="body")
+    return value
+
+
+def _bad_text(node, path: str = "body") -> str | None:
+    """The first string that no database column can hold: a NUL, a lone UTF-16 surrogate."""
+    if isinstance(node, str):
+        if "\x00" in node:
+            return f"{path} holds a NUL character"
+        try:
+            node.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path} holds a lone UTF-16 surrogate (not valid Unicode)"
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            problem = _bad_text(key, f"{path} key") or _bad_text(value, f"{path}.{key}")
+            if problem:
+                return problem
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            problem = _bad_text(value, f"{path}[{i}]")
+            if problem:
+                return problem
+    return None
+
+
+def parse_json_body(body: bytes):
+    """A request body's JSON, refusing (400, naming it) what a column could not store.
+
+    Python's json takes NaN, Infinity, integers of any size, NUL and lone surrogates; each
+    of them came back as a 500 from the database or, stored, broke a page later (a heartbeat
+    with NaN made the admin device list answer 500 to everyone).
+    """
     try:
-        doc = json.loads(body.decode("utf-8"))
+        doc = json.loads(body.decode("utf-8"), parse_constant=_not_json_number,
+                         parse_int=_bounded_int, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}", field="body") from None
+    problem = _bad_text(doc)
+    if problem:
+        raise BadRequest(problem, field="body")
+    return doc
+
+
+def _json_object(body: bytes) -> dict:
+    doc = parse_json_body(body)
     if not isinstance(doc, dict):
         raise BadRequest("body must be a JSON object", field="body")
     return doc
@@ -141,6 +200,7 @@ async def get_photo(sha256: str, request: Request):
 HEARTBEAT_FIELDS = {"app_version": str, "pending": int, "oldest_pending_age_s": (int, float),
                     "disk_free_bytes": int, "clock_offset_s": (int, float),
                     "last_error": str, "db_bytes": int, "config_version": int}
+HEARTBEAT_TEXT = {"app_version": 32, "last_error": 2000}  # app_version: the devices column
 
 
 @router.post("/heartbeat", openapi_extra={**SIGNED, "requestBody": {
@@ -152,8 +212,15 @@ async def post_heartbeat(request: Request):
     doc = _json_object(body)
     for name, kind in HEARTBEAT_FIELDS.items():
         value = doc.get(name)
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        if value is None:
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool):
             raise BadRequest(f"{name} has the wrong type: {value!r:.80}", field=name)
+        if isinstance(value, str) and len(value) > HEARTBEAT_TEXT[name]:
+            raise BadRequest(f"{name} is {len(value)} characters, over {HEARTBEAT_TEXT[name]}",
+                             field=name)
+        if name != "clock_offset_s" and not isinstance(value, str) and value < 0:
+            raise BadRequest(f"{name} must not be negative, got {value!r}", field=name)
     settings = request.app.state.settings
     now = utcnow()
 

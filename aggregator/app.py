@@ -63,7 +63,7 @@ def create_app(database_url: str, *, settings: Settings | None = None,
         return {"status": "ok", "database": dialect_name(engine)}
 
     metrics.install(app)  # /metrics (Prometheus) and the batch counters
-    app.add_middleware(AccessLog)
+    app.add_middleware(AccessLog, handlers=app.exception_handlers)
     return app
 
 

@@ -10,6 +10,11 @@ from sync.vocabulary import *  # noqa: F403  (levels, channels, reasons, event t
 from sync.vocabulary import CHANNEL_HALL_TABLET, CHANNEL_QR, FLAG_BURST, FLAG_LOCKOUT  # noqa: F401
 
 SATISFIED_STARS = 3  # stars >= 3 counts as satisfied
+# The years a date may have anywhere: an event's device time is corrected by the device's
+# clock skew (at most ±20 years, sync.protocol.MAX_CLOCK_OFFSET_SECONDS) and converted to UTC,
+# and a period or a date range reaches a year before or after: years near 1 or 9999 overflow
+# ``datetime``. A kiosk without a battery clock reads 1969/1970 or its build date.
+MIN_YEAR, MAX_YEAR = 1000, 8999
 LEVEL_NAMES_ZH = {
     "very_satisfied": "非常满意",
     "satisfied": "满意",

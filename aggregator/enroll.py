@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 
 from sqlalchemy import and_, select, update
@@ -62,6 +63,11 @@ def create_code(conn: Connection, window_id: str, now: dt.datetime,
     return {"code": code, "window_id": window_id, "expires_at": expires.isoformat()}
 
 
+# A device id that no HTTP header can carry (a newline, non-Latin-1 text) used up the one-time
+# code for a device that could never sign a request.
+DEVICE_ID = re.compile(r"[\x21-\x7e]{1,64}\Z")
+
+
 def _field(body: dict, name: str, limit: int, required: bool = True) -> str | None:
     value = body.get(name)
     if value is None and not required:
@@ -78,6 +84,9 @@ def enroll(conn: Connection, body, now: dt.datetime) -> dict:
         raise BadRequest("body must be a JSON object", field="body")
     code = _field(body, "code", 64)
     device_id = _field(body, "device_id", 64)
+    if not DEVICE_ID.match(device_id):  # it travels in the X-Device-Id header of every request
+        raise BadRequest(f"device_id must be printable ASCII without spaces, got {device_id!r:.80}",
+                         field="device_id")
     public_key = _field(body, "public_key", 64)
     app_version = _field(body, "app_version", 32, required=False)
     try:

@@ -60,6 +60,21 @@ def ingest_batch(engine: Engine, device: dict, doc: dict, now: dt.datetime,
         return _Batch(conn, device, doc, checked, now, settings, nonce).run()
 
 
+def _storable(text):
+    """Text any column can hold: a rejected event may carry a lone UTF-16 surrogate or a NUL.
+
+    Quarantining such an event (its checks had rejected it) failed in the database, the whole
+    batch was answered 500, and the kiosk resent it for ever: its outbox was stuck.
+    """
+    if not isinstance(text, str):
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00")
+
+
 class _Batch:
     def __init__(self, conn: Connection, device: dict, doc: dict, checked: CheckedBatch,
                  now: dt.datetime, settings: Settings, nonce: bool = False):
@@ -82,9 +97,9 @@ class _Batch:
             self.results[i]["reason"] = reason
         if status in (C.ST_CONFLICT, C.ST_REJECTED):
             self.quarantined.append({
-                "event_id": ev["id"], "device_id": self.device_id,
-                "batch_id": self.doc["batch_id"], "status": status, "reason": reason,
-                "event": json.dumps(ev, ensure_ascii=False), "received_at": self.now})
+                "event_id": _storable(ev["id"]), "device_id": self.device_id,
+                "batch_id": self.doc["batch_id"], "status": status, "reason": _storable(reason),
+                "event": _storable(json.dumps(ev, ensure_ascii=False)), "received_at": self.now})
 
     def _alert(self, kind: str, key: str, detail: str) -> None:
         if (kind, key) in self.alerted:  # raised once per key anyway (dedupe_key)

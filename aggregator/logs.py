@@ -51,10 +51,18 @@ def uvicorn_log_config() -> dict:
 
 
 class AccessLog:
-    """ASGI middleware logging method, path, status, duration and device of each request."""
+    """ASGI middleware logging method, path, status, duration and device of each request.
 
-    def __init__(self, app):
+    It is also where an unexpected error becomes its 500: ``handlers`` is the app's
+    ``exception_handlers``, read when the error happens. Left to Starlette's outermost
+    middleware, the 500 was sent after this log line (which said status 0), the error was
+    raised again to uvicorn (a second traceback) and the connection was closed, so a kiosk's
+    next request on its keep-alive connection failed too.
+    """
+
+    def __init__(self, app, handlers: dict | None = None):
         self.app = app
+        self.handlers = handlers if handlers is not None else {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -69,6 +77,14 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            handler = self.handlers.get(Exception)
+            if status[0] or handler is None:  # the answer had begun: nothing else to send
+                raise
+            from starlette.requests import Request
+
+            response = await handler(Request(scope, receive), exc)
+            await response(scope, receive, send_wrapper)
         finally:
             device = dict(scope.get("headers") or []).get(b"x-device-id", b"").decode("latin-1")
             log.info("request", extra={"fields": {

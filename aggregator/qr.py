@@ -30,7 +30,9 @@ def window_key(secret: str, window_id: str) -> str:
 def check_follow_up_token(secret: str, window_id: str, token: str, now_unix: float) -> str | None:
     """The rating id of a valid, unexpired token for this window, else None."""
     parts = (token or "").split(".")
-    if len(parts) != 3 or len(token) > 200 or not parts[1].isdigit():
+    # ASCII only: "²" passed isdigit() and failed int(), and compare_digest refuses non-ASCII
+    # text; both were a 500 where an expired link's page belongs.
+    if len(parts) != 3 or len(token) > 200 or not token.isascii() or not parts[1].isdigit():
         return None
     rating_id, expires, mac = parts
     expected = follow_up_token(window_key(secret, window_id), rating_id, int(expires))

@@ -190,7 +190,8 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
         return _page(lang, 413, state="bad_input", window=None)
     form = {k: v for k, v in parse_qs(body.decode("utf-8", "replace"),
                                       keep_blank_values=True).items()}
-    one = lambda name: (form.get(name) or [""])[0].strip()  # noqa: E731
+    # No NUL in what is stored: PostgreSQL's text cannot hold it (a 500 there).
+    one = lambda name: (form.get(name) or [""])[0].replace("\x00", "").strip()  # noqa: E731
     try:
         w = await run_in_threadpool(_window, request.app.state.engine, window_code)
     except DBAPIError as exc:
@@ -209,7 +210,9 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
     typed = one("phone")[:40]
     phone = phone_number(typed)
     consent = one("consent") in ("1", "on", "yes", "true")
-    reasons = [r for r in form.get("reasons", []) if r in C.REASONS.get(level, ())][:10]
+    # Each reason once: a repeated one counted one citizen's complaint several times.
+    reasons = list(dict.fromkeys(r for r in form.get("reasons", [])
+                                 if r in C.REASONS.get(level, ())))[:10]
     # A refusal shows the form again with what the citizen entered; before, a phone number
     # that did not parse, or one given without consent, was dropped without a word.
     problem = ("bad_input" if not token and level not in levels

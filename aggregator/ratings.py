@@ -176,7 +176,8 @@ def attach(conn: Connection, rating_id: str, kind: str, data: dict, now: dt.date
 
 def _apply(conn: Connection, rating_id: str, kind: str, data: dict) -> bool:
     if kind == FOLLOW_UP:
-        values = {"reasons": json.dumps(data.get("reasons") or []),
+        # Each reason once: a repeated chip counted one citizen's complaint several times.
+        values = {"reasons": json.dumps(list(dict.fromkeys(data.get("reasons") or []))),
                   "reasons_version": data.get("reasons_version")}
     else:
         values = {"comment": data.get("comment")}

@@ -55,10 +55,14 @@ def parse_day(value: str | None, name: str, default: dt.date) -> dt.date:
     if value is None or value == "":
         return default
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except (TypeError, ValueError):
         raise BadRequest(f"{name} must be a date YYYY-MM-DD, got {value!r:.40}",
                          field=name) from None
+    if not C.MIN_YEAR <= day.year <= C.MAX_YEAR:  # 9999-12-31 overflowed the month steps: a 500
+        raise BadRequest(f"{name} must be a date in the years {C.MIN_YEAR}–{C.MAX_YEAR}, "
+                         f"got {value!r:.40}", field=name)
+    return day
 
 
 def _region_tree(conn: Connection) -> tuple[dict, dict]:

@@ -41,10 +41,8 @@ except ImportError:
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
 MAX_INT = 2**63 - 1
-# An event's device time is corrected by the device's clock skew (at most ±20 years,
-# sync.protocol.MAX_CLOCK_OFFSET_SECONDS) and converted to UTC: years near 1 or 9999 would
-# overflow ``datetime``. A kiosk without a battery clock reads 1969/1970 or its build date.
-MIN_YEAR, MAX_YEAR = 1000, 8999
+MAX_INT32 = 2**31 - 1
+MIN_YEAR, MAX_YEAR = C.MIN_YEAR, C.MAX_YEAR
 
 
 def parse_time(value) -> dt.datetime | None:
@@ -355,8 +353,8 @@ def follow_up_problem(p: dict) -> str | None:
             isinstance(r, str) and len(r) <= 32 for r in reasons) or len(reasons) > 20:
         return f"reasons: must be an array of reason codes, got {reasons!r}"
     version = p.get("reasons_version", C.REASONS_VERSION)
-    if not _is_int(version):
-        return f"reasons_version: must be an integer, got {version!r}"
+    if not _is_int(version) or not 0 <= version <= MAX_INT32:  # an INTEGER column on PostgreSQL
+        return f"reasons_version: must be an integer from 0 to {MAX_INT32}, got {version!r}"
     phone = p.get("phone")
     if phone is not None and not (isinstance(phone, str) and PHONE.match(phone)):
         return f"phone: {phone!r} is not a phone number"

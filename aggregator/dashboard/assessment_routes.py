@@ -14,7 +14,7 @@ from ..errors import BadRequest, Forbidden
 from ..schema import windows
 from . import accounts, assessment_config, assessment_store, audit, exports, pledges, scope
 from .periods import Period
-from .web import PREFIX, TEMPLATES, Ctx, current, posted, redirect, render
+from .web import PREFIX, TEMPLATES, Ctx, RowId, current, posted, redirect, render
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 HOME = PREFIX + "/assessment"
@@ -284,7 +284,7 @@ def create_pledge(request: Request, ctx: Ctx = Depends(posted), owner: str = For
 
 
 @router.post("/pledges/items/{item_id}")
-def update_item(item_id: int, request: Request, ctx: Ctx = Depends(posted),
+def update_item(item_id: RowId, request: Request, ctx: Ctx = Depends(posted),
                 status: str = Form(...), evidence: str = Form("")):
     scope.require_role(ctx.user, "unit_manager")
     with write(request.app.state.engine) as conn:

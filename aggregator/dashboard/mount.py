@@ -56,6 +56,14 @@ def mount(app: FastAPI) -> None:
 
     json_error = app.exception_handlers.get(AggregatorError)
     json_http = app.exception_handlers.get(StarletteHTTPException)
+    json_unexpected = app.exception_handlers.get(Exception)
+
+    async def unexpected(request: Request, exc: Exception):
+        # logged with its traceback by the API's handler; a person sees the error page
+        response = await json_unexpected(request, exc)
+        if _wants_html(request):
+            return error_page(request, AggregatorError("internal server error"))
+        return response
 
     async def aggregator_error(request: Request, exc: AggregatorError):
         if isinstance(exc, LoginRequired):
@@ -87,3 +95,4 @@ def mount(app: FastAPI) -> None:
     app.add_exception_handler(AggregatorError, aggregator_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected)

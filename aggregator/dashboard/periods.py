@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from .. import constants as C
 from ..errors import BadRequest
 
 
@@ -24,13 +25,15 @@ class Period:
         if not value:
             today = today or dt.date.today()
             return cls("month", today.year, today.month)
+        # Years as dates anywhere (year 1's previous period and 9999's end were a 500).
         m = re.fullmatch(r"(\d{4})-(\d{2})", value)
-        if m and 1 <= int(m[2]) <= 12:
+        if m and 1 <= int(m[2]) <= 12 and C.MIN_YEAR <= int(m[1]) <= C.MAX_YEAR:
             return cls("month", int(m[1]), int(m[2]))
         m = re.fullmatch(r"(\d{4})-[Qq]([1-4])", value)
-        if m:
+        if m and C.MIN_YEAR <= int(m[1]) <= C.MAX_YEAR:
             return cls("quarter", int(m[1]), int(m[2]))
-        raise BadRequest(f"period must be YYYY-MM or YYYY-Qn, got {value!r:.40}", field="period")
+        raise BadRequest(f"period must be YYYY-MM or YYYY-Qn in the years {C.MIN_YEAR}–"
+                         f"{C.MAX_YEAR}, got {value!r:.40}", field="period")
 
     @property
     def key(self) -> str:

@@ -9,7 +9,7 @@ from ..db import read, write
 from ..errors import BadRequest
 from . import cases, queue, scope
 from .tables import users
-from .web import PREFIX, Ctx, current, posted, redirect, render
+from .web import MAX_PAGE, PREFIX, Ctx, RowId, current, posted, redirect, render
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PAGE = 50
@@ -26,7 +26,7 @@ def case_list(request: Request, ctx: Ctx = Depends(current)):
     state = request.query_params.get("state", "open")
     state = state if state in queue.FILTERS else "open"
     try:
-        page = max(1, int(request.query_params.get("page", "1")))
+        page = min(MAX_PAGE, max(1, int(request.query_params.get("page", "1"))))
     except ValueError:
         page = 1
     unit_id = request.query_params.get("unit") or None
@@ -52,7 +52,7 @@ def _assignable(conn, case: dict) -> list[dict]:
 
 
 @router.get("/cases/{case_id}")
-def case_page(case_id: int, request: Request, ctx: Ctx = Depends(current)):
+def case_page(case_id: RowId, request: Request, ctx: Ctx = Depends(current)):
     with write(request.app.state.engine) as conn:
         case = cases.detail(conn, case_id, ctx.user, ctx.allowed, ctx.now, ctx.ip)
         assignable = _assignable(conn, case)
@@ -63,7 +63,7 @@ def case_page(case_id: int, request: Request, ctx: Ctx = Depends(current)):
 
 
 @router.get("/api/cases/{case_id}")
-def case_json(case_id: int, request: Request, ctx: Ctx = Depends(current)):
+def case_json(case_id: RowId, request: Request, ctx: Ctx = Depends(current)):
     with write(request.app.state.engine) as conn:
         case = cases.detail(conn, case_id, ctx.user, ctx.allowed, ctx.now, ctx.ip)
     case["overdue"] = cases.overdue(case, ctx.today)
@@ -71,7 +71,7 @@ def case_json(case_id: int, request: Request, ctx: Ctx = Depends(current)):
 
 
 @router.post("/cases/{case_id}/action")
-def case_action(case_id: int, request: Request, action: str = Form(...),
+def case_action(case_id: RowId, request: Request, action: str = Form(...),
                 note: str = Form(""), ctx: Ctx = Depends(posted)):
     with write(request.app.state.engine) as conn:
         cases.transition(conn, case_id, action, ctx.user, ctx.allowed, ctx.now, note, ctx.ip)
@@ -79,13 +79,15 @@ def case_action(case_id: int, request: Request, action: str = Form(...),
 
 
 @router.post("/cases/{case_id}/assign")
-def case_assign(case_id: int, request: Request, assignee: str = Form(""),
+def case_assign(case_id: RowId, request: Request, assignee: str = Form(""),
                 ctx: Ctx = Depends(posted)):
     with write(request.app.state.engine) as conn:
         target = None
         if assignee:
             row = conn.execute(select(users).where(users.c.id == int(assignee)
-                                                   if assignee.isdigit() else False)) \
+                                                   if assignee.isascii() and assignee.isdigit()
+                                                   and len(assignee) < 19
+                                                   else False)) \
                 .mappings().first()
             case = cases.get_case(conn, case_id, ctx.allowed)
             if row is None or case["unit_id"] not in scope.allowed_units(conn, dict(row)) \
@@ -97,7 +99,7 @@ def case_assign(case_id: int, request: Request, assignee: str = Form(""),
 
 
 @router.post("/cases/{case_id}/callback")
-def case_callback(case_id: int, request: Request, day: str = Form(""), result: str = Form(""),
+def case_callback(case_id: RowId, request: Request, day: str = Form(""), result: str = Form(""),
                   note: str = Form(""), ctx: Ctx = Depends(posted)):
     with write(request.app.state.engine) as conn:
         cases.add_callback(conn, case_id, day, result, note, ctx.user, ctx.allowed, ctx.now,

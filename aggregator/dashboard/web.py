@@ -8,10 +8,12 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote
 
 import jinja2
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -21,6 +23,10 @@ from ..errors import AggregatorError, Forbidden
 from ..proxy import client_ip, is_https
 from . import accounts, config, scope
 from .i18n import translator
+
+# The id of a row in a URL: an integer a database column holds (a 25-digit one was a 500).
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+MAX_PAGE = 1_000_000  # a list's page number beyond this is this
 
 COOKIE = "agg_session"
 PRE_CSRF_COOKIE = "agg_login_csrf"
