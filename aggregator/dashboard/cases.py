@@ -190,7 +190,7 @@ def detail(conn: Connection, case_id: int, user: dict, allowed: set[str],
     case["rating"]["reasons"] = json.loads(rating["reasons"]) if rating.get("reasons") else []
     case["callbacks"] = [dict(r) for r in conn.execute(
         select(case_callbacks).where(case_callbacks.c.case_id == case_id)
-        .order_by(case_callbacks.c.id)).mappings()]
+        .order_by(case_callbacks.c.day, case_callbacks.c.id)).mappings()]
     audit.record(conn, user, "view", now, case_id=case_id, ip=ip,
                  detail={"phone_shown": bool(phone) and not case["phone_masked"]})
     case["history"] = audit.for_case(conn, case_id)
@@ -243,8 +243,13 @@ def assign(conn: Connection, case_id: int, assignee: dict | None, user: dict,
 
 
 def add_callback(conn: Connection, case_id: int, day: str, result: str, note: str | None,
-                 user: dict, allowed: set[str], now: dt.datetime, ip: str | None = None) -> None:
-    """Record a callback (回访) to the rater; the first one counts as first contact."""
+                 user: dict, allowed: set[str], now: dt.datetime, ip: str | None = None,
+                 today: dt.date | None = None) -> None:
+    """Record a callback (回访) to the rater; the first one counts as first contact.
+
+    Its day lies between the day the case opened and ``today`` (the site's; a day after
+    ``now`` in UTC when not given): 2099-01-01 and 0001-01-01 were saved and shown.
+    """
     case = get_case(conn, case_id, allowed)
     if user["role"] == "viewer":
         raise Forbidden("viewers cannot record callbacks")
@@ -252,9 +257,13 @@ def add_callback(conn: Connection, case_id: int, day: str, result: str, note: st
         raise BadRequest(f"result must be one of {', '.join(CALLBACK_RESULTS)}, got {result!r}",
                          field="result")
     try:
-        dt.date.fromisoformat(day)
+        when = dt.date.fromisoformat(day)
     except (TypeError, ValueError):
         raise BadRequest(f"date must be YYYY-MM-DD, got {day!r:.40}", field="day") from None
+    first, last = case["opened_day"], (today or now.date() + dt.timedelta(days=1)).isoformat()
+    if not first <= when.isoformat() <= last:
+        raise BadRequest(f"the callback's date must be from {first} (the case opened) to "
+                         f"{last}, got {day}", field="day")
     conn.execute(case_callbacks.insert().values(case_id=case_id, day=day, result=result,
                                                 note=(note or "").strip()[:2000] or None,
                                                 user_id=user["id"], created_at=now))

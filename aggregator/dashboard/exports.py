@@ -10,10 +10,27 @@ COLUMNS = ("rank", "name", "key", "rated", "satisfied", "bad", "rate", "smoothed
            "prev_rate", "rate_change", "below_target", "flagged")
 
 
+# A cell that starts with one of these is a formula to a spreadsheet (OWASP, "CSV Injection"):
+# a staff or item name such as =HYPERLINK("http://…") ran when the export was opened.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cells(row: dict, t) -> list:
     return [row["rank"], row["name"], row["key"], row["rated"], row["satisfied"], row["bad"],
             row["rate"], row["smoothed"], row["prev_rate"], row["rate_change"],
             t("yes") if row["below_target"] else "", row["flagged"]]
+
+
+def _csv_text(value):
+    """Text a spreadsheet shows as typed: a leading apostrophe before what starts a formula."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def _as_text(cells) -> None:
+    """Cells openpyxl took for formulas (text starting with '=') stored as the text they are."""
+    for cell in cells:
+        if cell.data_type == "f":
+            cell.data_type = "s"
 
 
 def to_csv(report: dict, t) -> bytes:
@@ -21,7 +38,7 @@ def to_csv(report: dict, t) -> bytes:
     w = csv.writer(out)
     w.writerow([t(f"col_{c}") for c in COLUMNS])
     for row in report["rows"]:
-        w.writerow(_cells(row, t))
+        w.writerow([_csv_text(v) for v in _cells(row, t)])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -47,6 +64,7 @@ def to_xlsx(report: dict, t, title: str) -> bytes:
     warn = PatternFill("solid", fgColor="FDE2E1")
     for row in report["rows"]:
         sheet.append(_cells(row, t))
+        _as_text(sheet[sheet.max_row])
         if row["below_target"]:
             for cell in sheet[sheet.max_row]:
                 cell.fill = warn
@@ -95,11 +113,12 @@ def assessment_xlsx(data: dict, t, title: str, lang: str) -> bytes:
         for rank, r in enumerate(rows, start=1):
             used = ", ".join(f"{t('part_' + k)} {v:.0%}" for k, v in r["weights_used"].items())
             if r["renormalised"]:
-                used += f" ({t('renormalised')}: " + "、".join(
+                used += f" ({t('renormalised')}: " + ("、" if lang != "en" else ", ").join(
                     t("part_" + k) for k in r["missing"]) + f" {t('missing')})"
             sheet.append([rank, t("kind_" + kind), r["name"], r["id"], r["unit_name"],
                           r["citizens"], r["rated"], r["peers"], r["reviewers"], r["leaders"],
                           r["composite"], used, r["stars"], t("award") if r["award"] else ""])
+            _as_text(sheet[sheet.max_row])
             if r["award"]:
                 for cell in sheet[sheet.max_row]:
                     cell.fill = award

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy import select
 
@@ -35,9 +37,11 @@ def case_list(request: Request, ctx: Ctx = Depends(current)):
             scope.check_unit(conn, ctx.user, unit_id)
         rows, total = queue.list_cases(conn, ctx.allowed, ctx.today, state=state, user=ctx.user,
                                        unit_id=unit_id, limit=PAGE, offset=(page - 1) * PAGE)
-        counts = queue.counts(conn, ctx.allowed, ctx.today)
+        # the tabs count what the list shows: the unit's cases when it is filtered by unit
+        counts = queue.counts(conn, {unit_id} if unit_id else ctx.allowed, ctx.today)
     return render(request, "cases.html", ctx, rows=rows, total=total, counts=counts,
-                  state=state, page=page, pages=max(1, -(-total // PAGE)), nav="cases")
+                  state=state, page=page, pages=max(1, -(-total // PAGE)), nav="cases",
+                  unit=unit_id, unit_q=f"&unit={quote(unit_id, safe='')}" if unit_id else "")
 
 
 def _assignable(conn, case: dict) -> list[dict]:
@@ -103,5 +107,5 @@ def case_callback(case_id: RowId, request: Request, day: str = Form(""), result:
                   note: str = Form(""), ctx: Ctx = Depends(posted)):
     with write(request.app.state.engine) as conn:
         cases.add_callback(conn, case_id, day, result, note, ctx.user, ctx.allowed, ctx.now,
-                           ctx.ip)
+                           ctx.ip, today=ctx.today)
     return redirect(f"{PREFIX}/cases/{case_id}")

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import jinja2
 from fastapi import Depends, Request
@@ -46,6 +46,16 @@ def signed_pct(value) -> str:
 
 TEMPLATES.filters["pct"] = pct
 TEMPLATES.filters["signed_pct"] = signed_pct
+def localtime(value, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time, or its ISO text, as the site's local time."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(tz).strftime(fmt)
+
+
+TEMPLATES.filters["localtime"] = localtime
 TEMPLATES.filters["num"] = lambda v: "—" if v is None else f"{v:,}"
 TEMPLATES.filters["fmt2"] = lambda v: "—" if v is None else f"{v:.2f}"
 
@@ -128,6 +138,16 @@ async def posted(request: Request, ctx: Ctx = Depends(current)) -> Ctx:
     return ctx
 
 
+def switch_language_href(query: str, lang: str) -> str:
+    """The link of the language switch: this page, with its query, in the other language.
+
+    >>> switch_language_href("group=staff&period=2026-10&lang=en", "en")
+    '?group=staff&period=2026-10&lang=zh_CN'
+    """
+    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "lang"]
+    return "?" + urlencode(pairs + [("lang", "zh_CN" if lang == "en" else "en")])
+
+
 def render(request: Request, name: str, ctx: Ctx | None = None, status: int = 200,
            lang: str | None = None, **data) -> HTMLResponse:
     lang = lang or (ctx.lang if ctx else pick_lang(request))
@@ -136,6 +156,8 @@ def render(request: Request, name: str, ctx: Ctx | None = None, status: int = 20
         ctx=ctx, user=ctx.user if ctx else None, t=t, lang=lang, P=PREFIX,
         csrf=ctx.session["csrf_token"] if ctx else data.pop("csrf", ""),
         path=request.url.path, query=request.url.query,
+        switch_href=switch_language_href(request.url.query, lang),
+        tz=dt.timezone(dt.timedelta(hours=request.app.state.settings.timezone_offset_hours)),
         level_names=C.LEVEL_NAMES_EN if lang == "en" else C.LEVEL_NAMES_ZH,
         reason_names=C.REASON_NAMES_EN if lang == "en" else C.REASON_NAMES_ZH, **data)
     response = HTMLResponse(html, status_code=status)
@@ -150,7 +172,17 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def login_redirect(request: Request) -> RedirectResponse:
+    """To the sign-in page, then back to the page asked for.
+
+    After a form sent with an expired session, back to the page the form was on: the
+    form's own URL answers only POST, and going there after signing in was a 405.
+    """
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        came_from = urlsplit(request.headers.get("referer") or "")
+        same_site = not came_from.netloc or came_from.netloc == request.url.netloc
+        target = came_from.path + (f"?{came_from.query}" if came_from.query else "") \
+            if same_site and came_from.path.startswith(PREFIX + "/") else PREFIX + "/"
     return redirect(f"{PREFIX}/login?next={quote(target, safe='')}")
 
 

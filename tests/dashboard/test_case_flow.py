@@ -89,15 +89,21 @@ def test_callback_is_recorded_and_counts_as_first_contact(dash):
     case_id = dash.case_id("U-01", skip=3)
     s = dash.login("u01")
     csrf = csrf_of(s, f"{dash.url}/dashboard/cases/{case_id}")
+    opened = s.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()["opened_day"]
     r = s.post(f"{dash.url}/dashboard/cases/{case_id}/callback", data={
-        "csrf": csrf, "day": "2024-05-06", "result": "satisfied", "note": "已电话回访"})
+        "csrf": csrf, "day": opened, "result": "satisfied", "note": "已电话回访"})
     assert r.status_code == 200
     case = s.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()
     assert case["callbacks"][0]["result"] == "satisfied" and case["first_contact_at"]
     assert "callback" in [a for a, _, _ in _audit(dash, case_id)]
-    r = s.post(f"{dash.url}/dashboard/cases/{case_id}/callback", data={
-        "csrf": csrf, "day": "yesterday", "result": "satisfied"})
-    assert r.status_code == 400
+    # A date that is not a date, or a callback before the case opened or in the future
+    # (2099-01-01 and 0001-01-01 were saved and shown).
+    before = (dt.date.fromisoformat(opened) - dt.timedelta(days=1)).isoformat()
+    for day in ("yesterday", before, "2099-01-01", "0001-01-01"):
+        r = s.post(f"{dash.url}/dashboard/cases/{case_id}/callback", data={
+            "csrf": csrf, "day": day, "result": "satisfied"})
+        assert r.status_code == 400, day
+    assert len(s.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()["callbacks"]) == 1
 
 
 def test_open_cases_for_is_idempotent_and_skips_flagged_and_good(dash):

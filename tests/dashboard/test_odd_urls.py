@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
+import requests
 
 from tests.dashboard.helpers import csrf_of
 
@@ -33,3 +36,98 @@ def test_huge_numbers_in_case_urls_are_404_or_400_pages(dash):
     r = s.post(f"{dash.url}/dashboard/pledges/items/{huge}",
                data={"status": "done", "csrf": csrf_of(s, url)})
     assert r.status_code == 400
+
+
+def test_exports_keep_a_name_that_looks_like_a_formula_as_text(dash):
+    # OWASP "CSV injection": a staff name =HYPERLINK(…) became a live formula in the
+    # rankings .xlsx and .csv that supervisors open in Excel.
+    import io
+
+    from openpyxl import load_workbook
+    from sqlalchemy import select, update
+
+    from aggregator.db import write
+    from aggregator.schema import rollup_daily, staff
+
+    with write(dash.engine) as conn:
+        sid = conn.execute(select(rollup_daily.c.staff_id).where(
+            rollup_daily.c.staff_id != "").limit(1)).scalar_one()
+        old = conn.execute(select(staff.c.name).where(staff.c.id == sid)).scalar_one()
+        conn.execute(update(staff).where(staff.c.id == sid)
+                     .values(name='=HYPERLINK("http://evil.example","点我")'))
+    try:
+        s = dash.login("admin")
+        with write(dash.engine) as conn:
+            conn_day = conn.execute(select(rollup_daily.c.day).where(
+                rollup_daily.c.staff_id == sid).limit(1)).scalar_one()
+        period = conn_day[:7]
+        book = load_workbook(io.BytesIO(s.get(
+            f"{dash.url}/dashboard/rankings.xlsx?group=staff&period={period}").content))
+        cells = [c for row in book.active.iter_rows() for c in row
+                 if isinstance(c.value, str) and "HYPERLINK" in c.value]
+        assert cells and all(c.data_type == "s" for c in cells)
+        text = s.get(f"{dash.url}/dashboard/rankings.csv?group=staff&period={period}").text
+        assert "'=HYPERLINK(" in text and ',=HYPERLINK(' not in text
+    finally:
+        with write(dash.engine) as conn:
+            conn.execute(update(staff).where(staff.c.id == sid).values(name=old))
+
+
+def test_a_form_sent_after_the_session_ended_returns_to_its_page_after_sign_in(dash):
+    case = dash.case_id("U-01")
+    page = f"{dash.url}/dashboard/cases/{case}"
+    r = requests.post(f"{page}/action", data={"action": "verify"}, allow_redirects=False,
+                      headers={"Referer": page})
+    assert r.status_code == 303
+    assert r.headers["location"].endswith("next=" + quote(f"/dashboard/cases/{case}", safe=""))
+    elsewhere = requests.post(f"{page}/action", data={"action": "verify"},
+                              allow_redirects=False, headers={"Referer": "http://evil.example/x"})
+    assert elsewhere.headers["location"].endswith("next=" + quote("/dashboard/", safe=""))
+
+
+def test_a_stale_form_says_the_page_expired_not_out_of_scope(dash):
+    s = dash.login("u01")
+    case = dash.case_id("U-01")
+    r = s.post(f"{dash.url}/dashboard/cases/{case}/action",
+               data={"action": "verify", "csrf": "stale"})
+    assert r.status_code == 403 and "页面已过期" in r.text and "权限范围" not in r.text
+
+
+def test_the_language_switch_keeps_the_page_and_its_query(dash):
+    s = dash.login("admin")
+    r = s.get(f"{dash.url}/dashboard/rankings?group=staff&period=2026-10")
+    assert 'href="?group=staff&amp;period=2026-10&amp;lang=en"' in r.text
+    login = requests.get(f"{dash.url}/dashboard/login?lang=en").text
+    assert "Bad-rating cases with their deadlines" in login and "差评整改" not in login
+
+
+def test_the_case_list_keeps_its_unit_filter_in_tabs_and_pages(dash):
+    s = dash.login("admin")
+    r = s.get(f"{dash.url}/dashboard/cases?unit=U-02&state=all")
+    assert 'href="?state=open&amp;unit=U-02"' in r.text and "data-unit-filter" in r.text
+    # the tabs count the unit's cases, not the whole scope's
+    import datetime as dt
+    import re
+
+    from aggregator.dashboard import queue
+    from aggregator.db import read
+
+    with read(dash.engine) as conn:
+        today = dt.date.today()
+        mine, every = (queue.counts(conn, units, today)["open"]
+                       for units in ({"U-02"}, {"U-01", "U-02"}))
+    assert mine < every
+    shown = re.search(r'href="\?state=open&amp;unit=U-02">[^<]*<span class="count[^"]*">(\d+)',
+                      r.text)
+    assert shown and int(shown[1]) == mine
+
+
+def test_case_history_shows_the_sites_local_time():
+    import datetime as dt
+
+    from aggregator.dashboard.web import localtime
+
+    tz = dt.timezone(dt.timedelta(hours=8))
+    when = dt.datetime(2026, 9, 10, 1, 0, tzinfo=dt.timezone.utc)
+    assert localtime(when, tz, "%m-%d %H:%M") == "09-10 09:00"
+    assert localtime("2026-12-04T13:10:00+00:00", tz) == "2026-12-04 21:10"
