@@ -22,6 +22,7 @@ from . import api_admin, api_device, dashboard, metrics, qr_page
 from .dashboard import devices as dashboard_devices
 from .db import database_refusal, dialect_name, make_engine
 from .errors import AggregatorError, BadRequest
+from .headers import SecurityHeaders
 from .logs import AccessLog
 from .migrations import migrate
 from .settings import Settings
@@ -64,6 +65,7 @@ def create_app(database_url: str, *, settings: Settings | None = None,
 
     metrics.install(app)  # /metrics (Prometheus) and the batch counters
     app.add_middleware(AccessLog, handlers=app.exception_handlers)
+    app.add_middleware(SecurityHeaders)  # outermost: the 500s AccessLog sends get them too
     return app
 
 

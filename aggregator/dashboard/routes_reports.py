@@ -126,7 +126,13 @@ def _unit_data(request: Request, ctx: Ctx, conn, unit_id: str, window_id: str | 
     found = drill.patterns(conn, unit_id, period.start, min(period.end, ctx.today),
                            tz_hours=request.app.state.settings.timezone_offset_hours,
                            window_id=window_id, include_flagged=_flagged(request))
-    return dict(unit=dict(unit), period=period, windows_report=win_report,
+    # The breadcrumb names the unit's region, and links it only for those who may open it
+    # (a unit manager got a link to a 403 page, labelled with the region's id).
+    region = conn.execute(select(regions.c.id, regions.c.name)
+                          .where(regions.c.id == unit["region_id"])).mappings().first()
+    visible = scope.allowed_regions(conn, ctx.user)
+    region = dict(region, linked=visible is None or region["id"] in visible) if region else None
+    return dict(unit=dict(unit), region=region, period=period, windows_report=win_report,
                 staff_report=staff_report, items_report=item_report, patterns=found)
 
 
@@ -150,7 +156,12 @@ def window_page(window_id: str, request: Request, ctx: Ctx = Depends(current)):
 
 def _render_unit(request: Request, ctx: Ctx, data: dict, window: dict | None):
     reason_names = ctx.t.reason_names
-    heat = charts.heatmap(data["patterns"]["grid"], range(8, 19), WEEKDAYS[ctx.lang][:6])
+    grid = data["patterns"]["grid"]
+    # Office hours Monday to Saturday, widened to every hour and day that has ratings: a hall
+    # open on Sundays or in the evening had those ratings left out of the chart.
+    hours = [h for _, h in grid] + [8, 18]
+    days = 7 if any(day == 6 for day, _ in grid) else 6
+    heat = charts.heatmap(grid, range(min(hours), max(hours) + 1), WEEKDAYS[ctx.lang][:days])
     reasons = charts.hbars([(reason_names.get(k, k), n) for k, n in data["patterns"]["reasons"]])
     return render(request, "unit.html", ctx, **data, window=window, heat=heat,
                   reasons_chart=reasons, periods=recent(ctx.today), nav="rankings")

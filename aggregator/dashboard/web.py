@@ -190,6 +190,19 @@ def new_pre_csrf() -> str:
     return secrets.token_urlsafe(24)
 
 
+def _signed_in_user(request: Request) -> dict | None:
+    """The user of the request's session, or None (no session, or the database is out)."""
+    try:
+        with read(request.app.state.engine) as conn:
+            found = accounts.load_session(conn, request.cookies.get(COOKIE),
+                                          request.app.state.settings.secret, utcnow())
+    except Exception:  # an error page must not fail in its turn
+        return None
+    return found[1] if found else None
+
+
 def error_page(request: Request, exc: AggregatorError) -> HTMLResponse:
+    # In the signed-in user's own language (a user who chose English got Chinese errors).
+    user = _signed_in_user(request) if request.cookies.get(COOKIE) and exc.status != 503 else None
     return render(request, "error.html", None, status=exc.status, error=exc,
-                  lang=pick_lang(request))
+                  lang=pick_lang(request, user))

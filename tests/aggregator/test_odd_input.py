@@ -147,9 +147,19 @@ def test_an_unexpected_error_is_one_logged_500_and_the_connection_lives(org_setu
             assert s.get(f"{org_setup.url}/healthz", timeout=10).status_code == 200
             page = s.get(f"{org_setup.url}/dashboard/boom-for-test", timeout=10)
             assert page.status_code == 500 and "<html" in page.text.lower()
+            assert page.headers["x-frame-options"] == "DENY"
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
     access = [getattr(rec, "fields", {}) for rec in seen if rec.getMessage() == "request"]
     assert any(a.get("path") == "/boom-for-test" and a.get("status") == 500 for a in access)
     assert sum(rec.getMessage() == "unhandled error" for rec in seen) == 2  # one per request
+
+
+def test_no_page_can_be_framed_by_another_site(org_setup):
+    # Clickjacking: any site could frame the dashboard and the phone page.
+    for path in ("/dashboard/login", "/r/W-001", "/healthz", "/public/units"):
+        r = requests.get(org_setup.url + path, timeout=10)
+        assert r.headers["x-frame-options"] == "DENY", path
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"], path
+        assert r.headers["x-content-type-options"] == "nosniff"

@@ -102,3 +102,24 @@ def test_change_password_in_the_browser(page, dash_sqlite, tmp_path):
     page.wait_for_url(re.compile(r".*/account\?saved=1$"))
     assert page.locator("[data-saved]").is_visible()
     page.screenshot(path=tmp_path / "account.png")
+
+
+def test_five_typos_by_others_on_a_shared_address_do_not_lock_everyone_out(dash):
+    # A hall's staff sign in from one NAT address: with the address locking after five
+    # failures like a user name, five typos by five people locked all of them out.
+    dash.clear_lockouts()
+    try:
+        for name in ("viewer", "u01", "u02", "admin", "nobody-1"):
+            with pytest.raises(AssertionError):
+                dash.login(name, "a-typo-in-the-password")
+        assert _signed_in(dash.login("jfb"), dash)
+        for k in range(14):   # 5 + 14 = 19 failures from the address: not yet locked
+            with pytest.raises(AssertionError):
+                dash.login(f"nobody-{k + 2}", "a-guess")
+        assert _signed_in(dash.login("jfb"), dash)
+        with pytest.raises(AssertionError):   # the 20th locks the address
+            dash.login("nobody-99", "a-guess")
+        with pytest.raises(AssertionError):
+            dash.login("jfb")
+    finally:
+        dash.clear_lockouts()

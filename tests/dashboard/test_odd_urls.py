@@ -131,3 +131,53 @@ def test_case_history_shows_the_sites_local_time():
     when = dt.datetime(2026, 9, 10, 1, 0, tzinfo=dt.timezone.utc)
     assert localtime(when, tz, "%m-%d %H:%M") == "09-10 09:00"
     assert localtime("2026-12-04T13:10:00+00:00", tz) == "2026-12-04 21:10"
+
+
+def test_unit_breadcrumb_names_the_region_and_links_it_only_when_it_may_be_opened(dash):
+    for user, linked in (("u01", False), ("admin", True)):
+        page = dash.login(user).get(f"{dash.url}/dashboard/units/U-01").text
+        crumbs = page[page.index('class="crumbs"'):page.index("</p>", page.index('class="crumbs"'))]
+        assert ('href="/dashboard/regions/' in crumbs) is linked, user
+        assert "R-T1" not in crumbs.replace('/regions/R-T1"', "")  # the name, not the id
+
+
+def test_unit_heatmap_shows_sunday_and_evening_ratings(dash):
+    # The chart covered Monday to Saturday, 08-18 h: a hall's Sunday or evening ratings were
+    # silently left out.
+    import datetime as dt
+    import uuid
+
+    from sqlalchemy import insert, select
+
+    from aggregator.db import write
+    from aggregator.schema import ratings
+
+    with write(dash.engine) as conn:
+        row = dict(conn.execute(select(ratings).where(ratings.c.unit_id == "U-01")
+                                .limit(1)).mappings().one())
+        sunday = dt.date.fromisoformat(row["day"])
+        sunday += dt.timedelta(days=(6 - sunday.weekday()) % 7)
+        when = dt.datetime.combine(sunday, dt.time(21, 30), dt.timezone(dt.timedelta(hours=8)))
+        row |= {"id": str(uuid.uuid4()), "device_time": when, "server_time": when,
+                "day": sunday.isoformat()}
+        conn.execute(insert(ratings).values(**row))
+    page = dash.login("admin").get(
+        f"{dash.url}/dashboard/units/U-01?period={sunday.isoformat()[:7]}").text
+    heat = page[page.index('class="chart heat"'):]
+    heat = heat[:heat.index("</svg>")]
+    import re
+
+    cell = re.search(r"周日 21:00 — (\d+) /", heat)
+    assert cell and int(cell[1]) >= 1
+
+
+def test_a_user_who_chose_english_gets_english_error_pages(dash):
+    from aggregator.dashboard import accounts, sample
+    from aggregator.db import utcnow, write
+
+    with write(dash.engine) as conn:
+        if accounts.get_user_by_name(conn, "admin-en") is None:
+            accounts.create_user(conn, "admin-en", sample.PASSWORD, "admin", now=utcnow(),
+                                 language="en")
+    r = dash.login("admin-en").get(f"{dash.url}/dashboard/cases/999999")
+    assert r.status_code == 404 and "No such page or object." in r.text
