@@ -153,6 +153,7 @@ def one_rating(app, flow, clock, level: str) -> tuple[int, float, int]:
     if app.root.current != "rate":
         raise RuntimeError(f"the rate button did not open the faces (on {app.root.current})")
     face = next(f for f in app.root.get_screen("rate").ids.faces.children if f.level == level)
+    clock.now += 1   # a person's moment to choose (a press sooner is ignored: SETTLE_SECONDS)
     t = touch(face)
     before = app.store.chain_head()[0]
     start = time.perf_counter()

@@ -193,6 +193,13 @@ class KioskApp(App):
         self.long_press_seconds = long_press_seconds
         self.tech_lock = TechnicianLock(cfg.technician.pin_hash, max_tries=cfg.technician.max_tries,
                                         lockout_seconds=cfg.technician.lockout_seconds, clock=tech_clock)
+        # Staff PINs are four digits: without a lockout anyone at the counter could try them
+        # all and pause the window or sign its staff out. The same rule as the technician's.
+        self.staff_lock = TechnicianLock("", max_tries=cfg.technician.max_tries,
+                                         lockout_seconds=cfg.technician.lockout_seconds,
+                                         clock=tech_clock)
+        self._tech_clock = tech_clock
+        self._panel_touched = 0.0
         self.title = "窗口服务好差评评价器"
         self.lang = cfg.language
         self.tr = Translator(self.lang)
@@ -421,6 +428,11 @@ class KioskApp(App):
             log.exception("flow tick failed")
             self.show_problem()
         self.show_state()
+        # The staff panel (pause, sign out) closes when left alone like the rating screens:
+        # it stayed open for anyone at the counter to press.
+        if self._panel is not None and self._panel.parent is not None and \
+                self._tech_clock() - self._panel_touched > self.flow.settings.return_seconds:
+            self._panel.dismiss(animation=False)
 
     def show_problem(self) -> None:
         self.status_text = self.tr("common.status_problem")
@@ -467,7 +479,7 @@ class KioskApp(App):
     def rate(self, level: str) -> None:
         if self.flow.state != C.ST_RATE:
             return   # a second finger or a late tap on a face already gone
-        state = self._do(self.flow.rate, level)
+        state = self._do(lambda: self.flow.rate(level, touched=True))
         if state in (C.ST_THANKS, C.ST_FOLLOW_UP):
             self._notify_sync()
 
@@ -509,18 +521,34 @@ class KioskApp(App):
         panel.pin, panel.message = "", ""
         panel.field = "pin" if panel.staff_no else "staff_no"
         panel.verified = verified
+        self.staff_panel_touched()
         if panel.parent is None:
             panel.open(animation=False)
         return panel
 
-    def staff_pin_entered(self, staff_no: str, pin: str) -> str:
-        """'verified' (the person on duty confirmed), 'signed_in' or 'wrong'."""
+    def staff_pin_entered(self, staff_no: str, pin: str) -> tuple[str, float]:
+        """('verified' (the person on duty confirmed), 'signed_in', 'wrong' or 'locked',
+        seconds the entry stays locked)."""
+        self.staff_panel_touched()
         current = self.flow.staff if self.on_duty else None
-        if current is not None and staff_no == current.get("staff_no"):
-            ok = bool(current.get("pin_hash")) and check_pin(pin, current["pin_hash"])
-            return "verified" if ok else "wrong"
-        ok = bool(self._do(self.flow.sign_in_pin, staff_no, pin))
-        return "signed_in" if ok else "wrong"
+        confirming = current is not None and staff_no == current.get("staff_no")
+
+        def matches(given: str) -> bool:
+            if confirming:
+                return bool(current.get("pin_hash")) and check_pin(given, current["pin_hash"])
+            return bool(self._do(self.flow.sign_in_pin, staff_no, given))
+
+        attempt = self.staff_lock.check(pin, matches)
+        if attempt.ok:
+            return ("verified" if confirming else "signed_in"), 0.0
+        if attempt.locked_for:
+            log.warning("staff PIN entry locked for %.0f s after wrong PINs", attempt.locked_for)
+            return "locked", attempt.locked_for
+        return "wrong", 0.0
+
+    def staff_panel_touched(self) -> None:
+        """The staff panel was used: its idle timeout starts again."""
+        self._panel_touched = self._tech_clock()
 
     def staff_action(self, action: str) -> None:
         if action == "invite":
@@ -675,9 +703,12 @@ class KioskApp(App):
 
     def _export_default(self, path: str) -> tuple[bool, str]:
         """Export with the thread's own store instance (one connection per thread)."""
-        from .export import export_events
+        from .export import export_events, usb_folder_problem
         from .store import RatingStore
 
+        problem = usb_folder_problem(path, self.store.path.parent)
+        if problem:
+            return False, problem
         store = RatingStore(self.store.path, check=False)
         try:
             folder = export_events(store, Path(path), app_version=__version__)

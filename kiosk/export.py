@@ -43,6 +43,30 @@ def _csv_row(event: dict[str, Any]) -> list[Any]:
     ]
 
 
+def usb_folder_problem(path: str, data_dir: Path) -> str | None:
+    """Why ``path`` is not a USB stick to export to from the technician screen, or None.
+
+    An empty path exported into the kiosk's working folder, and an empty /media/usb (no
+    stick mounted) into the kiosk's own disk, both reported as done: the technician left with
+    nothing, and a copy of every phone number stayed on the device. A stick is another
+    filesystem than the kiosk's data.
+    """
+    if not path.strip():
+        return "no folder given: the USB stick's folder, e.g. /media/usb"
+    folder = Path(path)
+    if not folder.is_absolute():
+        return f"{path}: give the USB stick's full path, e.g. /media/usb"
+    if not folder.is_dir():
+        return f"{path} is not a folder (is the USB stick mounted?)"
+    try:
+        same = folder.stat().st_dev == Path(data_dir).stat().st_dev
+    except OSError as exc:
+        return f"{path}: {exc}"
+    if same:
+        return f"{path} is on the kiosk's own disk, not a USB stick (is the stick mounted?)"
+    return None
+
+
 def export_events(store: Any, to_dir: Path, *, app_version: str = "") -> Path:
     """Write all events of ``store`` into a new folder under ``to_dir``; return the folder."""
     to_dir = Path(to_dir)

@@ -27,6 +27,9 @@ from .errors import FlowError, StoreError
 from .pin import check_pin
 
 log = logging.getLogger(__name__)
+# A face pressed sooner than this after the faces appeared is the tail of the tap that opened
+# them, not a choice (see ``RatingFlow.rate``).
+SETTLE_SECONDS = 0.5
 
 
 # Config settings (kiosk/config.py) that the session reads, and the field each becomes.
@@ -113,6 +116,7 @@ class RatingFlow:
         self.pending_rating: dict[str, Any] | None = None
         self.chosen: list[str] = []
         self._last_counted: float | None = None
+        self._rate_opened: float | None = None   # when the faces last appeared
         self._presses: deque[float] = deque()
         self._paused = False
 
@@ -124,6 +128,8 @@ class RatingFlow:
         return C.ST_IDLE if self.staff is not None and not self._paused else C.ST_PAUSED
 
     def _go(self, state: str, seconds: float | None = None) -> str:
+        if state == C.ST_RATE and self.state != C.ST_RATE:
+            self._rate_opened = self._now()
         self.state = state
         self.deadline = None if seconds is None else self._now() + seconds
         return state
@@ -268,11 +274,25 @@ class RatingFlow:
             flags.append(C.FLAG_BURST)
         return flags
 
-    def rate(self, level: str) -> str:
-        """Record a press of one face; flagged presses are recorded too, never dropped."""
+    def rate(self, level: str, *, touched: bool = False) -> str:
+        """Record a press of one face; flagged presses are recorded too, never dropped.
+
+        ``touched``: the press is a finger on the screen's faces (the app's), so a press in
+        the first ``SETTLE_SECONDS`` after they appeared is the tail of the tap that opened
+        them and is ignored. Programs that rate (the simulator, the reliability runs) have no
+        fingers.
+        """
         if level not in self.levels():
             raise FlowError(f"unknown level {level!r} for a {self.settings.scale}-level scale")
         now = self._now()
+        if touched and self.state == C.ST_RATE and self._rate_opened is not None \
+                and now - self._rate_opened < SETTLE_SECONDS:
+            # The second tap of a double tap on "rate" lands on the face that appears under
+            # the finger (the rightmost, 非常不满意): it stored a very dissatisfied rating
+            # nobody chose. Nobody reads five faces and chooses one this fast.
+            log.info("ignored a press of %s %.0f ms after the faces appeared", level,
+                     (now - self._rate_opened) * 1000)
+            return self.state
         flags = self.flags_for_press(now)
         staff = self.staff or {}
         inv = self.invitation or {}
@@ -339,14 +359,15 @@ class RatingFlow:
             "comment": comment or None,
             "completed": completed,
         }
-        self.chosen = []
         try:
             self.store.record(C.EV_FOLLOW_UP, payload)
-            return True
         except StoreError as exc:
+            # The reasons stay chosen: a submit that failed comes back to its form (tick).
             self.last_error = str(exc)
             log.error("follow-up not recorded: %s", exc)
             return False
+        self.chosen = []
+        return True
 
     def submit_follow_up(self, phone: str | None = None, consent: bool = False, comment: str | None = None) -> str:
         if self.state != C.ST_FOLLOW_UP:
@@ -378,6 +399,14 @@ class RatingFlow:
             if self.chosen:
                 self._keep_follow_up(completed=False)
             self.pending_rating, self.chosen = None, []
-        elif self.state == C.ST_RETRY and self.invitation is not None:
-            return self._go(C.ST_RATE, self.settings.invite_timeout_seconds)
+        elif self.state == C.ST_RETRY:
+            # Back to what could not be saved, as the retry screen says: the follow-up's form
+            # with what was chosen (it went to idle, and the reasons and the number were lost
+            # while the screen asked for a new rating), or the faces.
+            if self.pending_rating is not None:
+                return self._go(C.ST_FOLLOW_UP, self.settings.return_seconds)
+            if self.invitation is not None:
+                return self._go(C.ST_RATE, self.settings.invite_timeout_seconds)
+            if self.settings.mode == C.MODE_OPEN and self._rest_state() == C.ST_IDLE:
+                return self._go(C.ST_RATE, self.settings.return_seconds)
         return self._go(self._rest_state())

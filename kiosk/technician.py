@@ -1,4 +1,5 @@
-"""Technician PIN entry with lockout: plain Python, an injected clock, no widgets.
+"""PIN entry with lockout (the technician's, and the staff sign-in's): plain Python, an
+injected clock, no widgets.
 
 After ``max_tries`` wrong PINs in a row the entry locks for ``lockout_seconds``; every further
 wrong PIN after a lockout locks again for twice as long as the last time (60 s, 120 s, 240 s …,
@@ -68,11 +69,13 @@ class TechnicianLock:
         self.locked_until = self._clock() + seconds
         return seconds
 
-    def check(self, pin: str) -> Attempt:
+    def check(self, pin: str, matches: Callable[[str], bool] | None = None) -> Attempt:
+        """One PIN entry; ``matches`` checks it instead of this lock's own hash (the staff
+        sign-in, whose PIN is the staff member's). Never called while locked."""
         left = self.remaining()
         if left > 0:
             return Attempt(False, 0, left)
-        if self._matches(pin):
+        if (matches or self._matches)(pin):
             self.failures, self.lockouts, self.locked_until = 0, 0, None
             return Attempt(True, self.max_tries)
         if self.lockouts:

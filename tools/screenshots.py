@@ -116,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
                 store = RatingStore(db)
                 if args.award:
                     store.apply_config(award_config(cfg), "award-demo", 1)
-                flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster)
+                now = [0.0]   # the flow's clock, moved on as a person takes a moment
+                flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster,
+                                  clock=lambda now=now: now[0])
                 app = KioskApp(cfg, store, flow, voice=VoicePrompt(False), invite_server=False)
                 root = app.build()
                 app.root = root
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                     app.badge_entered("10000007")
                 if screen in ("rate", "rate4", "follow_up", "thanks"):
                     app.start_rating()
+                    now[0] += 1   # a press sooner after the faces appear is ignored
                 if screen == "follow_up":
                     app.rate("very_dissatisfied")
                     fu = root.get_screen("follow_up")

@@ -17,12 +17,20 @@ class FollowUpScreen(KioskScreen):
     phone = StringProperty("")
     masked = StringProperty("")
     consent = BooleanProperty(False)
+    too_short = BooleanProperty(False)   # a number was typed that no phone has
     qr_data = StringProperty("")
+    _rating_id = ""
 
     def refresh(self) -> None:
-        """A fresh form for the rating just recorded."""
-        self.phone, self.consent = "", False
-        self.ids.consent.state = "normal"
+        """A fresh form for the rating just recorded; the same form, as it was, when the
+        screen comes back to the same rating (after a technician's visit, a language switch,
+        or a submit that could not be saved: before, the chips showed nothing while the flow
+        still held the reasons, and a tap to choose one again took it away)."""
+        rating = self.app.flow.pending_rating or {}
+        if rating.get("id") != self._rating_id:
+            self._rating_id = rating.get("id", "")
+            self.phone, self.consent, self.too_short = "", False, False
+        self.ids.consent.state = "down" if self.consent else "normal"
         box = self.ids.chips
         codes = tuple(self.app.reasons())
         if tuple(c.code for c in reversed(box.children)) != codes:
@@ -31,12 +39,14 @@ class FollowUpScreen(KioskScreen):
                 chip = Chip(code=code)
                 chip.bind(on_release=self._on_chip)
                 box.add_widget(chip)
+        chosen = self.app.flow.chosen
         for chip in box.children:
-            chip.state = "normal"
+            chip.state = "down" if chip.code in chosen else "normal"
         self.qr_data = self.app.follow_up_url()
 
     def on_phone(self, _instance, value: str) -> None:
         self.masked = mask_phone(value)
+        self.too_short = False
 
     def _on_chip(self, chip: Chip) -> None:
         chosen = self.app.toggle_reason(chip.code)
@@ -62,7 +72,14 @@ class FollowUpScreen(KioskScreen):
         self.consent = value
 
     def submit(self) -> None:
-        self.app.submit_follow_up(phone_for_submit(self.phone), self.consent)
+        phone = phone_for_submit(self.phone)
+        if self.phone and phone is None:
+            # A number too short for any phone was dropped without a word, and the citizen
+            # who ticked consent expected a call back.
+            self.app.touch()
+            self.too_short = True
+            return
+        self.app.submit_follow_up(phone, self.consent)
 
     def skip(self) -> None:
         self.app.skip_follow_up()

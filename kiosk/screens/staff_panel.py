@@ -42,18 +42,21 @@ class StaffPanel(ModalView):
         box.add_widget(self.actions_pane if verified else self.pin_pane)
 
     def digit(self, d: str) -> None:
+        self.app.staff_panel_touched()
         if self.field == "staff_no" and len(self.staff_no) < 12:
             self.staff_no += d
         elif self.field == "pin" and len(self.pin) < 12:
             self.pin += d
 
     def back(self) -> None:
+        self.app.staff_panel_touched()
         if self.field == "staff_no":
             self.staff_no = self.staff_no[:-1]
         else:
             self.pin = self.pin[:-1]
 
     def clear(self) -> None:
+        self.app.staff_panel_touched()
         if self.field == "staff_no":
             self.staff_no = ""
         else:
@@ -63,7 +66,7 @@ class StaffPanel(ModalView):
         if self.field == "staff_no" and self.staff_no:
             self.field = "pin"
             return
-        outcome = self.app.staff_pin_entered(self.staff_no, self.pin)
+        outcome, locked_for = self.app.staff_pin_entered(self.staff_no, self.pin)
         self.pin = ""
         if outcome == "verified":
             self.verified, self.message = True, ""
@@ -71,7 +74,8 @@ class StaffPanel(ModalView):
             self.dismiss()
         else:
             self.field = "pin" if self.staff_no else "staff_no"
-            self.message = self.app.tr("staff.wrong")
+            self.message = self.app.tr("staff.locked", seconds=int(locked_for + 0.999)) \
+                if outcome == "locked" else self.app.tr("staff.wrong")
 
     def act(self, action: str) -> None:
         self.dismiss()

@@ -105,6 +105,11 @@ class Kiosk:
         self.key(13, "\r")
 
     def face(self, level: str):
+        """The face of ``level``, once the moment a person takes to choose it has passed
+        (a press sooner after the faces appeared is ignored: ``flow.SETTLE_SECONDS``)."""
+        from kiosk.flow import SETTLE_SECONDS
+
+        self.clock.advance(SETTLE_SECONDS)
         faces = self.app.root.get_screen("rate").ids.faces.children
         return next(f for f in faces if f.level == level)
 

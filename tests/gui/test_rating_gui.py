@@ -374,13 +374,13 @@ def test_technician_changes_lockout_and_mode_with_validation(make_kiosk):
 
 
 class FailingStore(RatingStore):
-    """A store whose disk is full for ratings (as SQLite reports it): nothing is recorded."""
+    """A store whose disk is full for ratings and follow-ups (as SQLite reports it)."""
 
     fail = False
 
     def record(self, type_, payload=None):
-        if self.fail and type_ == C.EV_RATING:
-            raise StoreFullError(f"{self.path}: disk full while recording a rating event")
+        if self.fail and type_ in (C.EV_RATING, C.EV_FOLLOW_UP):
+            raise StoreFullError(f"{self.path}: disk full while recording a {type_} event")
         return super().record(type_, payload)
 
 
@@ -395,6 +395,8 @@ def test_failed_commit_shows_retry_and_never_thanks(make_kiosk):
     assert k.events(C.EV_RATING) == []
     assert k.app.status_text                          # a calm status line, no traceback
     k.after(k.flow.settings.thanks_seconds + 1)
+    assert k.screen == "rate"                         # the faces again, as the screen asks
+    k.after(k.flow.settings.return_seconds + 1)
     assert k.screen == "idle"
     assert "thanks" not in k.shown
 

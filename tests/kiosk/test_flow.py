@@ -310,10 +310,20 @@ def test_failed_commit_shows_retry_never_thanks(make_flow, store, clock, events_
     assert "disk full" in flow.last_error
     assert not events_of(store, C.EV_RATING)
     clock.advance(4)
-    assert flow.tick() == C.ST_IDLE
+    # Back to the faces, as the retry screen asks (it went to idle, and the citizen had to
+    # start again), for the usual time; then idle.
+    assert flow.tick() == C.ST_RATE
     flow.store.fail = False
-    flow.start_rating()
     assert flow.rate("satisfied") == C.ST_THANKS  # recording resumes when space returns
+    flow.store.fail = True
+    clock.advance(60)
+    flow.tick()
+    flow.start_rating()
+    flow.rate("satisfied")
+    clock.advance(4)
+    assert flow.tick() == C.ST_RATE
+    clock.advance(flow.settings.return_seconds)
+    assert flow.tick() == C.ST_IDLE
 
 
 def test_failed_commit_in_invited_mode_keeps_the_invitation(make_flow, store, clock, events_of):
@@ -367,3 +377,43 @@ def test_settings_follow_the_pulled_device_config(body, expected):
     after = before.with_device_config(body)
     changed = {k: v for k, v in vars(after).items() if vars(before)[k] != v}
     assert changed == expected
+
+
+def test_failed_follow_up_comes_back_to_its_form_with_what_was_chosen(make_flow, store, clock,
+                                                                      events_of):
+    # Found by exploring the kiosk: a follow-up that could not be saved (disk full) lost the
+    # chosen reasons and the consented number, went to idle, and the retry screen's "rate
+    # again" led to a second bad rating. Now the form comes back with the reasons kept.
+    flow = signed_in(make_flow, thanks_seconds=4)
+    flow.start_rating()
+    rating = flow.rate("very_dissatisfied")
+    assert rating == C.ST_FOLLOW_UP
+    flow.toggle_reason("attitude")
+    flow.store = FailingStore(store)
+    assert flow.submit_follow_up("13800001234", True) == C.ST_RETRY
+    assert flow.chosen == ["attitude"] and flow.pending_rating is not None
+    clock.advance(4)
+    assert flow.tick() == C.ST_FOLLOW_UP
+    flow.store.fail = False
+    assert flow.submit_follow_up("13800001234", True) == C.ST_THANKS
+    (follow,) = events_of(store, C.EV_FOLLOW_UP)
+    assert follow["payload"]["reasons"] == ["attitude"]
+    assert follow["payload"]["phone"] == "13800001234"
+    assert len(events_of(store, C.EV_RATING)) == 1
+
+
+def test_a_touch_on_the_faces_right_after_they_appeared_is_not_a_rating(make_flow, store,
+                                                                          clock, events_of):
+    # Found by exploring the kiosk: the second tap of a double tap on "rate" landed on the
+    # face that appeared under the finger (非常不满意) and stored a very dissatisfied rating
+    # nobody chose.
+    from kiosk.flow import SETTLE_SECONDS
+
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    clock.advance(SETTLE_SECONDS * 0.3)
+    assert flow.rate("very_dissatisfied", touched=True) == C.ST_RATE
+    assert events_of(store, C.EV_RATING) == []
+    clock.advance(SETTLE_SECONDS * 0.7)
+    assert flow.rate("satisfied", touched=True) == C.ST_THANKS
+    assert [e["payload"]["level"] for e in events_of(store, C.EV_RATING)] == ["satisfied"]

@@ -103,6 +103,7 @@ while time.monotonic() < end:
         continue
     faces = [f for f in app.root.get_screen("rate").ids.faces.children
              if not LEVELS or f.level in LEVELS]
+    clock.now += 1   # a person's moment to choose (a press sooner is ignored: SETTLE_SECONDS)
     tap(rng.choice(faces))
     taps += 1
     if app.root.current == "follow_up":
