@@ -110,15 +110,50 @@ SECTIONS = {s.name.split(".")[0] for s in SETTINGS if "." in s.name}
 
 
 # --------------------------------------------------------------------- lines
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, with numbers written with leading zeros kept as written.
+
+    YAML 1.1 reads ``staff_no: 0012`` as the octal number 10 (and ``0100`` as 64): a staff
+    member whose number was written unquoted could never sign in, and a window id pointed at
+    another window. The text as written is a string; an integer setting then says it wants
+    an integer.
+    """
+
+
+def _int_as_written(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    text = loader.construct_scalar(node)
+    if re.fullmatch(r"[-+]?0[0-9_]+", text):
+        return text
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _int_as_written)
+
+
 def _line_map(text: str) -> dict[str, int]:
-    """Map every key path (``a.b``, ``roster[0].name``) to its 1-based line."""
+    """Map every key path (``a.b``, ``roster[0].name``) to its 1-based line.
+
+    Refuses what a hand-edited config must not have: a key given twice (YAML keeps the last,
+    so a second ``sync:`` section silently dropped the first), and anchors and aliases (an
+    alias bomb hung the loader, a recursive one crashed it).
+    """
     lines: dict[str, int] = {}
+    seen: set[int] = set()
 
     def walk(node: yaml.Node, path: str) -> None:
+        if id(node) in seen:
+            raise ConfigError(f"line {node.start_mark.line + 1}: anchors and aliases (& and *) "
+                              "are not supported here; write the values out")
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
             for key, value in node.value:
                 sub = f"{path}.{key.value}" if path else str(key.value)
-                lines[sub] = key.start_mark.line + 1
+                line = key.start_mark.line + 1
+                if sub in first:
+                    raise ConfigError(f"line {line}: {sub} is given twice (first on line "
+                                      f"{first[sub]}); YAML would keep only the last")
+                first[sub] = lines[sub] = line
                 walk(value, sub)
         elif isinstance(node, yaml.SequenceNode):
             for i, value in enumerate(node.value):
@@ -126,7 +161,7 @@ def _line_map(text: str) -> dict[str, int]:
                 lines[sub] = value.start_mark.line + 1
                 walk(value, sub)
 
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yaml.compose(text, Loader=_Loader)
     if root is not None:
         walk(root, "")
     return lines
@@ -283,12 +318,16 @@ def check_setting(name: str, value: Any) -> Any:
 
 def load_config_text(text: str, source: str = "config.yaml", base_dir: Path | None = None) -> Config:
     try:
-        data = yaml.safe_load(text)
-        lines = _line_map(text)
+        lines = _line_map(text)  # checked before it is built
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader (see _Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{source}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{source} {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a kiosk configuration") from None
     return build_config(data, lines, source, base_dir)
 
 

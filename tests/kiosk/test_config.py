@@ -73,6 +73,16 @@ def test_defaults_without_a_file():
         # a key the line map cannot place (YAML null): the error used to loop for ever,
         # hanging `kiosk check-config` and `kiosk run` (found by the reliability config fuzz)
         ("null: 1\n", "c.yaml: None is not a known setting"),
+        # found by probing the CLI: a second section silently dropped the first; aliases hung
+        # or crashed the loader; deep nesting crashed it; 010 became the octal 8
+        ("sync:\n  batch_size: 10\nsync:\n  interval_seconds: 10\n",
+         "c.yaml line 3: sync is given twice (first on line 1)"),
+        ("language: en\nlanguage: zh_CN\n", "line 2: language is given twice"),
+        ("a: &a [*a]\n", "anchors and aliases (& and *) are not supported"),
+        ("window: &w {id: W-1}\nwindow2: *w\n", "anchors and aliases"),
+        ("window: " + "[" * 900 + "]" * 900 + "\n", "c.yaml: nested too deeply"),
+        ("trigger:\n  lockout_seconds: 010\n",
+         "line 2: trigger.lockout_seconds must be an integer, got '010'"),
     ],
 )
 def test_config_errors_name_key_and_line(text, expected):
@@ -89,6 +99,25 @@ def test_all_problems_are_reported_at_once():
 
 def test_numeric_window_id_is_read_as_string():
     assert load_config_text("window:\n  id: 101\n").window.id == "101"
+
+
+def test_numbers_with_leading_zeros_stay_as_written():
+    # YAML 1.1 read staff_no 0012 as the octal 10 and badge 0100 as 64: that staff member
+    # could never sign in, and window id 0101 named window 65.
+    cfg = load_config_text("window: {id: 0101}\nroster: [{staff_id: S1, name: x, "
+                           "staff_no: 0012, badge: 0100}]\n")
+    assert cfg.window.id == "0101"
+    assert (cfg.roster[0]["staff_no"], cfg.roster[0]["badge"]) == ("0012", "0100")
+
+
+def test_an_alias_bomb_is_refused_at_once():
+    text = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    previous = "a"
+    for name in "bcdefghi":
+        text += f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]\n"
+        previous = name
+    with pytest.raises(ConfigError, match="anchors and aliases"):
+        load_config_text(text + "roster: *i\n")
 
 
 def test_check_config_cli_exit_codes(tmp_path):
