@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, fields
 
@@ -72,6 +73,15 @@ class Settings:
     trust_proxy: bool = False
 
     def __post_init__(self) -> None:
+        if not self.secret:
+            # An empty secret signed QR follow-up tokens with HMAC(''), which anyone can
+            # compute; the start-up message even called it "unset".
+            raise ConfigError("AGGREGATOR_SECRET is empty; unset it (a random secret per start) "
+                              "or set a long random value, e.g. `openssl rand -hex 32`")
+        if not re.fullmatch(r"https?://[^\s/?#]+(/\S*)?", self.public_url or ""):
+            # it goes into every kiosk's QR code
+            raise ConfigError(f"AGGREGATOR_PUBLIC_URL must be an http:// or https:// URL, got "
+                              f"{self.public_url!r:.80}")
         for name, (low, high) in RANGES.items():
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -42,6 +42,12 @@ def test_settings_are_read_from_the_environment():
     ("SMOOTHING_PRIOR", "nan", "must be a number from 0.0 to 1000000.0, got nan"),
     ("QR_RATE_LIMIT_SECONDS", "-1", "must be a number from 0 to 86400, got -1"),
     ("SILENT_HOURS", "0", "must be a number from 1 to 8784, got 0"),
+    # Found by probing the CLI: an empty secret signed QR follow-up tokens with HMAC(''),
+    # which anyone can compute, and the server called it "unset"; any text went into every
+    # kiosk's QR code as the public URL.
+    ("SECRET", "", "is empty; unset it"),
+    ("PUBLIC_URL", "javascript:alert(1)", "must be an http:// or https:// URL"),
+    ("PUBLIC_URL", "not a url", "must be an http:// or https:// URL"),
 ])
 def test_a_bad_value_names_the_variable_its_bounds_and_the_value(name, raw, says):
     with pytest.raises(ConfigError) as err:
