@@ -56,47 +56,87 @@ def _libpq_url(engine: Engine) -> str:
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _check_sqlite_file(path: Path) -> int:
-    """The newest migration in the SQLite file ``path``; BackupError unless it is sound."""
+def _check_sqlite_file(path: Path, name: Path | None = None) -> int:
+    """The newest migration in the SQLite file ``path``; BackupError unless it is sound.
+
+    ``name``: the file to name in a message (the database a backup was taken from, not the
+    temporary copy the check reads).
+    """
+    name = name or path
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as exc:
-        raise BackupError(f"{path} cannot be opened: {exc}") from None
+        raise BackupError(f"{name} cannot be opened: {exc}") from None
     try:
         result = conn.execute("PRAGMA integrity_check").fetchone()[0]
         if result != "ok":
-            raise BackupError(f"{path} fails PRAGMA integrity_check: {result}")
+            raise BackupError(f"{name} fails PRAGMA integrity_check: {result}")
         version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        raise BackupError(f"{path} is not an aggregator database: {exc}") from None
+        raise BackupError(f"{name} is not an aggregator database: {exc}") from None
     finally:
         conn.close()
     if version is None:
-        raise BackupError(f"{path} has no applied migrations")
+        raise BackupError(f"{name} has no applied migrations")
     return int(version)
 
 
+def _remove(partial: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        Path(f"{partial}{suffix}").unlink(missing_ok=True)
+
+
+def _refusal(exc: BaseException, doing: str) -> BackupError | None:
+    """A BackupError for a database or file-system failure, or None (a bug, or Ctrl-C)."""
+    if isinstance(exc, BackupError):
+        return exc
+    if isinstance(exc, sqlite3.DatabaseError):
+        name = getattr(exc, "sqlite_errorname", "")
+        if name.startswith("SQLITE_FULL") or "full" in str(exc):
+            return BackupError(f"the disk is full {doing}; nothing was kept")
+        return BackupError(f"{doing}: {exc}")
+    if isinstance(exc, OSError):
+        return BackupError(f"{doing}: {exc.strerror or exc}" + (
+            f" ({exc.filename})" if exc.filename else ""))
+    return None
+
+
 def backup_sqlite(engine: Engine, target: Path) -> dict:
-    """Copy the live SQLite database to ``target`` (online backup API)."""
+    """Copy the live SQLite database to ``target`` (online backup API).
+
+    The copy is made as ``<target>.partial``, checked, and renamed: whatever goes wrong (a
+    full disk, a corrupt source, Ctrl-C) removes the partial file and its side files, which
+    were left behind (a full disk stayed full; an 800 MB copy stayed after Ctrl-C). The
+    backup is a plain file (journal mode DELETE, not the live database's WAL), so reading it
+    later makes no side files and works from read-only media.
+    """
     source = _sqlite_path(engine)
-    if not source.exists():
+    if not source.is_file():
         raise BackupError(f"database {source} does not exist")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir() or not target.name:
+        raise BackupError(f"{target} is a folder; give the backup's file name")
     partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
-    src = sqlite3.connect(str(source), timeout=30)
-    dst = sqlite3.connect(str(partial))
     try:
-        src.backup(dst, pages=PAGES_PER_STEP)
-    finally:
-        dst.close()
-        src.close()
-    try:
-        version = _check_sqlite_file(partial)
-    except BackupError:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove(partial)
+        src = sqlite3.connect(str(source), timeout=30)
+        try:
+            dst = sqlite3.connect(str(partial))
+            try:
+                src.backup(dst, pages=PAGES_PER_STEP)
+                dst.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        version = _check_sqlite_file(partial, name=source)
+        os.replace(partial, target)
+    except BaseException as exc:
+        _remove(partial)
+        refusal = _refusal(exc, f"while backing up {source} to {target}")
+        if refusal is None:
+            raise
+        raise refusal from None
     return {"backend": "sqlite", "file": str(target), "bytes": target.stat().st_size,
             "schema_version": version}
 
@@ -104,37 +144,52 @@ def backup_sqlite(engine: Engine, target: Path) -> dict:
 def restore_sqlite(engine: Engine, source: Path, *, force: bool = False) -> dict:
     """Replace the SQLite database of ``engine`` with the backup ``source``; then migrate.
 
-    Stop the server first. Refuses to overwrite a database that has ratings unless ``force``.
+    Stop the server first. Refuses to overwrite a database that has ratings, or a file that
+    is not an aggregator database, unless ``force``.
     """
     if not source.is_file():
-        raise BackupError(f"backup file {source} does not exist")
+        raise BackupError(f"backup file {source} does not exist" if not source.exists()
+                          else f"{source} is not a file")
     version = _check_sqlite_file(source)
     target = _sqlite_path(engine)
     engine.dispose()
-    if target.exists() and not force and _has_ratings(target):
-        raise BackupError(f"{target} already holds ratings; stop the server and pass --force "
-                          "to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    dst = sqlite3.connect(str(target), timeout=30)
+    if target.exists() and not force:
+        held = _holds(target)
+        if held:
+            raise BackupError(f"{target} {held}; stop the server and pass --force to replace it")
     try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        dst = sqlite3.connect(str(target), timeout=30)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise _refusal(exc, f"while restoring {source} into {target}") from None
     applied = migrate(engine)
     return {"backend": "sqlite", "file": str(target), "from": str(source),
             "backup_schema_version": version, "migrations_applied": applied}
 
 
-def _has_ratings(path: Path) -> bool:
+def _holds(path: Path) -> str | None:
+    """What restoring over the file ``path`` would destroy, or None (an empty database)."""
+    if path.stat().st_size == 0:
+        return None
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return conn.execute("SELECT 1 FROM ratings LIMIT 1").fetchone() is not None
+        conn.execute("SELECT 1 FROM schema_migrations LIMIT 1")
     except sqlite3.DatabaseError:
-        return False
+        # a kiosk database or another file was overwritten without --force
+        return "is not an aggregator database"
+    try:
+        held = conn.execute("SELECT 1 FROM ratings LIMIT 1").fetchone() is not None
+    except sqlite3.DatabaseError:
+        held = False
     finally:
         conn.close()
+    return "already holds ratings" if held else None
 
 
 def pg_tool(name: str) -> str:
@@ -158,12 +213,21 @@ def _run(argv: list[str]) -> None:
 
 def backup_pg(engine: Engine, target: Path) -> dict:
     """``pg_dump --format=custom`` of the database to ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir() or not target.name:
+        raise BackupError(f"{target} is a folder; give the backup's file name")
     partial = target.with_name(target.name + ".partial")
-    _run([pg_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(partial),
-          "--dbname", _libpq_url(engine)])
-    _run([pg_tool("pg_restore"), "--list", str(partial)])  # readable, not truncated
-    os.replace(partial, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _run([pg_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(partial),
+              "--dbname", _libpq_url(engine)])
+        _run([pg_tool("pg_restore"), "--list", str(partial)])  # readable, not truncated
+        os.replace(partial, target)
+    except BaseException as exc:   # a failed pg_dump left its .partial behind
+        _remove(partial)
+        refusal = _refusal(exc, f"while backing up to {target}")
+        if refusal is None:
+            raise
+        raise refusal from None
     return {"backend": "postgresql", "file": str(target), "bytes": target.stat().st_size}
 
 
@@ -224,6 +288,10 @@ def import_kiosk_export(engine: Engine, folder: Path, settings) -> dict:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BackupError(f"{manifest_path}: not a kiosk export manifest ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict) \
+            or not isinstance(manifest.get("device_id"), str):
+        raise BackupError(f"{manifest_path}: not a kiosk export manifest (an object with "
+                          "format, device_id and files)")
     if manifest.get("format") != "csk-export-1":
         raise BackupError(f"{manifest_path}: format {manifest.get('format')!r} is not "
                           "'csk-export-1'")
@@ -239,14 +307,23 @@ def import_kiosk_export(engine: Engine, folder: Path, settings) -> dict:
         raise BackupError(f"device {manifest['device_id']!r} of this export is not enrolled")
     device = dict(device) | {"skew_s": device["last_skew_s"] or 0.0}
     events = []
-    with open(jsonl, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                ev = json.loads(line)
-                ev.pop("acked_at", None)
-                ev.pop("quarantine", None)
-                check_shape(ev, f"events.jsonl line {len(events) + 1}")
-                events.append(ev)
+    with open(jsonl, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                ev = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise BackupError(f"{jsonl} line {number}: not a JSON event ({exc})") from None
+            if not isinstance(ev, dict):
+                raise BackupError(f"{jsonl} line {number}: not a JSON object")
+            ev.pop("acked_at", None)
+            ev.pop("quarantine", None)
+            try:
+                check_shape(ev, f"events.jsonl line {number}")
+            except AggregatorError as exc:
+                raise BackupError(f"{jsonl}: {exc.detail}") from None
+            events.append(ev)
     counts: dict[str, int] = {}
     for k in range(0, len(events), EXPORT_BATCH):
         doc = {"protocol": 1, "device_id": device["id"], "batch_id": str(uuid.uuid4()),

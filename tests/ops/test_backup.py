@@ -201,3 +201,88 @@ def test_kiosk_usb_export_is_taken_in_once(tmp_path):
     out = cli("import-kiosk-export", "--database", url, str(folder))
     assert out.returncode == 2 and "SHA-256" in out.stderr
     store.close()
+
+
+def test_a_failed_backup_leaves_no_partial_file_and_says_why(tmp_path):
+    # Found by probing the CLI: a full disk, a corrupt source or a folder as --output ended
+    # in a traceback and left <output>.partial (and its -journal) behind; on a full disk the
+    # disk stayed full.
+    import subprocess as sp
+
+    from tests.reliability.disk_full import _fill, _mount_tmpfs
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    setup_org(url, 2)
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"not a database at all" * 1000)
+    out = cli("backup", "--database", f"sqlite:///{corrupt}", "--output", str(tmp_path / "x.db"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "corrupt.db" in out.stderr
+    (tmp_path / "folder").mkdir()
+    out = cli("backup", "--database", url, "--output", str(tmp_path / "folder"))
+    assert out.returncode == 2 and "is a folder" in out.stderr, out.stderr
+    mnt = tmp_path / "tiny"
+    why_not = _mount_tmpfs(mnt, "1m")
+    if why_not is None:
+        try:
+            _fill(mnt)
+            out = cli("backup", "--database", url, "--output", str(mnt / "b.db"))
+            assert out.returncode == 2 and "disk is full" in out.stderr, out.stderr
+            assert sorted(p.name for p in mnt.iterdir()) == ["filler.bin"]
+        finally:
+            sp.run(["umount", str(mnt)], check=False)
+    assert not [p for p in tmp_path.rglob("*.partial*")]
+    # A good backup is one plain file: no -wal/-shm beside it, and it reads from a
+    # read-only place.
+    good = tmp_path / "good" / "b.db"
+    assert cli("backup", "--database", url, "--output", str(good)).returncode == 0
+    assert sorted(p.name for p in good.parent.iterdir()) == ["b.db"]
+    good.parent.chmod(0o555)
+    try:
+        out = cli("restore", "--database", f"sqlite:///{tmp_path / 'r.db'}", "--input", str(good))
+        assert out.returncode == 0, out.stderr
+    finally:
+        good.parent.chmod(0o755)
+
+
+def test_restore_does_not_overwrite_a_file_that_is_not_an_aggregator_database(tmp_path):
+    from kiosk.store import RatingStore
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    setup_org(url, 2)
+    good = tmp_path / "b.db"
+    assert main(["backup", "--database", url, "--output", str(good)]) == 0
+    RatingStore(tmp_path / "kiosk.db").close()
+    before = (tmp_path / "kiosk.db").read_bytes()
+    out = cli("restore", "--database", f"sqlite:///{tmp_path / 'kiosk.db'}", "--input", str(good))
+    assert out.returncode == 2 and "is not an aggregator database" in out.stderr, out.stderr
+    assert (tmp_path / "kiosk.db").read_bytes() == before
+
+
+@pytest.mark.parametrize("manifest, line, says", [
+    ("[1, 2]", None, "not a kiosk export manifest"),
+    ('{"format": "csk-export-1", "files": [1]}', None, "not a kiosk export manifest"),
+    (None, "{not json", "line 1: not a JSON event"),
+    (None, "[1, 2]", "line 1: not a JSON object"),
+    (None, "1e99999", "line 1: not a JSON object"),
+])
+def test_a_malformed_kiosk_export_is_named_not_a_traceback(tmp_path, manifest, line, says):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    jsonl = folder / "events.jsonl"
+    jsonl.write_text((line or "") + "\n", encoding="utf-8")
+    digest = hashlib.sha256(jsonl.read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(manifest or json.dumps(
+        {"format": "csk-export-1", "device_id": "dev-1", "files": {"events.jsonl": digest}}),
+        encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    setup_org(url, 1)
+    engine = make_engine(url)
+    with write(engine) as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO devices (id, window_id, unit_id, public_key, enrolled_at) VALUES "
+            "('dev-1', 'W-001', 'U-01', 'x', '2026-01-01 00:00:00.000000')")
+    engine.dispose()
+    out = cli("import-kiosk-export", "--database", url, str(folder))
+    assert out.returncode == 2 and says in out.stderr and "Traceback" not in out.stderr, \
+        out.stderr
