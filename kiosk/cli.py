@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import _line_map, data_dir, load_config, load_config_text
-from .errors import ConfigError, KioskError
+from .errors import ConfigError, KioskError, StoreError
 from .pin import hash_pin
 
 DEFAULT_CONFIG = "config.yaml"
@@ -70,8 +70,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _positive(value: int, name: str) -> None:
-    if value < 1:
-        raise SystemExit(f"kiosk: error: {name} must be at least 1, got {value}")
+    if value < 1:   # exit 2, as argparse does for every other bad argument
+        print(f"kiosk: error: {name} must be at least 1, got {value}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _open_store(cfg, *, check: bool):
@@ -116,6 +117,11 @@ def cmd_export(args) -> int:
     if not path.exists():
         print(f"kiosk: no database at {path}", file=sys.stderr)
         return 1
+    if not path.is_file() or path.stat().st_size == 0:
+        # an empty file was opened as a new database and exported as a made-up kiosk
+        print(f"kiosk: {path} is {'empty' if path.is_file() else 'not a file'}, not a kiosk "
+              "database", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="kiosk-export-") as scratch:
         if args.db:
             # A file given with --db (a database moved aside as corrupt) is evidence: read a
@@ -128,11 +134,19 @@ def cmd_export(args) -> int:
                 if side.exists():
                     shutil.copyfile(side, copy.with_name(copy.name + suffix))
             path = copy
-        store = RatingStore(path, check=False)
+        try:
+            store = RatingStore(path, check=False)
+        except StoreError as exc:   # named as given, not as the scratch copy read
+            print(f"kiosk: {args.db or path}: {str(exc).split(': ', 1)[-1]}", file=sys.stderr)
+            return 1
         try:
             folder = export_events(store, Path(args.to), app_version=__version__)
         except FileNotFoundError as exc:
             print(f"kiosk: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"kiosk: cannot write the export to {args.to}: {exc.strerror or exc}; nothing "
+                  "was left there", file=sys.stderr)
             return 1
         finally:
             store.close()
@@ -158,8 +172,14 @@ def cmd_set_pin(args) -> int:
     if args.pin_stdin:
         pin = sys.stdin.readline().strip()
     else:
-        pin = getpass.getpass("new PIN (4-12 digits): ")
-        if getpass.getpass("again: ") != pin:
+        try:
+            pin = getpass.getpass("new PIN (4-12 digits): ")
+            again = getpass.getpass("again: ")
+        except EOFError:   # no terminal and nothing on standard input
+            print("kiosk: no PIN given (type it at a terminal, or pass --pin-stdin); nothing "
+                  "changed", file=sys.stderr)
+            return 2
+        if again != pin:
             print("kiosk: the two PINs differ; nothing changed", file=sys.stderr)
             return 2
     try:
@@ -253,6 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     except KioskError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:   # a full disk, a read-only place, a folder where a file belongs
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"kiosk: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kiosk: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

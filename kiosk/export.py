@@ -13,6 +13,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,24 @@ def export_events(store: Any, to_dir: Path, *, app_version: str = "") -> Path:
         raise FileNotFoundError(f"export target {to_dir} is not a folder (is the USB stick mounted?)")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     folder = to_dir / f"kiosk-export-{store.device_id[:8]}-{stamp}"
-    folder.mkdir()
+    n = 1
+    while True:   # two exports in the same second: the second failed with FileExistsError
+        try:
+            folder.mkdir()
+            break
+        except FileExistsError:
+            n += 1
+            folder = to_dir / f"kiosk-export-{store.device_id[:8]}-{stamp}-{n}"
+    try:
+        return _write(store, folder, app_version)
+    except BaseException:
+        # A full stick left a cut events.jsonl and no manifest behind, which looks like an
+        # export; nothing half-written stays.
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _write(store: Any, folder: Path, app_version: str) -> Path:
     first = last = None
     count = 0
     jsonl, csv_path = folder / "events.jsonl", folder / "events.csv"

@@ -12,8 +12,10 @@ DEFAULT_TECH_PIN = "000000"
 
 def hash_pin(pin: str, *, iterations: int = ITERATIONS, salt: bytes | None = None) -> str:
     """``pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>`` for a PIN of 4-12 digits."""
-    if not (pin.isdigit() and 4 <= len(pin) <= 12):
-        raise ValueError("a PIN is 4 to 12 digits")
+    # ASCII digits only: full-width "１２３４" (what a Chinese input method types) passed
+    # isdigit(), and the keypad can never type it, which locked the technician out.
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
+        raise ValueError("a PIN is 4 to 12 digits 0-9")
     salt = salt or os.urandom(16)
     digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, iterations)
     return f"pbkdf2_sha256${iterations}${salt.hex()}${digest.hex()}"

@@ -133,3 +133,81 @@ def test_set_pin_replaces_the_config_whole_and_keeps_its_mode(config_file):
     assert after.st_ino != before.st_ino and after.st_mode & 0o777 == 0o640
     assert [p.name for p in config_file.parent.iterdir() if p.name.endswith(".tmp")] == []
     assert check_pin("246810", load_config(config_file).technician.pin_hash)
+
+
+# Found by probing the CLI: each of these was a traceback, a wrong exit code, a PIN nobody
+# can type, a made-up kiosk exported, or a half-written file left behind.
+
+def test_set_pin_refuses_digits_the_keypad_cannot_type(config_file):
+    before = config_file.read_text(encoding="utf-8")
+    out = kiosk("set-pin", "--config", str(config_file), "--pin-stdin", stdin="１２３４\n")
+    assert out.returncode == 2 and "0-9" in out.stderr
+    assert config_file.read_text(encoding="utf-8") == before
+
+
+def test_set_pin_without_a_terminal_says_how(config_file):
+    out = subprocess.run([sys.executable, "-m", "kiosk.cli", "set-pin", "--config", str(config_file)],
+                         capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2 and "--pin-stdin" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_two_exports_in_one_second_make_two_folders(config_file, recorded, tmp_path):
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    for _ in range(3):
+        out = kiosk("export", "--config", str(config_file), "--to", str(usb))
+        assert out.returncode == 0, out.stderr
+    assert len(list(usb.iterdir())) == 3
+
+
+@pytest.mark.parametrize("kind, says", [("empty", "is empty, not a kiosk database"),
+                                        ("folder", "is not a file, not a kiosk database"),
+                                        ("garbage", "garbage.db:")])
+def test_export_db_that_is_not_a_kiosk_database_is_named(config_file, tmp_path, kind, says):
+    path = tmp_path / f"{kind}.db"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(b"" if kind == "empty" else b"random bytes, not SQLite" * 100)
+    (tmp_path / "usb").mkdir()
+    out = kiosk("export", "--config", str(config_file), "--to", str(tmp_path / "usb"),
+                "--db", str(path))
+    assert out.returncode == 1 and says in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert "kiosk-export-" not in out.stderr   # the file given, not the scratch copy read
+    assert list((tmp_path / "usb").iterdir()) == []
+
+
+def test_enroll_with_a_broken_url_is_an_error_not_a_traceback(config_file):
+    out = kiosk("enroll", "--config", str(config_file), "--server", "http://[::1", "--code", "X")
+    assert out.returncode != 0 and "Traceback" not in out.stderr and "not a URL" in out.stderr
+
+
+def test_simulate_with_a_bad_count_exits_2(tmp_path):
+    out = kiosk("simulate", "--server", "http://127.0.0.1:9", "--devices", "-1")
+    assert out.returncode == 2 and "--devices must be at least 1" in out.stderr
+
+
+def test_an_atomic_write_that_fails_leaves_no_temp_file(tmp_path):
+    from sync.files import write_atomic
+
+    target = tmp_path / "device.json"
+    target.mkdir()   # a folder where the file belongs: the rename fails
+    with pytest.raises(OSError):
+        write_atomic(target, b"{}")
+    assert [p.name for p in tmp_path.iterdir()] == ["device.json"]
+
+
+def test_an_export_to_a_full_stick_leaves_nothing_half_written(config_file, recorded, tmp_path):
+    from tests.reliability.disk_full import _fill, _mount_tmpfs
+
+    stick = tmp_path / "stick"
+    why_not = _mount_tmpfs(stick, "1m")
+    if why_not:
+        pytest.skip(why_not)
+    try:
+        _fill(stick)
+        out = kiosk("export", "--config", str(config_file), "--to", str(stick))
+        assert out.returncode == 1 and "nothing was left there" in out.stderr, out.stderr
+        assert sorted(p.name for p in stick.iterdir()) == ["filler.bin"]
+    finally:
+        subprocess.run(["umount", str(stick)], check=False)
