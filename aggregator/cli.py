@@ -15,10 +15,25 @@ DEFAULT_DB = "sqlite:///var/aggregator.db"
 
 
 def _database(args) -> str:
-    url = args.database or os.environ.get("AGGREGATOR_DATABASE_URL") or DEFAULT_DB
+    given = args.database if args.database is not None else \
+        os.environ.get("AGGREGATOR_DATABASE_URL")
+    if given is not None and not given.strip():
+        # an unset variable in a script (--database "$DB") wrote ./var/aggregator.db
+        raise _refuse("--database is empty; give the database URL, e.g. "
+                      "sqlite:////var/lib/aggregator/aggregator.db")
+    url = given or DEFAULT_DB
+    if url.split("?")[0] in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
+        raise _refuse(f"{url!r} is an in-memory database: what the command does would be lost "
+                      "when it ends; give a file")
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     return url
+
+
+def _refuse(text: str):
+    from .errors import ConfigError
+
+    return ConfigError(text)
 
 
 def _engine(args):
@@ -183,8 +198,14 @@ def _new_password(args) -> str | None:
 
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    password = getpass.getpass(f"password for {args.username}: ")
-    if password != getpass.getpass("again: "):
+    try:
+        password = getpass.getpass(f"password for {args.username[:64]}: ")
+        again = getpass.getpass("again: ")
+    except EOFError:   # no terminal and nothing on standard input
+        print(f"aggregator {args.command}: no password given (type it at a terminal, or pass "
+              "--password-stdin); nothing changed", file=sys.stderr)
+        return None
+    if password != again:
         print(f"aggregator {args.command}: the passwords differ; nothing changed",
               file=sys.stderr)
         return None
@@ -261,6 +282,13 @@ def cmd_import_export(args) -> int:
     return 0
 
 
+def _months(value: str) -> int:
+    number = _positive(value)
+    if number > 120:   # 100000 months overflowed the calendar (a traceback)
+        raise argparse.ArgumentTypeError(f"must be at most 120 (ten years), got {value!r}")
+    return number
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -306,7 +334,7 @@ def parser() -> argparse.ArgumentParser:
     command("shrink-photos", cmd_shrink_photos, "scale the staff photos stored before uploads "
             "were scaled (2026-12-02) to what kiosks show, upright; the roster then names them")
     c = command("demo", cmd_demo, "load a demo district with months of synthetic ratings")
-    c.add_argument("--months", type=_positive, default=3)
+    c.add_argument("--months", type=_months, default=3)
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--enroll-code-file", help="write an enrolment code for window 1 here")
     c = command("create-user", cmd_create_user, "add a dashboard user (password from a prompt "
@@ -355,12 +383,25 @@ def main(argv=None) -> int:
         print(f"aggregator {args.command}: {exc.detail}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print(f"aggregator {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `aggregator enroll-code | head -1`: the reader had enough
+        sys.stderr.close()
+        return 0
+    except OSError as exc:   # a read-only place, a folder where a file belongs, a full disk
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"aggregator {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except Exception as exc:  # database unreachable and the like: a message, not a trace
         if type(exc).__module__.startswith(("sqlalchemy", "psycopg")):
             print(f"aggregator {args.command}: database {_shown_url(args)}: "
                   f"{_database_problem(exc)}", file=sys.stderr)
             return 1
+        if isinstance(exc, ModuleNotFoundError):   # postgresql+asyncpg://… and the like
+            print(f"aggregator {args.command}: database {_shown_url(args)} needs the Python "
+                  f"module {exc.name!r}, which is not installed (use postgresql:// or "
+                  "sqlite:///)", file=sys.stderr)
+            return 2
         raise
 
 
@@ -384,7 +425,17 @@ def _database_problem(exc: Exception) -> str:
     if "file is not a database" in text or "database disk image is malformed" in text:
         text += (" (not an aggregator database, or damaged: `aggregator restore` puts a "
                  "backup in its place)")
+    if _disk_full(exc):
+        text += " (the disk holding the database is full)"
     return text
+
+
+def _disk_full(exc: Exception) -> bool:
+    """True when the error came with a full disk (SQLite says "disk I/O error" when there is no
+    room for its -shm file, SQLITE_IOERR_SHMSIZE)."""
+    orig = getattr(exc, "orig", None) or exc
+    return getattr(orig, "sqlite_errorname", "").startswith(("SQLITE_FULL",
+                                                               "SQLITE_IOERR_SHMSIZE"))
 
 
 if __name__ == "__main__":

@@ -96,9 +96,20 @@ def create_user(conn: Connection, username: str, password: str, role: str, *,
     return get_user_by_name(conn, username)
 
 
+MAX_PASSWORD = 1024
+
+
 def _check_new_password(password: str) -> None:
     if len(password or "") < MIN_PASSWORD:
         raise BadRequest(f"password must have at least {MIN_PASSWORD} characters",
+                         field="password")
+    # One a sign-in form can send back: not megabytes long, no control characters, valid
+    # text (bytes that were not UTF-8 became lone surrogates and a traceback).
+    if len(password) > MAX_PASSWORD:
+        raise BadRequest(f"password must have at most {MAX_PASSWORD} characters",
+                         field="password")
+    if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in password):
+        raise BadRequest("password must be text without control characters (and valid UTF-8)",
                          field="password")
 
 
