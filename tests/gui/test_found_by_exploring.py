@@ -150,3 +150,35 @@ def test_an_export_to_a_folder_on_the_kiosks_own_disk_is_refused(kiosk, tmp_path
         assert not ok and message, path
     assert list((tmp_path / "media-usb").iterdir()) == []
     assert not any(Path.cwd().glob("kiosk-export-*"))
+
+
+def test_the_idle_screen_shows_the_items_that_fit_and_says_how_many_more(make_kiosk):
+    # Eight short items with the default pledge already pushed the pledge's title up out of
+    # its card, under the header, at 1024×600; long names were cut on both sides.
+    k = make_kiosk()
+    roster = [dict(r) for r in k.app.cfg.roster]
+    roster[0]["name"] = "阿卜杜热合曼·买买提明·艾尼瓦尔"
+    items = [{"code": f"S{i}", "name": f"事项{i}号办理", "time_limit": "即办"} for i in range(1, 11)]
+    k.store.apply_config({"window": {"id": "W-001"}, "roster": roster, "service_items": items},
+                         "many", 1)
+    k.app.apply_device_config()
+    k.type_badge(BADGE_WANG)
+    k.frames(6)
+    idle = k.app.root.get_screen("idle")
+    box = idle.ids.item_list
+    column = box.parent
+    for child in column.children:   # nothing above the card's top or below its bottom
+        assert child.top <= column.top + 1 and child.y >= column.y - 1, child
+    rows = list(reversed(box.children))
+    more = rows[-1].name
+    shown = len(rows) - 1
+    assert 1 <= shown < 8 and more == k.app.tr("idle.more_items", n=10 - shown)
+    name = next(w for w in idle.walk() if getattr(w, "text", "") == roster[0]["name"])
+    assert name.shorten and name.texture_size[0] <= name.width + 1
+    # and the same after a rating, when the screen comes back
+    k.tap(_rate_button(k))
+    k.tap(k.face("satisfied"))
+    k.after(k.flow.settings.lockout_seconds + 1)
+    assert k.screen == "idle"
+    k.frames(4)
+    assert [r.name for r in reversed(box.children)] == [r.name for r in rows]
