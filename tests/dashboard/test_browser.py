@@ -57,6 +57,38 @@ def test_unit_manager_moves_a_case_to_closed_in_the_browser(page, dash_sqlite):
     assert actions.count("view") == 5  # the first view and one after each change
 
 
+def test_a_double_click_records_one_callback(page, dash_sqlite):
+    # Found by exploring the dashboard: a double click on "登记回访" saved the callback twice.
+    dash = dash_sqlite
+    case_id = dash.case_id("U-01", skip=9)
+    browser_login(page, dash, "u01")
+    page.wait_for_url("**/dashboard/")
+    page.goto(f"{dash.url}/dashboard/cases/{case_id}")
+    page.fill("form:has(button[data-action=callback]) input[name=note]", "已电话回访")
+    # two clicks as a hurried hand makes them: the second (5 ms later) while the first POST
+    # is on its way (old code: 2 callbacks, twice in two runs)
+    page.evaluate("""() => {
+        const b = document.querySelector('button[data-action=callback]');
+        b.click();
+        setTimeout(() => b.click(), 5);
+    }""")
+    page.wait_for_selector("td:has-text('已电话回访')")
+    page.wait_for_timeout(500)   # room for a second submission to land, were there one
+    with write(dash.engine) as conn:
+        from aggregator.dashboard.tables import case_callbacks
+
+        count = len(conn.execute(select(case_callbacks.c.id).where(
+            case_callbacks.c.case_id == case_id)).all())
+    assert count == 1
+    page.fill("form:has(button[data-action=callback]) input[name=note]", "第二次回访")
+    page.click("button[data-action=callback]")   # a later, separate submission still works
+    page.wait_for_selector("td:has-text('第二次回访')")
+    with write(dash.engine) as conn:
+        count = len(conn.execute(select(case_callbacks.c.id).where(
+            case_callbacks.c.case_id == case_id)).all())
+    assert count == 2
+
+
 def test_phone_is_masked_on_the_page_until_the_case_is_assigned_to_me(page, dash_sqlite):
     dash = dash_sqlite
     case_id = dash.phone_case()

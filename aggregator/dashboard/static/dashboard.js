@@ -1,5 +1,24 @@
 // Small progressive enhancements; every page works without this file.
 document.addEventListener("submit", function (e) {
-  var msg = e.target.getAttribute("data-confirm");
-  if (msg && !window.confirm(msg)) e.preventDefault();
+  var form = e.target;
+  var msg = form.getAttribute("data-confirm");
+  if (msg && !window.confirm(msg)) {
+    e.preventDefault();
+    return;
+  }
+  // One submission per form: a double click on "登记回访" saved the callback twice. Forms
+  // that download a file (exports) stay usable.
+  if (form.method.toLowerCase() === "post") {
+    if (form.dataset.sent) {
+      e.preventDefault();
+      return;
+    }
+    form.dataset.sent = "1";
+  }
+});
+// Back to a page from the browser's history: its forms may be sent again.
+window.addEventListener("pageshow", function () {
+  document.querySelectorAll("form[data-sent]").forEach(function (f) {
+    delete f.dataset.sent;
+  });
 });
