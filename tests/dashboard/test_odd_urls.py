@@ -181,3 +181,11 @@ def test_a_user_who_chose_english_gets_english_error_pages(dash):
                                  language="en")
     r = dash.login("admin-en").get(f"{dash.url}/dashboard/cases/999999")
     assert r.status_code == 404 and "No such page or object." in r.text
+
+
+def test_the_ranking_tabs_keep_the_flagged_switch(dash):
+    # The group tabs dropped include_flagged: switching from windows to staff silently
+    # counted without the flagged presses again.
+    r = dash.login("admin").get(f"{dash.url}/dashboard/rankings?group=window&period=2026-10"
+                                "&include_flagged=1")
+    assert 'href="?group=staff&period=2026-10&amp;include_flagged=1"' in r.text
