@@ -94,6 +94,11 @@ def cmd_status(args) -> int:
     if not db.exists():
         print(f"no kiosk database yet at {db}", file=sys.stderr)
         return 1
+    if not db.is_file() or db.stat().st_size == 0:
+        # an empty file was made a new database with a new device id, and reported healthy
+        print(f"kiosk: {db} is {'empty' if db.is_file() else 'not a file'}, not a kiosk "
+              "database", file=sys.stderr)
+        return 1
     store = _open_store(cfg, check=False)
     try:
         diag = store.diagnostics()

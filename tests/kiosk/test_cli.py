@@ -211,3 +211,12 @@ def test_an_export_to_a_full_stick_leaves_nothing_half_written(config_file, reco
         assert sorted(p.name for p in stick.iterdir()) == ["filler.bin"]
     finally:
         subprocess.run(["umount", str(stick)], check=False)
+
+
+def test_status_of_an_empty_database_file_says_so_and_writes_nothing(config_file):
+    db = config_file.parent / "var" / "kiosk" / "kiosk.db"
+    db.parent.mkdir(parents=True)
+    db.touch()
+    out = kiosk("status", "--config", str(config_file))
+    assert out.returncode == 1 and "is empty, not a kiosk database" in out.stderr
+    assert db.stat().st_size == 0 and not (db.parent / "device.json").exists()
