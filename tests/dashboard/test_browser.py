@@ -36,14 +36,20 @@ def test_supervisor_logs_in_reads_the_ranking_and_exports_xlsx(page, dash_sqlite
     assert sum(r[3] for r in body) == values[1][3]  # the total line adds up
 
 
-def test_unit_manager_moves_a_case_to_closed_in_the_browser(page, dash_sqlite):
-    dash = dash_sqlite
-    case_id = dash.case_id("U-01", skip=7)
+def _open_case(page, dash, skip: int) -> int:
+    """u01 signed in, on the page of a new case of U-01 reached from the queue."""
+    case_id = dash.case_id("U-01", skip=skip)
     browser_login(page, dash, "u01")
     page.wait_for_url("**/dashboard/")
     page.goto(f"{dash.url}/dashboard/cases?state=new")
     page.click(f"tr[data-case='{case_id}'] a")
     page.wait_for_url(f"**/dashboard/cases/{case_id}")
+    return case_id
+
+
+def test_unit_manager_moves_a_case_to_closed_in_the_browser(page, dash_sqlite):
+    dash = dash_sqlite
+    case_id = _open_case(page, dash, skip=7)
     for action in ("verify", "rectify", "answer", "close"):
         page.fill("textarea[name=note]", f"{action} 说明")
         page.click(f"button[data-action={action}]")
@@ -59,11 +65,16 @@ def test_unit_manager_moves_a_case_to_closed_in_the_browser(page, dash_sqlite):
 
 def test_a_double_click_records_one_callback(page, dash_sqlite):
     # Found by exploring the dashboard: a double click on "登记回访" saved the callback twice.
+    from aggregator.dashboard.tables import case_callbacks
+
     dash = dash_sqlite
-    case_id = dash.case_id("U-01", skip=9)
-    browser_login(page, dash, "u01")
-    page.wait_for_url("**/dashboard/")
-    page.goto(f"{dash.url}/dashboard/cases/{case_id}")
+    case_id = _open_case(page, dash, skip=9)
+
+    def callbacks() -> int:
+        with write(dash.engine) as conn:
+            return len(conn.execute(select(case_callbacks.c.id).where(
+                case_callbacks.c.case_id == case_id)).all())
+
     page.fill("form:has(button[data-action=callback]) input[name=note]", "已电话回访")
     # two clicks as a hurried hand makes them: the second (5 ms later) while the first POST
     # is on its way (old code: 2 callbacks, twice in two runs)
@@ -74,19 +85,11 @@ def test_a_double_click_records_one_callback(page, dash_sqlite):
     }""")
     page.wait_for_selector("td:has-text('已电话回访')")
     page.wait_for_timeout(500)   # room for a second submission to land, were there one
-    with write(dash.engine) as conn:
-        from aggregator.dashboard.tables import case_callbacks
-
-        count = len(conn.execute(select(case_callbacks.c.id).where(
-            case_callbacks.c.case_id == case_id)).all())
-    assert count == 1
+    assert callbacks() == 1
     page.fill("form:has(button[data-action=callback]) input[name=note]", "第二次回访")
     page.click("button[data-action=callback]")   # a later, separate submission still works
     page.wait_for_selector("td:has-text('第二次回访')")
-    with write(dash.engine) as conn:
-        count = len(conn.execute(select(case_callbacks.c.id).where(
-            case_callbacks.c.case_id == case_id)).all())
-    assert count == 2
+    assert callbacks() == 2
 
 
 def test_phone_is_masked_on_the_page_until_the_case_is_assigned_to_me(page, dash_sqlite):
