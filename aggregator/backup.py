@@ -31,7 +31,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from .db import utcnow
+from .db import is_disk_full, utcnow
 from .errors import AggregatorError, ConfigError
 from .migrations import migrate
 
@@ -91,8 +91,7 @@ def _refusal(exc: BaseException, doing: str) -> BackupError | None:
     if isinstance(exc, BackupError):
         return exc
     if isinstance(exc, sqlite3.DatabaseError):
-        name = getattr(exc, "sqlite_errorname", "")
-        if name.startswith("SQLITE_FULL") or "full" in str(exc):
+        if is_disk_full(exc):
             return BackupError(f"the disk is full {doing}; nothing was kept")
         return BackupError(f"{doing}: {exc}")
     if isinstance(exc, OSError):

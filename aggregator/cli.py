@@ -425,17 +425,11 @@ def _database_problem(exc: Exception) -> str:
     if "file is not a database" in text or "database disk image is malformed" in text:
         text += (" (not an aggregator database, or damaged: `aggregator restore` puts a "
                  "backup in its place)")
-    if _disk_full(exc):
+    from .db import is_disk_full
+
+    if is_disk_full(exc):
         text += " (the disk holding the database is full)"
     return text
-
-
-def _disk_full(exc: Exception) -> bool:
-    """True when the error came with a full disk (SQLite says "disk I/O error" when there is no
-    room for its -shm file, SQLITE_IOERR_SHMSIZE)."""
-    orig = getattr(exc, "orig", None) or exc
-    return getattr(orig, "sqlite_errorname", "").startswith(("SQLITE_FULL",
-                                                               "SQLITE_IOERR_SHMSIZE"))
 
 
 if __name__ == "__main__":

@@ -137,10 +137,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def is_disk_full(exc: BaseException) -> bool:
     """Whether a database error is the disk being full: SQLite's SQLITE_FULL ("database or
-    disk is full"), PostgreSQL's SQLSTATE 53100 (disk_full, e.g. "could not extend file")."""
+    disk is full") or SQLITE_IOERR_SHMSIZE (a "disk I/O error": no room to grow the -shm
+    file), PostgreSQL's SQLSTATE 53100 (disk_full, e.g. "could not extend file")."""
     orig = getattr(exc, "orig", exc)
     if isinstance(orig, sqlite3.Error):
-        return (getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        return (getattr(orig, "sqlite_errorcode", None) in (sqlite3.SQLITE_FULL,
+                                                            sqlite3.SQLITE_IOERR_SHMSIZE)
                 or "database or disk is full" in str(orig))
     return getattr(orig, "sqlstate", None) == "53100"
 

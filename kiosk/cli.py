@@ -75,6 +75,15 @@ def _positive(value: int, name: str) -> None:
         raise SystemExit(2)
 
 
+def _not_a_database(path: Path) -> str | None:
+    """Why the existing ``path`` cannot be a kiosk database, or None. An empty file was opened
+    as a new database: `status` reported a healthy kiosk with a new device id, and `export`
+    exported a made-up one."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return f"{path} is {'empty' if path.is_file() else 'not a file'}, not a kiosk database"
+    return None
+
+
 def _open_store(cfg, *, check: bool):
     from .store import RatingStore
 
@@ -94,10 +103,9 @@ def cmd_status(args) -> int:
     if not db.exists():
         print(f"no kiosk database yet at {db}", file=sys.stderr)
         return 1
-    if not db.is_file() or db.stat().st_size == 0:
-        # an empty file was made a new database with a new device id, and reported healthy
-        print(f"kiosk: {db} is {'empty' if db.is_file() else 'not a file'}, not a kiosk "
-              "database", file=sys.stderr)
+    problem = _not_a_database(db)
+    if problem:
+        print(f"kiosk: {problem}", file=sys.stderr)
         return 1
     store = _open_store(cfg, check=False)
     try:
@@ -122,10 +130,9 @@ def cmd_export(args) -> int:
     if not path.exists():
         print(f"kiosk: no database at {path}", file=sys.stderr)
         return 1
-    if not path.is_file() or path.stat().st_size == 0:
-        # an empty file was opened as a new database and exported as a made-up kiosk
-        print(f"kiosk: {path} is {'empty' if path.is_file() else 'not a file'}, not a kiosk "
-              "database", file=sys.stderr)
+    problem = _not_a_database(path)
+    if problem:
+        print(f"kiosk: {problem}", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="kiosk-export-") as scratch:
         if args.db:

@@ -193,12 +193,9 @@ def new_pre_csrf() -> str:
 def _signed_in_user(request: Request) -> dict | None:
     """The user of the request's session, or None (no session, or the database is out)."""
     try:
-        with read(request.app.state.engine) as conn:
-            found = accounts.load_session(conn, request.cookies.get(COOKIE),
-                                          request.app.state.settings.secret, utcnow())
+        return _load(request).user
     except Exception:  # an error page must not fail in its turn
         return None
-    return found[1] if found else None
 
 
 def error_page(request: Request, exc: AggregatorError) -> HTMLResponse:

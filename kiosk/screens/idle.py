@@ -93,12 +93,12 @@ class IdleScreen(KioskScreen):
         free = (column.height - column.padding[1] - column.padding[3]
                 - sum(c.height for c in others) - column.spacing * (len(column.children) - 1))
         rows, shown, used = self._rows, [], 0.0
-        for row in rows:   # each row's height at the column's width (a row not shown has none)
+        for i, row in enumerate(rows):
+            # the row's height at the column's width (a row not shown has not been laid out)
             row.width = box.width
             row.do_layout()
             for label in row.children:
                 label.texture_update()
-        for i, row in enumerate(rows):
             last = i == len(rows) - 1 and self._total == len(rows)
             more = 0.0 if last else MORE_ROW_HEIGHT * self.app.u
             if used + row.height + more > free and i:

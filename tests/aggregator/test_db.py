@@ -120,3 +120,8 @@ def test_a_full_disk_is_told_apart_from_other_database_errors():
         conn.execute("SELECT * FROM missing")
     assert not is_disk_full(OperationalError("SELECT", {}, other.value))
     assert not is_disk_full(OperationalError("SELECT", {}, psycopg.errors.UndefinedTable("t")))
+    # On a full disk SQLite can also fail to grow its -shm file: "disk I/O error", with the
+    # extended code SQLITE_IOERR_SHMSIZE (seen by `aggregator enroll-code` on a full tmpfs).
+    shm = sqlite3.OperationalError("disk I/O error")
+    shm.sqlite_errorcode = sqlite3.SQLITE_IOERR_SHMSIZE
+    assert is_disk_full(OperationalError("INSERT", {}, shm))
