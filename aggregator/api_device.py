@@ -22,7 +22,7 @@ from .errors import BadRequest, NotFound, TooLarge
 from .ingest import ingest_batch
 from .metrics import count_events
 from .schema import devices, photos
-from .validation import decode_body, parse_envelope
+from .validation import decode_body, parse_envelope, unstorable_text
 
 router = APIRouter(prefix="/api/v1", tags=["device"])
 
@@ -77,28 +77,6 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _bad_text(node, path: str = "body") -> str | None:
-    """The first string that no database column can hold: a NUL, a lone UTF-16 surrogate."""
-    if isinstance(node, str):
-        if "\x00" in node:
-            return f"{path} holds a NUL character"
-        try:
-            node.encode("utf-8")
-        except UnicodeEncodeError:
-            return f"{path} holds a lone UTF-16 surrogate (not valid Unicode)"
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            problem = _bad_text(key, f"{path} key") or _bad_text(value, f"{path}.{key}")
-            if problem:
-                return problem
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            problem = _bad_text(value, f"{path}[{i}]")
-            if problem:
-                return problem
-    return None
-
-
 def parse_json_body(body: bytes):
     """A request body's JSON, refusing (400, naming it) what a column could not store.
 
@@ -111,7 +89,7 @@ def parse_json_body(body: bytes):
                          parse_int=_bounded_int, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}", field="body") from None
-    problem = _bad_text(doc)
+    problem = unstorable_text(doc, "body")
     if problem:
         raise BadRequest(problem, field="body")
     return doc

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -26,6 +26,7 @@ from .headers import SecurityHeaders
 from .logs import AccessLog
 from .migrations import migrate
 from .settings import Settings
+from .validation import unstorable_text
 
 log = logging.getLogger("aggregator")
 
@@ -39,7 +40,8 @@ def create_app(database_url: str, *, settings: Settings | None = None,
         migrate(engine)
     app = FastAPI(title="Counter satisfaction aggregator", version="0.1.0",
                   description="Central aggregation server of the counter satisfaction kiosk "
-                              "(窗口服务好差评). Wire protocol: docs/protocol.md.")
+                              "(窗口服务好差评). Wire protocol: docs/protocol.md.",
+                  dependencies=[Depends(storable_parameters)])
     app.state.engine = engine
     app.state.settings = settings
     app.include_router(api_device.router)
@@ -67,6 +69,21 @@ def create_app(database_url: str, *, settings: Settings | None = None,
     app.add_middleware(AccessLog, handlers=app.exception_handlers)
     app.add_middleware(SecurityHeaders)  # outermost: the 500s AccessLog sends get them too
     return app
+
+
+async def storable_parameters(request: Request) -> None:
+    """Dependency of every route: no query or path parameter holds text a column cannot.
+
+    A ``%00`` in a dashboard filter or a QR page's window code reached PostgreSQL, which
+    refuses a NUL in text: a 500. Form fields are checked by ``dashboard.web.storable_form``,
+    JSON bodies by ``api_device.parse_json_body``, batches by ``validation.check_event``.
+    """
+    for where, items in (("query parameter", request.query_params.multi_items()),
+                         ("path parameter", request.path_params.items())):
+        for name, value in items:
+            problem = unstorable_text(value, f"{where} {name!r}")
+            if problem:
+                raise BadRequest(problem, field=name)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

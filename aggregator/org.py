@@ -11,6 +11,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 from sqlalchemy import select, update
@@ -47,6 +48,10 @@ TABLES = {"regions": regions, "units": units, "windows": windows, "staff": staff
 # column → table it must name an existing row of
 REFERENCES = {"parent_id": regions, "region_id": regions, "unit_id": units,
               "window_id": windows}
+# Control characters but tab, line feed and carriage return: no name, number or pledge needs
+# one. A NUL was a 500 on PostgreSQL, and openpyxl refuses the others, so one in a staff
+# name (a roster file is easily made with one) broke that period's rankings export.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TRUE = {"1", "true", "yes", "y", "是", "党员", "x", "✓"}
 FALSE = {"0", "false", "no", "n", "否", "", "群众"}
 
@@ -89,6 +94,10 @@ def _convert(kind, value, where: str, name: str):
     if not isinstance(value, str) or len(value.strip()) > limit:
         raise BadRequest(f"{bad} must be text of at most {limit} characters, got {value!r:.80}",
                          field=name)
+    control = CONTROL.search(value)
+    if control:
+        raise BadRequest(f"{bad} holds the control character U+{ord(control.group()):04X} at "
+                         f"position {control.start() + 1}, got {value!r:.80}", field=name)
     return value.strip()
 
 

@@ -233,6 +233,34 @@ def hash_and_payload(ev: dict) -> tuple[str, str, bool]:
 _NUL = re.compile(rb'(?<!\\)(?:\\\\)*\\u0000')  # an escaped U+0000, not a literal "\\u0000"
 
 
+def unstorable_text(node, path: str) -> str | None:
+    """What names the first string in ``node`` (text, or lists and dicts of it) that no
+    database column can hold: a NUL (PostgreSQL's text refuses it, a 500 there) or a lone
+    UTF-16 surrogate (not valid Unicode); None when every string is storable.
+
+    >>> unstorable_text({"note": "ok", "who": ["a\\x00b"]}, "body")
+    'body.who[0] holds a NUL character'
+    """
+    if isinstance(node, str):
+        if "\x00" in node:
+            return f"{path} holds a NUL character"
+        try:
+            node.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path} holds a lone UTF-16 surrogate (not valid Unicode)"
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            problem = unstorable_text(key, f"{path} key") or unstorable_text(value, f"{path}.{key}")
+            if problem:
+                return problem
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            problem = unstorable_text(value, f"{path}[{i}]")
+            if problem:
+                return problem
+    return None
+
+
 def _has_nul(raw: bytes) -> bool:
     return _NUL.search(raw) is not None
 

@@ -24,6 +24,7 @@ from .web import (
     posted,
     redirect,
     render,
+    storable_form,
 )
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -53,7 +54,7 @@ def login_form(request: Request):
 
 @router.post("/login")
 def login(request: Request, username: str = Form(""), password: str = Form(""),
-          csrf: str = Form(""), next: str = Form("")):
+          csrf: str = Form(""), next: str = Form(""), _storable: None = Depends(storable_form)):
     expected = request.cookies.get(PRE_CSRF_COOKIE, "")
     if not csrf or not expected or not hmac.compare_digest(csrf, expected):
         raise Forbidden("missing or wrong CSRF token; reload the page and try again",

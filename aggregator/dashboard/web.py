@@ -19,8 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import constants as C
 from ..db import read, utcnow
-from ..errors import AggregatorError, Forbidden
+from ..errors import AggregatorError, BadRequest, Forbidden
 from ..proxy import client_ip, is_https
+from ..validation import unstorable_text
 from . import accounts, config, scope
 from .i18n import translator
 
@@ -128,8 +129,19 @@ async def current(request: Request) -> Ctx:
     return await run_in_threadpool(_load, request)
 
 
-async def posted(request: Request, ctx: Ctx = Depends(current)) -> Ctx:
-    """Dependency of every POST: a signed-in user and a matching CSRF token in the form."""
+async def storable_form(request: Request) -> None:
+    """Dependency of every form POST: no field holds text a column cannot store (a NUL:
+    a case note with one was a 500 on PostgreSQL, and SQLite stored what PostgreSQL refuses)."""
+    for name, value in (await request.form()).multi_items():
+        problem = unstorable_text(value, f"form field {name!r}")
+        if problem:
+            raise BadRequest(problem, field=name)
+
+
+async def posted(request: Request, ctx: Ctx = Depends(current),
+                 _storable: None = Depends(storable_form)) -> Ctx:
+    """Dependency of every POST: a signed-in user, a matching CSRF token in the form, and
+    fields a column can hold."""
     form = await request.form()
     token = str(form.get("csrf") or request.headers.get("x-csrf-token") or "")
     if not token or not hmac.compare_digest(token, ctx.session["csrf_token"]):

@@ -50,3 +50,23 @@ def test_roster_xlsx_import(org_setup):
                       files={"file": ("roster.xlsx", data.getvalue())}, timeout=10)
     assert r.status_code == 400
     assert r.json()["errors"] == ["row 3, column 'name': name is required"]
+
+
+def test_control_characters_in_roster_text_are_refused_with_row_and_column(org_setup):
+    # A roster file exported from another system can carry control characters. A NUL was a
+    # 500 on PostgreSQL; the others were stored, and openpyxl refuses them, so the rankings
+    # export (staff names) broke for the whole period.
+    url, h = org_setup.url, org_setup.admin
+    roster = "编号,姓名,承诺\nS-200,王\x07芳,一次办好\nS-201,赵磊,\"首问负责\n限时办结\"\n"
+    r = requests.post(f"{url}/api/v1/roster/import", headers=h,
+                      files={"file": ("roster.csv", roster.encode("utf-8"), "text/csv")}, timeout=10)
+    assert r.status_code == 400
+    assert r.json()["errors"] == ["row 2, column 'name': name holds the control character U+0007 "
+                                  "at position 2, got '王\\x07芳'"]
+    r = requests.post(f"{url}/api/v1/roster/import", headers=h, timeout=10,
+                      files={"file": ("roster.csv", roster.replace("\x07", "").encode("utf-8"),
+                                      "text/csv")})
+    assert r.status_code == 200 and r.json()["imported"] == 2   # a line break in a pledge is fine
+    r = requests.post(f"{url}/api/v1/windows", headers=h, timeout=10,
+                      json={"id": "W-009", "name": "窗口\x00", "unit_id": "U-01"})
+    assert r.status_code == 400 and "NUL" in r.json()["detail"]

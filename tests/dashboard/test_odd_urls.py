@@ -6,7 +6,9 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from sqlalchemy import select
 
+from aggregator.dashboard.tables import cases
 from tests.dashboard.helpers import csrf_of
 
 
@@ -189,3 +191,23 @@ def test_the_ranking_tabs_keep_the_flagged_switch(dash):
     r = dash.login("admin").get(f"{dash.url}/dashboard/rankings?group=window&period=2026-10"
                                 "&include_flagged=1")
     assert 'href="?group=staff&period=2026-10&amp;include_flagged=1"' in r.text
+
+
+def test_a_nul_in_a_form_or_a_url_is_a_400_that_names_it_and_stores_nothing(dash):
+    # PostgreSQL's text cannot hold a NUL: a case note with one was a 500 there (and SQLite
+    # stored what PostgreSQL would refuse, so the same form did different things).
+    s = dash.login("admin")
+    case = dash.case_id("U-01")
+    url = f"{dash.url}/dashboard/cases/{case}"
+    r = s.post(f"{url}/action", data={"action": "verify", "note": "a\x00b",
+                                      "csrf": csrf_of(s, url)})
+    assert r.status_code == 400 and "note" in r.text and "<html" in r.text.lower()
+    with dash.engine.connect() as conn:
+        row = conn.execute(select(cases.c.state, cases.c.note).where(cases.c.id == case)).one()
+    assert row.state == "new" and row.note is None
+    r = requests.post(f"{dash.url}/dashboard/login",
+                      data={"username": "ad\x00min", "password": "x", "csrf": "x"})
+    assert r.status_code == 400 and "username" in r.text
+    for path in ("/dashboard/cases?unit=U%00", "/dashboard/units/U%0001", "/r/W%00"):
+        r = s.get(dash.url + path)
+        assert r.status_code == 400 and "NUL" in r.text, (path, r.status_code)
