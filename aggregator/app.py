@@ -65,6 +65,10 @@ def create_app(database_url: str, *, settings: Settings | None = None,
                                  "detail": str(exc)[:200]}, status_code=503)
         return {"status": "ok", "database": dialect_name(engine)}
 
+    # HEAD too: load balancers' and uptime checkers' probes often use it (it was a 405, so
+    # a healthy server counted as down).
+    app.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+
     metrics.install(app)  # /metrics (Prometheus) and the batch counters
     app.add_middleware(AccessLog, handlers=app.exception_handlers)
     app.add_middleware(SecurityHeaders)  # outermost: the 500s AccessLog sends get them too

@@ -105,6 +105,8 @@ def test_heartbeat_records_health_and_alerts_on_clock(device, org_setup):
 def test_healthz_and_openapi(server):
     r = requests.get(f"{server.url}/healthz", timeout=10)
     assert r.status_code == 200 and r.json()["status"] == "ok"
+    head = requests.head(f"{server.url}/healthz", timeout=10)   # a load balancer's probe
+    assert head.status_code == 200 and head.content == b""
     spec = requests.get(f"{server.url}/openapi.json", timeout=10).json()
     for path in ("/api/v1/enroll", "/api/v1/batches", "/api/v1/config",
                  "/api/v1/photos/{sha256}", "/api/v1/heartbeat", "/healthz"):
