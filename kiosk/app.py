@@ -516,8 +516,8 @@ class KioskApp(App):
         if self._panel is None:
             self._panel = StaffPanel(app=self)
         panel = self._panel
-        current = self.flow.staff if self.on_duty else None
-        panel.staff_no = (current or {}).get("staff_no", "")
+        # the one on duty, or the one who paused (their PIN resumes the window)
+        panel.staff_no = (self.flow.staff or {}).get("staff_no", "")
         panel.pin, panel.message = "", ""
         panel.field = "pin" if panel.staff_no else "staff_no"
         panel.verified = verified

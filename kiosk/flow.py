@@ -162,6 +162,10 @@ class RatingFlow:
 
     # ----------------------------------------------------------------- staff
     def _sign_in(self, staff: dict[str, Any], method: str) -> str:
+        if self._paused and self.staff is not None and self.staff.get("staff_id") == staff.get("staff_id"):
+            # The one who paused is back: the window resumes. (A new sign-in was recorded,
+            # so the log said a new shift began where there had only been a pause.)
+            return self.resume()
         if self.staff is not None and self.staff.get("staff_id") != staff.get("staff_id"):
             self.sign_out()
         self.staff = staff
@@ -225,8 +229,17 @@ class RatingFlow:
         return self._go(C.ST_RATE, self.settings.return_seconds)
 
     def invite(self, case_no: str | None = None, service_item: str | None = None, source: str = "key") -> bool:
-        """An invitation (staff key or the queue system); one rating per invitation."""
-        if self.state != C.ST_IDLE or self.staff is None:
+        """An invitation (staff key or the queue system); one rating per invitation.
+
+        Taken at rest, during the last citizen's thank-you (which it ends: the queue system
+        calls as soon as the next service is done, and a refusal there lost the invitation),
+        and in open mode while the faces wait for a press (the rating then carries the case
+        number); refused while a rating or a follow-up is under way.
+        """
+        if self.staff is None or self._paused:
+            return False
+        waiting_faces = self.state == C.ST_RATE and self.invitation is None
+        if self.state not in (C.ST_IDLE, C.ST_THANKS) and not waiting_faces:
             return False
         invitation = {
             "invitation_id": str(uuid.uuid4()),
@@ -262,8 +275,11 @@ class RatingFlow:
             flags.append(C.FLAG_NO_STAFF)
         if self.settings.mode == C.MODE_INVITED and self.invitation is None:
             flags.append(C.FLAG_OUTSIDE_INVITATION)
+        # An invitation is one service, so its rating is not a second press within the
+        # lockout (the queue system may invite the next citizen seconds after the last rated).
         if (
             self.settings.mode == C.MODE_OPEN
+            and self.invitation is None
             and self._last_counted is not None
             and now - self._last_counted < self.settings.lockout_seconds
         ):

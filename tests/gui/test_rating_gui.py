@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -184,6 +185,14 @@ def test_invited_mode_shows_no_faces_until_invited_over_http(make_kiosk):
     assert invitation["payload"]["source"] == "http"
     assert rating["payload"]["flags"] == []
 
+    # The next citizen's invitation during this one's thank-you: taken (it was a 409, lost).
+    assert k.screen == "thanks"
+    status, body = _post_while_running(k, url, {"case_no": "2024-000125"})
+    assert (status, k.screen) == (202, "rate")
+    k.frames(2)                                     # a person needs more than no frame
+    k.tap(k.face("very_satisfied"))
+    assert k.events(C.EV_RATING)[-1]["payload"]["case_no"] == "2024-000125"
+
 
 def test_invitation_without_answer_is_recorded_as_not_rated(make_kiosk):
     k = make_kiosk(trigger__mode="invited")
@@ -249,6 +258,25 @@ def test_staff_pauses_only_after_confirming_their_pin(kiosk):
     assert len(kiosk.events(C.EV_PAUSE)) == 1
     kiosk.type_badge(BADGE_WANG)                      # badge again: back to service
     assert kiosk.screen == "idle"
+    # ... recorded as the end of the pause, not as a new shift (it was a second sign-in, and
+    # a PIN had to be typed with the staff number as if nobody had been on duty)
+    assert len(kiosk.events(C.EV_RESUME)) == 1 and len(kiosk.events(C.EV_STAFF_SIGN_IN)) == 1
+    kiosk.app.staff_action("pause")
+    kiosk.frames(2)
+    paused = kiosk.current()
+    kiosk.tap(next(w for w in paused.walk() if type(w).__name__ == "StaffButton"))
+    assert (panel.staff_no, panel.field) == (kiosk.app.staff["staff_no"], "pin")
+    for d in "1234":
+        kiosk.tap(kiosk.keypad_digit(panel.pin_pane.ids.keypad, d))
+    kiosk.tap(panel.pin_pane.ids.confirm)
+    assert kiosk.screen == "idle"
+    for _ in range(100):                              # the panel's closing animation
+        if panel.parent is None:
+            break
+        kiosk.frames(1)
+        time.sleep(0.01)
+    assert panel.parent is None
+    assert len(kiosk.events(C.EV_RESUME)) == 2 and len(kiosk.events(C.EV_STAFF_SIGN_IN)) == 1
 
 
 def _long_press_corner(k, frames: int = 3) -> None:

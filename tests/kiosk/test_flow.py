@@ -417,3 +417,58 @@ def test_a_touch_on_the_faces_right_after_they_appeared_is_not_a_rating(make_flo
     clock.advance(SETTLE_SECONDS * 0.7)
     assert flow.rate("satisfied", touched=True) == C.ST_THANKS
     assert [e["payload"]["level"] for e in events_of(store, C.EV_RATING)] == ["satisfied"]
+
+
+def test_an_invitation_during_the_thank_you_ends_it_and_opens_the_faces(make_flow, store, clock, events_of):
+    # The queue system invites as soon as the next service is done. During the last
+    # citizen's 4 s thank-you it was refused (409 "busy"), and the invitation was lost.
+    flow = signed_in(make_flow, mode=C.MODE_INVITED)
+    assert flow.invite(case_no="C-1")
+    flow.rate("satisfied")
+    assert flow.state == C.ST_THANKS
+    clock.advance(1)
+    assert flow.invite(case_no="C-2")
+    assert flow.state == C.ST_RATE
+    clock.advance(1)
+    flow.rate("very_satisfied", touched=True)
+    second = events_of(store, C.EV_RATING)[1]["payload"]
+    assert (second["case_no"], second["flags"]) == ("C-2", [])
+
+
+def test_an_invitation_in_open_mode_joins_the_waiting_faces_without_a_lockout_flag(make_flow, store, clock, events_of):
+    flow = signed_in(make_flow, mode=C.MODE_OPEN, lockout_seconds=10)
+    flow.start_rating()
+    flow.rate("satisfied")
+    clock.advance(2)
+    assert flow.invite(case_no="C-7")   # during the thank-you, 2 s after a counted rating
+    clock.advance(2)
+    flow.rate("satisfied")
+    ratings = [e["payload"] for e in events_of(store, C.EV_RATING)]
+    assert (ratings[1]["case_no"], ratings[1]["flags"]) == ("C-7", [])
+    # the faces opened by a touch take an invitation too; a second one is refused
+    clock.advance(30)
+    assert flow.tick() == C.ST_IDLE and flow.start_rating() == C.ST_RATE
+    assert flow.invite(case_no="C-8") and not flow.invite(case_no="C-9")
+    flow.rate("very_satisfied")
+    assert events_of(store, C.EV_RATING)[2]["payload"]["case_no"] == "C-8"
+
+
+def test_no_invitation_while_a_follow_up_is_open_or_the_window_is_paused(make_flow):
+    flow = signed_in(make_flow, mode=C.MODE_INVITED)
+    flow.invite(case_no="C-1")
+    flow.rate("very_dissatisfied")
+    assert flow.state == C.ST_FOLLOW_UP and not flow.invite(case_no="C-2")
+    flow.skip_follow_up()
+    flow.pause()
+    assert not flow.invite(case_no="C-3")
+
+
+def test_the_one_who_paused_signing_in_again_resumes_and_another_takes_over(make_flow, store, events_of):
+    # A pause is not the end of a shift: the same badge or PIN after it is a resume.
+    flow = signed_in(make_flow)
+    flow.pause()
+    assert flow.sign_in_pin("0001", "1234") and flow.state == C.ST_IDLE
+    flow.pause()
+    assert flow.sign_in_badge("10000002") and flow.staff["staff_id"] == "S-2"
+    types = [e["type"] for e in events_of(store)]
+    assert types == ["staff_sign_in", "pause", "resume", "pause", "staff_sign_out", "staff_sign_in"]
