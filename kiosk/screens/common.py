@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from kivy.core.text import DEFAULT_FONT, LabelBase
+from kivy.factory import Factory
 from kivy.graphics.texture import Texture
 from kivy.lang import Builder
 from kivy.properties import (
@@ -28,6 +29,7 @@ from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
 
 from ..constants import FACES, rgb
+from .text import break_lines
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,27 @@ def qr_texture(data: str, border: int = 2) -> Texture | None:
     tex.min_filter = "nearest"
     tex.blit_buffer(bytes(buf), colorfmt="rgb", bufferfmt="ubyte")
     return tex
+
+
+class ChineseLabel(Label):
+    """A Label that breaks Chinese lines as a typesetter would (``text.break_lines``): no
+    "，" or "。" at the start of a line, no "（" or "“" at its end, Latin words and numbers whole.
+
+    Registered as ``Label`` for kv below, so every ``Label:`` of the screens is one. Single-line
+    (``shorten``) and markup labels are left to Kivy.
+    """
+
+    def texture_update(self, *largs) -> None:
+        width = self.text_size[0]
+        if width and self.text and not self.markup and not self.shorten:
+            core = self._label
+            core.text = break_lines(self.text, width - self.padding[0] - self.padding[2],
+                                    lambda s: core.get_extents(s)[0], self.max_lines)
+        super().texture_update(*largs)
+
+
+Factory.unregister("Label")
+Factory.register("Label", cls=ChineseLabel)
 
 
 class KioskScreen(Screen):

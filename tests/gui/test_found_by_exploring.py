@@ -182,3 +182,29 @@ def test_the_idle_screen_shows_the_items_that_fit_and_says_how_many_more(make_ki
     assert k.screen == "idle"
     k.frames(4)
     assert [r.name for r in reversed(box.children)] == [r.name for r in rows]
+
+
+def test_the_pledge_on_the_idle_screen_never_starts_a_line_with_a_comma(kiosk):
+    # Kivy breaks a run of Chinese wherever it overflows: at 42 of 79 widths one pledge put
+    # "，" or "。" at the start of a line, which any Chinese reader sees as a misprint.
+    from kiosk.screens.text import NO_LINE_START
+
+    staff = kiosk.app.staff
+    label = next(w for w in kiosk.current().walk()
+                 if getattr(w, "text", None) == staff["pledge"])
+    label.text = "为群众提供热情、周到、高效的服务，一次性告知所需材料，做到首问负责、限时办结。" \
+                 "坚持“马上办、网上办、就近办、一次办”，让群众少跑腿。"
+    label.max_lines = 0
+    starts = []
+    for width in range(150, 700, 7):
+        label.text_size = (width, None)
+        label.texture_update()
+        lines = ["".join(w.text for w in line.words) for line in label._label._cached_lines]
+        assert len(lines) > 1 and all(line.w <= width for line in label._label._cached_lines)
+        starts += [(width, line) for line in lines[1:] if line[:1] in NO_LINE_START]
+    assert starts == []
+    # A pledge longer than its four lines ends in "…" (the lines past four vanished unmarked).
+    label.max_lines, label.text_size = 4, (300, None)
+    label.texture_update()
+    lines = ["".join(w.text for w in line.words) for line in label._label._cached_lines]
+    assert len(lines) == 4 and lines[-1].endswith("…"), lines

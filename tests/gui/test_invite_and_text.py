@@ -7,7 +7,15 @@ import urllib.request
 import pytest
 
 from kiosk.invite_server import InviteServer, validate
-from kiosk.screens.text import follow_up_token, mask_phone, phone_for_submit, rating_page_url
+from kiosk.screens.text import (
+    NO_LINE_END,
+    NO_LINE_START,
+    break_lines,
+    follow_up_token,
+    mask_phone,
+    phone_for_submit,
+    rating_page_url,
+)
 
 
 @pytest.mark.parametrize("body, field", [
@@ -81,3 +89,27 @@ def test_follow_up_token_is_accepted_by_the_aggregator():
     key = qr.window_key("secret", "W-1")
     token = follow_up_token("rating-1", key, now_unix=1_000_000)
     assert qr.check_follow_up_token("secret", "W-1", token, now_unix=1_000_001) == "rating-1"
+
+
+@pytest.mark.parametrize("width", range(3, 30))
+def test_lines_never_begin_with_closing_punctuation_nor_end_with_opening(width):
+    # Kivy breaks a run without spaces wherever it overflows: "，" and "。" began lines of the
+    # pledge on the idle screen. Each character is one unit wide here.
+    text = "坚持“马上办、网上办”，为群众提供（一次性）告知……窗口 A-12 号，电话 12345！"
+    lines = break_lines(text, width, len).split("\n")
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")   # nothing lost
+    for line in lines:
+        assert line and line[0] not in NO_LINE_START and line[-1] not in NO_LINE_END, lines
+        assert len(line) <= width or " " not in line, lines   # only a piece too wide overflows
+    assert not any(line.endswith("—") or line.startswith("…") for line in lines)
+    assert "A-12" in "\n".join(lines) and "12345" in "\n".join(lines)
+
+
+def test_line_breaks_keep_paragraphs_and_drop_spaces_at_a_break():
+    assert break_lines("一二三\n四五 六七", 3, len) == "一二三\n四五\n六七"
+
+
+def test_text_past_the_last_line_is_cut_with_an_ellipsis_that_fits():
+    assert break_lines("一二三四五六七八九十", 4, len, max_lines=2) == "一二三四\n五六七…"
+    assert break_lines("一二三，四五六七八", 4, len, max_lines=1) == "一二三…"
+    assert break_lines("一二三四", 4, len, max_lines=1) == "一二三四"   # it fits: no ellipsis
