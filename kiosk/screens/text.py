@@ -123,7 +123,8 @@ def stars_text(n: int, out_of: int = 5) -> str:
     return "★" * n + "☆" * (out_of - n)
 
 
-# Chinese line breaking (行首/行尾禁则, W3C "Requirements for Chinese Text Layout" §3.1.7):
+# Chinese line breaking (行首/行尾禁则; W3C "Requirements for Chinese Text Layout", clreq,
+# on prohibition rules at line start and end; Ecma-376 lists the same for Simplified Chinese):
 # these never begin a line (closing punctuation, pauses and stops, the ellipsis) ...
 NO_LINE_START = set("，。、；：？！）］｝】》〉」』〕”’％‰·・…,.;:!?)]}%")
 # ... and these never end one (opening punctuation).
