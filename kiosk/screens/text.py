@@ -124,7 +124,7 @@ def stars_text(n: int, out_of: int = 5) -> str:
 
 
 # Chinese line breaking (行首/行尾禁则; W3C "Requirements for Chinese Text Layout", clreq,
-# on prohibition rules at line start and end; Ecma-376 lists the same for Simplified Chinese):
+# on prohibition rules at line start and end; Office Open XML, Ecma-376, has similar lists):
 # these never begin a line (closing punctuation, pauses and stops, the ellipsis) ...
 NO_LINE_START = set("，。、；：？！）］｝】》〉」』〕”’％‰·・…,.;:!?)]}%")
 # ... and these never end one (opening punctuation).
