@@ -136,10 +136,42 @@ def check_references(conn: Connection, row: dict, where: str = "",
             raise BadRequest(f"{where}{name} {value!r} does not exist", field=name)
 
 
-def save(conn: Connection, entity: str, data, where: str = "") -> dict:
-    """Insert or replace one ``entity`` row from ``data``."""
+def sign_in_clash(conn: Connection, row: dict, where: str = "",
+                  replaced: frozenset = frozenset()) -> BadRequest | None:
+    """The error when an active staff ``row`` would share a badge (anywhere) or a staff
+    number (in its unit) with another active staff member, else None.
+
+    A kiosk signs in the first roster member with the badge or number typed, so the second
+    person's ratings were counted as the first's. ``replaced``: ids whose stored rows are about
+    to be replaced (a roster file checks its own rows against each other).
+    """
+    if not row.get("active", True):
+        return None
+    for name in ("badge", "staff_no"):
+        value = row.get(name)
+        if not value:
+            continue
+        query = select(staff.c.id).where(staff.c[name] == value, staff.c.id != row["id"],
+                                         staff.c.active.is_(True))
+        if name == "staff_no":
+            query = query.where(staff.c.unit_id == row["unit_id"] if row.get("unit_id")
+                                else staff.c.unit_id.is_(None))
+        other = next((r.id for r in conn.execute(query) if r.id not in replaced), None)
+        if other is not None:
+            unit = " in the same unit" if name == "staff_no" else ""
+            return BadRequest(f"{where}{name} {value!r} is already used by {other!r}{unit}: a "
+                              "kiosk would sign that person in instead", field=name)
+    return None
+
+
+def save(conn: Connection, entity: str, data, where: str = "",
+         replaced: frozenset = frozenset()) -> dict:
+    """Insert or replace one ``entity`` row from ``data`` (``replaced``: see ``sign_in_clash``)."""
     row = clean(entity, data, where)
     check_references(conn, row, where)
+    clash = sign_in_clash(conn, row, where, replaced) if entity == "staff" else None
+    if clash is not None:
+        raise clash
     table = TABLES[entity]
     key = table.primary_key.columns.values()[0]
     if entity == "staff" and row.get("pin_hash") is None:

@@ -81,14 +81,26 @@ def parse(filename: str, data: bytes) -> tuple[list[tuple[int, dict]], list[str]
 def import_roster(conn: Connection, filename: str, data: bytes) -> dict:
     """Check and import a roster file; raise ``BadRequest`` listing every bad row."""
     rows, errors = parse(filename, data)
+    in_file = frozenset(row["id"] for _, row in rows)
+    first: dict[tuple, int] = {}   # (column, value, unit) → the row that has it
     for number, row in rows:
         try:
             org.check_references(conn, row)
         except BadRequest as exc:
             errors.append(f"row {number}, column {exc.field!r}: {exc.detail}")
+        clash = org.sign_in_clash(conn, row, replaced=in_file)
+        if clash is not None:
+            errors.append(f"row {number}, column {clash.field!r}: {clash.detail}")
+        for name in ("badge", "staff_no") if row.get("active", True) else ():
+            if row.get(name):
+                key = (name, row[name], row.get("unit_id") if name == "staff_no" else None)
+                if key in first:
+                    errors.append(f"row {number}, column {name!r}: {row[name]!r} is also in row "
+                                  f"{first[key]}: a kiosk would sign that person in instead")
+                first.setdefault(key, number)
     if errors:
         raise BadRequest(f"{len(errors)} problem(s) in {filename}; nothing imported",
                          field="file", extra={"errors": errors[:200]})
     for _, row in rows:
-        org.save(conn, "staff", row)
+        org.save(conn, "staff", row, replaced=in_file)
     return {"imported": len(rows)}

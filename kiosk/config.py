@@ -288,9 +288,27 @@ def build_config(data: Any, lines: dict[str, int] | None = None, source: str = "
                 setattr(node, part, SimpleNamespace())
             node = getattr(node, part)
         setattr(node, leaf, converted)
+    _no_two_alike(result.roster, "roster", ("staff_id", "badge", "staff_no"), problems)
+    _no_two_alike(result.service_items, "service_items", ("code",), problems)
     if problems:
         raise ConfigError([_where(source, lines, path) + f"{path} {msg}" for path, msg in problems])
     return result
+
+
+def _no_two_alike(rows: list[dict], path: str, fields: tuple[str, ...], problems: list) -> None:
+    """A second row with the same non-empty value in one of ``fields`` is a problem: sign-in
+    takes the first staff member with a badge or number, so the second one's ratings were
+    counted as the first's."""
+    for field in fields:
+        seen: dict[Any, int] = {}
+        for i, row in enumerate(rows):
+            value = row.get(field)
+            if value in (None, ""):
+                continue
+            if value in seen:
+                problems.append((f"{path}[{i}].{field}",
+                                 f"{value!r} is already the {field} of {path}[{seen[value]}]"))
+            seen.setdefault(value, i)
 
 
 def _where(source: str, lines: dict[str, int], path: str) -> str:

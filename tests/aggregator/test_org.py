@@ -70,3 +70,35 @@ def test_control_characters_in_roster_text_are_refused_with_row_and_column(org_s
     r = requests.post(f"{url}/api/v1/windows", headers=h, timeout=10,
                       json={"id": "W-009", "name": "窗口\x00", "unit_id": "U-01"})
     assert r.status_code == 400 and "NUL" in r.json()["detail"]
+
+
+def test_a_badge_or_staff_number_names_one_active_person(org_setup):
+    # A kiosk signs in the first roster member with the badge or number typed: with two, the
+    # second person's ratings were counted as the first's.
+    url, h = org_setup.url, org_setup.admin
+    post = lambda body: requests.post(f"{url}/api/v1/staff", headers=h, json=body, timeout=10)  # noqa: E731
+    assert post({"id": "S-300", "name": "周敏", "badge": "B300", "staff_no": "300",
+                 "unit_id": "U-01"}).status_code == 200
+    r = post({"id": "S-301", "name": "吴刚", "badge": "B300", "unit_id": "U-01"})
+    assert r.status_code == 400 and r.json()["field"] == "badge" and "S-300" in r.json()["detail"]
+    r = post({"id": "S-301", "name": "吴刚", "staff_no": "300", "unit_id": "U-01"})
+    assert r.status_code == 400 and r.json()["field"] == "staff_no"
+    # the same staff number in another unit, or held by someone no longer active, is fine
+    assert post({"id": "S-301", "name": "吴刚", "staff_no": "300"}).status_code == 200
+    assert post({"id": "S-300", "name": "周敏", "badge": "B300", "staff_no": "300",
+                 "unit_id": "U-01", "active": False}).status_code == 200
+    assert post({"id": "S-302", "name": "郑洁", "badge": "B300", "unit_id": "U-01"}).status_code == 200
+
+    # a roster file: clashes with the stored roster and within the file are named by row, and
+    # a file that moves a badge from one person to another in one go is taken
+    roster = "编号,姓名,工牌,单位\nS-400,冯涛,B400,U-01\nS-401,陈静,B400,U-01\nS-402,褚楠,B300,U-01\n"
+    r = requests.post(f"{url}/api/v1/roster/import", headers=h, timeout=10,
+                      files={"file": ("roster.csv", roster.encode("utf-8"), "text/csv")})
+    assert r.status_code == 400
+    errors = r.json()["errors"]
+    assert len(errors) == 2 and errors[0].startswith("row 3, column 'badge': 'B400' is also in row 2")
+    assert errors[1].startswith("row 4, column 'badge': badge 'B300' is already used by 'S-302'")
+    moved = "编号,姓名,工牌,单位\nS-402,褚楠,B300,U-01\nS-302,郑洁,B302,U-01\n"
+    r = requests.post(f"{url}/api/v1/roster/import", headers=h, timeout=10,
+                      files={"file": ("roster.csv", moved.encode("utf-8"), "text/csv")})
+    assert r.status_code == 200, r.text

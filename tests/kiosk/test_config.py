@@ -133,3 +133,23 @@ def test_check_config_cli_exit_codes(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "kiosk.cli", "check-config", str(tmp_path / "nope.yaml")],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "no such config file" in missing.stderr
+
+
+def test_two_staff_with_one_badge_or_number_are_refused_with_the_line():
+    # Sign-in takes the first roster member with the badge or number typed: the second
+    # person's ratings were counted as the first's.
+    text = ("roster:\n"
+            "  - {staff_id: S-1, name: 王芳, staff_no: '0007', badge: '10000007'}\n"
+            "  - {staff_id: S-2, name: 李明, staff_no: '0012', badge: '10000007'}\n"
+            "  - {staff_id: S-1, name: 张伟, staff_no: '0007'}\n"
+            "service_items:\n"
+            "  - {code: SI-1, name: 社保卡申领}\n"
+            "  - {code: SI-1, name: 养老保险}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config_text(text)
+    message = str(err.value)
+    for expected in ("line 3: roster[1].badge '10000007' is already the badge of roster[0]",
+                     "line 4: roster[2].staff_id 'S-1' is already the staff_id of roster[0]",
+                     "line 4: roster[2].staff_no '0007' is already the staff_no of roster[0]",
+                     "line 7: service_items[1].code 'SI-1' is already the code of service_items[0]"):
+        assert expected in message, message
