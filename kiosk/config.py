@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from sync.protocol import server_url_problem
+
 from .errors import ConfigError
 
 
@@ -83,12 +85,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trigger.burst_seconds", "int", 60, "window of the burst rule", min=1, max=3600),
     Setting("idle.return_seconds", "int", 30, "rate and follow-up screens return to idle after this", min=5, max=600),
     Setting("idle.thanks_seconds", "int", 4, "how long the thank-you screen shows", min=1, max=60),
-    Setting("sync.server", "str", "", "aggregation server URL; empty for standalone use",
-            pattern=r"^(|https?://\S+)$"),
+    Setting("sync.server", "url", "", "aggregation server URL; empty for standalone use"),
     Setting("sync.interval_seconds", "int", 30, "how often the sync worker wakes when idle", min=5, max=3600),
     Setting("sync.batch_size", "int", 500, "events per upload batch", min=1, max=500),
     Setting("sync.timeout_seconds", "int", 15, "timeout of every HTTP request", min=1, max=300),
-    Setting("sync.qr_base_url", "str", "", "base URL of the mobile rating page; empty to use the server's"),
+    Setting("sync.qr_base_url", "url", "", "base URL of the mobile rating page; empty to use the server's"),
     Setting("storage.data_dir", "str", "var/kiosk", "where the database and credentials live (relative to this file)"),
     Setting("storage.keep_days", "int", 30, "days an event stays on the kiosk after the server acknowledged it"
             " (the server keeps it); pending events are never deleted", min=1, max=3650),
@@ -168,7 +169,6 @@ def _line_map(text: str) -> dict[str, int]:
 
 
 # ----------------------------------------------------------------- checking
-_TYPE_WORDS = {"str": "a string", "int": "an integer", "bool": "true or false", "float": "a number", "list": "a list"}
 
 
 def _check(setting: Setting, value: Any, path: str) -> tuple[Any, str | None]:
@@ -184,6 +184,11 @@ def _check(setting: Setting, value: Any, path: str) -> tuple[Any, str | None]:
         return None, f"must be a number, got {value!r}"
     if kind == "bool" and not isinstance(value, bool):
         return None, f"must be true or false, got {value!r}"
+    if kind == "url":
+        if not isinstance(value, str):
+            return None, f"must be an http:// or https:// URL, got {value!r}"
+        problem = server_url_problem(value.strip()) if value.strip() else None
+        return (None, problem) if problem else (value.strip(), None)
     if kind == "str":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)  # window ids like 101 are strings that YAML read as numbers
@@ -299,15 +304,15 @@ def _no_two_alike(rows: list[dict], path: str, fields: tuple[str, ...], problems
     """A second row with the same non-empty value in one of ``fields`` is a problem: sign-in
     takes the first staff member with a badge or number, so the second one's ratings were
     counted as the first's."""
-    for field in fields:
+    for name in fields:
         seen: dict[Any, int] = {}
         for i, row in enumerate(rows):
-            value = row.get(field)
+            value = row.get(name)
             if value in (None, ""):
                 continue
             if value in seen:
-                problems.append((f"{path}[{i}].{field}",
-                                 f"{value!r} is already the {field} of {path}[{seen[value]}]"))
+                problems.append((f"{path}[{i}].{name}",
+                                 f"{value!r} is already the {name} of {path}[{seen[value]}]"))
             seen.setdefault(value, i)
 
 

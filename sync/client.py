@@ -44,6 +44,7 @@ from .protocol import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     MAX_BATCH_EVENTS,
+    server_url_problem,
     signing_string,
 )
 
@@ -87,13 +88,9 @@ class SyncClient:
                  clock: Callable[[], datetime] = _now, data_dir: str | Path | None = None,
                  batch_size: int = MAX_BATCH_EVENTS, app_version: str | None = None,
                  gzip_level: int = 1, pipeline: int = 3) -> None:
-        try:   # "http://[::1" raised ValueError from urlsplit: a traceback at `kiosk enroll`
-            parts = urlsplit(server_url or "")
-            parts.port  # noqa: B018 - raises ValueError on a port past 65535
-        except ValueError as exc:
-            raise SyncError(f"server URL {server_url!r} is not a URL: {exc}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SyncError(f"server URL must be http:// or https:// and a host, got {server_url!r}")
+        problem = server_url_problem(server_url)
+        if problem:
+            raise SyncError(f"server URL {problem}")
         self.server_url = server_url.rstrip("/")
         self.store = store
         self.credentials = credentials

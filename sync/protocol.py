@@ -18,6 +18,7 @@ import os
 import time
 import uuid
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 PROTOCOL_VERSION = 1
 GENESIS_HASH = "0" * 64
@@ -35,6 +36,23 @@ HASHED_FIELDS = (
     "payload",
 )
 
+
+
+def server_url_problem(url: str) -> str | None:
+    """What is wrong with an aggregation server's URL (None when nothing is).
+
+    >>> server_url_problem("https://pj.example.gov.cn:8443/agg")
+    >>> server_url_problem("htp://pj.example.gov.cn")
+    "must be http:// or https:// and a host, got 'htp://pj.example.gov.cn'"
+    """
+    try:   # "http://[::1" raised ValueError from urlsplit: a traceback at `kiosk enroll`
+        parts = urlsplit(url or "")
+        parts.port  # noqa: B018 - raises ValueError on a port past 65535
+    except ValueError as exc:
+        return f"is not a URL: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be http:// or https:// and a host, got {url!r}"
+    return None
 
 
 def event_id() -> str:

@@ -58,7 +58,7 @@ def test_defaults_without_a_file():
         ("language: fr\n", "line 1: language must be one of zh_CN, en, got 'fr'"),
         ("scale:\n  levels: 3\n", "line 2: scale.levels must be one of 4, 5, got 3"),
         ("display:\n  fullscreen: 'yes'\n", "line 2: display.fullscreen must be true or false, got 'yes'"),
-        ("sync:\n  server: ftp://x\n", "line 2: sync.server has an invalid value 'ftp://x'"),
+        ("sync:\n  server: ftp://x\n", "line 2: sync.server must be http:// or https:// and a host, got 'ftp://x'"),
         ("colour: red\n", "line 1: colour is not a known setting"),
         ("\n\nsync:\n  serverr: x\n", "line 4: sync.serverr is not a known setting; sync has server,"),
         ("sync: 5\n", "line 1: sync must be a mapping, got 5"),
@@ -153,3 +153,19 @@ def test_two_staff_with_one_badge_or_number_are_refused_with_the_line():
                      "line 4: roster[2].staff_no '0007' is already the staff_no of roster[0]",
                      "line 7: service_items[1].code 'SI-1' is already the code of service_items[0]"):
         assert expected in message, message
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("htp://agg.example.gov.cn", "must be http:// or https:// and a host"),
+    ("https://", "must be http:// or https:// and a host"),
+    ("http://[::1", "is not a URL"),
+    ("http://agg.example.gov.cn:99999", "is not a URL"),
+])
+def test_a_server_url_no_request_can_use_is_refused_at_check_config(url, problem):
+    # It passed `kiosk check-config`; the kiosk then started with no sync at all, its
+    # ratings piling up while the technician believed it was set up.
+    with pytest.raises(ConfigError) as err:
+        load_config_text(f"sync:\n  server: '{url}'\n")
+    assert f"line 2: sync.server {problem}" in str(err.value)
+    assert load_config_text("sync:\n  server: ' https://agg.example.gov.cn/ '\n").sync.server \
+        == "https://agg.example.gov.cn/"
