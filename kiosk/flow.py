@@ -397,9 +397,13 @@ class RatingFlow:
         return self._go(C.ST_THANKS, self.settings.thanks_seconds)
 
     def skip_follow_up(self) -> str:
-        """The citizen chose not to say more: the rating stands, nothing else is recorded."""
+        """The citizen chose not to say more: the rating stands, with the reasons already
+        chosen (an unfinished follow-up, as when they walk away; "skip" dropped them, though
+        many press it to skip the phone number), and no number."""
         if self.state != C.ST_FOLLOW_UP:
             raise FlowError("no follow-up is open")
+        if self.chosen:
+            self._keep_follow_up(completed=False)
         self.pending_rating, self.chosen = None, []
         return self._go(C.ST_THANKS, self.settings.thanks_seconds)
 

@@ -138,6 +138,20 @@ def test_skip_keeps_the_rating_and_records_no_follow_up(make_flow, store, events
     assert len(events_of(store, C.EV_RATING)) == 1 and not events_of(store, C.EV_FOLLOW_UP)
 
 
+def test_skip_after_choosing_reasons_keeps_them_as_an_unfinished_follow_up(make_flow, store, events_of):
+    # Many press "跳过" to skip the phone number after choosing reasons: those were dropped,
+    # while walking away kept them.
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    flow.rate("very_dissatisfied")
+    flow.toggle_reason("attitude")
+    assert flow.skip_follow_up() == C.ST_THANKS
+    (fu,) = events_of(store, C.EV_FOLLOW_UP)
+    assert (fu["payload"]["reasons"], fu["payload"]["completed"], fu["payload"]["phone"]) == (
+        ["attitude"], False, None)
+    assert fu["payload"]["rating_id"] == events_of(store, C.EV_RATING)[0]["id"]
+
+
 @pytest.mark.parametrize("chosen, recorded", [(["attitude"], True), ([], False)])
 def test_follow_up_timeout_keeps_what_was_chosen(make_flow, store, clock, chosen, recorded, events_of):
     flow = signed_in(make_flow, return_seconds=30)
