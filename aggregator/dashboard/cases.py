@@ -193,7 +193,7 @@ def detail(conn: Connection, case_id: int, user: dict, allowed: set[str],
         .order_by(case_callbacks.c.day, case_callbacks.c.id)).mappings()]
     audit.record(conn, user, "view", now, case_id=case_id, ip=ip,
                  detail={"phone_shown": bool(phone) and not case["phone_masked"]})
-    case["history"] = audit.for_case(conn, case_id)
+    case["history"] = audit.collapse_views(audit.for_case(conn, case_id))
     return case
 
 

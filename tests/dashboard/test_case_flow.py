@@ -51,6 +51,20 @@ def test_case_moves_through_to_closed_with_an_audit_row_per_change(dash):
     assert _act(s, dash, case_id, "verify").status_code == 400  # closed is final
 
 
+def test_repeated_views_are_one_history_line_but_every_view_is_audited(dash):
+    # Each opening of a case is audited (who saw the phone number); the page listed every
+    # one, and a case opened fifty times buried its transitions under fifty lines.
+    case_id = dash.case_id("U-01", skip=2)
+    s = dash.login("u01")
+    for _ in range(3):
+        s.get(f"{dash.url}/dashboard/cases/{case_id}")
+    assert _act(s, dash, case_id, "verify").status_code == 303
+    history = s.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()["history"]
+    assert [(h["action"], h["count"]) for h in history] == [("view", 4), ("verify", 1), ("view", 1)]
+    assert [a for a, _, _ in _audit(dash, case_id)].count("view") == 5
+    assert "×4" in s.get(f"{dash.url}/dashboard/cases/{case_id}").text
+
+
 def test_appeal_is_decided_by_a_supervisor(dash):
     case_id = dash.case_id("U-01", skip=2)
     manager, supervisor = dash.login("u01"), dash.login("jfb")
