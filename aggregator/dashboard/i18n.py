@@ -277,6 +277,12 @@ EN.update({
     "password_short": "The new password needs at least {n} characters.",
     "password_same": "The new password must differ from the current one.",
 })
+# Punctuation between the parts of a sentence built in a template: full-width in Chinese,
+# ASCII with spaces in English (English pages showed "Scope：" and "（vs previous …）").
+ZH.update({"p_colon": "：", "p_comma": "，", "p_semicolon": "；", "p_stop": "。", "p_open": "（",
+           "p_close": "）", "p_list": "、", "p_gap": "　"})
+EN.update({"p_colon": ": ", "p_comma": ", ", "p_semicolon": "; ", "p_stop": ".", "p_open": " (",
+           "p_close": ")", "p_list": ", ", "p_gap": "  "})
 CATALOG = {"zh_CN": ZH, "en": EN}
 
 

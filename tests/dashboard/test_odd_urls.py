@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import pytest
@@ -211,3 +212,27 @@ def test_a_nul_in_a_form_or_a_url_is_a_400_that_names_it_and_stores_nothing(dash
     for path in ("/dashboard/cases?unit=U%00", "/dashboard/units/U%0001", "/r/W%00"):
         r = s.get(dash.url + path)
         assert r.status_code == 400 and "NUL" in r.text, (path, r.status_code)
+
+
+def test_english_pages_built_from_parts_use_english_punctuation(dash):
+    # The bulletin's sentences, the case history and the public page joined their parts with
+    # "：" "，" "（）", which read as misprints on the English pages.
+    s = dash.login("admin")
+    case = dash.case_id("U-01")
+    pages = {"bulletin": f"/dashboard/rankings?print=1&lang=en&period={_last_month()}",
+             "case": f"/dashboard/cases/{case}?lang=en", "cases": "/dashboard/cases?unit=U-01&lang=en",
+             "public": "/public/units/U-01?lang=en"}
+    for name, path in pages.items():
+        r = s.get(dash.url + path)
+        assert r.status_code == 200, (name, r.status_code)
+        body = r.text.split("<body", 1)[1]
+        wide = sorted({ch for ch in re.sub(r"<[^>]+>", "", body) if ch in "：，。（）、；　"})
+        assert wide == [], (name, wide)
+    zh = s.get(f"{dash.url}/dashboard/rankings?print=1&lang=zh_CN&period={_last_month()}").text
+    assert "，" in zh and "（" in zh   # the Chinese bulletin keeps its own punctuation
+
+
+def _last_month() -> str:
+    import datetime as dt
+
+    return (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
