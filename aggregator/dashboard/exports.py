@@ -33,12 +33,23 @@ def _as_text(cells) -> None:
             cell.data_type = "s"
 
 
+# Columns that are shares: written as the XLSX shows them ("97.78%", which Excel and WPS read
+# back as the number 0.9778), not as the bare fraction 0.977777… a reader took for a score.
+PERCENT_COLUMNS = {"rate", "prev_rate", "rate_change"}
+
+
+def _csv_cell(column: str, value):
+    if column in PERCENT_COLUMNS and isinstance(value, (int, float)):
+        return f"{value:.2%}"
+    return _csv_text(value)
+
+
 def to_csv(report: dict, t) -> bytes:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow([t(f"col_{c}") for c in COLUMNS])
     for row in report["rows"]:
-        w.writerow([_csv_text(v) for v in _cells(row, t)])
+        w.writerow([_csv_cell(c, v) for c, v in zip(COLUMNS, _cells(row, t))])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -68,7 +79,7 @@ def to_xlsx(report: dict, t, title: str) -> bytes:
         if row["below_target"]:
             for cell in sheet[sheet.max_row]:
                 cell.fill = warn
-    for col in ("G", "I", "J"):
+    for col in ("G", "I", "J"):   # PERCENT_COLUMNS
         for cell in sheet[col][head:]:
             cell.number_format = "0.00%"
     sheet["F2"].number_format = "0.00%"

@@ -236,3 +236,21 @@ def _last_month() -> str:
     import datetime as dt
 
     return (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+
+
+def test_the_csv_gives_rates_as_percentages_equal_to_the_xlsx(dash):
+    # The CSV wrote 0.9777777 where the page and the XLSX say 97.78%; readers took it for a
+    # score. "97.78%" is also what Excel and WPS read back as the number 0.9778.
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    s = dash.login("admin")
+    base = f"{dash.url}/dashboard/rankings"
+    rows = list(csv.reader(io.StringIO(s.get(f"{base}.csv?period={_last_month()}").text.lstrip("\ufeff"))))
+    header, first = rows[0], rows[1]
+    sheet = load_workbook(io.BytesIO(s.get(f"{base}.xlsx?period={_last_month()}").content)).active
+    xlsx_rate = next(r for r in sheet.iter_rows(values_only=True) if r[1] == first[1])[6]
+    rate = first[header.index("满意率")]
+    assert rate.endswith("%") and abs(float(rate[:-1]) / 100 - xlsx_rate) < 0.00005, (rate, xlsx_rate)
