@@ -42,6 +42,8 @@ TECHNICIAN = "technician"
 BASE_WIDTH, BASE_HEIGHT = 1024, 600   # the layouts are drawn for this size and scaled by ``u``
 BADGE_MAX = 32
 NUMPAD_DIGITS = {256 + i: str(i) for i in range(10)}   # Kivy keycodes numpad0 … numpad9
+# Enrolment problems the technician panel says in its own language (tech.enrol_<code>).
+ENROL_PROBLEMS = ("unknown_code", "code_used", "code_expired", "unreachable", "incomplete")
 ENTER_KEYS = (13, 271)                                  # enter, numpadenter
 ESCAPE = 27
 # Screens imported and built on first use (KioskApp.build): name → (module, class).
@@ -149,8 +151,9 @@ class KioskApp(App):
     ``cfg`` is the loaded config (kiosk/config.py), ``store`` the UI thread's RatingStore,
     ``flow`` the RatingFlow on that store. Optional: ``sync_worker`` (sync.worker.SyncWorker,
     started and stopped with the app), ``sync_status`` (a callable giving a status dict when
-    there is no worker), ``on_enrol(url, code)`` and ``on_export(path)`` (run in a helper thread,
-    each returns ``(ok, message)``), ``voice`` (a VoicePrompt), ``invite_server`` (False: do not
+    there is no worker), ``on_enrol(url, code)`` (run in a helper thread, returns ``(ok,
+    message, problem code)``: ``sync.enrol.enrol_device``) and ``on_export(path)`` (likewise,
+    ``(ok, message)``), ``voice`` (a VoicePrompt), ``invite_server`` (False: do not
     open the local endpoint), ``tech_clock`` (the monotonic clock of the technician lockout).
     """
 
@@ -174,7 +177,7 @@ class KioskApp(App):
 
     def __init__(self, cfg: Any, store: Any, flow: Any, *, sync_worker: Any = None,
                  sync_status: Callable[[], dict[str, Any]] | None = None,
-                 on_enrol: Callable[[str, str], tuple[bool, str]] | None = None,
+                 on_enrol: Callable[[str, str], tuple[bool, str, str | None]] | None = None,
                  make_worker: Callable[[], Any] | None = None,
                  on_export: Callable[[str], tuple[bool, str]] | None = None,
                  voice: VoicePrompt | None = None, invite_server: bool = True,
@@ -680,7 +683,14 @@ class KioskApp(App):
             self._tech_say(self.tr("tech.unavailable"))
             return
         url, code = url.strip(), code.strip()
-        self._in_background(self.tr("tech.enrol"), lambda: self.on_enrol(url, code), self._enrolled)
+
+        def enrol() -> tuple[bool, str]:
+            ok, detail, problem = self.on_enrol(url, code)
+            if problem in ENROL_PROBLEMS:   # said in the panel's language; the rest as given
+                detail = self.tr(f"tech.enrol_{problem}")
+            return ok, detail
+
+        self._in_background(self.tr("tech.enrol"), enrol, self._enrolled)
 
     def _enrolled(self, ok: bool) -> None:
         """After a successful enrolment: show the pulled config and start syncing at once."""
@@ -708,7 +718,9 @@ class KioskApp(App):
 
         problem = usb_folder_problem(path, self.store.path.parent)
         if problem:
-            return False, problem
+            code, detail = problem
+            log.info("export refused: %s", detail)
+            return False, self.tr(f"tech.export_{code}", path=path)
         store = RatingStore(self.store.path, check=False)
         try:
             folder = export_events(store, Path(path), app_version=__version__)

@@ -44,8 +44,9 @@ def _csv_row(event: dict[str, Any]) -> list[Any]:
     ]
 
 
-def usb_folder_problem(path: str, data_dir: Path) -> str | None:
-    """Why ``path`` is not a USB stick to export to from the technician screen, or None.
+def usb_folder_problem(path: str, data_dir: Path) -> tuple[str, str] | None:
+    """Why ``path`` is not a USB stick to export to from the technician screen, as (code,
+    English detail), or None. The panel says the code in its language (tech.export_<code>).
 
     An empty path exported into the kiosk's working folder, and an empty /media/usb (no
     stick mounted) into the kiosk's own disk, both reported as done: the technician left with
@@ -53,18 +54,18 @@ def usb_folder_problem(path: str, data_dir: Path) -> str | None:
     filesystem than the kiosk's data.
     """
     if not path.strip():
-        return "no folder given: the USB stick's folder, e.g. /media/usb"
+        return "no_folder", "no folder given: the USB stick's folder, e.g. /media/usb"
     folder = Path(path)
     if not folder.is_absolute():
-        return f"{path}: give the USB stick's full path, e.g. /media/usb"
+        return "not_absolute", f"{path}: give the USB stick's full path, e.g. /media/usb"
     if not folder.is_dir():
-        return f"{path} is not a folder (is the USB stick mounted?)"
+        return "not_mounted", f"{path} is not a folder (is the USB stick mounted?)"
     try:
         same = folder.stat().st_dev == Path(data_dir).stat().st_dev
     except OSError as exc:
-        return f"{path}: {exc}"
+        return "unreadable", f"{path}: {exc}"
     if same:
-        return f"{path} is on the kiosk's own disk, not a USB stick (is the stick mounted?)"
+        return "own_disk", f"{path} is on the kiosk's own disk, not a USB stick (is the stick mounted?)"
     return None
 
 

@@ -126,12 +126,12 @@ def _make_worker(cfg: Any, store: Any) -> Any:
         return None
 
 
-def _enrol_with(cfg: Any) -> Callable[[str, str], tuple[bool, str]]:
-    def enrol(url: str, code: str) -> tuple[bool, str]:
-        from sync.enrol import enroll_kiosk
+def _enrol_with(cfg: Any) -> Callable[[str, str], tuple[bool, str, str | None]]:
+    def enrol(url: str, code: str) -> tuple[bool, str, str | None]:
+        from sync.enrol import enrol_device
 
         if not (url or cfg.sync.server) or not code:
-            return False, "server URL and enrolment code are both needed"
-        return enroll_kiosk(cfg, url or cfg.sync.server, code) == 0, ""
+            return False, "server URL and enrolment code are both needed", "incomplete"
+        return enrol_device(cfg, url or cfg.sync.server, code)
 
     return enrol

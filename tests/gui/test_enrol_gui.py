@@ -59,6 +59,14 @@ def test_technician_enrolment_starts_the_sync_worker(aggregator_server, tmp_path
         before = next(e for e in store.iter_events() if e["type"] == "rating")
         assert before["payload"]["window_id"] == "W-001"
 
+        # A wrong code is refused with the reason, in the panel's language (it said only
+        # "失败：注册", the reason going to stderr), and nothing else happens.
+        said = []
+        app._tech_say = said.append
+        app.technician_enrol(aggregator_server.url, "WRONG-CODE")
+        assert pump_until(lambda: any(t.startswith("失败") for t in said)), said
+        assert "注册码" in said[-1] and app.sync_worker is None
+        del app._tech_say
         app.technician_enrol(aggregator_server.url, aggregator_server.code(WINDOWS[0]))
         assert pump_until(lambda: app.sync_worker is not None and app.sync_worker.is_alive())
         assert pump_until(lambda: app.flow.settings.window_id == WINDOWS[0])  # config pulled

@@ -145,9 +145,11 @@ def test_an_export_to_a_folder_on_the_kiosks_own_disk_is_refused(kiosk, tmp_path
     from pathlib import Path
 
     (tmp_path / "media-usb").mkdir()
-    for path in ("", "relative/usb", str(tmp_path / "media-usb")):
+    expected = {"": "请填写U盘的目录", "relative/usb": "完整路径",
+                str(tmp_path / "media-usb"): "在本机硬盘上"}   # in the panel's language
+    for path, words in expected.items():
         ok, message = kiosk.app._export_default(path)
-        assert not ok and message, path
+        assert not ok and words in message, (path, message)
     assert list((tmp_path / "media-usb").iterdir()) == []
     assert not any(Path.cwd().glob("kiosk-export-*"))
 
