@@ -92,9 +92,35 @@ def _open_store(cfg, *, check: bool):
 
 def cmd_check_config(args) -> int:
     cfg = load_config(args.path)
+    warnings = photo_warnings(cfg)
+    for warning in warnings:
+        print(f"{args.path}: warning: {warning}", file=sys.stderr)
     print(f"{args.path}: OK — window {cfg.window.id}, {len(cfg.roster)} staff, "
-          f"{len(cfg.service_items)} service items, mode {cfg.trigger.mode}")
+          f"{len(cfg.service_items)} service items, mode {cfg.trigger.mode}"
+          + (f"; {len(warnings)} warning(s) above" if warnings else ""))
     return 0
+
+
+def photo_warnings(cfg) -> list[str]:
+    """Roster photos the badge screen cannot show (it shows the avatar instead, silently):
+    a missing file, or one that is not a JPEG or PNG. Warnings, not errors: the kiosk runs."""
+    out = []
+    for i, member in enumerate(cfg.roster):
+        photo = member.get("photo") or ""
+        if not photo:
+            continue
+        path = Path(cfg.base_dir) / photo
+        try:
+            with open(path, "rb") as f:
+                head = f.read(8)
+        except OSError as exc:
+            out.append(f"roster[{i}].photo {photo!r}: cannot be read ({exc.strerror}: {path}); "
+                       "the badge screen shows the avatar")
+            continue
+        if not (head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n")):
+            out.append(f"roster[{i}].photo {photo!r}: not a JPEG or PNG file; "
+                       "the badge screen shows the avatar")
+    return out
 
 
 def cmd_status(args) -> int:

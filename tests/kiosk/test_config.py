@@ -133,6 +133,24 @@ def test_check_config_cli_exit_codes(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "kiosk.cli", "check-config", str(tmp_path / "nope.yaml")],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "no such config file" in missing.stderr
+    assert "warning" not in good.stderr   # the shipped config's photos are all there
+
+
+def test_check_config_warns_of_photos_the_badge_screen_cannot_show(tmp_path):
+    # A misspelt photo name passed, and the badge screen showed the grey avatar for good.
+    (tmp_path / "wang.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 64)
+    (tmp_path / "li.png").write_text("not a picture", encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("roster:\n"
+                   "  - {staff_id: S-1, name: 王芳, photo: wang.jpg}\n"
+                   "  - {staff_id: S-2, name: 李明, photo: li.png}\n"
+                   "  - {staff_id: S-3, name: 张伟, photo: photos/zhang.jpg}\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "kiosk.cli", "check-config", str(cfg)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and "2 warning(s)" in run.stdout
+    assert "roster[0]" not in run.stderr
+    assert "roster[1].photo 'li.png': not a JPEG or PNG" in run.stderr
+    assert "roster[2].photo 'photos/zhang.jpg': cannot be read (No such file or directory" in run.stderr
 
 
 def test_two_staff_with_one_badge_or_number_are_refused_with_the_line():
