@@ -160,6 +160,7 @@ class KioskApp(App):
     tr = ObjectProperty(None)
     lang = StringProperty("zh_CN")
     u = NumericProperty(1.0)
+    portrait = BooleanProperty(False)   # taller than wide: the screens stack their parts
     status_text = StringProperty("")
     staff = ObjectProperty({})
     staff_photo = StringProperty("")
@@ -265,7 +266,11 @@ class KioskApp(App):
     def _on_size(self, root: Any, size: tuple[float, float]) -> None:
         w, h = size
         if w > 1 and h > 1:
-            self.u = max(0.5, min(w / BASE_WIDTH, h / BASE_HEIGHT))
+            # An upright screen (standing kiosks, tablets on a pole) stacks what sits side by
+            # side, and is scaled as 600×1024: it had three thin columns and type at 0.59×.
+            self.portrait = h > w
+            base_w, base_h = (BASE_HEIGHT, BASE_WIDTH) if self.portrait else (BASE_WIDTH, BASE_HEIGHT)
+            self.u = max(0.5, min(w / base_w, h / base_h))
 
     def on_start(self) -> None:
         from kivy.core.window import Window

@@ -1,6 +1,6 @@
 """Render every kiosk screen, in zh_CN and en, at several sizes, into docs/screenshots/.
 
-    .venv/bin/python tools/screenshots.py [--sizes 1024x600,1920x1080] [--out docs/screenshots]
+    .venv/bin/python tools/screenshots.py [--sizes 1024x600,1920x1080,600x1024] [--out docs/screenshots]
     .venv/bin/python tools/screenshots.py --award     # kiosk-idle-award-<lang>-<W>x<H>.png
 
 Runs offscreen (SDL_VIDEODRIVER=offscreen, a throw-away KIVY_HOME) with the demo config.yaml,
@@ -46,7 +46,7 @@ def award_config(cfg) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", default="1024x600,1920x1080")
+    p.add_argument("--sizes", default="1024x600,1920x1080,600x1024")
     p.add_argument("--langs", default="zh_CN,en")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     p.add_argument("--screens", default=",".join(SCREENS))

@@ -1,0 +1,105 @@
+"""An upright screen (600×1024, 1080×1920): the screens stack their parts instead of squeezing
+three columns, and type keeps its size. Each size runs in a child process, because an
+offscreen window cannot change size once it is open."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_CHILD = """
+import json, sys, tempfile
+from pathlib import Path
+from kiosk.config import load_config
+from kiosk.launch import configure_kivy
+cfg = load_config(sys.argv[1])
+cfg.display.voice, cfg.trigger.invite_port, cfg.display.fullscreen = False, 0, False
+cfg.display.width, cfg.display.height = int(sys.argv[2]), int(sys.argv[3])
+configure_kivy(cfg)
+from kivy.base import EventLoop
+from kivy.core.window import Window
+from kivy.uix.label import Label
+from kiosk.app import KioskApp
+from kiosk.flow import FlowSettings, RatingFlow
+from kiosk.store import RatingStore
+EventLoop.ensure_window()
+now = [0.0]
+store = RatingStore(Path(tempfile.mkdtemp()) / "kiosk.db")
+flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster, clock=lambda: now[0])
+app = KioskApp(cfg, store, flow, invite_server=False)
+root = app.build()
+app.root = root
+Window.add_widget(root)
+app.dispatch("on_start")
+def frames(n=4):
+    for _ in range(n):
+        EventLoop.idle()
+def box(w):
+    x, y = w.to_window(w.x, w.y)
+    return [round(x), round(y), round(w.width), round(w.height)]
+def overflowing(screen):
+    # a label whose text is wider than the label (cut off on screen)
+    return [w.text[:20] for w in screen.walk() if isinstance(w, Label) and w.text and
+            w.text_size[0] and w.texture_size[0] > w.width + 2 and w.opacity > 0]
+app.badge_entered(cfg.roster[0]["badge"])
+frames()
+out = {"portrait": app.portrait, "u": app.u, "window": [Window.width, Window.height]}
+idle = root.get_screen("idle")
+out["idle_button"] = box(idle.ids.rate_button)
+out["idle_items"] = box(idle.ids.item_list)
+out["idle_overflow"] = overflowing(idle)
+app.start_rating(); now[0] += 1; frames()
+faces = root.get_screen("rate").ids.faces.children
+out["faces"] = [box(f) for f in reversed(faces)]
+out["rate_overflow"] = overflowing(root.get_screen("rate"))
+app.rate("very_dissatisfied"); frames()
+fu = root.get_screen("follow_up")
+out["chips"] = box(fu.ids.chips)
+out["keypad"] = box(fu.ids.keypad)
+out["follow_up_overflow"] = overflowing(fu)
+print(json.dumps(out))
+"""
+
+
+def _run(tmp_path, width: int, height: int) -> dict:
+    run = subprocess.run([sys.executable, "-c", _CHILD, os.path.join(REPO, "config.yaml"),
+                          str(width), str(height)], capture_output=True, text=True, timeout=180,
+                         cwd=REPO, env={**os.environ, "KIVY_NO_ARGS": "1",
+                                        "SDL_VIDEODRIVER": "offscreen",
+                                        "KIVY_HOME": str(tmp_path / "kivy-home")})
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("size", [(600, 1024), (1080, 1920)])
+def test_an_upright_screen_stacks_the_cards_and_keeps_the_type_size(tmp_path, size):
+    # Upright it had three thin columns and type at 0.59× (scaled as if 1024×600 were squeezed).
+    r = _run(tmp_path, *size)
+    width = r["window"][0]
+    assert r["portrait"] and r["u"] == pytest.approx(width / 600, rel=0.01)
+    # idle: the rate button below the service items, full-width rows
+    button, items = r["idle_button"], r["idle_items"]
+    assert button[1] + button[3] <= items[1] and items[2] > width * 0.8
+    # rate: five faces one above the other, each nearly the screen's width
+    faces = r["faces"]
+    assert len(faces) == 5 and len({f[0] for f in faces}) == 1
+    assert all(upper[1] > lower[1] + lower[3] - 1 for upper, lower in zip(faces, faces[1:]))
+    assert all(f[2] > width * 0.8 for f in faces)
+    # follow-up: the reasons above the number pad
+    assert r["chips"][1] > r["keypad"][1] + r["keypad"][3]
+    assert r["idle_overflow"] == r["rate_overflow"] == r["follow_up_overflow"] == []
+
+
+def test_a_landscape_screen_keeps_its_columns(tmp_path):
+    r = _run(tmp_path, 1024, 600)
+    assert not r["portrait"] and r["u"] == 1.0
+    faces = r["faces"]
+    assert len({f[1] for f in faces}) == 1 and faces[0][0] < faces[1][0]   # side by side
+    assert r["chips"][0] + r["chips"][2] <= r["keypad"][0]                   # reasons left of the pad
+    assert r["idle_overflow"] == r["rate_overflow"] == r["follow_up_overflow"] == []
