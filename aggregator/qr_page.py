@@ -4,19 +4,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import logging
 import re
 import time
 import unicodedata
+import uuid
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import jinja2
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
@@ -43,10 +46,14 @@ TEXT = {
     "zh": {"title": "服务评价", "ask": "请您对本次服务进行评价", "reasons": "不满意的原因（可多选）",
            "comment": "意见建议（选填）", "phone": "手机号（选填，便于回访）",
            "consent": "同意工作人员致电回访", "submit": "提交评价", "thanks": "感谢您的评价！",
-           "limited": "您刚刚已评价过，请稍后再试。", "unknown": "未找到该窗口。",
+           "unknown": "未找到该窗口，或该窗口已停用。请扫描窗口上的二维码，或拨打监督电话。",
            "follow_title": "补充意见", "follow_ask": "请补充您对本次服务的意见",
-           "expired": "该二维码已过期。", "bad_input": "请选择一个评价等级。",
-           "bad_phone": "请检查手机号：只能填写数字、空格、“-”和开头的“+”。",
+           "expired": "该补充意见二维码已失效（过期或不完整）。您可以直接对本窗口进行评价：",
+           "expired_form": "补充意见的二维码已过期，您填写的内容仍在。请选择评价等级，作为一条新评价提交。",
+           "follow_done": "您已补充过意见，感谢！如需再次评价，请直接对本窗口评价：",
+           "empty": "请填写意见或留下手机号。", "rate_window": "评价本窗口",
+           "bad_input": "请选择一个评价等级。", "too_large": "提交的内容太长，请缩短后重试。",
+           "bad_phone": "请检查手机号：5 到 15 位数字，可含空格、“-”和开头的“+”。",
            "no_consent": "如需回访，请勾选“同意工作人员致电回访”；不需要回访请清空手机号。",
            "unavailable": "系统暂时无法保存您的评价，请几分钟后再点“提交评价”。您填写的内容仍在。",
            "down": "评价系统暂时无法使用，请几分钟后再扫码评价。",
@@ -56,12 +63,21 @@ TEXT = {
            "reasons": "What went wrong? (choose any)", "comment": "Comment (optional)",
            "phone": "Phone (optional, for a call back)", "consent": "You may call me back",
            "submit": "Send", "thanks": "Thank you for your rating!",
-           "limited": "You rated a moment ago; please try again later.",
-           "unknown": "No such window.", "follow_title": "Add a comment",
-           "follow_ask": "Tell us more about the service", "expired": "This QR code expired.",
+           "unknown": "No such window, or it is closed. Please scan the code at the window, or "
+                      "call the complaint hotline.", "follow_title": "Add a comment",
+           "follow_ask": "Tell us more about the service",
+           "expired": "This link to add a comment is no longer valid (expired or incomplete). "
+                      "You can rate this window directly:",
+           "expired_form": "The link to add a comment has expired; what you entered is still "
+                           "here. Choose a level to send it as a new rating.",
+           "follow_done": "You have already added your comment, thank you. To rate again, "
+                          "rate this window directly:",
+           "empty": "Please write a comment or leave a phone number.",
+           "rate_window": "Rate this window", "too_large": "What you sent is too long; please "
+                                                          "shorten it and try again.",
            "bad_input": "Please choose a level.", "levels": C.LEVEL_NAMES_EN,
-           "bad_phone": "Please check the phone number: digits, spaces, '-' and a leading '+' "
-                        "only.",
+           "bad_phone": "Please check the phone number: 5 to 15 digits, with spaces, '-' and a "
+                        "leading '+' if you like.",
            "no_consent": "For a call back, tick \"You may call me back\"; otherwise clear the "
                          "phone number.",
            "unavailable": "We cannot save your rating just now; please press Send again in a "
@@ -134,8 +150,10 @@ def _window(engine, window_code: str):
 
 
 @router.get("/r/{window_code}", response_class=HTMLResponse)
-async def rate_page(window_code: str, request: Request, lang: str = "zh", t: str | None = None):
-    """The mobile rating page of a window (or the follow-up comment page with ``t``)."""
+async def rate_page(window_code: str, request: Request, lang: str = "zh", t: str | None = None,
+                    done: str | None = None):
+    """The mobile rating page of a window (or the follow-up comment page with ``t``; the
+    thank-you page with ``done``, where a submission is sent on)."""
     lang = "en" if lang == "en" else "zh"
     try:
         w = await run_in_threadpool(_window, request.app.state.engine, window_code)
@@ -143,27 +161,35 @@ async def rate_page(window_code: str, request: Request, lang: str = "zh", t: str
         return _refused(exc, _down(lang))
     if w is None:
         return _page(lang, 404, state="unknown", window=None)
+    if done is not None:
+        return _page(lang, state="thanks", window=w)
     if t is not None and not check_follow_up_token(request.app.state.settings.secret,
                                                    w["id"], t, time.time()):
         return _page(lang, 410, state="expired", window=w)
     levels = C.LEVELS_4 if w["scale"] == 4 else C.LEVELS_5
-    return _page(lang, state="follow" if t else "form", window=w, levels=levels, token=t)
+    return _page(lang, state="follow" if t else "form", window=w, levels=levels, token=t,
+                 form_id=uuid.uuid4().hex)
 
 
 def phone_number(typed: str) -> str | None:
-    """The callback number as stored, or None when ``typed`` is not one. Full-width digits
-    and signs (a Chinese input method's) become ASCII; brackets and dots go.
+    """The callback number as stored, or None when ``typed`` is not one: 5 to 15 digits (as
+    on the kiosk) with spaces, "-" and a leading "+". Full-width digits and signs (a Chinese
+    input method's) become ASCII; brackets and dots go.
 
     >>> phone_number("（０１０）８８８８-１２３４")
     '010 8888-1234'
+    >>> phone_number("1----") is None
+    True
     """
     text = unicodedata.normalize("NFKC", typed)
     text = " ".join(re.sub(r"[().]", " ", text).split())
-    return text if PHONE.match(text) else None
+    digits = sum(ch.isdigit() for ch in text)
+    return text if PHONE.match(text) and 5 <= digits <= 15 else None
 
 
-def _allow(conn, key: str, now: dt.datetime, interval: int) -> bool:
-    """One submission per ``key`` per ``interval`` seconds (shared by all workers)."""
+def _first(conn, key: str, now: dt.datetime, interval: float) -> bool:
+    """Whether this is the first use of ``key`` in ``interval`` seconds (then it is noted;
+    shared by all workers)."""
     row = conn.execute(select(qr_limits.c.last_at).where(qr_limits.c.client_key == key)).first()
     if row is None:
         conn.execute(qr_limits.insert().values(client_key=key, last_at=now))
@@ -174,20 +200,58 @@ def _allow(conn, key: str, now: dt.datetime, interval: int) -> bool:
     return True
 
 
+# A kiosk's follow-up link is valid for a week (sync.protocol.follow_up_token): its one use is
+# remembered a little longer, then forgotten with the rest.
+FOLLOW_UP_MEMORY = dt.timedelta(days=8)
+
+
+def _forget_old(conn, now: dt.datetime, interval: int) -> None:
+    """Drop what no longer limits anything: a client's last QR rating is linkable to that
+    rating by its time, so it is kept only while it counts (it was kept for ever)."""
+    conn.execute(delete(qr_limits).where(
+        qr_limits.c.last_at < now - dt.timedelta(seconds=interval),
+        qr_limits.c.client_key.not_like("f|%")))
+    conn.execute(delete(qr_limits).where(qr_limits.c.last_at < now - FOLLOW_UP_MEMORY,
+                                         qr_limits.c.client_key.like("f|%")))
+
+
+def _client_key(secret: str, ip: str, window_id: str) -> str:
+    """The limit's key of a client for a window: the IP address under a keyed hash, so the
+    table does not hold citizens' addresses."""
+    mac = hmac.new(secret.encode(), f"qr-client:{ip}".encode(), hashlib.sha256).hexdigest()
+    return f"c|{mac[:32]}|{window_id}"
+
+
+# Reasons a bad rating may carry on this page: every bad level's. The page shows the chips of
+# the chosen level with its script; without it every chip shows, and the ones of another bad
+# level were dropped without a word (a 吃拿卡要 complaint among them).
+BAD_REASONS = frozenset(code for codes in C.REASONS.values() for code in codes)
+
+
+def _rating_id(window_id: str, form_id: str) -> str:
+    """One id per form shown: a form sent twice (back, or a reload of the answer) is one
+    rating. A missing or malformed form id gets a fresh id."""
+    if re.fullmatch(r"[0-9a-f]{32}", form_id or ""):
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"qr-rating:{window_id}:{form_id}"))
+    return event_id()
+
+
 @router.post("/r/{window_code}", response_class=HTMLResponse, openapi_extra={"requestBody": {
     "required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
         "type": "object", "properties": {
             "level": {"type": "string"}, "reasons": {"type": "array", "items": {"type": "string"}},
             "comment": {"type": "string"}, "phone": {"type": "string"},
-            "consent": {"type": "string"}, "t": {"type": "string"}}}}}}})
+            "consent": {"type": "string"}, "t": {"type": "string"},
+            "form_id": {"type": "string"}}}}}}})
 async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
-    """Store a QR rating (channel 3), or a follow-up comment for a kiosk rating."""
+    """Store a QR rating (channel 3), or a follow-up comment for a kiosk rating, then send the
+    phone on to the thank-you page (a reload there sends nothing again)."""
     lang = "en" if lang == "en" else "zh"
     settings = request.app.state.settings
     try:
         body = await read_capped(request, 32 * 1024)
     except AggregatorError:
-        return _page(lang, 413, state="bad_input", window=None)
+        return _page(lang, 413, state="too_large", window=None)
     form = {k: v for k, v in parse_qs(body.decode("utf-8", "replace"),
                                       keep_blank_values=True).items()}
     # No NUL in what is stored: PostgreSQL's text cannot hold it (a 500 there).
@@ -198,50 +262,65 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
         return _refused(exc, _down(lang))
     if w is None:
         return _page(lang, 404, state="unknown", window=None)
-    token = one("t") or None
-    rating_id = None
-    if token:
-        rating_id = check_follow_up_token(settings.secret, w["id"], token, time.time())
-        if rating_id is None:
-            return _page(lang, 410, state="expired", window=w)
     level = one("level")
     levels = C.LEVELS_4 if w["scale"] == 4 else C.LEVELS_5
     comment = one("comment")[:500] or None
     typed = one("phone")[:40]
     phone = phone_number(typed)
     consent = one("consent") in ("1", "on", "yes", "true")
+    form_id = one("form_id")
     # Each reason once: a repeated one counted one citizen's complaint several times.
     reasons = list(dict.fromkeys(r for r in form.get("reasons", [])
-                                 if r in C.REASONS.get(level, ())))[:10]
+                                 if level in C.REASONS and r in BAD_REASONS))[:10]
+    entered = {"level": level, "reasons": reasons, "comment": comment or "", "phone": typed,
+               "consent": consent}
+    token = one("t") or None
+    rating_id = None
+    if token:
+        rating_id = check_follow_up_token(settings.secret, w["id"], token, time.time())
+        if rating_id is None:
+            # What the citizen wrote stays: it can go as a new rating of the window (the
+            # page said only "expired", and the comment was lost).
+            return _page(lang, 410, state="form", window=w, levels=levels,
+                         error=TEXT[lang]["expired_form"], entered=entered,
+                         form_id=form_id or uuid.uuid4().hex)
     # A refusal shows the form again with what the citizen entered; before, a phone number
     # that did not parse, or one given without consent, was dropped without a word.
     problem = ("bad_input" if not token and level not in levels
+               else "empty" if token and not comment and not typed
                else "bad_phone" if typed and phone is None
                else "no_consent" if phone and not consent else None)
-    entered = {"level": level, "reasons": reasons, "comment": comment or "", "phone": typed,
-               "consent": consent}
 
     def again(status: int, problem: str) -> HTMLResponse:
         return _page(lang, status, state="follow" if token else "form", window=w,
-                     levels=levels, token=token, error=TEXT[lang][problem], entered=entered)
+                     levels=levels, token=token, error=TEXT[lang][problem], entered=entered,
+                     form_id=form_id)
     if problem:
         return again(400, problem)
     now = utcnow()
-    key = f"{client_ip(request)}|{w['id']}|{'t' if token else 'r'}"
+    interval = settings.qr_rate_limit_seconds
 
-    def run():
+    def run() -> str:
         with write(request.app.state.engine) as conn:
-            if not _allow(conn, key, now, settings.qr_rate_limit_seconds):
-                return False
+            _forget_old(conn, now, interval)
             if token:
+                # One addition per kiosk rating: the link stays valid for days, and anyone who
+                # photographed it could replace the comment, or the number to call back.
+                if not _first(conn, f"f|{rating_id}", now, FOLLOW_UP_MEMORY.total_seconds()):
+                    return "follow_done"
                 rating_store.attach(conn, rating_id, rating_store.COMMENT, {
                     "comment": comment, "phone": phone, "callback_consent": consent}, now)
-                return True
+                return "thanks"
+            # One clean rating per client and window per interval; the next ones are kept
+            # flagged, as a kiosk's lockout does. They were refused (429) and lost: a hall's
+            # visitors share its Wi-Fi address, so one rating kept out everyone else's.
+            clean = _first(conn, _client_key(settings.secret, client_ip(request), w["id"]),
+                           now, interval)
             staff = conn.execute(select(devices.c.staff_id, devices.c.staff_name).where(
                 devices.c.window_id == w["id"], devices.c.revoked_at.is_(None),
                 devices.c.staff_id.is_not(None))).first()
             row = {
-                "id": event_id(), "device_id": None, "window_id": w["id"],
+                "id": _rating_id(w["id"], form_id), "device_id": None, "window_id": w["id"],
                 "unit_id": w["unit_id"], "staff_id": staff[0] if staff else None,
                 "staff_name": staff[1] if staff else None, "service_item": None,
                 "case_no": None, "invitation_id": None, "channel": C.CHANNEL_QR,
@@ -251,18 +330,17 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                 "comment": comment, "phone": phone if consent else None,
                 "callback_consent": bool(consent and phone), "device_time": None,
                 "server_time": now, "day": rating_store.local_day(
-                    now, settings.timezone_offset_hours), "flags": "[]", "flagged": False}
-            rating_store.store(conn, [row])
-            open_cases_for(conn, [row], now)  # a bad QR rating is followed up like any other
-            return True
+                    now, settings.timezone_offset_hours),
+                "flags": "[]" if clean else json.dumps([C.FLAG_LOCKOUT]), "flagged": not clean}
+            if rating_store.store(conn, [row]):
+                open_cases_for(conn, [row], now)  # a bad QR rating is followed up like any other
+            return "thanks"
     try:
-        stored = await run_in_threadpool(run)
+        outcome = await run_in_threadpool(run)
     except DBAPIError as exc:
         # a full disk, the database out of reach: the citizen keeps what they typed and can
         # send it later
         return _refused(exc, lambda status: again(status, "unavailable"))
-    if not stored:
-        response = _page(lang, 429, state="limited", window=w)
-        response.headers["Retry-After"] = str(settings.qr_rate_limit_seconds)
-        return response
-    return _page(lang, state="thanks", window=w)
+    if outcome == "follow_done":
+        return _page(lang, 409, state="follow_done", window=w)
+    return RedirectResponse(f"/r/{quote(w['id'], safe='')}?lang={lang}&done=1", status_code=303)

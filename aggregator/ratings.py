@@ -179,11 +179,13 @@ def _apply(conn: Connection, rating_id: str, kind: str, data: dict) -> bool:
         # Each reason once: a repeated chip counted one citizen's complaint several times.
         values = {"reasons": json.dumps(list(dict.fromkeys(data.get("reasons") or []))),
                   "reasons_version": data.get("reasons_version")}
-    else:
-        values = {"comment": data.get("comment")}
+    else:   # a phone's added comment; one without text leaves the rating's as it was
+        values = {"comment": data["comment"]} if data.get("comment") else {}
     # No consent, no call back: a number given without it is not kept for calling, and an
     # attachment without one leaves a consent given in another (kiosk or phone) as it was.
     if data.get("phone") and data.get("callback_consent"):
         values |= {"phone": data["phone"], "callback_consent": True}
+    if not values:   # nothing to change: only whether the rating is here yet
+        return conn.execute(select(ratings.c.id).where(ratings.c.id == rating_id)).first() is not None
     result = conn.execute(update(ratings).where(ratings.c.id == rating_id).values(**values))
     return result.rowcount > 0

@@ -23,8 +23,8 @@ SETTINGS_HELP = {
     "timezone_offset_hours": "Offset of the local day that rollups count in (China: 8)",
     "clock_window_seconds": "Largest accepted difference of a signed request's X-Timestamp from server time",
     "enroll_ttl_hours": "Default lifetime of an enrolment code",
-    "qr_rate_limit_seconds": "One QR rating per client IP and window in this interval",
-    "qr_token_ttl_seconds": "Lifetime of a kiosk follow-up QR token",
+    "qr_rate_limit_seconds": ("A second QR rating from one client IP for one window within this "
+                              "interval is stored flagged (lockout), like a kiosk's"),
     "smoothing_prior": "Prior weight C of the Bayesian-smoothed score",
     "clock_alert_seconds": "A device clock further off than this raises an alert",
     "silent_hours": "A device not heard from for this long raises an alert",
@@ -43,7 +43,6 @@ RANGES = {
     "clock_window_seconds": (30, 86_400),
     "enroll_ttl_hours": (1, 24 * 30),          # what enroll.create_code takes
     "qr_rate_limit_seconds": (0, 86_400),
-    "qr_token_ttl_seconds": (60, 7 * 86_400),
     "smoothing_prior": (0.0, 1_000_000.0),
     "clock_alert_seconds": (1, 30 * 86_400),
     "silent_hours": (1, 24 * 366),
@@ -63,7 +62,6 @@ class Settings:
     clock_window_seconds: int = 300
     enroll_ttl_hours: int = 24
     qr_rate_limit_seconds: int = 60
-    qr_token_ttl_seconds: int = 3600
     smoothing_prior: float = 20.0
     clock_alert_seconds: int = 600
     silent_hours: int = 24

@@ -32,7 +32,7 @@ ADMIN_TOKEN = "reliability-admin-token"
 SECRET = "reliability-secret"
 UNIT = "U-REL"
 WINDOWS = tuple(f"W-REL-{i}" for i in range(1, 9))
-STAFF_BADGE = "10000001"
+STAFF_BADGE = "90000001"   # not a demo badge: the attack run loads the demo beside it
 
 
 # ------------------------------------------------------------------------------ the row
