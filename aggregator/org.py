@@ -136,6 +136,17 @@ def check_references(conn: Connection, row: dict, where: str = "",
             raise BadRequest(f"{where}{name} {value!r} does not exist", field=name)
 
 
+def check_window_unit(conn: Connection, row: dict, where: str = "") -> None:
+    """A staff member's window is one of their unit's: a window of another unit put them on
+    no kiosk at all, and showed them at "民政窗口" as if it were their own unit's."""
+    if not row.get("window_id"):
+        return
+    unit = conn.execute(select(windows.c.unit_id).where(windows.c.id == row["window_id"])).scalar()
+    if unit is not None and unit != row.get("unit_id"):
+        raise BadRequest(f"{where}window_id {row['window_id']!r} belongs to unit {unit!r}, not "
+                         f"to {row.get('unit_id')!r}", field="window_id")
+
+
 def sign_in_clash(conn: Connection, row: dict, where: str = "",
                   replaced: frozenset = frozenset()) -> BadRequest | None:
     """The error when an active staff ``row`` would share a badge (anywhere) or a staff
@@ -169,6 +180,8 @@ def save(conn: Connection, entity: str, data, where: str = "",
     """Insert or replace one ``entity`` row from ``data`` (``replaced``: see ``sign_in_clash``)."""
     row = clean(entity, data, where)
     check_references(conn, row, where)
+    if entity == "staff":
+        check_window_unit(conn, row, where)
     clash = sign_in_clash(conn, row, where, replaced) if entity == "staff" else None
     if clash is not None:
         raise clash

@@ -2,7 +2,9 @@
 
 The first row holds the column names: the ``staff`` fields of ``org.ENTITIES`` or their
 Chinese labels (姓名, 工号, …). The whole file is checked first; it is imported only when
-every row is valid, so a mistake never leaves half a roster behind.
+every row is valid, so a mistake never leaves half a roster behind. A file changes only the
+columns it has: a staff member already on the roster keeps everything else (a file of ids
+and names, to fix one name, wiped numbers, badges, windows and pledges).
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import csv
 import io
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from . import org
 from .errors import BadRequest
+from .schema import staff
 
 ALIASES = {
     "编号": "id", "人员编号": "id", "姓名": "name", "工号": "staff_no", "岗位": "post",
@@ -65,27 +69,49 @@ def parse(filename: str, data: bytes) -> tuple[list[tuple[int, dict]], list[str]
     if errors:
         return [], errors
     rows = []
+    present = {h for h in header if h} | ({"pin_hash"} if "pin" in header else set())
+    seen: dict[str, int] = {}
     for number, cells in enumerate(table[1:], start=2):
         if all(c is None or str(c).strip() == "" for c in cells):
             continue
         data_row = {h: c for h, c in zip(header, cells) if h and c is not None}
         try:
-            rows.append((number, org.clean("staff", data_row)))
+            cleaned = org.clean("staff", data_row)
         except BadRequest as exc:
             errors.append(f"row {number}, column {exc.field!r}: {exc.detail}")
+            continue
+        if cleaned["id"] in seen:   # the last row won, and the import counted both
+            errors.append(f"row {number}, column 'id': {cleaned['id']!r} is also in row "
+                          f"{seen[cleaned['id']]}")
+            continue
+        seen[cleaned["id"]] = number
+        rows.append((number, {k: v for k, v in cleaned.items() if k in present}))
     if len(rows) > MAX_ROWS:
         errors.append(f"more than {MAX_ROWS} rows")
     return rows, errors
 
 
+def with_stored(conn: Connection, rows: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+    """Each row of a file over what is stored for that staff member: the file's columns
+    change, the others stay (a new staff member gets the defaults)."""
+    ids = [row["id"] for _, row in rows]
+    stored = {r["id"]: dict(r) for r in conn.execute(
+        select(staff).where(staff.c.id.in_(ids))).mappings()} if ids else {}
+    spec = org.ENTITIES["staff"]
+    return [(number, {k: v for k, v in stored.get(row["id"], {}).items()
+                      if k in spec and k != "pin_hash"} | row) for number, row in rows]
+
+
 def import_roster(conn: Connection, filename: str, data: bytes) -> dict:
     """Check and import a roster file; raise ``BadRequest`` listing every bad row."""
     rows, errors = parse(filename, data)
+    rows = with_stored(conn, rows)
     in_file = frozenset(row["id"] for _, row in rows)
     first: dict[tuple, int] = {}   # (column, value, unit) → the row that has it
     for number, row in rows:
         try:
             org.check_references(conn, row)
+            org.check_window_unit(conn, row)
         except BadRequest as exc:
             errors.append(f"row {number}, column {exc.field!r}: {exc.detail}")
         clash = org.sign_in_clash(conn, row, replaced=in_file)

@@ -132,8 +132,10 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
                                      .where(staff.c.id.in_(ids))).all()) if ids else {}
     owner = await run_in_threadpool(owners)
     for number, row in rows:
-        if row.get("unit_id") not in ctx.allowed:
-            errors.append(f"row {number}: unit {row.get('unit_id')!r} is outside your scope")
+        # a file without the unit column leaves each person's unit as it is
+        unit = row["unit_id"] if "unit_id" in row else owner.get(row["id"])
+        if unit not in ctx.allowed:
+            errors.append(f"row {number}: unit {unit!r} is outside your scope")
         elif owner.get(row.get("id"), row.get("unit_id")) not in ctx.allowed:
             # A manager could take another unit's staff member over by naming their id with
             # a unit of their own (the edit form refused it; the import did not).

@@ -102,3 +102,30 @@ def test_a_badge_or_staff_number_names_one_active_person(org_setup):
     r = requests.post(f"{url}/api/v1/roster/import", headers=h, timeout=10,
                       files={"file": ("roster.csv", moved.encode("utf-8"), "text/csv")})
     assert r.status_code == 200, r.text
+
+
+def test_a_roster_file_changes_only_its_columns_and_refuses_repeats_and_foreign_windows(org_setup):
+    # A file of ids and names, to fix one name, wiped the staff number, badge, window, stars
+    # and pledge of everyone in it; a repeated id was counted twice (the last row won); and a
+    # window of another unit was taken, which put the person on no kiosk.
+    url, h = org_setup.url, org_setup.admin
+    full = "编号,姓名,工号,工牌,星级,承诺,单位,窗口\nS-500,林丽,0500,B500,5,一次办好,U-01,W-001\n"
+    imp = lambda text: requests.post(f"{url}/api/v1/roster/import", headers=h, timeout=10,  # noqa: E731
+                                     files={"file": ("roster.csv", text.encode("utf-8"), "text/csv")})
+    assert imp(full).status_code == 200
+    assert imp("编号,姓名\nS-500,林莉\n").status_code == 200
+    row = next(s for s in requests.get(f"{url}/api/v1/staff", headers=h, timeout=10).json()
+               if s["id"] == "S-500")
+    assert (row["name"], row["staff_no"], row["badge"], row["stars"], row["pledge"],
+            row["window_id"]) == ("林莉", "0500", "B500", 5, "一次办好", "W-001")
+    r = imp("编号,姓名\nS-501,甲\nS-501,乙\n")
+    assert r.status_code == 400 and r.json()["errors"] == ["row 3, column 'id': 'S-501' is also in row 2"]
+    windows = requests.get(f"{url}/api/v1/windows", headers=h, timeout=10).json()
+    foreign = next((w for w in windows if w["unit_id"] != "U-01"), None)
+    if foreign is None:
+        requests.post(f"{url}/api/v1/units", headers=h, timeout=10, json={"id": "U-09", "name": "别处"})
+        requests.post(f"{url}/api/v1/windows", headers=h, timeout=10,
+                      json={"id": "W-909", "name": "别处窗口", "unit_id": "U-09"})
+        foreign = {"id": "W-909", "unit_id": "U-09"}
+    r = imp(f"编号,姓名,单位,窗口\nS-502,丙,U-01,{foreign['id']}\n")
+    assert r.status_code == 400 and "belongs to unit" in r.json()["errors"][0]
