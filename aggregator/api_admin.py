@@ -101,7 +101,8 @@ async def upload_photo(request: Request):
 
 @router.post("/enroll-codes", openapi_extra={"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "object", "required": ["window_id"], "properties": {
-        "window_id": {"type": "string"}, "ttl_hours": {"type": "number"}}}}}}})
+        "window_id": {"type": "string"}, "ttl_hours": {"type": "number"},
+        "device_id": {"type": "string"}}}}}}})
 async def create_enroll_code(request: Request):
     """A one-time enrolment code for a window (shown once)."""
     doc = await _json(request, 16 * 1024)
@@ -110,7 +111,11 @@ async def create_enroll_code(request: Request):
     ttl = doc.get("ttl_hours", request.app.state.settings.enroll_ttl_hours)
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
         raise BadRequest(f"ttl_hours must be a number, got {ttl!r:.40}", field="ttl_hours")
-    return await _in_tx(request, lambda c: enroll.create_code(c, doc["window_id"], utcnow(), ttl))
+    device = doc.get("device_id")
+    if device is not None and not isinstance(device, str):
+        raise BadRequest("device_id must be a string", field="device_id")
+    return await _in_tx(request, lambda c: enroll.create_code(c, doc["window_id"], utcnow(), ttl,
+                                                              device_id=device))
 
 
 @router.get("/devices")

@@ -139,10 +139,13 @@ def cmd_migrate(args) -> int:
 def cmd_enroll_code(args) -> int:
     from . import enroll, qr
     from .db import utcnow, write
+    from .settings import Settings
 
+    ttl = args.ttl_hours if args.ttl_hours is not None else Settings.from_env().enroll_ttl_hours
     with write(_engine(args)) as conn:
-        code = enroll.create_code(conn, args.window, utcnow(), args.ttl_hours)
-    print(f"enrolment code for window {code['window_id']}: {code['code']}")
+        code = enroll.create_code(conn, args.window, utcnow(), ttl, device_id=args.device)
+    only = f" (device {code['device_id']} only)" if code["device_id"] else ""
+    print(f"enrolment code for window {code['window_id']}{only}: {code['code']}")
     print(f"valid until {code['expires_at']}, one use only")
     print(qr.ascii_qr(code["code"]))
     return 0
@@ -327,7 +330,11 @@ def parser() -> argparse.ArgumentParser:
     command("migrate", cmd_migrate, "apply database migrations")
     c = command("enroll-code", cmd_enroll_code, "make a one-time enrolment code for a window")
     c.add_argument("--window", required=True, help="window id")
-    c.add_argument("--ttl-hours", type=float, default=24)
+    c.add_argument("--ttl-hours", type=float, default=None,
+                   help="hours the code stays valid (default AGGREGATOR_ENROLL_TTL_HOURS, 24)")
+    c.add_argument("--device", help="a code that enrols this known device again (a kiosk moved "
+                                    "to another window, or whose key was lost); without it a "
+                                    "code enrols only a new device")
     c = command("revoke-device", cmd_revoke, "stop a device (its data is kept)")
     c.add_argument("--device", required=True, help="device id")
     command("scan-alerts", cmd_scan, "raise periodic integrity alerts now")

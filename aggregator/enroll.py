@@ -18,7 +18,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 
 from .auth import load_public_key
-from .errors import BadRequest, Gone, NotFound
+from .errors import BadRequest, Conflict, Gone, NotFound
 from .schema import devices, enroll_codes, units, windows
 from .settings import RANGES
 
@@ -49,18 +49,29 @@ def window_row(conn: Connection, window_id: str) -> dict:
 
 
 def create_code(conn: Connection, window_id: str, now: dt.datetime,
-                ttl_hours: float = 24) -> dict:
-    """A new one-time code for ``window_id``; the clear code is returned once, never stored."""
+                ttl_hours: float = 24, device_id: str | None = None) -> dict:
+    """A new one-time code for ``window_id``; the clear code is returned once, never stored.
+
+    ``device_id``: the code is for that device only, and may enrol it again (a kiosk moved
+    to another window, one whose key was lost, one revoked by mistake); a code without it
+    enrols only a device id the server does not know.
+    """
     window_row(conn, window_id)
     longest = RANGES["enroll_ttl_hours"][1]
     if not 0 < ttl_hours <= longest:
-        raise BadRequest(f"ttl_hours must be between 0 and {longest}, got {ttl_hours}",
+        raise BadRequest(f"ttl_hours must be more than 0 and at most {longest}, got {ttl_hours}",
                          field="ttl_hours")
+    if device_id is not None and conn.execute(
+            select(devices.c.id).where(devices.c.id == device_id)).first() is None:
+        raise NotFound(f"device {device_id!r} does not exist; a new kiosk needs no --device",
+                       field="device_id", code="unknown_device")
     code = new_code()
     expires = now + dt.timedelta(hours=ttl_hours)
     conn.execute(enroll_codes.insert().values(code_hash=code_hash(code), window_id=window_id,
-                                              created_at=now, expires_at=expires))
-    return {"code": code, "window_id": window_id, "expires_at": expires.isoformat()}
+                                              created_at=now, expires_at=expires,
+                                              device_id=device_id))
+    return {"code": code, "window_id": window_id, "device_id": device_id,
+            "expires_at": expires.isoformat()}
 
 
 # A device id that no HTTP header can carry (a newline, non-Latin-1 text) used up the one-time
@@ -102,6 +113,16 @@ def enroll(conn: Connection, body, now: dt.datetime) -> dict:
     if row["expires_at"] <= now:
         raise Gone(f"this enrolment code expired at {row['expires_at'].isoformat()}",
                    field="code", code="code_expired")
+    exists = conn.execute(select(devices.c.id).where(devices.c.id == device_id)).first()
+    if row["device_id"] is not None and row["device_id"] != device_id:
+        raise Conflict(f"this enrolment code is for device {row['device_id']!r} only",
+                       field="code", code="code_for_another_device")
+    if exists and row["device_id"] != device_id:
+        # Any code enrolled any known device id again, with a new key, in another window,
+        # revoked or not: the real kiosk was locked out, and a revocation undone without a word.
+        raise Conflict(f"device {device_id!r} is enrolled already; to enrol it again, make a "
+                       f"code for it: aggregator enroll-code --window {row['window_id']} "
+                       f"--device {device_id}", field="device_id", code="device_exists")
     claimed = conn.execute(update(enroll_codes).where(and_(
         enroll_codes.c.code_hash == h, enroll_codes.c.used_at.is_(None)))
         .values(used_at=now, device_id=device_id))
@@ -111,7 +132,6 @@ def enroll(conn: Connection, body, now: dt.datetime) -> dict:
     values = {"window_id": window["id"], "unit_id": window["unit_id"],
               "public_key": public_key, "app_version": app_version, "enrolled_at": now,
               "revoked_at": None, "last_seen_at": now}
-    exists = conn.execute(select(devices.c.id).where(devices.c.id == device_id)).first()
     if exists:
         conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
     else:
@@ -123,9 +143,11 @@ def enroll(conn: Connection, body, now: dt.datetime) -> dict:
 
 def revoke(conn: Connection, device_id: str, now: dt.datetime) -> dict:
     """Stop a device; everything it sent stays."""
-    result = conn.execute(update(devices).where(devices.c.id == device_id)
-                          .values(revoked_at=now))
-    if result.rowcount != 1:
+    row = conn.execute(select(devices.c.revoked_at).where(devices.c.id == device_id)).first()
+    if row is None:
         raise NotFound(f"device {device_id!r} does not exist", field="device_id",
                        code="unknown_device")
+    if row.revoked_at is not None:   # a second revocation kept no trace of when it was stopped
+        return {"device_id": device_id, "revoked_at": row.revoked_at.isoformat()}
+    conn.execute(update(devices).where(devices.c.id == device_id).values(revoked_at=now))
     return {"device_id": device_id, "revoked_at": now.isoformat()}

@@ -68,6 +68,13 @@ class NotFound(AggregatorError):
     code = "not_found"
 
 
+class Conflict(AggregatorError):
+    """The request clashes with what is stored (a device id enrolled already)."""
+
+    status = 409
+    code = "conflict"
+
+
 class Gone(AggregatorError):
     """The object existed but is used up or expired (enrolment codes)."""
 

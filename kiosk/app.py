@@ -43,7 +43,8 @@ BASE_WIDTH, BASE_HEIGHT = 1024, 600   # the layouts are drawn for this size and 
 BADGE_MAX = 32
 NUMPAD_DIGITS = {256 + i: str(i) for i in range(10)}   # Kivy keycodes numpad0 … numpad9
 # Enrolment problems the technician panel says in its own language (tech.enrol_<code>).
-ENROL_PROBLEMS = ("unknown_code", "code_used", "code_expired", "unreachable", "incomplete")
+ENROL_PROBLEMS = ("unknown_code", "code_used", "code_expired", "unreachable", "incomplete",
+                  "device_exists", "code_for_another_device")
 ENTER_KEYS = (13, 271)                                  # enter, numpadenter
 ESCAPE = 27
 # Screens imported and built on first use (KioskApp.build): name → (module, class).

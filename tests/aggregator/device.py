@@ -109,9 +109,11 @@ class Device:
         return requests.post(self.base_url + path, data=body, headers=h, timeout=10)
 
 
-def enroll_code(server, window_id="W-001", ttl_hours=24) -> str:
-    """A one-time enrolment code from the admin API of a running ``server``."""
+def enroll_code(server, window_id="W-001", ttl_hours=24, device_id=None) -> str:
+    """A one-time enrolment code from the admin API of a running ``server`` (for one known
+    device only with ``device_id``)."""
     r = requests.post(f"{server.url}/api/v1/enroll-codes", headers=server.admin,
-                      json={"window_id": window_id, "ttl_hours": ttl_hours}, timeout=10)
+                      json={"window_id": window_id, "ttl_hours": ttl_hours,
+                            "device_id": device_id}, timeout=10)
     assert r.status_code == 200, r.text
     return r.json()["code"]

@@ -55,8 +55,26 @@ def test_re_enrolment_replaces_key_and_revoke_keeps_data(device, org_setup):
     assert stats["total"]["rated"] == 1  # revoking lost nothing
     old_key = device.key
     fresh = Device(org_setup.url, device_id=device.id)
-    assert fresh.enroll(enroll_code(org_setup)).status_code == 200
+    # Any code took over any known device id, revoked or not, with a new key: the real kiosk
+    # was locked out and the revocation undone. Only a code made for that device does it.
+    code = enroll_code(org_setup)
+    taken = fresh.enroll(code)
+    assert taken.status_code == 409 and taken.json()["error"] == "device_exists"
+    assert Device(org_setup.url).enroll(code).status_code == 200   # the code was not used up
+    other = enroll_code(org_setup, device_id=device.id)
+    assert Device(org_setup.url).enroll(other).json()["error"] == "code_for_another_device"
+    assert fresh.enroll(other).status_code == 200
     fresh.stream_id, fresh.seq, fresh.prev = device.stream_id, device.seq, device.prev
     assert fresh.post_batch([fresh.rating()]).status_code == 200
     r = fresh.post_batch([fresh.rating()], key=old_key)
     assert r.status_code == 401 and r.json()["error"] == "bad_signature"
+    with write(org_setup.engine) as conn:
+        first = conn.execute(select(devices.c.revoked_at).where(devices.c.id == device.id)).scalar()
+    assert first is None   # enrolled again by its own code: no longer revoked
+
+
+def test_a_second_revocation_keeps_the_first_time(device, org_setup):
+    url = f"{org_setup.url}/api/v1/devices/{device.id}/revoke"
+    first = requests.post(url, headers=org_setup.admin, timeout=10).json()["revoked_at"]
+    again = requests.post(url, headers=org_setup.admin, timeout=10).json()["revoked_at"]
+    assert again == first
