@@ -21,7 +21,9 @@ setup(
     package_data={
         "kiosk_assets": ["*.md", "*.txt", "fonts/*", "images/*", "sounds/*"],
         "kiosk": ["screens/*.kv", "locale/*.json"],
-        "aggregator": ["templates/*", "templates/*/*", "static/*", "static/*/*", "migrations/*"],
+        "aggregator": ["templates/*", "_fastcheck.c"],
+        # the dashboard's pages and files: a non-editable install without them could not serve
+        "aggregator.dashboard": ["templates/*", "static/*"],
     },
     include_package_data=True,
     # The compiled checks of the usual batch event (aggregator/_fastcheck.c). Optional: without
