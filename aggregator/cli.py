@@ -36,11 +36,22 @@ def _refuse(text: str):
     return ConfigError(text)
 
 
-def _engine(args):
+def _engine(args, create: bool = False):
+    """The command's database, migrated. Without ``create`` (every command but ``demo``), a
+    SQLite file that is not there is an error: ``scan-alerts`` from cron, ``create-user`` or
+    ``revoke-device`` without ``--database`` made a new, empty ``./var/aggregator.db`` and
+    reported success on it ("no alerts", "user created", "no such device")."""
     from .db import make_engine
     from .migrations import migrate
 
-    engine = make_engine(_database(args))
+    url = _database(args)
+    if not create and url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):].split("?")[0])
+        if not path.exists():
+            raise _refuse(f"no aggregator database at {path.resolve()}: give the server's with "
+                          "--database (or AGGREGATOR_DATABASE_URL); `aggregator migrate` "
+                          "creates a new one")
+    engine = make_engine(url)
     migrate(engine)
     return engine
 
@@ -187,9 +198,20 @@ def cmd_scan(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from . import demo
+    from sqlalchemy import func, select
 
-    summary = demo.run(_engine(args), months=args.months, seed=args.seed,
+    from . import demo
+    from .schema import windows
+
+    engine = _engine(args, create=True)
+    with engine.connect() as conn:
+        held = conn.execute(select(func.count()).select_from(windows)).scalar()
+    if held:
+        # On a working database it renamed windows and units to the demo's, added thousands of
+        # made-up ratings and walked real new cases on as a demo user.
+        raise _refuse(f"{_shown_url(args)} already holds {held} windows: the demo loads only "
+                      "into a new database (give another --database)")
+    summary = demo.run(engine, months=args.months, seed=args.seed,
                        enroll_code_file=args.enroll_code_file)
     print(json.dumps(summary, ensure_ascii=False, indent=1))
     return 0

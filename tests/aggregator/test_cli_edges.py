@@ -41,6 +41,7 @@ def test_set_password_without_a_terminal_says_how(tmp_path):
 
 def test_a_password_that_is_not_text_is_refused(tmp_path):
     url = f"sqlite:///{tmp_path / 'a.db'}"
+    assert aggregator("migrate", "--database", url).returncode == 0
     out = subprocess.run([sys.executable, "-m", "aggregator", "create-user", "--database", url,
                           "--username", "x", "--role", "admin", "--password-stdin"],
                          input=b"\xff\xfe a long password\n", capture_output=True, cwd=ROOT,
@@ -60,3 +61,19 @@ def test_piping_enroll_code_into_head_is_not_a_traceback(tmp_path):
                          "--window W-002 | head -c 1", shell=True, capture_output=True,
                          text=True, cwd=ROOT, timeout=120)
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
+
+
+def test_commands_do_not_make_a_database_of_their_own_and_demo_keeps_off_a_real_one(tmp_path):
+    # Without --database, `scan-alerts` (from cron), `create-user` and `revoke-device` made a
+    # new empty ./var/aggregator.db and reported success on it; `demo` on a working database
+    # renamed its windows, added made-up ratings and walked its cases on.
+    for args in (["scan-alerts"], ["revoke-device", "--device", "k1"],
+                 ["enroll-code", "--window", "W-001"]):
+        out = subprocess.run([sys.executable, "-m", "aggregator", *args], capture_output=True,
+                             text=True, cwd=tmp_path, timeout=120)
+        assert out.returncode == 2 and "no aggregator database at" in out.stderr, (args, out.stderr)
+    assert not (tmp_path / "var" / "aggregator.db").exists()
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    assert aggregator("demo", "--database", url, "--months", "1").returncode == 0
+    again = aggregator("demo", "--database", url, "--months", "1")
+    assert again.returncode == 2 and "already holds" in again.stderr
