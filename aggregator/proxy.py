@@ -24,10 +24,24 @@ def _last(request: Request, header: str) -> str:
     return values.rsplit(",", 1)[-1].strip()
 
 
+def _from_proxy(request: Request) -> bool:
+    """Whether the request came through the trusted proxy: the setting is on and the peer is
+    on this host or a private network. A client that reached an instance directly (it
+    listens on all addresses for the proxy on another host) wrote the headers itself: each
+    made-up X-Forwarded-For was a new address to the QR limit and the sign-in lockout."""
+    if not request.app.state.settings.trust_proxy or request.client is None:
+        return False
+    try:
+        peer = ipaddress.ip_address(request.client.host)
+    except ValueError:
+        return False
+    return peer.is_loopback or peer.is_private
+
+
 def client_ip(request: Request) -> str:
-    """The client's address: the proxy's last ``X-Forwarded-For`` entry when the proxy is
-    trusted and that entry is an IP address, else the connection's peer."""
-    if request.app.state.settings.trust_proxy:
+    """The client's address: the proxy's last ``X-Forwarded-For`` entry when it came through
+    the trusted proxy and that entry is an IP address, else the connection's peer."""
+    if _from_proxy(request):
         forwarded = _last(request, "x-forwarded-for")
         try:
             return str(ipaddress.ip_address(forwarded))
@@ -38,7 +52,7 @@ def client_ip(request: Request) -> str:
 
 def is_https(request: Request) -> bool:
     """Whether the client's request came over https (as the trusted proxy says, if any)."""
-    if request.app.state.settings.trust_proxy:
+    if _from_proxy(request):
         proto = _last(request, "x-forwarded-proto")
         if proto:
             return proto == "https"

@@ -163,3 +163,27 @@ def test_no_page_can_be_framed_by_another_site(org_setup):
         assert r.headers["x-frame-options"] == "DENY", path
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"], path
         assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_forwarded_headers_count_only_from_a_proxy_on_this_host_or_a_private_network():
+    # The instances listen on all addresses for nginx on another host: a client that reached
+    # one directly wrote X-Forwarded-For itself, and each made-up address was a new client to
+    # the QR limit and the sign-in lockout.
+    from types import SimpleNamespace
+
+    from starlette.requests import Request
+
+    from aggregator.proxy import client_ip, is_https
+    from aggregator.settings import Settings
+
+    app = SimpleNamespace(state=SimpleNamespace(settings=Settings(trust_proxy=True)))
+
+    def request(peer: str) -> Request:
+        return Request({"type": "http", "app": app, "client": (peer, 40000), "scheme": "http",
+                        "path": "/", "query_string": b"", "server": ("10.0.0.11", 8700),
+                        "headers": [(b"x-forwarded-for", b"198.51.100.7"),
+                                    (b"x-forwarded-proto", b"https")]})
+    for proxy in ("127.0.0.1", "10.0.0.5", "192.168.1.2", "::1"):
+        assert client_ip(request(proxy)) == "198.51.100.7" and is_https(request(proxy))
+    direct = request("1.2.3.4")   # a public address (the documentation ranges count as private)
+    assert client_ip(direct) == "1.2.3.4" and not is_https(direct)
