@@ -52,8 +52,16 @@ def _sqlite_path(engine: Engine) -> Path:
     return Path(database)
 
 
-def _libpq_url(engine: Engine) -> str:
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+def _libpq(engine: Engine) -> tuple[str, dict]:
+    """The libpq URL of ``engine`` without its password, and the environment that gives it
+    (PGPASSWORD): in the URL on the command line, ``ps`` showed it to every user of the
+    host while a backup ran."""
+    url = engine.url.set(drivername="postgresql")
+    env = dict(os.environ)
+    if url.password is not None:
+        env["PGPASSWORD"] = str(url.password)
+    # (URL.set ignores password=None; URL is a named tuple, whose _replace drops it)
+    return url._replace(password=None).render_as_string(hide_password=False), env
 
 
 def _check_sqlite_file(path: Path, name: Path | None = None) -> int:
@@ -203,8 +211,8 @@ def pg_tool(name: str) -> str:
     return path
 
 
-def _run(argv: list[str]) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True)
+def _run(argv: list[str], env: dict | None = None) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise BackupError(f"{Path(argv[0]).name} failed ({proc.returncode}): "
                           f"{proc.stderr.strip()[-500:]}")
@@ -217,8 +225,9 @@ def backup_pg(engine: Engine, target: Path) -> dict:
     partial = target.with_name(target.name + ".partial")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        url, env = _libpq(engine)
         _run([pg_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(partial),
-              "--dbname", _libpq_url(engine)])
+              "--dbname", url], env)
         _run([pg_tool("pg_restore"), "--list", str(partial)])  # readable, not truncated
         os.replace(partial, target)
     except BaseException as exc:   # a failed pg_dump left its .partial behind
@@ -244,8 +253,9 @@ def restore_pg(engine: Engine, source: Path, *, force: bool = False) -> dict:
             raise BackupError("the database already holds ratings; stop the servers and pass "
                               "--force to replace it")
     engine.dispose()
+    url, env = _libpq(engine)
     _run([pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
-          "--exit-on-error", "--dbname", _libpq_url(engine), str(source)])
+          "--exit-on-error", "--dbname", url, str(source)], env)
     applied = migrate(engine)
     return {"backend": "postgresql", "from": str(source), "migrations_applied": applied}
 

@@ -286,3 +286,14 @@ def test_a_malformed_kiosk_export_is_named_not_a_traceback(tmp_path, manifest, l
     out = cli("import-kiosk-export", "--database", url, str(folder))
     assert out.returncode == 2 and says in out.stderr and "Traceback" not in out.stderr, \
         out.stderr
+
+
+def test_pg_dump_gets_the_password_from_its_environment_not_its_command_line():
+    # `ps` showed postgresql://user:password@… to every user of the host while a backup ran.
+    from sqlalchemy import create_engine
+
+    from aggregator.backup import _libpq
+
+    url, env = _libpq(create_engine("postgresql+psycopg://agg:S3cret%21@db.internal:5432/agg"))
+    assert "S3cret" not in url and url == "postgresql://agg@db.internal:5432/agg"
+    assert env["PGPASSWORD"] == "S3cret!"
