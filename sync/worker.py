@@ -186,8 +186,15 @@ class SyncWorker:
             return self._client_factory(store, creds)
         from .client import SyncClient
 
-        return SyncClient(self.server_url or creds.server_url, store, creds,
-                          timeout=self.timeout, batch_size=self.batch_size)
+        # The server the kiosk was enrolled to: its key is known there and nowhere else. A
+        # different sync.server in config.yaml (an enrolment with --server elsewhere) sent
+        # every batch to a server that answered 401, and the ratings piled up.
+        url = creds.server_url or self.server_url
+        if self.server_url and creds.server_url and self.server_url.rstrip("/") != creds.server_url.rstrip("/"):
+            log.warning("sync.server %s differs from the server this kiosk was enrolled to (%s); "
+                        "using the enrolment's (enrol again to move to another server)",
+                        self.server_url, creds.server_url)
+        return SyncClient(url, store, creds, timeout=self.timeout, batch_size=self.batch_size)
 
     def _loop(self, store: Any, client: Any) -> None:
         while not self._stopping.is_set():

@@ -159,3 +159,16 @@ def test_worker_deletes_what_the_server_holds_after_keep_days_and_nothing_else(
     on_server = [e["id"] for e in aggregator_server.events(kiosk.store.device_id)]
     assert len(on_server) == len(set(on_server))
     assert {e["id"] for e in recorded} <= set(on_server)
+
+
+def test_the_worker_syncs_with_the_server_it_was_enrolled_to(aggregator_server, make_kiosk):
+    # config.yaml's sync.server still named the old server after `kiosk enroll --server` to a
+    # new one: every batch went where this kiosk's key is unknown, and the ratings piled up.
+    kiosk = make_kiosk()
+    kiosk.record(5)
+    worker = SyncWorker(kiosk.store.path, kiosk.client.credentials,
+                        server_url="http://127.0.0.1:9", interval=3600).start()
+    try:
+        assert wait_for(lambda: kiosk.store.pending_count() == 0)
+    finally:
+        assert worker.stop(timeout=10)
