@@ -44,6 +44,10 @@ def _item(*settings: Setting) -> dict[str, Setting]:
     return {s.name: s for s in settings}
 
 
+# What `kiosk set-pin` writes (kiosk/pin.py). A PIN typed in here as it is ("123456") passed,
+# and the technician panel could then never be opened.
+PIN_HASH = r"^(|pbkdf2_sha256\$[0-9]{1,7}\$[0-9a-f]{2,64}\$[0-9a-f]{64})$"
+
 STAFF_FIELDS = _item(
     Setting("staff_id", "str", None, "stable id of the staff member"),
     Setting("name", "str", None, "name shown on the badge screen"),
@@ -54,7 +58,8 @@ STAFF_FIELDS = _item(
     Setting("pledge", "str", "", "public pledge (服务承诺)"),
     Setting("photo", "str", "", "JPEG or PNG photo file, relative to the config file; empty for an avatar"),
     Setting("badge", "str", "", "badge number the card reader types", pattern=r"^[0-9A-Za-z]*$"),
-    Setting("pin_hash", "str", "", "PIN hash made by `kiosk set-pin`; empty disables PIN sign-in"),
+    Setting("pin_hash", "str", "", "PIN hash made by `kiosk set-pin`; empty disables PIN sign-in",
+            pattern=PIN_HASH),
 )
 
 SERVICE_ITEM_FIELDS = _item(
@@ -93,7 +98,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("storage.data_dir", "str", "var/kiosk", "where the database and credentials live (relative to this file)"),
     Setting("storage.keep_days", "int", 30, "days an event stays on the kiosk after the server acknowledged it"
             " (the server keeps it); pending events are never deleted", min=1, max=3650),
-    Setting("technician.pin_hash", "str", "", "technician PIN hash made by `kiosk set-pin`; empty: PIN 000000 until set"),
+    Setting("technician.pin_hash", "str", "", "technician PIN hash made by `kiosk set-pin`; empty: PIN 000000 until set",
+            pattern=PIN_HASH),
     Setting("technician.max_tries", "int", 5, "wrong PINs before the technician entry locks", min=1, max=20),
     Setting("technician.lockout_seconds", "int", 60, "first lockout; it doubles after each further failure",
             min=1, max=86400),
@@ -195,7 +201,7 @@ def _check(setting: Setting, value: Any, path: str) -> tuple[Any, str | None]:
         if not isinstance(value, str):
             return None, f"must be a string, got {value!r}"
         if setting.pattern and not re.match(setting.pattern, value):
-            return None, f"has an invalid value {value!r}"
+            return None, f"has an invalid value {value!r} (it is the {setting.help})"
     if kind in ("int", "float"):
         if setting.choices and value not in setting.choices:
             return None, f"must be one of {', '.join(map(str, setting.choices))}, got {value!r}"

@@ -187,3 +187,11 @@ def test_a_server_url_no_request_can_use_is_refused_at_check_config(url, problem
     assert f"line 2: sync.server {problem}" in str(err.value)
     assert load_config_text("sync:\n  server: ' https://agg.example.gov.cn/ '\n").sync.server \
         == "https://agg.example.gov.cn/"
+
+
+def test_a_pin_typed_in_as_it_is_instead_of_its_hash_is_refused():
+    # "pin_hash: 123456" passed, and the technician panel could then never be opened.
+    with pytest.raises(ConfigError) as err:
+        load_config_text("technician:\n  pin_hash: '123456'\n")
+    assert "line 2: technician.pin_hash has an invalid value '123456'" in str(err.value)
+    assert "kiosk set-pin" in str(err.value)
