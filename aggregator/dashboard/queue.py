@@ -29,6 +29,17 @@ def _overdue_clause(today: dt.date):
     return and_(NOT_CLOSED, _late(today))
 
 
+def work_order(today: dt.date) -> tuple:
+    """The order of the queue, as the work is: what is late, then what falls due next (the
+    first contact, else the answer), then the cases only waiting to be closed, then the
+    closed. By answer date alone, answered cases waiting to be closed filled the first page
+    and the late ones were on the second."""
+    next_due = case((cases.c.first_contact_at.is_(None), cases.c.first_contact_due),
+                    else_=cases.c.answer_due)
+    return (cases.c.state == "closed", cases.c.answered_at.is_not(None),
+            ~and_(NOT_CLOSED, _late(today)), next_due, cases.c.id)
+
+
 def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: str = "open",
                user: dict | None = None, unit_id: str | None = None, limit: int = 50,
                offset: int = 0) -> tuple[list[dict], int]:
@@ -53,7 +64,7 @@ def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: st
          .outerjoin(windows, windows.c.id == cases.c.window_id)
          .outerjoin(units, units.c.id == cases.c.unit_id)
          .outerjoin(users, users.c.id == cases.c.assignee_id)
-         .where(*where).order_by(cases.c.state == "closed", cases.c.answer_due, cases.c.id)
+         .where(*where).order_by(*work_order(today))
          .limit(limit).offset(offset))
     rows = []
     for r in conn.execute(q).mappings():

@@ -4,11 +4,11 @@ decided by a supervisor, every change and every view audited. SQLite and Postgre
 import datetime as dt
 import json
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from aggregator import ratings as rating_store
 from aggregator.dashboard import cases, sample
-from aggregator.dashboard.tables import audit_log
+from aggregator.dashboard.tables import audit_log, users
 from aggregator.dashboard.tables import cases as cases_table
 from aggregator.db import utcnow, write
 from aggregator.schema import ratings
@@ -141,3 +141,27 @@ def test_open_cases_for_is_idempotent_and_skips_flagged_and_good(dash):
             .mappings().one()
     assert (row["first_contact_due"], row["answer_due"]) == ("2024-10-08", "2024-10-28")
     assert dt.date.fromisoformat(row["opened_day"]) == dt.date(2024, 9, 30)
+
+
+def test_the_queue_puts_late_cases_first_and_those_only_waiting_to_close_last(dash):
+    # By answer date alone, answered cases waiting to be closed filled the first page and the
+    # seven late ones were on the second.
+    from aggregator.dashboard import queue, scope
+    from aggregator.db import read
+
+    early = dash.case_id("U-01", skip=3)
+    with write(dash.engine) as conn:   # one case answered early, so it sorts first by answer date
+        conn.execute(update(cases_table).where(cases_table.c.id == early)
+                     .values(state="answered", answered_at=utcnow(), first_contact_at=utcnow(),
+                             answer_due="2000-01-01"))
+    with read(dash.engine) as conn:
+        admin = conn.execute(select(users).where(users.c.username == "admin")).mappings().one()
+        allowed = scope.allowed_units(conn, admin)
+        today = utcnow().date()
+        rows, total = queue.list_cases(conn, allowed, today, state="open", limit=100_000)
+    assert rows and total == len(rows)
+    waiting = [bool(r["answered_at"]) for r in rows]
+    assert waiting == sorted(waiting), "a case waiting only to be closed came before work to do"
+    working = [r for r in rows if not r["answered_at"]]
+    late = [bool(r["overdue"]) for r in working]
+    assert any(late) and late == sorted(late, reverse=True), "a late case came after one on time"
