@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from .. import stats
-from ..schema import rollup_unit_daily, staff, windows
+from ..schema import rollup_unit_daily, service_items, staff, units, windows
 from . import scope
 from .periods import Period
 
@@ -27,6 +27,25 @@ def _in_scope(conn: Connection, group_by: str, rows: list[dict], allowed: set[st
         unit_of = dict(conn.execute(select(staff.c.id, staff.c.unit_id)).all())
         return [r for r in rows if r["key"] is None or unit_of.get(r["key"]) in allowed]
     return rows
+
+
+def _name_units(conn: Connection, group_by: str, rows: list[dict]) -> None:
+    """Window, staff and item names with their unit's when the ranking spans several units:
+    every hall has a "民政窗口", and a district's window bulletin listed it four times with
+    nothing to tell which hall ranked first."""
+    table = {"window": windows, "staff": staff, "service_item": service_items}.get(group_by)
+    if table is None or not rows:
+        return
+    key = table.c.code if group_by == "service_item" else table.c.id
+    unit_of = dict(conn.execute(select(key, table.c.unit_id)
+                                .where(key.in_([r["key"] for r in rows if r["key"]]))).all())
+    if len({unit_of.get(r["key"]) for r in rows} - {None}) < 2:
+        return
+    unit_name = dict(conn.execute(select(units.c.id, units.c.name)).all())
+    for r in rows:
+        name = unit_name.get(unit_of.get(r["key"]))
+        if name:
+            r["name"] = f"{r['name']} · {name}"
 
 
 def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prior: float,
@@ -56,6 +75,7 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
                            include_flagged=include_flagged, **narrow)
     before_rows = {r["key"]: r for r in _in_scope(conn, group_by, before["rows"], allowed)}
     rows = _in_scope(conn, group_by, now["rows"], allowed)
+    _name_units(conn, group_by, rows)
     for rank, r in enumerate(rows, start=1):
         r["rank"] = rank
         p = before_rows.get(r["key"])

@@ -73,6 +73,7 @@ def test_roster_import_cannot_take_over_another_units_staff(dash):
 
 def test_create_user_cli_reads_the_password_from_stdin(tmp_path, monkeypatch, capsys):
     url = f"sqlite:///{tmp_path / 'a.db'}"
+    assert main(["migrate", "--database", url]) == 0   # create-user makes no database itself
     monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
     assert main(["create-user", "--database", url, "--username", "admin2", "--role", "admin",
                  "--password-stdin"]) == 0

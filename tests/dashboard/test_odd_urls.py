@@ -254,3 +254,16 @@ def test_the_csv_gives_rates_as_percentages_equal_to_the_xlsx(dash):
     xlsx_rate = next(r for r in sheet.iter_rows(values_only=True) if r[1] == first[1])[6]
     rate = first[header.index("满意率")]
     assert rate.endswith("%") and abs(float(rate[:-1]) / 100 - xlsx_rate) < 0.00005, (rate, xlsx_rate)
+
+
+def test_window_and_staff_rankings_across_units_name_the_unit(dash):
+    # Every hall has a "民政窗口": the district's window bulletin listed it four times with
+    # nothing to tell which hall ranked first.
+    s = dash.login("admin")
+    rows = s.get(f"{dash.url}/dashboard/api/rankings?group=window&period={_last_month()}").json()["rows"]
+    names = [r["name"] for r in rows]
+    assert len(names) > 1 and all(" · " in n for n in names), names
+    assert len(set(names)) == len(names)
+    manager = dash.login("u01")   # one unit: the names stay as they are
+    rows = manager.get(f"{dash.url}/dashboard/api/rankings?group=window&period={_last_month()}").json()["rows"]
+    assert rows and not any(" · " in r["name"] for r in rows)
