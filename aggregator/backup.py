@@ -64,6 +64,14 @@ def _libpq(engine: Engine) -> tuple[str, dict]:
     return url._replace(password=None).render_as_string(hide_password=False), env
 
 
+def _check_folder(target: Path) -> None:
+    """The backup's folder must be there: one made on demand put the backup of an unmounted
+    backup disk on the server's own disk, where the disk failure it guards against takes it too."""
+    if not target.parent.is_dir():
+        raise BackupError(f"folder {target.parent} does not exist (is the backup disk mounted?); "
+                          "make it first")
+
+
 def _check_sqlite_file(path: Path, name: Path | None = None) -> int:
     """The newest migration in the SQLite file ``path``; BackupError unless it is sound.
 
@@ -122,9 +130,9 @@ def backup_sqlite(engine: Engine, target: Path) -> dict:
         raise BackupError(f"database {source} does not exist")
     if target.is_dir() or not target.name:
         raise BackupError(f"{target} is a folder; give the backup's file name")
+    _check_folder(target)
     partial = target.with_name(target.name + ".partial")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         _remove(partial)
         src = sqlite3.connect(str(source), timeout=30)
         try:
@@ -222,9 +230,9 @@ def backup_pg(engine: Engine, target: Path) -> dict:
     """``pg_dump --format=custom`` of the database to ``target``."""
     if target.is_dir() or not target.name:
         raise BackupError(f"{target} is a folder; give the backup's file name")
+    _check_folder(target)
     partial = target.with_name(target.name + ".partial")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         url, env = _libpq(engine)
         _run([pg_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(partial),
               "--dbname", url], env)

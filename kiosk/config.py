@@ -369,7 +369,13 @@ def load_config(path: str | Path | None) -> Config:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        # A config saved by a Chinese Windows editor is GBK: it said only "'utf-8' codec can't
+        # decode byte 0xd6 in position 123".
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path} line {line}: the file is not UTF-8 (GBK? saved by a Windows "
+                          "editor); save it as UTF-8 and try again") from None
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
     return load_config_text(text, source=str(path), base_dir=path.resolve().parent)
 

@@ -195,3 +195,11 @@ def test_a_pin_typed_in_as_it_is_instead_of_its_hash_is_refused():
         load_config_text("technician:\n  pin_hash: '123456'\n")
     assert "line 2: technician.pin_hash has an invalid value '123456'" in str(err.value)
     assert "kiosk set-pin" in str(err.value)
+
+
+def test_a_config_saved_as_gbk_says_so_with_its_line(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_bytes("window:\n  id: W-001\n  name: 民政窗口\n".encode("gbk"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "line 3: the file is not UTF-8" in str(err.value) and "save it as UTF-8" in str(err.value)

@@ -221,6 +221,10 @@ def test_a_failed_backup_leaves_no_partial_file_and_says_why(tmp_path):
     (tmp_path / "folder").mkdir()
     out = cli("backup", "--database", url, "--output", str(tmp_path / "folder"))
     assert out.returncode == 2 and "is a folder" in out.stderr, out.stderr
+    # a backup disk that is not mounted: its folder was made on the server's own disk
+    out = cli("backup", "--database", url, "--output", str(tmp_path / "backup-disk" / "b.db"))
+    assert out.returncode == 2 and "is the backup disk mounted" in out.stderr, out.stderr
+    assert not (tmp_path / "backup-disk").exists()
     mnt = tmp_path / "tiny"
     why_not = _mount_tmpfs(mnt, "1m")
     if why_not is None:
@@ -235,6 +239,7 @@ def test_a_failed_backup_leaves_no_partial_file_and_says_why(tmp_path):
     # A good backup is one plain file: no -wal/-shm beside it, and it reads from a
     # read-only place.
     good = tmp_path / "good" / "b.db"
+    good.parent.mkdir()
     assert cli("backup", "--database", url, "--output", str(good)).returncode == 0
     assert sorted(p.name for p in good.parent.iterdir()) == ["b.db"]
     good.parent.chmod(0o555)
