@@ -107,6 +107,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("display.width", "int", 1024, "window width when not fullscreen", min=320, max=7680),
     Setting("display.height", "int", 600, "window height when not fullscreen", min=240, max=4320),
     Setting("display.show_cursor", "bool", False, "show the mouse cursor"),
+    Setting("display.mouse_input", "bool", True, "take the mouse as input; false on a touch panel "
+            "that also shows up as a mouse (each touch would come twice)"),
     Setting("display.voice", "bool", True, "play the voice prompt on the rating screen"),
     Setting("roster", "list", [], "staff who may serve at this window (standalone use)", item=STAFF_FIELDS),
     Setting("service_items", "list", [], "service items of this window with time limits", item=SERVICE_ITEM_FIELDS),

@@ -52,7 +52,12 @@ def configure_kivy(cfg: Any) -> None:
     # of the 614,400 pixels of the idle screen (rounded corners) and cost ~20 MB of resident
     # memory for the multisampled colour and depth buffers, each pixel kept and blended 4 times.
     KivyConfig.set("graphics", "multisamples", "0")
-    KivyConfig.set("input", "mouse", "mouse,multitouch_on_demand")
+    if cfg.display.mouse_input:
+        KivyConfig.set("input", "mouse", "mouse,multitouch_on_demand")
+    elif KivyConfig.has_option("input", "mouse"):
+        # A panel that is also a mouse gave each touch twice (a double tap, two ratings); the
+        # deployment guide's "remove the mouse line" was undone here on every start.
+        KivyConfig.remove_option("input", "mouse")
     # Kiosks have no keyboard: the technician's text fields (server URL, enrolment code, USB
     # path) get Kivy's on-screen keyboard, docked at the bottom.
     KivyConfig.set("kivy", "keyboard_mode", "systemanddock")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -203,3 +204,18 @@ def test_a_config_saved_as_gbk_says_so_with_its_line(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert "line 3: the file is not UTF-8" in str(err.value) and "save it as UTF-8" in str(err.value)
+
+
+@pytest.mark.parametrize("mouse, expected", [(True, "mouse,multitouch_on_demand"), (False, None)])
+def test_mouse_input_can_be_turned_off_for_a_panel_that_is_also_a_mouse(tmp_path, mouse, expected):
+    # Each touch came twice from such a panel (two ratings), and removing the mouse line from
+    # Kivy's config.ini, as the deployment guide said, was undone on every start.
+    child = ("import sys\nfrom kiosk.config import load_config_text\nfrom kiosk.launch import configure_kivy\n"
+             f"cfg = load_config_text('display:\\n  mouse_input: {str(mouse).lower()}\\n')\n"
+             "configure_kivy(cfg)\nfrom kivy.config import Config\n"
+             "print(Config.get('input', 'mouse') if Config.has_option('input', 'mouse') else None)\n")
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "KIVY_NO_ARGS": "1", "KIVY_HOME": str(tmp_path)},
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == str(expected)
