@@ -178,19 +178,22 @@ def save_item(request: Request, ctx: Ctx = Depends(posted), code: str = Form(...
 def settings_page(request: Request, ctx: Ctx = Depends(current)):
     scope.require_role(ctx.user, "admin")
     return render(request, "settings.html", ctx, s=ctx.settings, help=config.HELP,
-                  ranges=config.RANGES, nav="settings")
+                  ranges=config.RANGES, nav="settings",
+                  saved=request.query_params.get("saved") == "1")
 
 
 @router.post("/settings")
-def save_settings(request: Request, ctx: Ctx = Depends(posted), target_rate: float = Form(...),
+def save_settings(request: Request, ctx: Ctx = Depends(posted), target_percent: float = Form(...),
                   first_contact_days: int = Form(...), answer_days: int = Form(...),
                   holidays: str = Form(""), workdays: str = Form("")):
+    # The target is typed as every page shows it, in per cent (the form showed "0.8" and
+    # refused 80).
     scope.require_role(ctx.user, "admin")
     s = config.DashboardSettings.from_dict({
-        **vars(ctx.settings), "target_rate": target_rate,
+        **vars(ctx.settings), "target_rate": round(target_percent / 100, 6),
         "first_contact_days": first_contact_days, "answer_days": answer_days,
         "holidays": holidays.split(), "workdays": workdays.split()})
     with write(request.app.state.engine) as conn:
         config.save(conn, s)
         audit.record(conn, ctx.user, "settings", ctx.now, detail=vars(s), ip=ctx.ip)
-    return redirect(f"{PREFIX}/settings")
+    return redirect(f"{PREFIX}/settings?saved=1")

@@ -97,7 +97,7 @@ def test_settings_out_of_range_are_refused_and_saved_deadlines_date_new_cases(da
     # back as the API's JSON instead of the dashboard's error page.
     s = dash.login("admin")
     page = dash.url + "/dashboard/settings"
-    form = {"csrf": csrf_of(s, page), "target_rate": "0.8", "first_contact_days": "1",
+    form = {"csrf": csrf_of(s, page), "target_percent": "80", "first_contact_days": "1",
             "answer_days": "15", "holidays": "", "workdays": ""}
     for name, value, says in (
             ("answer_days", "-5", "answer_days must be from 1 to 120, got -5"),
@@ -105,11 +105,17 @@ def test_settings_out_of_range_are_refused_and_saved_deadlines_date_new_cases(da
             ("first_contact_days", "-1", "first_contact_days must be from 0 to 60, got -1"),
             ("first_contact_days", "20", "first_contact_days (20) must not be later than "
                                          "answer_days (15)"),
-            ("target_rate", "abc", "target_rate: Input should be a valid number")):
+            ("target_percent", "abc", "target_percent: Input should be a valid number"),
+            ("target_percent", "150", "target_rate must be in (0, 1], got 1.5")):
         r = s.post(page, data={**form, name: value}, allow_redirects=False)
         assert r.status_code == 400 and r.headers["content-type"].startswith("text/html")
         assert says in html.unescape(r.text), (name, value)
     assert 'name="answer_days" type="number" min="1" max="120" value="15"' in s.get(page).text
+    # the target as every page shows it, in per cent, and a saved form says so
+    assert 'name="target_percent" type="number" step="0.1" min="0.1" max="100" value="80"' in s.get(page).text
+    saved = s.post(page, data={**form, "target_percent": "85"})
+    assert saved.url.endswith("saved=1") and "设置已保存" in saved.text and 'value="85"' in saved.text
+    s.post(page, data=form)
 
     with write(dash.engine) as conn:
         code = enroll.create_code(conn, "W-003", utcnow())["code"]
