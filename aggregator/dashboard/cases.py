@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from .. import constants as C
 from ..db import driver_time, insert_ignore, insert_new
 from ..errors import BadRequest, Forbidden, NotFound
-from ..schema import ratings
+from ..schema import ratings, units, windows
 from . import audit, config
 from .calendar import WorkCalendar
 from .config import DashboardSettings
@@ -188,6 +188,10 @@ def detail(conn: Connection, case_id: int, user: dict, allowed: set[str],
         "id", "level", "stars", "channel", "service_item", "case_no", "staff_name",
         "comment", "callback_consent", "device_time", "day")}
     case["rating"]["reasons"] = json.loads(rating["reasons"]) if rating.get("reasons") else []
+    # names, as the case list shows them (the page showed the codes U-01 / W-001)
+    case["unit_name"] = conn.execute(select(units.c.name).where(units.c.id == case["unit_id"])).scalar()
+    case["window_name"] = conn.execute(
+        select(windows.c.name).where(windows.c.id == case["window_id"])).scalar()
     case["callbacks"] = [dict(r) for r in conn.execute(
         select(case_callbacks).where(case_callbacks.c.case_id == case_id)
         .order_by(case_callbacks.c.day, case_callbacks.c.id)).mappings()]

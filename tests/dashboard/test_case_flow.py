@@ -85,6 +85,11 @@ def test_appeal_is_decided_by_a_supervisor(dash):
     page = supervisor.get(f"{dash.url}/dashboard/cases/{case_id}").text
     steps = re.findall(r'<li class="(\w*)">', page.split('<ol class="steps">')[1].split("</ol>")[0])
     assert steps == ["done", "skipped", "skipped", "skipped", "done"]
+    from aggregator.schema import units
+
+    with write(dash.engine) as conn:   # names, as the case list shows them (it showed codes)
+        unit_name = conn.execute(select(units.c.name).where(units.c.id == "U-01")).scalar()
+    assert f"<dd>{unit_name} / " in page
 
 
 def test_phone_is_masked_for_everyone_but_the_assignee(dash):
