@@ -274,6 +274,8 @@ def compute(conn: Connection, period: Period, unit_ids: set[str], settings: Asse
                                             for s in staff_rows) and r["peers"] is not None]
         peer = None
         if mine:  # a window's peer part: the mean of its staff's peer parts
+            # "reviewers" here counts reviews (the page says 份, not 人): one colleague who
+            # reviewed two of the window's staff is two (it said "6 人互评" of 4 people)
             peer = {"score": round(sum(r["peers"] for r in mine) / len(mine), 2),
                     "reviewers": sum(r["reviewers"] for r in mine)}
         out_windows.append(row("window", w["id"], w["name"], w["unit_id"], by_window.get(w["id"]),

@@ -54,3 +54,7 @@ def test_peer_review_round_in_the_browser(dash, page):
     row = page.locator('table[data-kind=staff] tr[data-id="S-001"]').inner_text()
     reviewer = page.locator('table[data-kind=staff] tr[data-id="S-006"] td b').first.inner_text()
     assert "1 人互评" in row and reviewer not in row
+    # a window's peer part sums its staff's reviews: it is counted in reviews, not people (it
+    # said "6 人互评" where 4 people had reviewed)
+    windows = page.locator("table[data-kind=window]").inner_text()
+    assert "人互评" not in windows
