@@ -50,9 +50,10 @@ def _name_units(conn: Connection, group_by: str, rows: list[dict]) -> None:
 
 def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prior: float,
             target: float, include_flagged: bool = False, region: str | None = None,
-            unit: str | None = None) -> dict:
+            unit: str | None = None, none_name: str = "(none)") -> dict:
     """The ranking of ``group_by`` in ``period`` for ``user``; rows get ``below_target``,
-    ``prev_rate``, ``rate_change`` and ``prev_rank``."""
+    ``prev_rate``, ``rate_change`` and ``prev_rank``. ``none_name``: the row of ratings
+    without a service item or staff member, in the page's language."""
     if group_by not in GROUPS:
         group_by = "unit"
     allowed = scope.allowed_units(conn, user)
@@ -76,6 +77,9 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
     before_rows = {r["key"]: r for r in _in_scope(conn, group_by, before["rows"], allowed)}
     rows = _in_scope(conn, group_by, now["rows"], allowed)
     _name_units(conn, group_by, rows)
+    for r in rows:
+        if r["key"] is None:
+            r["name"] = none_name
     for rank, r in enumerate(rows, start=1):
         r["rank"] = rank
         p = before_rows.get(r["key"])

@@ -33,7 +33,7 @@ def _report(request: Request, ctx: Ctx, conn, group_by: str | None = None) -> di
         conn, ctx.user, group_by or q.get("group", "unit"), _period(request, ctx),
         prior=app_settings.smoothing_prior, target=ctx.settings.target_rate,
         include_flagged=_flagged(request), region=q.get("region") or None,
-        unit=q.get("unit") or None)
+        unit=q.get("unit") or None, none_name=ctx.t("none_recorded"))
 
 
 @router.get("/")
@@ -113,7 +113,8 @@ def _unit_data(request: Request, ctx: Ctx, conn, unit_id: str, window_id: str | 
     period = _period(request, ctx)
     unit = conn.execute(select(units).where(units.c.id == unit_id)).mappings().first()
     common = dict(prior=request.app.state.settings.smoothing_prior,
-                  target=ctx.settings.target_rate, include_flagged=_flagged(request))
+                  target=ctx.settings.target_rate, include_flagged=_flagged(request),
+                  none_name=ctx.t("none_recorded"))
     win_report = rankings.ranking(conn, ctx.user, "window", period, unit=unit_id, **common)
     staff_report = rankings.ranking(conn, ctx.user, "staff", period, unit=unit_id, **common)
     item_report = rankings.ranking(conn, ctx.user, "service_item", period, unit=unit_id,

@@ -267,3 +267,13 @@ def test_window_and_staff_rankings_across_units_name_the_unit(dash):
     manager = dash.login("u01")   # one unit: the names stay as they are
     rows = manager.get(f"{dash.url}/dashboard/api/rankings?group=window&period={_last_month()}").json()["rows"]
     assert rows and not any(" · " in r["name"] for r in rows)
+
+
+def test_ratings_without_a_service_item_are_named_in_the_pages_language(dash):
+    # a QR rating has no service item; it is this month's
+    assert requests.post(f"{dash.url}/r/W-001", data={"level": "satisfied"}).status_code == 200
+    s = dash.login("admin")
+    rows = s.get(f"{dash.url}/dashboard/api/rankings?group=service_item").json()["rows"]
+    assert any(r["key"] is None for r in rows), "the sample needs ratings without an item"
+    zh = s.get(f"{dash.url}/dashboard/rankings?group=service_item").text
+    assert "（未登记）" in zh and "(none)" not in zh   # it said "(none)" on the Chinese page
