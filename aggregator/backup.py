@@ -301,6 +301,11 @@ def import_kiosk_export(engine: Engine, folder: Path, settings) -> dict:
     from .validation import check_shape
 
     manifest_path = folder / "manifest.json"
+    inside = sorted(p.name for p in folder.glob("kiosk-export-*") if (p / "manifest.json").is_file()) \
+        if folder.is_dir() and not manifest_path.exists() else []
+    if inside:   # the stick's root, where `kiosk export` makes its folders
+        raise BackupError(f"{folder} holds kiosk exports, not one: give one of its folders, "
+                          f"e.g. {folder / inside[-1]} ({len(inside)} there)")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -56,6 +56,14 @@ def _engine(args, create: bool = False):
     return engine
 
 
+def _local(iso: str, settings) -> str:
+    """A stored UTC time as the hall's clock shows it (it was printed in UTC, 8 hours off)."""
+    import datetime as dt
+
+    zone = dt.timezone(dt.timedelta(hours=settings.timezone_offset_hours))
+    return dt.datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M (UTC%z)")
+
+
 def cmd_serve(args) -> int:
     import uvicorn
 
@@ -152,12 +160,13 @@ def cmd_enroll_code(args) -> int:
     from .db import utcnow, write
     from .settings import Settings
 
-    ttl = args.ttl_hours if args.ttl_hours is not None else Settings.from_env().enroll_ttl_hours
+    settings = Settings.from_env()
+    ttl = args.ttl_hours if args.ttl_hours is not None else settings.enroll_ttl_hours
     with write(_engine(args)) as conn:
         code = enroll.create_code(conn, args.window, utcnow(), ttl, device_id=args.device)
     only = f" (device {code['device_id']} only)" if code["device_id"] else ""
     print(f"enrolment code for window {code['window_id']}{only}: {code['code']}")
-    print(f"valid until {code['expires_at']}, one use only")
+    print(f"valid until {_local(code['expires_at'], settings)}, one use only")
     print(qr.ascii_qr(code["code"]))
     return 0
 
@@ -165,10 +174,12 @@ def cmd_enroll_code(args) -> int:
 def cmd_revoke(args) -> int:
     from . import enroll
     from .db import utcnow, write
+    from .settings import Settings
 
     with write(_engine(args)) as conn:
         out = enroll.revoke(conn, args.device, utcnow())
-    print(f"device {out['device_id']} revoked at {out['revoked_at']}; its data is kept")
+    print(f"device {out['device_id']} revoked at {_local(out['revoked_at'], Settings.from_env())}; "
+          "its data is kept")
     return 0
 
 

@@ -65,6 +65,7 @@ def test_cli_help_bad_arguments_and_enroll_code(tmp_path, capsys):
     assert cli.main(["enroll-code", "--database", url, "--window", "W-001"]) == 0
     out = capsys.readouterr().out
     assert "enrolment code for window W-001" in out and "█" in out
+    assert "(UTC+0800), one use only" in out   # the hall's time (it was UTC, 8 hours off)
     assert cli.main(["enroll-code", "--database", url, "--window", "W-999"]) == 2
     assert "W-999" in capsys.readouterr().err
     assert cli.main(["revoke-device", "--database", url, "--device", "nope"]) == 2

@@ -186,6 +186,9 @@ def test_kiosk_usb_export_is_taken_in_once(tmp_path):
             "INSERT INTO devices (id, window_id, unit_id, public_key, enrolled_at) VALUES "
             f"('{store.device_id}', 'W-001', 'U-01', 'x', '2026-01-01 00:00:00.000000')")
     engine.dispose()
+    # the stick's root: it said "not a kiosk export manifest", with no word of the folder inside
+    root = cli("import-kiosk-export", "--database", url, str(tmp_path / "usb"))
+    assert root.returncode == 2 and f"give one of its folders, e.g. {folder}" in root.stderr
     out = cli("import-kiosk-export", "--database", url, str(folder))
     assert out.returncode == 0, out.stderr
     first = json.loads(out.stdout)
