@@ -267,7 +267,7 @@ def test_which_window_a_rating_counts_for(device, org_setup):
 
     # The device moves to W-002; a W-001 rating still in its outbox counts for W-001.
     device.window_id = "W-002"
-    assert device.enroll(enroll_code(org_setup, window_id="W-002")).status_code == 200
+    assert device.enroll(enroll_code(org_setup, window_id="W-002", device_id=device.id)).status_code == 200
     late = device.rating(window_id="W-001")
     new = device.rating(window_id="W-002")
     assert [r["status"] for r in device.post_batch([late, new]).json()["results"]] == ["accepted"] * 2
