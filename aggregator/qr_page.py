@@ -200,8 +200,8 @@ def _first(conn, key: str, now: dt.datetime, interval: float) -> bool:
     return True
 
 
-# A kiosk's follow-up link is valid for a week (sync.protocol.follow_up_token): its one use is
-# remembered a little longer, then forgotten with the rest.
+# A kiosk's follow-up link is valid for a week (kiosk/screens/text.py, follow_up_token) by
+# the kiosk's clock: its one use is remembered a little longer, then forgotten with the rest.
 FOLLOW_UP_MEMORY = dt.timedelta(days=8)
 
 
