@@ -60,9 +60,11 @@ def create_app(database_url: str, *, settings: Settings | None = None,
         try:
             await run_in_threadpool(ping)
         except Exception as exc:  # any driver error means "database unreachable"
+            # the driver's error (host, port, user) goes to the log, not to whoever asks
             log.warning("healthz: database unreachable", extra={"fields": {"error": str(exc)}})
             return JSONResponse({"status": "unavailable", "database": dialect_name(engine),
-                                 "detail": str(exc)[:200]}, status_code=503)
+                                 "detail": "the database cannot be reached; see the server's log"},
+                                status_code=503)
         return {"status": "ok", "database": dialect_name(engine)}
 
     # HEAD too: load balancers' and uptime checkers' probes often use it (it was a 405, so
