@@ -152,7 +152,7 @@ def break_lines(text: str, width: float, measure: Callable[[str], float], max_li
     """``text`` with line breaks where a Chinese typesetter would put them for ``width``.
 
     Kivy breaks a run of text without spaces at whatever character overflows, so a pledge's
-    "，" or "。" often began a line (at 42 of 79 widths tried for one pledge). ``measure`` gives
+    "，" or "。" often began a line (at 34 of 79 widths tried for one pledge). ``measure`` gives
     a string's width in the label's font. A piece wider than a whole line is left for Kivy to
     cut. With ``max_lines``, text beyond that many lines is cut and the last line ends in "…"
     (Kivy dropped the lines without a sign that the text went on). Plain Python:

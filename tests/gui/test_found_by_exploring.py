@@ -187,7 +187,7 @@ def test_the_idle_screen_shows_the_items_that_fit_and_says_how_many_more(make_ki
 
 
 def test_the_pledge_on_the_idle_screen_never_starts_a_line_with_a_comma(kiosk):
-    # Kivy breaks a run of Chinese wherever it overflows: at 42 of 79 widths one pledge put
+    # Kivy breaks a run of Chinese wherever it overflows: at 34 of 79 widths one pledge put
     # "，" or "。" at the start of a line, which any Chinese reader sees as a misprint.
     from kiosk.screens.text import NO_LINE_START
 
