@@ -175,16 +175,28 @@ def sign_in_clash(conn: Connection, row: dict, where: str = "",
     return None
 
 
-def save(conn: Connection, entity: str, data, where: str = "",
-         replaced: frozenset = frozenset()) -> dict:
-    """Insert or replace one ``entity`` row from ``data`` (``replaced``: see ``sign_in_clash``)."""
-    row = clean(entity, data, where)
+def check(conn: Connection, entity: str, row: dict, where: str = "",
+          replaced: frozenset = frozenset()) -> None:
+    """What a cleaned ``row`` must agree with in the database: the rows it names exist, and a
+    staff member's window and sign-in (``replaced``: see ``sign_in_clash``)."""
     check_references(conn, row, where)
     if entity == "staff":
         check_window_unit(conn, row, where)
-    clash = sign_in_clash(conn, row, where, replaced) if entity == "staff" else None
-    if clash is not None:
-        raise clash
+        clash = sign_in_clash(conn, row, where, replaced)
+        if clash is not None:
+            raise clash
+
+
+def save(conn: Connection, entity: str, data, where: str = "") -> dict:
+    """Insert or replace one ``entity`` row from ``data``, checked."""
+    row = clean(entity, data, where)
+    check(conn, entity, row, where)
+    return store(conn, entity, row)
+
+
+def store(conn: Connection, entity: str, row: dict) -> dict:
+    """Insert or replace a cleaned and checked ``row`` (``save`` does both; a roster import
+    checks its whole file first)."""
     table = TABLES[entity]
     key = table.primary_key.columns.values()[0]
     if entity == "staff" and row.get("pin_hash") is None:

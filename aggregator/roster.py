@@ -110,13 +110,9 @@ def import_roster(conn: Connection, filename: str, data: bytes) -> dict:
     first: dict[tuple, int] = {}   # (column, value, unit) → the row that has it
     for number, row in rows:
         try:
-            org.check_references(conn, row)
-            org.check_window_unit(conn, row)
+            org.check(conn, "staff", row, replaced=in_file)
         except BadRequest as exc:
             errors.append(f"row {number}, column {exc.field!r}: {exc.detail}")
-        clash = org.sign_in_clash(conn, row, replaced=in_file)
-        if clash is not None:
-            errors.append(f"row {number}, column {clash.field!r}: {clash.detail}")
         for name in ("badge", "staff_no") if row.get("active", True) else ():
             if row.get(name):
                 key = (name, row[name], row.get("unit_id") if name == "staff_no" else None)
@@ -127,6 +123,6 @@ def import_roster(conn: Connection, filename: str, data: bytes) -> dict:
     if errors:
         raise BadRequest(f"{len(errors)} problem(s) in {filename}; nothing imported",
                          field="file", extra={"errors": errors[:200]})
-    for _, row in rows:
-        org.save(conn, "staff", row, replaced=in_file)
+    for _, row in rows:   # checked above, against the file as a whole
+        org.store(conn, "staff", org.clean("staff", row))
     return {"imported": len(rows)}
