@@ -187,22 +187,33 @@ def phone_number(typed: str) -> str | None:
     return text if PHONE.match(text) and 5 <= digits <= 15 else None
 
 
-def _first(conn, key: str, now: dt.datetime, interval: float) -> bool:
-    """Whether this is the first use of ``key`` in ``interval`` seconds (then it is noted;
-    shared by all workers)."""
+def _first(conn, key: str, now: dt.datetime, interval: float,
+           stamp: dt.datetime | None = None) -> bool:
+    """Whether this is the first use of ``key`` in ``interval`` seconds (then it is noted at
+    ``stamp``, by default ``now``; shared by all workers)."""
+    stamp = stamp or now
     row = conn.execute(select(qr_limits.c.last_at).where(qr_limits.c.client_key == key)).first()
     if row is None:
-        conn.execute(qr_limits.insert().values(client_key=key, last_at=now))
+        conn.execute(qr_limits.insert().values(client_key=key, last_at=stamp))
         return True
     if (now - row[0]).total_seconds() < interval:
         return False
-    conn.execute(update(qr_limits).where(qr_limits.c.client_key == key).values(last_at=now))
+    conn.execute(update(qr_limits).where(qr_limits.c.client_key == key).values(last_at=stamp))
     return True
 
 
 # A kiosk's follow-up link is valid for a week (kiosk/screens/text.py, follow_up_token) by
-# the kiosk's clock: its one use is remembered a little longer, then forgotten with the rest.
+# the kiosk's clock. Its one use is noted at the link's expiry, or now if that is earlier, and
+# forgotten this long after: a kiosk whose clock ran a month ahead made links valid for five
+# weeks, and once the use was forgotten (after 8 days) such a link could add again.
 FOLLOW_UP_MEMORY = dt.timedelta(days=8)
+
+
+def _link_expiry(token: str) -> dt.datetime:
+    """The expiry written in a checked follow-up token (``<rating id>.<expiry>.<mac>``), at
+    most ten years on (a kiosk's clock can be anything)."""
+    seconds = min(int(token.split(".")[1]), int(time.time()) + 10 * 366 * 86400)
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
 def _forget_old(conn, now: dt.datetime, interval: int) -> None:
@@ -306,7 +317,8 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
             if token:
                 # One addition per kiosk rating: the link stays valid for days, and anyone who
                 # photographed it could replace the comment, or the number to call back.
-                if not _first(conn, f"f|{rating_id}", now, FOLLOW_UP_MEMORY.total_seconds()):
+                if not _first(conn, f"f|{rating_id}", now, FOLLOW_UP_MEMORY.total_seconds(),
+                              stamp=max(now, _link_expiry(token))):
                     return "follow_done"
                 rating_store.attach(conn, rating_id, rating_store.COMMENT, {
                     "comment": comment, "phone": phone, "callback_consent": consent}, now)

@@ -161,3 +161,30 @@ def test_the_limit_table_holds_no_address_and_forgets(org_setup):
     with read(org_setup.engine) as conn:
         keys = [r.client_key for r in conn.execute(select(qr_limits.c.client_key))]
     assert len(keys) == 1 and keys[0].endswith("|W-001") and "127.0.0.1" not in keys[0]
+
+
+def test_a_link_from_a_kiosk_whose_clock_runs_ahead_adds_once_after_its_use_is_forgotten(
+        device, org_setup):
+    # The link's week is counted by the kiosk's clock. One a month ahead made links valid for
+    # five weeks, while their one use was remembered for eight days: after that, the same link
+    # added again (a second comment, or another number to call back).
+    import datetime as dt
+
+    from aggregator import qr_page
+    from aggregator.db import utcnow, write
+
+    cfg = device.get("/api/v1/config").json()
+    rating = device.rating("dissatisfied")
+    assert device.post_batch([rating]).status_code == 200
+    ahead = int(time.time()) + 30 * 86400 + 7 * 86400
+    token = qr.follow_up_token(cfg["follow_up_qr_key"], rating["id"], ahead)
+    url = f"{org_setup.url}/r/W-001"
+    first = requests.post(url, data={"t": token, "comment": "没人指导"}, timeout=10)
+    assert first.status_code == 200 and first.url.endswith("done=1")
+    with write(org_setup.engine) as conn:   # nine days on, the page forgets what has expired
+        qr_page._forget_old(conn, utcnow() + dt.timedelta(days=9), 60)
+    again = requests.post(url, data={"t": token, "comment": "换一条"}, timeout=10)
+    assert again.status_code == 409
+    with read(org_setup.engine) as conn:
+        assert conn.execute(select(ratings.c.comment).where(
+            ratings.c.id == rating["id"])).scalar() == "没人指导"
