@@ -44,7 +44,7 @@ TEMPLATES = jinja2.Environment(
     autoescape=True)
 TEXT = {
     "zh": {"title": "服务评价", "ask": "请您对本次服务进行评价", "reasons": "不满意的原因（可多选）",
-           "comment": "意见建议（选填）", "phone": "手机号（选填，便于回访）",
+           "comment": "意见建议（选填，500字以内）", "phone": "手机号（选填，便于回访）",
            "consent": "同意工作人员致电回访", "submit": "提交评价", "thanks": "感谢您的评价！",
            "unknown": "未找到该窗口，或该窗口已停用。请扫描窗口上的二维码，或拨打监督电话。",
            "follow_title": "补充意见", "follow_ask": "请补充您对本次服务的意见",
@@ -60,7 +60,7 @@ TEXT = {
            "levels": C.LEVEL_NAMES_ZH, "reason_names": C.REASON_NAMES_ZH, "lang_switch": "English",
            "privacy": "评价匿名，工作人员看不到您的选择。"},
     "en": {"title": "Rate our service", "ask": "How was the service you received?",
-           "reasons": "What went wrong? (choose any)", "comment": "Comment (optional)",
+           "reasons": "What went wrong? (choose any)", "comment": "Comment (optional, up to 500 characters)",
            "phone": "Phone (optional, for a call back)", "consent": "You may call me back",
            "submit": "Send", "thanks": "Thank you for your rating!",
            "unknown": "No such window, or it is closed. Please scan the code at the window, or "

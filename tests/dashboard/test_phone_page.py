@@ -29,6 +29,8 @@ def test_citizen_rates_on_the_phone_and_a_bad_number_is_asked_again_not_dropped(
         assert chips.count() == 7 and not page.get_by_text("吃拿卡要").is_visible()
         page.get_by_text("等候时间长").click()
         page.fill("textarea[name=comment]", "叫号系统坏了，等了一个小时")
+        # the field stops at 500 characters; the citizen sees how many are used
+        assert page.locator("#count").inner_text() == "13 / 500"
         page.fill("input[name=phone]", "１３８ ０００１ ２３４５")   # a Chinese input method's digits
         page.click("button[type=submit]")
         error = page.locator("p.error")
@@ -37,6 +39,7 @@ def test_citizen_rates_on_the_phone_and_a_bad_number_is_asked_again_not_dropped(
         assert page.locator("input[name=level][value=dissatisfied]").is_checked()
         assert page.locator("input[name=reasons][value=waiting_time]").is_checked()
         assert page.input_value("textarea[name=comment]") == "叫号系统坏了，等了一个小时"
+        assert page.locator("#count").inner_text() == "13 / 500"
         page.screenshot(path=tmp_path / "phone-error.png", full_page=True)
         page.fill("input[name=phone]", "138-0001-x")
         page.check("input[name=consent]")
