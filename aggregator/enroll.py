@@ -121,8 +121,9 @@ def enroll(conn: Connection, body, now: dt.datetime) -> dict:
         # Any code enrolled any known device id again, with a new key, in another window,
         # revoked or not: the real kiosk was locked out, and a revocation undone without a word.
         raise Conflict(f"device {device_id!r} is enrolled already; to enrol it again, make a "
-                       f"code for it: aggregator enroll-code --window {row['window_id']} "
-                       f"--device {device_id}", field="device_id", code="device_exists")
+                       f"code for it (dashboard: Devices, Enrol again) or: aggregator "
+                       f"enroll-code --window {row['window_id']} --device {device_id}",
+                       field="device_id", code="device_exists")
     claimed = conn.execute(update(enroll_codes).where(and_(
         enroll_codes.c.code_hash == h, enroll_codes.c.used_at.is_(None)))
         .values(used_at=now, device_id=device_id))

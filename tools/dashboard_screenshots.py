@@ -228,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
             page.screenshot(path=OUT / ("dashboard-assessment-public.png" if args.assessment
                                         else "dashboard-public.png"), full_page=args.assessment)
             if not args.assessment:
+                # a code for one known kiosk, to move it to another window
+                page.goto(base + "/dashboard/devices?device=kiosk-W-001#issue")
+                page.select_option("#issue select[name=window_id]", "W-002")
+                page.click("#issue button.primary")
+                page.wait_for_selector("[data-code-device]")
+                page.screenshot(path=OUT / "dashboard-devices-code.png")
                 shoot_phone_page(browser, base)
             browser.close()
         server.should_exit = True

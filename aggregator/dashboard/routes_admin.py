@@ -26,30 +26,45 @@ def _windows(conn, allowed):
         .where(windows.c.unit_id.in_(sorted(allowed))).order_by(windows.c.id)).mappings()]
 
 
-@router.get("/devices")
-def devices_page(request: Request, ctx: Ctx = Depends(current)):
+def _devices_page(request: Request, ctx: Ctx, code=None, for_device: str | None = None):
     with read(request.app.state.engine) as conn:
         rows = device_health.list_devices(conn, ctx.allowed, ctx.now,
                                           request.app.state.settings.silent_hours)
         wins = _windows(conn, ctx.allowed)
-    return render(request, "devices.html", ctx, rows=rows, windows=wins, code=None,
-                  nav="devices")
+    chosen = next((d for d in rows if d["id"] == for_device), None)
+    return render(request, "devices.html", ctx, rows=rows, windows=wins, code=code,
+                  qr=device_health.qr_svg(code["code"]) if code else None, for_device=chosen,
+                  ttl_default=request.app.state.settings.enroll_ttl_hours, nav="devices")
 
 
+@router.get("/devices")
+def devices_page(request: Request, ctx: Ctx = Depends(current), device: str | None = None):
+    """``?device=ID`` opens the code form for that kiosk (to move it, or to give it a new key)."""
+    return _devices_page(request, ctx, for_device=device)
+
+
+# A kiosk the server knows can only be enrolled again with a code made for it (a code for "a
+# new kiosk" would let anyone take over any device id); the dashboard had no way to make one, so
+# moving a kiosk to another window needed the server's command line.
 @router.post("/devices/enroll-code")
-def enroll_code(request: Request, window_id: str = Form(...), ttl_hours: float = Form(24),
-                ctx: Ctx = Depends(posted)):
+def enroll_code(request: Request, window_id: str = Form(...), ttl_hours: float | None = Form(None),
+                device_id: str = Form(""), ctx: Ctx = Depends(posted)):
     scope.require_role(ctx.user, "unit_manager")
+    if ttl_hours is None:
+        ttl_hours = request.app.state.settings.enroll_ttl_hours
     with write(request.app.state.engine) as conn:
         scope.window_unit(conn, ctx.user, window_id)
-        code = enroll.create_code(conn, window_id, ctx.now, ttl_hours)
-        audit.record(conn, ctx.user, "enroll_code", ctx.now, target=window_id, ip=ctx.ip)
-    with read(request.app.state.engine) as conn:
-        rows = device_health.list_devices(conn, ctx.allowed, ctx.now,
-                                          request.app.state.settings.silent_hours)
-        wins = _windows(conn, ctx.allowed)
-    return render(request, "devices.html", ctx, rows=rows, windows=wins, code=code,
-                  qr=device_health.qr_svg(code["code"]), nav="devices")
+        if device_id:
+            known = conn.execute(select(devices.c.unit_id, devices.c.revoked_at)
+                                 .where(devices.c.id == device_id)).first()
+            if known is None or known.unit_id not in ctx.allowed:
+                raise NotFound(f"device {device_id!r} does not exist", field="device_id")
+            if known.revoked_at is not None:  # undoing a revocation takes whoever may revoke
+                scope.require_role(ctx.user, "supervisor")
+        code = enroll.create_code(conn, window_id, ctx.now, ttl_hours, device_id=device_id or None)
+        audit.record(conn, ctx.user, "enroll_code", ctx.now, target=window_id, ip=ctx.ip,
+                     detail={"device_id": device_id} if device_id else None)
+    return _devices_page(request, ctx, code=code)
 
 
 @router.post("/devices/{device_id}/revoke")

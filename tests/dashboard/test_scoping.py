@@ -1,6 +1,8 @@
 """Every page and JSON answer is scoped by role: a unit manager never reaches another unit.
 Runs on SQLite and, with AGGREGATOR_TEST_PG_URL, on PostgreSQL."""
 
+import re
+
 import requests
 from sqlalchemy import select
 
@@ -136,3 +138,45 @@ def test_supervisor_revokes_a_kiosk_which_then_cannot_upload_and_keeps_its_data(
         assert conn.execute(select(ratings.c.id).where(ratings.c.id == sent["id"])).first()
         assert conn.execute(select(devices.c.revoked_at)
                             .where(devices.c.id == kiosk.id)).scalar() is not None
+
+
+def test_a_known_kiosk_is_enrolled_again_from_the_dashboard_with_a_code_for_it_only(dash):
+    # A known device id is enrolled again only with a code made for it (anyone's code could
+    # take over any kiosk). The dashboard could not make one, so moving a kiosk to another
+    # window needed the server's command line.
+    with write(dash.engine) as conn:
+        code = enroll.create_code(conn, "W-001", utcnow())["code"]
+    kiosk = Device(dash.url, window_id="W-001")
+    assert kiosk.enroll(code).status_code == 200
+    s = dash.login("u01")
+    page = s.get(f"{dash.url}/dashboard/devices?device={kiosk.id}")
+    assert f'<option value="{kiosk.id}" selected>' in page.text
+    assert '<option value="W-001" selected>' in page.text
+    csrf = csrf_of(s, dash.url + "/dashboard/devices")
+    r = s.post(dash.url + "/dashboard/devices/enroll-code",
+               data={"csrf": csrf, "window_id": "W-003", "device_id": kiosk.id})
+    assert r.status_code == 200 and "data-code-device" in r.text and kiosk.id in r.text
+    bound = re.search(r"data-code>([^<]+)<", r.text)[1]
+    assert Device(dash.url, window_id="W-003").enroll(bound).json()["error"] \
+        == "code_for_another_device"
+    kiosk.key = type(kiosk.key).generate()  # the moved kiosk may come with a new key
+    moved = kiosk.enroll(bound)
+    assert moved.status_code == 200 and moved.json()["window_id"] == "W-003"
+    # another unit's kiosk is not there for a unit manager; a revoked one takes a supervisor
+    r = s.post(dash.url + "/dashboard/devices/enroll-code",
+               data={"csrf": csrf, "window_id": "W-001", "device_id": "kiosk-W-004"})
+    assert r.status_code == 404
+    with write(dash.engine) as conn:
+        enroll.revoke(conn, kiosk.id, utcnow())
+    r = s.post(dash.url + "/dashboard/devices/enroll-code",
+               data={"csrf": csrf, "window_id": "W-001", "device_id": kiosk.id})
+    assert r.status_code == 403
+    boss = dash.login("jfb")
+    r = boss.post(dash.url + "/dashboard/devices/enroll-code", data={
+        "csrf": csrf_of(boss, dash.url + "/dashboard/devices"), "window_id": "W-001",
+        "device_id": kiosk.id})
+    assert r.status_code == 200 and kiosk.enroll(re.search(r"data-code>([^<]+)<", r.text)[1]) \
+        .status_code == 200
+    with read(dash.engine) as conn:
+        row = conn.execute(select(devices).where(devices.c.id == kiosk.id)).mappings().one()
+    assert row["window_id"] == "W-001" and row["revoked_at"] is None
