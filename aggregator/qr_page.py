@@ -19,7 +19,7 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
@@ -27,13 +27,14 @@ from sync.protocol import event_id
 
 from . import constants as C
 from . import ratings as rating_store
+from .alerts import raise_alert
 from .api_device import read_capped
 from .dashboard.cases import open_cases_for
 from .db import database_refusal, read, utcnow, write
 from .errors import AggregatorError
 from .proxy import client_ip
 from .qr import check_follow_up_token
-from .schema import devices, qr_limits, units, windows
+from .schema import devices, qr_limits, ratings, units, windows
 from .validation import PHONE
 
 log = logging.getLogger(__name__)
@@ -226,6 +227,23 @@ def _forget_old(conn, now: dt.datetime, interval: int) -> None:
                                          qr_limits.c.client_key.like("f|%")))
 
 
+# Flagged QR ratings of one window in one day that raise a burst alert. A kiosk's bursts raise
+# one; the QR page's were flagged in silence, so a phone re-rating a window all day was seen by
+# no one. Two is a hall's shared Wi-Fi address; three in a day is worth a look.
+QR_BURST_ALERT = 3
+
+
+def _alert_burst(conn, window_id: str, day: str, now: dt.datetime, interval: int) -> None:
+    n = conn.execute(select(func.count()).select_from(ratings).where(
+        ratings.c.window_id == window_id, ratings.c.day == day,
+        ratings.c.channel == C.CHANNEL_QR, ratings.c.flagged.is_(True))).scalar()
+    if n >= QR_BURST_ALERT:
+        raise_alert(conn, C.AL_BURST, f"qr:{window_id}:{day}",
+                    f"window {window_id}: {n} QR ratings on {day} came from one address within "
+                    f"{interval} s of its last; kept flagged {C.FLAG_LOCKOUT}", now,
+                    window_id=window_id)
+
+
 def _client_key(secret: str, ip: str, window_id: str) -> str:
     """The limit's key of a client for a window: the IP address under a keyed hash, so the
     table does not hold citizens' addresses."""
@@ -346,6 +364,8 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                 "flags": "[]" if clean else json.dumps([C.FLAG_LOCKOUT]), "flagged": not clean}
             if rating_store.store(conn, [row]):
                 open_cases_for(conn, [row], now)  # a bad QR rating is followed up like any other
+                if not clean:
+                    _alert_burst(conn, w["id"], row["day"], now, interval)
             return "thanks"
     try:
         outcome = await run_in_threadpool(run)

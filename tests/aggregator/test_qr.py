@@ -188,3 +188,25 @@ def test_a_link_from_a_kiosk_whose_clock_runs_ahead_adds_once_after_its_use_is_f
     with read(org_setup.engine) as conn:
         assert conn.execute(select(ratings.c.comment).where(
             ratings.c.id == rating["id"])).scalar() == "没人指导"
+
+
+def test_qr_ratings_in_a_burst_from_one_address_raise_an_alert(org_setup):
+    # A kiosk's bursts raise an alert; the QR page's repeated ratings were only flagged, so a
+    # phone rating one window again and again all day was seen by no one. Two flagged ones is
+    # a hall sharing one Wi-Fi address; the third in a day raises a burst alert.
+    from aggregator.schema import alerts
+
+    url = f"{org_setup.url}/r/W-001"
+
+    def burst_alerts():
+        with read(org_setup.engine) as conn:
+            return conn.execute(select(alerts.c.kind, alerts.c.window_id, alerts.c.detail)
+                                .where(alerts.c.kind == "burst")).all()
+    for _ in range(3):   # one clean rating, two flagged
+        assert requests.post(url, data={"level": "very_satisfied"}, timeout=10).status_code == 200
+    assert burst_alerts() == []
+    for _ in range(2):   # the third flagged one raises it, and only once
+        assert requests.post(url, data={"level": "very_satisfied"}, timeout=10).status_code == 200
+    found = burst_alerts()
+    assert len(found) == 1 and found[0].window_id == "W-001"
+    assert "3 QR ratings" in found[0].detail
