@@ -37,7 +37,8 @@ def build(conn: Connection, device: dict, settings: Settings) -> dict:
         .order_by(staff.c.id)).mappings().all()
     items = conn.execute(
         select(service_items).where(or_(service_items.c.unit_id.is_(None),
-                                        service_items.c.unit_id == window["unit_id"]))
+                                        service_items.c.unit_id == window["unit_id"]),
+                                    service_items.c.retired_at.is_(None))  # retired: history only
         .order_by(service_items.c.code)).mappings().all()
     scale = unit["scale"] if unit else 5
     from .dashboard import assessment_store  # the dashboard imports this package, not the reverse

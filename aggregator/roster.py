@@ -27,6 +27,7 @@ ALIASES = {
     "staff_id": "id",
 }
 MAX_ROWS = 10_000
+ACCEPTED = (".xlsx", ".csv")  # the file types ``read_table`` reads
 
 
 def read_table(filename: str, data: bytes) -> list[list]:
@@ -37,11 +38,11 @@ def read_table(filename: str, data: bytes) -> list[list]:
 
         try:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many kinds on a bad file
-            raise BadRequest(f"{filename}: not a readable .xlsx file ({exc})", field="file") \
-                from None
-        sheet = book.worksheets[0]
-        return [list(r) for r in sheet.iter_rows(values_only=True, max_row=MAX_ROWS + 1)]
+            sheet = book.worksheets[0]
+            return [list(r) for r in sheet.iter_rows(values_only=True, max_row=MAX_ROWS + 1)]
+        except Exception as exc:  # openpyxl (and zipfile, xml) raise many kinds on a bad file
+            raise BadRequest(f"{filename}: not a readable .xlsx file ({exc})", field="file",
+                             code="roster_unreadable") from None
     if name.endswith(".csv"):
         for encoding in ("utf-8-sig", "gb18030"):
             try:
@@ -50,9 +51,11 @@ def read_table(filename: str, data: bytes) -> list[list]:
             except UnicodeDecodeError:
                 continue
         else:
-            raise BadRequest(f"{filename}: not UTF-8 or GB18030 text", field="file")
+            raise BadRequest(f"{filename}: not UTF-8 or GB18030 text", field="file",
+                             code="roster_unreadable")
         return list(csv.reader(io.StringIO(text)))
-    raise BadRequest(f"{filename!r}: roster files must end in .csv or .xlsx", field="file")
+    raise BadRequest(f"{filename!r}: roster files must end in .csv or .xlsx", field="file",
+                     code="roster_file_type")
 
 
 def parse(filename: str, data: bytes) -> tuple[list[tuple[int, dict]], list[str]]:

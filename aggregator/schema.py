@@ -14,6 +14,7 @@ from .migrations import (
     m0040_rollup_unit_daily,
     m0042_rollup_window_monthly,
     m0043_rollups_clustered,
+    m0045_item_retired_last_login,
 )
 
 metadata = MetaData()
@@ -22,6 +23,7 @@ m0002_rollup_monthly.define(metadata)
 m0040_rollup_unit_daily.define(metadata)
 m0042_rollup_window_monthly.define(metadata)
 m0043_rollups_clustered.define(metadata)
+m0045_item_retired_last_login.define(metadata)
 
 t = metadata.tables
 meta_kv = t["meta_kv"]

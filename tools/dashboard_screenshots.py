@@ -12,6 +12,7 @@ serves it on loopback, and drives Debian's Chromium (/usr/bin/chromium) with Pla
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import socket
 import sys
 import tempfile
@@ -76,7 +77,10 @@ def prepare(url: str) -> int:
                 cases.transition(conn, cid, action, jfb, allowed, now, note)
         cases.assign(conn, phone_case, u01 | {"display_name": "u01"}, jfb, allowed, now)
         cases.transition(conn, phone_case, "verify", jfb, allowed, now, "已调取监控核实")
-        cases.add_callback(conn, phone_case, now.date().isoformat(), "unsatisfied",
+        # the hall's day, not UTC's: from 16:00 UTC they differ, and a callback dated before
+        # the case opened is refused
+        today = (now + dt.timedelta(hours=Settings().timezone_offset_hours)).date()
+        cases.add_callback(conn, phone_case, today.isoformat(), "unsatisfied",
                            "群众希望一次性告知材料", jfb, allowed, now)
         cases.transition(conn, phone_case, "rectify", jfb, allowed, now,
                          "窗口制作材料清单，一次告知")
@@ -87,7 +91,6 @@ def prepare(url: str) -> int:
 def prepare_assessment(url: str) -> str:
     """Staff accounts, peer reviews, leader comments, pledges; the previous month published.
     Returns that month's key."""
-    import datetime as dt
     import random
 
     from aggregator.dashboard import accounts, assessment_config, assessment_store, pledges
@@ -152,8 +155,6 @@ def shoot_assessment(page, base: str, period: str) -> None:
     page.context.clear_cookies()
     page.goto(base + "/dashboard/login")
     sign_in(page, "s-002", "**/assessment/me")
-    import datetime as dt
-
     this_month = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m")
     page.goto(base + f"/dashboard/assessment/review?period={this_month}")   # the open round
     card = page.locator("article.review").first
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         pages = [("overview", "/dashboard/"), ("rankings", "/dashboard/rankings"),
                  ("cases", "/dashboard/cases"), ("case", f"/dashboard/cases/{phone_case}"),
                  ("unit", "/dashboard/units/U-01"), ("devices", "/dashboard/devices"),
-                 ("roster", "/dashboard/roster"),
+                 ("roster", "/dashboard/roster"), ("users", "/dashboard/users"),
                  ("bulletin", "/dashboard/rankings?group=unit&print=1")]
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -234,6 +235,14 @@ def main(argv: list[str] | None = None) -> int:
                 page.click("#issue button.primary")
                 page.wait_for_selector("[data-code-device]")
                 page.screenshot(path=OUT / "dashboard-devices-code.png")
+                # adding an item whose code exists asks before overwriting it
+                page.goto(base + "/dashboard/roster#items")
+                form = page.locator("form[data-add-item]")
+                form.locator("input[name=code]").fill("U-01-MZ-01")
+                form.locator("input[name=name]").fill("最低生活保障申请（新）")
+                form.locator("button").click()
+                page.wait_for_selector("[data-item-conflict]")
+                page.locator("#items").screenshot(path=OUT / "dashboard-roster-items.png")
                 shoot_phone_page(browser, base)
             browser.close()
         server.should_exit = True

@@ -35,6 +35,24 @@ HELP = {
     "award_min_ratings": "A window needs at least this many citizens' ratings in the period "
                          "to win the award",
 }
+# The same help in Chinese, for the Chinese page (the settings page showed the English on it).
+HELP_ZH = {
+    "weights": "综合得分中三部分的权重：群众评议、同事互评、领导点评；可填任意非负数，"
+               "按实际参评的部分重新归一",
+    "thresholds": "综合得分（0-100）达到这四个分数时，窗口或人员分别评为二、三、四、五星；"
+                  "低于第一个分数为一星",
+    "criteria": "同事互评的内容：编码、中文名称、英文名称（比技能、比作风、比业绩）",
+    "min_reviewers": "参与互评的同事少于此人数时，不计互评部分（以免推断出某位同事的评分）",
+    "award_scope": "流动红旗授予每个单位（unit）或每个区域（region，即单位所在区域）的最佳窗口",
+    "award_min_ratings": "窗口在考核期内至少需要这么多条群众评价，才能参评流动红旗",
+}
+
+
+def help_for(lang: str) -> dict:
+    """``HELP`` in the page's language: Chinese on zh_CN pages, English on en pages."""
+    return HELP if lang == "en" else HELP_ZH
+
+
 DEFAULT_CRITERIA = [
     {"code": "skill", "zh": "比技能", "en": "Skill"},
     {"code": "conduct", "zh": "比作风", "en": "Conduct"},

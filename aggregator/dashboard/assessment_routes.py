@@ -155,7 +155,7 @@ def settings_page(request: Request, ctx: Ctx = Depends(current)):
     with read(request.app.state.engine) as conn:
         s = assessment_config.load(conn)
         staff_rows = [r for u in sorted(ctx.allowed) for r in assessment_store.colleagues(conn, u)]
-    return render(request, "assessment_settings.html", ctx, s=s, help=assessment_config.HELP,
+    return render(request, "assessment_settings.html", ctx, s=s, help=assessment_config.help_for(ctx.lang),
                   staff_rows=staff_rows, nav="assessment",
                   saved=request.query_params.get("saved"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import constants as C
+from . import i18n_manage
 
 ZH = {
     "app": "窗口服务好差评 · 监管平台", "app_short": "好差评监管平台",
@@ -65,7 +66,7 @@ ZH = {
     "stars": "星级", "party_member": "党员", "active": "在岗", "import": "导入花名册",
     "import_hint": "支持 .xlsx / .csv，首行为列名（编号、姓名、工号、岗位、单位编号、窗口编号、承诺…）。整表校验通过才导入。",
     "imported": "已导入 {n} 人，终端将在下次同步时更新。", "import_errors": "导入失败，未做任何修改：",
-    "service_items": "服务事项", "code": "编码", "time_limit": "办结时限", "add_item": "添加/修改事项",
+    "service_items": "服务事项", "code": "编码", "time_limit": "办结时限", "add_item": "添加事项",
     "config_version": "配置版本", "edit": "编辑", "file": "文件",
     "target_rate": "满意率目标", "first_contact_days": "首次联系（工作日）",
     "answer_days": "整改答复（工作日）", "holidays": "法定节假日", "workdays": "调休上班日",
@@ -152,7 +153,7 @@ EN = {
     "stars": "Stars", "party_member": "Party", "active": "Active", "import": "Import roster",
     "import_hint": ".xlsx or .csv; first row = column names (id, name, staff_no, post, unit_id, window_id, pledge…). Imported only if every row is valid.",
     "imported": "{n} staff imported; kiosks update at their next sync.", "import_errors": "Nothing imported:",
-    "service_items": "Service items", "code": "Code", "time_limit": "Time limit", "add_item": "Add / change item",
+    "service_items": "Service items", "code": "Code", "time_limit": "Time limit", "add_item": "Add item",
     "config_version": "Config version", "edit": "Edit", "file": "File",
     "target_rate": "Satisfaction target", "first_contact_days": "First contact (working days)",
     "answer_days": "Answer (working days)", "holidays": "Public holidays", "workdays": "Extra working days",
@@ -289,6 +290,8 @@ ZH.update({"p_colon": "：", "p_comma": "，", "p_semicolon": "；", "p_stop": "
            "p_close": "）", "p_list": "、", "p_gap": "　"})
 EN.update({"p_colon": ": ", "p_comma": ", ", "p_semicolon": "; ", "p_stop": ".", "p_open": " (",
            "p_close": ")", "p_list": ", ", "p_gap": "  "})
+ZH.update(i18n_manage.ZH)
+EN.update(i18n_manage.EN)
 CATALOG = {"zh_CN": ZH, "en": EN}
 
 

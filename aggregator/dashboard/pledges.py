@@ -56,6 +56,58 @@ def create(conn: Connection, kind: str, owner_id: str, title: str, items: list[s
     return pledge_id
 
 
+def _active(conn: Connection, pledge_id: int, allowed: set[str]) -> dict:
+    row = conn.execute(select(pledges).where(pledges.c.id == pledge_id, pledges.c.active.is_(True))) \
+        .mappings().first()
+    if row is None or row["unit_id"] not in allowed:
+        raise NotFound(f"pledge {pledge_id} does not exist")
+    return dict(row)
+
+
+def snapshot(conn: Connection, pledge_id: int) -> dict:
+    """A pledge's title and item texts, for the audit log."""
+    title = conn.execute(select(pledges.c.title).where(pledges.c.id == pledge_id)).scalar()
+    texts = conn.execute(select(pledge_items.c.id, pledge_items.c.text)
+                         .where(pledge_items.c.pledge_id == pledge_id)
+                         .order_by(pledge_items.c.id)).all()
+    return {"title": title, "items": {str(i): text for i, text in texts}}
+
+
+def correct(conn: Connection, pledge_id: int, title: str, texts: dict[int, str],
+            added: list[str], allowed: set[str], now: dt.datetime) -> None:
+    """Correct a pledge's title and item texts and add items; an item keeps its status and
+    evidence (a correction of wording is not a new promise)."""
+    _active(conn, pledge_id, allowed)
+    title = (title or "").strip()
+    if not title or len(title) > 500:
+        raise BadRequest("a pledge needs a title of 1-500 characters", field="title")
+    own = set(conn.execute(select(pledge_items.c.id)
+                           .where(pledge_items.c.pledge_id == pledge_id)).scalars())
+    added = [a.strip() for a in added if a and a.strip()]
+    if len(own) + len(added) > 20:
+        raise BadRequest("a pledge has at most 20 items", field="items")
+    for item_id, text in texts.items():
+        text = (text or "").strip()
+        if item_id not in own:
+            raise NotFound(f"pledge item {item_id} is not an item of pledge {pledge_id}")
+        if not text:
+            raise BadRequest("an item's text cannot be empty (withdraw the pledge instead)",
+                             field=f"item-{item_id}")
+        conn.execute(update(pledge_items).where(pledge_items.c.id == item_id)
+                     .values(text=text[:1000]))
+    conn.execute(update(pledges).where(pledges.c.id == pledge_id).values(title=title))
+    if added:
+        conn.execute(pledge_items.insert(), [
+            {"pledge_id": pledge_id, "text": text[:1000], "status": "in_progress",
+             "evidence": None, "updated_at": now, "updated_by": None} for text in added])
+
+
+def withdraw(conn: Connection, pledge_id: int, allowed: set[str]) -> None:
+    """Withdraw a pledge: no longer public or counted; its rows stay."""
+    _active(conn, pledge_id, allowed)
+    conn.execute(update(pledges).where(pledges.c.id == pledge_id).values(active=False))
+
+
 def set_item(conn: Connection, item_id: int, status: str, evidence: str, user: dict,
              allowed: set[str], now: dt.datetime) -> None:
     """Record how an item was kept, with the evidence (required unless in progress)."""

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request, UploadFile
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from .. import enroll, org, roster
 from ..db import read, write
-from ..errors import BadRequest, Forbidden, NotFound, TooLarge
-from ..schema import devices, service_items, staff, units, windows
-from . import audit, config, scope
+from ..errors import BadRequest, NotFound
+from ..schema import devices, staff, units, windows
+from . import audit, config, items, scope
 from . import devices as device_health
 from .web import PREFIX, Ctx, current, posted, redirect, render
 
@@ -92,21 +92,18 @@ def _roster(conn, allowed, unit_id=None):
     return rows
 
 
-def _items(conn, allowed):
-    return [dict(r) for r in conn.execute(
-        select(service_items).where(or_(service_items.c.unit_id.in_(sorted(allowed)),
-                                        service_items.c.unit_id.is_(None)))
-        .order_by(service_items.c.unit_id, service_items.c.code)).mappings()]
-
-
 @router.get("/roster")
-def roster_page(request: Request, ctx: Ctx = Depends(current), errors: list | None = None,
-                message: str | None = None):
+def roster_page(request: Request, ctx: Ctx = Depends(current)):
+    return roster_view(request, ctx)
+
+
+def roster_view(request: Request, ctx: Ctx, status: int = 200, **extra):
+    """The roster page, with ``extra`` (errors, message, an item conflict…) for the template."""
     with read(request.app.state.engine) as conn:
-        data = dict(staff_rows=_roster(conn, ctx.allowed), items=_items(conn, ctx.allowed),
+        data = dict(staff_rows=_roster(conn, ctx.allowed), items=items.list_for(conn, ctx.allowed),
                     windows=_windows(conn, ctx.allowed), version=org.config_version(conn))
-    return render(request, "roster.html", ctx, **data, errors=errors, message=message,
-                  nav="roster")
+    return render(request, "roster.html", ctx, status=status, **data,
+                  **{"errors": None, "message": None} | extra, nav="roster")
 
 
 @router.post("/roster/staff/{staff_id}")
@@ -136,9 +133,16 @@ def save_staff(staff_id: str, request: Request, ctx: Ctx = Depends(posted),
 async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(posted)):
     scope.require_role(ctx.user, "unit_manager")
     data = await file.read(MAX_ROSTER + 1)
+    name = file.filename or ""
+    # A file of the wrong type, unreadable or too big comes back to the roster page saying
+    # so (it was the bare error page, and the user lost the page they were on).
     if len(data) > MAX_ROSTER:
-        raise TooLarge(f"roster file over {MAX_ROSTER} bytes", field="file")
-    rows, errors = roster.parse(file.filename or "", data)
+        return await run_in_threadpool(_file_refused, request, ctx, name, "import_too_large")
+    try:
+        rows, errors = roster.parse(name, data)
+    except BadRequest as exc:
+        problem = "import_file_type" if exc.code == "roster_file_type" else "import_unreadable"
+        return await run_in_threadpool(_file_refused, request, ctx, name, problem)
     ids = [row["id"] for _, row in rows if isinstance(row.get("id"), str)]
 
     def owners() -> dict:  # the unit each existing staff id belongs to now
@@ -168,25 +172,15 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
         except BadRequest as exc:
             errors = exc.extra.get("errors") or [exc.detail]
         else:
-            return await run_in_threadpool(roster_page, request, ctx,
+            return await run_in_threadpool(roster_view, request, ctx,
                                            message=str(out["imported"]))
-    return await run_in_threadpool(roster_page, request, ctx, errors=errors[:50])
+    return await run_in_threadpool(roster_view, request, ctx, errors=errors[:50])
 
 
-@router.post("/roster/items")
-def save_item(request: Request, ctx: Ctx = Depends(posted), code: str = Form(...),
-              name: str = Form(...), time_limit: str = Form(""), unit_id: str = Form(...)):
-    scope.require_role(ctx.user, "unit_manager")
-    with write(request.app.state.engine) as conn:
-        scope.check_unit(conn, ctx.user, unit_id)
-        existing = conn.execute(select(service_items.c.unit_id)
-                                .where(service_items.c.code == code)).first()
-        if existing is not None and existing[0] not in ctx.allowed:
-            raise Forbidden(f"service item {code!r} belongs to another unit")
-        org.save(conn, "service_items", {"code": code, "name": name,
-                                         "time_limit": time_limit, "unit_id": unit_id})
-        audit.record(conn, ctx.user, "edit_item", ctx.now, target=code, ip=ctx.ip)
-    return redirect(f"{PREFIX}/roster#items")
+def _file_refused(request: Request, ctx: Ctx, name: str, problem: str):
+    message = ctx.t(problem, file=name or "?", types=ctx.t("p_list").join(roster.ACCEPTED),
+                    mb=MAX_ROSTER // (1024 * 1024))
+    return roster_view(request, ctx, 400, errors=[message])
 
 
 @router.get("/settings")

@@ -70,6 +70,7 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
             cookie = accounts.start_session(conn, user["id"], request.app.state.settings.secret,
                                             ip, now, s)
             audit.record(conn, user, "login", now, ip=ip)
+            conn.execute(update(users).where(users.c.id == user["id"]).values(last_login_at=now))
     if user is None:
         key = "login_locked" if outcome == "locked" else "login_invalid"
         return _login_page(request, 429 if outcome == "locked" else 401, error=key,

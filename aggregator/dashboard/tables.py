@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from ..migrations import m0010_dashboard
+from ..migrations import m0010_dashboard, m0045_item_retired_last_login
 
 metadata = MetaData()
 m0010_dashboard.define(metadata)
+m0045_item_retired_last_login.define(metadata)  # users.last_login_at
 
 t = metadata.tables
 users = t["users"]

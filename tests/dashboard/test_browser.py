@@ -156,10 +156,48 @@ def test_every_page_fits_a_phone_screen(browser, dash_sqlite):
         for path in ("/rankings?print=1",   # the bulletin was 714 px wide
                      "/", "/rankings", "/rankings?group=staff", "/cases", f"/cases/{case}",
                      "/devices", "/roster", "/units/U-01", "/assessment", "/pledges",
-                     "/account"):
+                     "/account", "/users"):
             page.goto(dash.url + "/dashboard" + path)
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, (path, width)
         assert page.locator("a[data-nav=cases]").is_visible()   # the menu is still there
     finally:
         context.close()
+
+
+def test_unit_manager_retires_an_item_and_is_asked_before_overwriting_one(page, dash_sqlite,
+                                                                            tmp_path):
+    # Items could only be overwritten silently and never removed; the browser shows the
+    # confirmation of a retirement and the question before an overwrite.
+    dash = dash_sqlite
+    browser_login(page, dash, "u01")
+    page.wait_for_url("**/dashboard/")
+    page.goto(f"{dash.url}/dashboard/roster#items")
+    row = page.locator("tr[data-item]").filter(has_text="U-01-").first
+    code = row.get_attribute("data-item")
+    row.locator("summary").click()
+    page.once("dialog", lambda d: d.accept())
+    row.locator("button[data-retire]").click()
+    page.wait_for_load_state()
+    assert "已停用" in page.locator(f'tr[data-item="{code}"]').inner_text()
+    form = page.locator("form[data-add-item]")
+    form.locator("input[name=code]").fill(code)
+    form.locator("input[name=name]").fill("新的名称")
+    form.locator("button").click()
+    page.wait_for_selector("[data-item-conflict]")
+    assert code in page.locator("[data-item-conflict]").inner_text()
+    page.locator("#items").screenshot(path=tmp_path / "roster-items.png")
+    page.locator("[data-item-conflict] a").click()   # cancel: nothing changed
+    page.locator(f'tr[data-item="{code}"] button[data-restore]').click()
+    page.wait_for_load_state()
+    assert "在用" in page.locator(f'tr[data-item="{code}"]').inner_text()
+
+
+def test_admin_account_list(page, dash_sqlite, tmp_path):
+    dash = dash_sqlite
+    browser_login(page, dash, "admin")
+    page.wait_for_url("**/dashboard/")
+    page.locator("a[data-nav=users]").click()
+    page.wait_for_selector('tr[data-user="u01"]')
+    assert page.locator('tr[data-user="admin"] button').count() == 0   # not themselves
+    page.screenshot(path=tmp_path / "users.png", full_page=True)

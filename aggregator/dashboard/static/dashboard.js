@@ -1,7 +1,9 @@
 // Small progressive enhancements; every page works without this file.
 document.addEventListener("submit", function (e) {
   var form = e.target;
-  var msg = form.getAttribute("data-confirm");
+  // A button may ask on its own (a second action of a form, e.g. "停用事项").
+  var msg = (e.submitter && e.submitter.getAttribute("data-confirm")) ||
+    form.getAttribute("data-confirm");
   if (msg && !window.confirm(msg)) {
     e.preventDefault();
     return;
