@@ -26,6 +26,7 @@ SEVERITY = {
     C.AL_CONFLICT: "high", C.AL_CHAIN_BREAK: "high", C.AL_SEQ_GAP: "medium",
     C.AL_NEW_STREAM: "medium", C.AL_DB_RECOVERED: "medium", C.AL_CLOCK: "low",
     C.AL_NO_STAFF: "low", C.AL_BURST: "medium", C.AL_ZERO_BAD: "high", C.AL_SILENT: "medium",
+    C.AL_AFTER_REVOCATION: "medium",
 }
 
 

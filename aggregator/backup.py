@@ -293,8 +293,11 @@ EXPORT_BATCH = 400  # events per ingest transaction (as a kiosk sends them)
 def import_kiosk_export(engine: Engine, folder: Path, settings) -> dict:
     """Ingest the events of a kiosk's USB export (``kiosk export``) as if it had sent them.
 
-    The manifest's SHA-256 of events.jsonl must match. The device must be enrolled and not
-    revoked. Events the server holds already come back as duplicates.
+    The manifest's SHA-256 of events.jsonl must match. The device must be enrolled; a revoked
+    one's export is taken in too (a dead kiosk is revoked, and its export is how its last
+    ratings arrive), with its ratings recorded after the revocation flagged
+    ``after_revocation`` (``ingest.ingest_batch``). Events the server holds already come back
+    as duplicates.
     """
     from .ingest import ingest_batch
     from .schema import devices
@@ -350,8 +353,24 @@ def import_kiosk_export(engine: Engine, folder: Path, settings) -> dict:
     for k in range(0, len(events), EXPORT_BATCH):
         doc = {"protocol": 1, "device_id": device["id"], "batch_id": str(uuid.uuid4()),
                "events": events[k:k + EXPORT_BATCH]}
-        answer = ingest_batch(engine, device, doc, utcnow(), settings)
+        answer = ingest_batch(engine, device, doc, utcnow(), settings,
+                              revoked_at=device["revoked_at"])
         for r in answer["results"]:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
-    return {"device_id": device["id"], "events": len(events), "results": counts,
-            "chain_ok_on_kiosk": manifest.get("chain_ok")}
+    out = {"device_id": device["id"], "events": len(events), "results": counts,
+           "chain_ok_on_kiosk": manifest.get("chain_ok")}
+    if device["revoked_at"] is not None:
+        out["revoked_at"] = device["revoked_at"].isoformat()
+        with engine.connect() as conn:
+            out["flagged_after_revocation"] = _after_revocation(conn, device["id"])
+    return out
+
+
+def _after_revocation(conn, device_id: str) -> int:
+    """How many ratings of ``device_id`` carry the ``after_revocation`` flag."""
+    from .constants import FLAG_AFTER_REVOCATION
+    from .schema import ratings
+
+    return sum(1 for (flags,) in conn.execute(select(ratings.c.flags).where(
+        ratings.c.device_id == device_id, ratings.c.flagged.is_(True)))
+        if FLAG_AFTER_REVOCATION in json.loads(flags or "[]"))

@@ -1,5 +1,5 @@
-"""The ``aggregator`` command: serve, migrate, enroll-code, revoke-device, scan-alerts, demo,
-create-user, set-password, deactivate-user, activate-user, backup, restore,
+"""The ``aggregator`` command: serve, migrate, enroll-code, revoke-device, devices,
+scan-alerts, demo, create-user, set-password, deactivate-user, activate-user, backup, restore,
 import-kiosk-export."""
 
 from __future__ import annotations
@@ -183,6 +183,24 @@ def cmd_revoke(args) -> int:
     return 0
 
 
+def cmd_devices(args) -> int:
+    from . import fleet
+    from .db import read, utcnow
+    from .settings import Settings
+
+    settings = Settings.from_env()
+    with read(_engine(args)) as conn:
+        rows = fleet.devices(conn, utcnow(), settings, unit=args.unit)
+    if args.json:
+        keep = ("id", "unit_id", "window_id", "status", "last_seen_at", "last_seen_local",
+                "revoked_at", "revoked_at_local", "backlog", "app_version")
+        print(json.dumps([{k: d[k].isoformat() if hasattr(d[k], "isoformat") else d[k]
+                           for k in keep} for d in rows], ensure_ascii=False, indent=1))
+    else:
+        print(fleet.table(rows, settings.timezone_offset_hours))
+    return 0
+
+
 def cmd_shrink_photos(args) -> int:
     from .db import write
     from .staff_photos import MAX_SIZE, shrink_stored
@@ -346,6 +364,9 @@ def _port(value: str) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aggregator", description=(
         "Central aggregation server of the counter satisfaction kiosk (窗口服务好差评)."))
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"aggregator {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     db_help = f"database URL, sqlite:///path or postgresql://… (default {DEFAULT_DB})"
 
@@ -370,6 +391,11 @@ def parser() -> argparse.ArgumentParser:
                                     "code enrols only a new device")
     c = command("revoke-device", cmd_revoke, "stop a device (its data is kept)")
     c.add_argument("--device", required=True, help="device id")
+    c = command("devices", cmd_devices, "list the enrolled devices: unit, window, status "
+                "(online, offline, revoked), last seen in the hall's local time, backlog, "
+                "app version")
+    c.add_argument("--unit", help="only this unit's devices (unit id)")
+    c.add_argument("--json", action="store_true", help="print JSON")
     command("scan-alerts", cmd_scan, "raise periodic integrity alerts now")
     command("shrink-photos", cmd_shrink_photos, "scale the staff photos stored before uploads "
             "were scaled (2026-12-02) to what kiosks show, upright; the roster then names them")

@@ -56,10 +56,16 @@ AL_NO_STAFF = "no_staff"
 AL_BURST = "burst"
 AL_ZERO_BAD = "zero_bad"
 AL_SILENT = "device_silent"
+AL_AFTER_REVOCATION = "after_revocation"
 ALERT_KINDS = (
     AL_CONFLICT, AL_CHAIN_BREAK, AL_SEQ_GAP, AL_NEW_STREAM, AL_DB_RECOVERED,
-    AL_CLOCK, AL_NO_STAFF, AL_BURST, AL_ZERO_BAD, AL_SILENT,
+    AL_CLOCK, AL_NO_STAFF, AL_BURST, AL_ZERO_BAD, AL_SILENT, AL_AFTER_REVOCATION,
 )
+
+# The server's own flag (not a kiosk's, so not in the wire's FLAGS): a rating of a revoked
+# device's USB export recorded after the revocation, by the kiosk's clock corrected by its
+# last measured skew. Kept and counted apart like any flagged rating, never dropped.
+FLAG_AFTER_REVOCATION = "after_revocation"
 
 # Event statuses in a batch answer.
 ST_ACCEPTED = "accepted"

@@ -42,22 +42,27 @@ from .schema import events, quarantine, streams
 from .settings import Settings
 
 MAX_SEQ = 2**63 - 1  # an unknown stream: look every id up
-_STARS, _DAY, _WINDOW, _UNIT = (rating_store.COLUMNS.index(c)
-                                for c in ("stars", "day", "window_id", "unit_id"))
+_STARS, _DAY, _WINDOW, _UNIT, _FLAGS, _FLAGGED = (
+    rating_store.COLUMNS.index(c)
+    for c in ("stars", "day", "window_id", "unit_id", "flags", "flagged"))
 EVENT_COLUMNS = ("id", "device_id", "stream_id", "seq", "type", "device_time", "boot_id",
                  "mono_ns", "payload", "prev_hash", "hash", "batch_id", "server_time")
 
 
 def ingest_batch(engine: Engine, device: dict, doc: dict, now: dt.datetime,
-                 settings: Settings, *, nonce: bool = False) -> dict:
+                 settings: Settings, *, nonce: bool = False,
+                 revoked_at: dt.datetime | None = None) -> dict:
     """Store the batch ``doc`` of ``device`` and return the protocol's answer.
 
     ``nonce``: record the request's nonce (``device["nonce"]``, from ``authenticate_device``
     with ``record_nonce=False``) in this transaction; a replay then fails as a whole.
+    ``revoked_at``: the revocation time of a revoked device whose USB export is taken in
+    (``backup.import_kiosk_export``); only then is a revoked device's batch stored. Its
+    ratings recorded after that time are flagged ``after_revocation``, not refused.
     """
     checked = CheckedBatch(doc, device, now, settings, engine.dialect.name)  # no lock held
     with write(engine) as conn:
-        return _Batch(conn, device, doc, checked, now, settings, nonce).run()
+        return _Batch(conn, device, doc, checked, now, settings, nonce, revoked_at).run()
 
 
 def _storable(text):
@@ -77,8 +82,10 @@ def _storable(text):
 
 class _Batch:
     def __init__(self, conn: Connection, device: dict, doc: dict, checked: CheckedBatch,
-                 now: dt.datetime, settings: Settings, nonce: bool = False):
+                 now: dt.datetime, settings: Settings, nonce: bool = False,
+                 revoked_at: dt.datetime | None = None):
         self.conn, self.doc, self.now, self.s = conn, doc, now, settings
+        self.revoked_at = revoked_at
         self.checked = checked
         self.nonce = device["nonce"] if nonce else None
         self.device_id = device["id"]
@@ -113,7 +120,7 @@ class _Batch:
         row = sql(self.conn, "SELECT id, window_id, unit_id, staff_id, staff_name, revoked_at "
                   "FROM devices WHERE id = ?" + (" FOR UPDATE" if is_pg(self.conn) else ""),
                   (self.device_id,)).mappings().first()
-        if row is None or row["revoked_at"] is not None:
+        if row is None or (row["revoked_at"] is not None and self.revoked_at is None):
             raise Unauthorized(f"device {self.device_id!r} was revoked", code="device_revoked")
         if self.nonce is not None:
             remember_nonce(self.conn, {"id": self.device_id, "nonce": self.nonce}, self.now)
@@ -130,8 +137,9 @@ class _Batch:
             self.conn.execute(quarantine.insert(), self.quarantined)
         high_water = self._update_streams(accepted)
         now = driver_time(self.conn, self.now)
-        sql(self.conn, "UPDATE devices SET last_seen_at = ?, last_upload_at = ?, last_skew_s = ? "
-            "WHERE id = ?", (now, now, self.skew, self.device_id))
+        if self.revoked_at is None:  # a revoked device's export: the device was not seen
+            sql(self.conn, "UPDATE devices SET last_seen_at = ?, last_upload_at = ?, "
+                "last_skew_s = ? WHERE id = ?", (now, now, self.skew, self.device_id))
         return {"batch_id": self.doc["batch_id"], "device_id": self.device_id,
                 "server_time": self.now.isoformat(), "results": self.results,
                 "high_water": high_water}
@@ -281,6 +289,7 @@ class _Batch:
         if moved:
             rows = {i: self._moved(row) if self.windows[row[_WINDOW]] != row[_WINDOW] else row
                     for i, row in rows.items()}
+        after = self._after_revocation(rows) if self.revoked_at is not None else 0
         late = [i for i in checked.late if i in taken]
         if late:  # one alert a day per device (dedupe_key): the first event tells the date
             self._alert(C.AL_CLOCK, rating_store.local_day(self.now, tz),
@@ -318,7 +327,8 @@ class _Batch:
                             f"error {str(p.get('error'))[:200]!r})")
         rating_rows = list(rows.values())
         # the increments of all the batch's ratings hold when all of them are stored as made
-        whole = made is checked.rating_rows and not moved and len(rows) == len(made)
+        whole = made is checked.rating_rows and not moved and not after and \
+            len(rows) == len(made)
         inserted = rating_store.store_rows(self.conn, rating_rows, not_rated,
                                            tallied=checked.rollup if whole else None)
         # Every bad rating opens its case in the same transaction (docs/dashboard.md).
@@ -328,6 +338,30 @@ class _Batch:
                            self.now)
         for p in follow_ups:
             rating_store.attach(self.conn, p["rating_id"], rating_store.FOLLOW_UP, p, self.now)
+
+    def _after_revocation(self, rows: dict[int, tuple]) -> int:
+        """Flag the ratings of ``rows`` recorded after the device was revoked (its clock
+        corrected by the last skew measured, as for the day); returns how many. The export of
+        a dead kiosk is how its last ratings arrive: those before the revocation count as any;
+        those after it were taken by a device the office had stopped (stolen, tampered with,
+        or simply still switched on), so a supervisor looks at them before they count."""
+        skew, flagged = dt.timedelta(seconds=self.skew), []
+        for i, row in rows.items():
+            if min(self.checked.times[i] - skew, self.now) <= self.revoked_at:
+                continue
+            flags = sorted(set(json.loads(row[_FLAGS])) | {C.FLAG_AFTER_REVOCATION})
+            row = list(row)
+            row[_FLAGS], row[_FLAGGED] = json.dumps(flags), True
+            rows[i] = tuple(row)
+            flagged.append(i)
+        if flagged:
+            self._alert(C.AL_AFTER_REVOCATION, self.revoked_at.isoformat(),
+                        f"device {self.device_id} was revoked at {self.revoked_at.isoformat()}; "
+                        f"its USB export holds ratings recorded after that (the first dated "
+                        f"{self.events[flagged[0]]['device_time']}): taken in flagged "
+                        f"{C.FLAG_AFTER_REVOCATION}, excluded from rates unless flagged ratings "
+                        "are included")
+        return len(flagged)
 
     def _moved(self, row: tuple) -> tuple:
         """``row`` counted for the device's window (see ``_window_problem``)."""

@@ -111,6 +111,16 @@ def _convert(name: str, raw: str, kind: type):
             raise ValueError(raw)
         return kind(raw)
     except ValueError:
-        raise ConfigError(
-            f"AGGREGATOR_{name.upper()} must be {kind.__name__}, got {raw!r}"
-        ) from None
+        raise ConfigError(f"AGGREGATOR_{name.upper()} must be {_allowed(name, kind)}, got "
+                          f"{raw!r:.80} ({SETTINGS_HELP[name]})") from None
+
+
+def _allowed(name: str, kind: type) -> str:
+    """What ``AGGREGATOR_<name>`` may be, in words ("must be int" named no range)."""
+    if kind is bool:
+        return "one of 1, true, yes, on (or 0, false, no, off)"
+    what = {int: "a whole number", float: "a number"}.get(kind, kind.__name__)
+    if name in RANGES:
+        low, high = RANGES[name]
+        return f"{what} from {low} to {high}"
+    return what

@@ -44,7 +44,7 @@ BADGE_MAX = 32
 NUMPAD_DIGITS = {256 + i: str(i) for i in range(10)}   # Kivy keycodes numpad0 … numpad9
 # Enrolment problems the technician panel says in its own language (tech.enrol_<code>).
 ENROL_PROBLEMS = ("unknown_code", "code_used", "code_expired", "unreachable", "incomplete",
-                  "device_exists", "code_for_another_device")
+                  "device_exists", "code_for_another_device", "not_a_server")
 ENTER_KEYS = (13, 271)                                  # enter, numpadenter
 ESCAPE = 27
 # Screens imported and built on first use (KioskApp.build): name → (module, class).
@@ -693,7 +693,7 @@ class KioskApp(App):
         def enrol() -> tuple[bool, str]:
             ok, detail, problem = self.on_enrol(url, code)
             if problem in ENROL_PROBLEMS:   # said in the panel's language; the rest as given
-                detail = self.tr(f"tech.enrol_{problem}")
+                detail = self.tr(f"tech.enrol_{problem}", url=url)
             return ok, detail
 
         self._in_background(self.tr("tech.enrol"), enrol, self._enrolled)

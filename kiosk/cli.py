@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--windowed", action="store_true", help="not fullscreen, whatever the config says")
 
     chk = sub.add_parser("check-config", help="validate a config file; exit 2 with the errors")
-    chk.add_argument("path", help="config file to check")
+    chk.add_argument("path", nargs="?", help="config file to check (or --config)")
+    chk.add_argument("--config", help=f"config file to check, as for the other commands "
+                                      f"(default: {DEFAULT_CONFIG})")
 
     st = sub.add_parser("status", help="device id, pending events, last ack, database size")
     st.add_argument("--config", default=DEFAULT_CONFIG)
@@ -66,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--rate", type=float, default=None, help="ratings per second per device (default: as fast as possible)")
     sim.add_argument("--workdir", default=None, help="where the virtual kiosks keep their databases")
     sim.add_argument("--admin-token", default=None, help="aggregator admin token used to issue enrolment codes")
+    sim.add_argument("--allow-remote-server", action="store_true",
+                     help="run against a server not on this machine (only one that holds no real "
+                          "data: the simulated unit enters its rankings)")
     return p
 
 
@@ -90,15 +95,40 @@ def _open_store(cfg, *, check: bool):
     return RatingStore(data_dir(cfg) / "kiosk.db", check=check)
 
 
+# What a hall's kiosk must be told; their defaults make only the demo window.
+HALL_SETTINGS = ("window.id", "window.unit_id")
+
+
 def cmd_check_config(args) -> int:
-    cfg = load_config(args.path)
-    warnings = photo_warnings(cfg)
+    if args.path and args.config and args.path != args.config:
+        print(f"kiosk check-config: two files given ({args.path} and --config {args.config}); "
+              "give one", file=sys.stderr)
+        return 2
+    path = args.path or args.config or DEFAULT_CONFIG
+    cfg = load_config(path)
+    given = _line_map(Path(path).read_text(encoding="utf-8"))
+    if not given:
+        # It passed: the kiosk then ran as the demo window W-001 of unit U-001, without a
+        # server, with the technician PIN 000000.
+        raise ConfigError(
+            f"{path}: sets nothing (empty, or comments only); a kiosk would run as the demo "
+            f"window {cfg.window.id} of unit {cfg.window.unit_id}, without a server. Set at "
+            "least " + ", ".join(HALL_SETTINGS) + " and sync.server (the documented "
+            "config.yaml lists every setting)")
+    warnings = [f"{name} is not set: the demo default {_value(cfg, name)!r} is used"
+                for name in HALL_SETTINGS if name not in given]
+    warnings += photo_warnings(cfg)
     for warning in warnings:
-        print(f"{args.path}: warning: {warning}", file=sys.stderr)
-    print(f"{args.path}: OK — window {cfg.window.id}, {len(cfg.roster)} staff, "
+        print(f"{path}: warning: {warning}", file=sys.stderr)
+    print(f"{path}: OK — window {cfg.window.id}, {len(cfg.roster)} staff, "
           f"{len(cfg.service_items)} service items, mode {cfg.trigger.mode}"
           + (f"; {len(warnings)} warning(s) above" if warnings else ""))
     return 0
+
+
+def _value(cfg, name: str):
+    section, key = name.split(".")
+    return getattr(getattr(cfg, section), key)
 
 
 def photo_warnings(cfg) -> list[str]:
@@ -272,6 +302,8 @@ def cmd_simulate(args) -> int:
         argv += ["--workdir", args.workdir]
     if args.admin_token:
         argv += ["--admin-token", args.admin_token]
+    if args.allow_remote_server:
+        argv += ["--allow-remote-server"]
     return simulate_main(argv)
 
 

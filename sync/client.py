@@ -225,6 +225,13 @@ class SyncClient:
                            "app_version": self.app_version}).encode("utf-8")
         answer = self._send("POST", ENROLL_PATH, body, {"Content-Type": "application/json"})
         doc = answer.json()
+        if _not_the_server(answer, doc):
+            # A wrong path (http://host:8700/wrong) said only "enrolment refused: 404: Not
+            # Found", which reads as a wrong code.
+            raise self._note_error(EnrolmentFailed(
+                f"{self.server_url} does not answer as an aggregation server (POST "
+                f"{self._url(ENROLL_PATH)}: {answer.describe()}); check the server address, "
+                "e.g. http://host:8700", status=answer.status, code="not_a_server"))
         if answer.status in (400, 404, 409, 410):
             detail = (doc or {}).get("detail") or answer.describe()
             raise self._note_error(EnrolmentFailed(
@@ -479,6 +486,19 @@ class SyncClient:
             "db_bytes": diag.get("db_bytes"),
             "config_version": (self.store.device_config()[0] or {}).get("version"),
         }
+
+
+def _not_the_server(answer: Answer, doc: Any) -> bool:
+    """True when the answer is not the enrolment endpoint's: its refusals always name an
+    ``error`` (its only 404 is ``unknown_code``), and its success is JSON. A 404 or 405 of
+    another path (the aggregator's own ``not_found`` under a wrong prefix), or a web server's
+    page, is someone else's answer."""
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if answer.status in (404, 405):
+        return error != "unknown_code"
+    if answer.status in (400, 409, 410):
+        return not isinstance(error, str)
+    return answer.status == 200 and not isinstance(doc, dict)
 
 
 def _short(exc: Exception) -> str:

@@ -210,6 +210,25 @@ def simulate(server: str, devices: int, ratings: int, rate: float | None = None,
     return result
 
 
+def is_loopback(url: str) -> bool:
+    """True when every address the host of ``url`` resolves to is this machine's loopback.
+
+    >>> is_loopback("http://127.0.0.1:8700"), is_loopback("http://192.0.2.7:8700")
+    (True, False)
+    """
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname
+        found = socket.getaddrinfo(host, None) if host else []
+    except (OSError, ValueError, UnicodeError):
+        return False
+    return bool(found) and all(ipaddress.ip_address(a[4][0].split("%")[0]).is_loopback
+                               for a in found)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``kiosk simulate``: exit 0 when every event of every kiosk was acknowledged."""
     p = argparse.ArgumentParser(prog="kiosk simulate",
@@ -223,9 +242,20 @@ def main(argv: list[str] | None = None) -> int:
                    help="admin token to issue enrolment codes (default: $AGGREGATOR_ADMIN_TOKEN)")
     p.add_argument("--codes", default=None, help="file with one enrolment code per line")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--allow-remote-server", action="store_true",
+                   help="run against a server not on this machine (a load test of a server "
+                        "that holds no real data): its rankings then hold the simulated unit")
     args = p.parse_args(argv)
     if args.devices < 1 or args.ratings < 0:
         p.error("--devices must be at least 1 and --ratings at least 0")
+    if not args.allow_remote_server and not is_loopback(args.server):
+        # It made its unit SIM-U, windows and thousands of made-up ratings on a live server,
+        # where they stood in the rankings and bulletins beside the real halls.
+        print(f"kiosk simulate: {args.server} is not on this machine: the simulated unit "
+              f"{SIM_UNIT}, its windows and made-up ratings would go into that server's rankings "
+              "and bulletins. Simulate against a test server on 127.0.0.1, or pass "
+              "--allow-remote-server for a server that holds no real data", file=sys.stderr)
+        return 2
     codes = None
     if args.codes:
         codes = [line.strip() for line in Path(args.codes).read_text().splitlines() if line.strip()]

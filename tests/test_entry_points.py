@@ -49,3 +49,17 @@ def test_a_built_package_holds_every_file_the_code_needs(tmp_path):
                                       if path.startswith("assets/") else path)
     missing = [p for p in tracked if not installed(p).exists()]
     assert missing == []
+
+
+@pytest.mark.parametrize("script", ["kiosk", "aggregator"])
+def test_console_script_prints_the_package_version(script, tmp_path):
+    # `aggregator --version` said "the following arguments are required: COMMAND": an operator
+    # reporting a problem, or checking that an upgrade took, could not tell which release ran.
+    import re
+
+    setup_py = (Path(__file__).resolve().parent.parent / "setup.py").read_text(encoding="utf-8")
+    version = re.search(r'version="([^"]+)"', setup_py).group(1)
+    out = subprocess.run([str(BIN / script), "--version"], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"{script} {version}"

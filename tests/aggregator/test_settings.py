@@ -33,8 +33,9 @@ def test_settings_are_read_from_the_environment():
 
 
 @pytest.mark.parametrize("name, raw, says", [
-    ("SILENT_HOURS", "abc", "must be int, got 'abc'"),
-    ("TRUST_PROXY", "maybe", "must be bool, got 'maybe'"),
+    ("SILENT_HOURS", "abc", "must be a whole number from 1 to 8784, got 'abc'"),
+    ("TRUST_PROXY", "maybe", "must be one of 1, true, yes, on (or 0, false, no, off), got "
+                             "'maybe'"),
     # An offset of 99 hours started the server, and then every page that dates "today" and
     # every batch failed with a 500 (Python's timezone() takes less than 24 hours).
     ("TIMEZONE_OFFSET_HOURS", "99", "must be a number from -12 to 14, got 99"),
@@ -53,3 +54,17 @@ def test_a_bad_value_names_the_variable_its_bounds_and_the_value(name, raw, says
     with pytest.raises(ConfigError) as err:
         Settings.from_env({f"AGGREGATOR_{name}": raw})
     assert str(err.value).startswith(f"AGGREGATOR_{name} {says}")
+
+
+@pytest.mark.parametrize("name, raw, allowed", [
+    ("SILENT_HOURS", "12.5", "a whole number from 1 to 8784"),
+    ("GAP_ALERT_HOURS", "one day", "a whole number from 1 to 8784"),
+    ("SMOOTHING_PRIOR", "twenty", "a number from 0.0 to 1000000.0"),
+    ("CLOCK_WINDOW_SECONDS", "5m", "a whole number from 30 to 86400"),
+])
+def test_a_value_that_is_not_a_number_is_told_the_allowed_range(name, raw, allowed):
+    # "AGGREGATOR_SILENT_HOURS must be int, got '12.5'" left the operator to guess what to
+    # write and then fail again on the range: say both at once, and what the setting is for.
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({f"AGGREGATOR_{name}": raw})
+    assert str(err.value).startswith(f"AGGREGATOR_{name} must be {allowed}, got {raw!r} (")

@@ -220,3 +220,36 @@ def test_status_of_an_empty_database_file_says_so_and_writes_nothing(config_file
     out = kiosk("status", "--config", str(config_file))
     assert out.returncode == 1 and "is empty, not a kiosk database" in out.stderr
     assert db.stat().st_size == 0 and not (db.parent / "device.json").exists()
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# nothing here yet\n"])
+def test_check_config_refuses_a_file_that_sets_nothing(tmp_path, text):
+    # An empty config.yaml passed check-config: the kiosk then ran in the hall as the demo
+    # window W-001 of unit U-001, without a server, and its ratings reached no one.
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    out = kiosk("check-config", str(path))
+    assert out.returncode == 2 and "OK" not in out.stdout
+    assert "sets nothing" in out.stderr and "window.id, window.unit_id" in out.stderr
+
+
+def test_check_config_warns_of_window_and_unit_left_at_the_demo_defaults(tmp_path):
+    # A file that sets only the look of the window gave "OK" for a kiosk counting its
+    # ratings for the demo window and unit.
+    path = tmp_path / "config.yaml"
+    path.write_text("window:\n  name: 社保窗口\n", encoding="utf-8")
+    out = kiosk("check-config", str(path))
+    assert out.returncode == 0 and "2 warning(s)" in out.stdout
+    assert "window.id is not set: the demo default 'W-001' is used" in out.stderr
+    assert "window.unit_id is not set: the demo default 'U-001' is used" in out.stderr
+
+
+def test_check_config_takes_config_like_the_other_commands(config_file):
+    # `kiosk status --config F` but `kiosk check-config --config F` was "unrecognized
+    # arguments": the same file had to be given two ways. The positional form still works.
+    for args in (["--config", str(config_file)], [str(config_file)],
+                 [str(config_file), "--config", str(config_file)]):
+        out = kiosk("check-config", *args)
+        assert out.returncode == 0 and f"{config_file}: OK" in out.stdout, out.stderr
+    two = kiosk("check-config", str(config_file), "--config", "/etc/kiosk/other.yaml")
+    assert two.returncode == 2 and "two files given" in two.stderr

@@ -142,7 +142,8 @@ def test_check_config_warns_of_photos_the_badge_screen_cannot_show(tmp_path):
     (tmp_path / "wang.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 64)
     (tmp_path / "li.png").write_text("not a picture", encoding="utf-8")
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("roster:\n"
+    cfg.write_text("window: {id: W-1, unit_id: U-1}\n"   # not the demo's (its own warnings)
+                   "roster:\n"
                    "  - {staff_id: S-1, name: 王芳, photo: wang.jpg}\n"
                    "  - {staff_id: S-2, name: 李明, photo: li.png}\n"
                    "  - {staff_id: S-3, name: 张伟, photo: photos/zhang.jpg}\n", encoding="utf-8")

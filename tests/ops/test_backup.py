@@ -305,3 +305,56 @@ def test_pg_dump_gets_the_password_from_its_environment_not_its_command_line():
     url, env = _libpq(create_engine("postgresql+psycopg://agg:S3cret%21@db.internal:5432/agg"))
     assert "S3cret" not in url and url == "postgresql://agg@db.internal:5432/agg"
     assert env["PGPASSWORD"] == "S3cret!"
+
+
+def test_a_revoked_dead_kiosks_export_is_taken_in_once_with_later_ratings_flagged(
+        tmp_path, database_url):
+    # An operator revokes a dead kiosk first, then brings its USB stick: the import said
+    # "device was revoked" and the kiosk's last ratings, which only the stick held, never
+    # arrived. Revoking must stop a device without losing what it recorded; what it recorded
+    # after the revocation is kept but flagged (and excluded from rates by default).
+    from kiosk.export import export_events
+    from kiosk.store import RatingStore
+
+    url = database_url
+    setup_org(url, 2)
+    store = RatingStore(tmp_path / "kiosk" / "kiosk.db")
+    engine = make_engine(url)
+    with write(engine) as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO devices (id, window_id, unit_id, public_key, enrolled_at) VALUES "
+            f"('{store.device_id}', 'W-001', 'U-01', 'x', '2026-01-01 00:00:00.000000')")
+    engine.dispose()
+
+    def rate(n, level="dissatisfied"):
+        for _ in range(n):
+            store.record("rating", {"level": level, "stars": LEVELS.index(level) * -1 + 5,
+                                    "scale": 5, "channel": 4,
+                                    "window_id": "W-001", "unit_id": "U-01", "staff_id": "S-007",
+                                    "staff_name": "王芳", "service_item": "SI-01",
+                                    "case_no": None, "invitation_id": None, "flags": []})
+
+    rate(6)
+    out = cli("revoke-device", "--database", url, "--device", store.device_id)
+    assert out.returncode == 0, out.stderr
+    rate(2, "very_dissatisfied")   # the kiosk was still switched on after the revocation
+    (tmp_path / "usb").mkdir()
+    folder = export_events(store, tmp_path / "usb")
+    out = cli("import-kiosk-export", "--database", url, str(folder))
+    assert out.returncode == 0, out.stderr
+    first = json.loads(out.stdout)
+    assert first["results"] == {"accepted": store.diagnostics()["events"]}
+    assert first["flagged_after_revocation"] == 2 and first["revoked_at"]
+    again = json.loads(cli("import-kiosk-export", "--database", url, str(folder)).stdout)
+    assert again["results"] == {"duplicate": first["events"]}
+    engine = make_engine(url)
+    with read(engine) as conn:
+        rows = conn.exec_driver_sql("SELECT level, flagged, flags FROM ratings").all()
+        alerts = conn.exec_driver_sql("SELECT kind FROM alerts").scalars().all()
+        revoked = conn.exec_driver_sql("SELECT revoked_at FROM devices").scalar()
+        assert rollups.check_monthly(conn) == []
+    engine.dispose()
+    assert sorted((r[0], bool(r[1]), json.loads(r[2])) for r in rows) == \
+        [("dissatisfied", False, [])] * 6 + [("very_dissatisfied", True, ["after_revocation"])] * 2
+    assert "after_revocation" in alerts and revoked is not None   # still revoked
+    store.close()
