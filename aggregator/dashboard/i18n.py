@@ -292,6 +292,22 @@ EN.update({"p_colon": ": ", "p_comma": ", ", "p_semicolon": "; ", "p_stop": ".",
            "p_close": ")", "p_list": ", ", "p_gap": "  "})
 ZH.update(i18n_manage.ZH)
 EN.update(i18n_manage.EN)
+# Integrity alerts by kind (constants.ALERT_KINDS) and severity: the overview showed the
+# codes ("device_silent", "medium") on the Chinese page.
+ZH.update({"alert_conflict": "同一记录内容不一致", "alert_chain_break": "记录链断裂",
+           "alert_seq_gap": "记录缺号", "alert_new_stream": "设备数据库重建",
+           "alert_db_recovered": "设备数据库已修复", "alert_clock_offset": "设备时钟偏差",
+           "alert_no_staff": "无人在岗时的评价", "alert_burst": "短时间内连续评价",
+           "alert_zero_bad": "长期零差评", "alert_device_silent": "设备长时间未通信",
+           "alert_after_revocation": "停用后产生的评价",
+           "sev_high": "高", "sev_medium": "中", "sev_low": "低"})
+EN.update({"alert_conflict": "Same record, different content", "alert_chain_break": "Broken chain",
+           "alert_seq_gap": "Missing records", "alert_new_stream": "Device database restarted",
+           "alert_db_recovered": "Device database recovered", "alert_clock_offset": "Clock offset",
+           "alert_no_staff": "Ratings with nobody signed in", "alert_burst": "Burst of ratings",
+           "alert_zero_bad": "No bad rating for long", "alert_device_silent": "Device silent",
+           "alert_after_revocation": "Ratings after revocation",
+           "sev_high": "high", "sev_medium": "medium", "sev_low": "low"})
 CATALOG = {"zh_CN": ZH, "en": EN}
 
 

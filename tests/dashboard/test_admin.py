@@ -161,3 +161,18 @@ def test_a_service_item_saved_on_the_roster_page_reaches_the_unit_kiosks_only(da
                             .where(service_items.c.code == other)).scalar() != "x"
         assert conn.execute(select(service_items.c.code)
                             .where(service_items.c.code == "U-02-NEW")).first() is None
+
+
+def test_overview_names_alerts_in_the_pages_language(dash):
+    # The overview listed alerts by their codes ("medium device_silent") on the Chinese page.
+    from aggregator import constants as C
+    from aggregator.dashboard.i18n import CATALOG
+
+    for lang, catalog in CATALOG.items():
+        missing = [k for k in C.ALERT_KINDS if f"alert_{k}" not in catalog]
+        assert not missing, (lang, missing)
+    page = dash.login("jfb").get(dash.url + "/dashboard/").text
+    assert '<b data-alert-kind="device_silent">设备长时间未通信</b>' in page
+    assert ">device_silent<" not in page and ">medium<" not in page
+    english = dash.login("jfb").get(dash.url + "/dashboard/?lang=en").text
+    assert '<b data-alert-kind="device_silent">Device silent</b>' in english
