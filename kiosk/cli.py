@@ -237,6 +237,16 @@ def _replace_value(text: str, line_no: int, key: str, value: str) -> str:
 
 
 def cmd_set_pin(args) -> int:
+    if args.staff and not args.print_only:
+        server = _enrolled_to(load_config(args.config))
+        if server:
+            # The server's roster replaces this file's at every config pull: the PIN set here
+            # worked until the next sync, then the staff member was locked out without a word.
+            print(f"kiosk: this kiosk is enrolled to {server}: its roster, staff PINs included, "
+                  "comes from the server and replaces the one in the config file. Set the PIN "
+                  "there: a roster file with a 密码 (pin) column, imported on the dashboard "
+                  "(人员与事项), or the admin API. Nothing changed", file=sys.stderr)
+            return 2
     if args.pin_stdin:
         pin = sys.stdin.readline().strip()
     else:
@@ -281,6 +291,17 @@ def cmd_set_pin(args) -> int:
     write_atomic(path, new_text.encode("utf-8"))  # a power cut here left half a config.yaml
     print(f"{key_path} updated in {path}")
     return 0
+
+
+def _enrolled_to(cfg) -> str | None:
+    """The server this kiosk is enrolled to, or None (never enrolled, or unreadable)."""
+    from sync.credentials import ENROLMENT_FILE
+
+    try:
+        doc = json.loads((data_dir(cfg) / ENROLMENT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc.get("server_url") or None if isinstance(doc, dict) else None
 
 
 def cmd_enroll(args) -> int:

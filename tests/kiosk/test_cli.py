@@ -253,3 +253,22 @@ def test_check_config_takes_config_like_the_other_commands(config_file):
         assert out.returncode == 0 and f"{config_file}: OK" in out.stdout, out.stderr
     two = kiosk("check-config", str(config_file), "--config", "/etc/kiosk/other.yaml")
     assert two.returncode == 2 and "two files given" in two.stderr
+
+
+def test_set_pin_for_staff_refuses_on_an_enrolled_kiosk_whose_roster_comes_from_the_server(
+        config_file):
+    # The server's roster replaces the config file's at every pull: a staff PIN set here
+    # worked until the next sync, then that person could not sign in and nobody knew why.
+    folder = config_file.parent / "var" / "kiosk"
+    folder.mkdir(parents=True)
+    (folder / "enrolment.json").write_text(json.dumps({
+        "device_id": "kiosk-1", "server_url": "http://10.0.0.5:8700", "window_id": "W-001",
+        "unit_id": "U-001", "enrolled_at": "2026-12-01T00:00:00+00:00"}), encoding="utf-8")
+    before = config_file.read_text(encoding="utf-8")
+    out = kiosk("set-pin", "--config", str(config_file), "--staff", "0012", "--pin-stdin",
+                stdin="8642\n")
+    assert out.returncode == 2 and "http://10.0.0.5:8700" in out.stderr and "密码" in out.stderr
+    assert config_file.read_text(encoding="utf-8") == before
+    # the technician's PIN is the kiosk's own, enrolled or not
+    out = kiosk("set-pin", "--config", str(config_file), "--pin-stdin", stdin="135790\n")
+    assert out.returncode == 0, out.stderr
