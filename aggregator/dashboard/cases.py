@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from .. import constants as C
 from ..db import driver_time, insert_ignore, insert_new
 from ..errors import BadRequest, Forbidden, NotFound
-from ..schema import ratings, units, windows
+from ..schema import ratings, service_items, units, windows
 from . import audit, config
 from .calendar import WorkCalendar
 from .config import DashboardSettings
@@ -192,6 +192,10 @@ def detail(conn: Connection, case_id: int, user: dict, allowed: set[str],
     case["unit_name"] = conn.execute(select(units.c.name).where(units.c.id == case["unit_id"])).scalar()
     case["window_name"] = conn.execute(
         select(windows.c.name).where(windows.c.id == case["window_id"])).scalar()
+    # the service item's name beside its code (the page showed only "U-01-MZ-01")
+    item = rating.get("service_item")
+    case["service_item_name"] = conn.execute(select(service_items.c.name).where(
+        service_items.c.code == item)).scalar() if item else None
     case["callbacks"] = [dict(r) for r in conn.execute(
         select(case_callbacks).where(case_callbacks.c.case_id == case_id)
         .order_by(case_callbacks.c.day, case_callbacks.c.id)).mappings()]

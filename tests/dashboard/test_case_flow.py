@@ -176,3 +176,15 @@ def test_the_queue_puts_late_cases_first_and_those_only_waiting_to_close_last(da
     working = [r for r in rows if not r["answered_at"]]
     late = [bool(r["overdue"]) for r in working]
     assert any(late) and late == sorted(late, reverse=True), "a late case came after one on time"
+
+
+def test_case_page_names_the_service_item(dash):
+    # It showed only the item's code ("U-01-MZ-01"): whoever works the case had to look it up.
+    from aggregator.schema import service_items
+
+    case_id = dash.phone_case()
+    page = dash.login("jfb").get(f"{dash.url}/dashboard/cases/{case_id}").text
+    with write(dash.engine) as conn:
+        name = conn.execute(select(service_items.c.name).where(
+            service_items.c.code == "U-01-MZ-01")).scalar()
+    assert name and f"<dd data-service-item>{name} " in page

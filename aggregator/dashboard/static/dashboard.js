@@ -24,3 +24,12 @@ window.addEventListener("pageshow", function () {
     delete f.dataset.sent;
   });
 });
+// An edit form opened from a table row closes with a tap beside it or Escape: on a phone it
+// lies over the page, over the row's own "编辑" that would otherwise close it.
+function closeEdits(keep) {
+  document.querySelectorAll("details.edit[open]").forEach(function (d) {
+    if (!d.contains(keep)) d.open = false;
+  });
+}
+document.addEventListener("click", function (e) { closeEdits(e.target); });
+document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeEdits(null); });
