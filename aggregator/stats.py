@@ -7,7 +7,9 @@ Per group: ``rated`` ratings, ``satisfied`` (levels 3–5), ``bad`` (levels 1–
 
 with ``n`` the group's rated count, ``m`` the mean stars over all groups in the query, and
 ``C`` the prior weight (``Settings.smoothing_prior``, default 20): a window with 3 ratings of
-5★ does not outrank one with 3,000 ratings averaging 4.95★. Flagged ratings are excluded
+5★ does not outrank one with 3,000 ratings averaging 4.95★. A group without a counted rating
+(all flagged, or only timed-out invitations) has no score and ranks after every group that has
+one. Flagged ratings are excluded
 unless ``include_flagged``; ``flagged`` always says how many there were. In invited mode the
 ``response_rate`` is invited ratings / (invited ratings + not rated).
 
@@ -83,9 +85,13 @@ def _child_under(region_id: str | None, top: str | None, parents: dict) -> str |
 
 
 def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date, *,
-            region: str | None = None, unit: str | None = None,
-            include_flagged: bool = False, prior: float = 20.0) -> dict:
-    """Ranking rows of ``group_by`` over the days ``day_from`` … ``day_to`` (inclusive)."""
+            region: str | None = None, unit: str | None = None, window: str | None = None,
+            include_flagged: bool = False, prior: float = 20.0,
+            with_units: bool = False) -> dict:
+    """Ranking rows of ``group_by`` over the days ``day_from`` … ``day_to`` (inclusive).
+    ``with_units``: each row also lists as ``units`` the units its ratings were made in (the
+    rating's unit, not the window's or staff member's unit today). ``window``: only the
+    ratings made at that window (a window page's staff and service items)."""
     if group_by not in GROUPS:
         raise BadRequest(f"group_by must be one of {', '.join(GROUPS)}, got {group_by!r:.40}",
                          field="group_by")
@@ -98,15 +104,19 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
     groups: dict[str, dict] = defaultdict(lambda: dict.fromkeys(
         ("rated", "satisfied", "bad", "stars_sum", "flagged", "not_rated", "invited"), 0))
     by_region = region is not None or group_by == "region"
+    units_of: dict[str, set] = defaultdict(set)
     for key, unit_id, not_rated, flagged, rated, satisfied, bad, stars, invited in \
             _rollup_rows(conn, COLUMN[group_by], day_from, day_to, unit,
-                         by_unit=by_region, include_flagged=include_flagged):
+                         by_unit=by_region or with_units, include_flagged=include_flagged,
+                         window=window):
         if by_region:
             child = _child_under(unit_region.get(unit_id), region, parents)
             if child is None:
                 continue  # outside the region asked for
             key = child if group_by == "region" else key
         g = groups[key]
+        if with_units:
+            units_of[key].add(unit_id)
         g["not_rated"] += int(not_rated)
         g["flagged"] += int(flagged)
         g["rated"] += int(rated)
@@ -126,11 +136,15 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
             "key": key or None, "name": names.get(key, key or "(none)"), **g,
             "rate": round(g["satisfied"] / n, 6) if n else None,
             "mean": round(g["stars_sum"] / n, 6) if n else None,
-            "smoothed": round((prior * m + g["stars_sum"]) / (prior + n), 6)
-            if (n or total_n) else None,
-            "response_rate": round(g["invited"] / asked, 6) if g["not_rated"] else None,
+            # No counted rating, no score: the prior alone (m) ranked a unit whose every
+            # rating was flagged, or a row of timed-out invitations, above real ones.
+            "smoothed": round((prior * m + g["stars_sum"]) / (prior + n), 6) if n else None,
+            # every invitation answered is a response rate of 100 %, not "unknown"
+            "response_rate": round(g["invited"] / asked, 6) if asked else None,
         })
-    rows.sort(key=lambda x: (-(x["smoothed"] or 0), -x["rated"], str(x["key"])))
+        if with_units:
+            rows[-1]["units"] = sorted(units_of[key], key=str)
+    rows.sort(key=lambda x: (not x["rated"], -(x["smoothed"] or 0), -x["rated"], str(x["key"])))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     total_sat = sum(g["satisfied"] for g in groups.values())
@@ -185,7 +199,8 @@ def plan(conn: Connection, day_from: dt.date, day_to: dt.date
 
 
 def _rollup_rows(conn: Connection, column: str, day_from: dt.date, day_to: dt.date,
-                 unit: str | None, *, by_unit: bool, include_flagged: bool):
+                 unit: str | None, *, by_unit: bool, include_flagged: bool,
+                 window: str | None = None):
     """Rows (key, unit_id, not_rated, flagged, rated, satisfied, bad, stars, invited) summed
     over the range, flagged ratings counted in ``flagged`` and, unless ``include_flagged``,
     left out of the rest. Summed in SQL to one row per key (per key × unit with ``by_unit``,
@@ -218,6 +233,8 @@ def _rollup_rows(conn: Connection, column: str, day_from: dt.date, day_to: dt.da
              .where(*where).group_by(*group))
         if unit is not None:
             q = q.where(r.unit_id == unit)
+        if window is not None:
+            q = q.where(r.window_id == window)
         yield from conn.execute(q)
 
 

@@ -16,16 +16,16 @@ from .periods import Period
 GROUPS = ("unit", "window", "staff", "service_item", "region")
 
 
-def _in_scope(conn: Connection, group_by: str, rows: list[dict], allowed: set[str]) -> list:
-    """Belt and braces: drop rows outside the scope even if the source filter missed."""
+def _in_scope(group_by: str, rows: list[dict], allowed: set[str]) -> list:
+    """Belt and braces: drop rows outside the scope even if the source filter missed. A window
+    or staff row is judged by the units its ratings were made in (``stats.compute``'s
+    ``units``), not by the unit it belongs to today: a window or person moved to another unit
+    mid-month vanished from the old unit's ranking (and appeared in the new unit's with no
+    figures of its own), so the rows no longer added up to the unit's total."""
     if group_by == "unit":
         return [r for r in rows if r["key"] in allowed]
-    if group_by == "window":
-        unit_of = dict(conn.execute(select(windows.c.id, windows.c.unit_id)).all())
-        return [r for r in rows if unit_of.get(r["key"]) in allowed]
-    if group_by == "staff":
-        unit_of = dict(conn.execute(select(staff.c.id, staff.c.unit_id)).all())
-        return [r for r in rows if r["key"] is None or unit_of.get(r["key"]) in allowed]
+    if group_by in ("window", "staff"):
+        return [r for r in rows if set(r["units"]) <= allowed]
     return rows
 
 
@@ -39,6 +39,9 @@ def _name_units(conn: Connection, group_by: str, rows: list[dict]) -> None:
     key = table.c.code if group_by == "service_item" else table.c.id
     unit_of = dict(conn.execute(select(key, table.c.unit_id)
                                 .where(key.in_([r["key"] for r in rows if r["key"]]))).all())
+    # the unit the ratings were made in, where it is one (a window moved since keeps the
+    # name of the hall it served then)
+    unit_of |= {r["key"]: r["units"][0] for r in rows if len(r.get("units") or ()) == 1}
     if len({unit_of.get(r["key"]) for r in rows} - {None}) < 2:
         return
     unit_name = dict(conn.execute(select(units.c.id, units.c.name)).all())
@@ -50,10 +53,13 @@ def _name_units(conn: Connection, group_by: str, rows: list[dict]) -> None:
 
 def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prior: float,
             target: float, include_flagged: bool = False, region: str | None = None,
-            unit: str | None = None, none_name: str = "(none)") -> dict:
+            unit: str | None = None, none_name: str = "(none)",
+            window: str | None = None) -> dict:
     """The ranking of ``group_by`` in ``period`` for ``user``; rows get ``below_target``,
     ``prev_rate``, ``rate_change`` and ``prev_rank``. ``none_name``: the row of ratings
-    without a service item or staff member, in the page's language."""
+    without a service item or staff member, in the page's language. ``window`` (with
+    ``unit``): only the ratings made at that window, e.g. its staff as a window page lists
+    them (a person's figures at every window of the unit were shown as the window's)."""
     if group_by not in GROUPS:
         group_by = "unit"
     allowed = scope.allowed_units(conn, user)
@@ -61,6 +67,8 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
     if unit:
         scope.check_unit(conn, user, unit)
         narrow = {"unit": unit}
+        if window:
+            narrow["window"] = window
     elif region:
         regions_ok = scope.allowed_regions(conn, user)
         if regions_ok is not None and region not in regions_ok:
@@ -69,13 +77,16 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
         narrow = {"region": region}
     if group_by == "region" and "unit" in narrow:
         group_by = "unit"
+    with_units = group_by in ("window", "staff")
     now = stats.compute(conn, group_by, period.start, period.end, prior=prior,
-                        include_flagged=include_flagged, **narrow)
+                        include_flagged=include_flagged, with_units=with_units, **narrow)
     prev_period = period.previous()
     before = stats.compute(conn, group_by, prev_period.start, prev_period.end, prior=prior,
-                           include_flagged=include_flagged, **narrow)
-    before_rows = {r["key"]: r for r in _in_scope(conn, group_by, before["rows"], allowed)}
-    rows = _in_scope(conn, group_by, now["rows"], allowed)
+                           include_flagged=include_flagged, with_units=with_units, **narrow)
+    # the previous rank among the rows this user sees, as this period's rank is
+    before_rows = {r["key"]: dict(r, rank=rank) for rank, r in
+                   enumerate(_in_scope(group_by, before["rows"], allowed), start=1)}
+    rows = _in_scope(group_by, now["rows"], allowed)
     _name_units(conn, group_by, rows)
     for r in rows:
         if r["key"] is None:

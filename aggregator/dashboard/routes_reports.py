@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from ..db import read
 from ..errors import Forbidden, NotFound
-from ..schema import regions, staff, units, windows
+from ..schema import regions, units, windows
 from . import charts, drill, exports, overview, rankings, scope
 from .periods import Period, recent
 from .web import PREFIX, Ctx, current, render
@@ -116,13 +116,13 @@ def _unit_data(request: Request, ctx: Ctx, conn, unit_id: str, window_id: str | 
                   target=ctx.settings.target_rate, include_flagged=_flagged(request),
                   none_name=ctx.t("none_recorded"))
     win_report = rankings.ranking(conn, ctx.user, "window", period, unit=unit_id, **common)
-    staff_report = rankings.ranking(conn, ctx.user, "staff", period, unit=unit_id, **common)
+    # A window page's staff and items count the ratings made at that window: it showed a
+    # person's figures at every window of the unit, and no one who had moved away since.
+    staff_report = rankings.ranking(conn, ctx.user, "staff", period, unit=unit_id,
+                                    window=window_id, **common)
     item_report = rankings.ranking(conn, ctx.user, "service_item", period, unit=unit_id,
-                                   **common)
+                                   window=window_id, **common)
     if window_id:
-        staff_ids = set(conn.execute(select(staff.c.id).where(staff.c.window_id == window_id))
-                        .scalars())
-        staff_report["rows"] = [r for r in staff_report["rows"] if r["key"] in staff_ids]
         win_report["rows"] = [r for r in win_report["rows"] if r["key"] == window_id]
     found = drill.patterns(conn, unit_id, period.start, min(period.end, ctx.today),
                            tz_hours=request.app.state.settings.timezone_offset_hours,
