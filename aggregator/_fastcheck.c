@@ -571,7 +571,6 @@ static PyObject *make_row(Maker *m, Ev *e)
     if (dtime == NULL) { Py_DECREF(day); Py_DECREF(flags_json); return NULL; }
 
     PyObject *window = get(p, K_window_id, &err);
-    PyObject *unit = get(p, K_unit_id, &err);
     PyObject *staff = get(p, K_staff_id, &err);
     PyObject *staff_name = get(p, K_staff_name, &err);
     PyObject *item = get(p, K_service_item, &err);
@@ -582,10 +581,9 @@ static PyObject *make_row(Maker *m, Ev *e)
     PyObject *stars = get(p, K_stars, &err);
     PyObject *scale = get(p, K_scale, &err);
     if (err) goto done;
-    if (unit == NULL || unit == Py_None || PyUnicode_GET_LENGTH(unit) == 0)
-        unit = m->unit_id;  /* get("unit_id") or self.unit_id */
 #define OR_NONE(x) ((x) ? (x) : Py_None)
-    row = PyTuple_Pack(23, e->id, m->device_id, window, unit, OR_NONE(staff),
+    /* the unit is the server's (m->unit_id), never the payload's (RowMaker) */
+    row = PyTuple_Pack(23, e->id, m->device_id, window, m->unit_id, OR_NONE(staff),
                        OR_NONE(staff_name), OR_NONE(item), OR_NONE(case_no), OR_NONE(inv),
                        channel ? channel : S_int4, level, stars, scale ? scale : S_int5,
                        Py_None, Py_None, Py_None, Py_None, Py_False, dtime, m->server_time,

@@ -65,6 +65,12 @@ def ingest_batch(engine: Engine, device: dict, doc: dict, now: dt.datetime,
         return _Batch(conn, device, doc, checked, now, settings, nonce, revoked_at).run()
 
 
+def _with_unit(row: tuple, unit_id: str) -> tuple:
+    row = list(row)
+    row[_UNIT] = unit_id
+    return tuple(row)
+
+
 def _storable(text):
     """Text any column can hold: a rejected event may carry a lone UTF-16 surrogate or a NUL.
 
@@ -117,8 +123,12 @@ class _Batch:
 
     # -- the steps --------------------------------------------------------------------
     def run(self) -> dict:
-        row = sql(self.conn, "SELECT id, window_id, unit_id, staff_id, staff_name, revoked_at "
-                  "FROM devices WHERE id = ?" + (" FOR UPDATE" if is_pg(self.conn) else ""),
+        # The unit is the device's window's as the server knows it now (a window moved to
+        # another unit before devices followed their window kept counting for the old one).
+        row = sql(self.conn, "SELECT d.id, d.window_id, COALESCE(w.unit_id, d.unit_id) AS unit_id, "
+                  "d.staff_id, d.staff_name, d.revoked_at FROM devices d LEFT JOIN windows w "
+                  "ON w.id = d.window_id WHERE d.id = ?"
+                  + (" FOR UPDATE OF d" if is_pg(self.conn) else ""),
                   (self.device_id,)).mappings().first()
         if row is None or (row["revoked_at"] is not None and self.revoked_at is None):
             raise Unauthorized(f"device {self.device_id!r} was revoked", code="device_revoked")
@@ -289,6 +299,11 @@ class _Batch:
         if moved:
             rows = {i: self._moved(row) if self.windows[row[_WINDOW]] != row[_WINDOW] else row
                     for i, row in rows.items()}
+        elsewhere = self._units_of_other_windows()
+        if elsewhere:   # ratings of a window the device served before count for its unit
+            moved = True
+            rows = {i: _with_unit(row, elsewhere[row[_WINDOW]]) if row[_WINDOW] in elsewhere
+                    else row for i, row in rows.items()}
         after = self._after_revocation(rows) if self.revoked_at is not None else 0
         late = [i for i in checked.late if i in taken]
         if late:  # one alert a day per device (dedupe_key): the first event tells the date
@@ -362,6 +377,16 @@ class _Batch:
                         f"{C.FLAG_AFTER_REVOCATION}, excluded from rates unless flagged ratings "
                         "are included")
         return len(flagged)
+
+    def _units_of_other_windows(self) -> dict[str, str]:
+        """The units of the windows this batch's ratings count for, other than the device's
+        own, where that differs from the device's unit."""
+        others = sorted({w for w in self.windows.values() if w != self.device["window_id"]})
+        if not others:
+            return {}
+        found = dict(sql(self.conn, "SELECT id, unit_id FROM windows WHERE id IN (%s)"
+                         % ", ".join("?" * len(others)), tuple(others)).all())
+        return {w: u for w, u in found.items() if u != self.device.get("unit_id")}
 
     def _moved(self, row: tuple) -> tuple:
         """``row`` counted for the device's window (see ``_window_problem``)."""

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from . import constants as C
 from .db import insert_ignore
 from .errors import BadRequest, NotFound
-from .schema import meta_kv, regions, service_items, staff, units, windows
+from .schema import devices, meta_kv, regions, service_items, staff, units, windows
 
 # column: (kind, required, default); kind is "str:N", "int:lo:hi", "bool" or a tuple of choices
 ENTITIES = {
@@ -205,6 +205,12 @@ def store(conn: Connection, entity: str, row: dict) -> dict:
             row.pop("photo_sha256")
     if not insert_ignore(conn, table, [row], returning=key.name):
         conn.execute(update(table).where(key == row[key.name]).values(**row))
+    if entity == "windows" and row.get("unit_id"):
+        # A window moved to another unit takes its kiosks along: their ratings count for the
+        # window's unit, and the device lists and alerts of that unit show them.
+        conn.execute(update(devices).where(devices.c.window_id == row["id"],
+                                           devices.c.unit_id != row["unit_id"])
+                     .values(unit_id=row["unit_id"]))
     bump_version(conn)
     return row
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from collections import defaultdict
 
 import pytest
@@ -411,3 +412,58 @@ def test_overview_and_public_page_show_the_hand_counted_figures(district):
         w = windows_want[window]
         shown = f"{w['satisfied'] / w['rated'] * 100:.1f}%" if w["rated"] >= 10 else "评价量不足"
         assert f"{name} {w['rated']} {shown}" in text, (window, text)
+
+
+def _units_of(server, ids) -> dict:
+    with read(server.engine) as conn:
+        return dict(conn.execute(select(ratings.c.id, ratings.c.unit_id)
+                                 .where(ratings.c.id.in_(ids))).all())
+
+
+def test_a_rating_counts_for_its_windows_unit_whatever_the_kiosk_says(district):
+    # The unit came from the kiosk's payload: a kiosk of W-001 (U-01) could count its ratings
+    # for any unit, one that does not exist too, and a unit's figures no longer added up.
+    s = district
+    d = enrol(s, "W-001")
+    sent = [rating(d, "very_satisfied", MID, "U-XX"), rating(d, "dissatisfied", MID, "U-02"),
+            rating(d, "satisfied", MID, "U-01")]
+    assert d.post_batch(sent).status_code == 200
+    assert set(_units_of(s, [e["id"] for e in sent]).values()) == {"U-01"}
+    with read(s.engine) as conn:   # the event keeps what the kiosk said
+        from aggregator.schema import events
+        said = [json.loads(p)["unit_id"] for p in conn.execute(
+            select(events.c.payload).where(events.c.id == sent[0]["id"])).scalars()]
+        rollup = stats.compute(conn, "unit", *NOV, prior=PRIOR)
+    assert said == ["U-XX"]
+    want, _ = by_hand(raw_ratings(s), "unit_id", *NOV, include_flagged=False)
+    assert {r["key"]: r["rated"] for r in rollup["rows"]} == {k: w["rated"] for k, w in want.items()}
+    assert set(want) == {"U-01"}
+
+
+def test_a_window_moved_to_another_unit_takes_its_kiosks_ratings_along(district):
+    # Moving W-001 to U-02 left its kiosk in U-01: the kiosk (config not yet pulled) went on
+    # counting for U-01 while the window's QR ratings counted for U-02.
+    from aggregator.schema import devices
+
+    s = district
+    d = enrol(s, "W-001")
+    before = rating(d, "satisfied", MID, "U-01")
+    assert d.post_batch([before]).status_code == 200
+    with write(s.engine) as conn:
+        org.save(conn, "windows", {"id": "W-001", "name": "民政窗口", "unit_id": "U-02"})
+    with read(s.engine) as conn:
+        assert conn.execute(select(devices.c.unit_id).where(devices.c.id == d.id)).scalar() \
+            == "U-02"
+    after = rating(d, "very_satisfied", MID, "U-01")   # the kiosk's config still says U-01
+    assert d.post_batch([after]).status_code == 200
+    assert _units_of(s, [before["id"], after["id"]]) == {before["id"]: "U-01",
+                                                          after["id"]: "U-02"}
+    # a database from before devices followed their window (devices.unit_id left behind):
+    # ingest counts for the window's unit all the same
+    from aggregator.schema import windows
+
+    with write(s.engine) as conn:
+        conn.execute(windows.update().where(windows.c.id == "W-001").values(unit_id="U-01"))
+    last = rating(d, "satisfied", MID, "U-02")
+    assert d.post_batch([last]).status_code == 200
+    assert _units_of(s, [last["id"]]) == {last["id"]: "U-01"}
