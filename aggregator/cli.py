@@ -1,6 +1,6 @@
 """The ``aggregator`` command: serve, migrate, enroll-code, revoke-device, devices,
 scan-alerts, demo, create-user, set-password, deactivate-user, activate-user, backup, restore,
-import-kiosk-export."""
+import-kiosk-export, export-ratings."""
 
 from __future__ import annotations
 
@@ -336,6 +336,49 @@ def cmd_import_export(args) -> int:
     return 0
 
 
+def cmd_export_ratings(args) -> int:
+    from sqlalchemy import select
+
+    from .dashboard import audit, rating_export
+    from .dashboard.i18n import translator
+    from .dashboard.scope import check_unit
+    from .db import read, utcnow, write
+    from .schema import units
+    from .settings import Settings
+
+    settings = Settings.from_env()
+    first, last = rating_export.parse_days(None, args.date_from, args.date_to, None)
+    fmt = args.format or ("xlsx" if args.output.lower().endswith(".xlsx") else "csv")
+    output = Path(args.output)
+    engine, now, t = _engine(args), utcnow(), translator(args.lang)
+    # Written beside the output and renamed into place: a scheduled hand-over never finds a
+    # half-written file under the name it picks up.
+    part = output.with_name(f".{output.name}.part")
+    try:
+        with read(engine) as conn:
+            if args.unit:
+                check_unit(conn, {"role": "admin"}, args.unit)   # an unknown unit: refused
+            chosen = (args.unit,) if args.unit else tuple(
+                conn.execute(select(units.c.id).order_by(units.c.id)).scalars())
+            sel = rating_export.Selection(first, last, chosen, args.target,
+                                          args.include_flagged, now)
+            n = rating_export.count(conn, sel)
+            rating_export.check_size(fmt, n)
+            with open(part, "wb") as out:
+                rating_export.write_file(conn, sel, fmt, t, settings.timezone_offset_hours, out)
+        os.replace(part, output)
+    finally:
+        part.unlink(missing_ok=True)
+    with write(engine) as conn:
+        audit.record(conn, None, "export_ratings", now, target=f"{first}/{last}",
+                     detail=rating_export.audit_detail(sel, fmt, n, args.unit, "cli")
+                     | {"output": str(output.resolve())})
+    print(f"{n} ratings of {first} to {last} ({args.unit or f'{len(chosen)} units'}, "
+          f"{'flagged included' if args.include_flagged else 'flagged left out'}, level codes "
+          f"in the {args.target} order) written to {output}")
+    return 0
+
+
 def _months(value: str) -> int:
     number = _positive(value)
     if number > 120:   # 100000 months overflowed the calendar (a traceback)
@@ -436,6 +479,23 @@ def parser() -> argparse.ArgumentParser:
     c = command("import-kiosk-export", cmd_import_export, "take in a kiosk's USB export "
                 "(events it may never have sent); known events count as duplicates")
     c.add_argument("folder", help="the kiosk-export-… folder with manifest.json")
+    c = command("export-ratings", cmd_export_ratings, "write every rating of some local days "
+                "(all units, or one) to a CSV or XLSX file for the 好差评 system, levels coded "
+                "in the target's order; never the citizen's phone number (docs/aggregator.md)")
+    c.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD",
+                   help="first local day")
+    c.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD",
+                   help="last local day (inclusive)")
+    c.add_argument("--unit", help="only this unit (unit id)")
+    c.add_argument("--target", required=True, choices=("national", "provincial"),
+                   help="national: GB/T 39046-2020, 1 = 非常满意; provincial: 1 = 非常不满意")
+    c.add_argument("--format", choices=("csv", "xlsx"),
+                   help="default: xlsx for an output ending in .xlsx, else csv")
+    c.add_argument("--output", required=True, help="file to write")
+    c.add_argument("--include-flagged", action="store_true",
+                   help="include flagged (suspicious) ratings; left out by default")
+    c.add_argument("--lang", default="zh_CN", choices=("zh_CN", "en"),
+                   help="language of the headers and names (default zh_CN)")
     return p
 
 

@@ -66,6 +66,10 @@ ALERT_KINDS = (
 # device's USB export recorded after the revocation, by the kiosk's clock corrected by its
 # last measured skew. Kept and counted apart like any flagged rating, never dropped.
 FLAG_AFTER_REVOCATION = "after_revocation"
+# The server's own flag too: a bad rating whose case was closed by an accepted appeal
+# (误评/恶意差评, ``accept_appeal``). Kept, counted apart like any flagged rating and back in the
+# figures with "include flagged"; set in the transaction that closes the case.
+FLAG_APPEAL_ACCEPTED = "appeal_accepted"
 
 # Event statuses in a batch answer.
 ST_ACCEPTED = "accepted"

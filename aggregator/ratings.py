@@ -17,7 +17,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from . import rollups
-from .db import driver_time, insert_new, select_in
+from .db import driver_time, insert_new, is_pg, select_in
+from .errors import Conflict
 from .schema import pending_attachments, ratings
 
 FOLLOW_UP = "follow_up"
@@ -72,7 +73,9 @@ class RowMaker:
             flags_json = json.dumps(sorted(set(flags)))
         else:
             flags_json = "[]"
-        return (event_id, self.device_id, payload["window_id"], get("unit_id") or self.unit_id,
+        # The unit is the server's (the device's window's), never the payload's: any kiosk could
+        # count its ratings for any unit, one that does not exist too. The event keeps it.
+        return (event_id, self.device_id, payload["window_id"], self.unit_id,
                 get("staff_id"), get("staff_name"), get("service_item"), get("case_no"),
                 get("invitation_id"), get("channel", 4), payload["level"], payload["stars"],
                 get("scale", 5), None, None, None, None, False,
@@ -161,6 +164,34 @@ def _any_pending(conn: Connection, ids: set) -> bool:
         return False
     return bool(select_in(conn, "SELECT 1 FROM pending_attachments WHERE rating_id {in}",
                           sorted(ids)))
+
+
+def set_flag(conn: Connection, rating_id: str, flag: str, on: bool = True) -> bool:
+    """Add (``on``) or take away a server flag (``constants.FLAG_APPEAL_ACCEPTED``) of a stored
+    rating, in the caller's transaction. When that changes whether the rating is flagged, its
+    count moves between the unflagged and flagged rollups (``rollups.move``). The rating's row
+    is locked first (``FOR UPDATE`` on PostgreSQL; SQLite's writers are serialised) and
+    written only if its flags are still those read, so the move happens once however many
+    callers race. Returns whether the rating changed (False: unknown, or already so)."""
+    q = select(ratings.c.flags, ratings.c.flagged, ratings.c.day, ratings.c.window_id,
+               ratings.c.unit_id, ratings.c.staff_id, ratings.c.service_item, ratings.c.level,
+               ratings.c.stars, ratings.c.invitation_id).where(ratings.c.id == rating_id)
+    row = conn.execute(q.with_for_update() if is_pg(conn) else q).mappings().first()
+    if row is None:
+        return False
+    flags = set(json.loads(row["flags"] or "[]"))
+    if (flag in flags) == on:
+        return False
+    new = sorted(flags | {flag} if on else flags - {flag})
+    flagged = bool(new)
+    done = conn.execute(update(ratings).where(ratings.c.id == rating_id,
+                                              ratings.c.flags == row["flags"])
+                        .values(flags=json.dumps(new), flagged=flagged))
+    if done.rowcount != 1:
+        raise Conflict(f"rating {rating_id} changed meanwhile; try again")
+    if flagged != bool(row["flagged"]):
+        rollups.move(conn, dict(row), flagged)
+    return True
 
 
 def attach(conn: Connection, rating_id: str, kind: str, data: dict, now: dt.datetime) -> bool:

@@ -12,7 +12,9 @@ month's day rows, a unit-day row the sum of that unit's day rows and a window-mo
 of that window's day rows in the month (``check_monthly`` verifies all three). Dashboards read
 only these rows. The tables are defined in ``schema.py`` (from the migrations).
 
-Write rollups only through ``add`` or ``write(conn, tally(...))`` (or call ``rebuild_monthly``
+A rating flagged after it was counted (an accepted appeal) moves with ``move``.
+
+Write rollups only through ``add``, ``move`` or ``write(conn, tally(...))`` (or call ``rebuild_monthly``
 after writing daily rows by other means), or the monthly, unit-day and window-month rows fall out of step with the daily
 ones.
 
@@ -105,6 +107,24 @@ def add(conn: Connection, ratings: Iterable[dict] = (), not_rated: Iterable[dict
     window_id, unit_id, staff_id, service_item) into the rollups. Returns daily rows touched."""
     return write(conn, tally(((rating_key(r), int(r["stars"]), bool(r.get("invitation_id")))
                               for r in ratings), not_rated))
+
+
+def move(conn: Connection, r: dict, flagged: bool) -> None:
+    """Move one counted rating (a row of the ratings table) to the ``flagged`` side of every
+    rollup table, from the other side it was counted on: a server flag set or taken away
+    after it was stored (``ratings.set_flag``). Both sides go through ``write``, in the same
+    key order as ingest; a row left at zero is deleted, so the rollups stay equal to a recount
+    of the ratings."""
+    stars, invited = int(r["stars"]), 1 if r.get("invitation_id") else 0
+    acc = {rating_key({**r, "flagged": not flagged}): [-1, -stars, -invited],
+           rating_key({**r, "flagged": flagged}): [1, stars, invited]}
+    write(conn, acc)
+    for table, keys, table_rows in rows(acc):
+        for row in table_rows:
+            if row[len(keys)] < 0:  # the side the rating left
+                conn.execute(table.delete().where(
+                    *(table.c[k] == v for k, v in zip(keys, row)),
+                    *(table.c[m] == 0 for m in MEASURES)))
 
 
 _MONTH_OF_DAILY = (

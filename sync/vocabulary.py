@@ -40,6 +40,31 @@ def rgb(colour: str) -> tuple[int, int, int]:
 CHANNEL_QR = 3
 CHANNEL_HALL_TABLET = 4
 
+# The numbering of the levels an export writes, by target: the national data standard
+# (GB/T 39046-2020) counts from the best level, the provincial 好差评 interfaces from the worst.
+# A 4-level scale keeps the codes of the 5-level list (no code 3 is written).
+EXPORT_TARGETS = ("national", "provincial")
+
+
+def level_code(level: str, target: str) -> int:
+    """The numeric code of ``level`` in an export to ``target`` ("national" or "provincial").
+
+    >>> [level_code(key, "national") for key in LEVELS_5]
+    [1, 2, 3, 4, 5]
+    >>> [level_code(key, "provincial") for key in LEVELS_5]
+    [5, 4, 3, 2, 1]
+    >>> [level_code(key, "national") for key in LEVELS_4]
+    [1, 2, 4, 5]
+    >>> level_code("satisfied", "municipal")
+    Traceback (most recent call last):
+    ...
+    ValueError: export target must be national or provincial, got 'municipal'
+    """
+    if target not in EXPORT_TARGETS:
+        raise ValueError(f"export target must be national or provincial, got {target!r}")
+    stars = STARS[level]   # an unknown level is a KeyError: it must never get a code
+    return 6 - stars if target == "national" else stars
+
 # Follow-up reasons after a bad rating, chosen by level and versioned.
 REASONS_VERSION = 1
 REASONS = {

@@ -235,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
                 page.click("#issue button.primary")
                 page.wait_for_selector("[data-code-device]")
                 page.screenshot(path=OUT / "dashboard-devices-code.png")
+                # the per-rating export's form under the ranking
+                page.goto(base + "/dashboard/rankings")
+                page.locator("#rating-export").screenshot(
+                    path=OUT / "dashboard-rating-export.png")
                 # adding an item whose code exists asks before overwriting it
                 page.goto(base + "/dashboard/roster#items")
                 form = page.locator("form[data-add-item]")

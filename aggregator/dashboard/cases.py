@@ -4,6 +4,9 @@
      │                 │                      ▲                     │
      └──appeal──▶ appealed ◀──appeal──────────┘                     └──reopen──▶ rectifying
                     ├─accept_appeal─▶ closed (resolution "invalid": 误评/恶意差评)
+                    │                 and its rating flagged ``appeal_accepted``: out of the
+                    │                 rates and bad counts like any flagged rating (closed is
+                    │                 final, so the flag is never taken back)
                     └─reject_appeal─▶ back to the state it was appealed from
 
 Cases are opened by ``open_cases_for`` (inside the ingest transaction) and, as a catch-up
@@ -19,6 +22,7 @@ from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.engine import Connection
 
 from .. import constants as C
+from .. import ratings as rating_store
 from ..db import driver_time, insert_ignore, insert_new
 from ..errors import BadRequest, Forbidden, NotFound
 from ..schema import ratings, service_items, units, windows
@@ -188,6 +192,9 @@ def detail(conn: Connection, case_id: int, user: dict, allowed: set[str],
         "id", "level", "stars", "channel", "service_item", "case_no", "staff_name",
         "comment", "callback_consent", "device_time", "day")}
     case["rating"]["reasons"] = json.loads(rating["reasons"]) if rating.get("reasons") else []
+    case["rating"]["flags"] = json.loads(rating["flags"]) if rating.get("flags") else []
+    # out of the rates and bad counts because its appeal was accepted (误评/恶意差评)
+    case["not_counted"] = C.FLAG_APPEAL_ACCEPTED in case["rating"]["flags"]
     # names, as the case list shows them (the page showed the codes U-01 / W-001)
     case["unit_name"] = conn.execute(select(units.c.name).where(units.c.id == case["unit_id"])).scalar()
     case["window_name"] = conn.execute(
@@ -234,8 +241,15 @@ def transition(conn: Connection, case_id: int, action: str, user: dict, allowed:
     if done.rowcount != 1:  # someone else moved it meanwhile
         raise BadRequest("the case changed meanwhile; reload and try again",
                          code="conflict", field="action")
-    audit.record(conn, user, action, now, case_id=case_id, ip=ip,
-                 detail={"from": case["state"], "to": values["state"], "note": note})
+    detail = {"from": case["state"], "to": values["state"], "note": note}
+    if action == "accept_appeal":
+        # A rating found mistaken or malicious leaves the figures (rates, bad counts,
+        # rankings, bulletins) in this transaction: flagged, never deleted. Only the one
+        # transaction that moved the case out of "appealed" above gets here, so the rollups
+        # move once however many supervisors click at the same time.
+        if rating_store.set_flag(conn, case["rating_id"], C.FLAG_APPEAL_ACCEPTED):
+            detail["flag"] = C.FLAG_APPEAL_ACCEPTED
+    audit.record(conn, user, action, now, case_id=case_id, ip=ip, detail=detail)
     return {**case, **values}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import constants as C
-from . import i18n_manage
+from . import i18n_export, i18n_manage
 
 ZH = {
     "app": "窗口服务好差评 · 监管平台", "app_short": "好差评监管平台",
@@ -49,6 +49,8 @@ ZH = {
     "rating": "评价", "channel": "渠道", "channel_3": "二维码", "channel_4": "大厅平板",
     "service_item": "服务事项", "resolution": "办结方式", "resolution_invalid": "申诉成立，差评作废",
     "resolution_resolved": "整改办结", "no_cases": "没有符合条件的工单",
+    "appeal_not_counted": "申诉成立，不计入满意率",
+    "appeal_not_counted_hint": "该评价已标记为可疑（appeal_accepted），不计入满意率、差评数和排名；勾选“含可疑评价”时计入。评价本身保留。",
     "audit_view": "查看详情", "audit_verify": "核实", "audit_rectify": "开始整改",
     "audit_answer": "答复", "audit_close": "办结", "audit_reopen": "退回整改",
     "audit_appeal": "提出申诉", "audit_accept_appeal": "申诉成立", "audit_reject_appeal": "驳回申诉",
@@ -136,6 +138,8 @@ EN = {
     "rating": "Rating", "channel": "Channel", "channel_3": "QR code", "channel_4": "Hall tablet",
     "service_item": "Service item", "resolution": "Resolution", "resolution_invalid": "Appeal accepted, void",
     "resolution_resolved": "Rectified", "no_cases": "No cases match",
+    "appeal_not_counted": "Appeal accepted: not counted",
+    "appeal_not_counted_hint": "The rating is flagged (appeal_accepted): left out of rates, bad counts and rankings; counted again with \"Include flagged\". The rating itself is kept.",
     "audit_view": "Viewed", "audit_verify": "Verified", "audit_rectify": "Started rectifying",
     "audit_answer": "Answered", "audit_close": "Closed", "audit_reopen": "Back to rectifying",
     "audit_appeal": "Appealed", "audit_accept_appeal": "Appeal accepted", "audit_reject_appeal": "Appeal rejected",
@@ -292,6 +296,8 @@ EN.update({"p_colon": ": ", "p_comma": ", ", "p_semicolon": "; ", "p_stop": ".",
            "p_close": ")", "p_list": ", ", "p_gap": "  "})
 ZH.update(i18n_manage.ZH)
 EN.update(i18n_manage.EN)
+ZH.update(i18n_export.ZH)
+EN.update(i18n_export.EN)
 # Integrity alerts by kind (constants.ALERT_KINDS) and severity: the overview showed the
 # codes ("device_silent", "medium") on the Chinese page.
 ZH.update({"alert_conflict": "同一记录内容不一致", "alert_chain_break": "记录链断裂",

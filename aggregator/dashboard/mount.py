@@ -15,6 +15,7 @@ from . import (
     assessment_routes,
     routes_admin,
     routes_cases,
+    routes_exports,
     routes_items,
     routes_pledges,
     routes_public,
@@ -47,8 +48,8 @@ def _wants_html(request: Request) -> bool:
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard under /dashboard and the public pages under /public."""
-    for module in (routes_session, routes_reports, routes_cases, routes_admin, routes_items,
-                   routes_pledges, routes_users, routes_public, assessment_routes):
+    for module in (routes_session, routes_reports, routes_exports, routes_cases, routes_admin,
+                   routes_items, routes_pledges, routes_users, routes_public, assessment_routes):
         guard = [] if module in STAFF_OPEN else [Depends(not_staff)]
         app.include_router(module.router, dependencies=guard)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="dashboard-static")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from sqlalchemy import and_, case, func, literal_column, or_, select
 from sqlalchemy.engine import Connection
 
+from .. import constants as C
 from ..schema import ratings, units, windows
 from .cases import OPEN_STATES, mask_phone, overdue
 from .tables import cases, users
@@ -58,7 +60,8 @@ def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: st
         where.append(cases.c.state == state)
     total = conn.execute(select(func.count()).select_from(cases).where(*where)).scalar()
     q = (select(cases, ratings.c.level, ratings.c.stars, ratings.c.staff_name,
-                ratings.c.reasons, ratings.c.phone, windows.c.name.label("window_name"),
+                ratings.c.reasons, ratings.c.phone, ratings.c.flags,
+                windows.c.name.label("window_name"),
                 units.c.name.label("unit_name"), users.c.display_name.label("assignee_name"))
          .join(ratings, ratings.c.id == cases.c.rating_id)
          .outerjoin(windows, windows.c.id == cases.c.window_id)
@@ -71,6 +74,7 @@ def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: st
         d = dict(r)
         d["overdue"] = overdue(d, today)
         d["has_phone"] = bool(d.pop("phone"))
+        d["not_counted"] = C.FLAG_APPEAL_ACCEPTED in json.loads(d.pop("flags") or "[]")
         rows.append(d)
     return rows, total
 

@@ -1,0 +1,75 @@
+"""The per-rating export (``rating_export``) as a download: ``/dashboard/ratings/export``.
+
+Who may: every dashboard role but staff, within their scope, as for the ranking exports
+(staff accounts are refused by ``mount.not_staff`` before this runs, and by ``require_role``
+here). The phone number is never in the file, so a viewer gets what a supervisor gets.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from ..db import read, write
+from . import audit, rating_export, scope
+from .web import PREFIX, Ctx, current
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+CHUNK = 64 * 1024
+MEDIA = {"csv": "text/csv; charset=utf-8",
+         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def _scope_name(user: dict) -> str:
+    return user.get("unit_id") or user.get("region_id") or "all"
+
+
+@router.get("/ratings/export")
+def ratings_export(request: Request, ctx: Ctx = Depends(current)):
+    """``?from=YYYY-MM-DD&to=YYYY-MM-DD`` (or ``period=2026-05``) ``&target=national|provincial
+    &format=csv|xlsx[&unit=U-01][&include_flagged=1]``."""
+    scope.require_role(ctx.user, "viewer")
+    q = request.query_params
+    target = rating_export.parse_target(q.get("target"))
+    fmt = rating_export.parse_format(q.get("format") or "csv")
+    first, last = rating_export.parse_days(q.get("period"), q.get("from"), q.get("to"),
+                                           ctx.today)
+    unit = q.get("unit") or None
+    engine = request.app.state.engine
+    tz_hours = request.app.state.settings.timezone_offset_hours
+    # Written to a temporary file first, then sent: the read transaction lasts as long as the
+    # database takes, not as long as a slow client (on SQLite an open reader holds back the
+    # WAL checkpoint), and memory holds one batch of rows, never the month.
+    out = tempfile.TemporaryFile()
+    try:
+        with read(engine) as conn:
+            if unit:
+                scope.check_unit(conn, ctx.user, unit)
+            units = (unit,) if unit else tuple(sorted(ctx.allowed))
+            sel = rating_export.Selection(first, last, units, target,
+                                          q.get("include_flagged") in ("1", "true", "on"),
+                                          ctx.now)
+            n = rating_export.count(conn, sel)
+            rating_export.check_size(fmt, n)
+            rating_export.write_file(conn, sel, fmt, ctx.t, tz_hours, out)
+        with write(engine) as conn:
+            audit.record(conn, ctx.user, "export_ratings", ctx.now, target=f"{first}/{last}",
+                         detail=rating_export.audit_detail(sel, fmt, n, unit,
+                                                           _scope_name(ctx.user)),
+                         ip=ctx.ip)
+        size = out.tell()
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+
+    def chunks():
+        with out:
+            while data := out.read(CHUNK):
+                yield data
+
+    return StreamingResponse(chunks(), media_type=MEDIA[fmt], headers={
+        "Content-Disposition": f'attachment; filename="{sel.file_name(fmt)}"',
+        "Content-Length": str(size), "X-Rating-Count": str(n)})
