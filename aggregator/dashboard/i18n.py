@@ -306,14 +306,16 @@ ZH.update({"alert_conflict": "同一记录内容不一致", "alert_chain_break":
            "alert_no_staff": "无人在岗时的评价", "alert_burst": "短时间内连续评价",
            "alert_zero_bad": "长期零差评", "alert_device_silent": "设备长时间未通信",
            "alert_after_revocation": "停用后产生的评价",
-           "sev_high": "高", "sev_medium": "中", "sev_low": "低"})
+           "sev_high": "高", "sev_medium": "中", "sev_low": "低",
+           "no_ratings_period": "本期无有效评价"})
 EN.update({"alert_conflict": "Same record, different content", "alert_chain_break": "Broken chain",
            "alert_seq_gap": "Missing records", "alert_new_stream": "Device database restarted",
            "alert_db_recovered": "Device database recovered", "alert_clock_offset": "Clock offset",
            "alert_no_staff": "Ratings with nobody signed in", "alert_burst": "Burst of ratings",
            "alert_zero_bad": "No bad rating for long", "alert_device_silent": "Device silent",
            "alert_after_revocation": "Ratings after revocation",
-           "sev_high": "high", "sev_medium": "medium", "sev_low": "low"})
+           "sev_high": "high", "sev_medium": "medium", "sev_low": "low",
+           "no_ratings_period": "no counted rating"})
 CATALOG = {"zh_CN": ZH, "en": EN}
 
 

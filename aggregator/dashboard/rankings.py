@@ -51,6 +51,40 @@ def _name_units(conn: Connection, group_by: str, rows: list[dict]) -> None:
             r["name"] = f"{r['name']} · {name}"
 
 
+def _silent(conn: Connection, group_by: str, rows: list[dict], allowed: set[str],
+            narrow: dict) -> list[dict]:
+    """Rows for the units or windows in scope without a rating in the period, last: a unit
+    whose kiosks were dead, or whose results were frozen, was simply missing from the ranking
+    and the bulletin."""
+    if group_by not in ("unit", "window"):
+        return []
+    wanted = set(allowed)
+    if "unit" in narrow:
+        wanted &= {narrow["unit"]}
+    elif "region" in narrow:
+        tree = scope.region_subtree(conn, narrow["region"])
+        wanted &= set(conn.execute(select(units.c.id).where(units.c.region_id.in_(tree)))
+                      .scalars())
+    table = units if group_by == "unit" else windows
+    q = select(table.c.id, table.c.name, *([] if group_by == "unit" else [table.c.unit_id]))
+    q = q.where((table.c.id if group_by == "unit" else table.c.unit_id).in_(sorted(wanted)))
+    if narrow.get("window"):
+        q = q.where(table.c.id == narrow["window"])
+    seen = {r["key"] for r in rows}
+    out = []
+    for found in conn.execute(q.order_by(table.c.id)).all():
+        if found.id in seen:
+            continue
+        row = {"key": found.id, "name": found.name, "rate": None, "mean": None,
+               "smoothed": None, "response_rate": None, "no_ratings": True,
+               **dict.fromkeys(("rated", "satisfied", "bad", "stars_sum", "flagged",
+                                "not_rated", "invited"), 0)}
+        if group_by == "window":
+            row["units"] = [found.unit_id]
+        out.append(row)
+    return out
+
+
 def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prior: float,
             target: float, include_flagged: bool = False, region: str | None = None,
             unit: str | None = None, none_name: str = "(none)",
@@ -87,6 +121,7 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
     before_rows = {r["key"]: dict(r, rank=rank) for rank, r in
                    enumerate(_in_scope(group_by, before["rows"], allowed), start=1)}
     rows = _in_scope(group_by, now["rows"], allowed)
+    rows += _silent(conn, group_by, rows, allowed, narrow)
     _name_units(conn, group_by, rows)
     for r in rows:
         if r["key"] is None:
@@ -104,7 +139,9 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
     return {"group_by": group_by, "period": period, "previous": prev_period, "rows": rows,
             "total": total, "target": target, "global_mean": now["global_mean"],
             "prior_weight": prior, "include_flagged": include_flagged,
-            "meeting_target": sum(1 for r in rows if r["rate"] is not None and not r["below_target"])}
+            "meeting_target": sum(1 for r in rows if r["rate"] is not None and not r["below_target"]),
+            # the rows that have a rate: "达标 x / y" counts among them; the rest are listed
+            "rated_rows": sum(1 for r in rows if r["rate"] is not None)}
 
 
 def daily_trend(conn: Connection, allowed: set[str], day_from: dt.date, day_to: dt.date,

@@ -233,11 +233,15 @@ def test_window_and_staff_moved_to_another_unit_stay_in_the_old_units_rankings(d
                 report = rankings.ranking(conn, {"role": "unit_manager", "unit_id": unit},
                                           group, Period("month", 2026, 11), prior=PRIOR,
                                           target=0.8)
-            got = {r["key"]: (r["rated"], r["bad"]) for r in report["rows"]}
+            # (the unit's windows without a rating here are listed last, with nothing)
+            got = {r["key"]: (r["rated"], r["bad"]) for r in report["rows"]
+                   if not r.get("no_ratings")}
             assert got == {k: (w["rated"], w["bad"]) for k, w in want.items()}, (unit, group)
+            assert all(r["rated"] == 0 for r in report["rows"] if r.get("no_ratings"))
             assert sum(r["rated"] for r in report["rows"]) == report["total"]["rated"]
             if report["rows"]:
-                assert [r["rank"] for r in report["rows"]] == list(range(1, len(got) + 1))
+                assert [r["rank"] for r in report["rows"]] == \
+                    list(range(1, len(report["rows"]) + 1))
 
 
 def test_window_ranking_counts_only_that_windows_ratings(district):
@@ -467,3 +471,37 @@ def test_a_window_moved_to_another_unit_takes_its_kiosks_ratings_along(district)
     last = rating(d, "satisfied", MID, "U-02")
     assert d.post_batch([last]).status_code == 200
     assert _units_of(s, [last["id"]]) == {last["id"]: "U-01"}
+
+
+def test_units_and_windows_without_a_rating_are_listed_last_not_left_out(district):
+    # A unit whose kiosks were dead, or whose results were frozen, was missing from the
+    # ranking and the bulletin: nobody reading them could see it had no ratings at all.
+    import re
+
+    s = district
+    d = enrol(s, "W-001")
+    assert d.post_batch([rating(d, "satisfied", MID, "U-01")]).status_code == 200
+    with read(s.engine) as conn:
+        every_unit = set(conn.execute(select(units.c.id)).scalars())
+        units_report = rankings.ranking(conn, ADMIN, "unit", Period("month", 2026, 11),
+                                        prior=PRIOR, target=0.8)
+        windows_report = rankings.ranking(conn, ADMIN, "window", Period("month", 2026, 11),
+                                          prior=PRIOR, target=0.8, unit="U-01")
+    rated = {r["unit_id"] for r in raw_ratings(s)}
+    keys = [r["key"] for r in units_report["rows"]]
+    assert set(keys) == every_unit and keys[:len(rated)] == sorted(rated)
+    silent = [r for r in units_report["rows"] if r["key"] not in rated]
+    assert silent and all(r["rated"] == 0 and r["rate"] is None for r in silent)
+    assert units_report["meeting_target"] == 1
+    assert [r["key"] for r in windows_report["rows"]] == ["W-001", "W-002"]
+    with write(s.engine) as conn:
+        accounts.create_user(conn, "audit", PASSWORD, "admin", now=utcnow())
+    session = Dashboard(s.url, s.engine, {}).login("audit")
+    html = session.get(f"{s.url}/dashboard/rankings",
+                       params={"group": "unit", "period": "2026-11", "print": "1"}).text
+    for r in silent:
+        assert re.search(re.escape(r["name"]) + r".{0,200}本期无有效评价", html, re.S), r["name"]
+    # the bulletin names them, and counts "达标" among the units that have a rate
+    listed = re.search(r"<p data-no-ratings>([^<]+)</p>", html)[1]
+    assert all(r["name"] in listed for r in silent)
+    assert re.search(r"达标\s*1 / 1", re.sub(r"<[^>]+>", "", html)), "1 of the 1 rated unit"
