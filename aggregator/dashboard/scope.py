@@ -47,6 +47,16 @@ def allowed_units(conn: Connection, user: dict) -> set[str]:
     return set()
 
 
+def scope_name(conn: Connection, user: dict) -> str | None:
+    """The name of the user's unit or region (None: every unit); pages showed the code."""
+    if user.get("unit_id"):
+        return conn.execute(select(units.c.name).where(units.c.id == user["unit_id"])).scalar()
+    if user.get("region_id"):
+        return conn.execute(select(regions.c.name)
+                            .where(regions.c.id == user["region_id"])).scalar()
+    return None
+
+
 def allowed_regions(conn: Connection, user: dict) -> set[str] | None:
     """Region ids the user may drill into (None: all)."""
     if user.get("unit_id") or user["role"] == "staff":

@@ -119,6 +119,7 @@ def _load(request: Request) -> Ctx:
             raise LoginRequired("please sign in")
         session, user = found
         allowed = scope.allowed_units(conn, user)
+        user = dict(user, scope_name=scope.scope_name(conn, user))
         s = config.load(conn)
     return Ctx(request, user, session, s, allowed, pick_lang(request, user), now,
                local_today(request, now))

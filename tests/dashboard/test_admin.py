@@ -176,3 +176,18 @@ def test_overview_names_alerts_in_the_pages_language(dash):
     assert ">device_silent<" not in page and ">medium<" not in page
     english = dash.login("jfb").get(dash.url + "/dashboard/?lang=en").text
     assert '<b data-alert-kind="device_silent">Device silent</b>' in english
+
+
+def test_pages_name_the_users_region_or_unit(dash):
+    # The side bar, the account page and the printed bulletin showed the scope's code
+    # ("监管人员 · R-D", "范围：R-D") where a supervisor reads a name.
+    from aggregator.schema import regions, units
+
+    with read(dash.engine) as conn:
+        region = conn.execute(select(regions.c.name).where(regions.c.id == "R-D")).scalar()
+        unit = conn.execute(select(units.c.name).where(units.c.id == "U-01")).scalar()
+    supervisor = dash.login("jfb")
+    assert f"监管人员 · {region}</div>" in supervisor.get(dash.url + "/dashboard/").text
+    bulletin = supervisor.get(dash.url + "/dashboard/rankings?group=unit&print=1").text
+    assert f"范围：{region}" in bulletin and "范围：R-D" not in bulletin
+    assert f"· {unit}</div>" in dash.login("u01").get(dash.url + "/dashboard/").text
