@@ -384,8 +384,8 @@ class _Batch:
         others = sorted({w for w in self.windows.values() if w != self.device["window_id"]})
         if not others:
             return {}
-        found = dict(sql(self.conn, "SELECT id, unit_id FROM windows WHERE id IN (%s)"
-                         % ", ".join("?" * len(others)), tuple(others)).all())
+        found = dict(tuple(r) for r in select_in(
+            self.conn, "SELECT id, unit_id FROM windows WHERE id {in}", others))
         return {w: u for w, u in found.items() if u != self.device.get("unit_id")}
 
     def _moved(self, row: tuple) -> tuple:

@@ -295,13 +295,9 @@ def cmd_set_pin(args) -> int:
 
 def _enrolled_to(cfg) -> str | None:
     """The server this kiosk is enrolled to, or None (never enrolled, or unreadable)."""
-    from sync.credentials import ENROLMENT_FILE
+    from sync.credentials import enrolment_of
 
-    try:
-        doc = json.loads((data_dir(cfg) / ENROLMENT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return doc.get("server_url") or None if isinstance(doc, dict) else None
+    return (enrolment_of(data_dir(cfg)) or {}).get("server_url") or None
 
 
 def cmd_enroll(args) -> int:

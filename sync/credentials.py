@@ -144,3 +144,13 @@ class Credentials:
         return cls(device_id, key, server_url=info.get("server_url") or "",
                    window_id=info.get("window_id"), unit_id=info.get("unit_id"),
                    enrolled_at=info.get("enrolled_at"))
+
+
+def enrolment_of(directory: str | os.PathLike) -> dict[str, Any] | None:
+    """The saved enrolment (device id, server URL, window, unit) without loading the key;
+    None when the kiosk was never enrolled or the file is unreadable."""
+    try:
+        info = json.loads((Path(directory) / ENROLMENT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
