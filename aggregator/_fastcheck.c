@@ -20,7 +20,7 @@
 /* configuration from setup() */
 static PyObject *S_dumps, *S_kwnames, *S_opt, *S_fromiso, *S_nocheck, *S_stars,
     *S_utc_hours, *S_driver_time, *S_flags_json, *S_sqlite, *S_accepted, *S_empty_list_json,
-    *S_int4, *S_int5, *S_one, *S_sha256, *S_channels;
+    *S_int4, *S_int5, *S_one, *S_sha256, *S_channels, *S_server_flags;
 static long min_year, max_year;
 static int configured = 0;
 
@@ -221,9 +221,14 @@ static int rating_ok(PyObject *p)
     if (flags != NULL) {
         if (!PyList_CheckExact(flags))
             return 0;
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(flags); i++)
-            if (!str_max(PyList_GET_ITEM(flags, i), 32))
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(flags); i++) {
+            PyObject *f = PyList_GET_ITEM(flags, i);
+            if (!str_max(f, 32))
                 return 0;
+            int own = PySet_Contains(S_server_flags, f);  /* the server's own: refused */
+            if (own < 0) return -1;
+            if (own) return 0;
+        }
     }
     return 1;
 }
@@ -783,15 +788,15 @@ error:
 }
 
 /* setup(dumps, option, fromisoformat, nocheck_types, stars, utc_hours, driver_time,
-         flags_json, accepted, sha256, channels, min_year, max_year) */
+         flags_json, accepted, sha256, channels, min_year, max_year, server_flags) */
 static PyObject *setup(PyObject *self, PyObject *const *a, Py_ssize_t nargs)
 {
-    if (nargs != 13) {
-        PyErr_SetString(PyExc_TypeError, "setup takes 13 arguments");
+    if (nargs != 14) {
+        PyErr_SetString(PyExc_TypeError, "setup takes 14 arguments");
         return NULL;
     }
     if (!PyFrozenSet_Check(a[3]) || !PyDict_Check(a[4]) || !PyDict_CheckExact(a[5]) ||
-        !PyFrozenSet_Check(a[10])) {
+        !PyFrozenSet_Check(a[10]) || !PyFrozenSet_Check(a[13])) {
         PyErr_SetString(PyExc_TypeError, "setup: bad arguments");
         return NULL;
     }
@@ -806,6 +811,7 @@ static PyObject *setup(PyObject *self, PyObject *const *a, Py_ssize_t nargs)
     Py_XSETREF(S_accepted, Py_NewRef(a[8]));
     Py_XSETREF(S_sha256, Py_NewRef(a[9]));
     Py_XSETREF(S_channels, Py_NewRef(a[10]));
+    Py_XSETREF(S_server_flags, Py_NewRef(a[13]));
     min_year = PyLong_AsLong(a[11]);
     max_year = PyLong_AsLong(a[12]);
     if (PyErr_Occurred()) return NULL;

@@ -35,8 +35,8 @@ def _flags_json(flags: list) -> str:  # RowMaker's text of a rating's flags
 if fast is not None:  # the compiled checks (_fastcheck.c) take their rules from here
     fast.setup(orjson.dumps, orjson.OPT_SORT_KEYS, dt.datetime.fromisoformat,
                frozenset(C.EVENT_TYPES - PAYLOAD_CHECKS.keys()), C.STARS, db._UTC_HOURS,
-               driver_time, _flags_json, C.ST_ACCEPTED, hashlib.sha256, C.CHANNELS,
-               MIN_YEAR, MAX_YEAR)
+               driver_time, _flags_json, C.ST_ACCEPTED, hashlib.sha256, C.DEVICE_CHANNELS,
+               MIN_YEAR, MAX_YEAR, C.SERVER_FLAGS)
 
 
 class CheckedBatch:

@@ -33,6 +33,10 @@ LEVEL_NAMES_EN = {
 NOT_RATED = "not_rated"
 
 CHANNELS = frozenset({CHANNEL_QR, CHANNEL_HALL_TABLET})
+# The channels a device's batch may name: a kiosk is the hall tablet. QR ratings (channel 3)
+# are made by the server's own phone page (``qr_page``), never uploaded by a kiosk: one that
+# said 3 would move its ratings into the QR figures.
+DEVICE_CHANNELS = frozenset({CHANNEL_HALL_TABLET})
 
 REASON_NAMES_ZH = {
     "attitude": "服务态度", "efficiency": "办事效率", "unclear_policy": "政策解释不清",
@@ -70,6 +74,9 @@ FLAG_AFTER_REVOCATION = "after_revocation"
 # (误评/恶意差评, ``accept_appeal``). Kept, counted apart like any flagged rating and back in the
 # figures with "include flagged"; set in the transaction that closes the case.
 FLAG_APPEAL_ACCEPTED = "appeal_accepted"
+# A device's rating may not carry these: a kiosk that flagged its own bad rating
+# ``appeal_accepted`` would have the case page call the appeal accepted.
+SERVER_FLAGS = frozenset({FLAG_AFTER_REVOCATION, FLAG_APPEAL_ACCEPTED})
 
 # Event statuses in a batch answer.
 ST_ACCEPTED = "accepted"

@@ -324,7 +324,7 @@ def _rating_ok(p: dict) -> bool:
     if type(level) is not str or type(stars) is not int or C.STARS.get(level) != stars:
         return False
     scale, channel = p.get("scale", 5), p.get("channel", C.CHANNEL_HALL_TABLET)
-    if type(scale) is not int or type(channel) is not int or channel not in C.CHANNELS or \
+    if type(scale) is not int or type(channel) is not int or channel not in C.DEVICE_CHANNELS or \
             not (scale == 5 or (scale == 4 and level != "basic_satisfied")):
         return False
     window = p.get("window_id")
@@ -338,7 +338,7 @@ def _rating_ok(p: dict) -> bool:
     if type(flags) is not list:
         return False
     for f in flags:
-        if type(f) is not str or len(f) > 32:
+        if type(f) is not str or len(f) > 32 or f in C.SERVER_FLAGS:
             return False
     return True
 
@@ -357,8 +357,11 @@ def rating_problem(p: dict) -> str | None:
     if scale == 4 and level == "basic_satisfied":
         return "level: 'basic_satisfied' is not on a 4-level scale"
     channel = p.get("channel", C.CHANNEL_HALL_TABLET)
-    if not _is_int(channel) or channel not in C.CHANNELS:
-        return f"channel: must be 3 or 4, got {channel!r}"
+    if _is_int(channel) and channel == C.CHANNEL_QR:
+        return ("channel: a kiosk's rating is channel 4 (hall tablet); 3 is the QR page's, "
+                "which the server records itself, got 3")
+    if not _is_int(channel) or channel not in C.DEVICE_CHANNELS:
+        return f"channel: must be 4 (hall tablet), got {channel!r}"
     if not (isinstance(p.get("window_id"), str) and 0 < len(p["window_id"]) <= 64):
         return f"window_id: must be a non-empty string, got {p.get('window_id')!r}"
     for name in ("unit_id", "staff_id", "service_item", "invitation_id"):
@@ -370,6 +373,8 @@ def rating_problem(p: dict) -> str | None:
     flags = p.get("flags", [])
     if not isinstance(flags, list) or not all(isinstance(f, str) and len(f) <= 32 for f in flags):
         return f"flags: must be an array of short strings, got {flags!r}"
+    if (own := sorted(C.SERVER_FLAGS.intersection(flags))):
+        return f"flags: {own[0]!r} is the server's own flag; a kiosk may not set it"
     return None
 
 

@@ -160,7 +160,7 @@ PAYLOAD_FIELDS = ["level", "stars", "scale", "channel", "window_id", "unit_id", 
 
 FLAGS = [MISSING, None, [], ["burst"], ["lockout", "burst", "lockout"], ["王"], [1], [None],
          "burst", ["x" * 32], ["x" * 33], [[]], ["no_staff", "outside_invitation"], [True],
-         ["\u0000"], ["a\\u0000"]]
+         ["\u0000"], ["a\\u0000"], ["appeal_accepted"], ["burst", "after_revocation"]]
 
 
 def setp(ev, name, value):

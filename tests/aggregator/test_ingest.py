@@ -311,6 +311,31 @@ def test_rollups_of_a_mixed_batch_match_its_stored_ratings(device, org_setup):
     assert len(alerts_of(org_setup, "burst")) == 1
 
 
+def test_a_kiosk_cannot_send_the_qr_channel_or_the_servers_own_flags(device, org_setup):
+    # Until 2026-12-03 a device's batch could say channel 3, moving its ratings into the QR
+    # figures, or flag its own bad rating `appeal_accepted`, which the case page reads as an
+    # appeal a supervisor accepted (and which leaves the rating out of the rates). Each such
+    # event is refused and quarantined on the kiosk, naming why; the rest of the batch counts.
+    evs = [device.rating("very_dissatisfied"), device.rating(channel=3),
+           device.rating("very_dissatisfied", flags=["appeal_accepted"]),
+           device.rating("dissatisfied", flags=["burst", "after_revocation"])]
+    r = device.post_batch(evs)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == ["accepted"] + ["rejected"] * 3
+    assert results[1]["reason"] == ("payload.channel: a kiosk's rating is channel 4 (hall "
+                                    "tablet); 3 is the QR page's, which the server records "
+                                    "itself, got 3")
+    assert results[2]["reason"] == ("payload.flags: 'appeal_accepted' is the server's own "
+                                    "flag; a kiosk may not set it")
+    assert results[3]["reason"] == ("payload.flags: 'after_revocation' is the server's own "
+                                    "flag; a kiosk may not set it")
+    with read(org_setup.engine) as conn:
+        stored = conn.execute(select(ratings.c.channel, ratings.c.flagged)).all()
+    assert [tuple(x) for x in stored] == [(4, False)]
+    assert count(org_setup.engine, quarantine) == 3
+
+
 def test_odd_values_in_a_rating_are_rejected_per_event_not_a_server_error(device, org_setup):
     # Found by the differential test of the C checks (2026-12-02): a level or channel that is
     # an array or object made `rating_problem` raise TypeError (unhashable), a device time in
@@ -330,7 +355,7 @@ def test_odd_values_in_a_rating_are_rejected_per_event_not_a_server_error(device
     assert [x["status"] for x in results] == ["accepted"] + ["rejected"] * 5
     reasons = [x["reason"] for x in results[1:]]
     assert reasons[0] == "payload.level: unknown level ['satisfied']"
-    assert reasons[1] == "payload.channel: must be 3 or 4, got {'x': 1}"
+    assert reasons[1] == "payload.channel: must be 4 (hall tablet), got {'x': 1}"
     assert reasons[2].startswith("device_time: year 1 is outside") and \
         reasons[3].startswith("device_time: year 9999 is outside")
     assert reasons[4] == "prev_hash: must be 64 lower-case hex digits"
