@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 
 COLUMNS = ("rank", "name", "key", "rated", "satisfied", "bad", "rate", "smoothed",
            "prev_rate", "rate_change", "below_target", "flagged")
@@ -38,7 +39,32 @@ def _as_text(cells) -> None:
 PERCENT_COLUMNS = {"rate", "prev_rate", "rate_change"}
 
 
+def share_text(value: float | None, digits: int = 2) -> str:
+    """A share as a percentage cut (not rounded) to ``digits`` places: 0.79995 is "79.99%".
+
+    Rounded, a unit at 79.995 % showed "80.00%" beside "未达标" (target 80 %): a figure must
+    never read as meeting a target it misses. The 1e-6 guards against binary fractions such as
+    0.29 * 100 = 28.999999999999996; a real rate n / m with m below a million is never that
+    close below a cut.
+
+    >>> share_text(0.79995), share_text(0.29, 1), share_text(1.0, 0), share_text(None)
+    ('79.99%', '29.0%', '100%', '—')
+    """
+    if value is None:
+        return "—"
+    scale = 10 ** digits
+    cut = math.floor(round(value * 100 * scale, 6)) / scale
+    return f"{cut:.{digits}f}%"
+
+
+def target_text(value: float | None) -> str:
+    """A target share as set (step 0.1 %): 0.8 is "80%", 0.855 is "85.5%"."""
+    return "—" if value is None else f"{round(value * 100, 1):g}%"
+
+
 def _csv_cell(column: str, value):
+    if column in ("rate", "prev_rate") and isinstance(value, (int, float)):
+        return share_text(value)
     if column in PERCENT_COLUMNS and isinstance(value, (int, float)):
         return f"{value:.2%}"
     return _csv_text(value)

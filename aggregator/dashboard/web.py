@@ -23,6 +23,7 @@ from ..errors import AggregatorError, BadRequest, Forbidden
 from ..proxy import client_ip, is_https
 from ..validation import unstorable_text
 from . import accounts, config, scope
+from .exports import share_text, target_text
 from .i18n import translator
 
 # The id of a row in a URL: an integer a database column holds (a 25-digit one was a 500).
@@ -37,15 +38,12 @@ TEMPLATES = jinja2.Environment(
     autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 
-def pct(value, digits: int = 1) -> str:
-    return "—" if value is None else f"{value * 100:.{digits}f}%"
-
-
 def signed_pct(value) -> str:
     return "—" if value is None else f"{value * 100:+.1f}"
 
 
-TEMPLATES.filters["pct"] = pct
+TEMPLATES.filters["pct"] = share_text  # cut, not rounded: 79.995 % never reads "80.00%"
+TEMPLATES.filters["target_pct"] = target_text
 TEMPLATES.filters["signed_pct"] = signed_pct
 def localtime(value, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A stored (UTC) time, or its ISO text, as the site's local time."""

@@ -327,7 +327,9 @@ def test_ranking_exports_show_the_hand_counted_figures(district):
     for unit, w in want.items():
         row = got[unit]
         assert [int(x) for x in row[3:6]] == [w["rated"], w["satisfied"], w["bad"]]
-        assert row[6] == (f"{w['satisfied'] / w['rated']:.2%}" if w["rated"] else "")
+        # cut to two places, counted in integers (2/3 is "66.66%": never rounded up to a target)
+        assert row[6] == (f"{w['satisfied'] * 10_000 // w['rated'] / 100:.2f}%"
+                          if w["rated"] else "")
         assert int(row[11]) == w["flagged"]
     assert table[-1][2] == "U-04"
     r = session.get(f"{s.url}/dashboard/rankings.xlsx", params={"group": "unit",
