@@ -262,6 +262,8 @@ class RatingFlow:
             {
                 "invitation_id": inv["invitation_id"],
                 "case_no": inv.get("case_no"),
+                # the invitation's item, so that the item's response rate counts the silence
+                "service_item": inv.get("service_item"),
                 "window_id": self.settings.window_id,
                 "staff_id": (self.staff or {}).get("staff_id"),
             },

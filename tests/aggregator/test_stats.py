@@ -77,3 +77,19 @@ def test_smoothing_ranks_volume_above_tiny_perfect_sample():
     many = (prior * m + 1000 * 4.95) / (prior + 1000)
     assert many > few
     assert stats.parse_day(None, "from", dt.date(2026, 1, 1)) == dt.date(2026, 1, 1)
+
+
+def test_an_items_response_rate_counts_its_unanswered_invitations(device, org_setup):
+    # A kiosk's not_rated now carries its invitation's service item (before 2026-12-03 it did
+    # not, so each item showed 100 % response whatever the silence). One answered and one
+    # unanswered invitation for SI-01 is a response rate of 50 %.
+    evs = [device.rating("satisfied", invitation_id="i1", service_item="SI-01",
+                         device_time=DAY),
+           device.event("not_rated", {"invitation_id": "i2", "window_id": "W-001",
+                                      "service_item": "SI-01", "staff_id": "S-007"},
+                        device_time=DAY)]
+    assert device.post_batch(evs).status_code == 200
+    s = get_stats(org_setup, group_by="service_item",
+                  **{"from": "2026-11-01", "to": "2026-11-30"})
+    row = {r["key"]: r for r in s["rows"]}["SI-01"]
+    assert (row["rated"], row["not_rated"], row["response_rate"]) == (1, 1, 0.5)

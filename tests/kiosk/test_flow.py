@@ -274,7 +274,7 @@ def test_invited_mode_needs_an_invitation(make_flow, store, events_of):
 
 def test_invitation_timeout_records_not_rated_never_a_default_rating(make_flow, store, clock, events_of):
     flow = signed_in(make_flow, mode=C.MODE_INVITED, invite_timeout_seconds=20)
-    flow.invite(case_no="C-1")
+    flow.invite(case_no="C-1", service_item="SI-0102")
     clock.advance(19.9)
     assert flow.tick() == C.ST_RATE
     clock.advance(0.2)
@@ -282,6 +282,9 @@ def test_invitation_timeout_records_not_rated_never_a_default_rating(make_flow, 
     assert not events_of(store, C.EV_RATING)
     (nr,) = events_of(store, C.EV_NOT_RATED)
     assert nr["payload"]["case_no"] == "C-1" and nr["payload"]["staff_id"] == "S-1"
+    # Until 2026-12-03 a timed-out invitation lost its service item, so every item's response
+    # rate on the dashboard ignored the citizens who did not answer (100 % where one of two did).
+    assert nr["payload"]["service_item"] == "SI-0102"
 
 
 def test_press_outside_an_invitation_is_flagged(make_flow, store, events_of):
