@@ -13,6 +13,7 @@ and line, e.g. ``config.yaml line 12: sync.batch_size must be an integer, got '1
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -362,12 +363,33 @@ def load_config_text(text: str, source: str = "config.yaml", base_dir: Path | No
     return build_config(data, lines, source, base_dir)
 
 
+# A kiosk config is a few KB; past this it is the wrong file (a log, an image, a disk).
+MAX_CONFIG_BYTES = 1 << 20
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse what is not a config file before reading it: a FIFO made ``kiosk run`` and
+    ``kiosk check-config`` hang for ever, /dev/zero read until memory ran out."""
+    st = path.stat()
+    for test, kind in _NOT_REGULAR:
+        if test(st.st_mode):
+            raise ConfigError(f"{path}: is {kind}, not a config file; give the path of a "
+                              "config.yaml")
+    if (size := st.st_size) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {size:,} bytes is not a kiosk config (a few KB, at most "
+                          f"{MAX_CONFIG_BYTES:,} bytes); is it the right file?")
+
+
 def load_config(path: str | Path | None) -> Config:
     """Read and validate a config file; ``None`` gives the defaults."""
     if path is None:
         return build_config({}, source="(defaults)")
     path = Path(path)
     try:
+        _check_regular(path)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None

@@ -137,6 +137,26 @@ def test_check_config_cli_exit_codes(tmp_path):
     assert "warning" not in good.stderr   # the shipped config's photos are all there
 
 
+def test_a_config_path_that_is_no_file_is_refused_naming_what_it_is(tmp_path):
+    # Found by probing in an earlier session: a FIFO given as the config made `kiosk check-config` (and
+    # `kiosk run`) hang for ever, and /dev/zero would read until memory ran out. Each is
+    # refused at once, saying what the path is.
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    run = subprocess.run([sys.executable, "-m", "kiosk.cli", "check-config", str(fifo)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert f"{fifo}: is a FIFO (named pipe), not a config file" in run.stderr
+    with pytest.raises(ConfigError, match="is a character device"):
+        load_config("/dev/zero")
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"# " + b"x" * (2 << 20) + b"\n")
+    with pytest.raises(ConfigError, match="2,097,155 bytes is not a kiosk config"):
+        load_config(big)
+
+
 def test_check_config_warns_of_photos_the_badge_screen_cannot_show(tmp_path):
     # A misspelt photo name passed, and the badge screen showed the grey avatar for good.
     (tmp_path / "wang.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 64)
