@@ -5,9 +5,14 @@
      └──appeal──▶ appealed ◀──appeal──────────┘                     └──reopen──▶ rectifying
                     ├─accept_appeal─▶ closed (resolution "invalid": 误评/恶意差评)
                     │                 and its rating flagged ``appeal_accepted``: out of the
-                    │                 rates and bad counts like any flagged rating (closed is
-                    │                 final, so the flag is never taken back)
+                    │                 rates and bad counts like any flagged rating
+                    │                   └─revoke_appeal─▶ back to the state it was appealed
+                    │                     from, the flag taken away: the rating counts again
                     └─reject_appeal─▶ back to the state it was appealed from
+
+A case closed as resolved is final. One closed by an accepted appeal is not: the rating left
+the figures on a supervisor's word, and a wrong or complaisant decision (a unit's own appeal
+waved through) must be reversible by a supervisor, with a reason, on the record.
 
 Cases are opened by ``open_cases_for`` (inside the ingest transaction) and, as a catch-up
 for ratings stored by any other path, by ``sync_cases`` before the queue is listed.
@@ -45,31 +50,37 @@ TRANSITIONS = {
     # A unit never judges its own appeal: supervisors decide.
     "accept_appeal": (("appealed",), "closed", "supervisor"),
     "reject_appeal": (("appealed",), None, "supervisor"),
+    # only a case closed by an accepted appeal (resolution "invalid"), see ``next_state``
+    "revoke_appeal": (("closed",), None, "supervisor"),
 }
+NEEDS_NOTE = {"appeal": "an appeal needs a reason (误评/恶意差评 and why)",
+              "revoke_appeal": "revoking an accepted appeal needs a reason"}
 CALLBACK_RESULTS = ("satisfied", "unsatisfied", "unreachable", "declined")
 SYNC_KEY = "cases_synced_through"
 SYNC_MARGIN = dt.timedelta(hours=6)  # ratings committed late with an earlier server time
 
 
-def next_state(state: str, action: str, role: str) -> str:
-    """The state after ``action``; raises BadRequest (not allowed now) or Forbidden (role)."""
+def next_state(state: str, action: str, role: str, resolution: str | None = None) -> str:
+    """The state after ``action``; raises BadRequest (not allowed now) or Forbidden (role).
+    ``resolution``: the case's (``revoke_appeal`` needs "invalid")."""
     if action not in TRANSITIONS:
         raise BadRequest(f"unknown action {action!r}; known: {', '.join(TRANSITIONS)}",
                          field="action")
     sources, target, minimum = TRANSITIONS[action]
     if RANK.get(role, -1) < RANK[minimum] or role == "viewer":
         raise Forbidden(f"{action} needs the role {minimum} or higher")
-    if state not in sources:
-        raise BadRequest(f"cannot {action} a case that is {state}", field="action",
+    if state not in sources or (action == "revoke_appeal" and resolution != "invalid"):
+        what = "closed as resolved" if state == "closed" else state
+        raise BadRequest(f"cannot {action} a case that is {what}", field="action",
                          code="bad_transition")
     return target or state
 
 
-def allowed_actions(state: str, role: str) -> list[str]:
+def allowed_actions(state: str, role: str, resolution: str | None = None) -> list[str]:
     out = []
     for action in TRANSITIONS:
         try:
-            next_state(state, action, role)
+            next_state(state, action, role, resolution)
         except (BadRequest, Forbidden):
             continue
         out.append(action)
@@ -216,15 +227,18 @@ def transition(conn: Connection, case_id: int, action: str, user: dict, allowed:
                now: dt.datetime, note: str | None = None, ip: str | None = None) -> dict:
     """Apply ``action`` to a case; audited. ``appeal`` needs a reason (``note``)."""
     case = get_case(conn, case_id, allowed)
-    target = next_state(case["state"], action, user["role"])
+    target = next_state(case["state"], action, user["role"], case["resolution"])
     note = (note or "").strip()[:2000] or None
+    if action in NEEDS_NOTE and not note:
+        raise BadRequest(NEEDS_NOTE[action], field="note")
     values = {"state": target, "updated_at": now}
     if action == "appeal":
-        if not note:
-            raise BadRequest("an appeal needs a reason (误评/恶意差评 and why)", field="note")
         values |= {"appeal_from": case["state"], "appeal_reason": note}
     elif action == "reject_appeal":
         values |= {"state": case["appeal_from"] or "new"}
+    elif action == "revoke_appeal":  # back to work, its deadlines as they were
+        values |= {"state": case["appeal_from"] or "new", "resolution": None,
+                   "closed_at": None}
     elif action == "accept_appeal":
         values |= {"resolution": "invalid", "closed_at": now}
     elif action == "close":
@@ -249,6 +263,9 @@ def transition(conn: Connection, case_id: int, action: str, user: dict, allowed:
         # move once however many supervisors click at the same time.
         if rating_store.set_flag(conn, case["rating_id"], C.FLAG_APPEAL_ACCEPTED):
             detail["flag"] = C.FLAG_APPEAL_ACCEPTED
+    elif action == "revoke_appeal":  # the rating counts again, in this transaction
+        if rating_store.set_flag(conn, case["rating_id"], C.FLAG_APPEAL_ACCEPTED, on=False):
+            detail["unflag"] = C.FLAG_APPEAL_ACCEPTED
     audit.record(conn, user, action, now, case_id=case_id, ip=ip, detail=detail)
     return {**case, **values}
 

@@ -62,7 +62,7 @@ def case_page(case_id: RowId, request: Request, ctx: Ctx = Depends(current)):
         assignable = _assignable(conn, case)
     case["overdue"] = cases.overdue(case, ctx.today)
     return render(request, "case.html", ctx, case=case, assignable=assignable,
-                  actions=cases.allowed_actions(case["state"], ctx.role),
+                  actions=cases.allowed_actions(case["state"], ctx.role, case["resolution"]),
                   results=cases.CALLBACK_RESULTS, nav="cases")
 
 

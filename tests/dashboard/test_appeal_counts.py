@@ -212,10 +212,53 @@ def test_accepted_appeal_leaves_rates_and_bad_counts_and_include_flagged_brings_
         accepted = conn.execute(select(audit_log.c.detail).where(
             audit_log.c.case_id == case_id, audit_log.c.action == "accept_appeal")).scalars().all()
     assert [json.loads(d)["flag"] for d in accepted] == [C.FLAG_APPEAL_ACCEPTED]
-    # closed is final: no action leads out of a case closed as invalid, so nothing could
-    # bring the rating back into the figures behind the flag's back
-    assert all(cases.allowed_actions("closed", role) == []
+    # a case closed as resolved is final; one closed as invalid only a supervisor may reopen
+    # (``revoke_appeal``), never the unit whose appeal it was
+    assert all(cases.allowed_actions("closed", role, "resolved") == []
                for role in ("unit_manager", "supervisor", "admin"))
+    assert cases.allowed_actions("closed", "unit_manager", "invalid") == []
+    assert cases.allowed_actions("closed", "supervisor", "invalid") == ["revoke_appeal"]
+
+
+def test_a_revoked_appeal_brings_the_rating_back_into_the_figures(dash):
+    # Until 2026-12-03 a case closed by an accepted appeal was final: a wrong or complaisant
+    # decision (a unit's own bad rating waved through) kept the rating out of the figures for
+    # good. A supervisor may now revoke it, with a reason: the case goes back to work where it
+    # was appealed from, its deadlines as they were, and the rating counts again at once.
+    device, fields = _kiosk(dash, "W-006")
+    _, bad = _upload(device, fields, ["very_satisfied", "dissatisfied"])
+    where = {"window": ("window_id", "W-006"), "unit": ("unit_id", fields["unit_id"])}
+    manager, supervisor = dash.login("u02"), dash.login("jfb")
+    case_id = _case_of(dash, bad)
+    assert _act(manager, dash, case_id, "verify").status_code == 303
+    before = _assert_rollups_match_raw(dash)
+    assert _act(manager, dash, case_id, "appeal", "误评").status_code == 303
+    assert _act(supervisor, dash, case_id, "accept_appeal", "同意").status_code == 303
+    _assert_figures(supervisor, dash, where, {bad})
+    page = supervisor.get(f"{dash.url}/dashboard/cases/{case_id}").text
+    assert 'data-action="revoke_appeal"' in page and "撤销申诉认定" in page
+    assert 'data-action="revoke_appeal"' not in manager.get(
+        f"{dash.url}/dashboard/cases/{case_id}").text
+    # the unit cannot undo it, and a supervisor must say why
+    assert _act(manager, dash, case_id, "revoke_appeal", "x").status_code == 403
+    assert _act(supervisor, dash, case_id, "revoke_appeal").status_code == 400
+
+    assert _act(supervisor, dash, case_id, "revoke_appeal", "复核：非误评").status_code == 303
+    case = supervisor.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()
+    assert (case["state"], case["resolution"], case["closed_at"]) == ("verified", None, None)
+    assert not case.get("not_counted")
+    assert _rating(dash, bad)["flags"] == [] and not _rating(dash, bad)["flagged"]
+    _assert_figures(supervisor, dash, where, set())
+    assert _assert_rollups_match_raw(dash) == before  # every rollup row as before the appeal
+    with read(dash.engine) as conn:
+        detail = conn.execute(select(audit_log.c.detail).where(
+            audit_log.c.case_id == case_id, audit_log.c.action == "revoke_appeal")).scalar_one()
+    assert {"note": "复核：非误评", "unflag": C.FLAG_APPEAL_ACCEPTED, "from": "closed",
+            "to": "verified"}.items() <= json.loads(detail).items()
+    page = supervisor.get(f"{dash.url}/dashboard/cases/{case_id}").text
+    assert "重新计入满意率" in page and "data-unflagged" in page
+    # a case closed as resolved stays final
+    assert _act(supervisor, dash, case_id, "revoke_appeal", "x").status_code == 400
 
 
 def test_a_rejected_appeal_changes_no_figure_and_a_later_accepted_one_does(dash):

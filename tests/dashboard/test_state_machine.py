@@ -44,6 +44,16 @@ def test_roles_refused(action, role):
         next_state(state, action, role)
 
 
+def test_only_a_case_closed_by_an_accepted_appeal_can_have_it_revoked():
+    assert next_state("closed", "revoke_appeal", "supervisor", "invalid") == "closed"  # the
+    # caller restores appeal_from
+    with pytest.raises(BadRequest, match="closed as resolved"):
+        next_state("closed", "revoke_appeal", "admin", "resolved")
+    with pytest.raises(Forbidden):
+        next_state("closed", "revoke_appeal", "unit_manager", "invalid")
+    assert allowed_actions("closed", "admin", "resolved") == []
+
+
 def test_unknown_action_is_a_bad_request():
     with pytest.raises(BadRequest, match="unknown action"):
         next_state("new", "delete", "admin")
