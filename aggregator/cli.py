@@ -339,9 +339,8 @@ def cmd_import_export(args) -> int:
 def cmd_export_ratings(args) -> int:
     from sqlalchemy import select
 
-    from .dashboard import audit, rating_export
+    from .dashboard import audit, export_scope, rating_export
     from .dashboard.i18n import translator
-    from .dashboard.scope import check_unit
     from .db import read, utcnow, write
     from .schema import units
     from .settings import Settings
@@ -356,12 +355,13 @@ def cmd_export_ratings(args) -> int:
     part = output.with_name(f".{output.name}.part")
     try:
         with read(engine) as conn:
-            if args.unit:
-                check_unit(conn, {"role": "admin"}, args.unit)   # an unknown unit: refused
-            chosen = (args.unit,) if args.unit else tuple(
-                conn.execute(select(units.c.id).order_by(units.c.id)).scalars())
+            # the server's command line sees every unit; an unknown code is named and refused
+            where = export_scope.Part.of(args.unit, args.region)
+            every = set(conn.execute(select(units.c.id)).scalars())
+            chosen = export_scope.units_of(conn, {"role": "admin"}, every, where)
             sel = rating_export.Selection(first, last, chosen, args.target,
-                                          args.include_flagged, now)
+                                          args.include_flagged, now,
+                                          where.id if where else None)
             n = rating_export.count(conn, sel)
             rating_export.check_size(fmt, n)
             with open(part, "wb") as out:
@@ -371,9 +371,11 @@ def cmd_export_ratings(args) -> int:
         part.unlink(missing_ok=True)
     with write(engine) as conn:
         audit.record(conn, None, "export_ratings", now, target=f"{first}/{last}",
-                     detail=rating_export.audit_detail(sel, fmt, n, args.unit, "cli")
+                     detail=rating_export.audit_detail(sel, fmt, n, where, "cli")
                      | {"output": str(output.resolve())})
-    print(f"{n} ratings of {first} to {last} ({args.unit or f'{len(chosen)} units'}, "
+    covered = args.unit or (f"region {args.region}, {len(chosen)} units" if args.region
+                            else f"{len(chosen)} units")
+    print(f"{n} ratings of {first} to {last} ({covered}, "
           f"{'flagged included' if args.include_flagged else 'flagged left out'}, level codes "
           f"in the {args.target} order) written to {output}")
     return 0
@@ -480,13 +482,17 @@ def parser() -> argparse.ArgumentParser:
                 "(events it may never have sent); known events count as duplicates")
     c.add_argument("folder", help="the kiosk-export-… folder with manifest.json")
     c = command("export-ratings", cmd_export_ratings, "write every rating of some local days "
-                "(all units, or one) to a CSV or XLSX file for the 好差评 system, levels coded "
-                "in the target's order; never the citizen's phone number (docs/aggregator.md)")
+                "(all units, one region or one unit) to a CSV or XLSX file for the 好差评 "
+                "system, levels coded in the target's order; never the citizen's phone number "
+                "(docs/aggregator.md)")
     c.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD",
                    help="first local day")
     c.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD",
                    help="last local day (inclusive)")
-    c.add_argument("--unit", help="only this unit (unit id)")
+    where = c.add_mutually_exclusive_group()
+    where.add_argument("--unit", metavar="CODE", help="only this unit (unit id)")
+    where.add_argument("--region", metavar="CODE",
+                       help="only the units of this region and the regions below it (region id)")
     c.add_argument("--target", required=True, choices=("national", "provincial"),
                    help="national: GB/T 39046-2020, 1 = 非常满意; provincial: 1 = 非常不满意")
     c.add_argument("--format", choices=("csv", "xlsx"),

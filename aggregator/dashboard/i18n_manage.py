@@ -1,5 +1,5 @@
 """Catalog entries of the management pages: service items, roster files, pledge corrections,
-the account list. ``i18n.py`` merges them into its zh_CN and en catalogs."""
+the account list, enrolment codes. ``i18n.py`` merges them into its zh_CN and en catalogs."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ ZH = {
     "cannot_manage_user": "您无权更改该账号。",
     "users_hint": "新建账号与重置密码请使用命令行 aggregator create-user / set-password。",
     "lang_zh_CN": "中文", "lang_en": "English", "display_name": "姓名", "role": "角色",
+    # enrolment codes (devices page, code_view)
+    "code_used": "此注册码已被使用。", "code_expired": "此注册码已过期。",
+    "code_gone": "这个注册码不再显示：它只在生成它的登录会话中显示一小时，重新载入页面不会生成新码。如仍需注册码，请在下方重新生成。",
 }
 
 EN = {
@@ -57,4 +60,7 @@ EN = {
     "cannot_manage_user": "You may not change this account.",
     "users_hint": "Create accounts and reset passwords with aggregator create-user / set-password.",
     "lang_zh_CN": "中文", "lang_en": "English", "display_name": "Name", "role": "Role",
+    # enrolment codes (devices page, code_view)
+    "code_used": "This code has been used.", "code_expired": "This code has expired.",
+    "code_gone": "This enrolment code is no longer shown: it is shown for an hour, only in the session that made it, and reloading the page makes no new code. If you still need one, issue a new code below.",
 }

@@ -42,6 +42,7 @@ XLSX_MAX_ROWS = 1_048_575   # a sheet's 1,048,576 rows, less the header
 FETCH = 2000                # rows fetched, and CSV rows encoded, at a time
 # Characters XML 1.0 (so XLSX) cannot hold; a comment with one stopped openpyxl mid-file.
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,13 @@ class Selection:
     target: str
     include_flagged: bool
     as_of: dt.datetime
+    part: str | None = None   # the unit or region chosen (None: the whole scope)
 
     def file_name(self, fmt: str) -> str:
-        return f"ratings-{self.target}-{self.day_from}-{self.day_to}.{fmt}"
+        # the chosen unit or region in the name: a district exporting its units one by one
+        # got files all named alike; a code a header cannot carry plainly is left out
+        part = f"{self.part}-" if self.part and _SAFE_NAME.fullmatch(self.part) else ""
+        return f"ratings-{self.target}-{part}{self.day_from}-{self.day_to}.{fmt}"
 
 
 def parse_target(value: str | None) -> str:
@@ -251,9 +256,12 @@ def check_size(fmt: str, n: int) -> None:
                          "at most): export CSV, or fewer days", field="format")
 
 
-def audit_detail(sel: Selection, fmt: str, n: int, unit: str | None, scope: str) -> dict:
-    """What the audit log keeps of an export: period, scope, choices and the row count."""
-    return {"from": sel.day_from.isoformat(), "to": sel.day_to.isoformat(), "unit": unit,
+def audit_detail(sel: Selection, fmt: str, n: int, part, scope: str) -> dict:
+    """What the audit log keeps of an export: period, the user's scope and the unit or
+    region chosen in it (``part``: an ``export_scope.Part`` or None), choices, row count."""
+    return {"from": sel.day_from.isoformat(), "to": sel.day_to.isoformat(),
+            "unit": part.id if part and part.kind == "unit" else None,
+            "region": part.id if part and part.kind == "region" else None,
             "scope": scope, "units": len(sel.units), "target": sel.target, "format": fmt,
             "include_flagged": sel.include_flagged, "count": n,
             "as_of": sel.as_of.isoformat()}

@@ -9,8 +9,9 @@ from starlette.concurrency import run_in_threadpool
 from .. import enroll, org, roster
 from ..db import read, write
 from ..errors import BadRequest, NotFound
-from ..schema import devices, staff, units, windows
-from . import audit, config, items, scope
+from ..proxy import is_https
+from ..schema import devices, enroll_codes, staff, units, windows
+from . import audit, code_view, config, items, scope
 from . import devices as device_health
 from .web import PREFIX, Ctx, current, posted, redirect, render
 
@@ -26,15 +27,20 @@ def _windows(conn, allowed):
         .where(windows.c.unit_id.in_(sorted(allowed))).order_by(windows.c.id)).mappings()]
 
 
-def _devices_page(request: Request, ctx: Ctx, code=None, for_device: str | None = None):
+def _devices_page(request: Request, ctx: Ctx, code=None, for_device: str | None = None,
+                  code_gone: bool = False):
     with read(request.app.state.engine) as conn:
         rows = device_health.list_devices(conn, ctx.allowed, ctx.now,
                                           request.app.state.settings.silent_hours)
         wins = _windows(conn, ctx.allowed)
     chosen = next((d for d in rows if d["id"] == for_device), None)
-    return render(request, "devices.html", ctx, rows=rows, windows=wins, code=code,
-                  qr=device_health.qr_svg(code["code"]) if code else None, for_device=chosen,
-                  ttl_default=request.app.state.settings.enroll_ttl_hours, nav="devices")
+    response = render(request, "devices.html", ctx, rows=rows, windows=wins, code=code,
+                      qr=device_health.qr_svg(code["code"]) if code else None,
+                      for_device=chosen, code_gone=code_gone,
+                      ttl_default=request.app.state.settings.enroll_ttl_hours, nav="devices")
+    if code:   # a credential on the page: not for the back button's cache, nor a proxy's
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.get("/devices")
@@ -64,7 +70,36 @@ def enroll_code(request: Request, window_id: str = Form(...), ttl_hours: float |
         code = enroll.create_code(conn, window_id, ctx.now, ttl_hours, device_id=device_id or None)
         audit.record(conn, ctx.user, "enroll_code", ctx.now, target=window_id, ip=ctx.ip,
                      detail={"device_id": device_id} if device_id else None)
-    return _devices_page(request, ctx, code=code)
+    # Post, redirect, get: the code was shown in this POST's answer, and reloading it made
+    # another code (each one a credential). The page the browser lands on shows this code
+    # again from a sealed cookie only this session can open (code_view); never from the URL.
+    view = code_view.new_view_id()
+    response = redirect(code_view.cookie_path(PREFIX, view))
+    response.set_cookie(code_view.COOKIE, code_view.seal(
+        request.app.state.settings.secret, ctx.session, view, code),
+        max_age=max(60, int(min(ttl_hours * 3600, code_view.SHOWN_SECONDS))),
+        path=code_view.cookie_path(PREFIX, view), httponly=True, samesite="strict",
+        secure=is_https(request))
+    return response
+
+
+@router.get("/devices/codes/{view}")
+def enroll_code_page(view: str, request: Request, ctx: Ctx = Depends(current)):
+    """The code just made by this session (``code_view``), as often as the page is loaded;
+    a code that is no longer shown (another session, signed out, after an hour) is not made
+    again: the page says so and offers the form."""
+    scope.require_role(ctx.user, "unit_manager")
+    code = code_view.unseal(request.app.state.settings.secret, ctx.session, view,
+                            request.cookies.get(code_view.COOKIE))
+    if code is not None:
+        with read(request.app.state.engine) as conn:
+            scope.window_unit(conn, ctx.user, code["window_id"])   # still in the scope
+            row = conn.execute(select(enroll_codes.c.used_at, enroll_codes.c.expires_at)
+                               .where(enroll_codes.c.code_hash
+                                      == enroll.code_hash(code["code"]))).first()
+        code["used"] = bool(row and row.used_at)
+        code["expired"] = row is None or row.expires_at <= ctx.now
+    return _devices_page(request, ctx, code=code, code_gone=code is None)
 
 
 @router.post("/devices/{device_id}/revoke")

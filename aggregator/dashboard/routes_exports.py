@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from ..db import read, write
-from . import audit, rating_export, scope
+from . import audit, export_scope, rating_export, scope
 from .web import PREFIX, Ctx, current
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -29,14 +29,15 @@ def _scope_name(user: dict) -> str:
 @router.get("/ratings/export")
 def ratings_export(request: Request, ctx: Ctx = Depends(current)):
     """``?from=YYYY-MM-DD&to=YYYY-MM-DD`` (or ``period=2026-05``) ``&target=national|provincial
-    &format=csv|xlsx[&unit=U-01][&include_flagged=1]``."""
+    &format=csv|xlsx[&unit=U-01 | &region=R-1 | &scope=unit:U-01|region:R-1]
+    [&include_flagged=1]`` (``scope`` is the form's picker)."""
     scope.require_role(ctx.user, "viewer")
     q = request.query_params
     target = rating_export.parse_target(q.get("target"))
     fmt = rating_export.parse_format(q.get("format") or "csv")
     first, last = rating_export.parse_days(q.get("period"), q.get("from"), q.get("to"),
                                            ctx.today)
-    unit = q.get("unit") or None
+    part = export_scope.Part.of(q.get("unit"), q.get("region"), q.get("scope"))
     engine = request.app.state.engine
     tz_hours = request.app.state.settings.timezone_offset_hours
     # Written to a temporary file first, then sent: the read transaction lasts as long as the
@@ -45,18 +46,16 @@ def ratings_export(request: Request, ctx: Ctx = Depends(current)):
     out = tempfile.TemporaryFile()
     try:
         with read(engine) as conn:
-            if unit:
-                scope.check_unit(conn, ctx.user, unit)
-            units = (unit,) if unit else tuple(sorted(ctx.allowed))
+            units = export_scope.units_of(conn, ctx.user, ctx.allowed, part)
             sel = rating_export.Selection(first, last, units, target,
                                           q.get("include_flagged") in ("1", "true", "on"),
-                                          ctx.now)
+                                          ctx.now, part.id if part else None)
             n = rating_export.count(conn, sel)
             rating_export.check_size(fmt, n)
             rating_export.write_file(conn, sel, fmt, ctx.t, tz_hours, out)
         with write(engine) as conn:
             audit.record(conn, ctx.user, "export_ratings", ctx.now, target=f"{first}/{last}",
-                         detail=rating_export.audit_detail(sel, fmt, n, unit,
+                         detail=rating_export.audit_detail(sel, fmt, n, part,
                                                            _scope_name(ctx.user)),
                          ip=ctx.ip)
         size = out.tell()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..db import read
 from ..errors import Forbidden, NotFound
 from ..schema import regions, units, windows
-from . import charts, drill, exports, overview, rankings, scope
+from . import charts, drill, export_scope, exports, overview, rankings, scope
 from .periods import Period, recent
 from .web import PREFIX, Ctx, current, render
 
@@ -54,11 +54,14 @@ def overview_page(request: Request, ctx: Ctx = Depends(current)):
 
 @router.get("/rankings")
 def rankings_page(request: Request, ctx: Ctx = Depends(current)):
+    printing = bool(request.query_params.get("print"))
     with read(request.app.state.engine) as conn:
         report = _report(request, ctx, conn)
-    template = "bulletin.html" if request.query_params.get("print") else "rankings.html"
+        # the per-rating export form's picker: the regions and units of the user's scope
+        picker = None if printing else export_scope.choices(conn, ctx.user, ctx.allowed)
+    template = "bulletin.html" if printing else "rankings.html"
     return render(request, template, ctx, report=report, periods=recent(ctx.today),
-                  nav="rankings")
+                  nav="rankings", export_choices=picker)
 
 
 @router.get("/rankings.{fmt}")

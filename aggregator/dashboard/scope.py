@@ -86,6 +86,16 @@ def check_unit(conn: Connection, user: dict, unit_id: str) -> None:
         raise Forbidden(f"unit {unit_id!r} is outside your scope")
 
 
+def check_region(conn: Connection, user: dict, region_id: str) -> None:
+    """Refuse a region outside the scope (404 for an unknown region, 403 for another's)."""
+    exists = conn.execute(select(regions.c.id).where(regions.c.id == region_id)).first()
+    if exists is None:
+        raise NotFound(f"region {region_id!r} does not exist")
+    ok = allowed_regions(conn, user)
+    if ok is not None and region_id not in ok:
+        raise Forbidden(f"region {region_id!r} is outside your scope")
+
+
 def window_unit(conn: Connection, user: dict, window_id: str) -> str:
     """The unit of a window the user may see (else 404/403)."""
     unit_id = conn.execute(select(windows.c.unit_id).where(windows.c.id == window_id)).scalar()

@@ -10,13 +10,14 @@ import io
 import json
 import zipfile
 
+import pytest
 import requests
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from aggregator import cli
+from aggregator import cli, org
 from aggregator.dashboard.tables import audit_log
-from aggregator.db import read
+from aggregator.db import read, write
 
 NATIONAL = {"very_satisfied": 1, "satisfied": 2, "basic_satisfied": 3, "dissatisfied": 4,
             "very_dissatisfied": 5}                       # GB/T 39046-2020
@@ -112,3 +113,46 @@ def test_an_unknown_unit_or_a_bad_range_is_named(org_setup, database_url, tmp_pa
                      str(tmp_path / "out" / "b.csv")])
     assert code == 2 and "after" in capsys.readouterr().err
     assert not list((tmp_path / "out").iterdir())   # no file, nor a half-written one
+
+
+def test_export_ratings_of_a_region_holds_its_units_and_those_below_only(device, org_setup,
+                                                                        database_url, tmp_path,
+                                                                        capsys):
+    # A district hands over one town at a time: --region takes the region's units and those
+    # of the regions below it (U-01 is in R-1a, below R-1), and none of a region beside it.
+    with write(org_setup.engine) as conn:
+        org.save(conn, "regions", {"id": "R-2", "name": "邻区", "level": "district"})
+        org.save(conn, "units", {"id": "U-02", "name": "邻区政务中心", "region_id": "R-2"})
+    levels = _upload(device, org_setup)
+    levels.pop(levels.pop("flagged"))   # left out by default
+    code, body = _run(database_url, tmp_path, "r1.csv", "--target", "national",
+                      "--region", "R-1")
+    assert code == 0 and "region R-1, 1 units" in capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    assert len(rows) == 3 and {r["单位编号"] for r in rows} == {"U-01"}
+    assert set(levels) <= {r["评价编号"] for r in rows}
+    code, body = _run(database_url, tmp_path, "r2.csv", "--target", "national",
+                      "--region", "R-2")
+    assert code == 0
+    assert list(csv.DictReader(io.StringIO(body.decode("utf-8-sig")))) == []
+    with read(org_setup.engine) as conn:
+        audits = [json.loads(a) for a in conn.execute(
+            select(audit_log.c.detail).where(audit_log.c.action == "export_ratings")
+            .order_by(audit_log.c.id)).scalars()]
+    # the audit log says which region left, not only "cli"
+    assert [(a["region"], a["unit"], a["units"], a["count"]) for a in audits] == [
+        ("R-1", None, 1, 3), ("R-2", None, 1, 0)]
+
+
+def test_an_unknown_region_is_named_and_a_unit_with_a_region_refused(org_setup, database_url,
+                                                                      tmp_path, capsys):
+    # A mistyped region code must not quietly export nothing (or everything): it is named.
+    code, body = _run(database_url, tmp_path, "a.csv", "--target", "national",
+                      "--region", "R-99")
+    err = capsys.readouterr().err
+    assert code == 2 and "region 'R-99' does not exist" in err and body == b""
+    with pytest.raises(SystemExit) as stop:   # one unit or one region, never both
+        _run(database_url, tmp_path, "b.csv", "--target", "national", "--unit", "U-01",
+             "--region", "R-1")
+    assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert not list((tmp_path / "out").iterdir())

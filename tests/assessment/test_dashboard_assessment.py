@@ -143,3 +143,17 @@ def test_assessment_export_is_a_workbook_with_parts_and_weights(dash):
     # A unit manager of another unit gets 403 for U-01.
     assert dash.login("u02").get(f"{dash.url}/dashboard/assessment.xlsx?unit=U-01") \
         .status_code == 403
+
+
+def test_the_formula_uses_a_plain_plus_in_english_and_the_full_width_one_in_chinese(dash):
+    # The weights line ("Citizens 60% ＋ Peers 20% ＋ …") showed the full-width Chinese plus
+    # sign in English text, where it reads as a typo and spaces out wrongly.
+    for user, path in (("u01", "/dashboard/assessment?unit=U-01"),
+                       ("s-001", "/dashboard/assessment/me")):
+        s = dash.login(user)
+        en = s.get(f"{dash.url}{path}&lang=en" if "?" in path else f"{dash.url}{path}?lang=en")
+        assert en.status_code == 200 and "＋" not in en.text, path
+        assert re.search(r"\d+% \+ ", en.text), path
+        zh = s.get(f"{dash.url}{path}&lang=zh_CN" if "?" in path
+                   else f"{dash.url}{path}?lang=zh_CN")
+        assert re.search(r"\d+% ＋ ", zh.text), path

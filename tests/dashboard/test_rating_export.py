@@ -10,6 +10,7 @@ import datetime as dt
 import doctest
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -22,7 +23,7 @@ from aggregator.dashboard import accounts
 from aggregator.dashboard.tables import audit_log
 from aggregator.db import read, utcnow, write
 from tests.aggregator.device import Device
-from tests.dashboard.helpers import PASSWORD, Dashboard
+from tests.dashboard.helpers import PASSWORD, Dashboard, browser_login
 from tests.serving import serve
 
 # GB/T 39046-2020 (national data standard): 1 = 非常满意 … 5 = 非常不满意.
@@ -49,15 +50,20 @@ def _enroll(url: str, window_id: str) -> Device:
 
 @pytest.fixture(scope="module")
 def site(database_url):
-    """A fresh server: U-01 (5 levels, W-001) and U-02 (4 levels, W-002), their managers, a
-    viewer, an admin and a staff account, and what the kiosks and a phone uploaded."""
+    """A fresh server: U-01 (5 levels, W-001) in R-1 and U-02 (4 levels, W-002) in R-2 below
+    it, U-09 in R-9 beside R-1 (no ratings), their managers, R-2's supervisor, a viewer, an
+    admin and a staff account, and what the kiosks and a phone uploaded."""
     app = create_app(database_url, settings=Settings(secret="s", admin_token=ADMIN_TOKEN))
     now = utcnow()
     with write(app.state.engine) as conn:
         org.save(conn, "regions", {"id": "R-1", "name": "示范区", "level": "district"})
         org.save(conn, "units", {"id": "U-01", "name": "城关便民服务中心", "region_id": "R-1"})
-        org.save(conn, "units", {"id": "U-02", "name": "东城社保所", "region_id": "R-1",
+        org.save(conn, "regions", {"id": "R-2", "name": "东城街道", "level": "town",
+                                   "parent_id": "R-1"})
+        org.save(conn, "regions", {"id": "R-9", "name": "邻区", "level": "district"})
+        org.save(conn, "units", {"id": "U-02", "name": "东城社保所", "region_id": "R-2",
                                  "scale": 4})
+        org.save(conn, "units", {"id": "U-09", "name": "邻区政务中心", "region_id": "R-9"})
         org.save(conn, "windows", {"id": "W-001", "name": "民政窗口", "unit_id": "U-01"})
         org.save(conn, "windows", {"id": "W-002", "name": "社保窗口", "unit_id": "U-02"})
         org.save(conn, "staff", {"id": "S-007", "name": "王芳", "staff_no": "0007",
@@ -73,6 +79,8 @@ def site(database_url):
                                            ("wangfang", "staff", "U-01", "S-007")):
             accounts.create_user(conn, name, PASSWORD, role, unit_id=unit, staff_id=staff_id,
                                  now=now)
+        accounts.create_user(conn, "dongcheng", PASSWORD, "supervisor", region_id="R-2",
+                             now=now)
     server, thread, url = serve(app)
     k1, k2 = _enroll(url, "W-001"), _enroll(url, "W-002")
     good = k1.rating("very_satisfied", case_no="BJ-2026-0001")
@@ -222,6 +230,109 @@ def test_a_unit_manager_gets_only_their_unit_and_never_another(site):
     assert _get(session, dash, target="provincial", unit="U-99").status_code == 404
 
 
+def _picker(session, dash, query: str = "") -> tuple[list[str], str]:
+    """The option values of the export form's unit/region picker, and its HTML."""
+    page = session.get(f"{dash.url}/dashboard/rankings{query}", timeout=10).text
+    select_html = re.search(r'<select name="scope".*?</select>', page, re.S)[0]
+    return re.findall(r'<option value="([^"]*)"', select_html), select_html
+
+
+def test_the_export_picker_lists_only_the_regions_and_units_of_the_users_scope(site):
+    # The form exported the whole scope only; a district handing one unit's ratings over had
+    # to edit the URL. The picker must offer exactly what the user may export, nothing more:
+    # a unit's manager their one unit, a town's supervisor their town's units (not the
+    # district above it nor the district beside it), an administrator everything.
+    dash = site["dash"]
+    values, _ = _picker(dash.login("admin"), dash)
+    assert values == ["", "region:R-1", "unit:U-01", "region:R-2", "unit:U-02",
+                      "region:R-9", "unit:U-09"]
+    values, html = _picker(dash.login("dongcheng"), dash)
+    assert values == ["", "unit:U-02"]   # "" is R-2 itself, their whole scope
+    assert "东城街道（全部单位）" in html and "东城社保所 (U-02)" in html
+    assert "示范区" not in html and "U-01" not in html and "U-09" not in html
+    values, html = _picker(dash.login("u01"), dash)
+    assert values == ["unit:U-01"] and "region" not in html and "U-02" not in html
+    # the ranking's own narrowing is the first guess
+    _, html = _picker(dash.login("admin"), dash, "?region=R-2")
+    assert '<option value="region:R-2" selected>' in html
+    _, html = _picker(dash.login("admin"), dash, "?unit=U-09&lang=en")
+    assert '<option value="unit:U-09" selected>' in html and "All units" in html
+
+
+def test_a_chosen_region_exports_its_units_and_those_below_and_no_other(site):
+    # A region's export is its own units and those of the regions below it (R-1 holds U-01
+    # and, through R-2, U-02); choosing in the form (scope=) or by link (region=) agree.
+    dash = site["dash"]
+    session = dash.login("admin")
+    r2 = _get(session, dash, target="national", scope="region:R-2")
+    assert r2.status_code == 200 and "-R-2-" in r2.headers["content-disposition"]
+    assert {row["评价编号"] for row in _csv(r2.content)} == set(site["four"])
+    assert _get(session, dash, target="national", region="R-2").content == r2.content
+    r1 = {row["单位编号"] for row in _csv(_get(session, dash, target="national",
+                                              scope="region:R-1").content)}
+    assert r1 == {"U-01", "U-02"}
+    unit = _csv(_get(session, dash, target="national", scope="unit:U-02").content)
+    assert {row["评价编号"] for row in unit} == set(site["four"])
+    assert _csv(_get(session, dash, target="national", scope="region:R-9").content) == []
+
+
+def test_no_choice_of_unit_or_region_reaches_outside_the_users_scope(site):
+    # Whatever the URL says, a user exports only inside their scope: another region (above,
+    # beside) or another unit is 403 without a rating in the answer; an unknown code is 404
+    # and named; two different choices at once are refused, not one silently taken.
+    dash = site["dash"]
+    sup = dash.login("dongcheng")
+    ok = _get(sup, dash, target="provincial", scope="region:R-2")
+    assert ok.status_code == 200
+    assert {row["评价编号"] for row in _csv(ok.content)} == set(site["four"])
+    for params in ({"region": "R-1"}, {"scope": "region:R-9"}, {"scope": "unit:U-01"},
+                   {"unit": "U-09"}):
+        r = _get(sup, dash, target="provincial", **params)
+        assert r.status_code == 403, params
+        assert site["good"] not in r.text and "\ufeff" not in r.text
+    missing = _get(sup, dash, target="provincial", scope="region:R-99")
+    assert missing.status_code == 404 and "R-99" in missing.text
+    manager = dash.login("u01")
+    assert _get(manager, dash, target="provincial", scope="region:R-1").status_code == 403
+    both = _get(manager, dash, target="provincial", unit="U-01", scope="unit:U-02")
+    assert both.status_code == 400 and "U-02" in both.text
+    assert _get(manager, dash, target="provincial", scope="U-01").status_code == 400
+
+
+def test_the_audit_entry_names_the_chosen_unit_or_region(site):
+    # The audit log must say what left the building: the region or unit chosen, not only
+    # the user's scope, so a review can tell a whole-district export from a one-town one.
+    dash = site["dash"]
+    assert _get(dash.login("admin"), dash, target="national",
+                scope="region:R-2").status_code == 200
+    assert _get(dash.login("dongcheng"), dash, target="national",
+                unit="U-02").status_code == 200
+    with read(dash.engine) as conn:
+        entries = conn.execute(select(audit_log).where(audit_log.c.action == "export_ratings")
+                               .order_by(audit_log.c.id.desc()).limit(2)).mappings().all()
+    by_unit, by_region = (json.loads(e["detail"]) for e in entries)
+    assert (by_region["region"], by_region["unit"], by_region["scope"]) == ("R-2", None, "all")
+    assert by_region["units"] == 1 and by_region["count"] == len(site["four"])
+    assert (by_unit["unit"], by_unit["region"], by_unit["scope"]) == ("U-02", None, "R-2")
+    assert entries[0]["username"] == "dongcheng"
+
+
+def test_picking_a_unit_in_the_browser_downloads_that_unit_only(site, page):
+    # The picker in a real browser: the form's GET carries the choice to the export.
+    dash = site["dash"]
+    browser_login(page, dash, "admin")
+    page.wait_for_url("**/dashboard/")
+    page.goto(f"{dash.url}/dashboard/rankings")
+    page.fill("#rating-export input[name=from]", _days()["from"])
+    page.fill("#rating-export input[name=to]", _days()["to"])
+    page.select_option("select[data-export-scope]", "unit:U-02")
+    page.select_option("#rating-export select[name=format]", "csv")
+    with page.expect_download() as info:
+        page.click("#rating-export button.primary")
+    rows = _csv(open(info.value.path(), "rb").read())
+    assert {row["评价编号"] for row in rows} == set(site["four"])
+
+
 def test_a_viewer_may_export_as_they_may_export_rankings(site):
     dash = site["dash"]
     r = _get(dash.login("viewer"), dash, target="national", format="csv")
@@ -289,3 +400,11 @@ def test_level_code_doctest_passes():
         runner.run(test)
     assert runner.summarize(verbose=False).attempted >= 4
     assert runner.failures == 0
+
+
+def test_export_scope_doctests_pass():
+    # The parsing of the picker's value is documented by example; the examples must hold.
+    from aggregator.dashboard import export_scope
+
+    failed, attempted = doctest.testmod(export_scope)
+    assert attempted >= 2 and failed == 0
