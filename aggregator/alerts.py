@@ -1,6 +1,9 @@
 """Integrity alerts: raised cheaply during ingest, and periodically by ``scan``.
 
 An alert has a ``dedupe_key`` so the same condition is raised once, however often it is seen.
+Its ``detail`` is an English sentence (logs, the API, the command line); its ``detail_args``
+(migration 46) the message name and values the sentence was made of, from which the dashboard
+tells the detail in the page's language (``dashboard/i18n_alerts.py``).
 
 >>> from aggregator.db import make_engine, write, utcnow
 >>> from aggregator.migrations import migrate
@@ -13,6 +16,7 @@ An alert has a ``dedupe_key`` so the same condition is raised once, however ofte
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
@@ -31,12 +35,28 @@ SEVERITY = {
 
 
 def raise_alert(conn: Connection, kind: str, key: str, detail: str, now: dt.datetime,
-                device_id: str | None = None, window_id: str | None = None) -> bool:
-    """Record an alert unless one with the same kind and key exists; True when new."""
+                device_id: str | None = None, window_id: str | None = None, *,
+                args: dict | None = None) -> bool:
+    """Record an alert unless one with the same kind and key exists; True when new.
+
+    ``args`` are the values of ``detail`` for the dashboard's templates: ``msg`` names the
+    template (``alertd_<msg>``; the kind when absent), the rest are its fields, e.g.
+    ``{"msg": "clock_behind", "device": "kiosk-W-004", "seconds": 845}``.
+    """
     row = {"kind": kind, "severity": SEVERITY.get(kind, "medium"),
            "dedupe_key": f"{kind}:{key}"[:300], "device_id": device_id,
-           "window_id": window_id, "detail": detail, "created_at": now, "resolved_at": None}
+           "window_id": window_id, "detail": detail,
+           "detail_args": json.dumps(args, ensure_ascii=False, default=_plain) if args else None,
+           "created_at": now, "resolved_at": None}
     return bool(insert_ignore(conn, alerts, [row], returning="id"))
+
+
+def _plain(value) -> str | int:
+    """A value of ``args`` JSON cannot hold as it is: times as ISO text, numbers as numbers
+    (a PostgreSQL sum is a Decimal)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return int(value) if hasattr(value, "as_integer_ratio") and value == int(value) else str(value)
 
 
 def list_alerts(conn: Connection, kind: str | None = None, device_id: str | None = None,
@@ -51,6 +71,7 @@ def list_alerts(conn: Connection, kind: str | None = None, device_id: str | None
         d = dict(r)
         d["created_at"] = d["created_at"].isoformat()
         d["resolved_at"] = d["resolved_at"].isoformat() if d["resolved_at"] else None
+        d["detail_args"] = json.loads(d["detail_args"]) if d["detail_args"] else None
         out.append(d)
     return out
 
@@ -63,8 +84,8 @@ def scan(conn: Connection, now: dt.datetime, settings: Settings | None = None) -
     s = settings or Settings()
     raised: list[dict] = []
 
-    def add(kind, key, detail, device_id=None, window_id=None):
-        if raise_alert(conn, kind, key, detail, now, device_id, window_id):
+    def add(kind, key, detail, device_id=None, window_id=None, args=None):
+        if raise_alert(conn, kind, key, detail, now, device_id, window_id, args=args):
             raised.append({"kind": kind, "key": key, "detail": detail,
                            "device_id": device_id, "window_id": window_id})
 
@@ -74,7 +95,9 @@ def scan(conn: Connection, now: dt.datetime, settings: Settings | None = None) -
         add(C.AL_SEQ_GAP, f"{r['device_id']}:{r['stream_id']}:{r['high_water']}",
             f"device {r['device_id']} stream {r['stream_id']}: events after seq "
             f"{r['high_water']} missing for more than {s.gap_alert_hours} h "
-            f"(highest seq seen {r['max_seq']})", device_id=r["device_id"])
+            f"(highest seq seen {r['max_seq']})", device_id=r["device_id"],
+            args={"device": r["device_id"], "stream": r["stream_id"], "after": r["high_water"],
+                  "hours": s.gap_alert_hours, "max_seq": r["max_seq"]})
 
     silent_cut = now - dt.timedelta(hours=s.silent_hours)
     for r in conn.execute(select(devices).where(devices.c.revoked_at.is_(None))).mappings():
@@ -82,7 +105,8 @@ def scan(conn: Connection, now: dt.datetime, settings: Settings | None = None) -
         if seen < silent_cut:
             add(C.AL_SILENT, f"{r['id']}:{seen.isoformat()}",
                 f"device {r['id']} (window {r['window_id']}) silent since {seen.isoformat()}",
-                device_id=r["id"], window_id=r["window_id"])
+                device_id=r["id"], window_id=r["window_id"],
+                args={"device": r["id"], "window": r["window_id"], "since_at": seen})
 
     tz = dt.timezone(dt.timedelta(hours=s.timezone_offset_hours))
     today = now.astimezone(tz).date()
@@ -98,5 +122,6 @@ def scan(conn: Connection, now: dt.datetime, settings: Settings | None = None) -
         if r["n"] >= s.zero_bad_min_ratings and not r["bad"]:
             add(C.AL_ZERO_BAD, f"{r['window_id']}:{today.isoformat()[:7]}",
                 f"window {r['window_id']}: {r['n']} ratings in the 30 days to {today} "
-                f"and not one bad rating", window_id=r["window_id"])
+                f"and not one bad rating", window_id=r["window_id"],
+                args={"window": r["window_id"], "n": r["n"], "to": today, "days": 30})
     return raised

@@ -211,7 +211,10 @@ async def post_heartbeat(request: Request):
             if offset is not None and abs(offset) > settings.clock_alert_seconds:
                 raise_alert(conn, AL_CLOCK, f"{device['id']}:{now.date().isoformat()}",
                             f"device {device['id']} clock is {offset:+.0f} s off",
-                            now, device_id=device["id"], window_id=device["window_id"])
+                            now, device_id=device["id"], window_id=device["window_id"],
+                            # the offset is what the kiosk adds to its clock: > 0 is behind
+                            args={"msg": "clock_behind" if offset > 0 else "clock_ahead",
+                                  "device": device["id"], "seconds": round(abs(offset))})
             return take_sync_now(conn, device["id"], now)
     answer = {"server_time": now.isoformat()}
     if await run_in_threadpool(run):

@@ -114,12 +114,14 @@ class _Batch:
                 "batch_id": self.doc["batch_id"], "status": status, "reason": _storable(reason),
                 "event": _storable(json.dumps(ev, ensure_ascii=False)), "received_at": self.now})
 
-    def _alert(self, kind: str, key: str, detail: str) -> None:
+    def _alert(self, kind: str, key: str, detail: str, **args) -> None:
+        """``args``: the values of ``detail`` for the dashboard (``alerts.raise_alert``)."""
         if (kind, key) in self.alerted:  # raised once per key anyway (dedupe_key)
             return
         self.alerted.add((kind, key))
         raise_alert(self.conn, kind, f"{self.device_id}:{key}", detail, self.now,
-                    device_id=self.device_id, window_id=self.device.get("window_id"))
+                    device_id=self.device_id, window_id=self.device.get("window_id"),
+                    args={"device": self.device_id, **args})
 
     # -- the steps --------------------------------------------------------------------
     def run(self) -> dict:
@@ -212,7 +214,8 @@ class _Batch:
         ev = self.events[i]
         self._verdict(i, C.ST_CONFLICT, reason)
         self._alert(C.AL_CONFLICT, ev["id"], f"device {self.device_id} sent event {ev['id']} "
-                    f"(stream {ev['stream_id']} seq {ev['seq']}): {reason}; quarantined")
+                    f"(stream {ev['stream_id']} seq {ev['seq']}): {reason}; quarantined",
+                    event=ev["id"], stream=ev["stream_id"], seq=ev["seq"], reason=reason)
 
     def _check_chains(self, candidates: list[int]) -> list[int]:
         by_stream: dict[str, list[int]] = defaultdict(list)
@@ -259,7 +262,8 @@ class _Batch:
         ev = self.events[i]
         self._verdict(i, C.ST_REJECTED, reason)
         self._alert(C.AL_CHAIN_BREAK, f"{ev['stream_id']}:{ev['seq']}",
-                    f"device {self.device_id} stream {ev['stream_id']} seq {ev['seq']}: {reason}")
+                    f"device {self.device_id} stream {ev['stream_id']} seq {ev['seq']}: {reason}",
+                    stream=ev["stream_id"], seq=ev["seq"], reason=reason)
 
     def _insert(self, accepted: list[int]) -> list[int]:
         event_rows = self.checked.event_rows
@@ -309,7 +313,8 @@ class _Batch:
         if late:  # one alert a day per device (dedupe_key): the first event tells the date
             self._alert(C.AL_CLOCK, rating_store.local_day(self.now, tz),
                         f"device {self.device_id} recorded events dated "
-                        f"{events[late[0]]['device_time']}, in the future of server time")
+                        f"{events[late[0]]['device_time']}, in the future of server time",
+                        msg="clock_future", device_time=events[late[0]]["device_time"])
         for i in checked.flagged:
             if i in rows:
                 self._flag_alerts(events[i]["payload"]["flags"], rows[i])
@@ -339,7 +344,8 @@ class _Batch:
                 self._alert(C.AL_DB_RECOVERED, ev["stream_id"],
                             f"device {self.device_id} moved a corrupt database aside and started "
                             f"stream {ev['stream_id']} (old stream {p.get('old_stream_id')}, "
-                            f"error {str(p.get('error'))[:200]!r})")
+                            f"error {str(p.get('error'))[:200]!r})", stream=ev["stream_id"],
+                            old_stream=p.get("old_stream_id"), error=str(p.get("error"))[:200])
         rating_rows = list(rows.values())
         # the increments of all the batch's ratings hold when all of them are stored as made
         whole = made is checked.rating_rows and not moved and not after and \
@@ -375,7 +381,8 @@ class _Batch:
                         f"its USB export holds ratings recorded after that (the first dated "
                         f"{self.events[flagged[0]]['device_time']}): taken in flagged "
                         f"{C.FLAG_AFTER_REVOCATION}, excluded from rates unless flagged ratings "
-                        "are included")
+                        "are included", revoked_at=self.revoked_at,
+                        first_at=self.events[flagged[0]]["device_time"])
         return len(flagged)
 
     def _units_of_other_windows(self) -> dict[str, str]:
@@ -399,7 +406,7 @@ class _Batch:
         for flag, alert in ((C.FLAG_BURST, C.AL_BURST), (C.FLAG_NO_STAFF, C.AL_NO_STAFF)):
             if flag in flags:
                 self._alert(alert, day, f"device {self.device_id} window {window}: ratings "
-                            f"flagged {flag} on {day}")
+                            f"flagged {flag} on {day}", window=window, day=day)
 
     def _set_staff(self) -> None:
         sql(self.conn, "UPDATE devices SET staff_id = ?, staff_name = ? WHERE id = ?",
@@ -425,7 +432,8 @@ class _Batch:
                 if known:
                     self._alert(C.AL_NEW_STREAM, stream_id,
                                 f"device {self.device_id} started a new stream {stream_id} "
-                                f"besides {len(known)} known (kiosk database replaced?)")
+                                f"besides {len(known)} known (kiosk database replaced?)",
+                                stream=stream_id, known=len(known))
                 row = {"device_id": self.device_id, "stream_id": stream_id, "high_water": 0,
                        "max_seq": 0, "gap_since": None, "first_seen_at": self.now,
                        "last_event_at": self.now}

@@ -241,7 +241,8 @@ def _alert_burst(conn, window_id: str, day: str, now: dt.datetime, interval: int
         raise_alert(conn, C.AL_BURST, f"qr:{window_id}:{day}",
                     f"window {window_id}: {n} QR ratings on {day} came from one address within "
                     f"{interval} s of its last; kept flagged {C.FLAG_LOCKOUT}", now,
-                    window_id=window_id)
+                    window_id=window_id, args={"msg": "burst_qr", "window": window_id, "n": n,
+                                               "day": day, "interval": interval})
 
 
 def _client_key(secret: str, ip: str, window_id: str) -> str:

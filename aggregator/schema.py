@@ -15,6 +15,7 @@ from .migrations import (
     m0042_rollup_window_monthly,
     m0043_rollups_clustered,
     m0045_item_retired_last_login,
+    m0046_alert_detail_args,
 )
 
 metadata = MetaData()
@@ -24,6 +25,7 @@ m0040_rollup_unit_daily.define(metadata)
 m0042_rollup_window_monthly.define(metadata)
 m0043_rollups_clustered.define(metadata)
 m0045_item_retired_last_login.define(metadata)
+m0046_alert_detail_args.define(metadata)
 
 t = metadata.tables
 meta_kv = t["meta_kv"]

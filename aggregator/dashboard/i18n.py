@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import constants as C
-from . import i18n_export, i18n_manage
+from . import i18n_alerts, i18n_export, i18n_manage
 
 ZH = {
     "app": "窗口服务好差评 · 监管平台", "app_short": "好差评监管平台",
@@ -89,6 +89,8 @@ ZH = {
     "login_point_2": "差评整改工单与时限", "login_point_3": "设备健康与异常预警",
     "error_405": "此地址不能直接打开，请从菜单进入。", "error_413": "提交的内容过大。",
     "error_429": "操作过于频繁，请稍后再试。",
+    "error_409": "内容刚被他人修改，本次操作未保存：请刷新页面后重试。",
+    "error_410": "该内容已失效（已使用或已过期）。", "error_other": "本次操作未完成。",
     "error_500": "系统内部出错，本次操作可能未保存；请稍后再试，问题持续请联系系统管理员。",
     "language": "语言", "switch_lang": "English", "page": "页", "prev": "上一页", "next": "下一页",
     "generated": "制表时间", "bulletin_intro": "现将{period}各{group}服务好差评情况通报如下：",
@@ -183,6 +185,9 @@ EN = {
     "login_point_3": "Device health and integrity alerts",
     "error_405": "This address cannot be opened directly; use the menu.",
     "error_413": "What was sent is too large.", "error_429": "Too many tries; please wait a moment.",
+    "error_409": "Someone else changed this meanwhile and nothing was saved: reload the page and "
+                 "try again.",
+    "error_410": "This is no longer valid (used or expired).", "error_other": "This was not done.",
     "error_500": "Something failed inside the system and this may not have been saved; try again "
                  "later, and tell the administrator if it keeps happening.",
     "language": "Language", "switch_lang": "中文", "page": "page", "prev": "Previous", "next": "Next",
@@ -302,6 +307,8 @@ ZH.update(i18n_manage.ZH)
 EN.update(i18n_manage.EN)
 ZH.update(i18n_export.ZH)
 EN.update(i18n_export.EN)
+ZH.update(i18n_alerts.ZH)
+EN.update(i18n_alerts.EN)
 # Integrity alerts by kind (constants.ALERT_KINDS) and severity: the overview showed the
 # codes ("device_silent", "medium") on the Chinese page.
 ZH.update({"alert_conflict": "同一记录内容不一致", "alert_chain_break": "记录链断裂",
@@ -320,6 +327,10 @@ EN.update({"alert_conflict": "Same record, different content", "alert_chain_brea
            "alert_after_revocation": "Ratings after revocation",
            "sev_high": "high", "sev_medium": "medium", "sev_low": "low",
            "no_ratings_period": "no counted rating"})
+# Times and durations on the devices page (it showed "12 min", "3.5 h", "+845 s" on the
+# Chinese page).
+ZH.update({"ago_min": "{n} 分钟前", "ago_h": "{n} 小时前", "ago_d": "{n} 天前", "n_seconds": "{n} 秒"})
+EN.update({"ago_min": "{n} min ago", "ago_h": "{n} h ago", "ago_d": "{n} d ago", "n_seconds": "{n} s"})
 CATALOG = {"zh_CN": ZH, "en": EN}
 
 

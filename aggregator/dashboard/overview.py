@@ -27,7 +27,10 @@ def open_alerts(conn: Connection, allowed: set[str], limit: int = 20) -> list[di
     """Unresolved alerts of devices or windows in the scope, newest first."""
     unit_windows = select(windows.c.id).where(windows.c.unit_id.in_(sorted(allowed)))
     unit_devices = select(devices.c.id).where(devices.c.unit_id.in_(sorted(allowed)))
-    q = (select(alerts).where(alerts.c.resolved_at.is_(None), or_(
+    # the window's name, for the detail (i18n_alerts): "W-004" alone means little to a reader
+    q = (select(alerts, windows.c.name.label("window_name"))
+         .outerjoin(windows, windows.c.id == alerts.c.window_id)
+         .where(alerts.c.resolved_at.is_(None), or_(
             alerts.c.window_id.in_(unit_windows), alerts.c.device_id.in_(unit_devices)))
          .order_by(alerts.c.id.desc()).limit(limit))
     return [dict(r) for r in conn.execute(q).mappings()]

@@ -56,9 +56,13 @@ def seed(engine: Engine, now: dt.datetime) -> dict:
                          "staff_name": None})
         insert_ignore(conn, devices, rows)
         raise_alert(conn, C.AL_CLOCK, "kiosk-W-004:sample", "device kiosk-W-004 clock is +845 s "
-                    "off", now, device_id="kiosk-W-004", window_id="W-004")
+                    "off", now, device_id="kiosk-W-004", window_id="W-004",
+                    args={"msg": "clock_behind", "device": "kiosk-W-004", "seconds": 845})
+        silent = now - dt.timedelta(hours=34)
         raise_alert(conn, C.AL_SILENT, "kiosk-W-005:sample", "device kiosk-W-005 (window W-005) "
-                    "silent for 34 h", now, device_id="kiosk-W-005", window_id="W-005")
+                    f"silent since {silent.isoformat()}", now, device_id="kiosk-W-005",
+                    window_id="W-005",
+                    args={"device": "kiosk-W-005", "window": "W-005", "since_at": silent})
         when = now - dt.timedelta(hours=3)
         rating_store.store(conn, [{
             "id": PHONE_RATING, "device_id": "kiosk-W-001", "window_id": "W-001",

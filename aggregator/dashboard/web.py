@@ -25,6 +25,7 @@ from ..validation import unstorable_text
 from . import accounts, config, scope
 from .exports import share_text, target_text
 from .i18n import translator
+from .i18n_alerts import alert_detail
 
 # The id of a row in a URL: an integer a database column holds (a 25-digit one was a 500).
 RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
@@ -57,6 +58,7 @@ def localtime(value, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
 TEMPLATES.filters["localtime"] = localtime
 TEMPLATES.filters["num"] = lambda v: "—" if v is None else f"{v:,}"
 TEMPLATES.filters["fmt2"] = lambda v: "—" if v is None else f"{v:.2f}"
+TEMPLATES.filters["alert_detail"] = alert_detail
 
 
 class LoginRequired(AggregatorError):
