@@ -411,6 +411,7 @@ error:
 
 typedef struct {
     PyObject *device_id, *unit_id, *now, *skew, *tz, *server_time;
+    PyObject *boot_skews;  /* NULL, or boot id -> timedelta: the skew of each measured boot */
     int skew_true;
     int pg;     /* PostgreSQL: times go to the driver as datetimes (db.driver_time) */
     int fixed;  /* now, skew and tz known in microseconds below */
@@ -474,8 +475,9 @@ static const long long MIN_US = -62135596800000000LL;  /* 0001-01-01T00:00 UTC *
 static const long long MAX_US = 253402300799999999LL;  /* 9999-12-31T23:59:59.999999 UTC */
 
 /* RowMaker's day, when.astimezone(tz).date().isoformat(), worked out in C for the usual
-   case; NULL without an exception when the caller should do it the Python way */
-static PyObject *local_day(Maker *m, PyObject *t)
+   case (``skew_us``: the event's skew); NULL without an exception when the caller should do
+   it the Python way */
+static PyObject *local_day(Maker *m, PyObject *t, long long skew_us)
 {
     if (!m->fixed) return NULL;
     long long tu, wu;
@@ -483,8 +485,8 @@ static PyObject *local_day(Maker *m, PyObject *t)
     /* t - skew keeps t's fields within range only if the local fields stay in range: be
        conservative, anything near the limits goes the Python way */
     if (tu < MIN_US + 2 * 86400000000LL || tu > MAX_US - 2 * 86400000000LL) return NULL;
-    if (m->skew_us < -86400000000LL * 365 || m->skew_us > 86400000000LL * 365) return NULL;
-    wu = tu - m->skew_us;
+    if (skew_us < -86400000000LL * 365 || skew_us > 86400000000LL * 365) return NULL;
+    wu = tu - skew_us;
     if (wu < MIN_US + 2 * 86400000000LL || wu > MAX_US - 2 * 86400000000LL) return NULL;
     if (wu > m->now_us) wu = m->now_us;
     long long lu = wu + m->tz_us;
@@ -537,12 +539,29 @@ static PyObject *make_row(Maker *m, Ev *e)
     int err = 0;
     PyObject *p = e->payload;
     PyObject *when, *tmp, *date, *day, *flags_json, *dtime, *row = NULL;
-    day = local_day(m, e->t);
+    /* the skew of the event's boot when it was measured (RowMaker's boot_skews), else m->skew */
+    PyObject *skew = m->skew;
+    long long skew_us = m->skew_us;
+    int skew_true = m->skew_true;
+    if (m->boot_skews != NULL) {
+        PyObject *s = PyDict_GetItemWithError(m->boot_skews, e->boot_id);
+        if (s == NULL && PyErr_Occurred()) return NULL;
+        if (s != NULL) {
+            if (!PyDelta_CheckExact(s)) {
+                PyErr_SetString(PyExc_TypeError, "run: a boot's skew is not a timedelta");
+                return NULL;
+            }
+            skew = s;
+            skew_us = td_us(s);
+            skew_true = skew_us != 0;
+        }
+    }
+    day = local_day(m, e->t, skew_us);
     if (day == NULL) {
         if (PyErr_Occurred()) return NULL;
         /* the Python way (an unusual tzinfo, a date near the limits: raises as Python does) */
-        if (m->skew_true) {
-            when = PyNumber_Subtract(e->t, m->skew);
+        if (skew_true) {
+            when = PyNumber_Subtract(e->t, skew);
             if (when == NULL) return NULL;
         }
         else {
@@ -605,18 +624,19 @@ done:
 
 /* run(events, device_id, batch_id, server_time, late, uuids, pause, fallback,
        problems, times, event_rows, answers, late_list, flagged, rating_rows,
-       rm_device_id, rm_unit_id, now, skew, tz, rm_server_time, postgresql)
-   -> how many events went to ``fallback`` */
+       rm_device_id, rm_unit_id, now, skew, tz, rm_server_time, postgresql, boot_skews)
+   -> how many events went to ``fallback``; ``boot_skews``: None or RowMaker's dict */
 static PyObject *run(PyObject *self, PyObject *const *a, Py_ssize_t nargs)
 {
     if (!configured) {
         PyErr_SetString(PyExc_RuntimeError, "_fastcheck.setup() was not called");
         return NULL;
     }
-    if (nargs != 22 || !PyList_CheckExact(a[0]) || !PyUnicode_CheckExact(a[1]) ||
+    if (nargs != 23 || !PyList_CheckExact(a[0]) || !PyUnicode_CheckExact(a[1]) ||
         !PyDict_CheckExact(a[5]) || !PyList_CheckExact(a[8]) || !PyDict_CheckExact(a[9]) ||
         !PyDict_CheckExact(a[10]) || !PyDict_CheckExact(a[11]) || !PyList_CheckExact(a[12]) ||
-        !PyList_CheckExact(a[13]) || !PyDict_CheckExact(a[14])) {
+        !PyList_CheckExact(a[13]) || !PyDict_CheckExact(a[14]) ||
+        (a[22] != Py_None && !PyDict_CheckExact(a[22]))) {
         PyErr_SetString(PyExc_TypeError, "run: bad arguments");
         return NULL;
     }
@@ -624,7 +644,8 @@ static PyObject *run(PyObject *self, PyObject *const *a, Py_ssize_t nargs)
              *late = a[4], *uuids = a[5], *pause = a[6], *fallback = a[7], *problems = a[8],
              *times = a[9], *event_rows = a[10], *answers = a[11], *late_list = a[12],
              *flagged = a[13], *rating_rows = a[14];
-    Maker m = {a[15], a[16], a[17], a[18], a[19], a[20], 0, 0, 0, 0, 0, 0};
+    Maker m = {a[15], a[16], a[17], a[18], a[19], a[20], a[22] == Py_None ? NULL : a[22],
+               0, 0, 0, 0, 0, 0};
     m.pg = PyObject_IsTrue(a[21]);
     if (m.pg < 0) return NULL;
     m.skew_true = PyObject_IsTrue(m.skew);

@@ -12,9 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from sync.protocol import MAX_BODY_BYTES
 
-from . import device_config, enroll
+from . import boot_clocks, device_config, enroll
 from .alerts import raise_alert
-from .auth import authenticate_device
+from .auth import BOOT_ID, authenticate_device
 from .constants import AL_CLOCK
 from .dashboard.devices import take_sync_now
 from .db import read, utcnow, write
@@ -177,8 +177,9 @@ async def get_photo(sha256: str, request: Request):
 
 HEARTBEAT_FIELDS = {"app_version": str, "pending": int, "oldest_pending_age_s": (int, float),
                     "disk_free_bytes": int, "clock_offset_s": (int, float),
-                    "last_error": str, "db_bytes": int, "config_version": int}
-HEARTBEAT_TEXT = {"app_version": 32, "last_error": 2000}  # app_version: the devices column
+                    "last_error": str, "db_bytes": int, "config_version": int, "boot_id": str}
+HEARTBEAT_TEXT = {"app_version": 32, "last_error": 2000,  # app_version: the devices column
+                  "boot_id": 128}
 
 
 @router.post("/heartbeat", openapi_extra={**SIGNED, "requestBody": {
@@ -199,6 +200,11 @@ async def post_heartbeat(request: Request):
                              field=name)
         if name != "clock_offset_s" and not isinstance(value, str) and value < 0:
             raise BadRequest(f"{name} must not be negative, got {value!r}", field=name)
+    # The boot whose clock this request's skew measures: the signed body's, else X-Boot-Id's.
+    boot_id = doc.get("boot_id") or device.get("boot_id")
+    if boot_id is not None and not BOOT_ID.fullmatch(boot_id):
+        raise BadRequest(f"boot_id must be 1 to 128 visible ASCII characters (the Linux boot "
+                         f"id), got {boot_id[:64]!r}", field="boot_id")
     settings = request.app.state.settings
     now = utcnow()
 
@@ -207,6 +213,8 @@ async def post_heartbeat(request: Request):
             conn.execute(update(devices).where(devices.c.id == device["id"]).values(
                 last_seen_at=now, last_heartbeat=json.dumps(doc, ensure_ascii=False)[:8000],
                 app_version=(doc.get("app_version") or device["app_version"])))
+            if boot_id is not None:
+                boot_clocks.record(conn, device["id"], boot_id, device["skew_s"], now)
             offset = doc.get("clock_offset_s")
             if offset is not None and abs(offset) > settings.clock_alert_seconds:
                 raise_alert(conn, AL_CLOCK, f"{device['id']}:{now.date().isoformat()}",

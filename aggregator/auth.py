@@ -22,11 +22,13 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 
 from sync.protocol import (
+    HEADER_BOOT,
     HEADER_CLOCK_OFFSET,
     HEADER_DEVICE,
     HEADER_NONCE,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
+    MAX_BOOT_ID,
     MAX_CLOCK_OFFSET_SECONDS,
     signing_string,
 )
@@ -37,6 +39,7 @@ from .schema import nonces
 from .validation import parse_time
 
 NONCE = re.compile(r"^[0-9a-f]{32}$")
+BOOT_ID = re.compile(r"[!-~]{1,%d}" % MAX_BOOT_ID)
 PRUNE_EVERY_SECONDS = 60
 
 _prune_lock = threading.Lock()
@@ -87,6 +90,7 @@ def authenticate_device(engine: Engine, method: str, path: str, headers, body: b
                            f"(allowed ±{clock_window} s)", code="clock_skew",
                            extra={"server_time": now.isoformat()})
     offset = _clock_offset(headers.get(HEADER_CLOCK_OFFSET))
+    boot_id = _boot_id(headers.get(HEADER_BOOT))
     if not NONCE.match(nonce):
         raise Unauthorized(f"{HEADER_NONCE} must be 32 lower-case hex digits",
                            field=HEADER_NONCE, code="bad_nonce")
@@ -104,7 +108,9 @@ def authenticate_device(engine: Engine, method: str, path: str, headers, body: b
         raise Unauthorized("signature does not verify", field=HEADER_SIGNATURE,
                            code="bad_signature") from None
     # X-Timestamp was corrected by the device's known offset: its raw clock is off by both.
-    row = dict(device) | {"skew_s": skew - offset, "nonce": nonce}
+    # ``boot_id``: the boot that clock belongs to (X-Boot-Id), None from a kiosk that does not
+    # say it (before 2026-12): its skew then dates every event of its batch, as it did.
+    row = dict(device) | {"skew_s": skew - offset, "nonce": nonce, "boot_id": boot_id}
     if record_nonce:
         with write(engine) as conn:
             remember_nonce(conn, row, now)
@@ -135,6 +141,16 @@ def _clock_offset(value: str | None) -> float:
         raise BadRequest(f"{HEADER_CLOCK_OFFSET} must be seconds within ±{MAX_CLOCK_OFFSET_SECONDS}, "
                          f"got {value[:32]!r}", field=HEADER_CLOCK_OFFSET)
     return offset
+
+
+def _boot_id(value: str | None) -> str | None:
+    """The boot the device is in (X-Boot-Id), None when absent."""
+    if value is None or value == "":
+        return None
+    if not BOOT_ID.fullmatch(value):
+        raise BadRequest(f"{HEADER_BOOT} must be 1 to {MAX_BOOT_ID} visible ASCII characters "
+                         f"(the Linux boot id), got {value[:64]!r}", field=HEADER_BOOT)
+    return value
 
 
 def _maybe_prune(engine: Engine, now: dt.datetime, clock_window: int) -> None:

@@ -353,8 +353,9 @@ def import_kiosk_export(engine: Engine, folder: Path, settings) -> dict:
     for k in range(0, len(events), EXPORT_BATCH):
         doc = {"protocol": 1, "device_id": device["id"], "batch_id": str(uuid.uuid4()),
                "events": events[k:k + EXPORT_BATCH]}
+        # export: dated by the clocks of the boots measured while the kiosk was online
         answer = ingest_batch(engine, device, doc, utcnow(), settings,
-                              revoked_at=device["revoked_at"])
+                              revoked_at=device["revoked_at"], export=True)
         for r in answer["results"]:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
     out = {"device_id": device["id"], "events": len(events), "results": counts,

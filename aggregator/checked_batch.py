@@ -22,6 +22,7 @@ import orjson
 
 from . import constants as C
 from . import db, rollups
+from .boot_clocks import BootClocks, date_unknown
 from .db import WRITER_FIRST, driver_time
 from .ratings import RowMaker, counted
 from .settings import Settings
@@ -50,16 +51,24 @@ class CheckedBatch:
     ``flagged`` (ratings with flags) and ``rollup``, the rollup increments of all
     ``rating_rows`` (``rollups.tally``): right as they are when every rating is stored.
 
+    ``clocks`` (``boot_clocks.for_batch``): each event is dated by its own boot's skew, and
+    ``dated[i]`` is the time of an event of a boot never measured; None: by the upload's skew
+    (``device["skew_s"]``), as a kiosk that does not say its boot always was. ``real_time(i)``
+    is the time an event counts on.
+
     The usual well-formed event is checked and turned into rows by the compiled
     ``_fastcheck`` when it is built, any other by ``_check``, the reference, which alone
     words the problems; ``by_python`` counts the events ``_check`` took."""
 
     def __init__(self, doc: dict, device: dict, now: dt.datetime, settings: Settings,
-                 dialect: str):
-        events = doc["events"]
-        self.unit_id = device.get("unit_id")
-        self.make_rating = RowMaker(dialect, device, now, float(device.get("skew_s") or 0.0),
-                                    settings.timezone_offset_hours)
+                 dialect: str, clocks: BootClocks | None = None):
+        events = self._events = doc["events"]
+        self.unit_id, self.now = device.get("unit_id"), now
+        skew_s = float(device.get("skew_s") or 0.0) if clocks is None else clocks.default_s
+        boot_skews = None if clocks is None else clocks.skews
+        self.make_rating = RowMaker(dialect, device, now, skew_s,
+                                    settings.timezone_offset_hours, boot_skews)
+        self.dated: dict[int, dt.datetime] = {}
         batch_id, server_time = doc["batch_id"], driver_time(dialect, now)
         self.problems: list[str | None] = []
         self.times: dict[int, dt.datetime] = {}
@@ -79,7 +88,10 @@ class CheckedBatch:
                 events, self._device_id, batch_id, server_time, self._late, self._uuids,
                 pause, self._check, self.problems, self.times, self.event_rows, self.answers,
                 self.late, self.flagged, self.rating_rows, make.device_id, make.unit_id,
-                make.now, make.skew, make.tz, make.server_time, dialect == "postgresql")
+                make.now, make.skew, make.tz, make.server_time, dialect == "postgresql",
+                boot_skews)
+            if clocks is not None and clocks.unknown:
+                self._date_unknown(clocks)
             self.rollup = fast.tally(self.rating_rows)
             if self.rollup is not None:
                 return
@@ -89,7 +101,29 @@ class CheckedBatch:
                 if not i & 15:
                     pause()
                 self._check(i, ev)
+            if clocks is not None and clocks.unknown:
+                self._date_unknown(clocks)
         self.rollup = rollups.tally(map(counted, self.rating_rows.values()))
+
+    def _date_unknown(self, clocks: BootClocks) -> None:
+        """Date the events of boots never measured by their neighbours, and remake the
+        rows of those that are ratings."""
+        events, rows = self._events, self.rating_rows
+        self.dated = date_unknown(events, self.times, clocks, self.now)
+        for i, when in self.dated.items():
+            if i in rows:
+                ev = events[i]
+                rows[i] = self.make_rating(ev["id"], ev["payload"], self.times[i],
+                                           ev["device_time"], ev["boot_id"], when)
+
+    def real_time(self, i: int) -> dt.datetime:
+        """The time event ``i`` counts on: its device time corrected by its boot's skew (or
+        ``dated[i]``), never later than server time."""
+        when = self.dated.get(i)
+        if when is None:
+            skew = self.make_rating.skew_of(self._events[i]["boot_id"])
+            when = self.times[i] - skew
+        return min(when, self.now)
 
     def _check(self, i: int, ev: dict) -> None:
         problem, payload_json, t = check_event(ev, self._device_id, self._uuids)
@@ -105,6 +139,7 @@ class CheckedBatch:
             self.late.append(i)
         if ev["type"] == C.EV_RATING:
             payload = ev["payload"]
-            self.rating_rows[i] = self.make_rating(ev["id"], payload, t, ev["device_time"])
+            self.rating_rows[i] = self.make_rating(ev["id"], payload, t, ev["device_time"],
+                                                   ev["boot_id"])
             if payload.get("flags"):
                 self.flagged.append(i)

@@ -30,6 +30,7 @@ from collections import defaultdict
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection, Engine
 
+from . import boot_clocks
 from . import constants as C
 from . import ratings as rating_store
 from .alerts import raise_alert
@@ -51,7 +52,7 @@ EVENT_COLUMNS = ("id", "device_id", "stream_id", "seq", "type", "device_time", "
 
 def ingest_batch(engine: Engine, device: dict, doc: dict, now: dt.datetime,
                  settings: Settings, *, nonce: bool = False,
-                 revoked_at: dt.datetime | None = None) -> dict:
+                 revoked_at: dt.datetime | None = None, export: bool = False) -> dict:
     """Store the batch ``doc`` of ``device`` and return the protocol's answer.
 
     ``nonce``: record the request's nonce (``device["nonce"]``, from ``authenticate_device``
@@ -59,8 +60,13 @@ def ingest_batch(engine: Engine, device: dict, doc: dict, now: dt.datetime,
     ``revoked_at``: the revocation time of a revoked device whose USB export is taken in
     (``backup.import_kiosk_export``); only then is a revoked device's batch stored. Its
     ratings recorded after that time are flagged ``after_revocation``, not refused.
+
+    Each event is dated by the clock of the boot it was recorded in (``boot_clocks``); a USB
+    export (``revoked_at`` or not) is sent from no boot, so only the boots measured before date it.
     """
-    checked = CheckedBatch(doc, device, now, settings, engine.dialect.name)  # no lock held
+    # no lock held: the boots' clocks (no query for the usual batch), the content checks
+    clocks = boot_clocks.for_batch(engine, device, doc["events"], export=export)
+    checked = CheckedBatch(doc, device, now, settings, engine.dialect.name, clocks)
     with write(engine) as conn:
         return _Batch(conn, device, doc, checked, now, settings, nonce, revoked_at).run()
 
@@ -96,6 +102,7 @@ class _Batch:
         self.nonce = device["nonce"] if nonce else None
         self.device_id = device["id"]
         self.skew = float(device.get("skew_s") or 0.0)
+        self.boot_id = device.get("boot_id")  # the boot the skew was measured in (X-Boot-Id)
         self.events = doc["events"]
         self.results: list[dict | None] = [None] * len(self.events)
         self.quarantined: list[dict] = []
@@ -152,6 +159,8 @@ class _Batch:
         if self.revoked_at is None:  # a revoked device's export: the device was not seen
             sql(self.conn, "UPDATE devices SET last_seen_at = ?, last_upload_at = ?, "
                 "last_skew_s = ? WHERE id = ?", (now, now, self.skew, self.device_id))
+            if self.boot_id is not None:
+                boot_clocks.record(self.conn, self.device_id, self.boot_id, self.skew, self.now)
         return {"batch_id": self.doc["batch_id"], "device_id": self.device_id,
                 "server_time": self.now.isoformat(), "results": self.results,
                 "high_water": high_water}
@@ -296,7 +305,8 @@ class _Batch:
         made = checked.rating_rows
         if self.device.get("unit_id") != checked.unit_id:  # re-enrolled since authentication
             checked.make_rating.unit_id = checked.unit_id = self.device.get("unit_id")
-            made = {i: checked.make_rating(events[i]["id"], events[i]["payload"], checked.times[i])
+            made = {i: checked.make_rating(events[i]["id"], events[i]["payload"], checked.times[i],
+                                           None, events[i]["boot_id"], checked.dated.get(i))
                     for i in made}
         rows = {i: row for i, row in made.items() if i in taken}
         moved = any(named != counted for named, counted in self.windows.items())
@@ -328,7 +338,7 @@ class _Batch:
             if kind == C.EV_FOLLOW_UP:
                 follow_ups.append(p)
             elif kind == C.EV_NOT_RATED:
-                when = min(checked.times[i] - dt.timedelta(seconds=self.skew), self.now)
+                when = checked.real_time(i)
                 not_rated.append({
                     "day": rating_store.local_day(when, tz),
                     "window_id": self.windows[p.get("window_id") or self.device["window_id"]],
@@ -361,14 +371,14 @@ class _Batch:
             rating_store.attach(self.conn, p["rating_id"], rating_store.FOLLOW_UP, p, self.now)
 
     def _after_revocation(self, rows: dict[int, tuple]) -> int:
-        """Flag the ratings of ``rows`` recorded after the device was revoked (its clock
-        corrected by the last skew measured, as for the day); returns how many. The export of
+        """Flag the ratings of ``rows`` recorded after the device was revoked (their time as
+        for the day: their boot's skew, else the last skew measured); returns how many. The export of
         a dead kiosk is how its last ratings arrive: those before the revocation count as any;
         those after it were taken by a device the office had stopped (stolen, tampered with,
         or simply still switched on), so a supervisor looks at them before they count."""
-        skew, flagged = dt.timedelta(seconds=self.skew), []
+        flagged = []
         for i, row in rows.items():
-            if min(self.checked.times[i] - skew, self.now) <= self.revoked_at:
+            if self.checked.real_time(i) <= self.revoked_at:
                 continue
             flags = sorted(set(json.loads(row[_FLAGS])) | {C.FLAG_AFTER_REVOCATION})
             row = list(row)

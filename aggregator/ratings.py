@@ -44,8 +44,10 @@ def local_day(t: dt.datetime, tz_hours: int) -> str:
 class RowMaker:
     """Ratings rows of one batch's ``rating`` events, as tuples in ``COLUMNS`` order and in
     driver form (what ``store_rows`` takes), without a dict per row. The day is the
-    device time corrected by the clock skew measured at this upload, and never later than server
-    time (a kiosk has no battery clock).
+    device time corrected by the clock skew of the boot it was recorded in (``boot_skews``:
+    boot id → ``timedelta``, ``boot_clocks``; any other boot: ``skew_s``, measured at this
+    upload), or the time ``when`` given, and never later than server time (a kiosk has no
+    battery clock).
 
     >>> import datetime as dt
     >>> now = dt.datetime(2026, 11, 23, 8, tzinfo=dt.timezone.utc)
@@ -56,15 +58,25 @@ class RowMaker:
     """
 
     def __init__(self, dialect: str, device: dict, now: dt.datetime, skew_s: float,
-                 tz_hours: int):
+                 tz_hours: int, boot_skews: dict[str, dt.timedelta] | None = None):
         self.dialect, self.device_id, self.unit_id = dialect, device["id"], device.get("unit_id")
         self.now, self.skew, self.tz = now, dt.timedelta(seconds=skew_s), _tz(tz_hours)
+        self.boot_skews = boot_skews
         self.server_time = driver_time(dialect, now)
 
+    def skew_of(self, boot_id: str | None) -> dt.timedelta:
+        """The skew that dates an event of boot ``boot_id``."""
+        return self.skew if self.boot_skews is None else self.boot_skews.get(boot_id, self.skew)
+
     def __call__(self, event_id: str, payload: dict, device_time: dt.datetime,
-                 text: str | None = None) -> tuple:
-        """The row of rating ``event_id``; ``text``: the device time as the event wrote it."""
-        when = device_time - self.skew if self.skew else device_time
+                 text: str | None = None, boot_id: str | None = None,
+                 when: dt.datetime | None = None) -> tuple:
+        """The row of rating ``event_id``; ``text``: the device time as the event wrote it;
+        ``boot_id``: the boot it was recorded in; ``when``: its time, when known otherwise
+        (``boot_clocks.date_unknown``)."""
+        if when is None:
+            skew = self.skew if self.boot_skews is None else self.boot_skews.get(boot_id, self.skew)
+            when = device_time - skew if skew else device_time
         if when > self.now:
             when = self.now
         get = payload.get

@@ -16,6 +16,7 @@ from .migrations import (
     m0043_rollups_clustered,
     m0045_item_retired_last_login,
     m0046_alert_detail_args,
+    m0047_device_boots,
 )
 
 metadata = MetaData()
@@ -26,6 +27,7 @@ m0042_rollup_window_monthly.define(metadata)
 m0043_rollups_clustered.define(metadata)
 m0045_item_retired_last_login.define(metadata)
 m0046_alert_detail_args.define(metadata)
+m0047_device_boots.define(metadata)
 
 t = metadata.tables
 meta_kv = t["meta_kv"]
@@ -49,3 +51,4 @@ rollup_window_monthly = t["rollup_window_monthly"]
 pending_attachments = t["pending_attachments"]
 alerts = t["alerts"]
 qr_limits = t["qr_limits"]
+device_boots = t["device_boots"]

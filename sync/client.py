@@ -38,12 +38,14 @@ from .errors import (
 )
 from .photos import PhotoCache
 from .protocol import (
+    HEADER_BOOT,
     HEADER_CLOCK_OFFSET,
     HEADER_DEVICE,
     HEADER_NONCE,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     MAX_BATCH_EVENTS,
+    MAX_BOOT_ID,
     server_url_problem,
     signing_string,
 )
@@ -65,6 +67,16 @@ GZIP_MAGIC = b"\x1f\x8b"  # a JSON body never starts so
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).astimezone()
+
+
+def _boot_id(store: Any) -> str | None:
+    """The boot the store stamps on the events it records now, as ``X-Boot-Id`` carries it;
+    None when it cannot say (no Linux boot id: "unknown"), or the server would refuse it."""
+    boot = getattr(store, "boot_id", None)
+    if (not isinstance(boot, str) or boot == "unknown" or not 0 < len(boot) <= MAX_BOOT_ID
+            or not all("!" <= c <= "~" for c in boot)):
+        return None
+    return boot
 
 
 def _app_version() -> str:
@@ -104,6 +116,9 @@ class SyncClient:
         self.gzip_level = gzip_level  # 1: a third of level 6's cost, a few % more bytes
         self.pipeline = max(1, int(pipeline))  # batches in flight in drain()
         self._pool: Any = None
+        # Sent with every signed request (X-Boot-Id) and heartbeat: the server dates each event
+        # by the clock of the boot it was recorded in (docs/protocol.md, 1.1).
+        self.boot_id = _boot_id(store)
         try:
             self.clock_offset = float(store.get_meta(META_OFFSET, "0") or 0)
         except ValueError:
@@ -157,6 +172,8 @@ class SyncClient:
             all_headers = {HEADER_DEVICE: creds.device_id, HEADER_TIMESTAMP: timestamp,
                            HEADER_NONCE: nonce, HEADER_SIGNATURE: signature,
                            HEADER_CLOCK_OFFSET: f"{self.clock_offset:.3f}", **(headers or {})}
+            if self.boot_id is not None:
+                all_headers[HEADER_BOOT] = self.boot_id
             answer = self._send(method, path, body, all_headers)
             doc = answer.json() if answer.status in (401, 403) else None
             if answer.status == 401 and doc and doc.get("error") == "clock_skew":
@@ -485,6 +502,7 @@ class SyncClient:
             "last_error": (self.last_error or "")[:500] or None,
             "db_bytes": diag.get("db_bytes"),
             "config_version": (self.store.device_config()[0] or {}).get("version"),
+            "boot_id": self.boot_id,
         }
 
 

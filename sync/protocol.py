@@ -81,6 +81,12 @@ HEADER_SIGNATURE = "X-Signature"
 # server can tell the device clock's real skew and date ratings by server time.
 HEADER_CLOCK_OFFSET = "X-Clock-Offset"
 MAX_CLOCK_OFFSET_SECONDS = 20 * 365 * 86400
+# The Linux boot id the device is in while it sends (the one it stamps on the events it
+# records now), so the server knows which boot's clock the skew it measures belongs to. A
+# header, not a field of the batch: a batch is frozen and resent byte for byte, perhaps from a
+# later boot. 1 to 128 visible ASCII characters, like an event's boot_id.
+HEADER_BOOT = "X-Boot-Id"
+MAX_BOOT_ID = 128
 
 # Limits both sides agree on.
 MAX_BATCH_EVENTS = 500

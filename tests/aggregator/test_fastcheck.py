@@ -37,7 +37,7 @@ FAST = V.fast
 
 MISSING = object()
 OUTPUTS = ("problems", "times", "event_rows", "answers", "rating_rows", "late", "flagged",
-           "rollup")
+           "rollup", "dated")
 BATCH_ID = "5b0c7a43-2b3e-4c1e-9d55-8b2b4bde0a11"
 
 
@@ -71,14 +71,14 @@ def both(fn):
     return c, p
 
 
-def checked(events, device, now, clear_cache, dialect="sqlite"):
+def checked(events, device, now, clear_cache, dialect="sqlite", clocks=None):
     """(C outputs, Python outputs, how many events the C path handed to Python), or the two
-    outcomes and None when either raised."""
+    outcomes and None when either raised. ``clocks``: ``boot_clocks.BootClocks``."""
     def run():
         if clear_cache:
             db._UTC_HOURS.clear()
         doc = {"protocol": 1, "device_id": device["id"], "batch_id": BATCH_ID, "events": events}
-        cb = CB.CheckedBatch(doc, device, now, Settings(), dialect)
+        cb = CB.CheckedBatch(doc, device, now, Settings(), dialect, clocks)
         return typed({name: getattr(cb, name) for name in OUTPUTS}), cb.by_python
     c, p = both(run)
     if c[0] == "ok" and p[0] == "ok":
@@ -376,3 +376,46 @@ def test_repeated_streams_and_cache():
     for a, b in itertools.pairwise(range(0, 121, 40)):
         c, p, _ = checked(evs[a:b], dev, dt.datetime.now(dt.timezone.utc), False)
         assert c == p
+
+
+# Each event is dated by its own boot's skew (boot_clocks, 2026-12): the C RowMaker takes the
+# skew of each measured boot from a dict, and the events of a boot never measured are dated
+# afterwards in Python (``dated``); both paths must give the same rows and rollups.
+def boot_clock_sets(streams):
+    from aggregator.boot_clocks import BootClocks
+
+    td = dt.timedelta
+    floor = dt.datetime(2026, 11, 20, 1, tzinfo=dt.timezone.utc)
+    yield BootClocks({"b0": td(0), "b1": td(days=-30), "b2": td(seconds=3.25)}, 0.0, {"bX"}, {})
+    yield BootClocks({"b0": td(seconds=-7200), "b1": td(days=400), "bX": td(microseconds=1)},
+                     5.5, set(), {})
+    yield BootClocks({"b1": td(days=-1)}, -86399.9999996, {"b0", "b2", "bX"},
+                     {s: floor for s in streams})
+    yield BootClocks({}, 1e9, {"b0", "b1", "b2", "bX"}, {})
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("seed", range(3))
+def test_differential_per_boot_skews(seed, dialect):
+    rng = random.Random(100 + seed)
+    d = Device("http://x")
+    events = base_events(d)
+    events = events + list(mutations(rng.sample(events, 6), d.id, rng))[:400]
+    for ev in events:  # a boot each, rehashed so that the event stays valid
+        if isinstance(ev, dict) and isinstance(ev.get("boot_id"), str):
+            ev["boot_id"] = rng.choice(("b0", "b1", "b2", "bX"))
+            rehash(ev)
+    shaped = [ev for ev in events if envelope([ev], d.id)[0][0] == "ok"]
+    streams = {ev["stream_id"] for ev in shaped}
+    dev = {"id": d.id, "unit_id": "U-1", "skew_s": 0.0}
+    now = dt.datetime(2026, 11, 23, 17, tzinfo=dt.timezone.utc)
+    n_dated = 0
+    for clocks in boot_clock_sets(streams):
+        for k in range(0, len(shaped), 40):
+            chunk = shaped[k:k + 40]
+            c, p, deferred = checked(chunk, dev, now, bool(k % 80), dialect, clocks)
+            assert c == p, chunk
+            if deferred is not None:
+                doc = {"protocol": 1, "device_id": d.id, "batch_id": BATCH_ID, "events": chunk}
+                n_dated += len(CB.CheckedBatch(doc, dev, now, Settings(), dialect, clocks).dated)
+    assert n_dated > 20
