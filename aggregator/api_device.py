@@ -177,7 +177,8 @@ async def get_photo(sha256: str, request: Request):
 
 HEARTBEAT_FIELDS = {"app_version": str, "pending": int, "oldest_pending_age_s": (int, float),
                     "disk_free_bytes": int, "clock_offset_s": (int, float),
-                    "last_error": str, "db_bytes": int, "config_version": int, "boot_id": str}
+                    "last_error": str, "db_bytes": int, "config_version": int, "boot_id": str,
+                    "mono_ns": int}
 HEARTBEAT_TEXT = {"app_version": 32, "last_error": 2000,  # app_version: the devices column
                   "boot_id": 128}
 
@@ -202,6 +203,10 @@ async def post_heartbeat(request: Request):
             raise BadRequest(f"{name} must not be negative, got {value!r}", field=name)
     # The boot whose clock this request's skew measures: the signed body's, else X-Boot-Id's.
     boot_id = doc.get("boot_id") or device.get("boot_id")
+    # and that boot's monotonic clock (the signed body's, else X-Mono-Ns when it is that boot's)
+    mono_ns = doc.get("mono_ns")
+    if mono_ns is None and boot_id == device.get("boot_id"):
+        mono_ns = device.get("mono_ns")
     if boot_id is not None and not BOOT_ID.fullmatch(boot_id):
         raise BadRequest(f"boot_id must be 1 to 128 visible ASCII characters (the Linux boot "
                          f"id), got {boot_id[:64]!r}", field="boot_id")
@@ -214,7 +219,8 @@ async def post_heartbeat(request: Request):
                 last_seen_at=now, last_heartbeat=json.dumps(doc, ensure_ascii=False)[:8000],
                 app_version=(doc.get("app_version") or device["app_version"])))
             if boot_id is not None:
-                boot_clocks.record(conn, device["id"], boot_id, device["skew_s"], now)
+                boot_clocks.record(conn, device["id"], boot_id, device["skew_s"], now, mono_ns,
+                                   device.get("mono_at"))
             offset = doc.get("clock_offset_s")
             if offset is not None and abs(offset) > settings.clock_alert_seconds:
                 raise_alert(conn, AL_CLOCK, f"{device['id']}:{now.date().isoformat()}",

@@ -25,11 +25,13 @@ from sync.protocol import (
     HEADER_BOOT,
     HEADER_CLOCK_OFFSET,
     HEADER_DEVICE,
+    HEADER_MONO,
     HEADER_NONCE,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     MAX_BOOT_ID,
     MAX_CLOCK_OFFSET_SECONDS,
+    MAX_MONO_NS,
     signing_string,
 )
 
@@ -91,6 +93,7 @@ def authenticate_device(engine: Engine, method: str, path: str, headers, body: b
                            extra={"server_time": now.isoformat()})
     offset = _clock_offset(headers.get(HEADER_CLOCK_OFFSET))
     boot_id = _boot_id(headers.get(HEADER_BOOT))
+    mono_ns = _mono_ns(headers.get(HEADER_MONO))
     if not NONCE.match(nonce):
         raise Unauthorized(f"{HEADER_NONCE} must be 32 lower-case hex digits",
                            field=HEADER_NONCE, code="bad_nonce")
@@ -110,7 +113,10 @@ def authenticate_device(engine: Engine, method: str, path: str, headers, body: b
     # X-Timestamp was corrected by the device's known offset: its raw clock is off by both.
     # ``boot_id``: the boot that clock belongs to (X-Boot-Id), None from a kiosk that does not
     # say it (before 2026-12): its skew then dates every event of its batch, as it did.
-    row = dict(device) | {"skew_s": skew - offset, "nonce": nonce, "boot_id": boot_id}
+    # ``mono_ns`` (X-Mono-Ns) with ``mono_at`` (server time now): the reference pair of that
+    # boot's monotonic clock (boot_clocks); None from a kiosk that does not send it.
+    row = dict(device) | {"skew_s": skew - offset, "nonce": nonce, "boot_id": boot_id,
+                          "mono_ns": mono_ns, "mono_at": now}
     if record_nonce:
         with write(engine) as conn:
             remember_nonce(conn, row, now)
@@ -151,6 +157,17 @@ def _boot_id(value: str | None) -> str | None:
         raise BadRequest(f"{HEADER_BOOT} must be 1 to {MAX_BOOT_ID} visible ASCII characters "
                          f"(the Linux boot id), got {value[:64]!r}", field=HEADER_BOOT)
     return value
+
+
+def _mono_ns(value: str | None) -> int | None:
+    """The device's monotonic clock in ns (X-Mono-Ns), None when absent."""
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 19
+            and int(value) <= MAX_MONO_NS):
+        raise BadRequest(f"{HEADER_MONO} must be an integer 0 to {MAX_MONO_NS} (the device's "
+                         f"monotonic clock in ns), got {value[:32]!r}", field=HEADER_MONO)
+    return int(value)
 
 
 def _maybe_prune(engine: Engine, now: dt.datetime, clock_window: int) -> None:

@@ -22,7 +22,7 @@ import orjson
 
 from . import constants as C
 from . import db, rollups
-from .boot_clocks import BootClocks, date_unknown
+from .boot_clocks import BootClocks, date_by_mono, date_unknown
 from .db import WRITER_FIRST, driver_time
 from .ratings import RowMaker, counted
 from .settings import Settings
@@ -40,6 +40,9 @@ if fast is not None:  # the compiled checks (_fastcheck.c) take their rules from
                MIN_YEAR, MAX_YEAR, C.SERVER_FLAGS)
 
 
+MONO_TOLERANCE_S = 2.0  # a time by the monotonic clock this near the skew's keeps the skew's
+
+
 class CheckedBatch:
     """Per event ``i`` of ``doc["events"]``: ``problems[i]`` (why its content is refused, or
     None), and for the others ``times[i]`` (its parsed device time), ``event_rows[i]``,
@@ -52,7 +55,9 @@ class CheckedBatch:
     ``rating_rows`` (``rollups.tally``): right as they are when every rating is stored.
 
     ``clocks`` (``boot_clocks.for_batch``): each event is dated by its own boot's skew, and
-    ``dated[i]`` is the time of an event of a boot never measured; None: by the upload's skew
+    ``dated[i]`` is the time of an event of a boot never measured, or of a boot with a
+    reference pair of its monotonic clock whose time by it differs from the skew's by more
+    than ``MONO_TOLERANCE_S`` (a wall clock stepped during the boot); None: by the upload's skew
     (``device["skew_s"]``), as a kiosk that does not say its boot always was. ``real_time(i)``
     is the time an event counts on.
 
@@ -90,8 +95,8 @@ class CheckedBatch:
                 self.late, self.flagged, self.rating_rows, make.device_id, make.unit_id,
                 make.now, make.skew, make.tz, make.server_time, dialect == "postgresql",
                 boot_skews)
-            if clocks is not None and clocks.unknown:
-                self._date_unknown(clocks)
+            if clocks is not None and (clocks.refs or clocks.unknown):
+                self._redate(clocks, settings.clock_window_seconds)
             self.rollup = fast.tally(self.rating_rows)
             if self.rollup is not None:
                 return
@@ -101,16 +106,20 @@ class CheckedBatch:
                 if not i & 15:
                     pause()
                 self._check(i, ev)
-            if clocks is not None and clocks.unknown:
-                self._date_unknown(clocks)
+            if clocks is not None and (clocks.refs or clocks.unknown):
+                self._redate(clocks, settings.clock_window_seconds)
         self.rollup = rollups.tally(map(counted, self.rating_rows.values()))
 
-    def _date_unknown(self, clocks: BootClocks) -> None:
-        """Date the events of boots never measured by their neighbours, and remake the
-        rows of those that are ratings."""
+    def _redate(self, clocks: BootClocks, window_s: float) -> None:
+        """Date by their boot's monotonic clock the events whose wall clock stepped, and those
+        of boots never measured by their neighbours; remake the rows of those that are
+        ratings (the compiled checks made them with their boot's skew)."""
         events, rows = self._events, self.rating_rows
-        self.dated = date_unknown(events, self.times, clocks, self.now)
-        for i, when in self.dated.items():
+        dated = date_by_mono(events, self.times, clocks, self.now, window_s, MONO_TOLERANCE_S)
+        if clocks.unknown:
+            dated.update(date_unknown(events, self.times, clocks, self.now, dated))
+        self.dated = dated
+        for i, when in dated.items():
             if i in rows:
                 ev = events[i]
                 rows[i] = self.make_rating(ev["id"], ev["payload"], self.times[i],

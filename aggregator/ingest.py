@@ -65,7 +65,7 @@ def ingest_batch(engine: Engine, device: dict, doc: dict, now: dt.datetime,
     export (``revoked_at`` or not) is sent from no boot, so only the boots measured before date it.
     """
     # no lock held: the boots' clocks (no query for the usual batch), the content checks
-    clocks = boot_clocks.for_batch(engine, device, doc["events"], export=export)
+    clocks = boot_clocks.for_batch(engine, device, doc["events"], export=export, now=now)
     checked = CheckedBatch(doc, device, now, settings, engine.dialect.name, clocks)
     with write(engine) as conn:
         return _Batch(conn, device, doc, checked, now, settings, nonce, revoked_at).run()
@@ -103,6 +103,8 @@ class _Batch:
         self.device_id = device["id"]
         self.skew = float(device.get("skew_s") or 0.0)
         self.boot_id = device.get("boot_id")  # the boot the skew was measured in (X-Boot-Id)
+        # that boot's monotonic clock then (X-Mono-Ns) and the server time of the measurement
+        self.mono = (device.get("mono_ns"), device.get("mono_at"))
         self.events = doc["events"]
         self.results: list[dict | None] = [None] * len(self.events)
         self.quarantined: list[dict] = []
@@ -160,7 +162,8 @@ class _Batch:
             sql(self.conn, "UPDATE devices SET last_seen_at = ?, last_upload_at = ?, "
                 "last_skew_s = ? WHERE id = ?", (now, now, self.skew, self.device_id))
             if self.boot_id is not None:
-                boot_clocks.record(self.conn, self.device_id, self.boot_id, self.skew, self.now)
+                boot_clocks.record(self.conn, self.device_id, self.boot_id, self.skew, self.now,
+                                   *self.mono)
         return {"batch_id": self.doc["batch_id"], "device_id": self.device_id,
                 "server_time": self.now.isoformat(), "results": self.results,
                 "high_water": high_water}

@@ -17,6 +17,7 @@ from .migrations import (
     m0045_item_retired_last_login,
     m0046_alert_detail_args,
     m0047_device_boots,
+    m0048_device_boot_mono,
 )
 
 metadata = MetaData()
@@ -28,6 +29,7 @@ m0043_rollups_clustered.define(metadata)
 m0045_item_retired_last_login.define(metadata)
 m0046_alert_detail_args.define(metadata)
 m0047_device_boots.define(metadata)
+m0048_device_boot_mono.define(metadata)
 
 t = metadata.tables
 meta_kv = t["meta_kv"]

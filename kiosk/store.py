@@ -326,6 +326,12 @@ class RatingStore:
                 self.recovered_from["old_stream_id"] = old_stream or ""
         return device_id, stream_id
 
+    def monotonic_ns(self) -> int:
+        """The monotonic clock this store stamps events with (``mono_ns``), read now: the sync
+        client sends it with every request so the server can date events a wall-clock step
+        (NTP setting a wrong clock right) moved (docs/protocol.md, 1.1). Touches no database."""
+        return self._mono()
+
     def close(self) -> None:
         self.conn.close()
 

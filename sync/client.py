@@ -41,11 +41,13 @@ from .protocol import (
     HEADER_BOOT,
     HEADER_CLOCK_OFFSET,
     HEADER_DEVICE,
+    HEADER_MONO,
     HEADER_NONCE,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     MAX_BATCH_EVENTS,
     MAX_BOOT_ID,
+    MAX_MONO_NS,
     server_url_problem,
     signing_string,
 )
@@ -77,6 +79,12 @@ def _boot_id(store: Any) -> str | None:
             or not all("!" <= c <= "~" for c in boot)):
         return None
     return boot
+
+
+def _mono_clock(store: Any) -> Callable[[], int] | None:
+    """The monotonic clock the store stamps its events' ``mono_ns`` with, None without one."""
+    clock = getattr(store, "monotonic_ns", None)
+    return clock if callable(clock) else None
 
 
 def _app_version() -> str:
@@ -119,6 +127,9 @@ class SyncClient:
         # Sent with every signed request (X-Boot-Id) and heartbeat: the server dates each event
         # by the clock of the boot it was recorded in (docs/protocol.md, 1.1).
         self.boot_id = _boot_id(store)
+        # And the boot's monotonic clock when sending (X-Mono-Ns): a wall clock set right by
+        # NTP during the boot cannot move the dates of what the boot recorded before.
+        self._mono = _mono_clock(store)
         try:
             self.clock_offset = float(store.get_meta(META_OFFSET, "0") or 0)
         except ValueError:
@@ -174,6 +185,9 @@ class SyncClient:
                            HEADER_CLOCK_OFFSET: f"{self.clock_offset:.3f}", **(headers or {})}
             if self.boot_id is not None:
                 all_headers[HEADER_BOOT] = self.boot_id
+                mono = self.mono_ns()
+                if mono is not None:
+                    all_headers[HEADER_MONO] = str(mono)
             answer = self._send(method, path, body, all_headers)
             doc = answer.json() if answer.status in (401, 403) else None
             if answer.status == 401 and doc and doc.get("error") == "clock_skew":
@@ -196,6 +210,11 @@ class SyncClient:
                                     status=answer.status, code=doc["error"])
             return answer
         raise AssertionError("unreachable")
+
+    def mono_ns(self) -> int | None:
+        """The store's monotonic clock now (thread-safe: no database), None when it has none."""
+        mono = self._mono() if self._mono is not None else None
+        return mono if type(mono) is int and 0 <= mono <= MAX_MONO_NS else None
 
     def _creds(self) -> Credentials:
         if self.credentials is None:
@@ -503,6 +522,7 @@ class SyncClient:
             "db_bytes": diag.get("db_bytes"),
             "config_version": (self.store.device_config()[0] or {}).get("version"),
             "boot_id": self.boot_id,
+            "mono_ns": self.mono_ns() if self.boot_id is not None else None,
         }
 
 

@@ -87,6 +87,12 @@ MAX_CLOCK_OFFSET_SECONDS = 20 * 365 * 86400
 # later boot. 1 to 128 visible ASCII characters, like an event's boot_id.
 HEADER_BOOT = "X-Boot-Id"
 MAX_BOOT_ID = 128
+# The device's monotonic clock (CLOCK_MONOTONIC ns since boot, the clock events' mono_ns
+# come from) when it sends, beside X-Boot-Id: with the server's time at the request it dates
+# every event of that boot, whatever its wall clock did (a step by NTP). A decimal integer
+# 0 … 2**63 - 1.
+HEADER_MONO = "X-Mono-Ns"
+MAX_MONO_NS = 2**63 - 1
 
 # Limits both sides agree on.
 MAX_BATCH_EVENTS = 500

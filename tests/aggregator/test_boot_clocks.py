@@ -167,3 +167,156 @@ def test_a_revoked_kiosks_usb_export_is_dated_by_each_boots_clock(device, org_se
         got = {r.id: (r.day, json.loads(r.flags)) for r in conn.execute(
             select(ratings.c.id, ratings.c.day, ratings.c.flags))}
     assert got == {a["id"]: (_day(-2 * 86400), []), b["id"]: (_day(0), ["after_revocation"])}
+
+
+# -- a clock stepped within one boot: the monotonic clock dates the boot (X-Mono-Ns) ----------
+# The most common case after a power cut: the kiosk boots before the hall's router with its
+# clock at a build date, citizens rate offline, then NTP steps the clock right and the backlog
+# uploads. The skew measured then is ~0, and the boot's earlier ratings were dated by their
+# wrong wall time (January): wrong day, month, rankings and case deadlines.
+
+BUILD = "2026-01-01T08:00:00+08:00"
+DAY_NS = 86400 * 10**9
+
+
+def _built(seconds: float) -> str:
+    """The wall time of a kiosk clock that started at the build date ``seconds`` ago."""
+    return (dt.datetime.fromisoformat(BUILD) + dt.timedelta(seconds=seconds)).isoformat()
+
+
+def _payload(d: Device, level: str) -> dict:
+    return {"level": level, "stars": {"very_dissatisfied": 1, "satisfied": 4}[level],
+            "scale": 5, "channel": 4, "window_id": d.window_id, "unit_id": "U-01",
+            "staff_id": "S-007", "staff_name": "王芳", "service_item": "SI-01", "case_no": None,
+            "invitation_id": None, "flags": []}
+
+
+def _wrong_clock_rating(d: Device, level: str, boot: str, mono_ns: int, boot_mono: int) -> dict:
+    """A rating of ``boot`` at ``mono_ns``, its wall clock at the build date at ``boot_mono``."""
+    return d.event("rating", _payload(d, level), device_time=_built((mono_ns - boot_mono) / 1e9),
+                   boot_id=boot, mono_ns=mono_ns)
+
+
+def _post_mono(d: Device, events: list, boot: str, mono_ns, clock_offset_s: float = 0.0):
+    headers = {"X-Clock-Offset": f"{clock_offset_s:.3f}", "X-Boot-Id": boot,
+               "X-Mono-Ns": str(mono_ns)}
+    return d.post_batch(events, headers=headers)
+
+
+def test_a_clock_stepped_right_during_the_boot_dates_what_came_before_by_the_monotonic_clock(
+        device, org_setup):
+    # Boot N: the clock started at the build date 3 days and an hour ago; a bad rating two
+    # days ago, a good one a day ago (both offline, wall clock wrong); NTP stepped the clock
+    # right; a rating a minute ago; the upload now, from boot N, with its monotonic clock.
+    now_mono = 3 * DAY_NS + 3600 * 10**9
+    bad = _wrong_clock_rating(device, "very_dissatisfied", "boot-N", now_mono - 2 * DAY_NS, 0)
+    good = _wrong_clock_rating(device, "satisfied", "boot-N", now_mono - DAY_NS, 0)
+    right = device.event("rating", dict(good["payload"]), device_time=now_iso(-60),
+                         boot_id="boot-N", mono_ns=now_mono - 60 * 10**9)
+    assert bad["device_time"].startswith("2026-01-02")
+    r = _post_mono(device, [bad, good, right], "boot-N", now_mono)
+    assert r.status_code == 200 and {x["status"] for x in r.json()["results"]} == {"accepted"}, r.text
+    days = _days(org_setup.engine)
+    # before: 2026-01-02 and 2026-01-03, their wall times
+    assert days == {bad["id"]: _day(-2 * 86400), good["id"]: _day(-86400), right["id"]: _day(-60)}
+    with org_setup.engine.connect() as conn:
+        daily = {(r.day, r.level): r.count for r in conn.execute(select(rollup_daily))}
+        months = {r.month for r in conn.execute(select(rollup_monthly))}
+        case = conn.execute(select(cases.c.opened_day).where(cases.c.rating_id == bad["id"])
+                            ).scalar_one()
+        boot = conn.execute(select(device_boots)).one()
+    assert daily == {(_day(-2 * 86400), "very_dissatisfied"): 1,
+                     (_day(-86400), "satisfied"): 1, (_day(-60), "satisfied"): 1}
+    assert months == {_day(-2 * 86400)[:7], _day(-60)[:7]}
+    assert case == _day(-2 * 86400)   # the case's deadlines count from the true day
+    assert boot.mono_ns == now_mono and boot.mono_at is not None
+
+
+def test_an_absurd_mono_ns_never_dates_a_rating_in_the_future_and_a_bad_header_is_a_400(
+        device, org_setup):
+    # An event whose mono_ns lies after the request's by more than the clock window is not
+    # believed (its skew dates it); one a little after (within the window) counts at server
+    # time, never later.
+    now_mono = 10 * DAY_NS
+    far = device.event("rating", _payload(device, "satisfied"), device_time=now_iso(-3600),
+                       boot_id="boot-N", mono_ns=now_mono + 40 * DAY_NS)
+    near = device.event("rating", _payload(device, "satisfied"), device_time=now_iso(-3600),
+                        boot_id="boot-N", mono_ns=now_mono + 100 * 10**9)
+    r = _post_mono(device, [far, near], "boot-N", now_mono)
+    assert r.status_code == 200 and {x["status"] for x in r.json()["results"]} == {"accepted"}, r.text
+    days = _days(org_setup.engine)
+    assert days[far["id"]] == _day(-3600)   # by its skew, as before
+    assert days[near["id"]] == _day(0)      # server time, not 100 s in the future
+    for bad in ("-5", "12x", "1e9", "9" * 20, "+5"):
+        r = _post_mono(device, [_rating(device, "satisfied", "boot-N", 0)], "boot-N", bad)
+        assert r.status_code == 400 and r.json()["field"] == "X-Mono-Ns", (bad, r.text)
+    for bad in (-1, "5", 1.5, True):
+        r = device.post_json("/api/v1/heartbeat", {"boot_id": "boot-N", "mono_ns": bad})
+        assert r.status_code == 400 and r.json()["field"] == "mono_ns", (bad, r.text)
+
+
+def test_the_newest_reference_of_a_boot_wins_and_dates_its_backlog_after_a_reboot(
+        device, org_setup):
+    # Boot A sent two heartbeats; the second's reference dates A's backlog, uploaded from
+    # boot B. A reference pair arriving late (older server time) does not replace a newer.
+    from aggregator import boot_clocks
+    from aggregator.db import write
+
+    for mono in (10**12, 5 * DAY_NS):
+        r = device.post_json("/api/v1/heartbeat", {"boot_id": "boot-A", "mono_ns": mono})
+        assert r.status_code == 200, r.text
+    with write(org_setup.engine) as conn:
+        boot_clocks.record(conn, device.id, "boot-A", 0.0, dt.datetime.now(dt.timezone.utc),
+                           7, dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5))
+    with org_setup.engine.connect() as conn:
+        assert conn.execute(select(device_boots.c.mono_ns)).scalar_one() == 5 * DAY_NS
+    # recorded a day before the newer reference, with the wall clock at the build date; by
+    # the older reference it would lie days in the future (not believed), by the skew in January
+    a = _wrong_clock_rating(device, "satisfied", "boot-A", 4 * DAY_NS, 0)
+    b = _rating(device, "satisfied", "boot-B", -60)
+    r = _post_mono(device, [a, b], "boot-B", 120 * 10**9)
+    assert r.status_code == 200, r.text
+    days = _days(org_setup.engine)
+    assert days == {a["id"]: _day(-86400), b["id"]: _day(-60)}
+
+
+def test_a_mono_dated_event_bounds_a_boot_never_measured(device, org_setup):
+    # Boot A (reference by heartbeat) recorded a rating three days ago with its clock at the
+    # build date; boot C never reached the server, its clock at another wrong date after A's;
+    # boot B uploads both. C's rating came after A's: it is clamped up to A's true day.
+    r = device.post_json("/api/v1/heartbeat", {"boot_id": "boot-A", "mono_ns": 4 * DAY_NS})
+    assert r.status_code == 200, r.text
+    a = _wrong_clock_rating(device, "satisfied", "boot-A", DAY_NS, 0)
+    c = device.event("rating", dict(a["payload"]), device_time=_built(5 * 86400),
+                     boot_id="boot-C", mono_ns=10**9)
+    b = _rating(device, "satisfied", "boot-B", -60)
+    _post(device, [a, c, b], "boot-B")
+    days = _days(org_setup.engine)
+    assert days[a["id"]] == _day(-3 * 86400)
+    assert days[c["id"]] == _day(-3 * 86400)   # was 2026-01-06: A's wall time was its bound
+
+
+def test_a_usb_export_is_dated_by_the_recorded_reference(device, org_setup, tmp_path):
+    # A dead kiosk's export comes from no boot: its boot's recorded reference dates it.
+    import hashlib
+
+    import requests
+
+    from aggregator.backup import import_kiosk_export
+
+    r = device.post_json("/api/v1/heartbeat", {"boot_id": "boot-A", "mono_ns": 3 * DAY_NS})
+    assert r.status_code == 200, r.text
+    a = _wrong_clock_rating(device, "very_dissatisfied", "boot-A", DAY_NS, 0)
+    r = requests.post(f"{org_setup.url}/api/v1/devices/{device.id}/revoke",
+                      headers=org_setup.admin, json={}, timeout=10)
+    assert r.status_code == 200, r.text
+    folder = tmp_path / "export"
+    folder.mkdir()
+    lines = (json.dumps(a, ensure_ascii=False) + "\n").encode()
+    (folder / "events.jsonl").write_bytes(lines)
+    (folder / "manifest.json").write_text(json.dumps({
+        "format": "csk-export-1", "device_id": device.id,
+        "files": {"events.jsonl": hashlib.sha256(lines).hexdigest()}}))
+    out = import_kiosk_export(org_setup.engine, folder, org_setup.settings)
+    assert out["results"] == {"accepted": 1} and out["flagged_after_revocation"] == 0
+    assert _days(org_setup.engine) == {a["id"]: _day(-2 * 86400)}   # was 2026-01-02
