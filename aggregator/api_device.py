@@ -21,6 +21,7 @@ from .db import read, utcnow, write
 from .errors import BadRequest, NotFound, TooLarge
 from .ingest import ingest_batch
 from .metrics import count_events
+from .ratings import local_day
 from .schema import devices, photos
 from .validation import decode_body, parse_envelope, unstorable_text
 
@@ -223,7 +224,9 @@ async def post_heartbeat(request: Request):
                                    device.get("mono_at"))
             offset = doc.get("clock_offset_s")
             if offset is not None and abs(offset) > settings.clock_alert_seconds:
-                raise_alert(conn, AL_CLOCK, f"{device['id']}:{now.date().isoformat()}",
+                # one a day of the site's calendar; apart from ingest's "events in the future"
+                day = local_day(now, settings.timezone_offset_hours)
+                raise_alert(conn, AL_CLOCK, f"{device['id']}:offset:{day}",
                             f"device {device['id']} clock is {offset:+.0f} s off",
                             now, device_id=device["id"], window_id=device["window_id"],
                             # the offset is what the kiosk adds to its clock: > 0 is behind

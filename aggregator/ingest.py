@@ -324,7 +324,7 @@ class _Batch:
         after = self._after_revocation(rows) if self.revoked_at is not None else 0
         late = [i for i in checked.late if i in taken]
         if late:  # one alert a day per device (dedupe_key): the first event tells the date
-            self._alert(C.AL_CLOCK, rating_store.local_day(self.now, tz),
+            self._alert(C.AL_CLOCK, f"future:{rating_store.local_day(self.now, tz)}",
                         f"device {self.device_id} recorded events dated "
                         f"{events[late[0]]['device_time']}, in the future of server time",
                         msg="clock_future", device_time=events[late[0]]["device_time"])

@@ -1,5 +1,6 @@
 import hashlib
 import io
+import json
 
 import requests
 from PIL import Image
@@ -101,6 +102,48 @@ def test_heartbeat_records_health_and_alerts_on_clock(device, org_setup):
     bad = device.post_json("/api/v1/heartbeat", {"pending": "many"})
     assert bad.status_code == 400 and bad.json()["field"] == "pending"
 
+
+
+def test_clock_alerts_are_one_a_day_of_the_sites_calendar_and_apart_from_future_events(
+        device, org_setup, monkeypatch):
+    # The heartbeat keyed its "one a day" alert by the UTC date while ingest's "events in the
+    # future" alert used the site's day under the same key: CI between 00:00 and 16:00 UTC
+    # (the same date in both) saw one swallow the other; a day in Beijing that spans UTC
+    # midnight raised the heartbeat's alert twice.
+    from datetime import datetime, timedelta, timezone
+
+    from aggregator import api_device
+    from tests.aggregator.device import now_iso
+
+    late = device.rating(device_time=now_iso(3 * 3600))
+    assert device.post_batch([late]).json()["results"][0]["status"] == "accepted"
+    beijing = timezone(timedelta(hours=8))
+    today = datetime.now(beijing).date()
+
+    def heartbeat_at(utc_hour):   # a time of the site's day `today`, as the server sees it
+        t = datetime(today.year, today.month, today.day, tzinfo=timezone.utc)
+        t += timedelta(hours=utc_hour)
+        monkeypatch.setattr(api_device, "utcnow", lambda: t)
+        body = json.dumps({"clock_offset_s": 845.0}).encode()
+        r = requests.post(f"{org_setup.url}/api/v1/heartbeat", data=body, timeout=10, headers={
+            "Content-Type": "application/json",
+            **device.headers("POST", "/api/v1/heartbeat", body, timestamp=t.isoformat())})
+        assert r.status_code == 200, r.text
+
+    def clock_alerts():
+        return sorted(a["detail"] for a in requests.get(
+            f"{org_setup.url}/api/v1/alerts?kind=clock_offset", headers=org_setup.admin,
+            timeout=10).json()["alerts"])
+
+    heartbeat_at(3)    # 11:00 in Beijing: the same date in UTC as the site's day
+    details = clock_alerts()
+    assert len(details) == 2, details
+    assert "+845 s off" in details[0] and "in the future of server time" in details[1], details
+    heartbeat_at(-6)   # 02:00 in Beijing, the day before in UTC
+    heartbeat_at(15.5)  # 23:30 in Beijing
+    assert clock_alerts() == details
+    heartbeat_at(16.5)  # 00:30 the next day in Beijing: the next day's alert
+    assert len(clock_alerts()) == 3, clock_alerts()
 
 def test_healthz_and_openapi(server):
     r = requests.get(f"{server.url}/healthz", timeout=10)
