@@ -21,6 +21,7 @@ import json
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
+from . import boot_clocks
 from . import constants as C
 from .db import insert_ignore
 from .schema import alerts, devices, rollup_daily, streams
@@ -77,7 +78,8 @@ def list_alerts(conn: Connection, kind: str | None = None, device_id: str | None
 
 
 def scan(conn: Connection, now: dt.datetime, settings: Settings | None = None) -> list[dict]:
-    """Raise the periodic alerts (open gaps, silent devices, implausibly zero bad ratings).
+    """Raise the periodic alerts (open gaps, silent devices, implausibly zero bad ratings),
+    and forget the boot clocks no longer needed (``boot_clocks.forget_old``).
 
     Returns the alerts raised now (not those already open).
     """
@@ -124,4 +126,5 @@ def scan(conn: Connection, now: dt.datetime, settings: Settings | None = None) -
                 f"window {r['window_id']}: {r['n']} ratings in the 30 days to {today} "
                 f"and not one bad rating", window_id=r["window_id"],
                 args={"window": r["window_id"], "n": r["n"], "to": today, "days": 30})
+    boot_clocks.forget_old(conn, now)   # housekeeping of the same hourly job
     return raised

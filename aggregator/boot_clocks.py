@@ -26,9 +26,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 
 from .db import driver_time, read, select_in, sql
+from .schema import device_boots
 from .validation import parse_time
 
 
@@ -72,6 +74,25 @@ def record(conn, device_id: str, boot_id: str, skew_s: float, now: dt.datetime,
         f"mono_at = CASE WHEN {newer} THEN excluded.mono_at ELSE device_boots.mono_at END",
         (device_id, boot_id, skew_s, at, at, mono_ns, driver_time(conn, mono_at or now)))
 
+
+
+# A boot's clock dates the events of that boot still to come. A kiosk uploads in order, so
+# those of a boot not measured for half a year are few (a kiosk offline that long), and are
+# dated by their neighbours like a boot never measured (``date_unknown``).
+FORGET_AFTER_DAYS = 180
+
+
+def forget_old(conn, now: dt.datetime, days: int = FORGET_AFTER_DAYS) -> int:
+    """Delete the boots last measured more than ``days`` ago, but never a device's newest
+    (a kiosk offline all that time still uploads its last boot's backlog by its clock).
+    A kiosk rebooted nightly adds a row a day; a hall's fleet of thousands, a million a
+    year. Returns the number of rows deleted."""
+    other = device_boots.alias("newest")
+    newest = (select(func.max(other.c.last_at))
+              .where(other.c.device_id == device_boots.c.device_id).scalar_subquery())
+    return conn.execute(delete(device_boots).where(
+        device_boots.c.last_at < now - dt.timedelta(days=days),
+        device_boots.c.last_at < newest)).rowcount
 
 def _utc(value) -> dt.datetime | None:
     """A ``UTCDateTime`` read by a driver-level query (SQLite: naive UTC text)."""

@@ -320,3 +320,27 @@ def test_a_usb_export_is_dated_by_the_recorded_reference(device, org_setup, tmp_
     out = import_kiosk_export(org_setup.engine, folder, org_setup.settings)
     assert out["results"] == {"accepted": 1} and out["flagged_after_revocation"] == 0
     assert _days(org_setup.engine) == {a["id"]: _day(-2 * 86400)}   # was 2026-01-02
+
+
+def test_the_hourly_scan_forgets_boots_unseen_for_half_a_year_but_never_a_devices_newest(
+        org_setup):
+    # A kiosk rebooted every night adds a boot a day: without forgetting, a fleet's table
+    # grows by a million rows a year. A boot's clock dates that boot's events still to come;
+    # the newest stays however old (a kiosk offline all that time uploads its backlog by it).
+    import requests
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ago = {"k1": {"b1": 300, "b2": 181, "b3": 1}, "k2": {"b1": 400, "b2": 250},
+           "k3": {"b1": 179, "b2": 100}}
+    with org_setup.engine.begin() as conn:
+        conn.execute(device_boots.insert(), [
+            {"device_id": dev, "boot_id": boot, "skew_s": 0.0,
+             "first_at": now - dt.timedelta(days=days + 1),
+             "last_at": now - dt.timedelta(days=days)}
+            for dev, boots in ago.items() for boot, days in boots.items()])
+    r = requests.post(f"{org_setup.url}/api/v1/alerts/scan", headers=org_setup.admin,
+                      timeout=30)
+    assert r.status_code == 200, r.text
+    with org_setup.engine.connect() as conn:
+        kept = set(conn.execute(select(device_boots.c.device_id, device_boots.c.boot_id)))
+    assert kept == {("k1", "b3"), ("k2", "b2"), ("k3", "b1"), ("k3", "b2")}, kept
