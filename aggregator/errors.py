@@ -2,6 +2,10 @@
 
 >>> BadRequest("events[3].seq must be an integer, got 'x'", field="events[3].seq").status
 400
+
+``detail_args`` keeps what ``detail`` says as a message name (``msg``) and its values, for a
+page in its reader's language (the dashboard's ``i18n_problems.py``); the JSON answer and the
+command line give the English ``detail`` and never these.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ class AggregatorError(Exception):
     code = "internal"
 
     def __init__(self, detail: str, *, field: str | None = None, code: str | None = None,
-                 extra: dict | None = None):
+                 extra: dict | None = None, detail_args: dict | None = None):
         super().__init__(detail)
         self.detail = detail
         self.field = field
         if code:
             self.code = code
         self.extra = extra or {}
+        self.detail_args = detail_args or {}   # not in ``body``: see the module's docstring
 
     def body(self) -> dict:
         out = {"error": self.code, "detail": self.detail}

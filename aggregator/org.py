@@ -6,6 +6,10 @@ kiosks pull.
 
 >>> clean("windows", {"id": "W-1", "name": "民政窗口", "unit_id": "U-1"})["active"]
 True
+
+Each refusal is a ``BadRequest`` naming its ``field``, with an English ``detail`` (the API,
+the command line) and its ``detail_args``: the message name and values the dashboard words
+in the page's language (``dashboard/i18n_problems.py``).
 """
 
 from __future__ import annotations
@@ -63,20 +67,26 @@ def hash_pin(pin: str, salt: str | None = None, iterations: int = 100_000) -> st
     return f"pbkdf2_sha256${iterations}${salt}${digest.hex()}"
 
 
+def refused(detail: str, name: str, msg: str, **values) -> BadRequest:
+    """The ``BadRequest`` of a bad value of column ``name``: ``detail`` in English, ``msg``
+    and ``values`` for the dashboard's own words."""
+    return BadRequest(detail, field=name, detail_args={"msg": msg, "field": name, **values})
+
+
 def _convert(kind, value, where: str, name: str):
     bad = f"{where}{name}"
     if isinstance(kind, tuple):
         for choice in kind:
             if value == choice or (isinstance(value, str) and value.strip() == str(choice)):
                 return choice
-        raise BadRequest(f"{bad} must be one of {', '.join(map(str, kind))}, got {value!r}",
-                         field=name)
+        raise refused(f"{bad} must be one of {', '.join(map(str, kind))}, got {value!r}", name,
+                      "choice", choices=[str(c) for c in kind], value=value)
     if kind == "bool":
         if isinstance(value, bool):
             return value
         if isinstance(value, (int, str)) and str(value).strip().lower() in TRUE | FALSE:
             return str(value).strip().lower() in TRUE
-        raise BadRequest(f"{bad} must be true or false, got {value!r}", field=name)
+        raise refused(f"{bad} must be true or false, got {value!r}", name, "bool", value=value)
     if kind.startswith("int:"):
         _, lo, hi = kind.split(":")
         try:
@@ -84,20 +94,25 @@ def _convert(kind, value, where: str, name: str):
                 raise ValueError
             number = int(value.strip() if isinstance(value, str) else value)
         except (TypeError, ValueError):
-            raise BadRequest(f"{bad} must be an integer, got {value!r}", field=name) from None
+            raise refused(f"{bad} must be an integer, got {value!r}", name, "integer",
+                          value=value) from None
         if not int(lo) <= number <= int(hi):
-            raise BadRequest(f"{bad} must be between {lo} and {hi}, got {number}", field=name)
+            raise refused(f"{bad} must be between {lo} and {hi}, got {number}", name, "range",
+                          lo=int(lo), hi=int(hi), value=number)
         return number
     limit = int(kind.split(":")[1])
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(int(value)) if float(value).is_integer() else str(value)
     if not isinstance(value, str) or len(value.strip()) > limit:
-        raise BadRequest(f"{bad} must be text of at most {limit} characters, got {value!r:.80}",
-                         field=name)
+        detail = f"{bad} must be text of at most {limit} characters, got {value!r:.80}"
+        if not isinstance(value, str):   # a date or a formula's error in a spreadsheet cell
+            raise refused(detail, name, "not_text", limit=limit, value=value)
+        raise refused(detail, name, "too_long", limit=limit, length=len(value.strip()))
     control = CONTROL.search(value)
     if control:
-        raise BadRequest(f"{bad} holds the control character U+{ord(control.group()):04X} at "
-                         f"position {control.start() + 1}, got {value!r:.80}", field=name)
+        raise refused(f"{bad} holds the control character U+{ord(control.group()):04X} at "
+                      f"position {control.start() + 1}, got {value!r:.80}", name, "control",
+                      char=f"U+{ord(control.group()):04X}", position=control.start() + 1)
     return value.strip()
 
 
@@ -108,14 +123,14 @@ def clean(entity: str, data, where: str = "") -> dict:
         raise BadRequest(f"{where}{entity} item must be an object", field="body")
     unknown = sorted(set(data) - set(spec))
     if unknown:
-        raise BadRequest(f"{where}unknown field {unknown[0]!r}; known: {', '.join(spec)}",
-                         field=unknown[0])
+        raise refused(f"{where}unknown field {unknown[0]!r}; known: {', '.join(spec)}",
+                      unknown[0], "unknown_field", known=list(spec))
     out = {}
     for name, (kind, required, default) in spec.items():
         value = data.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
-                raise BadRequest(f"{where}{name} is required", field=name)
+                raise refused(f"{where}{name} is required", name, "required")
             out[name] = default
             continue
         out[name] = _convert(kind, value, where, name)
@@ -133,7 +148,8 @@ def check_references(conn: Connection, row: dict, where: str = "",
         if value is None or value in (pending or {}).get(table.name, ()):
             continue
         if conn.execute(select(table.c.id).where(table.c.id == value)).first() is None:
-            raise BadRequest(f"{where}{name} {value!r} does not exist", field=name)
+            raise refused(f"{where}{name} {value!r} does not exist", name, "missing_ref",
+                          value=value)
 
 
 def check_window_unit(conn: Connection, row: dict, where: str = "") -> None:
@@ -143,8 +159,10 @@ def check_window_unit(conn: Connection, row: dict, where: str = "") -> None:
         return
     unit = conn.execute(select(windows.c.unit_id).where(windows.c.id == row["window_id"])).scalar()
     if unit is not None and unit != row.get("unit_id"):
-        raise BadRequest(f"{where}window_id {row['window_id']!r} belongs to unit {unit!r}, not "
-                         f"to {row.get('unit_id')!r}", field="window_id")
+        raise refused(f"{where}window_id {row['window_id']!r} belongs to unit {unit!r}, not "
+                      f"to {row.get('unit_id')!r}", "window_id",
+                      "window_other_unit" if row.get("unit_id") else "window_without_unit",
+                      value=row["window_id"], window_unit=unit, unit=row.get("unit_id"))
 
 
 def sign_in_clash(conn: Connection, row: dict, where: str = "",
@@ -170,8 +188,9 @@ def sign_in_clash(conn: Connection, row: dict, where: str = "",
         other = next((r.id for r in conn.execute(query) if r.id not in replaced), None)
         if other is not None:
             unit = " in the same unit" if name == "staff_no" else ""
-            return BadRequest(f"{where}{name} {value!r} is already used by {other!r}{unit}: a "
-                              "kiosk would sign that person in instead", field=name)
+            return refused(f"{where}{name} {value!r} is already used by {other!r}{unit}: a "
+                           "kiosk would sign that person in instead", name, "sign_in_taken",
+                           value=value, other=other)
     return None
 
 

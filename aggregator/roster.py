@@ -5,12 +5,18 @@ Chinese labels (姓名, 工号, …). The whole file is checked first; it is imp
 every row is valid, so a mistake never leaves half a roster behind. A file changes only the
 columns it has: a staff member already on the roster keeps everything else (a file of ids
 and names, to fix one name, wiped numbers, badges, windows and pledges).
+
+Each problem is a ``Problem``: the English sentence the API and the command line give, and its
+message name, row, column (as the file names it) and values, which the dashboard words in the
+page's language (``dashboard/i18n_problems.py``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -26,8 +32,59 @@ ALIASES = {
     "单位": "unit_id", "单位编号": "unit_id", "窗口": "window_id", "窗口编号": "window_id",
     "staff_id": "id",
 }
+# field → the Chinese column name of the usual file (the first of its aliases above)
+CHINESE = {field: alias for alias, field in reversed(ALIASES.items())}
 MAX_ROWS = 10_000
 ACCEPTED = (".xlsx", ".csv")  # the file types ``read_table`` reads
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a roster file: ``text``, the English sentence (``str(problem)``), and
+    ``args``: its message name ``msg``, ``row``, ``field``, ``column`` (the column's name as the
+    file has it, None when the file has no such column) and the values of the sentence.
+
+    >>> p = Problem.of("row 3, column 'id': 'S-1' is also in row 2", "duplicate", 3, "id",
+    ...                {"id": "编号"}, value="S-1", first=2)
+    >>> str(p), p.args["column"]
+    ("row 3, column 'id': 'S-1' is also in row 2", '编号')
+    """
+
+    text: str
+    args: dict
+
+    def __str__(self) -> str:
+        return self.text
+
+    @classmethod
+    def of(cls, text: str, msg: str, row: int | None = None, field: str | None = None,
+           columns: dict | None = None, **values) -> "Problem":
+        return cls(text, {"msg": msg, "row": row, "field": field,
+                          "column": (columns or {}).get(field), **values})
+
+    @classmethod
+    def refused(cls, row: int, columns: dict, exc: BadRequest) -> "Problem":
+        """The problem of row ``row`` that ``org`` refused with ``exc``."""
+        args = {"msg": "", "field": exc.field} | exc.detail_args
+        return cls(f"row {row}, column {exc.field!r}: {exc.detail}",
+                   args | {"row": row, "column": columns.get(exc.field)})
+
+
+class Parsed(NamedTuple):
+    """What ``parse`` found: the valid rows, the problems, and the columns (field → the
+    column's name as the file has it)."""
+
+    rows: list[tuple[int, dict]]
+    problems: list[Problem]
+    columns: dict[str, str]
+
+
+def problems_of(exc: BadRequest) -> list[Problem]:
+    """The problems of the ``BadRequest`` ``import_roster`` raised (any other: its detail)."""
+    texts, args = exc.extra.get("errors"), exc.detail_args.get("problems")
+    if not texts or not args or len(texts) != len(args):
+        return [Problem(exc.detail, dict(exc.detail_args))]
+    return [Problem(text, a) for text, a in zip(texts, args)]
 
 
 def read_table(filename: str, data: bytes) -> list[list]:
@@ -42,7 +99,8 @@ def read_table(filename: str, data: bytes) -> list[list]:
             return [list(r) for r in sheet.iter_rows(values_only=True, max_row=MAX_ROWS + 1)]
         except Exception as exc:  # openpyxl (and zipfile, xml) raise many kinds on a bad file
             raise BadRequest(f"{filename}: not a readable .xlsx file ({exc})", field="file",
-                             code="roster_unreadable") from None
+                             code="roster_unreadable",
+                             detail_args={"msg": "not_xlsx", "file": filename}) from None
     if name.endswith(".csv"):
         for encoding in ("utf-8-sig", "gb18030"):
             try:
@@ -52,25 +110,33 @@ def read_table(filename: str, data: bytes) -> list[list]:
                 continue
         else:
             raise BadRequest(f"{filename}: not UTF-8 or GB18030 text", field="file",
-                             code="roster_unreadable")
+                             code="roster_unreadable",
+                             detail_args={"msg": "not_text_file", "file": filename})
         return list(csv.reader(io.StringIO(text)))
     raise BadRequest(f"{filename!r}: roster files must end in .csv or .xlsx", field="file",
-                     code="roster_file_type")
+                     code="roster_file_type", detail_args={"msg": "file_type", "file": filename})
 
 
-def parse(filename: str, data: bytes) -> tuple[list[tuple[int, dict]], list[str]]:
-    """((row number, staff dict) pairs, error messages) of a roster file."""
+def parse(filename: str, data: bytes) -> Parsed:
+    """The valid (row number, staff dict) pairs, the problems and the columns of a roster
+    file; ``BadRequest`` when it cannot be read as a table."""
     table = read_table(filename, data)
     if not table:
-        return [], [f"{filename}: the file is empty"]
-    header = [ALIASES.get(str(h or "").strip(), str(h or "").strip()) for h in table[0]]
+        return Parsed([], [Problem.of(f"{filename}: the file is empty", "empty_file",
+                                      file=filename)], {})
+    written = [str(h or "").strip() for h in table[0]]
+    header = [ALIASES.get(h, h) for h in written]
+    columns = {field: name for field, name in zip(header, written) if field}
     known = org.ENTITIES["staff"]
-    errors = [f"row 1, column {h!r}: unknown column; known: {', '.join(known)}"
+    errors = [Problem.of(f"row 1, column {h!r}: unknown column; known: {', '.join(known)}",
+                         "unknown_column", 1, name=h, known=list(known))
               for h in header if h and h not in known]
     if "id" not in header or "name" not in header:
-        errors.append("row 1: the columns 'id' (编号) and 'name' (姓名) are required")
+        errors.append(Problem.of("row 1: the columns 'id' (编号) and 'name' (姓名) are required",
+                                 "columns_required", 1,
+                                 missing=[h for h in ("id", "name") if h not in header]))
     if errors:
-        return [], errors
+        return Parsed([], errors, columns)
     rows = []
     present = {h for h in header if h} | ({"pin_hash"} if "pin" in header else set())
     seen: dict[str, int] = {}
@@ -81,17 +147,18 @@ def parse(filename: str, data: bytes) -> tuple[list[tuple[int, dict]], list[str]
         try:
             cleaned = org.clean("staff", data_row)
         except BadRequest as exc:
-            errors.append(f"row {number}, column {exc.field!r}: {exc.detail}")
+            errors.append(Problem.refused(number, columns, exc))
             continue
         if cleaned["id"] in seen:   # the last row won, and the import counted both
-            errors.append(f"row {number}, column 'id': {cleaned['id']!r} is also in row "
-                          f"{seen[cleaned['id']]}")
+            errors.append(Problem.of(f"row {number}, column 'id': {cleaned['id']!r} is also in "
+                                     f"row {seen[cleaned['id']]}", "duplicate", number, "id",
+                                     columns, value=cleaned["id"], first=seen[cleaned["id"]]))
             continue
         seen[cleaned["id"]] = number
         rows.append((number, {k: v for k, v in cleaned.items() if k in present}))
     if len(rows) > MAX_ROWS:
-        errors.append(f"more than {MAX_ROWS} rows")
-    return rows, errors
+        errors.append(Problem.of(f"more than {MAX_ROWS} rows", "too_many_rows", max=MAX_ROWS))
+    return Parsed(rows, errors, columns)
 
 
 def with_stored(conn: Connection, rows: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
@@ -106,8 +173,9 @@ def with_stored(conn: Connection, rows: list[tuple[int, dict]]) -> list[tuple[in
 
 
 def import_roster(conn: Connection, filename: str, data: bytes) -> dict:
-    """Check and import a roster file; raise ``BadRequest`` listing every bad row."""
-    rows, errors = parse(filename, data)
+    """Check and import a roster file; raise ``BadRequest`` listing every bad row (``errors``
+    in its JSON body; ``problems_of`` gives them as ``Problem``)."""
+    rows, errors, columns = parse(filename, data)
     rows = with_stored(conn, rows)
     in_file = frozenset(row["id"] for _, row in rows)
     first: dict[tuple, int] = {}   # (column, value, unit) → the row that has it
@@ -115,17 +183,23 @@ def import_roster(conn: Connection, filename: str, data: bytes) -> dict:
         try:
             org.check(conn, "staff", row, replaced=in_file)
         except BadRequest as exc:
-            errors.append(f"row {number}, column {exc.field!r}: {exc.detail}")
+            errors.append(Problem.refused(number, columns, exc))
         for name in ("badge", "staff_no") if row.get("active", True) else ():
             if row.get(name):
                 key = (name, row[name], row.get("unit_id") if name == "staff_no" else None)
                 if key in first:
-                    errors.append(f"row {number}, column {name!r}: {row[name]!r} is also in row "
-                                  f"{first[key]}: a kiosk would sign that person in instead")
+                    errors.append(Problem.of(
+                        f"row {number}, column {name!r}: {row[name]!r} is also in row "
+                        f"{first[key]}: a kiosk would sign that person in instead",
+                        "duplicate_sign_in", number, name, columns, value=row[name],
+                        first=first[key]))
                 first.setdefault(key, number)
     if errors:
+        shown = errors[:200]
         raise BadRequest(f"{len(errors)} problem(s) in {filename}; nothing imported",
-                         field="file", extra={"errors": errors[:200]})
+                         field="file", extra={"errors": [p.text for p in shown]},
+                         detail_args={"msg": "roster_problems", "file": filename,
+                                      "count": len(errors), "problems": [p.args for p in shown]})
     for _, row in rows:   # checked above, against the file as a whole
         org.store(conn, "staff", org.clean("staff", row))
     return {"imported": len(rows)}

@@ -169,6 +169,26 @@ def shoot_assessment(page, base: str, period: str) -> None:
     page.screenshot(path=OUT / "dashboard-assessment-me.png")
 
 
+# A roster file as a clerk makes it, with the usual mistakes: a staff number pasted twice, a
+# name left out, stars written as a word, a person listed twice.
+BAD_ROSTER = ("编号,姓名,工号,岗位,星级,单位,窗口\n"
+              "S-101,刘洋,0101,窗口受理员,5,U-01,W-001\n"
+              "S-102,陈静,0102010201020102010201020102010201,综合服务岗,4,U-01,W-001\n"
+              "S-103,,0103,业务经办员,4,U-01,W-002\n"
+              "S-104,赵磊,0104,首席代办员,五,U-01,W-002\n"
+              "S-101,孙丽,0105,窗口受理员,4,U-01,W-003\n").encode("utf-8-sig")
+
+
+def shoot_roster_errors(page, base: str) -> None:
+    """The roster page after importing a file with mistakes: each named by row and column."""
+    page.goto(base + "/dashboard/roster")
+    page.set_input_files("form[action$='/roster/import'] input[type=file]", files=[
+        {"name": "花名册.csv", "mimeType": "text/csv", "buffer": BAD_ROSTER}])
+    page.click("form[action$='/roster/import'] button")
+    page.wait_for_selector("[data-problems]")
+    page.screenshot(path=OUT / "dashboard-roster-errors.png")
+
+
 def shoot_phone_page(browser, base: str) -> None:
     """On a phone (phone-*.png): the citizen's QR rating page, a bad rating half filled in,
     and the dashboard's overview."""
@@ -247,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                 form.locator("button").click()
                 page.wait_for_selector("[data-item-conflict]")
                 page.locator("#items").screenshot(path=OUT / "dashboard-roster-items.png")
+                shoot_roster_errors(page, base)
                 shoot_phone_page(browser, base)
             browser.close()
         server.should_exit = True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import constants as C
-from . import i18n_alerts, i18n_export, i18n_manage
+from . import i18n_alerts, i18n_export, i18n_manage, i18n_problems
 
 ZH = {
     "app": "窗口服务好差评 · 监管平台", "app_short": "好差评监管平台",
@@ -35,6 +35,8 @@ ZH = {
     "state_answered": "已答复", "state_closed": "已办结", "state_appealed": "申诉中",
     "state_open": "未办结", "state_overdue": "已超期", "state_mine": "我的工单", "state_all": "全部",
     "case": "工单", "case_no": "工单号", "opened": "评价日期", "first_contact_due": "首次联系时限",
+    "rated_at": "评价时间", "device_clock": "设备时钟",
+    "device_clock_hint": "评价终端自身时钟的读数；评价时间已按该终端的时钟偏差校正",
     "answer_due": "答复时限", "assignee": "承办人", "unassigned": "未指派", "window": "窗口",
     "unit": "单位", "staff": "人员", "level": "评价等级", "reasons": "差评原因",
     "overdue": "超期", "overdue_first_contact": "联系超期", "overdue_answer": "答复超期",
@@ -128,6 +130,8 @@ EN = {
     "state_answered": "Answered", "state_closed": "Closed", "state_appealed": "Appealed",
     "state_open": "Open", "state_overdue": "Overdue", "state_mine": "Mine", "state_all": "All",
     "case": "Case", "case_no": "Case", "opened": "Rated on", "first_contact_due": "Contact by",
+    "rated_at": "Rated at", "device_clock": "kiosk clock",
+    "device_clock_hint": "What the kiosk's own clock read; the time rated is corrected for that kiosk's clock offset",
     "answer_due": "Answer by", "assignee": "Assignee", "unassigned": "Unassigned", "window": "Window",
     "unit": "Unit", "staff": "Staff", "level": "Level", "reasons": "Reasons",
     "overdue": "Overdue", "overdue_first_contact": "Contact overdue", "overdue_answer": "Answer overdue",
@@ -309,6 +313,8 @@ ZH.update(i18n_export.ZH)
 EN.update(i18n_export.EN)
 ZH.update(i18n_alerts.ZH)
 EN.update(i18n_alerts.EN)
+ZH.update(i18n_problems.ZH)
+EN.update(i18n_problems.EN)
 # Integrity alerts by kind (constants.ALERT_KINDS) and severity: the overview showed the
 # codes ("device_silent", "medium") on the Chinese page.
 ZH.update({"alert_conflict": "同一记录内容不一致", "alert_chain_break": "记录链断裂",

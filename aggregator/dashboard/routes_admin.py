@@ -133,12 +133,15 @@ def roster_page(request: Request, ctx: Ctx = Depends(current)):
 
 
 def roster_view(request: Request, ctx: Ctx, status: int = 200, **extra):
-    """The roster page, with ``extra`` (errors, message, an item conflict…) for the template."""
+    """The roster page, with ``extra`` for the template: ``errors`` (``roster.Problem``s, or
+    text already in the page's language) under ``errors_title`` (default: nothing imported),
+    ``editing`` (a staff form sent back with what was typed), ``message``, an item conflict…"""
     with read(request.app.state.engine) as conn:
         data = dict(staff_rows=_roster(conn, ctx.allowed), items=items.list_for(conn, ctx.allowed),
                     windows=_windows(conn, ctx.allowed), version=org.config_version(conn))
     return render(request, "roster.html", ctx, status=status, **data,
-                  **{"errors": None, "message": None} | extra, nav="roster")
+                  **{"errors": None, "errors_title": None, "editing": None,
+                     "message": None} | extra, nav="roster")
 
 
 @router.post("/roster/staff/{staff_id}")
@@ -147,20 +150,30 @@ def save_staff(staff_id: str, request: Request, ctx: Ctx = Depends(posted),
                pledge: str = Form(""), stars: int = Form(0), window_id: str = Form(""),
                party_member: str = Form(""), active: str = Form("")):
     scope.require_role(ctx.user, "unit_manager")
-    with write(request.app.state.engine) as conn:
-        row = conn.execute(select(staff).where(staff.c.id == staff_id)).mappings().first()
-        if row is None or row["unit_id"] not in ctx.allowed:
-            raise NotFound(f"staff {staff_id!r} does not exist")
-        if window_id:
-            if scope.window_unit(conn, ctx.user, window_id) != row["unit_id"]:
-                raise BadRequest("the window belongs to another unit", field="window_id")
-        data = {k: v for k, v in dict(row).items() if k in org.ENTITIES["staff"]}
-        data |= {"name": name, "staff_no": staff_no, "post": post, "pledge": pledge,
-                 "stars": stars, "window_id": window_id or None,
-                 "party_member": bool(party_member), "active": bool(active)}
-        data.pop("pin_hash", None)
-        org.save(conn, "staff", data)
-        audit.record(conn, ctx.user, "edit_staff", ctx.now, target=staff_id, ip=ctx.ip)
+    typed = {"name": name, "staff_no": staff_no, "post": post, "pledge": pledge, "stars": stars,
+             "window_id": window_id or None, "party_member": bool(party_member),
+             "active": bool(active)}
+    row = None
+    try:
+        with write(request.app.state.engine) as conn:
+            row = conn.execute(select(staff).where(staff.c.id == staff_id)).mappings().first()
+            if row is None or row["unit_id"] not in ctx.allowed:
+                raise NotFound(f"staff {staff_id!r} does not exist")
+            if window_id:
+                if scope.window_unit(conn, ctx.user, window_id) != row["unit_id"]:
+                    raise BadRequest("the window belongs to another unit", field="window_id",
+                                     detail_args={"msg": "window_not_of_unit",
+                                                  "field": "window_id", "value": window_id})
+            data = {k: v for k, v in dict(row).items() if k in org.ENTITIES["staff"]} | typed
+            data.pop("pin_hash", None)
+            org.save(conn, "staff", data)
+            audit.record(conn, ctx.user, "edit_staff", ctx.now, target=staff_id, ip=ctx.ip)
+    except BadRequest as exc:
+        # Back to the roster with the form open and what was typed (the bare error page said
+        # it in English, and going back to fix it lost the page).
+        who = row["name"] if row else staff_id
+        return roster_view(request, ctx, 400, errors=[exc], editing=typed | {"id": staff_id},
+                           errors_title=ctx.t("staff_not_saved", name=who))
     return redirect(f"{PREFIX}/roster#staff-{staff_id}")
 
 
@@ -174,9 +187,11 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
     if len(data) > MAX_ROSTER:
         return await run_in_threadpool(_file_refused, request, ctx, name, "import_too_large")
     try:
-        rows, errors = roster.parse(name, data)
+        rows, errors, columns = roster.parse(name, data)
     except BadRequest as exc:
-        problem = "import_file_type" if exc.code == "roster_file_type" else "import_unreadable"
+        problem = "import_file_type" if exc.code == "roster_file_type" else \
+            "import_not_text" if exc.detail_args.get("msg") == "not_text_file" else \
+            "import_unreadable"
         return await run_in_threadpool(_file_refused, request, ctx, name, problem)
     ids = [row["id"] for _, row in rows if isinstance(row.get("id"), str)]
 
@@ -189,12 +204,16 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
         # a file without the unit column leaves each person's unit as it is
         unit = row["unit_id"] if "unit_id" in row else owner.get(row["id"])
         if unit not in ctx.allowed:
-            errors.append(f"row {number}: unit {unit!r} is outside your scope")
+            errors.append(roster.Problem.of(
+                f"row {number}: unit {unit!r} is outside your scope",
+                "unit_outside_scope" if unit else "unit_missing", number, "unit_id",
+                columns, value=unit))
         elif owner.get(row.get("id"), row.get("unit_id")) not in ctx.allowed:
             # A manager could take another unit's staff member over by naming their id with
             # a unit of their own (the edit form refused it; the import did not).
-            errors.append(f"row {number}: staff {row['id']!r} belongs to a unit outside your "
-                          "scope")
+            errors.append(roster.Problem.of(
+                f"row {number}: staff {row['id']!r} belongs to a unit outside your scope",
+                "staff_outside_scope", number, "id", columns, value=row["id"]))
     if not errors:
         def run():
             with write(request.app.state.engine) as conn:
@@ -205,7 +224,7 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
         try:
             out = await run_in_threadpool(run)
         except BadRequest as exc:
-            errors = exc.extra.get("errors") or [exc.detail]
+            errors = roster.problems_of(exc)
         else:
             return await run_in_threadpool(roster_view, request, ctx,
                                            message=str(out["imported"]))

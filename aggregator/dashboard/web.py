@@ -26,6 +26,7 @@ from . import accounts, config, scope
 from .exports import share_text, target_text
 from .i18n import translator
 from .i18n_alerts import alert_detail
+from .i18n_problems import problem_text
 
 # The id of a row in a URL: an integer a database column holds (a 25-digit one was a 500).
 RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
@@ -59,6 +60,7 @@ TEMPLATES.filters["localtime"] = localtime
 TEMPLATES.filters["num"] = lambda v: "—" if v is None else f"{v:,}"
 TEMPLATES.filters["fmt2"] = lambda v: "—" if v is None else f"{v:.2f}"
 TEMPLATES.filters["alert_detail"] = alert_detail
+TEMPLATES.filters["problem"] = problem_text
 
 
 class LoginRequired(AggregatorError):

@@ -39,7 +39,7 @@ def test_roster_import_outside_scope_imports_nothing(dash):
     data = "编号,姓名,单位编号\nS-900,新人,U-02\n".encode()
     r = s.post(dash.url + "/dashboard/roster/import", data={"csrf": csrf},
                files={"file": ("roster.csv", data, "text/csv")})
-    assert r.status_code == 200 and "outside your scope" in r.text
+    assert r.status_code == 200 and "第 2 行「单位编号」列：单位 U-02 不在您的管理范围内" in r.text
     assert "S-900" not in s.get(dash.url + "/dashboard/roster").text
     ok = "编号,姓名,单位编号,窗口编号\nS-901,新同事,U-01,W-002\n".encode()
     before = _etag(dash)
@@ -65,7 +65,7 @@ def test_roster_import_cannot_take_over_another_units_staff(dash):
     data = f"编号,姓名,单位编号,窗口编号\n{other},被挪走的人,U-01,W-001\n".encode()
     r = s.post(dash.url + "/dashboard/roster/import", data={"csrf": csrf},
                files={"file": ("roster.csv", data, "text/csv")})
-    assert r.status_code == 200 and "belongs to a unit outside your scope" in r.text
+    assert r.status_code == 200 and f"第 2 行「编号」列：人员 {other} 属于您管理范围以外的单位" in r.text
     with read(dash.engine) as conn:
         assert conn.execute(select(staff.c.name, staff.c.unit_id)
                             .where(staff.c.id == other)).one() == (name, "U-02")

@@ -1,0 +1,80 @@
+"""The words of roster and organisation problems (``dashboard/i18n_problems.py``), without a
+server: both languages, every refusal of a staff value, the fallback to the English text,
+escaping, the error page. The pages themselves: ``tests/dashboard/test_roster_language.py``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import doctest
+import re
+
+import pytest
+
+from aggregator import org, roster
+from aggregator.dashboard import i18n_problems, web
+from aggregator.dashboard.i18n import translator
+from aggregator.dashboard.i18n_problems import problem_text
+from aggregator.errors import BadRequest
+from aggregator.roster import Problem
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+ENGLISH = re.compile(r"\b(must|row|column|is also in|does not exist|belongs|required|unknown|"
+                     r"outside|scope|known|got)\b", re.I)
+
+
+def test_problem_templates_come_in_both_languages():
+    assert set(i18n_problems.ZH) == set(i18n_problems.EN)
+    for key in i18n_problems.ZH:
+        assert set(re.findall(r"{(\w+)", i18n_problems.ZH[key])) == \
+            set(re.findall(r"{(\w+)", i18n_problems.EN[key])), key
+
+
+@pytest.mark.parametrize("field, value", [
+    ("id", ""), ("name", "名" * 101), ("name", "王\x07芳"), ("staff_no", 3.5e40),
+    ("stars", "九"), ("stars", 9), ("party_member", "也许"), ("post", dt.date(2026, 1, 5)),
+    ("active", "maybe"), ("colour", "red")])
+def test_every_refusal_of_a_staff_value_reads_in_chinese(field, value):
+    # A refusal that forgets its values shows its English sentence on the Chinese page.
+    data = {"id": "S-1", "name": "王芳", field: value}
+    with pytest.raises(BadRequest) as caught:
+        org.clean("staff", data)
+    chinese = str(problem_text(Problem.refused(4, {}, caught.value), translator("zh_CN")))
+    assert chinese.startswith("第 4 行") and CJK.search(chinese), chinese
+    assert not ENGLISH.search(re.sub(r"「[^」]*」", "", chinese)), chinese
+    english = str(problem_text(Problem.refused(4, {}, caught.value), translator("en")))
+    assert english.startswith("Row 4") and not CJK.search(re.sub(r"'[^']*'", "", english)), english
+
+
+def test_a_problem_without_values_or_with_odd_ones_shows_its_english_text():
+    zh = translator("zh_CN")
+    for args in ({}, {"msg": "no_such_message"}, {"msg": "too_long", "row": 2, "field": "name"},
+                 {"msg": "range", "row": 2, "field": "stars", "lo": 0}):
+        assert problem_text(Problem("row 2, column 'name': x", args), zh) == \
+            "row 2, column 'name': x", args
+    assert problem_text("已经是中文的说明", zh) == "已经是中文的说明"
+
+
+def test_a_value_from_the_file_is_escaped():
+    zh = translator("zh_CN")
+    p = Problem.of("x", "duplicate", 3, "id", {"id": "<b>编号</b>"}, value="<img src=x>", first=2)
+    out = str(problem_text(p, zh))
+    assert "<img" not in out and "<b>" not in out
+    assert out == "第 3 行「&lt;b&gt;编号&lt;/b&gt;」列：&lt;img src=x&gt; 与第 2 行重复"
+
+
+def test_the_error_page_tells_an_organisation_refusal_in_its_language():
+    # A service item's name with a control character (items.py uses org.clean) reached the
+    # error page as English only.
+    with pytest.raises(BadRequest) as caught:
+        org.clean("service_items", {"code": "X-1", "name": "低保\x07申请"})
+    page = web.TEMPLATES.get_template("error.html").render(
+        t=translator("zh_CN"), lang="zh_CN", P=web.PREFIX, error=caught.value, user=None,
+        ctx=None, path="/dashboard/roster/items", query="", switch_href="?lang=en", csrf="",
+        tz=dt.timezone.utc)
+    assert "名称：第 3 个字符是看不见的控制字符（U+0007），请删去" in page
+
+
+def test_the_doc_examples_hold():
+    for module in (roster, i18n_problems):
+        failed, attempted = doctest.testmod(module)
+        assert attempted and not failed, module.__name__
