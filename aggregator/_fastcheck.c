@@ -450,9 +450,10 @@ static long long td_us(PyObject *td)
            PyDateTime_DELTA_GET_MICROSECONDS(td);
 }
 
-/* UTC microseconds since 1970 of an aware datetime whose tzinfo is a datetime.timezone;
-   0 when it is not of that form */
-static int utc_us(PyObject *t, long long *out)
+/* UTC microseconds since 1970 of an aware datetime whose tzinfo is a datetime.timezone
+   (and, when ``off_out`` is given, its UTC offset in microseconds); 0 when it is not of that
+   form */
+static int utc_us(PyObject *t, long long *out, long long *off_out)
 {
     if (!PyDateTime_CheckExact(t)) return 0;
     PyObject *tz = PyDateTime_DATE_GET_TZINFO(t);
@@ -468,6 +469,7 @@ static int utc_us(PyObject *t, long long *out)
                        PyDateTime_DATE_GET_SECOND(t)) * 1000000LL +
                       PyDateTime_DATE_GET_MICROSECOND(t);
     *out = local - o;
+    if (off_out) *off_out = o;
     return 1;
 }
 
@@ -476,19 +478,23 @@ static const long long MAX_US = 253402300799999999LL;  /* 9999-12-31T23:59:59.99
 
 /* RowMaker's day, when.astimezone(tz).date().isoformat(), worked out in C for the usual
    case (``skew_us``: the event's skew); NULL without an exception when the caller should do
-   it the Python way */
-static PyObject *local_day(Maker *m, PyObject *t, long long skew_us)
+   it the Python way. ``when_us``: RowMaker's ``when`` in UTC microseconds (clamped to server
+   time: ``*clamped``), ``t_off_us``: the UTC offset of ``t``, for rated_at */
+static PyObject *local_day(Maker *m, PyObject *t, long long skew_us, long long *when_us,
+                           long long *t_off_us, int *clamped)
 {
     if (!m->fixed) return NULL;
     long long tu, wu;
-    if (!utc_us(t, &tu)) return NULL;
+    if (!utc_us(t, &tu, t_off_us)) return NULL;
     /* t - skew keeps t's fields within range only if the local fields stay in range: be
        conservative, anything near the limits goes the Python way */
     if (tu < MIN_US + 2 * 86400000000LL || tu > MAX_US - 2 * 86400000000LL) return NULL;
     if (skew_us < -86400000000LL * 365 || skew_us > 86400000000LL * 365) return NULL;
     wu = tu - skew_us;
     if (wu < MIN_US + 2 * 86400000000LL || wu > MAX_US - 2 * 86400000000LL) return NULL;
-    if (wu > m->now_us) wu = m->now_us;
+    *clamped = wu > m->now_us;
+    if (*clamped) wu = m->now_us;
+    *when_us = wu;
     long long lu = wu + m->tz_us;
     long long days = lu >= 0 ? lu / 86400000000LL : -((-lu + 86400000000LL - 1) / 86400000000LL);
     long long y; unsigned mo, d;
@@ -534,11 +540,60 @@ static PyObject *sqlite_time(PyObject *t, PyObject *text)
     return PyObject_Vectorcall(S_driver_time, args, 3, NULL);
 }
 
+/* floor division of microseconds into (days since 1970, microseconds into that day) */
+static void split_us(long long us, long long *days, long long *in_day)
+{
+    *days = us >= 0 ? us / 86400000000LL : -((-us + 86400000000LL - 1) / 86400000000LL);
+    *in_day = us - *days * 86400000000LL;
+}
+
+static inline void put_digits(Py_UCS1 *p, long long v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (Py_UCS1)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* driver_time("sqlite", when) of a time given in UTC microseconds within years 1-9999:
+   "YYYY-MM-DD HH:MM:SS.ffffff" (isoformat(" ", "microseconds") of its naive UTC), written
+   directly instead of making a datetime and formatting it */
+static PyObject *sqlite_us(long long us)
+{
+    long long days, in_day, y;
+    unsigned mo, d;
+    split_us(us, &days, &in_day);
+    civil_from_days(days, &y, &mo, &d);
+    PyObject *out = PyUnicode_New(26, 127);
+    if (out == NULL) return NULL;
+    Py_UCS1 *p = PyUnicode_1BYTE_DATA(out);
+    long long secs = in_day / 1000000;
+    put_digits(p, y, 4); p[4] = '-'; put_digits(p + 5, mo, 2); p[7] = '-';
+    put_digits(p + 8, d, 2); p[10] = ' '; put_digits(p + 11, secs / 3600, 2); p[13] = ':';
+    put_digits(p + 14, secs / 60 % 60, 2); p[16] = ':'; put_digits(p + 17, secs % 60, 2);
+    p[19] = '.'; put_digits(p + 20, in_day % 1000000, 6);
+    return out;
+}
+
+/* t - skew as Python makes it (t's tzinfo, fold 0), from its UTC microseconds ``us`` and
+   t's offset */
+static PyObject *aware_us(PyObject *t, long long us, long long off_us)
+{
+    long long days, in_day, y;
+    unsigned mo, d;
+    split_us(us + off_us, &days, &in_day);
+    civil_from_days(days, &y, &mo, &d);
+    long long secs = in_day / 1000000;
+    return PyDateTimeAPI->DateTime_FromDateAndTime(
+        (int)y, (int)mo, (int)d, (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60),
+        (int)(in_day % 1000000), PyDateTime_DATE_GET_TZINFO(t), PyDateTimeAPI->DateTimeType);
+}
+
 static PyObject *make_row(Maker *m, Ev *e)
 {
     int err = 0;
     PyObject *p = e->payload;
-    PyObject *when, *tmp, *date, *day, *flags_json, *dtime, *row = NULL;
+    PyObject *when = NULL, *tmp, *date, *day, *flags_json, *dtime, *rated, *row = NULL;
     /* the skew of the event's boot when it was measured (RowMaker's boot_skews), else m->skew */
     PyObject *skew = m->skew;
     long long skew_us = m->skew_us;
@@ -556,7 +611,9 @@ static PyObject *make_row(Maker *m, Ev *e)
             skew_true = skew_us != 0;
         }
     }
-    day = local_day(m, e->t, skew_us);
+    long long when_us = 0, t_off_us = 0;
+    int clamped = 0;
+    day = local_day(m, e->t, skew_us, &when_us, &t_off_us, &clamped);
     if (day == NULL) {
         if (PyErr_Occurred()) return NULL;
         /* the Python way (an unusual tzinfo, a date near the limits: raises as Python does) */
@@ -570,29 +627,51 @@ static PyObject *make_row(Maker *m, Ev *e)
         int gt = PyObject_RichCompareBool(when, m->now, Py_GT);
         if (gt < 0) { Py_DECREF(when); return NULL; }
         if (gt) Py_SETREF(when, Py_NewRef(m->now));
+        clamped = gt;
         tmp = PyObject_CallMethodOneArg(when, K_astimezone, m->tz);
-        Py_DECREF(when);
-        if (tmp == NULL) return NULL;
+        if (tmp == NULL) { Py_DECREF(when); return NULL; }
         date = PyObject_CallMethodNoArgs(tmp, K_date);
         Py_DECREF(tmp);
-        if (date == NULL) return NULL;
+        if (date == NULL) { Py_DECREF(when); return NULL; }
         day = PyObject_CallMethodNoArgs(date, K_isoformat);
         Py_DECREF(date);
-        if (day == NULL) return NULL;
+        if (day == NULL) { Py_DECREF(when); return NULL; }
     }
 
     PyObject *flags = get(p, K_flags, &err);
-    if (err) { Py_DECREF(day); return NULL; }
+    if (err) { Py_DECREF(day); Py_XDECREF(when); return NULL; }
     int has_flags = flags != NULL && PyList_GET_SIZE(flags) > 0;  /* rating_ok: a list */
     if (has_flags) {
         flags_json = PyObject_CallOneArg(S_flags_json, flags);
-        if (flags_json == NULL) { Py_DECREF(day); return NULL; }
+        if (flags_json == NULL) { Py_DECREF(day); Py_XDECREF(when); return NULL; }
     }
     else {
         flags_json = Py_NewRef(S_empty_list_json);
     }
     dtime = m->pg ? Py_NewRef(e->t) : sqlite_time(e->t, e->device_time);
-    if (dtime == NULL) { Py_DECREF(day); Py_DECREF(flags_json); return NULL; }
+    if (dtime == NULL) {
+        Py_DECREF(day); Py_DECREF(flags_json); Py_XDECREF(when);
+        return NULL;
+    }
+    /* rated_at (RowMaker): server time when clamped; the device time's driver form when no
+       skew moved it; else the corrected time, from its microseconds when known here */
+    if (clamped)
+        rated = Py_NewRef(m->server_time);
+    else if (!skew_true)
+        rated = Py_NewRef(dtime);
+    else if (when == NULL)
+        rated = m->pg ? aware_us(e->t, when_us, t_off_us) : sqlite_us(when_us);
+    else if (m->pg)
+        rated = Py_NewRef(when);
+    else {
+        PyObject *args[2] = {S_sqlite, when};
+        rated = PyObject_Vectorcall(S_driver_time, args, 2, NULL);
+    }
+    Py_XDECREF(when);
+    if (rated == NULL) {
+        Py_DECREF(day); Py_DECREF(flags_json); Py_DECREF(dtime);
+        return NULL;
+    }
 
     PyObject *window = get(p, K_window_id, &err);
     PyObject *staff = get(p, K_staff_id, &err);
@@ -607,16 +686,17 @@ static PyObject *make_row(Maker *m, Ev *e)
     if (err) goto done;
 #define OR_NONE(x) ((x) ? (x) : Py_None)
     /* the unit is the server's (m->unit_id), never the payload's (RowMaker) */
-    row = PyTuple_Pack(23, e->id, m->device_id, window, m->unit_id, OR_NONE(staff),
+    row = PyTuple_Pack(24, e->id, m->device_id, window, m->unit_id, OR_NONE(staff),
                        OR_NONE(staff_name), OR_NONE(item), OR_NONE(case_no), OR_NONE(inv),
                        channel ? channel : S_int4, level, stars, scale ? scale : S_int5,
                        Py_None, Py_None, Py_None, Py_None, Py_False, dtime, m->server_time,
-                       day, flags_json, has_flags ? Py_True : Py_False);
+                       day, flags_json, has_flags ? Py_True : Py_False, rated);
 #undef OR_NONE
 done:
     Py_DECREF(day);
     Py_DECREF(flags_json);
     Py_DECREF(dtime);
+    Py_DECREF(rated);
     return row;
 }
 
@@ -651,7 +731,7 @@ static PyObject *run(PyObject *self, PyObject *const *a, Py_ssize_t nargs)
     m.skew_true = PyObject_IsTrue(m.skew);
     if (m.skew_true < 0) return NULL;
     if (PyDelta_CheckExact(m.skew) && Py_TYPE(m.tz) == Py_TYPE(PyDateTime_TimeZone_UTC) &&
-        utc_us(m.now, &m.now_us)) {
+        utc_us(m.now, &m.now_us, NULL)) {
         PyObject *off = PyObject_CallMethodOneArg(m.tz, K_utcoffset, Py_None);
         if (off == NULL) return NULL;
         if (PyDelta_CheckExact(off)) {
@@ -760,7 +840,7 @@ static PyObject *tally(PyObject *self, PyObject *rows)
     Py_ssize_t pos = 0;
     PyObject *k, *row;
     while (PyDict_Next(rows, &pos, &k, &row)) {
-        if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != 23) goto bail;
+        if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != 24) goto bail;
         PyObject *day = PyTuple_GET_ITEM(row, 20), *window = PyTuple_GET_ITEM(row, 2),
                  *level = PyTuple_GET_ITEM(row, 10), *fl = PyTuple_GET_ITEM(row, 22),
                  *stars = PyTuple_GET_ITEM(row, 11), *inv = PyTuple_GET_ITEM(row, 8);

@@ -157,7 +157,8 @@ def run(engine: Engine, months: int = 3, seed: int = 1,
                         "reasons": json.dumps(reasons) if reasons else None,
                         "reasons_version": C.REASONS_VERSION if reasons else None,
                         "comment": None, "phone": None, "callback_consent": False,
-                        "device_time": when, "server_time": when, "day": day.isoformat(),
+                        "device_time": when, "server_time": when, "rated_at": when,
+                        "day": day.isoformat(),
                         "flags": json.dumps(flags), "flagged": bool(flags)})
         with write(engine) as conn:
             inserted = rating_store.store(conn, rows)

@@ -360,7 +360,7 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                 "reasons_version": C.REASONS_VERSION if reasons else None,
                 "comment": comment, "phone": phone if consent else None,
                 "callback_consent": bool(consent and phone), "device_time": None,
-                "server_time": now, "day": rating_store.local_day(
+                "server_time": now, "rated_at": now, "day": rating_store.local_day(
                     now, settings.timezone_offset_hours),
                 "flags": "[]" if clean else json.dumps([C.FLAG_LOCKOUT]), "flagged": not clean}
             if rating_store.store(conn, [row]):

@@ -47,14 +47,19 @@ class RowMaker:
     device time corrected by the clock skew of the boot it was recorded in (``boot_skews``:
     boot id → ``timedelta``, ``boot_clocks``; any other boot: ``skew_s``, measured at this
     upload), or the time ``when`` given, and never later than server time (a kiosk has no
-    battery clock).
+    battery clock). That corrected time itself is ``rated_at``: what the dashboard's hours and
+    the export's time show; ``device_time`` keeps the kiosk's own reading.
 
     >>> import datetime as dt
     >>> now = dt.datetime(2026, 11, 23, 8, tzinfo=dt.timezone.utc)
-    >>> make = RowMaker("sqlite", {"id": "k1", "unit_id": "U-1"}, now, 0.0, 8)
-    >>> row = make("e1", {"level": "satisfied", "stars": 4, "window_id": "W-1"}, now)
-    >>> row[COLUMNS.index("day")], row[COLUMNS.index("server_time")]
-    ('2026-11-23', '2026-11-23 08:00:00.000000')
+    >>> make = RowMaker("sqlite", {"id": "k1", "unit_id": "U-1"}, now, 8 * 3600.0, 8)
+    >>> t = "2026-11-23T15:30:00.000000+08:00"   # the kiosk's clock, 8 h ahead
+    >>> row = make("e1", {"level": "satisfied", "stars": 4, "window_id": "W-1"},
+    ...            dt.datetime.fromisoformat(t), t)
+    >>> row[COLUMNS.index("day")], row[COLUMNS.index("rated_at")]
+    ('2026-11-23', '2026-11-22 23:30:00.000000')
+    >>> row[COLUMNS.index("device_time")], row[COLUMNS.index("server_time")]
+    ('2026-11-23 07:30:00.000000', '2026-11-23 08:00:00.000000')
     """
 
     def __init__(self, dialect: str, device: dict, now: dt.datetime, skew_s: float,
@@ -77,8 +82,13 @@ class RowMaker:
         if when is None:
             skew = self.skew if self.boot_skews is None else self.boot_skews.get(boot_id, self.skew)
             when = device_time - skew if skew else device_time
+        dtime = driver_time(self.dialect, device_time, text)
         if when > self.now:
-            when = self.now
+            when, rated_at = self.now, self.server_time
+        elif when is device_time:   # no skew: the device time's driver form, made just now
+            rated_at = dtime
+        else:
+            rated_at = driver_time(self.dialect, when)
         get = payload.get
         flags = get("flags")
         if flags:
@@ -90,9 +100,8 @@ class RowMaker:
         return (event_id, self.device_id, payload["window_id"], self.unit_id,
                 get("staff_id"), get("staff_name"), get("service_item"), get("case_no"),
                 get("invitation_id"), get("channel", 4), payload["level"], payload["stars"],
-                get("scale", 5), None, None, None, None, False,
-                driver_time(self.dialect, device_time, text), self.server_time,
-                when.astimezone(self.tz).date().isoformat(), flags_json, bool(flags))
+                get("scale", 5), None, None, None, None, False, dtime, self.server_time,
+                when.astimezone(self.tz).date().isoformat(), flags_json, bool(flags), rated_at)
 
 
 # RowMaker writes the columns in this order; a migration that adds a column must update it.
@@ -100,12 +109,29 @@ assert COLUMNS == ("id", "device_id", "window_id", "unit_id", "staff_id", "staff
                    "service_item", "case_no", "invitation_id", "channel", "level", "stars",
                    "scale", "reasons", "reasons_version", "comment", "phone",
                    "callback_consent", "device_time", "server_time", "day", "flags",
-                   "flagged"), COLUMNS
+                   "flagged", "rated_at"), COLUMNS
 _KEY = operator.itemgetter(COLUMNS.index("day"), COLUMNS.index("window_id"),
                            COLUMNS.index("unit_id"), COLUMNS.index("staff_id"),
                            COLUMNS.index("service_item"), COLUMNS.index("level"),
                            COLUMNS.index("flagged"))
 _STARS, _INVITED = COLUMNS.index("stars"), COLUMNS.index("invitation_id")
+
+
+def rated_time(rated_at: dt.datetime | None, device_time: dt.datetime | None,
+               server_time: dt.datetime) -> dt.datetime:
+    """The time a stored rating was made, for showing or bucketing by hour: ``rated_at`` (its
+    device time corrected for its kiosk's clock, whose local date is its ``day``); for a rating
+    stored before migration 49, its kiosk's clock never later than its arrival (a QR rating:
+    its arrival).
+
+    >>> import datetime as dt
+    >>> st = dt.datetime(2026, 11, 23, 8, tzinfo=dt.timezone.utc)
+    >>> rated_time(None, st + dt.timedelta(hours=8), st) == st
+    True
+    """
+    if rated_at is not None:
+        return rated_at
+    return min(device_time, server_time) if device_time is not None else server_time
 
 
 def counted(row: tuple) -> tuple[tuple, int, bool]:
@@ -145,7 +171,8 @@ def store_rows(conn: Connection, rows: list[tuple], not_rated: Iterable[dict] = 
 
 
 _GET = operator.itemgetter(*COLUMNS)
-_DT, _ST = COLUMNS.index("device_time"), COLUMNS.index("server_time")
+_DT, _ST, _RT = (COLUMNS.index("device_time"), COLUMNS.index("server_time"),
+                 COLUMNS.index("rated_at"))
 _BOOLS = (COLUMNS.index("callback_consent"), COLUMNS.index("flagged"))
 
 
@@ -160,6 +187,7 @@ def _tuples(conn: Connection, rows: list[dict]) -> list[tuple]:
         except KeyError:
             v = list(_GET(dict.fromkeys(COLUMNS) | r))
         v[_DT] = driver_time(dialect, v[_DT])
+        v[_RT] = driver_time(dialect, v[_RT])
         st = v[_ST]
         if st not in times:
             times[st] = driver_time(dialect, st)

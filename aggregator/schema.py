@@ -18,6 +18,7 @@ from .migrations import (
     m0046_alert_detail_args,
     m0047_device_boots,
     m0048_device_boot_mono,
+    m0049_rating_rated_at,
 )
 
 metadata = MetaData()
@@ -30,6 +31,7 @@ m0045_item_retired_last_login.define(metadata)
 m0046_alert_detail_args.define(metadata)
 m0047_device_boots.define(metadata)
 m0048_device_boot_mono.define(metadata)
+m0049_rating_rated_at.define(metadata)
 
 t = metadata.tables
 meta_kv = t["meta_kv"]

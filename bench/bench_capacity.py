@@ -331,12 +331,12 @@ def section_ranking(pg: str, sizes: list[int]) -> None:
 
 FILL = """INSERT INTO {table} (id, device_id, window_id, unit_id, staff_id, staff_name,
  service_item, case_no, invitation_id, channel, level, stars, scale, reasons, reasons_version,
- comment, phone, callback_consent, device_time, server_time, day, flags, flagged)
+ comment, phone, callback_consent, device_time, server_time, day, flags, flagged, rated_at)
 SELECT md5(g::text || '{salt}'), 'kiosk-' || (g % 5000), 'W' || (g % 5000), 'U' || (g % 250),
  'S' || (g % 15000), '某某', 'SI-' || (g % 8), NULL, NULL, 4,
  (ARRAY['very_satisfied','satisfied','basic_satisfied','dissatisfied','very_dissatisfied'])[s.k],
  6 - s.k, 5, NULL, NULL, NULL, NULL, false, t.ts, t.ts,
- to_char(t.ts AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD'), '[]', false
+ to_char(t.ts AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD'), '[]', false, t.ts
 FROM generate_series(1, {n}) g,
  LATERAL (SELECT CASE WHEN g % 100 < 80 THEN 1 WHEN g % 100 < 95 THEN 2 WHEN g % 100 < 98
           THEN 3 WHEN g % 100 < 99 THEN 4 ELSE 5 END AS k) s,

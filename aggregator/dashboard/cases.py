@@ -58,6 +58,7 @@ NEEDS_NOTE = {"appeal": "an appeal needs a reason (误评/恶意差评 and why)"
 CALLBACK_RESULTS = ("satisfied", "unsatisfied", "unreachable", "declined")
 SYNC_KEY = "cases_synced_through"
 SYNC_MARGIN = dt.timedelta(hours=6)  # ratings committed late with an earlier server time
+DEVICE_CLOCK_SHOWN = dt.timedelta(minutes=1)  # a kiosk clock this far off shows on the case
 
 
 def next_state(state: str, action: str, role: str, resolution: str | None = None) -> str:
@@ -202,6 +203,16 @@ def detail(conn: Connection, case_id: int, user: dict, allowed: set[str],
     case["rating"] = {k: rating.get(k) for k in (
         "id", "level", "stars", "channel", "service_item", "case_no", "staff_name",
         "comment", "callback_consent", "device_time", "day")}
+    # When the citizen rated: the kiosk's clock corrected as the rating's day was (it showed
+    # the raw clock, hours off on a kiosk whose clock was wrong); the raw reading stays as
+    # ``device_time``, and the page shows it beside as evidence when the two differ.
+    if rating:
+        rated_at = rating_store.rated_time(rating["rated_at"], rating["device_time"],
+                                           rating["server_time"])
+        device_time = rating["device_time"]
+        case["rating"]["rated_at"] = rated_at
+        case["rating"]["device_clock_off"] = device_time is not None and \
+            abs(device_time - rated_at) >= DEVICE_CLOCK_SHOWN
     case["rating"]["reasons"] = json.loads(rating["reasons"]) if rating.get("reasons") else []
     case["rating"]["flags"] = json.loads(rating["flags"]) if rating.get("flags") else []
     # out of the rates and bad counts because its appeal was accepted (误评/恶意差评)

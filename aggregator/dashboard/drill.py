@@ -12,13 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from .. import constants as C
+from ..ratings import rated_time
 from ..schema import ratings
 
 
 def _rows(conn: Connection, unit_id: str, day_from: dt.date, day_to: dt.date,
           window_id: str | None, staff_id: str | None, include_flagged: bool):
-    q = (select(ratings.c.device_time, ratings.c.server_time, ratings.c.stars,
-                ratings.c.reasons, ratings.c.level, ratings.c.day)
+    q = (select(ratings.c.rated_at, ratings.c.device_time, ratings.c.server_time,
+                ratings.c.stars, ratings.c.reasons, ratings.c.level, ratings.c.day)
          .where(ratings.c.unit_id == unit_id, ratings.c.day >= day_from.isoformat(),
                 ratings.c.day <= day_to.isoformat()))
     if window_id:
@@ -38,13 +39,14 @@ def patterns(conn: Connection, unit_id: str, day_from: dt.date, day_to: dt.date,
     grid: dict = {}
     reasons: Counter = Counter()
     levels: Counter = Counter()
-    for when, server_time, stars, reason_json, level, day in _rows(
+    for rated_at, device_time, server_time, stars, reason_json, level, day in _rows(
             conn, unit_id, day_from, day_to, window_id, staff_id, include_flagged):
-        local = (when or server_time).astimezone(tz)
-        # The weekday of the day the rating is counted on (its device time corrected by the
-        # clock skew measured at upload, docs/aggregator.md "Ingest"): a kiosk whose clock ran
-        # a day ahead put Monday's ratings in Tuesday's row. The hour is the device's (the
-        # skew is not kept per rating).
+        # The hour the citizen rated: the device time corrected for its kiosk's clock
+        # (``rated_at``, docs/aggregator.md "Ingest"); the hour of the raw device clock put
+        # every rating of a kiosk whose clock was 8 h off 8 hours off in the staffing grid.
+        # The weekday is that of the day the rating is counted on (``rated_at``'s own date;
+        # for a rating stored before migration 49, the corrected day beside the clock's hour).
+        local = rated_time(rated_at, device_time, server_time).astimezone(tz)
         key = (dt.date.fromisoformat(day).weekday(), local.hour)
         n, bad = grid.get(key, (0, 0))
         grid[key] = (n + 1, bad + (stars <= C.BAD_STARS))

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from .. import constants as C
 from ..errors import BadRequest
+from ..ratings import rated_time
 from ..schema import ratings, service_items, units, windows
 from .exports import _csv_text
 from .periods import Period
@@ -130,7 +131,8 @@ def count(conn: Connection, sel: Selection) -> int:
 
 def _query(sel: Selection, unit_id: str):
     # Not ratings.c.phone nor callback_consent: the phone number never leaves in an export.
-    return (select(ratings.c.id, ratings.c.day, ratings.c.device_time, ratings.c.server_time,
+    return (select(ratings.c.id, ratings.c.day, ratings.c.rated_at, ratings.c.device_time,
+                   ratings.c.server_time,
                    ratings.c.unit_id, units.c.name.label("unit_name"), ratings.c.window_id,
                    windows.c.name.label("window_name"), ratings.c.staff_id,
                    ratings.c.staff_name, ratings.c.service_item,
@@ -157,12 +159,15 @@ def rows(conn: Connection, sel: Selection, t, tz_hours: int) -> Iterator[list]:
     yes, no = t("yes"), t("no")
     for unit_id in sel.units:
         for r in conn.execute(_query(sel, unit_id)):
-            # The time the rating counts on: its kiosk's clock, never later than its arrival
-            # (the QR page has no device time). The day is the stored one, corrected by the
-            # clock skew measured at upload; the skew is not kept per rating, so a clock
-            # reading that falls on another day gives no time rather than a wrong one.
-            when = min(r.device_time or r.server_time, r.server_time).astimezone(tz)
-            time = when.strftime("%H:%M:%S") if when.date().isoformat() == r.day else ""
+            # The time the rating was made: its kiosk's clock corrected as its day was
+            # (``rated_at``; a QR rating's arrival), so on its day. A rating stored before
+            # migration 49 has only its kiosk's clock, never later than its arrival: when that
+            # falls on another day than the corrected one it gives no time, not a wrong one.
+            if r.rated_at is not None:
+                time = r.rated_at.astimezone(tz).strftime("%H:%M:%S")
+            else:
+                when = rated_time(None, r.device_time, r.server_time).astimezone(tz)
+                time = when.strftime("%H:%M:%S") if when.date().isoformat() == r.day else ""
             reasons = json.loads(r.reasons) if r.reasons else []
             flags = json.loads(r.flags) if r.flags else []
             yield [r.id, r.day, time, r.server_time.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),

@@ -72,6 +72,7 @@ def seed(engine: Engine, now: dt.datetime) -> dict:
             "scale": 5, "reasons": json.dumps(["attitude", "come_back_again"]),
             "reasons_version": C.REASONS_VERSION, "comment": "材料要求没有一次说清楚，跑了两趟。",
             "phone": PHONE, "callback_consent": True, "device_time": when, "server_time": when,
+            "rated_at": when,
             "day": when.astimezone(tz).date().isoformat(), "flags": "[]", "flagged": False}])
         opened = cases.sync_cases(conn, now, full=True)
     return {"users": ids, "cases_opened": opened}

@@ -419,3 +419,40 @@ def test_differential_per_boot_skews(seed, dialect):
                 doc = {"protocol": 1, "device_id": d.id, "batch_id": BATCH_ID, "events": chunk}
                 n_dated += len(CB.CheckedBatch(doc, dev, now, Settings(), dialect, clocks).dated)
     assert n_dated > 20
+
+
+# rated_at (migration 49): the C row builder makes the corrected time from the microseconds it
+# already has for the day (a string on SQLite, a datetime with the device time's offset on
+# PostgreSQL), or the Python way when the day is (a skew beyond a year); both paths must give
+# the same value and type, and that value must be the device time minus its skew, never later
+# than server time, whose local date is the day.
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_rated_at_is_the_corrected_time_in_both_paths(dialect):
+    from aggregator.ratings import COLUMNS
+
+    d = Device("http://x")
+    now = dt.datetime(2026, 11, 23, 17, tzinfo=dt.timezone.utc)
+    times = ["2026-11-23T20:31:12.345678+08:00", "2026-11-24T00:59:59.999999+08:00",
+             "2026-11-23T09:00:00.5-05:00", "2026-11-23T16:59:59.999999+00:00",
+             "2026-11-24T01:00:00.000001+08:00", "2024-02-29T23:30:00.000000+05:45",
+             "1970-01-01T00:00:00.000000+00:00", "1969-12-31T23:59:59.999999+00:00"]
+    rated, day = COLUMNS.index("rated_at"), COLUMNS.index("day")
+    seen = set()
+    for skew_s in (0.0, 28800.25, -3.5, 86399.9999996, -86400 * 200, 1e9):
+        evs = [d.rating("satisfied", device_time=t) for t in times]
+        dev = {"id": d.id, "unit_id": "U-1", "skew_s": skew_s}
+        c, p, deferred = checked(evs, dev, now, True, dialect)
+        assert c == p and deferred == 0, (skew_s, c, p)
+        doc = {"protocol": 1, "device_id": d.id, "batch_id": BATCH_ID, "events": evs}
+        cb = CB.CheckedBatch(doc, dev, now, Settings(), dialect)
+        skew = dt.timedelta(seconds=skew_s)
+        for i, t in enumerate(times):
+            when = min(dt.datetime.fromisoformat(t) - skew, now)
+            row = cb.rating_rows[i]
+            assert row[rated] == db.driver_time(dialect, when), (skew_s, t, row[rated])
+            assert when.astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat() \
+                == row[day]
+            if dialect == "postgresql":
+                assert row[rated].utcoffset() == when.utcoffset()
+            seen.add("clamped" if when == now else "moved" if skew else "as read")
+    assert seen == {"clamped", "moved", "as read"}

@@ -162,7 +162,7 @@ def test_unit_heatmap_shows_sunday_and_evening_ratings(dash):
         sunday += dt.timedelta(days=(6 - sunday.weekday()) % 7)
         when = dt.datetime.combine(sunday, dt.time(21, 30), dt.timezone(dt.timedelta(hours=8)))
         row |= {"id": str(uuid.uuid4()), "device_time": when, "server_time": when,
-                "day": sunday.isoformat()}
+                "rated_at": when, "day": sunday.isoformat()}   # the hour is rated_at's
         conn.execute(insert(ratings).values(**row))
     page = dash.login("admin").get(
         f"{dash.url}/dashboard/units/U-01?period={sunday.isoformat()[:7]}").text
