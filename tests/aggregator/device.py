@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
+import hashlib
 import json
 import os
 import uuid
@@ -117,3 +118,23 @@ def enroll_code(server, window_id="W-001", ttl_hours=24, device_id=None) -> str:
                             "device_id": device_id}, timeout=10)
     assert r.status_code == 200, r.text
     return r.json()["code"]
+
+
+def enrolled(base_url: str, window_id: str, admin_token: str) -> Device:
+    """A new kiosk enrolled to ``window_id`` with a code from the admin API (``admin_token``)."""
+    code = requests.post(f"{base_url}/api/v1/enroll-codes", timeout=10,
+                         headers={"Authorization": f"Bearer {admin_token}"},
+                         json={"window_id": window_id, "ttl_hours": 1}).json()["code"]
+    kiosk = Device(base_url, window_id=window_id)
+    assert kiosk.enroll(code).status_code == 200
+    return kiosk
+
+
+def usb_export(folder, device_id: str, events: list) -> None:
+    """Write ``events`` as a kiosk's USB export (``kiosk export``) into the new ``folder``."""
+    folder.mkdir()
+    lines = "".join(json.dumps(ev, ensure_ascii=False) + "\n" for ev in events).encode()
+    (folder / "events.jsonl").write_bytes(lines)
+    (folder / "manifest.json").write_text(json.dumps({
+        "format": "csk-export-1", "device_id": device_id,
+        "files": {"events.jsonl": hashlib.sha256(lines).hexdigest()}}))

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from aggregator.dashboard.tables import cases
 from aggregator.schema import device_boots, ratings, rollup_daily, rollup_monthly
-from tests.aggregator.device import Device, now_iso
+from tests.aggregator.device import Device, now_iso, usb_export
 
 MONTH = 30 * 86400
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -139,8 +139,6 @@ def test_a_revoked_kiosks_usb_export_is_dated_by_each_boots_clock(device, org_se
     # The export of a dead kiosk comes from no boot: it was dated by the last skew measured
     # (boot B's, a month behind), so a rating of boot A two days before the revocation counted
     # a month later, after the revocation: flagged after_revocation and out of the rates.
-    import hashlib
-
     import requests
 
     from aggregator.backup import import_kiosk_export
@@ -155,12 +153,7 @@ def test_a_revoked_kiosks_usb_export_is_dated_by_each_boots_clock(device, org_se
     assert r.status_code == 200, r.text
     b = _rating(device, "satisfied", "boot-B", -MONTH)  # recorded after the revocation
     folder = tmp_path / "export"
-    folder.mkdir()
-    lines = "".join(json.dumps(ev, ensure_ascii=False) + "\n" for ev in (a, b)).encode()
-    (folder / "events.jsonl").write_bytes(lines)
-    (folder / "manifest.json").write_text(json.dumps({
-        "format": "csk-export-1", "device_id": device.id,
-        "files": {"events.jsonl": hashlib.sha256(lines).hexdigest()}}))
+    usb_export(folder, device.id, [a, b])
     out = import_kiosk_export(org_setup.engine, folder, org_setup.settings)
     assert out["results"] == {"accepted": 2} and out["flagged_after_revocation"] == 1
     with org_setup.engine.connect() as conn:
@@ -298,8 +291,6 @@ def test_a_mono_dated_event_bounds_a_boot_never_measured(device, org_setup):
 
 def test_a_usb_export_is_dated_by_the_recorded_reference(device, org_setup, tmp_path):
     # A dead kiosk's export comes from no boot: its boot's recorded reference dates it.
-    import hashlib
-
     import requests
 
     from aggregator.backup import import_kiosk_export
@@ -311,12 +302,7 @@ def test_a_usb_export_is_dated_by_the_recorded_reference(device, org_setup, tmp_
                       headers=org_setup.admin, json={}, timeout=10)
     assert r.status_code == 200, r.text
     folder = tmp_path / "export"
-    folder.mkdir()
-    lines = (json.dumps(a, ensure_ascii=False) + "\n").encode()
-    (folder / "events.jsonl").write_bytes(lines)
-    (folder / "manifest.json").write_text(json.dumps({
-        "format": "csk-export-1", "device_id": device.id,
-        "files": {"events.jsonl": hashlib.sha256(lines).hexdigest()}}))
+    usb_export(folder, device.id, [a])
     out = import_kiosk_export(org_setup.engine, folder, org_setup.settings)
     assert out["results"] == {"accepted": 1} and out["flagged_after_revocation"] == 0
     assert _days(org_setup.engine) == {a["id"]: _day(-2 * 86400)}   # was 2026-01-02

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import doctest
-import hashlib
-import json
 
 import requests
 from sqlalchemy import inspect, select, text
@@ -24,7 +22,7 @@ from aggregator.dashboard.i18n import translator
 from aggregator.db import driver_time, make_engine, read, utcnow, write
 from aggregator.migrations import available, migrate, schema_migrations
 from aggregator.schema import ratings
-from tests.aggregator.device import Device, now_iso
+from tests.aggregator.device import Device, now_iso, usb_export
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 HOUR = 3600.0
@@ -116,12 +114,7 @@ def test_a_usb_export_stores_the_corrected_time(device, org_setup, tmp_path):
           {"X-Clock-Offset": f"{-8 * HOUR:.3f}", "X-Boot-Id": "boot-F"})
     a = _rating(device, "boot-F", 8 * HOUR, 2 * HOUR)
     folder = tmp_path / "export"
-    folder.mkdir()
-    lines = (json.dumps(a, ensure_ascii=False) + "\n").encode()
-    (folder / "events.jsonl").write_bytes(lines)
-    (folder / "manifest.json").write_text(json.dumps({
-        "format": "csk-export-1", "device_id": device.id,
-        "files": {"events.jsonl": hashlib.sha256(lines).hexdigest()}}))
+    usb_export(folder, device.id, [a])
     out = import_kiosk_export(org_setup.engine, folder, org_setup.settings)
     assert out["results"] == {"accepted": 1}
     r = _stored(org_setup.engine)[a["id"]]

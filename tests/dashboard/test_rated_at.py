@@ -27,7 +27,7 @@ from aggregator.dashboard import accounts
 from aggregator.dashboard.tables import cases
 from aggregator.db import read, utcnow, write
 from aggregator.schema import ratings
-from tests.aggregator.device import Device
+from tests.aggregator.device import Device, enrolled
 from tests.dashboard.helpers import PASSWORD, Dashboard
 from tests.serving import serve
 
@@ -53,12 +53,7 @@ def _payload(level: str, window_id: str) -> dict:
 
 
 def _enroll(url: str, window_id: str) -> Device:
-    code = requests.post(f"{url}/api/v1/enroll-codes", timeout=10,
-                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                         json={"window_id": window_id, "ttl_hours": 1}).json()["code"]
-    kiosk = Device(url, window_id=window_id)
-    assert kiosk.enroll(code).status_code == 200
-    return kiosk
+    return enrolled(url, window_id, ADMIN_TOKEN)
 
 
 def _accepted(r: requests.Response) -> None:

@@ -22,7 +22,7 @@ from aggregator import Settings, create_app, org
 from aggregator.dashboard import accounts
 from aggregator.dashboard.tables import audit_log
 from aggregator.db import read, utcnow, write
-from tests.aggregator.device import Device
+from tests.aggregator.device import Device, enrolled
 from tests.dashboard.helpers import PASSWORD, Dashboard, browser_login
 from tests.serving import serve
 
@@ -40,12 +40,7 @@ ADMIN_TOKEN = "export-admin-token"
 
 
 def _enroll(url: str, window_id: str) -> Device:
-    code = requests.post(f"{url}/api/v1/enroll-codes", timeout=10,
-                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                         json={"window_id": window_id, "ttl_hours": 1}).json()["code"]
-    kiosk = Device(url, window_id=window_id)
-    assert kiosk.enroll(code).status_code == 200
-    return kiosk
+    return enrolled(url, window_id, ADMIN_TOKEN)
 
 
 @pytest.fixture(scope="module")
