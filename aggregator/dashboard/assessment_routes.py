@@ -128,7 +128,8 @@ def publish(request: Request, ctx: Ctx = Depends(posted), period: str = Form(...
         unit_ids = {unit} if unit else set(ctx.allowed)
         settings = assessment_config.load(conn)
         n = assessment_store.publish(conn, p, unit_ids, ctx.user, settings,
-                                     request.app.state.settings.smoothing_prior, ctx.now)
+                                     request.app.state.settings.smoothing_prior, ctx.now,
+                                     ctx.today)
         audit.record(conn, ctx.user, "publish_assessment", ctx.now, target=p.key,
                      detail={"units": sorted(unit_ids), "rows": n}, ip=ctx.ip)
     return redirect(f"{HOME}?period={p.key}&saved=published" + (f"&unit={unit}" if unit else ""))

@@ -309,10 +309,12 @@ def _neg(text: str) -> tuple:
 # ---- publishing --------------------------------------------------------------------------
 
 def publish(conn: Connection, period: Period, unit_ids: set[str], user: dict,
-            settings: AssessmentSettings, prior: float, now: dt.datetime) -> int:
+            settings: AssessmentSettings, prior: float, now: dt.datetime,
+            today: dt.date) -> int:
     """Freeze the period's results of ``unit_ids`` (recomputed now), then the awards of every
-    unit or region they belong to; bumps the config version so kiosks pull the new stars."""
-    if period.start > now.date():
+    unit or region they belong to; bumps the config version so kiosks pull the new stars.
+    ``today``: the site's day (a period begins at midnight there, not in UTC)."""
+    if period.start > today:
         raise BadRequest(f"period {period.key} has not begun", field="period")
     live = compute(conn, period, unit_ids, settings, prior)
     r = assessment_results.c

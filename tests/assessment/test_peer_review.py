@@ -148,7 +148,7 @@ def test_publish_freezes_stars_and_gives_the_award_to_the_best_window(small_org,
     with write(engine) as conn:
         store.save_comment(conn, period, boss, "window", "W-A1", 95, "群众满意度高", {"U-A"},
                            utcnow(), today)
-        n = store.publish(conn, period, {"U-A"}, boss, s, 20.0, utcnow())
+        n = store.publish(conn, period, {"U-A"}, boss, s, 20.0, utcnow(), today)
     assert n == 5 + 2
     with read(engine) as conn:
         frozen = store.published(conn, period.key, {"U-A"})
@@ -164,3 +164,18 @@ def test_publish_freezes_stars_and_gives_the_award_to_the_best_window(small_org,
     # Published means frozen: no more reviews or comments for this period and unit.
     with pytest.raises(store.PeriodClosed):
         _review(engine, "A5", "A1", today)
+
+
+def test_a_period_begins_at_midnight_of_the_sites_day_not_of_utc(small_org):
+    # 04:00 in Beijing on the 1st is still the last day of the month before in UTC: the
+    # publish refused the month that had begun ("has not begun"), by the UTC date.
+    engine, _ = small_org
+    boss = {"id": 900, "username": "boss", "display_name": "张主任"}
+    first = dt.date(2026, 12, 1)
+    now = dt.datetime(2026, 11, 30, 20, tzinfo=dt.timezone.utc)   # 04:00 on 1 Dec in Beijing
+    with write(engine) as conn:
+        assert store.publish(conn, _period(first), {"U-A"}, boss, AssessmentSettings(), 20.0,
+                             now, first) >= 0
+        with pytest.raises(BadRequest, match="has not begun"):
+            store.publish(conn, Period("month", 2027, 1), {"U-A"}, boss,
+                          AssessmentSettings(), 20.0, now, first)
