@@ -75,7 +75,6 @@ def record(conn, device_id: str, boot_id: str, skew_s: float, now: dt.datetime,
         (device_id, boot_id, skew_s, at, at, mono_ns, driver_time(conn, mono_at or now)))
 
 
-
 # A boot's clock dates the events of that boot still to come. A kiosk uploads in order, so
 # those of a boot not measured for half a year are few (a kiosk offline that long), and are
 # dated by their neighbours like a boot never measured (``date_unknown``).
@@ -93,6 +92,7 @@ def forget_old(conn, now: dt.datetime, days: int = FORGET_AFTER_DAYS) -> int:
     return conn.execute(delete(device_boots).where(
         device_boots.c.last_at < now - dt.timedelta(days=days),
         device_boots.c.last_at < newest)).rowcount
+
 
 def _utc(value) -> dt.datetime | None:
     """A ``UTCDateTime`` read by a driver-level query (SQLite: naive UTC text)."""
