@@ -189,9 +189,8 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
     try:
         rows, errors, columns = roster.parse(name, data)
     except BadRequest as exc:
-        problem = "import_file_type" if exc.code == "roster_file_type" else \
-            "import_not_text" if exc.detail_args.get("msg") == "not_text_file" else \
-            "import_unreadable"
+        problem = {"file_type": "import_file_type", "not_text_file": "import_not_text"}.get(
+            exc.detail_args.get("msg"), "import_unreadable")
         return await run_in_threadpool(_file_refused, request, ctx, name, problem)
     ids = [row["id"] for _, row in rows if isinstance(row.get("id"), str)]
 
