@@ -180,17 +180,18 @@ def sign_in_clash(conn: Connection, row: dict, where: str = "",
         value = row.get(name)
         if not value:
             continue
-        query = select(staff.c.id).where(staff.c[name] == value, staff.c.id != row["id"],
-                                         staff.c.active.is_(True))
+        query = select(staff.c.id, staff.c.name).where(
+            staff.c[name] == value, staff.c.id != row["id"], staff.c.active.is_(True))
         if name == "staff_no":
             query = query.where(staff.c.unit_id == row["unit_id"] if row.get("unit_id")
                                 else staff.c.unit_id.is_(None))
-        other = next((r.id for r in conn.execute(query) if r.id not in replaced), None)
+        other = next((r for r in conn.execute(query) if r.id not in replaced), None)
         if other is not None:
             unit = " in the same unit" if name == "staff_no" else ""
-            return refused(f"{where}{name} {value!r} is already used by {other!r}{unit}: a "
+            # the page names the other person (a clerk knows 张三, not S-1003)
+            return refused(f"{where}{name} {value!r} is already used by {other.id!r}{unit}: a "
                            "kiosk would sign that person in instead", name, "sign_in_taken",
-                           value=value, other=other)
+                           value=value, other=other.id, other_name=other.name)
     return None
 
 

@@ -16,6 +16,7 @@ ZH = {
     "import_file_type": "文件「{file}」的类型不受支持，未做任何修改。请上传 {types} 格式的花名册。",
     "import_unreadable": "文件「{file}」无法读取（文件已损坏或与扩展名不符），未做任何修改。请上传 {types} 格式的花名册。",
     "import_too_large": "文件「{file}」超过 {mb} MB，未做任何修改。请上传 {types} 格式、不超过 {mb} MB 的花名册。",
+    "import_more_problems": "另有 {n} 个问题未列出；改正以上问题后再次导入，即可看到其余问题。",
     # pledges
     "pledge_correct": "更正", "pledge_withdraw": "撤回承诺", "pledge_add_items": "追加事项（每行一项）",
     "pledge_withdraw_confirm": "撤回这条承诺？撤回后不再公示、不再发送到终端，也不计入践诺率；审计日志保留原内容。",
@@ -47,6 +48,7 @@ EN = {
     "import_file_type": "The file \"{file}\" is not a supported type; nothing was changed. Upload the roster as {types}.",
     "import_unreadable": "The file \"{file}\" cannot be read (damaged, or not what its extension says); nothing was changed. Upload the roster as {types}.",
     "import_too_large": "The file \"{file}\" is over {mb} MB; nothing was changed. Upload the roster as {types}, at most {mb} MB.",
+    "import_more_problems": "{n} more not listed; correct the ones above and import again to see the rest.",
     "pledge_correct": "Correct", "pledge_withdraw": "Withdraw pledge", "pledge_add_items": "Add items (one per line)",
     "pledge_withdraw_confirm": "Withdraw this pledge? It is no longer shown publicly or sent to the kiosks and no longer counts in the fulfilment rate; the audit log keeps what it said.",
     "pledge_withdrawn": "Pledge withdrawn.", "pledge_corrected": "Pledge corrected; kiosks update at their next sync.",

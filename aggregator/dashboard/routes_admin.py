@@ -17,6 +17,7 @@ from .web import PREFIX, Ctx, current, posted, redirect, render
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 MAX_ROSTER = 5 * 1024 * 1024
+SHOWN_PROBLEMS = 50  # of a roster file, on the page
 STAFF_FIELDS = ("name", "staff_no", "post", "pledge", "stars", "window_id", "badge")
 
 
@@ -140,7 +141,7 @@ def roster_view(request: Request, ctx: Ctx, status: int = 200, **extra):
         data = dict(staff_rows=_roster(conn, ctx.allowed), items=items.list_for(conn, ctx.allowed),
                     windows=_windows(conn, ctx.allowed), version=org.config_version(conn))
     return render(request, "roster.html", ctx, status=status, **data,
-                  **{"errors": None, "errors_title": None, "editing": None,
+                  **{"errors": None, "errors_more": 0, "errors_title": None, "editing": None,
                      "message": None} | extra, nav="roster")
 
 
@@ -213,6 +214,7 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
             errors.append(roster.Problem.of(
                 f"row {number}: staff {row['id']!r} belongs to a unit outside your scope",
                 "staff_outside_scope", number, "id", columns, value=row["id"]))
+    total = len(errors)
     if not errors:
         def run():
             with write(request.app.state.engine) as conn:
@@ -224,10 +226,15 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
             out = await run_in_threadpool(run)
         except BadRequest as exc:
             errors = roster.problems_of(exc)
+            total = exc.detail_args.get("count", len(errors))
         else:
             return await run_in_threadpool(roster_view, request, ctx,
                                            message=str(out["imported"]))
-    return await run_in_threadpool(roster_view, request, ctx, errors=errors[:50])
+    # The page lists the first problems and says how many more there are (a file with 300
+    # bad rows listed 50 and looked as if those were all).
+    shown = errors[:SHOWN_PROBLEMS]
+    return await run_in_threadpool(roster_view, request, ctx, errors=shown,
+                                   errors_more=max(0, total - len(shown)))
 
 
 def _file_refused(request: Request, ctx: Ctx, name: str, problem: str):

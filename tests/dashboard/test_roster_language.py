@@ -37,6 +37,11 @@ def _import(s, dash, text: str | bytes, lang: str = "zh_CN", name: str = "名单
                   data={"csrf": csrf}, files={"file": (name, data, "text/csv")})
 
 
+def _name(dash, staff_id: str) -> str:
+    with read(dash.engine) as conn:
+        return conn.execute(select(staff.c.name).where(staff.c.id == staff_id)).scalar_one()
+
+
 def _staff_ids(dash) -> set:
     with read(dash.engine) as conn:
         return set(conn.execute(select(staff.c.id)).scalars())
@@ -88,11 +93,14 @@ def test_problems_found_against_the_stored_roster_read_in_chinese(dash):
     assert zh == ["第 2 行「窗口」列：窗口 W-999 不存在",
                   "第 3 行「窗口」列：窗口 W-004 属于单位 U-02，不属于单位 U-01",
                   "第 5 行「工牌」列：B1103 与第 4 行重复，终端签到时会认成第 4 行的人员",
-                  "第 6 行「工号」列：0002 已是本单位在岗人员 S-002 的工号，终端签到时会认成 S-002"], zh
+                  f"第 6 行「工号」列：0002 已是本单位在岗人员 {_name(dash, 'S-002')}（S-002）的工号，"
+                  f"终端签到时会认成 {_name(dash, 'S-002')}"], zh
     assert not [p for p in zh if ENGLISH.search(p)], zh
     en = _problems(_import(s, dash, text, lang="en").text)
     assert en[0] == "Row 2, column '窗口': window W-999 does not exist", en
-    assert not [p for p in en if CJK.search(re.sub(r"'[^']*'", "", p))], en
+    # no Chinese words but the file's column names and the person's name
+    other = _name(dash, "S-002")
+    assert not [p for p in en if CJK.search(re.sub(r"'[^']*'", "", p).replace(other, ""))], en
     assert "S-1101" not in {*_staff_ids(dash)}
 
 
@@ -141,11 +149,16 @@ def test_the_staff_forms_problem_reads_in_the_pages_language_with_the_form_kept(
     row, r = _form(s, dash, "S-001", staff_no="0002", pledge="新的承诺：限时办结")
     assert r.status_code == 400
     assert f"未保存对 {row['name']} 的修改：" in html.unescape(r.text)
-    assert _problems(r.text) == ["工号：0002 已是本单位在岗人员 S-002 的工号，终端签到时会认成 S-002"]
+    # the other person by name (a clerk knows the name, not the id)
+    other = _name(dash, "S-002")
+    assert _problems(r.text) == [f"工号：0002 已是本单位在岗人员 {other}（S-002）的工号，终端签到时会认成 {other}"]
     # the form of that person comes back open with what was typed
     form = r.text.split('id="staff-S-001"')[1].split("</tr>")[0]
     assert '<details class="edit" open>' in form and 'value="0002"' in form
     assert "新的承诺：限时办结" in form
+    _, r = _form(s, dash, "S-001", lang="en", staff_no="0002")
+    assert _problems(r.text) == [f"No.: 0002 is already the staff number of {other} (S-002), active in "
+                                 f"the same unit: a kiosk would sign this person in as {other}"]
     _, r = _form(s, dash, "S-001", staff_no=LONG_NO)
     assert _problems(r.text) == ["工号：不能超过 32 个字符（现为 40 个）"]
     _, r = _form(s, dash, "S-001", lang="en", staff_no=LONG_NO)
@@ -169,3 +182,29 @@ def test_the_api_answers_a_bad_roster_file_in_english_as_before(dash):
         "row 3, column 'stars': stars must be an integer, got '九'",
         "row 5, column 'id': 'S-1003' is also in row 4",
         "row 6, column 'name': name is required"]
+
+
+def _more(page: str) -> str | None:
+    found = re.search(r"<li[^>]*data-problems-more[^>]*>(.*?)</li>", page, re.S)
+    return html.unescape(found[1]) if found else None
+
+
+def test_a_file_with_more_problems_than_shown_says_how_many_more(dash):
+    # The page lists the first 50 problems; a file with 60 bad rows looked as if those 50
+    # were all, and the clerk found the rest only after fixing them and importing again.
+    s = dash.login("u01")
+    nameless = "编号,姓名,单位编号\n" + "".join(f"S-3{n:03d},,U-01\n" for n in range(60))
+    r = _import(s, dash, nameless)
+    assert len(_problems(r.text)) == 50
+    assert _more(r.text) == "另有 10 个问题未列出；改正以上问题后再次导入，即可看到其余问题。"
+    assert _more(_import(s, dash, nameless, lang="en").text) == \
+        "10 more not listed; correct the ones above and import again to see the rest."
+    # problems found against the stored roster (a window that does not exist) are counted too
+    windowless = "编号,姓名,单位编号,窗口\n" + "".join(f"S-4{n:03d},人{n},U-01,W-9{n:02d}\n"
+                                                  for n in range(53))
+    r = _import(s, dash, windowless)
+    assert _problems(r.text)[0] == "第 2 行「窗口」列：窗口 W-900 不存在"
+    assert len(_problems(r.text)) == 50 and _more(r.text).startswith("另有 3 个问题未列出")
+    # exactly as many as shown: no such line
+    assert _more(_import(s, dash, "编号,姓名,单位编号\n" + "S-5000,,U-01\n" * 1).text) is None
+    assert not {f"S-3{n:03d}" for n in range(60)} & _staff_ids(dash)
