@@ -256,6 +256,8 @@ def transition(conn: Connection, case_id: int, action: str, user: dict, allowed:
         values |= {"resolution": "resolved", "closed_at": now}
     elif action == "answer":
         values |= {"answered_at": now}
+    elif action == "reopen":  # the answer is undone: due by answer_due again, and overdue after
+        values |= {"answered_at": None}
     if action in ("verify", "answer") and case["first_contact_at"] is None:
         values["first_contact_at"] = now
     if note and action != "appeal":

@@ -180,6 +180,57 @@ def test_the_queue_puts_late_cases_first_and_those_only_waiting_to_close_last(da
     assert any(late) and late == sorted(late, reverse=True), "a late case came after one on time"
 
 
+def test_a_reopened_case_is_overdue_again_after_its_answer_deadline(dash):
+    # "退回整改" (reopen) kept the first answer's time, and every overdue check asks whether a
+    # case is unanswered past its answer_due: a unit could answer once, be sent back, and
+    # never show as late again (nor in the overdue tab, nor in the overview's count).
+    from aggregator.dashboard import queue, scope
+    from aggregator.db import read
+
+    case_id = dash.case_id("U-02", skip=2)
+    s = dash.login("admin")
+    for action in ("verify", "rectify", "answer"):
+        assert _act(s, dash, case_id, action).status_code == 303
+    with write(dash.engine) as conn:   # its answer deadline has passed meanwhile
+        conn.execute(update(cases_table).where(cases_table.c.id == case_id)
+                     .values(answer_due="2000-01-03"))
+    assert _act(s, dash, case_id, "reopen", note="整改不到位").status_code == 303
+    case = s.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()
+    assert case["state"] == "rectifying" and case["answered_at"] is None
+    assert case["first_contact_at"]  # the contact made stays made
+    with read(dash.engine) as conn:
+        admin = conn.execute(select(users).where(users.c.username == "admin")).mappings().one()
+        today = utcnow().date()
+        late, _ = queue.list_cases(conn, scope.allowed_units(conn, admin), today,
+                                   state="overdue", limit=100_000)
+    assert case_id in {r["id"] for r in late}
+    assert cases.overdue(case, today) == ["answer"]
+    page = s.get(f"{dash.url}/dashboard/cases/{case_id}?lang=en").text
+    assert "overdue" in page.lower()
+    # answered again: on time or late is judged by the new answer
+    assert _act(s, dash, case_id, "answer").status_code == 303
+    assert s.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()["answered_at"]
+    history = [(d.get("from"), d.get("to")) for a, _, d in _audit(dash, case_id) if a != "view"]
+    assert history[-2:] == [("answered", "rectifying"), ("rectifying", "answered")]
+
+
+def test_migration_50_unanswers_the_cases_reopened_before_it(dash):
+    # Cases reopened before the fix kept their first answer's time and stayed off the
+    # overdue lists; answered and closed cases keep theirs.
+    from aggregator.migrations import m0050_reopened_cases_unanswered as m0050
+
+    reopened, answered = dash.case_id("U-02", skip=3), dash.case_id("U-02", skip=4)
+    then = utcnow()
+    with write(dash.engine) as conn:
+        for case_id, state in ((reopened, "rectifying"), (answered, "answered")):
+            conn.execute(update(cases_table).where(cases_table.c.id == case_id)
+                         .values(state=state, answered_at=then, first_contact_at=then))
+        m0050.upgrade(conn)
+        got = dict(conn.execute(select(cases_table.c.id, cases_table.c.answered_at)
+                                .where(cases_table.c.id.in_((reopened, answered)))).all())
+    assert got[reopened] is None and got[answered] is not None
+
+
 def test_case_page_names_the_service_item(dash):
     # It showed only the item's code ("U-01-MZ-01"): whoever works the case had to look it up.
     from aggregator.schema import service_items
