@@ -246,6 +246,8 @@ class RatingFlow:
             "source": source,
             "case_no": case_no,
             "service_item": service_item,
+            # who invited: a "not rated" recorded for it after a restart names them too
+            "staff_id": self.staff.get("staff_id"),
         }
         if self.note(C.EV_INVITATION, invitation) is None:
             return False
@@ -268,6 +270,36 @@ class RatingFlow:
                 "staff_id": (self.staff or {}).get("staff_id"),
             },
         )
+
+    def close_interrupted_invitation(self, lookback: int = 50) -> bool:
+        """At start: record "not rated" for an invitation the last run left open; True if so.
+
+        The kiosk lost power or was restarted while the faces waited for an invited citizen:
+        the timeout that records "not rated" never fired, so the invitation was neither rated
+        nor counted as unanswered, and the response rate read high. The event names the
+        invitation's window, staff member and service item, and is dated now (the restart).
+        Such an invitation is among the last events: its run ended within the timeout.
+        """
+        head, _ = self.store.chain_head()
+        left_open: dict[str, Any] | None = None
+        for event in self.store.iter_events(after_seq=max(0, head - lookback)):
+            payload = event["payload"] or {}
+            if event["type"] == C.EV_INVITATION:
+                left_open = payload
+            elif event["type"] in (C.EV_RATING, C.EV_NOT_RATED) and left_open is not None \
+                    and payload.get("invitation_id") == left_open.get("invitation_id"):
+                left_open = None
+        if left_open is None or not left_open.get("invitation_id"):
+            return False
+        log.warning("invitation %s was left open by the last run: recorded as not rated",
+                    left_open["invitation_id"])
+        return self.note(C.EV_NOT_RATED, {
+            "invitation_id": left_open["invitation_id"],
+            "case_no": left_open.get("case_no"),
+            "service_item": left_open.get("service_item"),
+            "window_id": self.settings.window_id,
+            "staff_id": left_open.get("staff_id"),
+        }) is not None
 
     # --------------------------------------------------------------- rating
     def flags_for_press(self, now: float) -> list[str]:

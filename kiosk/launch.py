@@ -86,6 +86,7 @@ def run_app(cfg: Any, store: Any = None, flow: Any = None, *, sync_worker: Any =
             flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster)
         try:
             store.record(C.EV_APP_START, {"version": __version__, "window_id": flow.settings.window_id})
+            flow.close_interrupted_invitation()   # the faces were waiting when the last run ended
         except StoreError:
             log.exception("could not record app_start; starting anyway")
         # Sync when a server is configured or the technician enrolled this kiosk before.

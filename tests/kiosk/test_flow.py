@@ -305,6 +305,48 @@ def test_sign_out_during_an_invitation_records_not_rated(make_flow, store, event
     assert len(events_of(store, C.EV_NOT_RATED)) == 1
 
 
+def test_an_invitation_left_open_by_a_restart_is_recorded_not_rated_once(make_flow, store, db_path,
+                                                                          events_of):
+    # The kiosk lost power while the faces waited for an invited citizen: the timeout never
+    # fired, so the invitation was neither rated nor "not rated", and the response rate of the
+    # window, staff member and item read high.
+    from kiosk.flow import FlowSettings, RatingFlow
+    from kiosk.store import RatingStore
+
+    flow = signed_in(make_flow, mode=C.MODE_INVITED)
+    flow.invite(case_no="C-9", service_item="SI-0101")
+    flow.rate("satisfied")                       # this one was answered
+    flow.invite(case_no="C-10", service_item="SI-0102")
+    (left_open,) = [e for e in events_of(store, C.EV_INVITATION) if e["payload"]["case_no"] == "C-10"]
+    store.close()                                # the power goes
+    again = RatingStore(db_path)
+    try:
+        after = RatingFlow(again, FlowSettings(mode=C.MODE_INVITED, window_id="W-007"), [])
+        assert after.close_interrupted_invitation()
+        (nr,) = events_of(again, C.EV_NOT_RATED)
+        assert nr["payload"] == {"invitation_id": left_open["payload"]["invitation_id"],
+                                 "case_no": "C-10", "service_item": "SI-0102",
+                                 "window_id": "W-007", "staff_id": "S-1"}
+        assert not after.close_interrupted_invitation()   # a second restart: nothing more
+        assert len(events_of(again, C.EV_NOT_RATED)) == 1
+        assert len(events_of(again, C.EV_RATING)) == 1
+    finally:
+        again.close()
+
+
+def test_no_not_rated_at_start_when_every_invitation_was_answered(make_flow, store, events_of):
+    flow = signed_in(make_flow, mode=C.MODE_INVITED, invite_timeout_seconds=20)
+    assert not flow.close_interrupted_invitation()       # a new store
+    flow.invite()
+    flow.rate("very_dissatisfied")                       # answered; its follow-up still open
+    assert not flow.close_interrupted_invitation()
+    flow.skip_follow_up()
+    assert flow.invite()
+    flow.sign_out()                                      # closed by the sign-out
+    assert not flow.close_interrupted_invitation()
+    assert len(events_of(store, C.EV_NOT_RATED)) == 1
+
+
 # -------------------------------------------------------- failed commits
 class FailingStore:
     """The real store, except that recording ratings fails as on a full disk."""
