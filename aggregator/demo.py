@@ -93,11 +93,11 @@ def _level(rng: random.Random, quality: float) -> str:
     return "very_satisfied"
 
 
-def work_cases(engine: Engine, today: dt.date, rng: random.Random) -> dict:
+def work_cases(engine: Engine, now: dt.datetime, rng: random.Random) -> dict:
     """Follow up the demo's bad ratings as a diligent office would: older cases verified,
     rectified, answered and closed on plausible days, a few appealed, the newest still open;
-    every step goes through the case state machine and its audit log."""
-    tz = dt.timezone(dt.timedelta(hours=8))
+    every step goes through the case state machine and its audit log, none after ``now``."""
+    tz, today = now.tzinfo, now.date()
     with write(engine) as conn:
         office = accounts.get_user_by_name(conn, DEMO_OFFICE) or accounts.create_user(
             conn, DEMO_OFFICE, secrets.token_urlsafe(24), "supervisor", region_id=DISTRICT[0],
@@ -115,7 +115,8 @@ def work_cases(engine: Engine, today: dt.date, rng: random.Random) -> dict:
             day = dt.date.fromisoformat(opened)
             for action in plan:
                 day += dt.timedelta(days=rng.randint(1, 3))
-                when = dt.datetime.combine(min(day, today), dt.time(rng.randint(9, 17), 0), tz)
+                when = min(now, dt.datetime.combine(min(day, today),
+                                                    dt.time(rng.randint(9, 17), 0), tz))
                 note = "经核实为误评（演示）" if action in ("appeal", "accept_appeal") else None
                 case_flow.transition(conn, case_id, action, office, allowed, when, note=note)
             state = DEMO_STATE[plan[-1]] if plan else "new"
@@ -124,14 +125,19 @@ def work_cases(engine: Engine, today: dt.date, rng: random.Random) -> dict:
 
 
 def run(engine: Engine, months: int = 3, seed: int = 1,
-        enroll_code_file: str | None = None, follow_up: bool = True) -> dict:
-    """Load the demo; returns a summary. ``follow_up=False`` leaves every case new (tests
-    that walk cases through their states want many)."""
+        enroll_code_file: str | None = None, follow_up: bool = True,
+        now: dt.datetime | None = None) -> dict:
+    """Load the demo up to ``now`` (default: the present); returns a summary.
+    ``follow_up=False`` leaves every case new (tests that walk cases through their states
+    want many)."""
     rng = random.Random(seed)
     tz = dt.timezone(dt.timedelta(hours=8))
     with write(engine) as conn:
         windows = build_org(conn)
-    today = dt.datetime.now(tz).date()
+    # Nothing is dated after now: today's ratings end at the present minute (the demo put
+    # ratings, cases and their steps later today, in the future of every page and export).
+    now = (now or dt.datetime.now(tz)).astimezone(tz)
+    today = now.date()
     start = today - dt.timedelta(days=30 * months)
     total = flagged = bad = 0
     quality = {w["id"]: rng.uniform(0.6, 1.0) for w in windows}
@@ -148,6 +154,8 @@ def run(engine: Engine, months: int = 3, seed: int = 1,
                     flags = [C.FLAG_LOCKOUT] if rng.random() < 0.004 else []
                     reasons = (rng.sample(C.REASONS[level], k=rng.randint(1, 2))
                                if level in C.REASONS else None)
+                    if when > now:  # drawn all the same: the other days stay as they were
+                        continue
                     rows.append({
                         "id": _uuid(rng), "device_id": f"demo-{w['id']}", "window_id": w["id"],
                         "unit_id": w["unit_id"], "staff_id": sid, "staff_name": sname,
@@ -162,7 +170,7 @@ def run(engine: Engine, months: int = 3, seed: int = 1,
                         "flags": json.dumps(flags), "flagged": bool(flags)})
         with write(engine) as conn:
             inserted = rating_store.store(conn, rows)
-            opened_at = dt.datetime.combine(day, dt.time(17, 30), tz)
+            opened_at = min(now, dt.datetime.combine(day, dt.time(17, 30), tz))
             case_flow.open_cases_for(conn, [r for r in rows if r["id"] in inserted], opened_at)
         total += len(inserted)
         flagged += sum(1 for r in rows if r["flagged"] and r["id"] in inserted)
@@ -170,7 +178,7 @@ def run(engine: Engine, months: int = 3, seed: int = 1,
         day += dt.timedelta(days=1)
     summary = {"windows": len(windows), "ratings": total, "bad": bad, "flagged": flagged,
                "from": start.isoformat(), "to": today.isoformat(),
-               "cases": work_cases(engine, today, rng) if follow_up else "all new"}
+               "cases": work_cases(engine, now, rng) if follow_up else "all new"}
     if enroll_code_file:
         with write(engine) as conn:
             code = enroll.create_code(conn, windows[0]["id"], utcnow(), 24)

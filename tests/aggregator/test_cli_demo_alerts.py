@@ -167,3 +167,28 @@ def test_shrink_photos_scales_photos_stored_before_and_moves_the_roster(database
     assert cli.main(["shrink-photos", "--database", database_url]) == 0
     assert "3 photos checked; 0 scaled" in capsys.readouterr().out  # idempotent
     engine.dispose()
+
+
+def test_the_demo_dates_nothing_after_now(tmp_path):
+    # The demo put today's ratings at random hours up to 16:59, its cases' opening at 17:30
+    # and their steps up to 17:00: in the morning the dashboard counted ratings from the
+    # afternoon, and the per-rating export (up to now) disagreed with the pages.
+    from aggregator.dashboard.tables import audit_log
+    from aggregator.schema import ratings
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+    migrate(engine)
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    now = dt.datetime.combine(dt.date.today(), dt.time(10, 30), beijing)
+    summary = demo.run(engine, months=1, seed=5, now=now)
+    assert summary["to"] == now.date().isoformat()
+    with read(engine) as conn:
+        latest = [conn.execute(select(func.max(c))).scalar() for c in (
+            ratings.c.server_time, ratings.c.rated_at, ratings.c.device_time, cases.c.created_at,
+            cases.c.updated_at, audit_log.c.at)]
+        today = conn.execute(select(func.count()).select_from(ratings).where(
+            ratings.c.day == now.date().isoformat())).scalar()
+    assert all(t <= now for t in latest), latest
+    # a weekday's morning has its ratings from 09:00 on, and no more
+    assert today > 0 or now.weekday() >= 5
+    engine.dispose()
