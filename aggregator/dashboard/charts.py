@@ -5,6 +5,24 @@ from __future__ import annotations
 from markupsafe import Markup, escape
 
 
+def volume_axis(most: int, ticks: int = 4) -> int:
+    """The top of the volume axis: the smallest "nice" number ≥ ``most`` that ``ticks`` splits
+    into whole steps (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5 or 8 × 10ⁿ per step), so that every label
+    is a different whole number. ``most / 4`` printed without decimals read "0, 0, 0, 1, 1"
+    for a unit's one rating a day, and repeated labels for a maximum of 3.
+
+    >>> [volume_axis(n) for n in (1, 3, 4, 5, 9, 30, 101, 428)]
+    [4, 4, 4, 8, 12, 32, 120, 600]
+    """
+    magnitude = 1
+    while True:
+        for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5, 8):
+            step = m * magnitude
+            if step == int(step) and step * ticks >= most:
+                return int(step) * ticks
+        magnitude *= 10
+
+
 def trend(points: list[dict], target: float, width: int = 880, height: int = 240,
           labels: dict | None = None) -> Markup:
     """Daily volume as bars and the satisfaction rate as a line, with the target dashed."""
@@ -13,7 +31,7 @@ def trend(points: list[dict], target: float, width: int = 880, height: int = 240
     w, h = width - left - right, height - top - bottom
     n = max(len(points), 1)
     step = w / n
-    vmax = max([p["rated"] for p in points] + [1])
+    vtop = volume_axis(max([p["rated"] for p in points] + [1]))
     rates = [p["rate"] for p in points if p["rate"] is not None]
     low = min(rates + [target]) if rates else target
     lo = next(x for x in (0.8, 0.6, 0.0) if x <= low)  # ticks every 5, 10 or 25 points
@@ -30,9 +48,9 @@ def trend(points: list[dict], target: float, width: int = 880, height: int = 240
                      f'<text x="{left - 6}" y="{y + 4:.1f}" class="ax" text-anchor="end">'
                      f'{r * 100:.0f}%</text>')
         parts.append(f'<text x="{left + w + 6}" y="{top + h - h * i / 4 + 4:.1f}" class="ax">'
-                     f'{vmax * i / 4:.0f}</text>')
+                     f'{vtop * i // 4}</text>')
     for i, p in enumerate(points):
-        bh = p["rated"] / vmax * h
+        bh = p["rated"] / vtop * h
         x = left + i * step
         parts.append(f'<rect x="{x + step * 0.18:.1f}" y="{top + h - bh:.1f}" '
                      f'width="{step * 0.64:.1f}" height="{bh:.1f}" class="bar">'
@@ -42,15 +60,21 @@ def trend(points: list[dict], target: float, width: int = 880, height: int = 240
                          f'text-anchor="middle">{escape(p["day"][5:])}</text>')
     ty = y_rate(target)
     parts.append(f'<line x1="{left}" x2="{left + w}" y1="{ty:.1f}" y2="{ty:.1f}" class="target"/>')
-    path, pen = [], "M"
+    path, pen, dots = [], "M", []
     for i, p in enumerate(points):
         if p["rate"] is None:
             pen = "M"
             continue
-        path.append(f'{pen}{left + i * step + step / 2:.1f},{y_rate(p["rate"]):.1f}')
+        x, y = left + i * step + step / 2, y_rate(p["rate"])
+        path.append(f'{pen}{x:.1f},{y:.1f}')
         pen = "L"
+        # a day with a rate between days without one: a line of one point is not drawn, so
+        # a unit rated on a single day showed no rate at all
+        if all(not 0 <= j < len(points) or points[j]["rate"] is None for j in (i - 1, i + 1)):
+            dots.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" class="dot"/>')
     if path:
         parts.append(f'<path d="{" ".join(path)}" class="line"/>')
+    parts.extend(dots)
     parts.append("</svg>")
     return Markup("".join(parts))
 

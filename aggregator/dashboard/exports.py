@@ -17,8 +17,11 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cells(row: dict, t) -> list:
+    """A ranking row in ``COLUMNS`` order, its shares as the page shows them (``shown_shares``);
+    a row without a place has no rank (an empty cell)."""
+    rate, prev_rate, change = shown_shares(row["rate"], row["prev_rate"])
     return [row["rank"], row["name"], row["key"], row["rated"], row["satisfied"], row["bad"],
-            row["rate"], row["smoothed"], row["prev_rate"], row["rate_change"],
+            rate, row["smoothed"], prev_rate, change,
             t("yes") if row["below_target"] else "", row["flagged"]]
 
 
@@ -39,22 +42,46 @@ def _as_text(cells) -> None:
 PERCENT_COLUMNS = {"rate", "prev_rate", "rate_change"}
 
 
+def cut_share(value: float | None, digits: int = 2) -> float | None:
+    """A share cut (not rounded) to ``digits`` places of its percentage, as a fraction:
+    0.979188 is 0.9791, which a "0.00%" cell shows as "97.91%", as the page does.
+
+    The 1e-6 guards against binary fractions such as 0.29 * 100 = 28.999999999999996; a real
+    rate n / m with m below a million is never that close below a cut.
+
+    >>> cut_share(0.979188), cut_share(0.79995), cut_share(0.29, 1), cut_share(None)
+    (0.9791, 0.7999, 0.29, None)
+    """
+    if value is None:
+        return None
+    scale = 10 ** digits
+    return round(math.floor(round(value * 100 * scale, 6)) / scale / 100, digits + 2)
+
+
 def share_text(value: float | None, digits: int = 2) -> str:
     """A share as a percentage cut (not rounded) to ``digits`` places: 0.79995 is "79.99%".
 
     Rounded, a unit at 79.995 % showed "80.00%" beside "未达标" (target 80 %): a figure must
-    never read as meeting a target it misses. The 1e-6 guards against binary fractions such as
-    0.29 * 100 = 28.999999999999996; a real rate n / m with m below a million is never that
-    close below a cut.
+    never read as meeting a target it misses.
 
     >>> share_text(0.79995), share_text(0.29, 1), share_text(1.0, 0), share_text(None)
     ('79.99%', '29.0%', '100%', '—')
     """
     if value is None:
         return "—"
-    scale = 10 ** digits
-    cut = math.floor(round(value * 100 * scale, 6)) / scale
-    return f"{cut:.{digits}f}%"
+    return f"{cut_share(value, digits) * 100:.{digits}f}%"
+
+
+def shown_shares(rate: float | None, prev_rate: float | None) -> tuple:
+    """A row's rate, previous rate and change as a file holds them: the rates cut as the page
+    shows them (``cut_share``), the change their difference, so that every spreadsheet shows
+    what the page shows, and rate − previous = change in it. The XLSX stored the exact
+    fractions in "0.00%" cells, which Excel rounds: 1929/1970 read 97.92 % there, 97.91 % on
+    the page, and a unit at 79.995 % "80.00%" on the red 未达标 fill."""
+    rate, prev_rate = cut_share(rate), cut_share(prev_rate)
+    change = (round(rate - prev_rate, 4)
+              if rate is not None and prev_rate is not None else None)
+    return rate, prev_rate, change
 
 
 def target_text(value: float | None) -> str:
@@ -90,7 +117,7 @@ def to_xlsx(report: dict, t, title: str) -> bytes:
     sheet["A1"].font = Font(bold=True, size=14)
     total = report["total"]
     sheet.append([t("target"), report["target"], t("rated"), total["rated"], t("rate"),
-                  total["rate"]])
+                  cut_share(total["rate"])])
     sheet.append([])
     sheet.append([t(f"col_{c}") for c in COLUMNS])
     head = sheet.max_row
@@ -109,7 +136,8 @@ def to_xlsx(report: dict, t, title: str) -> bytes:
         for cell in sheet[col][head:]:
             cell.number_format = "0.00%"
     sheet["F2"].number_format = "0.00%"
-    sheet["B2"].number_format = "0%"
+    # the target as set, as target_text writes it: "0%" showed a target of 85.5 % as "86%"
+    sheet["B2"].number_format = "0%" if round(report["target"] * 100, 1).is_integer() else "0.0%"
     for letter, width in zip("ABCDEFGHIJKL", (6, 26, 14, 9, 9, 7, 10, 10, 10, 10, 10, 8)):
         sheet.column_dimensions[letter].width = width
     sheet.freeze_panes = sheet.cell(row=head + 1, column=1)
@@ -120,6 +148,12 @@ def to_xlsx(report: dict, t, title: str) -> bytes:
 
 ASSESSMENT_COLUMNS = ("rank", "kind", "name", "key", "unit", "citizens", "ratings", "peers",
                       "reviewers", "leaders", "composite", "weights", "stars", "award")
+
+
+def _one_place(score: float | None) -> float | None:
+    """A score as the assessment page writes it (``f"{score:.1f}"``), for a "0.0" cell: the
+    exact 87.25 read "87.2" on the page and "87.3" in Excel, which rounds halves up."""
+    return None if score is None else float(f"{score:.1f}")
 
 
 def assessment_xlsx(data: dict, t, title: str, lang: str) -> bytes:
@@ -153,8 +187,9 @@ def assessment_xlsx(data: dict, t, title: str, lang: str) -> bytes:
                 used += f" ({t('renormalised')}: " + ("、" if lang != "en" else ", ").join(
                     t("part_" + k) for k in r["missing"]) + f" {t('missing')})"
             sheet.append([rank, t("kind_" + kind), r["name"], r["id"], r["unit_name"],
-                          r["citizens"], r["rated"], r["peers"], r["reviewers"], r["leaders"],
-                          r["composite"], used, r["stars"], t("award") if r["award"] else ""])
+                          _one_place(r["citizens"]), r["rated"], _one_place(r["peers"]),
+                          r["reviewers"], _one_place(r["leaders"]), _one_place(r["composite"]),
+                          used, r["stars"], t("award") if r["award"] else ""])
             _as_text(sheet[sheet.max_row])
             if r["award"]:
                 for cell in sheet[sheet.max_row]:

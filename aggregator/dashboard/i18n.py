@@ -337,6 +337,13 @@ EN.update({"alert_conflict": "Same record, different content", "alert_chain_brea
 # Chinese page).
 ZH.update({"ago_min": "{n} 分钟前", "ago_h": "{n} 小时前", "ago_d": "{n} 天前", "n_seconds": "{n} 秒"})
 EN.update({"ago_min": "{n} min ago", "ago_h": "{n} h ago", "ago_d": "{n} d ago", "n_seconds": "{n} s"})
+# Rankings and the public page: a row listed without a place ("（未登记）"), and the public
+# page's minimum of ratings before a rate is published.
+ZH.update({"not_ranked": "不参与排名", "public_too_few": "评价不足 {n} 条，暂不公布",
+           "public_min_note": "评价不足 {n} 条的月份和窗口不公布满意率和差评数，以免推知个人的评价。"})
+EN.update({"not_ranked": "not ranked", "public_too_few": "fewer than {n} ratings: not published",
+           "public_min_note": "Months and windows with fewer than {n} ratings show no rate and "
+                              "no bad-rating count, so that no one's rating can be told."})
 CATALOG = {"zh_CN": ZH, "en": EN}
 
 

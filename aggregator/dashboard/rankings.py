@@ -16,6 +16,15 @@ from .periods import Period
 GROUPS = ("unit", "window", "staff", "service_item", "region")
 
 
+def ranked(row: dict) -> bool:
+    """Whether ``row`` takes a place in the ranking and is held to the target: a unit, window,
+    person or item with a counted rating. The row of ratings without a staff member or service
+    item ("（未登记）": QR ratings, a kiosk with nobody signed in) is listed, but it is nobody:
+    it was ranked 7th of 7 and named "未达标" in a bulletin whose six staff all met the target.
+    A row without a counted rating has no figure to rank by ("本期无有效评价")."""
+    return row["key"] is not None and bool(row["rated"])
+
+
 def _in_scope(group_by: str, rows: list[dict], allowed: set[str]) -> list:
     """Belt and braces: drop rows outside the scope even if the source filter missed. A window
     or staff row is judged by the units its ratings were made in (``stats.compute``'s
@@ -89,8 +98,9 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
             target: float, include_flagged: bool = False, region: str | None = None,
             unit: str | None = None, none_name: str = "(none)",
             window: str | None = None) -> dict:
-    """The ranking of ``group_by`` in ``period`` for ``user``; rows get ``below_target``,
-    ``prev_rate``, ``rate_change`` and ``prev_rank``. ``none_name``: the row of ratings
+    """The ranking of ``group_by`` in ``period`` for ``user``; rows get ``rank`` (None for a
+    row that is not ``ranked``), ``below_target``, ``prev_rate``, ``rate_change`` and
+    ``prev_rank`` (among the previous period's ranked rows). ``none_name``: the row of ratings
     without a service item or staff member, in the page's language. ``window`` (with
     ``unit``): only the ratings made at that window, e.g. its staff as a window page lists
     them (a person's figures at every window of the unit were shown as the window's)."""
@@ -118,30 +128,34 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
     before = stats.compute(conn, group_by, prev_period.start, prev_period.end, prior=prior,
                            include_flagged=include_flagged, with_units=with_units, **narrow)
     # the previous rank among the rows this user sees, as this period's rank is
-    before_rows = {r["key"]: dict(r, rank=rank) for rank, r in
-                   enumerate(_in_scope(group_by, before["rows"], allowed), start=1)}
+    before_rows = {r["key"]: r for r in _in_scope(group_by, before["rows"], allowed)}
+    before_rank = {r["key"]: rank for rank, r in
+                   enumerate(filter(ranked, before_rows.values()), start=1)}
     rows = _in_scope(group_by, now["rows"], allowed)
     rows += _silent(conn, group_by, rows, allowed, narrow)
+    # the rows without a place last, rank None: "（未登记）" (it has ratings) before the rows
+    # without any; they are listed, never ranked, held to the target or counted in "达标 x / y"
+    placed = [r for r in rows if ranked(r)]
+    rows = placed + sorted((r for r in rows if not ranked(r)), key=lambda r: not r["rated"])
     _name_units(conn, group_by, rows)
-    for r in rows:
+    for place, r in enumerate(rows, start=1):
+        r["rank"] = place if place <= len(placed) else None
         if r["key"] is None:
             r["name"] = none_name
-    for rank, r in enumerate(rows, start=1):
-        r["rank"] = rank
         p = before_rows.get(r["key"])
         r["prev_rate"] = p["rate"] if p else None
-        r["prev_rank"] = p["rank"] if p else None
+        r["prev_rank"] = before_rank.get(r["key"])
         r["rate_change"] = (round(r["rate"] - p["rate"], 6)
                             if p and p["rate"] is not None and r["rate"] is not None else None)
-        r["below_target"] = r["rate"] is not None and r["rate"] < target
+        r["below_target"] = ranked(r) and r["rate"] < target
     total = dict(now["total"])
     total["prev_rate"] = before["total"]["rate"]
     return {"group_by": group_by, "period": period, "previous": prev_period, "rows": rows,
             "total": total, "target": target, "global_mean": now["global_mean"],
             "prior_weight": prior, "include_flagged": include_flagged,
-            "meeting_target": sum(1 for r in rows if r["rate"] is not None and not r["below_target"]),
-            # the rows that have a rate: "达标 x / y" counts among them; the rest are listed
-            "rated_rows": sum(1 for r in rows if r["rate"] is not None)}
+            "meeting_target": sum(1 for r in rows if r["rank"] and not r["below_target"]),
+            # the ranked rows: "达标 x / y" counts among them; the rest are listed
+            "rated_rows": sum(1 for r in rows if r["rank"])}
 
 
 def daily_trend(conn: Connection, allowed: set[str], day_from: dt.date, day_to: dt.date,

@@ -14,7 +14,18 @@ from .periods import Period
 from .web import local_today, pick_lang, render
 
 router = APIRouter(prefix="/public", include_in_schema=False)
-MIN_VOLUME = 10  # a window with fewer ratings shows no rate (too few to mean anything)
+# A window, or a unit's month, with fewer ratings shows no rate and no bad count: too few to
+# mean anything, and with one or two ratings they told what a citizen had chosen (a hall's
+# month of 3 ratings read 66.6 %: one of the three was not satisfied).
+MIN_VOLUME = 10
+
+
+def _published(total: dict) -> dict:
+    """A unit's figures of one month as the public page may show them: the rate and the bad
+    count only from ``MIN_VOLUME`` ratings on (``too_few`` says they were withheld)."""
+    if total["rated"] >= MIN_VOLUME or not total["rated"]:
+        return dict(total, too_few=False)
+    return dict(total, rate=None, satisfied=None, bad=None, too_few=True)
 
 
 @router.get("/units")
@@ -38,7 +49,7 @@ def public_unit(unit_id: str, request: Request):
         for _ in range(6):
             total = stats.compute(conn, "unit", p.start, p.end, unit=unit_id,
                                   prior=prior)["total"]
-            months.append({"period": p, **total})
+            months.append({"period": p, **_published(total)})
             p = p.previous()
         last = month.previous()
         win = stats.compute(conn, "window", last.start, last.end, unit=unit_id, prior=prior)

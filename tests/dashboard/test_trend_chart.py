@@ -1,0 +1,45 @@
+"""The overview's daily trend chart (charts.trend): its volume axis and its rate line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from aggregator.dashboard import charts
+
+
+def _points(counts: list[int]) -> list[dict]:
+    day = dt.date(2026, 11, 1)
+    return [{"day": (day + dt.timedelta(days=i)).isoformat(), "rated": n,
+             "rate": (1.0 if n else None)} for i, n in enumerate(counts)]
+
+
+def _volume_labels(svg: str) -> list[str]:
+    # the right-hand axis: the labels at x = width - right + 6 (880 - 48 + 6)
+    return re.findall(r'<text x="838" y="[\d.]+" class="ax">([^<]*)</text>', svg)
+
+
+def test_the_volume_axis_has_whole_distinct_ticks_for_small_units():
+    # A unit with one rating a day read "0, 0, 0, 1, 1" on the right axis (vmax / 4 printed
+    # without decimals), and a maximum of 3 repeated labels.
+    for most in list(range(1, 60)) + [99, 100, 101, 428, 1234, 20_001]:
+        labels = _volume_labels(charts.trend(_points([0, most, 1]), 0.8))
+        assert len(labels) == 5, most
+        ticks = [int(x) for x in labels]        # whole numbers: int("0.5") fails
+        assert ticks[0] == 0 and ticks == sorted(set(ticks)), (most, ticks)
+        assert ticks[-1] >= most, (most, ticks)
+        assert len({b - a for a, b in zip(ticks, ticks[1:])}) == 1, (most, ticks)
+        assert ticks[-1] <= 2 * max(most, 2), (most, ticks)   # the bars use the height
+
+
+def test_the_tallest_bar_reaches_its_tick():
+    svg = charts.trend(_points([3, 1, 0]), 0.8)
+    heights = [float(h) for h in re.findall(r'<rect [^>]*height="([\d.]+)" class="bar"', svg)]
+    assert _volume_labels(svg) == ["0", "1", "2", "3", "4"]
+    assert heights[0] == 3 * heights[1]
+
+
+def test_a_day_with_a_rate_between_days_without_one_is_drawn():
+    # A line of one point is not drawn: a unit rated on one day of the month showed no rate.
+    svg = charts.trend(_points([0, 2, 0, 3, 4, 0]), 0.8)
+    assert svg.count("<circle") == 1 and 'class="line"' in svg
