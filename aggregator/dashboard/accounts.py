@@ -53,7 +53,10 @@ def create_user(conn: Connection, username: str, password: str, role: str, *,
     username = (username or "").strip()
     if not username or len(username) > 64:
         raise BadRequest(f"username must be 1-64 characters, got {username!r:.80}",
-                         field="username")
+                         field="username", detail_args={
+                             "msg": "too_long", "field": "username", "limit": 64,
+                             "length": len(username)} if username
+                         else {"msg": "required", "field": "username"})
     if role not in ROLES:
         raise BadRequest(f"role must be one of {', '.join(ROLES)}, got {role!r}", field="role")
     _check_new_password(password)
@@ -88,11 +91,14 @@ def create_user(conn: Connection, username: str, password: str, role: str, *,
            "language": language, "active": True, "created_at": now}
     created = insert_ignore(conn, users, [row], returning="id")
     if not created:
-        raise BadRequest(f"user {username!r} already exists", field="username")
+        raise BadRequest(f"user {username!r} already exists", field="username",
+                         detail_args={"msg": "user_exists", "value": username})
     if role == "staff":
         if not insert_ignore(conn, staff_users, [{"user_id": next(iter(created)),
                                                   "staff_id": staff_id}], returning="user_id"):
-            raise BadRequest(f"staff member {staff_id!r} already has an account", field="staff")
+            raise BadRequest(f"staff member {staff_id!r} already has an account", field="staff",
+                             detail_args={"msg": "staff_has_account", "value": staff_id,
+                                          "name": member.name})
     return get_user_by_name(conn, username)
 
 
@@ -100,17 +106,22 @@ MAX_PASSWORD = 1024
 
 
 def _check_new_password(password: str) -> None:
+    # The forms' own checks count UTF-16 units (an emoji is two) and no upper bound: the
+    # page says these in its language (never the password's length).
     if len(password or "") < MIN_PASSWORD:
         raise BadRequest(f"password must have at least {MIN_PASSWORD} characters",
-                         field="password")
+                         field="password", detail_args={"msg": "password_short",
+                                                        "field": "password", "limit": MIN_PASSWORD})
     # One a sign-in form can send back: not megabytes long, no control characters, valid
     # text (bytes that were not UTF-8 became lone surrogates and a traceback).
     if len(password) > MAX_PASSWORD:
         raise BadRequest(f"password must have at most {MAX_PASSWORD} characters",
-                         field="password")
+                         field="password", detail_args={"msg": "password_long",
+                                                        "field": "password", "limit": MAX_PASSWORD})
     if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in password):
         raise BadRequest("password must be text without control characters (and valid UTF-8)",
-                         field="password")
+                         field="password",
+                         detail_args={"msg": "password_control", "field": "password"})
 
 
 def set_password(conn: Connection, user: dict, password: str,

@@ -93,22 +93,28 @@ class AssessmentSettings:
             out.award_min_ratings = int(out.award_min_ratings)
         except (TypeError, ValueError):
             raise BadRequest("weights and thresholds must be numbers", field="weights") from None
+        # the settings form's thresholds, as typed ("inf" and "90 80 70 60" get through)
+        typed = {"msg": "thresholds", "field": "thresholds",
+                 "value": " ".join(f"{x:g}" for x in out.thresholds)}
         for name, values in (("weights", out.weights.values()), ("thresholds", out.thresholds)):
             if not all(math.isfinite(x) for x in values):  # "nan" and "inf" pass float()
                 raise BadRequest(f"{name} must be finite numbers, got {getattr(out, name)}",
-                                 field=name)
+                                 field=name, detail_args=typed if name == "thresholds" else None)
         if any(v < 0 for v in out.weights.values()) or not sum(out.weights.values()):
+            # the form lets no weight below 0 through, but all three at 0
             raise BadRequest(f"weights must be >= 0 and not all 0, got {out.weights}",
-                             field="weights")
+                             field="weights", detail_args={"msg": "weights_all_zero"}
+                             if not any(out.weights.values()) else None)
         t = out.thresholds
         if len(t) != 4 or t != sorted(t) or t[0] < 0 or t[-1] > 100:
             raise BadRequest(f"thresholds must be 4 ascending scores in 0-100 (for 2-5 stars), "
-                             f"got {t}", field="thresholds")
+                             f"got {t}", field="thresholds", detail_args=typed)
         codes = [c.get("code") if isinstance(c, dict) else None for c in out.criteria]
         if not codes or not all(isinstance(c, str) and 0 < len(c) <= 32 for c in codes) \
                 or len(set(codes)) != len(codes):
             raise BadRequest("criteria must be a non-empty list of {code, zh, en} with unique "
-                             "codes of 1-32 characters", field="criteria")
+                             "codes of 1-32 characters", field="criteria",
+                             detail_args={"msg": "criteria", "field": "criteria"})
         if out.award_scope not in ("unit", "region"):
             raise BadRequest(f"award_scope must be unit or region, got {out.award_scope!r}",
                              field="award_scope")

@@ -51,7 +51,9 @@ def _staff_member(conn, ctx: Ctx) -> dict:
         raise Forbidden("only staff accounts review colleagues")
     member = assessment_store.staff_row(conn, ctx.user.get("staff_id") or "")
     if member is None or member["unit_id"] != ctx.user["unit_id"] or not member["active"]:
-        raise Forbidden("your account is not linked to an active staff member of your unit")
+        # the staff member left the post or the unit, and the account still signs in
+        raise Forbidden("your account is not linked to an active staff member of your unit",
+                        detail_args={"msg": "staff_not_linked"})
     return member
 
 
@@ -178,7 +180,9 @@ def save_settings(request: Request, ctx: Ctx = Depends(posted), w_citizens: floa
         cuts = [float(x) for x in thresholds.replace(",", " ").split()]
     except ValueError:
         raise BadRequest(f"thresholds must be numbers, got {thresholds!r:.60}",
-                         field="thresholds") from None
+                         field="thresholds", detail_args={
+                             "msg": "thresholds", "field": "thresholds", "value": thresholds}
+                         ) from None
     s = assessment_config.AssessmentSettings.from_dict({
         "weights": {"citizens": w_citizens, "peers": w_peers, "leaders": w_leaders},
         "thresholds": cuts, "criteria": crit, "min_reviewers": min_reviewers,

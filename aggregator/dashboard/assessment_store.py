@@ -31,6 +31,7 @@ from .assessment_tables import (
 from .periods import Period
 
 KINDS = ("staff", "window")
+MAX_COMMENT = 2000
 
 
 class AlreadyReviewed(AggregatorError):
@@ -60,13 +61,17 @@ def is_published(conn: Connection, period: str, unit_id: str) -> bool:
 
 
 def _check_open(conn: Connection, period: Period, unit_id: str, today: dt.date) -> None:
-    if period.key not in {p.key for p in open_periods(today)}:
+    # From the pages: a form opened on a month's last day and sent the next; a unit
+    # published by a supervisor while the form was open.
+    taken = [p.key for p in open_periods(today)]
+    if period.key not in taken:
         raise PeriodClosed(f"period {period.key} is not open; reviews and comments are taken "
-                           f"for {', '.join(p.key for p in open_periods(today))}",
-                           field="period")
+                           f"for {', '.join(taken)}", field="period", detail_args={
+                               "msg": "period_not_open", "period": period.key, "open": taken})
     if is_published(conn, period.key, unit_id):
         raise PeriodClosed(f"period {period.key} of unit {unit_id} is published and frozen",
-                           field="period")
+                           field="period", detail_args={"msg": "period_published",
+                                                        "period": period.key, "unit": unit_id})
 
 
 # ---- peer review -----------------------------------------------------------------------
@@ -109,9 +114,11 @@ def submit_review(conn: Connection, period: Period, reviewer: dict, reviewee_id:
             value = int(value)
         except (TypeError, ValueError):
             value = 0
-        if not 1 <= value <= 5:
+        if not 1 <= value <= 5:   # the form asks for every one: the criteria just changed
             raise BadRequest(f"score {c['code']} must be 1-5, got {scores.get(c['code'])!r:.20}",
-                             field=c["code"])
+                             field=c["code"], detail_args={
+                                 "msg": "review_score", "zh": c.get("zh") or c["code"],
+                                 "en": c.get("en") or c["code"]})
         clean[c["code"]] = value
     inserted = insert_ignore(conn, peer_reviews, [{
         "period": period.key, "unit_id": unit_id, "reviewer_id": reviewer["id"],
@@ -119,7 +126,9 @@ def submit_review(conn: Connection, period: Period, reviewer: dict, reviewee_id:
         "created_at": now}], returning="id")
     if not inserted:
         raise AlreadyReviewed(f"you have already reviewed {target['name']} for {period.key}; "
-                              "a review cannot be changed")
+                              "a review cannot be changed", detail_args={
+                                  "msg": "already_reviewed", "name": target["name"],
+                                  "period": period.key})
     review_id = next(iter(inserted))
     conn.execute(peer_review_scores.insert(), [
         {"review_id": review_id, "criterion": k, "score": v} for k, v in clean.items()])
@@ -178,8 +187,11 @@ def save_comment(conn: Connection, period: Period, user: dict, kind: str, target
     if not 0 <= score <= 100:
         raise BadRequest(f"score must be 0-100, got {score}", field="score")
     comment = (comment or "").strip()
-    if not comment or len(comment) > 2000:
-        raise BadRequest("a comment of 1-2000 characters is needed", field="comment")
+    if not comment or len(comment) > MAX_COMMENT:
+        raise BadRequest("a comment of 1-2000 characters is needed", field="comment",
+                         detail_args={"msg": "too_long", "field": "comment",
+                                      "limit": MAX_COMMENT, "length": len(comment)} if comment
+                         else {"msg": "required", "field": "comment"})
     c = leader_comments.c
     where = and_(c.period == period.key, c.target_kind == kind, c.target_id == target_id,
                  c.author_id == user["id"])
@@ -314,8 +326,9 @@ def publish(conn: Connection, period: Period, unit_ids: set[str], user: dict,
     """Freeze the period's results of ``unit_ids`` (recomputed now), then the awards of every
     unit or region they belong to; bumps the config version so kiosks pull the new stars.
     ``today``: the site's day (a period begins at midnight there, not in UTC)."""
-    if period.start > today:
-        raise BadRequest(f"period {period.key} has not begun", field="period")
+    if period.start > today:   # the page's publish button under a link to a month to come
+        raise BadRequest(f"period {period.key} has not begun", field="period",
+                         detail_args={"msg": "period_not_begun", "period": period.key})
     live = compute(conn, period, unit_ids, settings, prior)
     r = assessment_results.c
     conn.execute(delete(assessment_results).where(r.period == period.key,

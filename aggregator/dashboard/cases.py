@@ -72,8 +72,10 @@ def next_state(state: str, action: str, role: str, resolution: str | None = None
         raise Forbidden(f"{action} needs the role {minimum} or higher")
     if state not in sources or (action == "revoke_appeal" and resolution != "invalid"):
         what = "closed as resolved" if state == "closed" else state
+        # from the case page only when someone else moved the case since it was loaded
         raise BadRequest(f"cannot {action} a case that is {what}", field="action",
-                         code="bad_transition")
+                         code="bad_transition", detail_args={
+                             "msg": "bad_transition", "state": state, "action": action})
     return target or state
 
 
@@ -241,7 +243,8 @@ def transition(conn: Connection, case_id: int, action: str, user: dict, allowed:
     target = next_state(case["state"], action, user["role"], case["resolution"])
     note = (note or "").strip()[:2000] or None
     if action in NEEDS_NOTE and not note:
-        raise BadRequest(NEEDS_NOTE[action], field="note")
+        raise BadRequest(NEEDS_NOTE[action], field="note",
+                         detail_args={"msg": f"{action}_needs_reason"})
     values = {"state": target, "updated_at": now}
     if action == "appeal":
         values |= {"appeal_from": case["state"], "appeal_reason": note}
@@ -267,7 +270,7 @@ def transition(conn: Connection, case_id: int, action: str, user: dict, allowed:
                         .values(**values))
     if done.rowcount != 1:  # someone else moved it meanwhile
         raise BadRequest("the case changed meanwhile; reload and try again",
-                         code="conflict", field="action")
+                         code="conflict", field="action", detail_args={"msg": "case_changed"})
     detail = {"from": case["state"], "to": values["state"], "note": note}
     if action == "accept_appeal":
         # A rating found mistaken or malicious leaves the figures (rates, bad counts,
@@ -311,11 +314,15 @@ def add_callback(conn: Connection, case_id: int, day: str, result: str, note: st
     try:
         when = dt.date.fromisoformat(day)
     except (TypeError, ValueError):
-        raise BadRequest(f"date must be YYYY-MM-DD, got {day!r:.40}", field="day") from None
+        # the date picker sends a year of five digits as typed (20266-05-01)
+        raise BadRequest(f"date must be YYYY-MM-DD, got {day!r:.40}", field="day", detail_args={
+            "msg": "not_a_date", "field": "day", "value": day}) from None
     first, last = case["opened_day"], (today or now.date() + dt.timedelta(days=1)).isoformat()
     if not first <= when.isoformat() <= last:
         raise BadRequest(f"the callback's date must be from {first} (the case opened) to "
-                         f"{last}, got {day}", field="day")
+                         f"{last}, got {day}", field="day", detail_args={
+                             "msg": "callback_day_range", "first": first, "last": last,
+                             "value": day})
     conn.execute(case_callbacks.insert().values(case_id=case_id, day=day, result=result,
                                                 note=(note or "").strip()[:2000] or None,
                                                 user_id=user["id"], created_at=now))

@@ -79,7 +79,10 @@ class DashboardSettings:
                                  field=name)
         if out.first_contact_days > out.answer_days:
             raise BadRequest(f"first_contact_days ({out.first_contact_days}) must not be later "
-                             f"than answer_days ({out.answer_days})", field="first_contact_days")
+                             f"than answer_days ({out.answer_days})", field="first_contact_days",
+                             detail_args={"msg": "first_contact_after_answer",
+                                          "first": out.first_contact_days,
+                                          "answer": out.answer_days})
         return out
 
 
@@ -89,7 +92,9 @@ def _day(value, name):
     try:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:
-        raise BadRequest(f"{name}: {value!r:.40} is not a date YYYY-MM-DD", field=name) from None
+        raise BadRequest(f"{name}: {value!r:.40} is not a date YYYY-MM-DD", field=name,
+                         detail_args={"msg": "not_a_date", "field": name, "value": value}
+                         ) from None
 
 
 def load(conn: Connection) -> DashboardSettings:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import constants as C
-from . import i18n_alerts, i18n_export, i18n_manage, i18n_problems
+from . import i18n_alerts, i18n_export, i18n_manage, i18n_problems, i18n_refusals
 
 ZH = {
     "app": "窗口服务好差评 · 监管平台", "app_short": "好差评监管平台",
@@ -315,6 +315,8 @@ ZH.update(i18n_alerts.ZH)
 EN.update(i18n_alerts.EN)
 ZH.update(i18n_problems.ZH)
 EN.update(i18n_problems.EN)
+ZH.update(i18n_refusals.ZH)
+EN.update(i18n_refusals.EN)
 # Integrity alerts by kind (constants.ALERT_KINDS) and severity: the overview showed the
 # codes ("device_silent", "medium") on the Chinese page.
 ZH.update({"alert_conflict": "同一记录内容不一致", "alert_chain_break": "记录链断裂",

@@ -1,7 +1,8 @@
 """Problems of a roster file and of the staff form in the page's language: one template per
 message (``problem_<msg>``, or ``problem_<msg>_<field>`` where the field changes the words),
 filled from the values a refusal keeps (``roster.Problem.args``, ``BadRequest.detail_args``
-from ``org``). ``i18n.py`` merges the templates into its zh_CN and en catalogs.
+from ``org``). ``i18n.py`` merges the templates into its zh_CN and en catalogs; those of the
+other forms' refusals are in ``i18n_refusals.py``, filled the same way.
 
 A row's problem names the row and the column as the file names it (工号, or staff_no); a form's
 names the field by the form's own label. A problem without values, or whose values do not fit
@@ -105,7 +106,15 @@ SELF_NAMED = frozenset({"missing_ref", "window_other_unit", "window_without_unit
 FORM_LABELS = {"name": "name", "staff_no": "staff_no", "post": "post", "pledge": "pledge",
                "stars": "stars", "window_id": "window", "unit_id": "unit",
                "party_member": "party_member", "active": "active", "code": "code",
-               "time_limit": "time_limit"}
+               "time_limit": "time_limit",
+               # the other forms' fields a refusal names (i18n_refusals.py)
+               "title": "pledge_title", "items": "pledge_item", "comment": "comment",
+               "day": "callback_day", "from": "date_from", "to": "date_to",
+               "username": "username", "password": "password", "holidays": "holidays",
+               "workdays": "workdays", "thresholds": "thresholds", "criteria": "criteria"}
+# Values that are a key the pages show by its label: a case's state and an action (the
+# button's words), a pledge item's status.
+LABELLED = {"state": "state_", "action": "action_", "status": "status_"}
 LISTS_OF_FIELDS = frozenset({"known", "missing"})   # shown by their column names
 LONGEST = 40   # characters of a typed value shown; the rest is "…"
 
@@ -116,6 +125,8 @@ def _column_name(field: str, t) -> str:
 
 
 def _value(name: str, value, t) -> str:
+    if name in LABELLED and f"{LABELLED[name]}{value}" in t.messages:
+        return t(f"{LABELLED[name]}{value}")
     if isinstance(value, (list, tuple)):
         items = [_column_name(str(v), t) if name in LISTS_OF_FIELDS else str(v) for v in value]
         return t("p_list").join(items)

@@ -46,7 +46,9 @@ def _own(conn: Connection, code: str, allowed: set[str]) -> dict | None:
     row = conn.execute(select(service_items).where(service_items.c.code == code)) \
         .mappings().first()
     if row is not None and row["unit_id"] not in allowed:
-        raise Forbidden(f"service item {code!r} belongs to another unit")
+        # the add form, with a code another unit (or every unit: a shared item) uses
+        raise Forbidden(f"service item {code!r} belongs to another unit",
+                        detail_args={"msg": "item_other_unit", "value": code})
     return dict(row) if row is not None else None
 
 

@@ -21,6 +21,7 @@ from .assessment_tables import pledge_items, pledges
 
 STATUSES = ("kept", "in_progress", "broken")
 OWNERS = ("staff", "window")
+MAX_TITLE, MAX_ITEMS = 500, 20
 
 
 def fulfilment_rate(counts: dict) -> float | None:
@@ -41,12 +42,13 @@ def create(conn: Connection, kind: str, owner_id: str, title: str, items: list[s
     unit_id = _owner_unit(conn, kind, owner_id)
     if unit_id is None or unit_id not in allowed:
         raise NotFound(f"no {kind} {owner_id!r} in your scope")
-    title = (title or "").strip()
+    title = _title(title)
     items = [i.strip() for i in items if i and i.strip()]
-    if not title or len(title) > 500:
-        raise BadRequest("a pledge needs a title of 1-500 characters", field="title")
-    if not items or len(items) > 20:
-        raise BadRequest("a pledge needs 1-20 items, one per line", field="items")
+    if not items or len(items) > MAX_ITEMS:
+        raise BadRequest("a pledge needs 1-20 items, one per line", field="items",
+                         detail_args={"msg": "too_many_items", "max": MAX_ITEMS,
+                                      "count": len(items)} if items
+                         else {"msg": "required", "field": "items"})
     pledge_id = conn.execute(pledges.insert().values(
         unit_id=unit_id, owner_kind=kind, owner_id=owner_id, title=title, active=True,
         created_at=now)).inserted_primary_key[0]
@@ -56,11 +58,24 @@ def create(conn: Connection, kind: str, owner_id: str, title: str, items: list[s
     return pledge_id
 
 
+def _title(title: str | None) -> str:
+    """A pledge's title, stripped; refused when empty (the form's ``required`` lets spaces
+    through) or too long."""
+    title = (title or "").strip()
+    if not title or len(title) > MAX_TITLE:
+        raise BadRequest("a pledge needs a title of 1-500 characters", field="title",
+                         detail_args={"msg": "too_long", "field": "title", "limit": MAX_TITLE,
+                                      "length": len(title)} if title
+                         else {"msg": "required", "field": "title"})
+    return title
+
+
 def _active(conn: Connection, pledge_id: int, allowed: set[str]) -> dict:
     row = conn.execute(select(pledges).where(pledges.c.id == pledge_id, pledges.c.active.is_(True))) \
         .mappings().first()
     if row is None or row["unit_id"] not in allowed:
-        raise NotFound(f"pledge {pledge_id} does not exist")
+        # from the page: another manager withdrew it since the page was loaded
+        raise NotFound(f"pledge {pledge_id} does not exist", detail_args={"msg": "pledge_gone"})
     return dict(row)
 
 
@@ -78,21 +93,22 @@ def correct(conn: Connection, pledge_id: int, title: str, texts: dict[int, str],
     """Correct a pledge's title and item texts and add items; an item keeps its status and
     evidence (a correction of wording is not a new promise)."""
     _active(conn, pledge_id, allowed)
-    title = (title or "").strip()
-    if not title or len(title) > 500:
-        raise BadRequest("a pledge needs a title of 1-500 characters", field="title")
-    own = set(conn.execute(select(pledge_items.c.id)
-                           .where(pledge_items.c.pledge_id == pledge_id)).scalars())
+    title = _title(title)
+    own = sorted(conn.execute(select(pledge_items.c.id)
+                              .where(pledge_items.c.pledge_id == pledge_id)).scalars())
     added = [a.strip() for a in added if a and a.strip()]
-    if len(own) + len(added) > 20:
-        raise BadRequest("a pledge has at most 20 items", field="items")
+    if len(own) + len(added) > MAX_ITEMS:
+        raise BadRequest("a pledge has at most 20 items", field="items", detail_args={
+            "msg": "too_many_items", "max": MAX_ITEMS, "count": len(own) + len(added)})
     for item_id, text in texts.items():
         text = (text or "").strip()
         if item_id not in own:
             raise NotFound(f"pledge item {item_id} is not an item of pledge {pledge_id}")
         if not text:
+            # named by its place on the form ("承诺事项 2"), which lists the items by id
             raise BadRequest("an item's text cannot be empty (withdraw the pledge instead)",
-                             field=f"item-{item_id}")
+                             field=f"item-{item_id}", detail_args={
+                                 "msg": "item_text_empty", "position": own.index(item_id) + 1})
         conn.execute(update(pledge_items).where(pledge_items.c.id == item_id)
                      .values(text=text[:1000]))
     conn.execute(update(pledges).where(pledges.c.id == pledge_id).values(title=title))
@@ -122,7 +138,8 @@ def set_item(conn: Connection, item_id: int, status: str, evidence: str, user: d
     evidence = (evidence or "").strip()[:2000]
     if status != "in_progress" and not evidence:
         raise BadRequest("say what shows the item was kept or broken (evidence)",
-                         field="evidence")
+                         field="evidence", detail_args={"msg": "evidence_required",
+                                                        "status": status})
     conn.execute(update(pledge_items).where(pledge_items.c.id == item_id).values(
         status=status, evidence=evidence or None, updated_at=now,
         updated_by=user.get("display_name") or user["username"]))

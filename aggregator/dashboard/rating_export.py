@@ -87,8 +87,11 @@ def _day(value: str, field: str) -> dt.date:
     except ValueError:
         day = None
     if day is None or not C.MIN_YEAR <= day.year <= C.MAX_YEAR:
+        # the form's date picker sends a year of five digits as typed (20266-05-01)
         raise BadRequest(f"{field} must be a date YYYY-MM-DD in the years {C.MIN_YEAR}–"
-                         f"{C.MAX_YEAR}, got {value!r:.40}", field=field)
+                         f"{C.MAX_YEAR}, got {value!r:.40}", field=field, detail_args={
+                             "msg": "date_years", "field": field, "value": value,
+                             "lo": C.MIN_YEAR, "hi": C.MAX_YEAR})
     return day
 
 
@@ -108,7 +111,8 @@ def parse_days(period: str | None, day_from: str | None, day_to: str | None,
                              field="to" if day_from else "from")
         first, last = _day(day_from, "from"), _day(day_to, "to")
         if first > last:
-            raise BadRequest(f"from {first} is after to {last}", field="from")
+            raise BadRequest(f"from {first} is after to {last}", field="from", detail_args={
+                "msg": "from_after_to", "first": first, "last": last})
         return first, last
     p = Period.parse(period, today)
     return p.start, p.end
@@ -258,7 +262,9 @@ def write_file(conn: Connection, sel: Selection, fmt: str, t, tz_hours: int,
 def check_size(fmt: str, n: int) -> None:
     if fmt == "xlsx" and n > XLSX_MAX_ROWS:
         raise BadRequest(f"{n:,} ratings do not fit in one XLSX sheet ({XLSX_MAX_ROWS:,} rows "
-                         "at most): export CSV, or fewer days", field="format")
+                         "at most): export CSV, or fewer days", field="format", detail_args={
+                             "msg": "xlsx_too_many", "count": f"{n:,}",
+                             "max": f"{XLSX_MAX_ROWS:,}"})
 
 
 def audit_detail(sel: Selection, fmt: str, n: int, part, scope: str) -> dict:
