@@ -323,7 +323,8 @@ def add_callback(conn: Connection, case_id: int, day: str, result: str, note: st
                          f"{last}, got {day}", field="day", detail_args={
                              "msg": "callback_day_range", "first": first, "last": last,
                              "value": day})
-    conn.execute(case_callbacks.insert().values(case_id=case_id, day=day, result=result,
+    # stored as checked: fromisoformat also reads "20261204", which was stored and shown so
+    conn.execute(case_callbacks.insert().values(case_id=case_id, day=when.isoformat(), result=result,
                                                 note=(note or "").strip()[:2000] or None,
                                                 user_id=user["id"], created_at=now))
     if case["first_contact_at"] is None:

@@ -131,6 +131,13 @@ def test_callback_is_recorded_and_counts_as_first_contact(dash):
             "csrf": csrf, "day": day, "result": "satisfied"})
         assert r.status_code == 400, day
     assert len(s.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()["callbacks"]) == 1
+    # a date the check reads in another form ("20261204") is stored as the date it read: it
+    # was stored as typed and shown so on the case
+    r = s.post(f"{dash.url}/dashboard/cases/{case_id}/callback", data={
+        "csrf": csrf, "day": opened.replace("-", ""), "result": "unreachable"})
+    assert r.status_code == 200
+    days = [c["day"] for c in s.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()["callbacks"]]
+    assert days == [opened, opened]
 
 
 def test_open_cases_for_is_idempotent_and_skips_flagged_and_good(dash):
