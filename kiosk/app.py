@@ -32,8 +32,9 @@ from . import constants as C
 from .errors import ConfigError, FlowError, StoreError
 from .flow import CONFIG_FIELDS
 from .i18n import Translator, other_language
+from .keys import invite_key_names, invite_keycode
 from .pin import check_pin
-from .technician import TechnicianLock
+from .technician import StaffPinLock, TechnicianLock
 from .voice import VoicePrompt
 
 log = logging.getLogger(__name__)
@@ -199,10 +200,12 @@ class KioskApp(App):
         self.tech_lock = TechnicianLock(cfg.technician.pin_hash, max_tries=cfg.technician.max_tries,
                                         lockout_seconds=cfg.technician.lockout_seconds, clock=tech_clock)
         # Staff PINs are four digits: without a lockout anyone at the counter could try them
-        # all and pause the window or sign its staff out. The same rule as the technician's.
-        self.staff_lock = TechnicianLock("", max_tries=cfg.technician.max_tries,
-                                         lockout_seconds=cfg.technician.lockout_seconds,
-                                         clock=tech_clock)
+        # all and pause the window or sign its staff out. Counted per staff number and never
+        # longer than 5 minutes (kiosk/technician.py): the technician's ladder, shared by all
+        # numbers and up to a day, let anyone keep every colleague's PIN sign-in locked.
+        self.staff_lock = StaffPinLock(max_tries=cfg.technician.max_tries,
+                                       lockout_seconds=cfg.technician.lockout_seconds,
+                                       clock=tech_clock)
         self._tech_clock = tech_clock
         self._panel_touched = 0.0
         self.title = "窗口服务好差评评价器"
@@ -228,9 +231,13 @@ class KioskApp(App):
     # ------------------------------------------------------------- building
     @staticmethod
     def _keycode(name: str) -> int | None:
-        from kivy.core.window import Keyboard
-
-        return Keyboard.keycodes.get((name or "").lower())
+        """The code the window sends for the invite key ``name`` (kiosk/keys.py, the table the
+        config check uses); None, logged, for a name it does not know."""
+        code = invite_keycode(name)
+        if code is None:   # the config check refuses it; a Config built otherwise may not
+            log.error("trigger.invite_key %r is not a key the staff button can send (%s): the "
+                      "staff key invites nobody", name, invite_key_names())
+        return code
 
     def build(self) -> KioskRoot:
         from .screens.common import AVATAR
@@ -479,7 +486,11 @@ class KioskApp(App):
         rating = self.flow.pending_rating
         if not rating or not self._qr_base:
             return ""
-        token = follow_up_token(rating["id"], self._qr_key, time.time())
+        # The server checks the expiry by its own clock: dated by this kiosk's clock alone, a
+        # code made by a kiosk more than the week behind was dead when shown (410). The offset
+        # the sync client measured puts it on the server's clock; never measured: none.
+        now = time.time() + (self.store.clock_offset() or 0.0)
+        token = follow_up_token(rating["id"], self._qr_key, now)
         return rating_page_url(self._qr_base, self.flow.settings.window_id, token)
 
     def start_rating(self) -> None:
@@ -547,11 +558,12 @@ class KioskApp(App):
                 return bool(current.get("pin_hash")) and check_pin(given, current["pin_hash"])
             return bool(self._do(self.flow.sign_in_pin, staff_no, given))
 
-        attempt = self.staff_lock.check(pin, matches)
+        attempt = self.staff_lock.check(staff_no, pin, matches)
         if attempt.ok:
             return ("verified" if confirming else "signed_in"), 0.0
         if attempt.locked_for:
-            log.warning("staff PIN entry locked for %.0f s after wrong PINs", attempt.locked_for)
+            log.warning("staff PIN entry for staff number %r locked for %.0f s after wrong PINs",
+                        staff_no, attempt.locked_for)
             return "locked", attempt.locked_for
         return "wrong", 0.0
 

@@ -24,6 +24,7 @@ import yaml
 from sync.protocol import server_url_problem
 
 from .errors import ConfigError
+from .keys import invite_key_names, invite_keycode
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Setting:
     """One setting: dotted name, type, default, help, and its allowed values."""
 
     name: str
-    type: str  # str, int, bool, float, choice, list
+    type: str  # str, int, bool, float, choice, list, url, key
     default: Any
     help: str
     min: float | None = None
@@ -83,7 +84,8 @@ SETTINGS: tuple[Setting, ...] = (
             min=0, max=3600),
     Setting("trigger.invite_timeout_seconds", "int", 20, "invited mode: no answer in this time records 'not rated'",
             min=3, max=600),
-    Setting("trigger.invite_key", "str", "f12", "key (Kivy key name) the staff button sends to invite a rating"),
+    Setting("trigger.invite_key", "key", "f12", "key the staff button sends to invite a rating: f1 … f24, "
+            "printscreen, scrolllock, pause, insert, home, end, pageup or pagedown (kiosk/keys.py)"),
     Setting("trigger.invite_port", "int", 8765, "port of the local invitation endpoint on 127.0.0.1; 0 disables",
             min=0, max=65535),
     Setting("trigger.burst_count", "int", 5, "more ratings than this within burst_seconds are flagged 'burst'",
@@ -101,8 +103,10 @@ SETTINGS: tuple[Setting, ...] = (
             " (the server keeps it); pending events are never deleted", min=1, max=3650),
     Setting("technician.pin_hash", "str", "", "technician PIN hash made by `kiosk set-pin`; empty: PIN 000000 until set",
             pattern=PIN_HASH),
-    Setting("technician.max_tries", "int", 5, "wrong PINs before the technician entry locks", min=1, max=20),
-    Setting("technician.lockout_seconds", "int", 60, "first lockout; it doubles after each further failure",
+    Setting("technician.max_tries", "int", 5, "wrong PINs before the technician entry locks (and a staff "
+            "number's PIN sign-in)", min=1, max=20),
+    Setting("technician.lockout_seconds", "int", 60, "first lockout; it doubles after each further failure "
+            "(staff PIN sign-in: per staff number, at most 5 minutes, forgotten after 30 quiet minutes)",
             min=1, max=86400),
     Setting("display.fullscreen", "bool", True, "fullscreen kiosk window"),
     Setting("display.width", "int", 1024, "window width when not fullscreen", min=320, max=7680),
@@ -193,6 +197,12 @@ def _check(setting: Setting, value: Any, path: str) -> tuple[Any, str | None]:
         return None, f"must be a number, got {value!r}"
     if kind == "bool" and not isinstance(value, bool):
         return None, f"must be true or false, got {value!r}"
+    if kind == "key":
+        # A name the app does not know (F12_KEY, "scroll lock" before 2026-12) passed, and the
+        # staff button then invited nobody, without a word in the log.
+        if not isinstance(value, str) or invite_keycode(value) is None:
+            return None, f"must be a key the staff button can send ({invite_key_names()}), got {value!r}"
+        return value.strip(), None
     if kind == "url":
         if not isinstance(value, str):
             return None, f"must be an http:// or https:// URL, got {value!r}"

@@ -69,37 +69,59 @@ def run_app(cfg: Any, store: Any = None, flow: Any = None, *, sync_worker: Any =
 
     Without ``store`` / ``flow`` it opens ``<data_dir>/kiosk.db`` and builds the flow from
     ``cfg``; with ``sync.server`` set and no ``sync_worker`` it starts a SyncWorker on the
-    same database (``start_sync=False`` to run standalone anyway).
+    same database (``start_sync=False`` to run standalone anyway). A database that cannot be
+    opened for writing (a full disk) does not stop it: the app runs on a read-only view and
+    opens the database once it can (kiosk/store_recovery.py).
     """
     configure_kivy(cfg)   # before the first import of Kivy, which .app brings
     from .app import KioskApp
     from .config import data_dir
     from .flow import FlowSettings, RatingFlow
-    from .migrate import open_store
+    from .store_recovery import StoreRecovery, open_or_view
 
     own_store = store is None
+    problem = None
     if own_store:
-        store = open_store(data_dir(cfg) / "kiosk.db")   # migrations in a child process
+        # migrations in a child process; a read-only view when it cannot be opened
+        store, problem = open_or_view(data_dir(cfg) / "kiosk.db")
+    app = None
     try:
         local_settings.apply(cfg, store)   # what a technician changed on the kiosk itself
         if flow is None:
             flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster)
-        try:
-            store.record(C.EV_APP_START, {"version": __version__, "window_id": flow.settings.window_id})
-            flow.close_interrupted_invitation()   # the faces were waiting when the last run ended
-        except StoreError:
-            log.exception("could not record app_start; starting anyway")
-        # Sync when a server is configured or the technician enrolled this kiosk before.
-        enrolled = (data_dir(cfg) / ENROLMENT_FILE).exists()
-        if sync_worker is None and start_sync and (cfg.sync.server or enrolled):
-            sync_worker = _make_worker(cfg, store)
+        if problem is None:
+            try:
+                store.record(C.EV_APP_START, {"version": __version__, "window_id": flow.settings.window_id})
+                flow.close_interrupted_invitation()   # the faces were waiting when the last run ended
+            except StoreError:
+                log.exception("could not record app_start; starting anyway")
+
+        def worker_if_syncing() -> Any:
+            # Sync when a server is configured or the technician enrolled this kiosk before.
+            enrolled = (data_dir(cfg) / ENROLMENT_FILE).exists()
+            return _make_worker(cfg, store) if start_sync and (cfg.sync.server or enrolled) else None
+
+        recovery = None
+        if problem is not None:
+            recovery = StoreRecovery(cfg, store.path, problem, make_worker=worker_if_syncing)
+        elif sync_worker is None:
+            sync_worker = worker_if_syncing()
+
+        def make_worker() -> Any:   # after an enrolment on the technician panel
+            if not start_sync or (recovery is not None and not recovery.recovered):
+                return None   # no worker on a database that cannot be written; it starts then
+            return _make_worker(cfg, store)
+
         app = KioskApp(cfg, store, flow, sync_worker=sync_worker, on_enrol=_enrol_with(cfg),
-                       make_worker=lambda: _make_worker(cfg, store) if start_sync else None)
+                       make_worker=make_worker,
+                       sync_status=recovery.sync_status if recovery is not None else None)
+        if recovery is not None:
+            recovery.start(app)
         _stop_on_signals(app)
         app.run()
     finally:
         if own_store:
-            store.close()
+            (app.store if app is not None else store).close()   # the one reopened, if it was
     return 0
 
 

@@ -10,7 +10,8 @@ first start takes as much memory as every later one (docs/kiosk-deployment.md, "
 
 ``prepare`` is best effort: when the child fails (a full disk, a corrupt file, no Python to
 start), it logs why and the app's ``RatingStore`` migrates in process as before, and reports
-what is wrong in the usual way.
+what is wrong in the usual way. A database that cannot be opened even then (a full disk) is
+``kiosk run``'s to handle: it runs on a read-only view (kiosk/store_recovery.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .errors import StoreError
 from .store import RatingStore, migrated
 
 log = logging.getLogger(__name__)
@@ -36,10 +38,13 @@ def pending(path: str | os.PathLike) -> bool:
     try:
         conn = sqlite3.connect(path, timeout=30)
         try:
+            # Read first: ``migrated`` takes any error for "no migrations table", and a full
+            # disk (no room for the -shm file) started a child that failed, at every retry.
+            conn.execute("PRAGMA schema_version").fetchone()
             return not migrated(conn)
         finally:
             conn.close()
-    except sqlite3.DatabaseError:   # unreadable: RatingStore moves it aside, in process
+    except sqlite3.DatabaseError:   # unreadable: RatingStore moves it aside or says why, in process
         return False
 
 
@@ -74,4 +79,8 @@ def open_store(path: str | os.PathLike) -> RatingStore:
 
 
 if __name__ == "__main__":
-    RatingStore(sys.argv[1]).close()
+    try:
+        RatingStore(sys.argv[1]).close()
+    except StoreError as exc:   # one line for the parent's log, not a traceback
+        print(exc, file=sys.stderr)
+        sys.exit(1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import math
 import os
 import sqlite3
 import time
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MIGRATION_SET = "kiosk"   # sqlite-utils' name of this schema's migrations
 WAL_LIMIT_BYTES = 512 * 1024  # checkpoint past this after an ack; the WAL file is cut back to it
+FULL_BELOW_BYTES = 1 << 20    # an I/O error with less free space than this is a full disk
+# Server time minus this device's clock, in seconds, as the sync client last measured it: the
+# sync client writes it (sync.client.META_OFFSET); the follow-up QR code dates its expiry by it.
+META_CLOCK_OFFSET = "clock_offset_s"
 
 
 def m001_event_log(db: Database) -> None:
@@ -155,6 +160,19 @@ def _fitting(pairs: Iterator[tuple[int, bytes]], max_bytes: int) -> tuple[list[i
     return seqs, items
 
 
+# SQLite's errors that say the file's content is broken (it is moved aside), as opposed to
+# what says the disk, the folder or the lock is (the file is kept, and the open fails).
+_CORRUPT_ERRORS = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR_SHORT_READ")
+
+
+def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")
+    if name:
+        return name.startswith(_CORRUPT_ERRORS)
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
+
+
 def _boot_id() -> str:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -178,6 +196,11 @@ class RatingStore:
     ``path`` is the database file; ``device.json`` beside it keeps the device id (made once)
     and the current stream id, so both survive a corrupt database being moved aside.
     ``check=True`` (the app's main instance) runs an integrity check first.
+
+    A disk too full to open the database for writing raises ``StoreFullError`` and leaves no
+    file it made; with ``check=False`` (a reader: a USB export, ``kiosk status``) the store
+    opens read-only instead, as ``read_only_view`` does: it reads what the database holds, and
+    every write raises ``StoreFullError`` (``read_only`` says why).
     """
 
     def __init__(
@@ -189,15 +212,50 @@ class RatingStore:
         monotonic_ns: Callable[[], int] = time.monotonic_ns,
         boot_id: str | None = None,
     ) -> None:
-        self.path = Path(path)
+        self._setup(path, clock, monotonic_ns, boot_id)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot create the data folder: {exc}") from exc
+        created = not self.path.exists()
+        try:
+            self._open(check)
+        except StoreError as exc:
+            if created or self.recovered_from is not None:   # the file is this open's own
+                self._remove_unused()
+            if check or not isinstance(exc, StoreFullError):
+                raise
+            log.warning("%s; reading it read-only", exc)
+            self._open_read_only(exc)
+
+    @classmethod
+    def read_only_view(
+        cls, path: str | os.PathLike, problem: StoreError, *,
+        clock: Callable[[], datetime] = _now,
+        monotonic_ns: Callable[[], int] = time.monotonic_ns,
+        boot_id: str | None = None,
+    ) -> "RatingStore":
+        """What the database at ``path`` holds, read without writing a byte (an empty
+        database when nothing can be read: ``readable`` is then False); every write raises
+        ``problem``'s class. The app's store while its database cannot be opened for writing
+        (kiosk/store_recovery.py)."""
+        store = cls.__new__(cls)
+        store._setup(path, clock, monotonic_ns, boot_id)
+        store._open_read_only(problem)
+        return store
+
+    # ----------------------------------------------------------------- opening
+    def _setup(self, path: str | os.PathLike, clock: Callable[[], datetime],
+               monotonic_ns: Callable[[], int], boot_id: str | None) -> None:
+        self.path = Path(path)
         self._clock = clock
         self._mono = monotonic_ns
         self.boot_id = boot_id or _boot_id()
         self.recovered_from: dict[str, str] | None = None
+        self.read_only: StoreError | None = None   # why writes are refused, when they are
+        self.readable = True
+
+    def _open(self, check: bool) -> None:
         if check and self.path.exists():
             problem = self._integrity_problem()
             if problem:
@@ -205,15 +263,59 @@ class RatingStore:
         try:
             self.conn = self._connect()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open the kiosk database: {exc}") from exc
-        self._migrate()
-        self.device_id, self.stream_id = self._identity()
-        if self.recovered_from is not None:
-            self.record("db_recovered", self.recovered_from)
+            raise self._translate(exc, "opening the kiosk database") from exc
+        try:
+            self._migrate()
+            self.device_id, self.stream_id = self._identity()
+            if self.recovered_from is not None:
+                self.record("db_recovered", self.recovered_from)
+        except StoreError:
+            self.conn.close()
+            raise
 
-    # ----------------------------------------------------------------- opening
+    def _remove_unused(self) -> None:
+        """Remove the database file this failed open made, if nothing was written to it.
+
+        A first start on a full disk left a 0-byte kiosk.db (and its -wal and -shm) behind."""
+        try:
+            if self.path.stat().st_size != 0:
+                return
+            for suffix in ("", "-wal", "-shm"):
+                self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove the unused %s: %s", self.path, exc)
+
+    def _open_read_only(self, problem: StoreError) -> None:
+        from .store_readonly import open_read_only
+
+        self.read_only = problem
+        conn = open_read_only(self.path)
+        self.readable = conn is not None
+        if conn is None:
+            # Nothing to read (a first start, an unreadable file): an empty database with the
+            # schema, so that every read answers "nothing" (the migrations are plain SQL).
+            conn = sqlite3.connect(":memory:", isolation_level=None)
+            for migration in MIGRATIONS:
+                migration(conn)  # type: ignore[arg-type]
+        self.conn = conn
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        ident: dict[str, str] = {}
+        try:
+            ident = json.loads(self.path.with_name("device.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+        self.device_id = meta.get("device_id") or ident.get("device_id") or ""
+        self.stream_id = meta.get("stream_id") or ident.get("stream_id") or ""
+
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        try:
+            return self._configure(conn)
+        except (sqlite3.DatabaseError, StoreError):
+            conn.close()
+            raise
+
+    def _configure(self, conn: sqlite3.Connection) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout = 30000")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
@@ -245,6 +347,9 @@ class RatingStore:
             log.warning("checkpoint of %s failed: %s", self.path, exc)
 
     def _integrity_problem(self) -> str | None:
+        """What is wrong with the database's content, or None; raises StoreError when it
+        cannot be checked for another reason (a full disk: it was moved aside as corrupt, and
+        the kiosk started again on a new stream without its pending ratings)."""
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             try:
@@ -252,6 +357,8 @@ class RatingStore:
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
+            if not _corrupt(exc):
+                raise self._translate(exc, "checking the kiosk database") from exc
             return f"{type(exc).__name__}: {exc}"
         if rows != ["ok"]:
             return "quick_check: " + "; ".join(str(r) for r in rows[:5])
@@ -318,10 +425,13 @@ class RatingStore:
             device_id, stream_id = meta["device_id"], meta["stream_id"]
         if ident.get("device_id") != device_id or ident.get("stream_id") != stream_id:
             old_stream = ident.get("stream_id")
-            write_atomic(
-                ident_file,
-                json.dumps({"device_id": device_id, "stream_id": stream_id}).encode(),
-            )
+            try:
+                write_atomic(
+                    ident_file,
+                    json.dumps({"device_id": device_id, "stream_id": stream_id}).encode(),
+                )
+            except OSError as exc:   # a full disk: the database holds both; written next open
+                log.warning("could not write %s: %s", ident_file, exc)
             if self.recovered_from is not None:
                 self.recovered_from["old_stream_id"] = old_stream or ""
         return device_id, stream_id
@@ -335,8 +445,22 @@ class RatingStore:
     def close(self) -> None:
         self.conn.close()
 
+    def _disk_nearly_full(self) -> bool:
+        """An I/O error on a disk this full is the disk being full: SQLite says "disk I/O
+        error" (SQLITE_IOERR_SHMSIZE) when it cannot grow the -shm file to open a database."""
+        try:
+            stat = os.statvfs(self.path.parent)
+        except OSError:
+            return False
+        return stat.f_bavail * stat.f_frsize < FULL_BELOW_BYTES
+
     # ------------------------------------------------------------ transactions
     def _begin(self) -> None:
+        if self.read_only is not None:
+            full = isinstance(self.read_only, StoreFullError)
+            raise type(self.read_only)(
+                f"{self.path}: {'disk full' if full else 'cannot write'}: the kiosk database is "
+                f"open read-only; nothing was recorded ({self.read_only})")
         self.conn.execute("BEGIN IMMEDIATE")
 
     def _rollback(self) -> None:
@@ -348,7 +472,8 @@ class RatingStore:
 
     def _translate(self, exc: sqlite3.DatabaseError, doing: str) -> StoreError:
         name = getattr(exc, "sqlite_errorname", "")
-        if name.startswith("SQLITE_FULL") or "full" in str(exc).lower():
+        if name.startswith("SQLITE_FULL") or "full" in str(exc).lower() \
+                or (name.startswith("SQLITE_IOERR") and self._disk_nearly_full()):
             return StoreFullError(f"{self.path}: disk full while {doing}; nothing was recorded ({exc})")
         return StoreError(f"{self.path}: {doing} failed: {exc}")
 
@@ -712,6 +837,16 @@ class RatingStore:
 
     def set_meta(self, key: str, value: str) -> None:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def clock_offset(self) -> float | None:
+        """Seconds to add to this device's clock to read the server's, as the sync client last
+        measured them (the technician panel's clock skew); None when never measured."""
+        try:
+            value = self.get_meta(META_CLOCK_OFFSET)
+            offset = float(value) if value is not None else None
+        except (sqlite3.Error, ValueError):
+            return None
+        return offset if offset is not None and math.isfinite(offset) else None
 
     def apply_config(self, config: dict[str, Any], etag: str | None, version: int | None = None) -> dict[str, Any]:
         """Store a pulled device config and record ``config_applied`` in one transaction."""

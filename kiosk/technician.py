@@ -1,16 +1,26 @@
 """PIN entry with lockout (the technician's, and the staff sign-in's): plain Python, an
 injected clock, no widgets.
 
-After ``max_tries`` wrong PINs in a row the entry locks for ``lockout_seconds``; every further
-wrong PIN after a lockout locks again for twice as long as the last time (60 s, 120 s, 240 s …,
-capped at a day). A right PIN resets everything. While locked, ``check`` refuses without
-looking at the PIN, so guessing during a lockout costs nothing and gains nothing.
+Technician (``TechnicianLock``): after ``max_tries`` wrong PINs in a row the entry locks for
+``lockout_seconds``; every further wrong PIN after a lockout locks again for twice as long as
+the last time (60 s, 120 s, 240 s …, capped at a day). A right PIN resets everything. While
+locked, ``check`` refuses without looking at the PIN, so guessing during a lockout costs
+nothing and gains nothing.
+
+Staff (``StaffPinLock``): the same ladder, but counted per staff number, never longer than
+``STAFF_MAX_LOCKOUT_SECONDS`` (5 minutes), and forgotten after ``STAFF_FORGET_SECONDS`` (30
+minutes) without a wrong PIN for that number. One shared ladder up to a day let anyone at the
+counter keep every colleague's PIN sign-in locked for hours with a wrong PIN now and then;
+guessing one number stays slow (at most one try per 5 minutes once it locked).
 
 An empty ``pin_hash`` means the factory PIN 000000 (``kiosk set-pin`` replaces it).
 
 >>> lock = TechnicianLock("", max_tries=2, lockout_seconds=60, clock=lambda: 0.0)
 >>> lock.check("1").ok, lock.check("2").locked_for
 (False, 60.0)
+>>> staff = StaffPinLock(max_tries=1, lockout_seconds=60, clock=lambda: 0.0)
+>>> staff.check("0012", "9999", lambda pin: False).locked_for, staff.remaining("0007")
+(60.0, 0.0)
 """
 
 from __future__ import annotations
@@ -22,6 +32,10 @@ from typing import Callable
 from .pin import DEFAULT_TECH_PIN, check_pin
 
 MAX_LOCKOUT_SECONDS = 24 * 3600
+# Staff PIN sign-in (docs/kiosk-deployment.md, "Staff sign-in"): a lockout of one staff number
+# never lasts longer than this, and its wrong PINs are forgotten after this long without one.
+STAFF_MAX_LOCKOUT_SECONDS = 5 * 60
+STAFF_FORGET_SECONDS = 30 * 60
 
 
 @dataclass(frozen=True)
@@ -38,15 +52,20 @@ class TechnicianLock:
 
     def __init__(self, pin_hash: str, *, max_tries: int = 5, lockout_seconds: float = 60,
                  clock: Callable[[], float] = time.monotonic,
-                 checker: Callable[[str, str], bool] = check_pin) -> None:
+                 checker: Callable[[str, str], bool] = check_pin,
+                 max_lockout_seconds: float = MAX_LOCKOUT_SECONDS,
+                 forget_after: float | None = None) -> None:
         self.pin_hash = pin_hash
         self.max_tries = max(1, int(max_tries))
-        self.lockout_seconds = float(lockout_seconds)
+        self.max_lockout_seconds = float(max_lockout_seconds)
+        self.lockout_seconds = min(float(lockout_seconds), self.max_lockout_seconds)
+        self.forget_after = forget_after   # None: wrong PINs count until a right one
         self._clock = clock
         self._check = checker
         self.failures = 0            # wrong PINs since the last lockout ended (or the last success)
         self.lockouts = 0            # lockouts since the last success
         self.locked_until: float | None = None
+        self.last_failure: float | None = None
 
     def _matches(self, pin: str) -> bool:
         if not self.pin_hash:
@@ -63,8 +82,16 @@ class TechnicianLock:
             return 0.0
         return left
 
+    def quiet(self) -> bool:
+        """True when nothing is counted any more: no wrong PIN, or none for ``forget_after``
+        seconds (and no lockout running); the wrong PINs are then forgotten."""
+        if self.last_failure is not None and self.forget_after is not None \
+                and self.remaining() == 0 and self._clock() - self.last_failure >= self.forget_after:
+            self.failures, self.lockouts, self.last_failure = 0, 0, None
+        return self.last_failure is None
+
     def _lock(self) -> float:
-        seconds = min(self.lockout_seconds * (2 ** self.lockouts), MAX_LOCKOUT_SECONDS)
+        seconds = min(self.lockout_seconds * (2 ** min(self.lockouts, 32)), self.max_lockout_seconds)
         self.lockouts += 1
         self.locked_until = self._clock() + seconds
         return seconds
@@ -75,9 +102,11 @@ class TechnicianLock:
         left = self.remaining()
         if left > 0:
             return Attempt(False, 0, left)
+        self.quiet()   # wrong PINs long ago no longer count
         if (matches or self._matches)(pin):
-            self.failures, self.lockouts, self.locked_until = 0, 0, None
+            self.failures, self.lockouts, self.locked_until, self.last_failure = 0, 0, None, None
             return Attempt(True, self.max_tries)
+        self.last_failure = self._clock()
         if self.lockouts:
             # Once locked, every further wrong PIN locks again, for twice as long.
             return Attempt(False, 0, self._lock())
@@ -86,3 +115,50 @@ class TechnicianLock:
             self.failures = 0
             return Attempt(False, 0, self._lock())
         return Attempt(False, self.max_tries - self.failures)
+
+
+class StaffPinLock:
+    """The staff PIN sign-in's lockout: one ``TechnicianLock`` ladder per staff number, capped
+    at ``STAFF_MAX_LOCKOUT_SECONDS`` and forgotten after ``STAFF_FORGET_SECONDS`` of quiet.
+
+    Wrong PINs typed for one number never lock another: a colleague signs in with their own
+    number and PIN (or their badge) while someone keeps trying another number. A right PIN
+    clears its number's count.
+
+    >>> lock = StaffPinLock(max_tries=5, lockout_seconds=60)          # doctest: +SKIP
+    >>> lock.check(staff_no, pin, lambda given: flow.sign_in_pin(staff_no, given))   # doctest: +SKIP
+    """
+
+    def __init__(self, *, max_tries: int = 5, lockout_seconds: float = 60,
+                 clock: Callable[[], float] = time.monotonic,
+                 max_lockout_seconds: float = STAFF_MAX_LOCKOUT_SECONDS,
+                 forget_after: float = STAFF_FORGET_SECONDS) -> None:
+        self.max_tries = max_tries
+        self.lockout_seconds = lockout_seconds
+        self.max_lockout_seconds = max_lockout_seconds
+        self.forget_after = forget_after
+        self._clock = clock
+        self._numbers: dict[str, TechnicianLock] = {}
+
+    def _new(self) -> TechnicianLock:
+        return TechnicianLock("", max_tries=self.max_tries, lockout_seconds=self.lockout_seconds,
+                              clock=self._clock, max_lockout_seconds=self.max_lockout_seconds,
+                              forget_after=self.forget_after)
+
+    def remaining(self, staff_no: str) -> float:
+        """Seconds the PIN entry of ``staff_no`` stays locked (0 when open)."""
+        lock = self._numbers.get(staff_no)
+        return lock.remaining() if lock is not None else 0.0
+
+    def check(self, staff_no: str, pin: str, matches: Callable[[str], bool]) -> Attempt:
+        """One PIN entry for ``staff_no``; ``matches(pin)`` checks it (and signs in)."""
+        # Numbers whose wrong PINs are forgotten go, so that typing many numbers keeps nothing.
+        for number in [n for n, lock in self._numbers.items() if lock.quiet()]:
+            del self._numbers[number]
+        lock = self._numbers.get(staff_no) or self._new()
+        attempt = lock.check(pin, matches)
+        if attempt.ok:
+            self._numbers.pop(staff_no, None)
+        else:
+            self._numbers[staff_no] = lock
+        return attempt
