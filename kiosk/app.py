@@ -13,6 +13,7 @@ or, as ``kiosk run`` does: ``kiosk.launch.run_app(cfg)``.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import gc
 import importlib
 import logging
@@ -742,17 +743,48 @@ class KioskApp(App):
         store = RatingStore(self.store.path, check=False)
         try:
             folder = export_events(store, Path(path), app_version=__version__)
-        except (FileNotFoundError, OSError) as exc:
-            return False, str(exc)
+        except OSError as exc:
+            # the panel says it in its own language; the English detail is for the log
+            log.error("export to %s failed: %s", path, exc)
+            return False, self._export_problem(exc, path)
         finally:
             store.close()
         return True, str(folder)
+
+    def _export_problem(self, exc: OSError, path: str) -> str:
+        """What the technician panel says about a failed USB export (it showed
+        "[Errno 28] No space left on device" in English on the Chinese panel)."""
+        code = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EROFS: "read_only",
+                errno.EACCES: "no_permission", errno.EPERM: "no_permission",
+                errno.ENOENT: "not_mounted", errno.ENOTDIR: "not_mounted",
+                errno.ENODEV: "not_mounted", errno.ENXIO: "not_mounted",
+                errno.EIO: "io_error"}.get(exc.errno)
+        if code is None and isinstance(exc, FileNotFoundError):   # export_events' own check
+            code = "not_mounted"
+        if code is None:
+            return self.tr("tech.export_error", error=errno.errorcode.get(exc.errno, type(exc).__name__))
+        return self.tr(f"tech.export_{code}", path=path)
 
     def switch_language(self) -> None:
         self.change_setting("language", other_language(self.lang))
 
     def setting_value(self, name: str) -> Any:
-        return self.cfg.get(name)
+        """The value in effect: the rating flow's for what it reads (a pulled server config may
+        have set it), else config.yaml's with the technician's changes."""
+        if name == "language":
+            return self.lang
+        field_ = CONFIG_FIELDS.get(name)
+        return getattr(self.flow.settings, field_) if field_ else self.cfg.get(name)
+
+    def server_settings(self) -> set[str]:
+        """The technician settings the pulled server config sets: it has the last word on them
+        (kiosk/local_settings.py), so the panel shows them as the server's and keeps no change."""
+        try:
+            body, _etag = self.store.device_config()
+        except StoreError:
+            log.exception("could not read the device config")
+            return set()
+        return local_settings.set_by_server(body)
 
     def step_setting(self, name: str, direction: int) -> None:
         """The − / + buttons of the technician panel."""
@@ -760,9 +792,17 @@ class KioskApp(App):
         self.change_setting(name, self.cfg.get(name) + direction * step)
 
     def change_setting(self, name: str, value: Any) -> bool:
-        """Validate, keep and apply one technician setting; the panel says what happened."""
+        """Validate, keep and apply one technician setting; the panel says what happened.
+
+        A setting the server sets is refused: the next config pull or start would undo it."""
+        from .screens.text import setting_text
+
+        if name in self.server_settings():
+            self._tech_say(self.tr("tech.setting_server", name=self.tr(f"setting.{name}")))
+            return False
+        old = self.setting_value(name)
         try:
-            old, new = local_settings.change(self.store, self.cfg, name, value)
+            _before, new = local_settings.change(self.store, self.cfg, name, value)
         except ConfigError as exc:
             self._tech_say(self.tr("tech.setting_refused", detail=str(exc)))
             return False
@@ -777,7 +817,8 @@ class KioskApp(App):
             self.flow.update(dataclasses.replace(self.flow.settings, **{CONFIG_FIELDS[name]: new}))
             self._sync_props()
         self.settings_version += 1
-        self._tech_say(self.tr("tech.setting_saved", name=self.tr(f"setting.{name}"), old=old, new=new))
+        self._tech_say(self.tr("tech.setting_saved", name=self.tr(f"setting.{name}"),
+                               old=setting_text(name, old, self.tr), new=setting_text(name, new, self.tr)))
         return True
 
     def exit_to_desktop(self) -> None:

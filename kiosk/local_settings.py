@@ -1,8 +1,10 @@
 """Settings a technician changes on the kiosk itself, kept in the kiosk database.
 
 They lie over config.yaml at every start (a pulled server config still has the last word on
-the trigger settings of an enrolled kiosk). Each change is validated by the same rules as
-config.yaml and recorded as a ``settings_changed`` event.
+the trigger settings of an enrolled kiosk: ``set_by_server`` names those it sets, and the
+technician panel shows them as the server's and offers no change that the next pull or start
+would undo). Each change is validated by the same rules as config.yaml and recorded as a
+``settings_changed`` event.
 
 >>> change(store, cfg, "trigger.lockout_seconds", 15)   # doctest: +SKIP
 (10, 15)
@@ -10,12 +12,14 @@ config.yaml and recorded as a ``settings_changed`` event.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import Any
 
 from .config import check_setting
 from .errors import ConfigError
+from .flow import CONFIG_FIELDS, FlowSettings
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,24 @@ TECHNICIAN_SETTINGS = {
     "idle.return_seconds": 5,
     "language": None,
 }
+
+
+def set_by_server(body: Any) -> set[str]:
+    """The technician settings that a pulled server config ``body`` sets, as the rating flow
+    takes it (``FlowSettings.with_device_config``): a value it sends wins over the kiosk's own.
+
+    >>> sorted(set_by_server({"trigger": {"mode": "invited", "lockout_seconds": 30}}))
+    ['trigger.lockout_seconds', 'trigger.mode']
+    >>> set_by_server({"trigger": {"mode": "sometimes"}}), set_by_server(None)
+    (set(), set())
+    """
+    if not isinstance(body, dict):
+        return set()
+    names = [name for name in TECHNICIAN_SETTINGS if name in CONFIG_FIELDS]
+    unset = object()   # a field the body leaves alone keeps it
+    probe = dataclasses.replace(FlowSettings(), **{CONFIG_FIELDS[name]: unset for name in names})
+    taken = probe.with_device_config(body)
+    return {name for name in names if getattr(taken, CONFIG_FIELDS[name]) is not unset}
 
 
 def _set(cfg: Any, name: str, value: Any) -> None:

@@ -3,16 +3,37 @@
 from pathlib import Path
 
 from kivy.clock import Clock
+from kivy.core.text import Label as CoreLabel
 from kivy.lang import Builder
 from kivy.properties import StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
 from .common import KioskScreen
+from .text import phrase_lines
 
 
 class ServiceItemRow(BoxLayout):
+    """One service item (事项) and its time limit (办结时限) on the idle screen."""
+
     name = StringProperty("")
     time_limit = StringProperty("")
+    LIMIT_SHARE = 0.42   # of the row at most for the time limit (8 characters at 1024×600); longer ones wrap
+
+    @staticmethod
+    def limit_width(text: str, font_size: float) -> float:
+        """The width of ``text``'s widest line in the time limit's (bold) font."""
+        if not text:
+            return 0.0
+        # plus a pixel: a width a hair under the text's would wrap it
+        core = CoreLabel(font_size=font_size, bold=True)
+        return max(core.get_extents(line)[0] for line in text.split("\n")) + 1
+
+    def limit_text(self, text: str, font_size: float, width: float) -> str:
+        """The time limit on one line when it fits its share of the row, else broken
+        between its phrases (and further by the label where a phrase is still too wide)."""
+        if self.limit_width(text, font_size) <= width * self.LIMIT_SHARE:
+            return text
+        return phrase_lines(text)
 
 
 def award_period(tr, award: dict) -> str:
@@ -54,11 +75,12 @@ class IdleScreen(KioskScreen):
             self._fitted = None
             self._show(self._rows)
         box = self.ids.item_list
-        if not self._bound:   # the column's size, or the pledge's height (a staff change)
+        if not self._bound:   # the column's size, the pledge's height (a staff change), the language
             self._bound = True
             box.parent.bind(size=lambda *_: self._fit_later())
             for child in self._others():
                 child.bind(height=lambda *_: self._fit_later())
+            self.app.bind(lang=lambda *_: self._fit_later())
         self._fit_later()
 
     def _fit_later(self) -> None:
@@ -86,7 +108,9 @@ class IdleScreen(KioskScreen):
         box = self.ids.item_list
         column = box.parent
         others = self._others()
-        size = (tuple(column.size), tuple(c.height for c in others), self._shown, self._total)
+        # the language too: the "and N more" line is said in it (it stayed in the old one)
+        size = (tuple(column.size), tuple(c.height for c in others), self._shown, self._total,
+                self.app.lang)
         if size == self._fitted:
             return
         self._fitted = size

@@ -7,10 +7,15 @@ so a citizen cannot pause the window or sign the staff member out.
 
 from pathlib import Path
 
+from kivy.core.text import Label as CoreLabel
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ObjectProperty, OptionProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.modalview import ModalView
+
+from .text import break_lines, shorten_to_fit
+
+ON_DUTY_LINES = 2   # the "on duty: name (staff no.)" line wraps to this many lines at most
 
 
 class StaffPinPane(BoxLayout):
@@ -76,6 +81,20 @@ class StaffPanel(ModalView):
             self.field = "pin" if self.staff_no else "staff_no"
             self.message = self.app.tr("staff.locked", seconds=int(locked_for + 0.999)) \
                 if outcome == "locked" else self.app.tr("staff.wrong")
+
+    def on_duty_text(self, staff: dict, tr, width: float, font_size: float) -> str:
+        """Who is on duty, in at most ``ON_DUTY_LINES`` lines of ``width``: a long name is
+        shortened, the staff number stays (a 34-character name ran out of the panel)."""
+        if not staff:
+            return tr("staff.hint_badge")
+        measure = CoreLabel(font_size=font_size).get_extents
+
+        def fits(text: str) -> bool:
+            return len(break_lines(text, width, lambda s: measure(s)[0]).split("\n")) <= ON_DUTY_LINES
+
+        return shorten_to_fit(lambda name: tr("staff.signed_in_as", name=name,
+                                              staff_no=staff.get("staff_no", "")),
+                              str(staff.get("name", "")), fits)
 
     def act(self, action: str) -> None:
         self.dismiss()

@@ -6,15 +6,41 @@ kiosk/technician.py; every action is an app method (sync, enrol, export run off 
 
 from pathlib import Path
 
-from kivy.factory import Factory
 from kivy.graphics import Color, Ellipse, Line
 from kivy.lang import Builder
-from kivy.properties import ObjectProperty, OptionProperty, StringProperty
+from kivy.properties import (
+    BooleanProperty,
+    DictProperty,
+    ObjectProperty,
+    OptionProperty,
+    StringProperty,
+)
 from kivy.uix.anchorlayout import AnchorLayout
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 
 from .common import KioskScreen
+from .text import setting_text
+
+# The settings rows of the panel (kiosk/local_settings.py TECHNICIAN_SETTINGS but the language,
+# which has its own button).
+SETTING_ROWS = ("trigger.mode", "trigger.lockout_seconds", "trigger.invite_timeout_seconds",
+                "idle.return_seconds")
+
+
+class DiagRow(BoxLayout):
+    """One line of the status: its name and its value, each wrapped to the lines it needs."""
+
+    name = StringProperty("")
+    value = StringProperty("")
+
+
+class SettingRow(BoxLayout):
+    """A setting with − / + buttons; a setting the server sets shows its value and says so."""
+
+    name = StringProperty("")
+    value = StringProperty("")
+    server = BooleanProperty(False)
 
 
 class TechPinPane(AnchorLayout):
@@ -57,6 +83,8 @@ class TechnicianScreen(KioskScreen):
     stage = OptionProperty("pin", options=["pin", "panel", "touch"])
     pin = StringProperty("")
     message = StringProperty("")
+    # name → (the value in effect as the panel says it, True when the server sets it)
+    settings_shown = DictProperty({name: ("", False) for name in SETTING_ROWS})
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -65,6 +93,8 @@ class TechnicianScreen(KioskScreen):
         self.panel_pane = TechPanelPane(screen=self)
         self.touch_pane = TouchTestArea(screen=self)
         self.on_stage(self, self.stage)
+        if self.app is not None:
+            self.app.bind(settings_version=self.update_settings, tr=self.update_settings)
 
     def on_stage(self, _instance, stage: str) -> None:
         self._unfocus_fields()
@@ -98,11 +128,19 @@ class TechnicianScreen(KioskScreen):
 
     # -------------------------------------------------------------- panel
     def update_diagnostics(self) -> None:
-        grid = self.panel_pane.ids.diag
-        grid.clear_widgets()
+        box = self.panel_pane.ids.diag
+        box.clear_widgets()
         for label, value in self.app.diagnostics_rows():
-            grid.add_widget(Factory.DiagName(text=label))
-            grid.add_widget(Factory.DiagValue(text=value))
+            box.add_widget(DiagRow(name=label, value=value))
+        self.update_settings()
+
+    def update_settings(self, *_args) -> None:
+        """The settings as the rating flow uses them, and which of them the server sets (the
+        panel showed config.yaml's values while the server's were in effect)."""
+        app = self.app
+        server = app.server_settings()
+        self.settings_shown = {name: (setting_text(name, app.setting_value(name), app.tr), name in server)
+                               for name in SETTING_ROWS}
 
     def say(self, text: str) -> None:
         self.message = text

@@ -89,6 +89,28 @@ def events_text(diag: dict[str, Any], tr: Callable[..., str]) -> str:
     return tr("tech.events_since", n=events, seq=since + 1) if since else str(events)
 
 
+# What the sync worker can report (sync/worker.py ST_*), each said on the panel as tech.sync_<state>.
+SYNC_STATES = ("starting", "syncing", "idle", "backoff", "not_authorised", "not_enrolled", "stopped")
+
+
+def sync_state_text(state: Any, tr: Callable[..., str]) -> str:
+    """The sync worker's state in the panel's language (it showed the raw code, "backoff")."""
+    if state in SYNC_STATES:
+        return tr(f"tech.sync_{state}")
+    return str(state or "—")
+
+
+def setting_text(name: str, value: Any, tr: Callable[..., str]) -> str:
+    """A technician setting's value as the panel says it: "邀请评价" rather than "invited"."""
+    if name == "trigger.mode":
+        return tr(f"mode.{value}")
+    if name == "language":
+        return tr(f"language.{value}")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def diagnostics_rows(diag: dict[str, Any], sync: dict[str, Any] | None, version: str, window: str,
                      tr: Callable[..., str]) -> list[tuple[str, str]]:
     """The technician panel's (label, value) lines from store.diagnostics() and the sync status."""
@@ -106,8 +128,11 @@ def diagnostics_rows(diag: dict[str, Any], sync: dict[str, Any] | None, version:
     else:
         skew = sync.get("clock_offset")
         rows += [
-            (tr("tech.sync_state"), str(sync.get("state", "—"))),
-            (tr("tech.last_sync"), f"{short_time(sync.get('last_sync'))}  {sync.get('last_result') or ''}".strip()),
+            (tr("tech.sync_state"), sync_state_text(sync.get("state"), tr)),
+            # when the kiosk last synced with success (the last try's outcome is the state)
+            (tr("tech.last_sync"), short_time(sync["last_sync"]) if sync.get("last_sync")
+             else tr("tech.never")),
+            # in full: the panel wraps it (the technician needs the cause, not its first words)
             (tr("tech.last_error"), str(sync.get("last_error") or tr("tech.none"))),
             (tr("tech.clock_skew"), "—" if skew is None else f"{float(skew):+.1f} s"),
         ]
@@ -116,6 +141,22 @@ def diagnostics_rows(diag: dict[str, Any], sync: dict[str, Any] | None, version:
         (tr("tech.db_size"), human_bytes(diag.get("db_bytes"))),
     ]
     return rows
+
+
+def shorten_to_fit(fill: Callable[[str], str], value: str, fits: Callable[[str], bool]) -> str:
+    """``fill(value)``, with ``value`` cut short and ended in "…" until ``fits`` accepts it.
+
+    For a sentence around a name that must stay whole around it (the staff number after a
+    34-character name ran out of the staff panel):
+
+    >>> shorten_to_fit(lambda n: f"当前：{n}（0007）", "阿卜杜热合曼·买买提", lambda t: len(t) <= 14)
+    '当前：阿卜杜热…（0007）'
+    """
+    text = fill(value)
+    while not fits(text) and value:
+        value = value[:-1]
+        text = fill(value.rstrip(" ·-") + "…")
+    return text
 
 
 def stars_text(n: int, out_of: int = 5) -> str:
@@ -146,6 +187,26 @@ def _units(paragraph: str) -> list[str]:
                 continue
         units.append(ch)
     return units
+
+
+def phrase_lines(text: str) -> str:
+    """``text`` with a line break after each "，" or "；" and before each "（", where a
+    reader pauses: a time limit too long for one line then breaks between its phrases rather
+    than inside a word ("法定20个工作日，承诺5个工作日" broke as "…个工作\\n日，承诺…").
+
+    >>> phrase_lines("法定20个工作日，承诺5个工作日")
+    '法定20个工作日，\\n承诺5个工作日'
+    >>> phrase_lines("20个工作日（不含公示时间）")
+    '20个工作日\\n（不含公示时间）'
+    """
+    out = ""
+    for ch in text.strip():
+        if ch in "（(" and out and not out.endswith("\n"):
+            out += "\n"
+        out += ch
+        if ch in "，；,;":
+            out += "\n"
+    return "\n".join(line.strip() for line in out.split("\n") if line.strip())
 
 
 def break_lines(text: str, width: float, measure: Callable[[str], float], max_lines: int = 0) -> str:
