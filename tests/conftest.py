@@ -6,6 +6,7 @@ here and the dashboard and assessment tests both use it.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,19 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB filesystem (a tmpfs) at ``tmp_path / "disk"``, unmounted afterwards: a disk
+    that fills for real. Skipped where a tmpfs cannot be mounted (not root)."""
+    from tests.reliability.disk_full import _mount_tmpfs
+
+    mnt = tmp_path / "disk"
+    why_not = _mount_tmpfs(mnt, "1m")
+    if why_not:
+        pytest.skip(why_not)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

@@ -13,28 +13,15 @@ nothing doubled. (tests/reliability/test_full_disk_start.py runs ``kiosk run`` i
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from kiosk import constants as C
 from kiosk.store import RatingStore
 from kiosk.store_recovery import StoreRecovery, open_or_view
-from tests.reliability.disk_full import _fill, _mount_tmpfs
+from tests.reliability.disk_full import _fill
 
 from .conftest import BADGE_WANG, REPO, FakeClock, Kiosk
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    mnt = tmp_path / "disk"
-    why_not = _mount_tmpfs(mnt, "1m")
-    if why_not:
-        pytest.skip(why_not)
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 @pytest.fixture

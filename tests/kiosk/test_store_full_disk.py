@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,20 +19,7 @@ import pytest
 from kiosk.errors import StoreError, StoreFullError
 from kiosk.migrate import pending
 from kiosk.store import RatingStore
-from tests.reliability.disk_full import _fill, _mount_tmpfs
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MiB filesystem (a tmpfs) at ``tmp_path / "disk"``, unmounted afterwards."""
-    mnt = tmp_path / "disk"
-    why_not = _mount_tmpfs(mnt, "1m")
-    if why_not:
-        pytest.skip(why_not)
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+from tests.reliability.disk_full import _fill
 
 
 def _recorded(path: Path, n: int = 5) -> list[str]:

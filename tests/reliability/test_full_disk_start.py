@@ -23,22 +23,10 @@ import pytest
 
 from kiosk import constants as C
 from kiosk.store import RatingStore
-from tests.reliability.disk_full import _fill, _mount_tmpfs
+from tests.reliability.disk_full import _fill
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 120   # how long a line of the kiosk's log may take to come: a bound, never a measure
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    mnt = tmp_path / "disk"
-    why_not = _mount_tmpfs(mnt, "1m")
-    if why_not:
-        pytest.skip(why_not)
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 def _free_port() -> int:
