@@ -249,10 +249,12 @@ def transition(conn: Connection, case_id: int, action: str, user: dict, allowed:
     if action == "appeal":
         values |= {"appeal_from": case["state"], "appeal_reason": note}
     elif action == "reject_appeal":
-        values |= {"state": case["appeal_from"] or "new"}
+        # back to a state before any answer (an answer kept from a reopen, before migration
+        # 50, would keep it off the overdue lists)
+        values |= {"state": case["appeal_from"] or "new", "answered_at": None}
     elif action == "revoke_appeal":  # back to work, its deadlines as they were
         values |= {"state": case["appeal_from"] or "new", "resolution": None,
-                   "closed_at": None}
+                   "closed_at": None, "answered_at": None}
     elif action == "accept_appeal":
         values |= {"resolution": "invalid", "closed_at": now}
     elif action == "close":

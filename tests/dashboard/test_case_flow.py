@@ -238,6 +238,25 @@ def test_migration_50_unanswers_the_cases_reopened_before_it(dash):
     assert got[reopened] is None and got[answered] is not None
 
 
+def test_a_case_sent_back_by_an_appeal_decision_is_unanswered(dash):
+    # A case reopened before migration 50 and then appealed kept its old answer's time; the
+    # migration leaves closed cases alone, so a revoked (or rejected) appeal sent it back to
+    # rectification never to be overdue again.
+    s = dash.login("admin")
+    for skip, decide in ((5, ["accept_appeal", "revoke_appeal"]), (6, ["reject_appeal"])):
+        case_id = dash.case_id("U-02", skip=skip)
+        with write(dash.engine) as conn:   # as such a case was left
+            conn.execute(update(cases_table).where(cases_table.c.id == case_id).values(
+                state="rectifying", answered_at=utcnow(), first_contact_at=utcnow(),
+                answer_due="2000-01-03"))
+        assert _act(s, dash, case_id, "appeal", note="误评：群众按错").status_code == 303
+        for action in decide:
+            assert _act(s, dash, case_id, action, note="复核").status_code == 303, action
+        case = s.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()
+        assert case["state"] == "rectifying" and case["answered_at"] is None, decide
+        assert cases.overdue(case, utcnow().date()) == ["answer"]
+
+
 def test_case_page_names_the_service_item(dash):
     # It showed only the item's code ("U-01-MZ-01"): whoever works the case had to look it up.
     from aggregator.schema import service_items
