@@ -787,9 +787,10 @@ class KioskApp(App):
         return local_settings.set_by_server(body)
 
     def step_setting(self, name: str, direction: int) -> None:
-        """The − / + buttons of the technician panel."""
+        """The − / + buttons of the technician panel: a step from the value shown (in effect),
+        which an earlier server config may have set apart from config.yaml's."""
         step = local_settings.TECHNICIAN_SETTINGS.get(name) or 1
-        self.change_setting(name, self.cfg.get(name) + direction * step)
+        self.change_setting(name, self.setting_value(name) + direction * step)
 
     def change_setting(self, name: str, value: Any) -> bool:
         """Validate, keep and apply one technician setting; the panel says what happened.

@@ -237,6 +237,21 @@ def test_the_panel_shows_the_settings_in_effect_and_those_the_server_sets(make_k
     assert k.flow.settings.return_seconds == 35 and back.value == "35"
 
 
+def test_a_step_starts_from_the_value_shown(make_kiosk):
+    # An earlier server config set the lockout to 30 s, the current one no longer sets it:
+    # the flow keeps 30 and the panel shows 30, but "+" stepped from config.yaml's 10 and
+    # saved 15 ("30 → 15").
+    k = make_kiosk()
+    _with_config(k, trigger={"mode": "open", "lockout_seconds": 30, "invite_timeout_seconds": 60})
+    _with_config(k, trigger={"mode": "open", "invite_timeout_seconds": 60})
+    assert k.flow.settings.lockout_seconds == 30
+    k.type_badge(BADGE_WANG)
+    pane = _open_panel(k).panel_pane
+    assert pane.ids.lockout.value == "30"
+    k.tap(next(w for w in pane.ids.lockout.children if getattr(w, "text", None) == "＋"))
+    assert k.flow.settings.lockout_seconds == 35 and pane.ids.lockout.value == "35"
+
+
 def test_a_local_mode_change_is_said_in_words(make_kiosk):
     # "已保存：评价模式 open → invited": the raw keys on the Chinese panel.
     k = make_kiosk()
