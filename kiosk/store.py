@@ -160,17 +160,17 @@ def _fitting(pairs: Iterator[tuple[int, bytes]], max_bytes: int) -> tuple[list[i
     return seqs, items
 
 
-# SQLite's errors that say the file's content is broken (it is moved aside), as opposed to
-# what says the disk, the folder or the lock is (the file is kept, and the open fails).
-_CORRUPT_ERRORS = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR_SHORT_READ")
+# SQLite's errors that say the database is busy (another process holds it: `kiosk export`,
+# a backup): the file is kept and the open fails, to be tried again. A full disk is kept too
+# (``RatingStore._translate``). Any other failure to check it (corrupt content, not a
+# database, a directory in its place, an unreadable sector) moves it aside and starts a new
+# stream, announced by a db_recovered event.
+_BUSY_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 
-def _corrupt(exc: sqlite3.DatabaseError) -> bool:
+def _busy(exc: sqlite3.DatabaseError) -> bool:
     name = getattr(exc, "sqlite_errorname", "")
-    if name:
-        return name.startswith(_CORRUPT_ERRORS)
-    text = str(exc).lower()
-    return "malformed" in text or "not a database" in text
+    return name.startswith(_BUSY_ERRORS) if name else "locked" in str(exc).lower()
 
 
 def _boot_id() -> str:
@@ -290,6 +290,14 @@ class RatingStore:
 
         self.read_only = problem
         conn = open_read_only(self.path)
+        meta: dict[str, str] = {}
+        if conn is not None:
+            try:
+                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            except sqlite3.DatabaseError as exc:   # a corrupt file on a full disk: its check
+                log.warning("cannot read %s read-only: %s", self.path, exc)   # said "full"
+                conn.close()
+                conn = None
         self.readable = conn is not None
         if conn is None:
             # Nothing to read (a first start, an unreadable file): an empty database with the
@@ -298,7 +306,6 @@ class RatingStore:
             for migration in MIGRATIONS:
                 migration(conn)  # type: ignore[arg-type]
         self.conn = conn
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         ident: dict[str, str] = {}
         try:
             ident = json.loads(self.path.with_name("device.json").read_text(encoding="utf-8"))
@@ -347,9 +354,11 @@ class RatingStore:
             log.warning("checkpoint of %s failed: %s", self.path, exc)
 
     def _integrity_problem(self) -> str | None:
-        """What is wrong with the database's content, or None; raises StoreError when it
-        cannot be checked for another reason (a full disk: it was moved aside as corrupt, and
-        the kiosk started again on a new stream without its pending ratings)."""
+        """What is wrong with the database, or None; raises StoreError when it cannot be
+        checked because the disk is full or the database busy (a full disk's file was moved
+        aside as corrupt, and the kiosk started again on a new stream without its pending
+        ratings). A directory in its place or an unreadable sector is a problem: the file is
+        moved aside, as a corrupt one, so that the kiosk records again."""
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             try:
@@ -357,12 +366,25 @@ class RatingStore:
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
-            if not _corrupt(exc):
-                raise self._translate(exc, "checking the kiosk database") from exc
+            problem = self._translate(exc, "checking the kiosk database")
+            if isinstance(problem, StoreFullError) or _busy(exc):
+                raise problem from exc
             return f"{type(exc).__name__}: {exc}"
         if rows != ["ok"]:
             return "quick_check: " + "; ".join(str(r) for r in rows[:5])
         return None
+
+    def _moved_aside_before(self) -> dict[str, str] | None:
+        """The newest database an earlier start moved aside without announcing it, when a new
+        stream begins: a corrupt file found while the disk was full was moved aside, but the
+        new database could not be made, and the open that finally made it knew nothing of it
+        (no db_recovered event told the server where the old stream's ratings are)."""
+        moved = sorted(self.path.parent.glob(f"{self.path.name}.corrupt-*"),
+                       key=lambda p: p.stat().st_mtime)
+        if not moved:
+            return None
+        return {"moved_to": str(moved[-1]),
+                "error": "moved aside at an earlier start, which could not make a new database"}
 
     def _move_aside(self) -> Path:
         stamp = _now().strftime("%Y%m%dT%H%M%S")
@@ -410,6 +432,8 @@ class RatingStore:
         device_id = meta.get("device_id") or ident.get("device_id") or str(uuid.uuid4())
         stream_id = meta.get("stream_id")
         if stream_id is None:
+            if self.recovered_from is None and ident.get("stream_id"):
+                self.recovered_from = self._moved_aside_before()
             stream_id = str(uuid.uuid4())
             self._begin()
             try:

@@ -141,3 +141,58 @@ def test_a_corrupt_database_is_still_moved_aside(tmp_path):
     store.close()
     with pytest.raises(sqlite3.DatabaseError):
         sqlite3.connect(store.recovered_from["moved_to"]).execute("SELECT * FROM events").fetchall()
+
+
+@pytest.mark.parametrize("killed", [False, True])
+def test_a_corrupt_database_found_on_a_full_disk_is_announced_when_space_returns(small_disk,
+                                                                                 killed):
+    # Closed cleanly (no -shm), the check cannot run on a full disk: the app runs on a view,
+    # which read the corrupt file and crashed. Killed (its -wal and -shm left), the check
+    # runs and moves the corrupt file aside, the new database cannot be made (full), and the
+    # open that made it once space returned knew nothing of it: a new stream with no
+    # db_recovered event, so nothing told the server where the old stream's ratings were.
+    import subprocess
+    import sys
+
+    from kiosk.store_recovery import open_or_view
+
+    db = small_disk / "kiosk.db"
+    _recorded(db, n=30)
+    old = RatingStore(db)
+    old_stream = old.stream_id
+    old.close()
+    if killed:
+        subprocess.run([sys.executable, "-c", (
+            "import os; from kiosk.store import RatingStore; "
+            f"s = RatingStore({str(db)!r}); s.record('rating', {{'level': 'satisfied'}}); "
+            "os._exit(0)")], check=True)
+    data = bytearray(db.read_bytes())
+    data[4096 * 3:4096 * 3 + 300] = os.urandom(300)      # a wrecked page
+    db.write_bytes(bytes(data))
+    filler = _fill(small_disk)
+    view, problem = open_or_view(db)
+    assert isinstance(problem, StoreFullError)
+    view.close()
+    filler.unlink()
+    store = RatingStore(db)
+    try:
+        (moved,) = [p for p in small_disk.iterdir() if ".corrupt-" in p.name]
+        assert store.stream_id != old_stream
+        (recovered,) = [e["payload"] for e in store.iter_events() if e["type"] == "db_recovered"]
+        assert recovered["moved_to"] == str(moved) and recovered["old_stream_id"] == old_stream
+    finally:
+        store.close()
+
+
+def test_a_directory_in_the_databases_place_is_moved_aside_and_recording_goes_on(tmp_path):
+    # Only corruption moved a file aside, so anything else (a directory where kiosk.db should
+    # be, an unreadable sector) left the kiosk refusing every rating for good.
+    db = tmp_path / "kiosk.db"
+    db.mkdir()
+    store = RatingStore(db)
+    try:
+        assert store.recovered_from and ".corrupt-" in store.recovered_from["moved_to"]
+        assert [e["type"] for e in store.iter_events()] == ["db_recovered"]
+        assert store.record("rating", {"level": "satisfied", "stars": 4})["seq"] == 2
+    finally:
+        store.close()
