@@ -28,6 +28,19 @@ def _published(total: dict) -> dict:
     return dict(total, rate=None, satisfied=None, bad=None, too_few=True)
 
 
+def _published_windows(rows: list[dict]) -> list[dict]:
+    """Last month's windows as the public page may show them: a rate only from
+    ``MIN_VOLUME`` ratings on, and none at all when the windows withheld hold fewer than
+    ``MIN_VOLUME`` between them: the unit's month above less the windows shown would give
+    theirs (40 ratings at 100 % shown, the unit 41 of 42: one of the other window's two
+    citizens was dissatisfied)."""
+    withheld = sum(r["rated"] for r in rows if r["rated"] < MIN_VOLUME)
+    show = not 0 < withheld < MIN_VOLUME
+    return [{"name": r["name"], "rated": r["rated"],
+             "rate": r["rate"] if show and r["rated"] >= MIN_VOLUME else None}
+            for r in sorted(rows, key=lambda r: str(r["key"]))]
+
+
 @router.get("/units")
 def public_units(request: Request):
     with read(request.app.state.engine) as conn:
@@ -53,9 +66,7 @@ def public_unit(unit_id: str, request: Request):
             p = p.previous()
         last = month.previous()
         win = stats.compute(conn, "window", last.start, last.end, unit=unit_id, prior=prior)
-        windows_rows = [{"name": r["name"], "rated": r["rated"],
-                         "rate": r["rate"] if r["rated"] >= MIN_VOLUME else None}
-                        for r in sorted(win["rows"], key=lambda r: str(r["key"]))]
+        windows_rows = _published_windows(win["rows"])
         # 践诺 and the newest published assessment (star windows, 流动红旗): totals only.
         fulfilment = pledges.unit_fulfilment(conn, {unit_id})[unit_id]
         pledge_rows = pledges.list_for(conn, {unit_id})

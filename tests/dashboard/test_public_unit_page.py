@@ -69,6 +69,23 @@ def test_a_unit_month_of_few_ratings_shows_no_rate(small_unit, lang, withheld):
     assert html.count(withheld) == 2   # the headline and this month's row
 
 
+def test_no_window_rate_when_the_withheld_windows_could_be_worked_out():
+    # Window A: 40 ratings at 100 %, shown; window B: 2 ratings, withheld. The unit's month
+    # (42 ratings, 1 bad) less A gave B's: one of its two citizens was dissatisfied.
+    from aggregator.dashboard.routes_public import _published_windows
+
+    def row(key, rated, rate):
+        return {"key": key, "name": key, "rated": rated, "rate": rate}
+
+    few = _published_windows([row("A", 40, 1.0), row("B", 2, 0.5)])
+    assert [(r["name"], r["rated"], r["rate"]) for r in few] == [("A", 40, None), ("B", 2, None)]
+    # withheld windows of 10 or more ratings between them tell only their sum: shown
+    enough = _published_windows([row("A", 40, 1.0), row("B", 6, 0.5), row("C", 5, 0.8)])
+    assert [r["rate"] for r in enough] == [1.0, None, None]
+    # nothing withheld, or only silent windows: every rate of 10 or more is shown
+    assert [r["rate"] for r in _published_windows([row("A", 40, 1.0), row("B", 0, None)])] == [1.0, None]
+
+
 OVERFLOW = """() => {
   const out = [];
   if (document.documentElement.scrollWidth > innerWidth)
