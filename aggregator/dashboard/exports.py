@@ -75,7 +75,8 @@ def share_text(value: float | None, digits: int = 2) -> str:
 def shown_shares(rate: float | None, prev_rate: float | None) -> tuple:
     """A row's rate, previous rate and change as a file holds them: the rates cut as the page
     shows them (``cut_share``), the change their difference, so that every spreadsheet shows
-    what the page shows, and rate − previous = change in it. The XLSX stored the exact
+    the page's rates, and rate − previous = change in it (the page writes the exact change
+    to one place: "0.0" where the file may hold 0.01 %). The XLSX stored the exact
     fractions in "0.00%" cells, which Excel rounds: 1929/1970 read 97.92 % there, 97.91 % on
     the page, and a unit at 79.995 % "80.00%" on the red 未达标 fill."""
     rate, prev_rate = cut_share(rate), cut_share(prev_rate)
