@@ -342,8 +342,10 @@ EN.update({"ago_min": "{n} min ago", "ago_h": "{n} h ago", "ago_d": "{n} d ago",
 # Rankings and the public page: a row listed without a place ("（未登记）"), and the public
 # page's minimum of ratings before a rate is published.
 ZH.update({"not_ranked": "不参与排名", "public_too_few": "评价不足 {n} 条，暂不公布",
+           "public_for_others": "暂不公布（其余窗口合计评价不足 {n} 条，公布会推知其评价）",
            "public_min_note": "评价不足 {n} 条的月份和窗口不公布满意率和差评数，以免推知个人的评价。"})
 EN.update({"not_ranked": "not ranked", "public_too_few": "fewer than {n} ratings: not published",
+           "public_for_others": "not published (the other windows have fewer than {n} ratings between them, which it would reveal)",
            "public_min_note": "Months and windows with fewer than {n} ratings show no rate and "
                               "no bad-rating count, so that no one's rating can be told."})
 CATALOG = {"zh_CN": ZH, "en": EN}

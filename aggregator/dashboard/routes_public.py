@@ -37,7 +37,9 @@ def _published_windows(rows: list[dict]) -> list[dict]:
     withheld = sum(r["rated"] for r in rows if r["rated"] < MIN_VOLUME)
     show = not 0 < withheld < MIN_VOLUME
     return [{"name": r["name"], "rated": r["rated"],
-             "rate": r["rate"] if show and r["rated"] >= MIN_VOLUME else None}
+             "rate": r["rate"] if show and r["rated"] >= MIN_VOLUME else None,
+             # enough ratings of its own, withheld for the others' sake (the page says so)
+             "for_others": not show and r["rated"] >= MIN_VOLUME}
             for r in sorted(rows, key=lambda r: str(r["key"]))]
 
 

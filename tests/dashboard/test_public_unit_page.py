@@ -78,7 +78,8 @@ def test_no_window_rate_when_the_withheld_windows_could_be_worked_out():
         return {"key": key, "name": key, "rated": rated, "rate": rate}
 
     few = _published_windows([row("A", 40, 1.0), row("B", 2, 0.5)])
-    assert [(r["name"], r["rated"], r["rate"]) for r in few] == [("A", 40, None), ("B", 2, None)]
+    assert [(r["name"], r["rated"], r["rate"], r["for_others"]) for r in few] == \
+        [("A", 40, None, True), ("B", 2, None, False)]
     # withheld windows of 10 or more ratings between them tell only their sum: shown
     enough = _published_windows([row("A", 40, 1.0), row("B", 6, 0.5), row("C", 5, 0.8)])
     assert [r["rate"] for r in enough] == [1.0, None, None]
