@@ -129,6 +129,19 @@ class Kiosk:
         return [e for e in self.store.iter_events() if type_ is None or e["type"] == type_]
 
 
+def shown(app, clock: FakeClock, tech_clock: FakeClock) -> Kiosk:
+    """``app`` built, in the window and started, a few frames drawn."""
+    from kivy.core.window import Window
+
+    root = app.build()
+    app.root = root
+    Window.add_widget(root)
+    app.dispatch("on_start")
+    kiosk = Kiosk(app, app.store, app.flow, clock, tech_clock)
+    kiosk.frames(3)
+    return kiosk
+
+
 @pytest.fixture
 def make_kiosk(tmp_path):
     """make_kiosk(**settings) → a running Kiosk; settings are dotted config names with '__'."""
@@ -157,13 +170,7 @@ def make_kiosk(tmp_path):
         flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster, clock=clock)
         kwargs = {"voice": VoicePrompt(False), "tech_clock": tech_clock, "tick_seconds": 0,
                   "long_press_seconds": 0, **(app_kwargs or {})}
-        app = KioskApp(cfg, store, flow, **kwargs)
-        root = app.build()
-        app.root = root
-        Window.add_widget(root)
-        app.dispatch("on_start")
-        kiosk = Kiosk(app, store, flow, clock, tech_clock)
-        kiosk.frames(3)
+        kiosk = shown(KioskApp(cfg, store, flow, **kwargs), clock, tech_clock)
         started.append(kiosk)
         return kiosk
 

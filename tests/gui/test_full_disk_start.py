@@ -21,7 +21,7 @@ from kiosk.store import RatingStore
 from kiosk.store_recovery import StoreRecovery, open_or_view
 from tests.reliability.disk_full import _fill
 
-from .conftest import BADGE_WANG, REPO, FakeClock, Kiosk
+from .conftest import BADGE_WANG, REPO, FakeClock, shown
 
 
 @pytest.fixture
@@ -52,12 +52,7 @@ def start_kiosk():
                        voice=VoicePrompt(False), tech_clock=tech_clock, tick_seconds=0,
                        long_press_seconds=0)
         recovery.start(app)
-        root = app.build()
-        app.root = root
-        Window.add_widget(root)
-        app.dispatch("on_start")
-        kiosk = Kiosk(app, store, flow, clock, tech_clock)
-        kiosk.frames(3)
+        kiosk = shown(app, clock, tech_clock)
         started.append(kiosk)
         return kiosk, recovery
 
