@@ -378,11 +378,17 @@ class KioskApp(App):
         self._qr_key = body.get("follow_up_qr_key") or self._qr_key
         self.award = dict(body["award"]) if isinstance(body.get("award"), dict) else {}
         roster = body.get("roster") if isinstance(body.get("roster"), list) else None
+        on_duty = self.flow.staff
         self.flow.update(self.flow.settings.with_device_config(body), roster)
         self._update_qr()
         self._sync_props()
         if self.root is not None:
             self.root.get_screen(C.ST_IDLE).refresh()
+            if on_duty is not None and self.flow.staff is None:
+                # taken off the roster: signed out, and their panel (pause, sign out) goes
+                if self._panel is not None:
+                    self._panel.dismiss(animation=False)
+                self.show_state()
         return True
 
     def _update_qr(self) -> None:

@@ -117,8 +117,10 @@ class RatingFlow:
         self.chosen: list[str] = []
         self._last_counted: float | None = None
         self._rate_opened: float | None = None   # when the faces last appeared
+        self._rate_scale: int | None = None      # and how many there were
         self._presses: deque[float] = deque()
         self._paused = False
+        self._staff_removed = False   # the roster dropped the staff signed in
 
     # ------------------------------------------------------------- helpers
     def _now(self) -> float:
@@ -127,9 +129,16 @@ class RatingFlow:
     def _rest_state(self) -> str:
         return C.ST_IDLE if self.staff is not None and not self._paused else C.ST_PAUSED
 
+    def _go_to_rest(self) -> str:
+        """The end of a session: idle, paused, or signed out if the roster dropped the staff."""
+        if self._staff_removed:
+            return self.sign_out(reason="removed_from_roster")
+        return self._go(self._rest_state())
+
     def _go(self, state: str, seconds: float | None = None) -> str:
         if state == C.ST_RATE and self.state != C.ST_RATE:
             self._rate_opened = self._now()
+            self._rate_scale = self.settings.scale
         self.state = state
         self.deadline = None if seconds is None else self._now() + seconds
         return state
@@ -158,7 +167,15 @@ class RatingFlow:
             self.roster = list(roster)
             if self.staff is not None:
                 fresh = next((s for s in self.roster if s.get("staff_id") == self.staff.get("staff_id")), None)
-                self.staff = fresh or self.staff
+                if fresh is not None:
+                    self.staff, self._staff_removed = fresh, False
+                else:
+                    # Taken off the roster (left, moved to another unit): the idle screen must
+                    # not go on showing them, nor ratings name them. A citizen's session in
+                    # progress ends first.
+                    self._staff_removed = True
+                    if self.state in (C.ST_IDLE, C.ST_PAUSED):
+                        self._go_to_rest()
 
     # ----------------------------------------------------------------- staff
     def _sign_in(self, staff: dict[str, Any], method: str) -> str:
@@ -193,10 +210,14 @@ class RatingFlow:
         self._sign_in(staff, "pin")
         return True
 
-    def sign_out(self) -> str:
+    def sign_out(self, reason: str | None = None) -> str:
         if self.staff is not None:
-            self.note(C.EV_STAFF_SIGN_OUT, {"staff_id": self.staff.get("staff_id")})
+            payload = {"staff_id": self.staff.get("staff_id")}
+            if reason:
+                payload["reason"] = reason
+            self.note(C.EV_STAFF_SIGN_OUT, payload)
         self.staff = None
+        self._staff_removed = False
         self._cancel_session()
         return self._go(C.ST_PAUSED)
 
@@ -332,8 +353,12 @@ class RatingFlow:
         them and is ignored. Programs that rate (the simulator, the reliability runs) have no
         fingers.
         """
-        if level not in self.levels():
-            raise FlowError(f"unknown level {level!r} for a {self.settings.scale}-level scale")
+        # The faces the citizen saw: a config pull that switches the scale while they are
+        # shown changes the next session's faces, not the choice made on these (a tap on
+        # 基本满意 was refused when 5 levels became 4).
+        scale = self._rate_scale if self.state == C.ST_RATE and self._rate_scale else self.settings.scale
+        if level not in C.levels_for(scale):
+            raise FlowError(f"unknown level {level!r} for a {scale}-level scale")
         now = self._now()
         if touched and self.state == C.ST_RATE and self._rate_opened is not None \
                 and now - self._rate_opened < SETTLE_SECONDS:
@@ -349,7 +374,7 @@ class RatingFlow:
         payload = {
             "level": level,
             "stars": C.STARS[level],
-            "scale": self.settings.scale,
+            "scale": scale,
             "channel": C.CHANNEL_HALL_TABLET,
             "window_id": self.settings.window_id,
             "unit_id": self.settings.unit_id,
@@ -463,4 +488,4 @@ class RatingFlow:
                 return self._go(C.ST_RATE, self.settings.invite_timeout_seconds)
             if self.settings.mode == C.MODE_OPEN and self._rest_state() == C.ST_IDLE:
                 return self._go(C.ST_RATE, self.settings.return_seconds)
-        return self._go(self._rest_state())
+        return self._go_to_rest()

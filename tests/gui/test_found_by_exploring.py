@@ -210,3 +210,21 @@ def test_the_pledge_on_the_idle_screen_never_starts_a_line_with_a_comma(kiosk):
     label.texture_update()
     lines = ["".join(w.text for w in line.words) for line in label._label._cached_lines]
     assert len(lines) == 4 and lines[-1].endswith("…"), lines
+
+
+def test_staff_taken_off_the_roster_leave_the_screen_at_the_next_config_pull(kiosk):
+    # A staff member the unit took off the roster stayed on the idle screen, with their photo,
+    # name and pledge, until someone signed them out, and every rating named them.
+    panel = _open_staff_panel(kiosk)
+    for d in "1234":
+        kiosk.tap(kiosk.keypad_digit(panel.pin_pane.ids.keypad, d))
+    kiosk.tap(panel.pin_pane.ids.confirm)
+    assert panel.verified and panel.parent is not None
+    name = kiosk.app.staff["name"]
+    others = [dict(r) for r in kiosk.app.cfg.roster if r["name"] != name]
+    kiosk.store.apply_config({"window": {"id": "W-001"}, "roster": others}, "moved-away", 1)
+    kiosk.app.apply_device_config()
+    kiosk.frames(3)
+    assert kiosk.screen == "paused" and panel.parent is None
+    assert not any(getattr(w, "text", "") == name for w in kiosk.current().walk())
+    assert kiosk.events(C.EV_STAFF_SIGN_OUT)[-1]["payload"]["reason"] == "removed_from_roster"

@@ -415,6 +415,53 @@ def test_update_applies_new_settings_and_roster(make_flow):
     assert flow.settings.mode == C.MODE_INVITED and flow.staff["name"] == "王芳（新）"
 
 
+
+# A staff member taken off the roster (left, moved to another unit) stayed signed in until
+# someone signed them out: the idle screen went on showing them to citizens, and every rating
+# named them.
+def test_staff_taken_off_the_roster_is_signed_out(make_flow, store, roster, events_of):
+    flow = signed_in(make_flow)
+    flow.update(flow.settings, [s for s in roster if s["staff_id"] != "S-1"])
+    assert flow.staff is None and flow.state == C.ST_PAUSED
+    assert flow.start_rating() == C.ST_PAUSED
+    outs = events_of(store, C.EV_STAFF_SIGN_OUT)
+    assert [e["payload"] for e in outs] == [{"staff_id": "S-1", "reason": "removed_from_roster"}]
+    assert not flow.sign_in_badge("10000001")   # nor can they sign in again
+
+
+def test_paused_staff_taken_off_the_roster_is_signed_out(make_flow, store, roster, events_of):
+    flow = signed_in(make_flow)
+    flow.pause()
+    flow.update(flow.settings, roster[1:])
+    assert flow.staff is None and flow.state == C.ST_PAUSED
+    assert len(events_of(store, C.EV_STAFF_SIGN_OUT)) == 1
+
+
+def test_roster_change_during_a_rating_signs_out_after_the_citizen(make_flow, store, clock, roster,
+                                                                    events_of):
+    # The citizen in front of the window rates the service they had, from that staff member.
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    flow.update(flow.settings, roster[1:])
+    assert flow.state == C.ST_RATE and flow.staff["staff_id"] == "S-1"
+    assert flow.rate("very_satisfied") == C.ST_THANKS
+    assert events_of(store, C.EV_RATING)[0]["payload"]["staff_id"] == "S-1"
+    clock.advance(flow.settings.thanks_seconds + 1)
+    assert flow.tick() == C.ST_PAUSED and flow.staff is None
+    assert [e["type"] for e in events_of(store)][-1] == C.EV_STAFF_SIGN_OUT
+
+
+def test_staff_back_on_the_roster_before_the_session_ends_stays(make_flow, store, clock, roster,
+                                                                events_of):
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    flow.update(flow.settings, roster[1:])
+    flow.update(flow.settings, roster)
+    flow.rate("satisfied")
+    clock.advance(flow.settings.thanks_seconds + 1)
+    assert flow.tick() == C.ST_IDLE and flow.staff["staff_id"] == "S-1"
+    assert events_of(store, C.EV_STAFF_SIGN_OUT) == []
+
 @pytest.mark.parametrize(
     "body, expected",
     [
@@ -531,3 +578,20 @@ def test_the_one_who_paused_signing_in_again_resumes_and_another_takes_over(make
     assert flow.sign_in_badge("10000002") and flow.staff["staff_id"] == "S-2"
     types = [e["type"] for e in events_of(store)]
     assert types == ["staff_sign_in", "pause", "resume", "pause", "staff_sign_out", "staff_sign_in"]
+
+
+# A config pull that switched 5 levels to 4 while the faces were shown refused the citizen's
+# tap on 基本满意 (FlowError: the app ignored the tap), and a 4 → 5 switch stored a rating made
+# on four faces as a 5-level one.
+@pytest.mark.parametrize("shown, pulled, level", [(5, 4, "basic_satisfied"), (4, 5, "satisfied")])
+def test_a_scale_switch_while_the_faces_show_keeps_the_faces_the_citizen_saw(
+        make_flow, store, events_of, shown, pulled, level):
+    import dataclasses
+
+    flow = signed_in(make_flow, scale=shown)
+    flow.start_rating()
+    flow.update(dataclasses.replace(flow.settings, scale=pulled))
+    assert flow.rate(level) == C.ST_THANKS
+    payload = events_of(store, C.EV_RATING)[0]["payload"]
+    assert (payload["level"], payload["scale"]) == (level, shown)
+    assert len(flow.levels()) == pulled   # the next citizen sees the new faces
