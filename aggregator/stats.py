@@ -8,8 +8,8 @@ Per group: ``rated`` ratings, ``satisfied`` (levels 3–5), ``bad`` (levels 1–
 with ``n`` the group's rated count, ``m`` the mean stars over all groups in the query, and
 ``C`` the prior weight (``Settings.smoothing_prior``, default 20): a window with 3 ratings of
 5★ does not outrank one with 3,000 ratings averaging 4.95★. A group without a counted rating
-(all flagged, or only timed-out invitations) has no score and ranks after every group that has
-one. Flagged ratings are excluded
+(all flagged, or only timed-out invitations) has no score, and it and the group of nobody (no
+staff member or service item) are listed last with ``rank`` None (``ranked``). Flagged ratings are excluded
 unless ``include_flagged``; ``flagged`` always says how many there were. In invited mode the
 ``response_rate`` is invited ratings / (invited ratings + not rated).
 
@@ -84,6 +84,15 @@ def _child_under(region_id: str | None, top: str | None, parents: dict) -> str |
     return None
 
 
+
+def ranked(row: dict) -> bool:
+    """Whether ``row`` takes a place in a ranking and is held to the target: a unit, window,
+    person or item with a counted rating. The row of ratings without a staff member or service
+    item (QR ratings, a kiosk with nobody signed in) is listed last without a rank: it is
+    nobody, and was ranked 7th of 7 and named "未达标" in a bulletin whose six staff all met the
+    target. A row without a counted rating has no figure to rank by."""
+    return row["key"] is not None and bool(row["rated"])
+
 def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date, *,
             region: str | None = None, unit: str | None = None, window: str | None = None,
             include_flagged: bool = False, prior: float = 20.0,
@@ -144,9 +153,10 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
         })
         if with_units:
             rows[-1]["units"] = sorted(units_of[key], key=str)
-    rows.sort(key=lambda x: (not x["rated"], -(x["smoothed"] or 0), -x["rated"], str(x["key"])))
+    rows.sort(key=lambda x: (not ranked(x), not x["rated"], -(x["smoothed"] or 0), -x["rated"],
+                             str(x["key"])))
     for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank
+        row["rank"] = rank if ranked(row) else None
     total_sat = sum(g["satisfied"] for g in groups.values())
     return {
         "group_by": group_by, "from": day_from.isoformat(), "to": day_to.isoformat(),

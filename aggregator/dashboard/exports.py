@@ -187,7 +187,8 @@ def assessment_xlsx(data: dict, t, title: str, lang: str) -> bytes:
             if r["renormalised"]:
                 used += f" ({t('renormalised')}: " + ("、" if lang != "en" else ", ").join(
                     t("part_" + k) for k in r["missing"]) + f" {t('missing')})"
-            sheet.append([rank, t("kind_" + kind), r["name"], r["id"], r["unit_name"],
+            # a row without a composite (no part yet) is listed without a place, as on the page
+            sheet.append([rank if r["composite"] is not None else None, t("kind_" + kind), r["name"], r["id"], r["unit_name"],
                           _one_place(r["citizens"]), r["rated"], _one_place(r["peers"]),
                           r["reviewers"], _one_place(r["leaders"]), _one_place(r["composite"]),
                           used, r["stars"], t("award") if r["award"] else ""])

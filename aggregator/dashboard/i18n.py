@@ -84,6 +84,7 @@ ZH = {
     "reasons_breakdown": "差评原因", "drill": "下钻", "back": "返回", "region": "地区",
     "error": "出错了", "error_403": "无权访问：该内容不在您的权限范围内。",
     "error_404": "未找到该页面或对象。", "error_400": "请求有误。", "home": "返回首页",
+    "back_to_page": "返回上一页",
     "error_503": "系统暂时无法使用（数据库无法连接或磁盘已满），本次操作未保存，请几分钟后再试。",
     "error_csrf": "页面已过期，本次提交未保存：请刷新页面后重新填写提交。",
     "clear_filter": "取消筛选",
@@ -179,6 +180,7 @@ EN = {
     "reasons_breakdown": "Reasons of bad ratings", "drill": "Drill down", "back": "Back", "region": "Region",
     "error": "Something went wrong", "error_403": "Not allowed: this is outside your scope.",
     "error_404": "No such page or object.", "error_400": "Bad request.", "home": "Home",
+    "back_to_page": "Back",
     "error_503": "The system is not available just now (its database cannot be reached or its "
                  "disk is full); nothing of this was saved. Please try again in a few minutes.",
     "error_csrf": "This page had expired and nothing was saved: reload it and send the form again.",

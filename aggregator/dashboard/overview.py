@@ -49,8 +49,10 @@ def build(conn: Connection, user: dict, allowed: set[str], period: Period, today
           include_flagged: bool = False) -> dict:
     report = rankings.ranking(conn, user, "unit", period, prior=prior, target=target,
                               include_flagged=include_flagged)
+    # The period's days up to today (a quarter's first month was cut off at 60 days); in a
+    # period's first four weeks, the 30 days to today, so that there is something to compare.
     end = min(period.end, today)
-    start = max(period.start, end - dt.timedelta(days=59))
+    start = period.start
     if (end - start).days < 27:
         start = end - dt.timedelta(days=29)
     return {

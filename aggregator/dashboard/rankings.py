@@ -16,15 +16,6 @@ from .periods import Period
 GROUPS = ("unit", "window", "staff", "service_item", "region")
 
 
-def ranked(row: dict) -> bool:
-    """Whether ``row`` takes a place in the ranking and is held to the target: a unit, window,
-    person or item with a counted rating. The row of ratings without a staff member or service
-    item ("（未登记）": QR ratings, a kiosk with nobody signed in) is listed, but it is nobody:
-    it was ranked 7th of 7 and named "未达标" in a bulletin whose six staff all met the target.
-    A row without a counted rating has no figure to rank by ("本期无有效评价")."""
-    return row["key"] is not None and bool(row["rated"])
-
-
 def _in_scope(group_by: str, rows: list[dict], allowed: set[str]) -> list:
     """Belt and braces: drop rows outside the scope even if the source filter missed. A window
     or staff row is judged by the units its ratings were made in (``stats.compute``'s
@@ -130,13 +121,13 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
     # the previous rank among the rows this user sees, as this period's rank is
     before_rows = {r["key"]: r for r in _in_scope(group_by, before["rows"], allowed)}
     before_rank = {r["key"]: rank for rank, r in
-                   enumerate(filter(ranked, before_rows.values()), start=1)}
+                   enumerate(filter(stats.ranked, before_rows.values()), start=1)}
     rows = _in_scope(group_by, now["rows"], allowed)
     rows += _silent(conn, group_by, rows, allowed, narrow)
     # the rows without a place last, rank None: "（未登记）" (it has ratings) before the rows
     # without any; they are listed, never ranked, held to the target or counted in "达标 x / y"
-    placed = [r for r in rows if ranked(r)]
-    rows = placed + sorted((r for r in rows if not ranked(r)), key=lambda r: not r["rated"])
+    placed = [r for r in rows if stats.ranked(r)]
+    rows = placed + sorted((r for r in rows if not stats.ranked(r)), key=lambda r: not r["rated"])
     _name_units(conn, group_by, rows)
     for place, r in enumerate(rows, start=1):
         r["rank"] = place if place <= len(placed) else None
@@ -147,7 +138,7 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
         r["prev_rank"] = before_rank.get(r["key"])
         r["rate_change"] = (round(r["rate"] - p["rate"], 6)
                             if p and p["rate"] is not None and r["rate"] is not None else None)
-        r["below_target"] = ranked(r) and r["rate"] < target
+        r["below_target"] = stats.ranked(r) and r["rate"] < target
     total = dict(now["total"])
     total["prev_rate"] = before["total"]["rate"]
     return {"group_by": group_by, "period": period, "previous": prev_period, "rows": rows,

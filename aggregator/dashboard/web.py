@@ -194,11 +194,16 @@ def login_redirect(request: Request) -> RedirectResponse:
     """
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if request.method != "GET":
-        came_from = urlsplit(request.headers.get("referer") or "")
-        same_site = not came_from.netloc or came_from.netloc == request.url.netloc
-        target = came_from.path + (f"?{came_from.query}" if came_from.query else "") \
-            if same_site and came_from.path.startswith(PREFIX + "/") else PREFIX + "/"
+        target = came_from(request) or PREFIX + "/"
     return redirect(f"{PREFIX}/login?next={quote(target, safe='')}")
+
+
+def came_from(request: Request) -> str | None:
+    """The dashboard page the request was made from (its ``Referer``, on this site), or None."""
+    page = urlsplit(request.headers.get("referer") or "")
+    if (page.netloc and page.netloc != request.url.netloc) or not page.path.startswith(PREFIX + "/"):
+        return None
+    return page.path + (f"?{page.query}" if page.query else "")
 
 
 def new_pre_csrf() -> str:
@@ -216,5 +221,9 @@ def _signed_in_user(request: Request) -> dict | None:
 def error_page(request: Request, exc: AggregatorError) -> HTMLResponse:
     # In the signed-in user's own language (a user who chose English got Chinese errors).
     user = _signed_in_user(request) if request.cookies.get(COOKIE) and exc.status != 503 else None
+    # Back to the page the refused form or the dead link was on (the browser's own back when
+    # it can, which keeps what was typed): the page offered only the overview.
+    back = came_from(request)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return render(request, "error.html", None, status=exc.status, error=exc,
-                  lang=pick_lang(request, user))
+                  lang=pick_lang(request, user), back=back if back != here else None)

@@ -61,6 +61,21 @@ def test_rollups_and_stats_match_a_hand_computed_set(device, org_setup):
     assert outside["rows"] == []
 
 
+def test_rows_of_nobody_and_rows_without_a_counted_rating_have_no_rank(device, org_setup):
+    # The admin stats API ranked the row of ratings without a staff member (QR ratings, a
+    # kiosk with nobody signed in) first here, above the only real person, as the dashboard
+    # did before it stopped placing that row.
+    evs = [device.rating("very_dissatisfied", device_time=DAY) for _ in range(2)]
+    evs += [device.rating("very_satisfied", staff_id=None, staff_name=None, device_time=DAY)
+            for _ in range(5)]
+    evs.append(device.rating("very_satisfied", staff_id="S-008", staff_name="李明",
+                             flags=["lockout"], device_time=DAY))
+    assert device.post_batch(evs).status_code == 200
+    s = get_stats(org_setup, group_by="staff", **{"from": "2026-11-01", "to": "2026-11-30"})
+    assert [(r["key"], r["rated"], r["rank"]) for r in s["rows"]] == [
+        ("S-007", 2, 1), (None, 5, None), ("S-008", 0, None)]
+
+
 def test_stats_bad_parameters_are_400(org_setup):
     for params, field in (({"group_by": "planet"}, "group_by"), ({"from": "yesterday"}, "from"),
                           ({"include_flagged": "maybe"}, "include_flagged"),

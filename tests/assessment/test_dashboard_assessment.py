@@ -157,3 +157,18 @@ def test_the_formula_uses_a_plain_plus_in_english_and_the_full_width_one_in_chin
         zh = s.get(f"{dash.url}{path}&lang=zh_CN" if "?" in path
                    else f"{dash.url}{path}?lang=zh_CN")
         assert re.search(r"\d+% ＋ ", zh.text), path
+
+
+def test_rows_without_a_composite_have_no_place_on_the_page_or_in_the_file(dash):
+    # A period without ratings or reviews numbered every window and person 1, 2, 3… on the
+    # page and in the XLSX, as if they had been ranked.
+    m = dash.login("jfb")
+    page = m.get(f"{dash.url}/dashboard/assessment?unit=U-01&period=2025-01").text
+    assert "rankno" not in page and page.count("data-no-rank") == 9
+    r = m.get(f"{dash.url}/dashboard/assessment.xlsx?unit=U-01&period=2025-01")
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    head = rows.index(next(x for x in rows if x and x[0] == "名次"))
+    table = rows[head + 1:]
+    assert len(table) == 9 and all(x[0] is None and x[10] is None for x in table)
+    ranked = m.get(f"{dash.url}/dashboard/assessment?unit=U-01").text
+    assert re.findall(r'class="rankno[^"]*">(\d+)<', ranked)[:3] == ["1", "2", "3"]

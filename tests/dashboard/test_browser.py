@@ -92,6 +92,29 @@ def test_a_double_click_records_one_callback(page, dash_sqlite):
     assert callbacks() == 2
 
 
+def test_a_refused_form_goes_back_to_its_page_with_what_was_typed(page, dash_sqlite):
+    # The error page offered only "返回首页": a clerk refused for a callback's date had to find
+    # the case again and type the note anew.
+    dash = dash_sqlite
+    case_id = _open_case(page, dash, skip=10)
+    note = "已电话回访，群众表示理解"
+    form = "form:has(button[data-action=callback])"
+    page.fill(f"{form} input[name=day]", "2020-01-01")   # before the case opened
+    page.fill(f"{form} input[name=note]", note)
+    page.click("button[data-action=callback]")
+    page.wait_for_selector("[data-error-problem]")
+    back = page.locator("a[data-back]")
+    assert back.inner_text() == "返回上一页"
+    assert back.get_attribute("href") == f"/dashboard/cases/{case_id}"
+    back.click()
+    page.wait_for_url(f"**/dashboard/cases/{case_id}")
+    assert page.input_value(f"{form} input[name=note]") == note
+    today = page.locator(f"{form} input[name=day]").get_attribute("value")
+    page.fill(f"{form} input[name=day]", today)
+    page.click("button[data-action=callback]")   # and the form can be sent again
+    page.wait_for_selector(f"td:has-text('{note}')")
+
+
 def test_phone_is_masked_on_the_page_until_the_case_is_assigned_to_me(page, dash_sqlite):
     dash = dash_sqlite
     case_id = dash.phone_case()

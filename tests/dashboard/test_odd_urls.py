@@ -277,3 +277,21 @@ def test_ratings_without_a_service_item_are_named_in_the_pages_language(dash):
     assert any(r["key"] is None for r in rows), "the sample needs ratings without an item"
     zh = s.get(f"{dash.url}/dashboard/rankings?group=service_item").text
     assert "（未登记）" in zh and "(none)" not in zh   # it said "(none)" on the Chinese page
+
+
+@pytest.mark.parametrize("referer, back", [
+    ("{url}/dashboard/rankings?period=2026-10", "/dashboard/rankings?period=2026-10"),
+    ("https://elsewhere.example/dashboard/rankings", None),   # another site: no link there
+    ("{url}/metrics", None),                                  # not a dashboard page
+    ("{url}/dashboard/cases/{huge}", None),                   # the page itself
+    (None, None),
+])
+def test_the_error_page_links_back_to_the_dashboard_page_it_came_from(dash, referer, back):
+    # It offered only "返回首页" (the overview), wherever the refused form or dead link was.
+    s = dash.login("admin")
+    huge = "9" * 25
+    headers = {"Referer": referer.format(url=dash.url, huge=huge)} if referer else {}
+    r = s.get(f"{dash.url}/dashboard/cases/{huge}", headers=headers)
+    assert r.status_code == 400 and "返回首页" in r.text
+    link = re.search(r'<a class="button primary" href="([^"]*)" data-back>返回上一页</a>', r.text)
+    assert (link and link[1].replace("&amp;", "&")) == back if back else link is None

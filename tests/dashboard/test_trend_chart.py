@@ -43,3 +43,17 @@ def test_a_day_with_a_rate_between_days_without_one_is_drawn():
     # A line of one point is not drawn: a unit rated on one day of the month showed no rate.
     svg = charts.trend(_points([0, 2, 0, 3, 4, 0]), 0.8)
     assert svg.count("<circle") == 1 and 'class="line"' in svg
+
+
+def test_a_quarters_trend_shows_every_day_of_the_quarter(dash):
+    # The trend stopped at 60 days, so a quarter's chart began in its second month: a
+    # supervisor reading "2026-Q3" saw no July at all.
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    quarter = (today.month - 1) // 3 + 1
+    last = f"{today.year}-Q{quarter - 1}" if quarter > 1 else f"{today.year - 1}-Q4"
+    r = dash.login("jfb").get(f"{dash.url}/dashboard/?period={last}")
+    assert r.status_code == 200
+    days = re.findall(r'<rect [^>]*class="bar"><title>(\d{4}-\d{2}-\d{2}):', r.text)
+    first = dt.date.fromisoformat(days[0])
+    assert first.day == 1 and first.month % 3 == 1 and len(days) in (90, 91, 92)
+    assert days == [(first + dt.timedelta(days=i)).isoformat() for i in range(len(days))]

@@ -33,3 +33,13 @@ function closeEdits(keep) {
 }
 document.addEventListener("click", function (e) { closeEdits(e.target); });
 document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeEdits(null); });
+// "返回上一页" on an error page: the browser's own back when the page before is in its history,
+// so a refused form comes back with what was typed (the link's address reloads it empty).
+document.addEventListener("click", function (e) {
+  var link = e.target.closest && e.target.closest("a[data-back]");
+  if (link && window.history.length > 1 && document.referrer &&
+      new URL(document.referrer).pathname === new URL(link.href).pathname) {
+    e.preventDefault();
+    window.history.back();
+  }
+});
