@@ -36,7 +36,7 @@ from . import ratings as rating_store
 from .alerts import raise_alert
 from .auth import remember_nonce
 from .checked_batch import CheckedBatch
-from .dashboard.cases import open_cases_for
+from .dashboard.cases import open_cases_for, open_cases_for_callbacks
 from .db import driver_time, insert_new, is_pg, select_in, sql, write
 from .errors import Unauthorized
 from .schema import events, quarantine, streams
@@ -350,7 +350,10 @@ class _Batch:
             elif kind == C.EV_STAFF_SIGN_IN:
                 self.device |= {"staff_id": p.get("staff_id"), "staff_name": p.get("staff_name")}
                 self._set_staff()
-            elif kind == C.EV_STAFF_SIGN_OUT:
+            elif kind in (C.EV_STAFF_SIGN_OUT, C.EV_APP_START):
+                # A kiosk starts with nobody signed in (switched off at night without a
+                # sign-out, or restarted): the phone page credited its ratings, and their
+                # cases, to whoever had signed in last, maybe yesterday.
                 self.device |= {"staff_id": None, "staff_name": None}
                 self._set_staff()
             elif kind == C.EV_DB_RECOVERED:
@@ -372,6 +375,9 @@ class _Batch:
                            self.now)
         for p in follow_ups:
             rating_store.attach(self.conn, p["rating_id"], rating_store.FOLLOW_UP, p, self.now)
+        called = [p["rating_id"] for p in follow_ups if p.get("phone") and p.get("callback_consent")]
+        if called:   # a flagged bad rating, then a number to call back: it has a case too
+            open_cases_for_callbacks(self.conn, called, self.now)
 
     def _after_revocation(self, rows: dict[int, tuple]) -> int:
         """Flag the ratings of ``rows`` recorded after the device was revoked (their time as

@@ -29,7 +29,7 @@ from . import constants as C
 from . import ratings as rating_store
 from .alerts import raise_alert
 from .api_device import read_capped
-from .dashboard.cases import open_cases_for
+from .dashboard.cases import open_cases_for, open_cases_for_callbacks
 from .db import database_refusal, read, utcnow, write
 from .errors import AggregatorError
 from .proxy import client_ip
@@ -47,16 +47,22 @@ TEXT = {
     "zh": {"title": "服务评价", "ask": "请您对本次服务进行评价", "reasons": "不满意的原因（可多选）",
            "comment": "意见建议（选填，500字以内）", "phone": "手机号（选填，便于回访）",
            "consent": "同意工作人员致电回访", "submit": "提交评价", "thanks": "感谢您的评价！",
-           "unknown": "未找到该窗口，或该窗口已停用。请扫描窗口上的二维码，或拨打监督电话。",
-           "follow_title": "补充意见", "follow_ask": "请补充您对本次服务的意见",
+           "unknown": "未找到该窗口，或该窗口已停用。请扫描窗口上的二维码，或向大厅工作人员反映。",
+           "unknown_hotline": "未找到该窗口，或该窗口已停用。请扫描窗口上的二维码，或拨打监督电话 {hotline}。",
+           "follow_title": "补充意见",
+           "follow_ask": "请补充您对本次服务的意见，或留下手机号以便回访（至少填写一项）。",
+           "follow_comment": "意见建议（500字以内）", "follow_phone": "手机号（便于回访）",
+           "follow_submit": "提交意见",
            "expired": "该补充意见二维码已失效（过期或不完整）。您可以直接对本窗口进行评价：",
            "expired_form": "补充意见的二维码已过期，您填写的内容仍在。请选择评价等级，作为一条新评价提交。",
            "follow_done": "您已补充过意见，感谢！如需再次评价，请直接对本窗口评价：",
+           "follow_done_form": "您已补充过意见，感谢！这个二维码只能补充一次。刚才填写的内容仍在："
+                               "如需作为一条新评价提交，请选择评价等级。",
            "empty": "请填写意见或留下手机号。", "rate_window": "评价本窗口",
            "bad_input": "请选择一个评价等级。", "too_large": "提交的内容太长，请缩短后重试。",
            "bad_phone": "请检查手机号：5 到 15 位数字，可含空格、“-”和开头的“+”。",
            "no_consent": "如需回访，请勾选“同意工作人员致电回访”；不需要回访请清空手机号。",
-           "unavailable": "系统暂时无法保存您的评价，请几分钟后再点“提交评价”。您填写的内容仍在。",
+           "unavailable": "系统暂时无法保存您填写的内容，请几分钟后再提交。您填写的内容仍在。",
            "down": "评价系统暂时无法使用，请几分钟后再扫码评价。",
            "levels": C.LEVEL_NAMES_ZH, "reason_names": C.REASON_NAMES_ZH, "lang_switch": "English",
            "privacy": "评价匿名，工作人员看不到您的选择。"},
@@ -65,14 +71,23 @@ TEXT = {
            "phone": "Phone (optional, for a call back)", "consent": "You may call me back",
            "submit": "Send", "thanks": "Thank you for your rating!",
            "unknown": "No such window, or it is closed. Please scan the code at the window, or "
-                      "call the complaint hotline.", "follow_title": "Add a comment",
-           "follow_ask": "Tell us more about the service",
+                      "tell the hall's staff.",
+           "unknown_hotline": "No such window, or it is closed. Please scan the code at the "
+                              "window, or call the complaint hotline {hotline}.",
+           "follow_title": "Add a comment",
+           "follow_ask": "Tell us more about the service, or leave a phone number for a call "
+                         "back (at least one of the two).",
+           "follow_comment": "Comment (up to 500 characters)",
+           "follow_phone": "Phone (for a call back)", "follow_submit": "Send comment",
            "expired": "This link to add a comment is no longer valid (expired or incomplete). "
                       "You can rate this window directly:",
            "expired_form": "The link to add a comment has expired; what you entered is still "
                            "here. Choose a level to send it as a new rating.",
            "follow_done": "You have already added your comment, thank you. To rate again, "
                           "rate this window directly:",
+           "follow_done_form": "You have already added your comment, thank you; this code "
+                               "adds once. What you just entered is still here: to send it "
+                               "as a new rating, choose a level.",
            "empty": "Please write a comment or leave a phone number.",
            "rate_window": "Rate this window", "too_large": "What you sent is too long; please "
                                                           "shorten it and try again.",
@@ -81,7 +96,7 @@ TEXT = {
                         "leading '+' if you like.",
            "no_consent": "For a call back, tick \"You may call me back\"; otherwise clear the "
                          "phone number.",
-           "unavailable": "We cannot save your rating just now; please press Send again in a "
+           "unavailable": "We cannot save what you entered just now; please send it again in a "
                           "few minutes. What you entered is still here.",
            "down": "Rating is not available just now; please scan the code again in a few "
                    "minutes.",
@@ -116,10 +131,22 @@ def _face_svg(colour: str, curve: float) -> Markup:
 FACE_SVGS = {level: _face_svg(*shape) for level, shape in C.FACES.items()}
 
 
+def page_path(window_id: str) -> str:
+    """The page's path of a window, its id encoded whole: a "#", a space or a "/" in an id
+    (the admin API accepts them) sent the form to another address, and the rating was lost.
+
+    >>> page_path("民政/9#1")
+    '/r/%E6%B0%91%E6%94%BF%2F9%231'
+    """
+    return "/r/" + quote(window_id, safe="")
+
+
 def _page(lang: str, status: int = 200, **context) -> HTMLResponse:
     t = TEXT.get(lang, TEXT["zh"])
-    html = TEMPLATES.get_template("rate.html").render(t=t, lang=lang, faces=FACE_SVGS,
-                                                      reasons_for=REASONS_FOR, **context)
+    window = context.get("window")
+    html = TEMPLATES.get_template("rate.html").render(
+        t=t, lang=lang, faces=FACE_SVGS, reasons_for=REASONS_FOR,
+        path=page_path(window["id"]) if window else None, **context)
     return HTMLResponse(html, status_code=status)
 
 
@@ -141,32 +168,79 @@ def _down(lang: str):
 
 
 def _window(engine, window_code: str):
+    """The window with its unit's name, scale and hotline, active or not; None if unknown."""
     with read(engine) as conn:
-        w = conn.execute(select(windows.c.id, windows.c.name, windows.c.unit_id, units.c.name
-                                .label("unit_name"), units.c.scale)
+        w = conn.execute(select(windows.c.id, windows.c.name, windows.c.unit_id, windows.c.active,
+                                units.c.name.label("unit_name"), units.c.scale, units.c.hotline)
                          .join(units, units.c.id == windows.c.unit_id)
-                         .where(windows.c.id == window_code, windows.c.active.is_(True))) \
-            .mappings().first()
+                         .where(windows.c.id == window_code)).mappings().first()
     return dict(w) if w else None
 
 
-@router.get("/r/{window_code}", response_class=HTMLResponse)
+def _unknown(lang: str, w: dict | None, settings) -> HTMLResponse:
+    """The page of an unknown or closed window, with the hotline to call: the unit's (a closed
+    window's unit is known), else the server's. It said "拨打监督电话" and gave no number."""
+    hotline = ((w or {}).get("hotline") or settings.hotline or "").strip()
+    return _page(lang, 404, state="unknown", window=None, hotline=hotline)
+
+
+def _link_key(rating_id: str) -> str:
+    """The limit table's key of a kiosk follow-up link's one use."""
+    return f"f|{rating_id}"
+
+
+def _sent_key(rating_id: str, form_id: str) -> str | None:
+    """The key noting which form made a link's one use (hashed: a rating id can be long);
+    None for a missing or malformed form id."""
+    if not re.fullmatch(r"[0-9a-f]{32}", form_id or ""):
+        return None
+    return "f|sent|" + hashlib.sha256(f"{rating_id}|{form_id}".encode()).hexdigest()[:40]
+
+
+def _link_use(engine, rating_id: str, form_id: str | None, now: dt.datetime) -> str | None:
+    """How the follow-up link of ``rating_id`` was used: None (not yet, as ``_first``
+    counts), "sent" (by this very form: a double tap, or Back and send again) or "used"."""
+    with read(engine) as conn:
+        last = conn.execute(select(qr_limits.c.last_at)
+                            .where(qr_limits.c.client_key == _link_key(rating_id))).scalar()
+        if last is None or now - last >= FOLLOW_UP_MEMORY:
+            return None
+        sent = _sent_key(rating_id, form_id or "")
+        same = sent is not None and conn.execute(
+            select(qr_limits.c.client_key).where(qr_limits.c.client_key == sent)).first()
+    return "sent" if same else "used"
+
+
+# ``:path``: a window id with a "/" comes encoded (%2F, as the kiosk's QR code has it), and the
+# server decodes it before routing; a plain parameter stops at that "/" and the page was a 404.
+@router.get("/r/{window_code:path}", response_class=HTMLResponse)
 async def rate_page(window_code: str, request: Request, lang: str = "zh", t: str | None = None,
                     done: str | None = None):
     """The mobile rating page of a window (or the follow-up comment page with ``t``; the
     thank-you page with ``done``, where a submission is sent on)."""
     lang = "en" if lang == "en" else "zh"
+    engine = request.app.state.engine
     try:
-        w = await run_in_threadpool(_window, request.app.state.engine, window_code)
+        w = await run_in_threadpool(_window, engine, window_code)
     except DBAPIError as exc:
         return _refused(exc, _down(lang))
-    if w is None:
-        return _page(lang, 404, state="unknown", window=None)
+    if w is None or not w["active"]:
+        return _unknown(lang, w, request.app.state.settings)
     if done is not None:
         return _page(lang, state="thanks", window=w)
-    if t is not None and not check_follow_up_token(request.app.state.settings.secret,
-                                                   w["id"], t, time.time()):
-        return _page(lang, 410, state="expired", window=w)
+    if t is not None:
+        rating_id = check_follow_up_token(request.app.state.settings.secret, w["id"], t,
+                                          time.time())
+        if rating_id is None:
+            return _page(lang, 410, state="expired", window=w)
+        # A used link offered the form again, and what the citizen then typed was thrown
+        # away with "already added" (409). It says so at once, with the window's own form.
+        try:
+            used = await run_in_threadpool(_link_use, engine, rating_id, None, utcnow())
+        except DBAPIError as exc:
+            return _refused(exc, _down(lang))
+        if used:
+            return _page(lang, 409, state="follow_done", window=w)
     levels = C.LEVELS_4 if w["scale"] == 4 else C.LEVELS_5
     return _page(lang, state="follow" if t else "form", window=w, levels=levels, token=t,
                  form_id=uuid.uuid4().hex)
@@ -188,6 +262,19 @@ def phone_number(typed: str) -> str | None:
     return text if PHONE.match(text) and 5 <= digits <= 15 else None
 
 
+def comment_text(typed: str) -> str:
+    r"""A comment as stored: line breaks as LF, at most 500 characters. A browser counts a line
+    break as one character for the field's limit but sends CR LF, so a comment in paragraphs
+    was cut at its end, and stored with CR LF.
+
+    >>> comment_text("一\r\n二\r三")
+    '一\n二\n三'
+    >>> len(comment_text("x\r\n" * 250))
+    499
+    """
+    return typed.replace("\r\n", "\n").replace("\r", "\n").strip()[:500]
+
+
 def _first(conn, key: str, now: dt.datetime, interval: float,
            stamp: dt.datetime | None = None) -> bool:
     """Whether this is the first use of ``key`` in ``interval`` seconds (then it is noted at
@@ -207,6 +294,8 @@ def _first(conn, key: str, now: dt.datetime, interval: float,
 # the kiosk's clock. Its one use is noted at the link's expiry, or now if that is earlier, and
 # forgotten this long after: a kiosk whose clock ran a month ahead made links valid for five
 # weeks, and once the use was forgotten (after 8 days) such a link could add again.
+# a kiosk not heard from for longer (6 heartbeats) no longer says who serves at its window
+ON_DUTY_HEARD = dt.timedelta(minutes=30)
 FOLLOW_UP_MEMORY = dt.timedelta(days=8)
 
 
@@ -266,7 +355,7 @@ def _rating_id(window_id: str, form_id: str) -> str:
     return event_id()
 
 
-@router.post("/r/{window_code}", response_class=HTMLResponse, openapi_extra={"requestBody": {
+@router.post("/r/{window_code:path}", response_class=HTMLResponse, openapi_extra={"requestBody": {
     "required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
         "type": "object", "properties": {
             "level": {"type": "string"}, "reasons": {"type": "array", "items": {"type": "string"}},
@@ -290,11 +379,11 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
         w = await run_in_threadpool(_window, request.app.state.engine, window_code)
     except DBAPIError as exc:
         return _refused(exc, _down(lang))
-    if w is None:
-        return _page(lang, 404, state="unknown", window=None)
+    if w is None or not w["active"]:
+        return _unknown(lang, w, settings)
     level = one("level")
     levels = C.LEVELS_4 if w["scale"] == 4 else C.LEVELS_5
-    comment = one("comment")[:500] or None
+    comment = comment_text(one("comment")) or None
     typed = one("phone")[:40]
     phone = phone_number(typed)
     consent = one("consent") in ("1", "on", "yes", "true")
@@ -306,14 +395,28 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                "consent": consent}
     token = one("t") or None
     rating_id = None
+
+    def as_new_rating(status: int, why: str) -> HTMLResponse:
+        # What the citizen wrote stays: it can go as a new rating of the window (the page
+        # said only "expired", or "already added", and the comment was lost).
+        return _page(lang, status, state="form", window=w, levels=levels,
+                     error=TEXT[lang][why], entered=entered, form_id=form_id or uuid.uuid4().hex)
     if token:
         rating_id = check_follow_up_token(settings.secret, w["id"], token, time.time())
         if rating_id is None:
-            # What the citizen wrote stays: it can go as a new rating of the window (the
-            # page said only "expired", and the comment was lost).
-            return _page(lang, 410, state="form", window=w, levels=levels,
-                         error=TEXT[lang]["expired_form"], entered=entered,
-                         form_id=form_id or uuid.uuid4().hex)
+            return as_new_rating(410, "expired_form")
+        # A link used already (in another tab, or before its page was reloaded) adds nothing,
+        # as one that expired: the text is offered as a new rating. The very form that used
+        # it, sent again (a double tap, Back), is told "thanks", as a QR rating's would be.
+        try:
+            use = await run_in_threadpool(_link_use, request.app.state.engine, rating_id,
+                                          form_id, utcnow())
+        except DBAPIError as exc:
+            return _refused(exc, _down(lang))
+        if use == "sent":
+            return RedirectResponse(f"{page_path(w['id'])}?lang={lang}&done=1", status_code=303)
+        if use == "used":
+            return as_new_rating(409, "follow_done_form")
     # A refusal shows the form again with what the citizen entered; before, a phone number
     # that did not parse, or one given without consent, was dropped without a word.
     problem = ("bad_input" if not token and level not in levels
@@ -336,20 +439,33 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
             if token:
                 # One addition per kiosk rating: the link stays valid for days, and anyone who
                 # photographed it could replace the comment, or the number to call back.
-                if not _first(conn, f"f|{rating_id}", now, FOLLOW_UP_MEMORY.total_seconds(),
-                              stamp=max(now, _link_expiry(token))):
-                    return "follow_done"
+                stamp = max(now, _link_expiry(token))
+                sent = _sent_key(rating_id, form_id)
+                if not _first(conn, _link_key(rating_id), now, FOLLOW_UP_MEMORY.total_seconds(),
+                              stamp=stamp):
+                    same = sent and conn.execute(select(qr_limits.c.client_key).where(
+                        qr_limits.c.client_key == sent)).first()
+                    return "thanks" if same else "follow_done"
+                if sent:   # forgotten with the link's use (``_forget_old``: an "f|" key)
+                    conn.execute(delete(qr_limits).where(qr_limits.c.client_key == sent))
+                    conn.execute(qr_limits.insert().values(client_key=sent, last_at=stamp))
                 rating_store.attach(conn, rating_id, rating_store.COMMENT, {
                     "comment": comment, "phone": phone, "callback_consent": consent}, now)
+                if phone and consent:   # a flagged bad rating asked to be called: a case
+                    open_cases_for_callbacks(conn, [rating_id], now)
                 return "thanks"
             # One clean rating per client and window per interval; the next ones are kept
             # flagged, as a kiosk's lockout does. They were refused (429) and lost: a hall's
             # visitors share its Wi-Fi address, so one rating kept out everyone else's.
             clean = _first(conn, _client_key(settings.secret, client_ip(request), w["id"]),
                            now, interval)
+            # Who is on duty: the window's kiosk's last sign-in, if the kiosk was heard from
+            # lately. One switched off at night names nobody (a rating named whoever signed
+            # in last, maybe yesterday, and opened its case against them).
             staff = conn.execute(select(devices.c.staff_id, devices.c.staff_name).where(
                 devices.c.window_id == w["id"], devices.c.revoked_at.is_(None),
-                devices.c.staff_id.is_not(None))).first()
+                devices.c.staff_id.is_not(None),
+                devices.c.last_seen_at >= now - ON_DUTY_HEARD)).first()
             row = {
                 "id": _rating_id(w["id"], form_id), "device_id": None, "window_id": w["id"],
                 "unit_id": w["unit_id"], "staff_id": staff[0] if staff else None,
@@ -374,6 +490,6 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
         # a full disk, the database out of reach: the citizen keeps what they typed and can
         # send it later
         return _refused(exc, lambda status: again(status, "unavailable"))
-    if outcome == "follow_done":
-        return _page(lang, 409, state="follow_done", window=w)
-    return RedirectResponse(f"/r/{quote(w['id'], safe='')}?lang={lang}&done=1", status_code=303)
+    if outcome == "follow_done":   # used in the moment since the check above
+        return as_new_rating(409, "follow_done_form")
+    return RedirectResponse(f"{page_path(w['id'])}?lang={lang}&done=1", status_code=303)

@@ -1,4 +1,5 @@
-"""Bad-rating cases (差评整改): one per bad, unflagged rating, with deadlines and a state machine.
+"""Bad-rating cases (差评整改): one per bad, unflagged rating (and per flagged one whose citizen
+asked to be called back), with deadlines and a state machine.
 
     new ──verify──▶ verified ──rectify──▶ rectifying ──answer──▶ answered ──close──▶ closed
      │                 │                      ▲                     │
@@ -23,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from .. import constants as C
@@ -103,9 +104,11 @@ def _case_row(r: dict, cal: WorkCalendar, s: DashboardSettings, now) -> tuple:
 
 def open_cases_for(conn: Connection, rating_rows, now: dt.datetime,
                    settings: DashboardSettings | None = None) -> int:
-    """Open a case for each bad, unflagged rating in ``rating_rows`` (dicts of the ratings
-    table). Idempotent by rating id. Returns how many were opened now."""
-    bad = [r for r in rating_rows if int(r["stars"]) <= C.BAD_STARS and not r.get("flagged")]
+    """Open a case for each bad rating in ``rating_rows`` (dicts of the ratings table) that
+    is unflagged or asks to be called back. Idempotent by rating id. Returns how many were
+    opened now."""
+    bad = [r for r in rating_rows if int(r["stars"]) <= C.BAD_STARS
+           and (not r.get("flagged") or callback_requested(r))]
     if not bad:
         return 0
     if settings is None:
@@ -117,6 +120,29 @@ def open_cases_for(conn: Connection, rating_rows, now: dt.datetime,
     return len(insert_new(conn, cases, CASE_COLUMNS,
                           [_case_row(r, cal, settings, now) for r in bad], "rating_id",
                           absent=True))
+
+
+def callback_requested(rating: dict) -> bool:
+    """A number left with consent to be called back. A flagged bad rating (a second rating
+    within the lockout; on the phone page, from the hall's shared Wi-Fi address) is left out
+    of the figures but still opens its case when the citizen asked to be called: "您已提交，
+    感谢" and then no call, with the number kept where nobody would ever see it."""
+    return bool(rating.get("phone")) and bool(rating.get("callback_consent"))
+
+
+# what ``open_cases_for`` reads of a stored rating
+_CASE_SOURCE = (ratings.c.id, ratings.c.unit_id, ratings.c.window_id, ratings.c.staff_id,
+                ratings.c.day, ratings.c.stars, ratings.c.flagged, ratings.c.server_time,
+                ratings.c.phone, ratings.c.callback_consent)
+
+
+def open_cases_for_callbacks(conn: Connection, rating_ids: list[str], now: dt.datetime) -> int:
+    """Cases for flagged bad ratings whose follow-up, which came after them, left a number to
+    be called back (``callback_requested``)."""
+    rows = conn.execute(select(*_CASE_SOURCE).where(
+        ratings.c.id.in_(rating_ids), text(f"ratings.stars <= {C.BAD_STARS}"),
+        ratings.c.flagged.is_(True))).mappings()
+    return open_cases_for(conn, [dict(r) for r in rows], now)
 
 
 _PARSED: dict[str | None, tuple[DashboardSettings, WorkCalendar]] = {}
@@ -142,12 +168,12 @@ def sync_cases(conn: Connection, now: dt.datetime, settings: DashboardSettings |
     arrived since the last run (minus a margin) unless ``full``; indexed on both sides."""
     mark = conn.execute(select(dashboard_kv.c.value).where(dashboard_kv.c.key == SYNC_KEY)) \
         .scalar()
-    q = (select(ratings.c.id, ratings.c.unit_id, ratings.c.window_id, ratings.c.staff_id,
-                ratings.c.day, ratings.c.stars, ratings.c.flagged, ratings.c.server_time)
+    q = (select(*_CASE_SOURCE)
          .outerjoin(cases, cases.c.rating_id == ratings.c.id)
          # literal "stars <= 2" so SQLite can use the partial index ix_ratings_bad_time
-         .where(text(f"ratings.stars <= {C.BAD_STARS}"), ratings.c.flagged.is_(False),
-                cases.c.id.is_(None)))
+         .where(text(f"ratings.stars <= {C.BAD_STARS}"), cases.c.id.is_(None),
+                or_(ratings.c.flagged.is_(False),
+                    and_(ratings.c.callback_consent.is_(True), ratings.c.phone.is_not(None)))))
     if mark and not full:
         q = q.where(ratings.c.server_time >= dt.datetime.fromisoformat(mark) - SYNC_MARGIN)
     rows = [dict(r) for r in conn.execute(q).mappings()]
@@ -219,6 +245,8 @@ def detail(conn: Connection, case_id: int, user: dict, allowed: set[str],
     case["rating"]["flags"] = json.loads(rating["flags"]) if rating.get("flags") else []
     # out of the rates and bad counts because its appeal was accepted (误评/恶意差评)
     case["not_counted"] = C.FLAG_APPEAL_ACCEPTED in case["rating"]["flags"]
+    # opened although flagged, because the citizen asked to be called back
+    case["flagged_callback"] = bool(case["rating"]["flags"]) and not case["not_counted"]
     # names, as the case list shows them (the page showed the codes U-01 / W-001)
     case["unit_name"] = conn.execute(select(units.c.name).where(units.c.id == case["unit_id"])).scalar()
     case["window_name"] = conn.execute(

@@ -210,3 +210,120 @@ def test_qr_ratings_in_a_burst_from_one_address_raise_an_alert(org_setup):
     found = burst_alerts()
     assert len(found) == 1 and found[0].window_id == "W-001"
     assert "3 QR ratings" in found[0].detail
+
+
+def _form_id(page: str) -> str:
+    return re.search(r'name="form_id" value="([0-9a-f]{32})"', page)[1]
+
+
+def test_a_used_follow_up_link_says_so_at_once_and_what_is_typed_later_stays(device, org_setup):
+    # A used link still offered the comment form; the citizen typed a second complaint, a
+    # number and consent, and the answer (409 "already added") threw all of it away. Opened
+    # again, it now says "already added" with the window's own page a tap away; a form from
+    # before the use (another tab) gets its text back as a new rating of the window, as an
+    # expired link's does; and the very form that used the link, sent again (a double tap,
+    # Back), is thanked instead of being offered as a second rating.
+    cfg = device.get("/api/v1/config").json()
+    rating = device.rating("very_dissatisfied")
+    assert device.post_batch([rating]).status_code == 200
+    token = qr.follow_up_token(cfg["follow_up_qr_key"], rating["id"], int(time.time()) + 600)
+    url = f"{org_setup.url}/r/W-001"
+    tabs = [requests.get(url, params={"t": token}, timeout=10).text for _ in range(2)]
+    first = {"t": token, "form_id": _form_id(tabs[0]), "comment": "态度差"}
+    r = requests.post(url, data=first, timeout=10)
+    assert r.status_code == 200 and r.url.endswith("done=1")
+    again = requests.get(url, params={"t": token}, timeout=10)
+    assert again.status_code == 409 and "已补充过意见" in again.text
+    assert "<textarea" not in again.text and 'href="/r/W-001?lang=zh"' in again.text
+    twice = requests.post(url, data=first, timeout=10)
+    assert twice.status_code == 200 and twice.url.endswith("done=1")
+    other = requests.post(url, data={"t": token, "form_id": _form_id(tabs[1]),
+                                     "comment": "还让我跑了三次", "phone": "13800009999",
+                                     "consent": "1"}, timeout=10)
+    assert other.status_code == 409 and "已补充过意见" in other.text
+    assert "还让我跑了三次</textarea>" in other.text and 'value="13800009999"' in other.text
+    assert 'name="level"' in other.text and 'name="t"' not in other.text
+    new = requests.post(url, data={"level": "dissatisfied", "form_id": _form_id(other.text),
+                                   "comment": "还让我跑了三次", "phone": "13800009999",
+                                   "consent": "1"}, timeout=10)
+    assert new.status_code == 200 and new.url.endswith("done=1")
+    with read(org_setup.engine) as conn:
+        rows = conn.execute(select(ratings.c.channel, ratings.c.comment, ratings.c.phone)
+                            .order_by(ratings.c.channel)).all()
+    assert [tuple(r) for r in rows] == [(3, "还让我跑了三次", "13800009999"), (4, "态度差", None)]
+
+
+def test_windows_whose_id_holds_a_hash_a_space_or_a_slash_get_their_page_and_ratings(org_setup):
+    # The admin API accepts such ids ("1#窗口" is a common name). The form posted to
+    # "/r/W#7" (the browser cut it at "#", a 404: the rating was lost), and "/r/民政%2F9", as
+    # the kiosk's QR code has it, was a 404 itself.
+    from urllib.parse import quote, urljoin
+
+    from aggregator import org
+    from aggregator.db import write
+
+    odd = ["W#7", "W 8", "民政/9"]
+    with write(org_setup.engine) as conn:
+        for wid in odd:
+            org.save(conn, "windows", {"id": wid, "name": "1#窗口", "unit_id": "U-01"})
+    for wid in odd:
+        page = requests.get(f"{org_setup.url}/r/{quote(wid, safe='')}", timeout=10)
+        assert page.status_code == 200 and "1#窗口" in page.text, wid
+        action = re.search(r'<form method="post" action="([^"]*)"', page.text)[1]
+        assert action == f"/r/{quote(wid, safe='')}?lang=zh", wid
+        r = requests.post(urljoin(org_setup.url, action), timeout=10, allow_redirects=False,
+                          data={"level": "satisfied", "form_id": _form_id(page.text)})
+        assert r.status_code == 303, (wid, r.status_code)
+        assert r.headers["location"] == f"/r/{quote(wid, safe='')}?lang=zh&done=1"
+        gone = requests.get(f"{org_setup.url}/r/{quote(wid, safe='')}", params={"t": "x.1.y"},
+                            timeout=10)   # the expired link's "rate this window" leads back
+        assert gone.status_code == 410 and f'href="/r/{quote(wid, safe="")}?lang=zh"' in gone.text
+    with read(org_setup.engine) as conn:
+        stored = sorted(conn.execute(select(ratings.c.window_id)).scalars())
+    assert stored == sorted(odd)
+
+
+def test_a_comment_in_paragraphs_is_stored_whole_with_line_feeds(org_setup):
+    # A browser counts a line break as one character for the field's 500, but sends CR LF;
+    # the server kept the first 500 characters it got, so a comment of 27 lines lost its last
+    # two without a word, and CR LF was stored.
+    lines = [f"第{i:02d}段，办事过程中遇到的问题说明。" for i in range(1, 28)]
+    text = "\n".join(lines)[:500]
+    assert len(text) == 500 and len(text.replace("\n", "\r\n")) > 500
+    r = requests.post(f"{org_setup.url}/r/W-001", timeout=10, data={
+        "level": "basic_satisfied", "comment": text.replace("\n", "\r\n")})
+    assert r.status_code == 200
+    with read(org_setup.engine) as conn:
+        assert conn.execute(select(ratings.c.comment)).scalar() == text
+
+
+def test_an_unknown_or_closed_window_gives_a_hotline_to_call_or_promises_none(org_setup):
+    # The page said "请…拨打监督电话" and gave no number. A closed window's unit is known:
+    # its hotline; else the server's (AGGREGATOR_HOTLINE); with none, no call is promised.
+    from aggregator import Settings, org, qr_page
+    from aggregator.db import write
+
+    with write(org_setup.engine) as conn:
+        org.save(conn, "units", {"id": "U-01", "name": "城关便民服务中心", "region_id": "R-1a",
+                                 "hotline": "0931-8888888"})
+        org.save(conn, "windows", {"id": "W-002", "name": "社保窗口", "unit_id": "U-01",
+                                   "active": False})
+    closed = requests.get(f"{org_setup.url}/r/W-002", timeout=10)
+    assert closed.status_code == 404 and "拨打监督电话 0931-8888888" in closed.text
+    unknown = requests.get(f"{org_setup.url}/r/NOPE?lang=en", timeout=10)
+    assert unknown.status_code == 404 and "complaint hotline 12345" in unknown.text
+    none = qr_page._unknown("zh", None, Settings(secret="s", hotline="")).body.decode()
+    assert "电话" not in none and "未找到该窗口" in none
+
+
+def test_the_follow_up_page_asks_for_a_comment_or_a_phone_not_two_optional_fields(device,
+                                                                                  org_setup):
+    # Both fields said "选填" (optional) and the button "提交评价", yet sending both empty is
+    # refused: the words now say one of the two is needed, and that a comment is sent.
+    cfg = device.get("/api/v1/config").json()
+    token = qr.follow_up_token(cfg["follow_up_qr_key"], device.rating("dissatisfied")["id"],
+                               int(time.time()) + 600)
+    page = requests.get(f"{org_setup.url}/r/W-001", params={"t": token}, timeout=10).text
+    assert "选填" not in page and "至少填写一项" in page and ">提交意见</button>" in page
+    en = requests.get(f"{org_setup.url}/r/W-001", params={"t": token, "lang": "en"}, timeout=10)
+    assert "optional" not in en.text and "at least one" in en.text

@@ -56,3 +56,121 @@ def test_citizen_rates_on_the_phone_and_a_bad_number_is_asked_again_not_dropped(
     assert row["level"] == "dissatisfied" and row["channel"] == 3
     assert json.loads(row["reasons"]) == ["waiting_time"]
     assert row["phone"] == "138 0001 2345" and row["callback_consent"] is True
+
+
+def _phone(browser):
+    return browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True,
+                               has_touch=True, locale="zh-CN")
+
+
+def test_a_used_follow_up_link_offers_no_form_and_a_form_sent_late_keeps_its_text(
+        browser, dash_sqlite, tmp_path):
+    # The follow-up QR code a kiosk shows after a bad rating adds once. Opened again (from the
+    # scanner's history, or while the kiosk still shows it) it offered the form; the citizen
+    # typed a second complaint with a number to call back, and the answer "already added"
+    # (409) threw it all away. A tab opened before the use keeps its text, to send as a new
+    # rating; a tab opened after shows no form, and "评价本窗口" leads to the window's page.
+    import time
+
+    from aggregator import qr
+
+    dash = dash_sqlite
+    with read(dash.engine) as conn:
+        rating_id = conn.execute(select(ratings.c.id).where(
+            ratings.c.window_id == "W-001", ratings.c.channel == 4,
+            ratings.c.level == "dissatisfied", ratings.c.comment.is_(None)).limit(1)).scalar_one()
+    token = qr.follow_up_token(qr.window_key("test-secret", "W-001"), rating_id,
+                               int(time.time()) + 7 * 86400)
+    url = f"{dash.url}/r/W-001?t={token}"
+    context = _phone(browser)
+    try:
+        first, late = context.new_page(), context.new_page()
+        first.goto(url)
+        late.goto(url)
+        first.fill("textarea[name=comment]", "窗口人员一直在玩手机")
+        first.click("button[type=submit]")
+        assert "感谢" in first.locator(".msg").inner_text()
+        late.fill("textarea[name=comment]", "补充：还让我跑了三次")
+        late.fill("input[name=phone]", "13800009999")
+        late.check("input[name=consent]")
+        late.click("button[type=submit]")
+        assert "已补充过意见" in late.locator("p.error").inner_text()
+        assert late.input_value("textarea[name=comment]") == "补充：还让我跑了三次"
+        assert late.input_value("input[name=phone]") == "13800009999"
+        assert late.is_checked("input[name=consent]")
+        late.screenshot(path=tmp_path / "follow-used-kept.png", full_page=True)
+        late.locator("label", has=late.locator("[value=dissatisfied]")).click()
+        late.click("button[type=submit]")
+        assert "感谢您的评价" in late.locator(".msg").inner_text()
+        again = context.new_page()
+        response = again.goto(url)
+        assert response.status == 409 and "已补充过意见" in again.locator(".msg").inner_text()
+        assert again.locator("textarea").count() == 0
+        again.click("text=评价本窗口")
+        assert again.locator("input[name=level]").count() == 5 and "t=" not in again.url
+    finally:
+        context.close()
+    with read(dash.engine) as conn:
+        kiosk = conn.execute(select(ratings.c.comment).where(ratings.c.id == rating_id)).scalar()
+        new = conn.execute(select(ratings.c.channel, ratings.c.level, ratings.c.phone).where(
+            ratings.c.comment == "补充：还让我跑了三次")).one()
+    assert kiosk == "窗口人员一直在玩手机"
+    assert tuple(new) == (3, "dissatisfied", "13800009999")
+
+
+def test_windows_whose_id_holds_a_hash_a_space_or_a_slash_are_rated_on_the_phone(
+        browser, dash_sqlite):
+    # Such ids are accepted ("1#窗口" is a common name). The form's action was "/r/W#7", so
+    # the browser posted to "/r/W" (a 404) and the rating was lost; "民政/9", encoded in the
+    # kiosk's QR code as "民政%2F9", was a 404 page.
+    from urllib.parse import quote
+
+    from aggregator import org
+    from aggregator.db import write
+
+    dash = dash_sqlite
+    odd = ["W#7", "W 8", "民政/9"]
+    with write(dash.engine) as conn:
+        unit = conn.execute(select(ratings.c.unit_id).where(ratings.c.window_id == "W-001")
+                            .limit(1)).scalar_one()
+        for wid in odd:
+            org.save(conn, "windows", {"id": wid, "name": "1#窗口", "unit_id": unit})
+    context = _phone(browser)
+    try:
+        page = context.new_page()
+        for wid in odd:
+            assert page.goto(f"{dash.url}/r/{quote(wid, safe='')}").status == 200, wid
+            page.locator("label", has=page.locator("[value=satisfied]")).click()
+            page.click("button[type=submit]")
+            assert "感谢您的评价" in page.locator(".msg").inner_text(), wid
+    finally:
+        context.close()
+    with read(dash.engine) as conn:
+        stored = conn.execute(select(ratings.c.window_id).where(
+            ratings.c.window_id.in_(odd), ratings.c.channel == 3)).scalars().all()
+    assert sorted(stored) == sorted(odd)
+
+
+def test_a_comment_written_in_paragraphs_is_stored_as_the_phone_showed_it(browser, dash_sqlite):
+    # The field stops at 500 characters counting a line break as one, but the browser sends
+    # CR LF: the server kept its first 500 characters, and the last lines of a long comment
+    # in paragraphs were gone, though the counter had said 500 / 500.
+    dash = dash_sqlite
+    text = "\n".join(f"第{i:02d}段，办事过程中遇到的问题说明。" for i in range(1, 40))
+    context = _phone(browser)
+    try:
+        page = context.new_page()
+        page.goto(f"{dash.url}/r/W-006")
+        page.locator("label", has=page.locator("[value=basic_satisfied]")).click()
+        page.click("textarea[name=comment]")
+        page.keyboard.insert_text(text)
+        shown = page.input_value("textarea[name=comment]")
+        assert len(shown) == 500 and page.locator("#count").inner_text() == "500 / 500"
+        page.click("button[type=submit]")
+        assert "感谢您的评价" in page.locator(".msg").inner_text()
+    finally:
+        context.close()
+    with read(dash.engine) as conn:
+        stored = conn.execute(select(ratings.c.comment).where(
+            ratings.c.window_id == "W-006", ratings.c.comment.like("第01段%"))).scalars().all()
+    assert stored == [shown] and shown.count("\n") == 26
