@@ -23,6 +23,7 @@ import os
 import sqlite3
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -182,6 +183,40 @@ def _boot_id() -> str:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).astimezone()
+
+
+def _unstorable_field(value: Any, where: str = "") -> str | None:
+    """The dotted path of the first value JSON-as-UTF-8 cannot hold (a string with a lone
+    surrogate, a set, a datetime …), or None; "" when ``value`` itself is the problem."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and not _encodable(key) \
+                    or not isinstance(key, (str, int, float, bool, type(None))):
+                return path
+            found = _unstorable_field(item, path)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for n, item in enumerate(value):
+            found = _unstorable_field(item, f"{where}[{n}]")
+            if found is not None:
+                return found
+        return None
+    if value is None or isinstance(value, (bool, int, float)):
+        return None
+    if isinstance(value, str) and _encodable(value):
+        return None
+    return where
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parse_time(text: str) -> datetime:
@@ -412,13 +447,11 @@ class RatingStore:
             # run on the tamper-evident event log's connection (and the plugin scan imports
             # importlib.metadata, email and zipfile and reads every installed distribution).
             db = Database(self.conn, execute_plugins=False)
-            # Under one write lock, so that two instances opening at once do not race.
-            self._begin()
-            _migrations().apply(db)
-            self.conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
-            self._rollback()
             raise self._translate(exc, "migrating") from exc
+        # Under one write lock, so that two instances opening at once do not race.
+        with self._transaction("migrating"):
+            _migrations().apply(db)
 
     def _identity(self) -> tuple[str, str]:
         ident_file = self.path.with_name("device.json")
@@ -435,16 +468,11 @@ class RatingStore:
             if self.recovered_from is None and ident.get("stream_id"):
                 self.recovered_from = self._moved_aside_before()
             stream_id = str(uuid.uuid4())
-            self._begin()
-            try:
+            with self._transaction("writing the device identity"):
                 self.conn.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('device_id', ?), ('stream_id', ?)",
                     (device_id, stream_id),
                 )
-                self.conn.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                self._rollback()
-                raise self._translate(exc, "writing the device identity") from exc
             meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
             device_id, stream_id = meta["device_id"], meta["stream_id"]
         if ident.get("device_id") != device_id or ident.get("stream_id") != stream_id:
@@ -494,6 +522,27 @@ class RatingStore:
             except sqlite3.DatabaseError:
                 pass
 
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` around the block; rolled back whatever it raises.
+
+        SQLite's errors come out as StoreError / StoreFullError naming ``doing``; any other
+        exception is re-raised as it is, after the rollback. Only SQLite's errors were rolled
+        back before: a payload with a lone surrogate (UnicodeEncodeError in the hash) left the
+        write lock held, so no tap after it was recorded and the sync worker's connection got
+        "database is locked".
+        """
+        try:
+            self._begin()
+            yield
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            self._rollback()
+            raise self._translate(exc, doing) from exc
+        except BaseException:
+            self._rollback()
+            raise
+
     def _translate(self, exc: sqlite3.DatabaseError, doing: str) -> StoreError:
         name = getattr(exc, "sqlite_errorname", "")
         if name.startswith("SQLITE_FULL") or "full" in str(exc).lower() \
@@ -502,8 +551,22 @@ class RatingStore:
         return StoreError(f"{self.path}: {doing} failed: {exc}")
 
     # ------------------------------------------------------------------ record
+    def _payload_text(self, type_: str, payload: dict[str, Any]) -> str:
+        """The payload as stored (JSON); StoreError naming the field when it cannot be."""
+        try:
+            text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            text.encode("utf-8")
+            return text
+        except (TypeError, ValueError) as exc:   # UnicodeEncodeError is a ValueError
+            where = _unstorable_field(payload)
+            field = f" (field {where!r})" if where else ""
+            raise StoreError(
+                f"{self.path}: the {type_} event was not recorded: its payload{field} cannot be "
+                f"stored as JSON text ({exc})") from exc
+
     def _append(self, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Insert one event inside the caller's open transaction."""
+        payload_text = self._payload_text(type_, payload)
         last = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
         event = {
@@ -524,22 +587,18 @@ class RatingStore:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 seq, event["id"], type_, event["device_time"], self.boot_id, event["mono_ns"],
-                json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True),
-                prev, event["hash"],
+                payload_text, prev, event["hash"],
             ),
         )
         return event
 
     def record(self, type_: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Append one event durably and return it; raise StoreFullError / StoreError."""
-        try:
-            self._begin()
+        """Append one event durably and return it; raise StoreFullError / StoreError (also for
+        a payload that cannot be stored: text with a lone surrogate, a value JSON cannot hold).
+        Whatever fails, the transaction is rolled back and the next record works."""
+        with self._transaction(f"recording a {type_} event"):
             event = self._append(type_, dict(payload or {}))
-            self.conn.execute("COMMIT")
-            return event
-        except sqlite3.DatabaseError as exc:
-            self._rollback()
-            raise self._translate(exc, f"recording a {type_} event") from exc
+        return event
 
     # ------------------------------------------------------------------ reading
     def _event(self, row: sqlite3.Row | tuple) -> dict[str, Any]:
@@ -623,13 +682,8 @@ class RatingStore:
         cutoff = self._clock() - older_than
         total = 0
         while True:
-            try:
-                self._begin()
+            with self._transaction("deleting old acknowledged events"):
                 deleted = self._prune_chunk(cutoff, chunk)
-                self.conn.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                self._rollback()
-                raise self._translate(exc, "deleting old acknowledged events") from exc
             total += deleted
             if deleted < chunk:
                 break
@@ -687,23 +741,15 @@ class RatingStore:
         batch = self.open_batch(skip)
         if batch is not None:
             return batch
-        try:
-            self._begin()
+        with self._transaction("freezing a batch"):
             cursor = self.conn.execute(_PENDING_EVENT_JSON, (_q(self.device_id), _q(self.stream_id),
                                                              max_events))
             # The cursor steps row by row: only as many events as fit under max_bytes are read
             # (a full batch is bounded by bytes, ~400 ratings, before it is by count).
             seqs, items = _fitting(cursor, max_bytes)
             cursor.close()
-            if not items:
-                self.conn.execute("COMMIT")
-                return None
-            batch = self._freeze_items(seqs, items, gzip_level)
-            self.conn.execute("COMMIT")
-            return batch
-        except sqlite3.DatabaseError as exc:
-            self._rollback()
-            raise self._translate(exc, "freezing a batch") from exc
+            batch = self._freeze_items(seqs, items, gzip_level) if items else None
+        return batch
 
     def _freeze(self, events: list[dict[str, Any]], max_bytes: int,
                 gzip_level: int = GZIP_LEVEL) -> dict[str, Any]:
@@ -751,8 +797,7 @@ class RatingStore:
 
     def split_batch(self, batch_id: str, gzip_level: int = GZIP_LEVEL) -> list[dict[str, Any]]:
         """Replace an open batch the server found too large by two halves (413)."""
-        try:
-            self._begin()
+        with self._transaction("splitting a batch"):
             events = self.batch_events(batch_id)
             self.conn.execute(
                 f"UPDATE batches SET closed_at = ?, outcome = 'split', {_DROP_BODY} WHERE id = ?",
@@ -769,11 +814,7 @@ class RatingStore:
                 self.conn.execute(
                     "UPDATE events SET quarantine = 'too_large' WHERE seq = ?", (events[0]["seq"],)
                 )
-            self.conn.execute("COMMIT")
-            return halves
-        except sqlite3.DatabaseError as exc:
-            self._rollback()
-            raise self._translate(exc, "splitting a batch") from exc
+        return halves
 
     def mark_acked(
         self, batch_id: str, acked_ids: list[str], quarantined: dict[str, str] | None = None
@@ -785,8 +826,7 @@ class RatingStore:
         """
         quarantined = quarantined or {}
         now = self._clock().isoformat()
-        try:
-            self._begin()
+        with self._transaction("marking a batch acknowledged"):
             span = self.conn.execute(
                 "SELECT first_seq, last_seq FROM batches WHERE id = ?", (batch_id,)
             ).fetchone()
@@ -827,10 +867,6 @@ class RatingStore:
                 (now, batch_id),
             )
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_ack', ?)", (now,))
-            self.conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            self._rollback()
-            raise self._translate(exc, "marking a batch acknowledged") from exc
         self._checkpoint()
         return acked
 
@@ -848,12 +884,11 @@ class RatingStore:
     # ------------------------------------------------------------ meta, config
     def _write(self, sql: str, params: tuple) -> None:
         try:
-            self._begin()
-            self.conn.execute(sql, params)
-            self.conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            self._rollback()
-            raise self._translate(exc, "writing") from exc
+            with self._transaction("writing"):
+                self.conn.execute(sql, params)
+        except (UnicodeEncodeError, OverflowError) as exc:   # a value SQLite cannot bind
+            raise StoreError(f"{self.path}: writing failed: a value cannot be stored ({exc}); "
+                             "nothing was written") from exc
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -875,17 +910,20 @@ class RatingStore:
     def apply_config(self, config: dict[str, Any], etag: str | None, version: int | None = None) -> dict[str, Any]:
         """Store a pulled device config and record ``config_applied`` in one transaction."""
         try:
-            self._begin()
+            body = json.dumps(config, ensure_ascii=False)
+            body.encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            where = _unstorable_field(config)
+            field = f" (field {where!r})" if where else ""
+            raise StoreError(f"{self.path}: the device config was not applied: it{field} cannot "
+                             f"be stored as JSON text ({exc})") from exc
+        with self._transaction("applying the device config"):
             self.conn.execute(
                 "INSERT OR REPLACE INTO device_config (id, etag, version, body, applied_at) VALUES (1, ?, ?, ?, ?)",
-                (etag, version, json.dumps(config, ensure_ascii=False), self._clock().isoformat()),
+                (etag, version, body, self._clock().isoformat()),
             )
             event = self._append("config_applied", {"etag": etag, "version": version})
-            self.conn.execute("COMMIT")
-            return event
-        except sqlite3.DatabaseError as exc:
-            self._rollback()
-            raise self._translate(exc, "applying the device config") from exc
+        return event
 
     def device_config(self) -> tuple[dict[str, Any] | None, str | None]:
         """The last applied server config and its ETag, or (None, None)."""

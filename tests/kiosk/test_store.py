@@ -363,3 +363,63 @@ def test_a_migration_added_later_runs_once_on_an_existing_database(db_path, monk
         s.close()
         assert columns == ["key", "value", "note"]
         assert names == ["m001_event_log", "m002_test_column"]
+
+
+def _other_writer_gets_the_lock(db_path) -> bool:
+    """Whether a second connection (the sync worker has its own) can start a write now."""
+    import sqlite3
+
+    other = sqlite3.connect(db_path, timeout=0.2, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        other.close()
+
+
+def test_a_payload_that_cannot_be_stored_is_a_store_error_and_the_next_record_works(store, db_path):
+    # A queue system sent a case number with a lone UTF-16 surrogate ("2024-\ud842"). Hashing
+    # it raised UnicodeEncodeError inside BEGIN IMMEDIATE; only SQLite's errors were rolled
+    # back, so the write lock stayed held: the next citizen's tap was not recorded and the sync
+    # worker's connection got "database is locked". It must be the store's own error (callers
+    # catch StoreError), name the field, and leave the database as it was.
+    store.record("rating", {"level": "satisfied"})
+    with pytest.raises(StoreError, match="case_no") as raised:
+        store.record("invitation", {"case_no": "2024-\ud842", "source": "http"})
+    assert "invitation event was not recorded" in str(raised.value)
+    assert not store.conn.in_transaction
+    assert _other_writer_gets_the_lock(db_path)
+    assert store.record("rating", {"level": "very_satisfied"})["seq"] == 2
+    assert [e["type"] for e in store.iter_events()] == ["rating", "rating"]
+    assert store.verify_chain()[0]
+
+
+def test_a_value_json_cannot_hold_is_a_store_error_naming_its_field(store, db_path):
+    with pytest.raises(StoreError, match="'detail.when'"):
+        store.record("app_start", {"detail": {"when": object()}})
+    with pytest.raises(StoreError, match="'roster'"):
+        store.apply_config({"roster": "\udc80"}, etag="e1")
+    assert not store.conn.in_transaction and _other_writer_gets_the_lock(db_path)
+    assert store.device_config() == (None, None)
+    assert store.record("rating", {"level": "satisfied"})["seq"] == 1
+
+
+def test_any_exception_inside_a_write_rolls_it_back(store, db_path, monkeypatch):
+    # Every write method shares one transaction helper: whatever goes wrong inside it (here a
+    # bug in freezing a batch), the lock is released and nothing is half-written.
+    for i in range(3):
+        store.record("rating", {"n": i})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug while freezing")
+
+    monkeypatch.setattr(store, "_freeze_items", broken)
+    with pytest.raises(RuntimeError):
+        store.freeze_batch()
+    assert not store.conn.in_transaction and _other_writer_gets_the_lock(db_path)
+    monkeypatch.undo()
+    batch = store.freeze_batch()
+    assert batch is not None and batch["n"] == 3
