@@ -57,6 +57,8 @@ REFERENCES = {"parent_id": regions, "region_id": regions, "unit_id": units,
 # name (a roster file is easily made with one) broke that period's rankings export.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TRUE = {"1", "true", "yes", "y", "是", "党员", "x", "✓"}
+# characters an id or code may not hold: each changes what a web address means
+URL_BREAKING = re.compile(r"[/\\#?%]")
 FALSE = {"0", "false", "no", "n", "否", "", "群众"}
 
 
@@ -113,6 +115,14 @@ def _convert(kind, value, where: str, name: str):
         raise refused(f"{bad} holds the control character U+{ord(control.group()):04X} at "
                       f"position {control.start() + 1}, got {value!r:.80}", name, "control",
                       char=f"U+{ord(control.group()):04X}", position=control.start() + 1)
+    breaks = URL_BREAKING.search(value) if name in ("id", "code") else None
+    if breaks:
+        # An id is part of its pages' addresses (/r/<window>, /dashboard/windows/<window>,
+        # /dashboard/roster/staff/<id>): "W#7" sent the phone page's form elsewhere and lost
+        # the rating, "民政/9" was a 404.
+        raise refused(f"{bad} must not contain {breaks.group()!r} (it is part of web "
+                      f"addresses); got {value!r:.80}", name, "id_char", char=breaks.group(),
+                      value=value.strip())
     return value.strip()
 
 

@@ -22,6 +22,31 @@ def test_org_api_saves_and_rejects_unknown_fields_and_references(org_setup):
     assert r.status_code == 400 and r.json()["field"] == "scale"
 
 
+def test_ids_that_would_change_a_web_address_are_refused(org_setup):
+    # An id is part of its pages' addresses: a window "W#7" sent the phone page's form to
+    # "/r/W" and the rating was lost; "民政/9" was a 404 on the dashboard.
+    from aggregator.dashboard.i18n import translator
+    from aggregator.dashboard.i18n_problems import problem_text
+
+    url, h = org_setup.url, org_setup.admin
+    for entity, body in (("windows", {"id": "W#7", "name": "1#窗口", "unit_id": "U-01"}),
+                         ("windows", {"id": "民政/9", "name": "民政", "unit_id": "U-01"}),
+                         ("units", {"id": "U?2", "name": "x"}),
+                         ("staff", {"id": "S%41", "name": "x"}),
+                         ("service-items", {"code": "A\\1", "name": "x"})):
+        r = requests.post(f"{url}/api/v1/{entity}", headers=h, json=body, timeout=10)
+        key = "code" if entity == "service-items" else "id"
+        assert r.status_code == 400 and r.json()["field"] == key, (body, r.text)
+        assert "part of web addresses" in r.json()["detail"]
+    ok = requests.post(f"{url}/api/v1/windows", headers=h, timeout=10,
+                       json={"id": "1号窗口", "name": "1#窗口", "unit_id": "U-01"})
+    assert ok.status_code == 200   # a "#" in a name is fine
+    args = {"msg": "id_char", "field": "id", "char": "#", "value": "W#7", "column": "编号",
+            "row": 3}
+    assert str(problem_text({"text": "…", "args": args}, translator("zh_CN"))) == \
+        "第 3 行「编号」列：编号不能含有「#」（编号是网页地址的一部分），现为「W#7」"
+
+
 def test_roster_csv_import_reports_row_and_column(org_setup):
     url, h = org_setup.url, org_setup.admin
     bad = "编号,姓名,工号,星级,党员,单位\nS-100,张伟,0100,5,是,U-01\nS-101,李娜,0101,九,否,U-01\n"
