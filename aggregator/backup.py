@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 
 from .db import is_disk_full, utcnow
 from .errors import AggregatorError, ConfigError
-from .migrations import migrate
+from .migrations import check_version, migrate
 
 PAGES_PER_STEP = 4096  # let writers in between steps of a large online backup
 
@@ -70,6 +70,33 @@ def _check_folder(target: Path) -> None:
     if not target.parent.is_dir():
         raise BackupError(f"folder {target.parent} does not exist (is the backup disk mounted?); "
                           "make it first")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """``a`` and ``b`` are one file: the same path once resolved (symbolic links, ``..``), or,
+    when both exist, the same inode (a hard link, a bind mount)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _is_database_or_side_file(database: Path, path: Path) -> bool:
+    """``path`` is the SQLite file ``database`` or one of the files SQLite and the writers'
+    lock keep beside it."""
+    return any(_same_file(Path(f"{database}{suffix}"), path)
+               for suffix in ("", "-wal", "-shm", "-journal", ".lock"))
+
+
+def _check_database_file(path: Path) -> None:
+    """The database ``path`` of a backup is a file (a folder was "does not exist")."""
+    if path.is_dir():
+        raise BackupError(f"database {path} is a folder, not a SQLite database file; give the "
+                          "database's file")
+    if not path.exists():
+        raise BackupError(f"database {path} does not exist")
 
 
 def _check_sqlite_file(path: Path, name: Path | None = None) -> int:
@@ -126,8 +153,12 @@ def backup_sqlite(engine: Engine, target: Path) -> dict:
     later makes no side files and works from read-only media.
     """
     source = _sqlite_path(engine)
-    if not source.is_file():
-        raise BackupError(f"database {source} does not exist")
+    _check_database_file(source)
+    if _is_database_or_side_file(source, target):
+        # It reported success and renamed the copy over the live database: a running server
+        # went on writing to the replaced file's WAL and acknowledged events were lost.
+        raise BackupError(f"--output {target} is the database itself (or a file SQLite keeps "
+                          "beside it); give another file, best on another disk; nothing done")
     if target.is_dir() or not target.name:
         raise BackupError(f"{target} is a folder; give the backup's file name")
     _check_folder(target)
@@ -165,8 +196,16 @@ def restore_sqlite(engine: Engine, source: Path, *, force: bool = False) -> dict
     if not source.is_file():
         raise BackupError(f"backup file {source} does not exist" if not source.exists()
                           else f"{source} is not a file")
-    version = _check_sqlite_file(source)
     target = _sqlite_path(engine)
+    if _is_database_or_side_file(target, source):
+        # copying a file onto itself hung for good and ignored Ctrl-C
+        raise BackupError(f"--input {source} is the database itself; give a backup file made "
+                          "by `aggregator backup`; nothing done")
+    if target.is_dir():
+        raise BackupError(f"database {target} is a folder, not a SQLite database file; give "
+                          "the file to restore into")
+    version = _check_sqlite_file(source)
+    check_version(version, f"backup {source}")
     engine.dispose()
     if target.exists() and not force:
         held = _holds(target)
@@ -192,7 +231,10 @@ def _holds(path: Path) -> str | None:
     """What restoring over the file ``path`` would destroy, or None (an empty database)."""
     if path.stat().st_size == 0:
         return None
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise BackupError(f"{path} cannot be opened: {exc}") from None
     try:
         conn.execute("SELECT 1 FROM schema_migrations LIMIT 1")
     except sqlite3.DatabaseError:
@@ -252,6 +294,7 @@ def restore_pg(engine: Engine, source: Path, *, force: bool = False) -> dict:
     if not source.is_file():
         raise BackupError(f"backup file {source} does not exist")
     _run([pg_tool("pg_restore"), "--list", str(source)])
+    check_version(_archive_version(source), f"backup {source}")
     if not force:
         with engine.connect() as conn:
             has = conn.exec_driver_sql(
@@ -266,6 +309,21 @@ def restore_pg(engine: Engine, source: Path, *, force: bool = False) -> dict:
           "--exit-on-error", "--dbname", url, str(source)], env)
     applied = migrate(engine)
     return {"backend": "postgresql", "from": str(source), "migrations_applied": applied}
+
+
+def _archive_version(source: Path) -> int | None:
+    """The newest migration recorded in the pg_dump archive ``source`` (None: none there)."""
+    proc = subprocess.run([pg_tool("pg_restore"), "--data-only", "--table=schema_migrations",
+                           "--file=-", str(source)], capture_output=True, text=True)
+    versions, rows = [], False
+    for line in proc.stdout.splitlines():
+        if line.startswith("COPY ") and "schema_migrations" in line:
+            rows = True
+        elif rows and line == "\\.":
+            break
+        elif rows and line.split("\t", 1)[0].isdigit():
+            versions.append(int(line.split("\t", 1)[0]))
+    return max(versions, default=None)
 
 
 def backup(engine: Engine, target: Path) -> dict:

@@ -18,8 +18,10 @@ def _database(args) -> str:
     given = args.database if args.database is not None else \
         os.environ.get("AGGREGATOR_DATABASE_URL")
     if given is not None and not given.strip():
-        # an unset variable in a script (--database "$DB") wrote ./var/aggregator.db
-        raise _refuse("--database is empty; give the database URL, e.g. "
+        # an unset variable in a script (--database "$DB") wrote ./var/aggregator.db; an
+        # empty AGGREGATOR_DATABASE_URL was reported as an empty --database
+        named = "--database" if args.database is not None else "AGGREGATOR_DATABASE_URL"
+        raise _refuse(f"{named} is empty; give the database URL, e.g. "
                       "sqlite:////var/lib/aggregator/aggregator.db")
     url = given or DEFAULT_DB
     if url.split("?")[0] in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
@@ -47,8 +49,12 @@ def _engine(args, create: bool = False):
     url = _database(args)
     if not create and url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///"):].split("?")[0])
-        if not path.exists():
-            raise _refuse(f"no aggregator database at {path.resolve()}: give the server's with "
+        # An empty file is no database either: `devices` and `scan-alerts` migrated one (a
+        # `touch`ed or truncated file) and reported an empty fleet and no alerts as success.
+        empty = path.is_file() and path.stat().st_size == 0
+        if not path.exists() or empty:
+            raise _refuse(f"no aggregator database at {path.resolve()}"
+                          + (" (an empty file)" if empty else "") + ": give the server's with "
                           "--database (or AGGREGATOR_DATABASE_URL); `aggregator migrate` "
                           "creates a new one")
     engine = make_engine(url)
@@ -75,12 +81,19 @@ def cmd_serve(args) -> int:
     from .settings import Settings
 
     url = _database(args)
-    settings = Settings.from_env(public_url=args.public_url)   # a bad value: stop before all
+    try:   # a bad value: stop before all
+        settings = Settings.from_env(public_url=args.public_url)
+    except ConfigError as exc:   # a bad --public-url was reported as AGGREGATOR_PUBLIC_URL
+        env = "AGGREGATOR_PUBLIC_URL "
+        if args.public_url is None or not exc.detail.startswith(env):
+            raise
+        raise ConfigError("--public-url " + exc.detail[len(env):]) from None
     try:   # before the migrations and uvicorn, which said only "Name or service not known"
-        socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
+        found = socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise ConfigError(f"--host {args.host!r} is not an address this machine can listen on "
                           f"({exc.strerror or exc})") from None
+    _check_listen(args.host, args.port, found[0])
     migrate(make_engine(url))
     if not os.environ.get("AGGREGATOR_SECRET"):
         print("aggregator: AGGREGATOR_SECRET is unset; QR follow-up tokens will not survive a "
@@ -103,6 +116,23 @@ def cmd_serve(args) -> int:
         _settle_heap()
         uvicorn.run(app, host=args.host, port=args.port, log_config=logs.uvicorn_log_config())
     return 0
+
+
+def _check_listen(host: str, port: int, addrinfo: tuple) -> None:
+    """ConfigError unless ``host``:``port`` can be listened on now: a port in use or an
+    address of another machine ended uvicorn with exit 3 and six JSON log lines."""
+    family, kind, proto, _, address = addrinfo
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn does
+            probe.bind(address)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        shown = f"[{host}]" if ":" in host else host
+        from .errors import ConfigError
+
+        raise ConfigError(f"cannot listen on {shown}:{port}: {why[:1].lower()}{why[1:]}") \
+            from None
 
 
 def _settle_heap() -> None:
@@ -253,8 +283,11 @@ def _new_password(args) -> str | None:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     try:
-        password = getpass.getpass(f"password for {args.username[:64]}: ")
-        again = getpass.getpass("again: ")
+        if _terminal():
+            password = getpass.getpass(f"password for {args.username[:64]}: ")
+            again = getpass.getpass("again: ")
+        else:   # getpass printed Python's GetPassWarning and prompts into the output
+            password, again = (_stdin_line() for _ in range(2))
     except EOFError:   # no terminal and nothing on standard input
         print(f"aggregator {args.command}: no password given (type it at a terminal, or pass "
               "--password-stdin); nothing changed", file=sys.stderr)
@@ -264,6 +297,22 @@ def _new_password(args) -> str | None:
               file=sys.stderr)
         return None
     return password
+
+
+def _terminal() -> bool:
+    """A terminal to type a password at (what ``getpass`` opens)."""
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
+
+
+def _stdin_line() -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.rstrip("\r\n")
 
 
 def cmd_create_user(args) -> int:
@@ -348,7 +397,7 @@ def cmd_export_ratings(args) -> int:
     settings = Settings.from_env()
     first, last = rating_export.parse_days(None, args.date_from, args.date_to, None)
     fmt = args.format or ("xlsx" if args.output.lower().endswith(".xlsx") else "csv")
-    output = Path(args.output)
+    output = _export_output(args.output)
     engine, now, t = _engine(args), utcnow(), translator(args.lang)
     # Written beside the output and renamed into place: a scheduled hand-over never finds a
     # half-written file under the name it picks up.
@@ -364,7 +413,12 @@ def cmd_export_ratings(args) -> int:
                                           where.id if where else None)
             n = rating_export.count(conn, sel)
             rating_export.check_size(fmt, n)
-            with open(part, "wb") as out:
+            try:
+                out = open(part, "wb")
+            except OSError as exc:   # it named the hidden temporary file
+                raise _refuse(f"--output {args.output}: cannot write there "
+                              f"({exc.strerror or exc})") from None
+            with out:
                 rating_export.write_file(conn, sel, fmt, t, settings.timezone_offset_hours, out)
         os.replace(part, output)
     finally:
@@ -379,6 +433,20 @@ def cmd_export_ratings(args) -> int:
           f"{'flagged included' if args.include_flagged else 'flagged left out'}, level codes "
           f"in the {args.target} order) written to {output}")
     return 0
+
+
+def _export_output(given: str) -> Path:
+    """The file ``export-ratings --output`` names, checked before the export is computed
+    (".", "" and a folder were a traceback, or named the hidden temporary file, at the end)."""
+    output = Path(given)
+    if not given.strip():
+        raise _refuse("--output is empty; give the file to write, e.g. ratings.xlsx")
+    if output.is_dir() or not output.name or output.name == ".." or given.endswith(os.sep):
+        raise _refuse(f"--output {given} is a folder; give the file to write in it, e.g. "
+                      f"{output / 'ratings.xlsx'}")
+    if not output.parent.is_dir():
+        raise _refuse(f"--output {given}: folder {output.parent} does not exist")
+    return output
 
 
 def _months(value: str) -> int:
@@ -506,8 +574,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    from .errors import AggregatorError
+    try:
+        args = parser().parse_args(argv)
+        from .errors import AggregatorError
+    except KeyboardInterrupt:   # Ctrl-C while the modules load: a traceback
+        print("aggregator: interrupted", file=sys.stderr)
+        return 130
 
     try:
         return args.func(args)

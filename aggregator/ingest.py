@@ -154,8 +154,10 @@ class _Batch:
         accepted = self._check_chains(candidates)
         accepted = self._insert(accepted)
         self._apply(accepted)
-        if self.quarantined:
-            self.conn.execute(quarantine.insert(), self.quarantined)
+        if self.quarantined:   # the rare path: the lookup costs a well-formed batch nothing
+            rows = self._new_quarantine_rows()
+            if rows:
+                self.conn.execute(quarantine.insert(), rows)
         high_water = self._update_streams(accepted)
         now = driver_time(self.conn, self.now)
         if self.revoked_at is None:  # a revoked device's export: the device was not seen
@@ -167,6 +169,25 @@ class _Batch:
         return {"batch_id": self.doc["batch_id"], "device_id": self.device_id,
                 "server_time": self.now.isoformat(), "results": self.results,
                 "high_water": high_water}
+
+    def _new_quarantine_rows(self) -> list[dict]:
+        """The rows of ``self.quarantined`` not stored already: an event sent again as it was
+        (a kiosk's USB export imported twice, a batch resent after a lost answer) for the same
+        reason was quarantined again each time (4,000 rows for 2,000 events)."""
+        def key(row: dict) -> tuple:
+            return row["event_id"], row["status"], row["reason"], row["event"]
+
+        seen = {tuple(r) for r in select_in(
+            self.conn, "SELECT event_id, status, reason, event FROM quarantine "
+            "WHERE device_id = ? AND event_id {in}",
+            sorted({r["event_id"] for r in self.quarantined if isinstance(r["event_id"], str)}),
+            (self.device_id,))}
+        rows = []
+        for row in self.quarantined:
+            if key(row) not in seen:
+                seen.add(key(row))
+                rows.append(row)
+        return rows
 
     def _classify_known(self) -> list[int]:
         # Only an event at or below its stream's highest stored seq can be stored already (an

@@ -13,10 +13,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, inspect, select
 from sqlalchemy.engine import Engine
 
 from ..db import UTCDateTime, utcnow, write
+from ..errors import ConfigError
 
 _md = MetaData()
 schema_migrations = Table(
@@ -36,15 +37,50 @@ def available() -> list[tuple[int, object]]:
     return sorted(found, key=lambda pair: pair[0])
 
 
+def latest() -> int:
+    """The newest migration this release has."""
+    return available()[-1][0]
+
+
+def check_version(version: int | None, name: str) -> None:
+    """ConfigError when ``version`` (the newest migration applied to the database ``name``)
+    is newer than this release knows."""
+    if version is not None and version > latest():
+        # An older release took it as "up to date" and served (or restored) it: it would
+        # write rows without the newer columns' values and misread what the newer one stored.
+        raise ConfigError(f"{name}: schema version {version} is newer than this release knows "
+                          f"({latest()}); install the newer release (or restore a backup made "
+                          "by this one)")
+
+
+def _foreign_tables(conn) -> list[str]:
+    """Tables of ours in a database without ``schema_migrations``: another program's (a kiosk
+    database has ``events``), on which the migrations failed with "no such column: device_id"."""
+    from ..schema import metadata
+
+    return sorted(set(inspect(conn).get_table_names()) & set(metadata.tables))
+
+
 def migrate(engine: Engine) -> list[int]:
-    """Apply the migrations not yet applied; returns their versions."""
+    """Apply the migrations not yet applied; returns their versions.
+
+    ConfigError, with nothing changed, for a database of a newer release or of another program.
+    """
     applied_now = []
+    name = f"database {engine.url.render_as_string(hide_password=True)}"
     with write(engine) as conn:
         if conn.dialect.name == "postgresql":
             # Several workers may start at once: one migrates, the others wait.
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7007001)")
+        if not inspect(conn).has_table("schema_migrations"):
+            clash = _foreign_tables(conn)
+            if clash:
+                raise ConfigError(f"{name} is not an aggregator database: it holds tables of "
+                                  f"another program ({', '.join(clash[:3])}; a kiosk "
+                                  "database?); give the aggregator's database")
         _md.create_all(conn)
         done = set(conn.execute(select(schema_migrations.c.version)).scalars())
+        check_version(max(done, default=None), name)
         for version, module in available():
             if version in done:
                 continue

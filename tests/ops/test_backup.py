@@ -358,3 +358,137 @@ def test_a_revoked_dead_kiosks_export_is_taken_in_once_with_later_ratings_flagge
         [("dissatisfied", False, [])] * 6 + [("very_dissatisfied", True, ["after_revocation"])] * 2
     assert "after_revocation" in alerts and revoked is not None   # still revoked
     store.close()
+
+
+def _newer_than_this_release(url: str) -> int:
+    """Record a migration this release does not have, as the next release would; its number."""
+    from aggregator.migrations import available
+
+    newer = available()[-1][0] + 1
+    engine = make_engine(url)
+    with write(engine) as conn:
+        conn.exec_driver_sql("INSERT INTO schema_migrations (version, name, applied_at) VALUES "
+                             f"({newer}, 'next_release', '2027-01-01 00:00:00')")
+    engine.dispose()
+    return newer
+
+
+def test_a_backup_never_replaces_the_database_it_copies(tmp_path):
+    # `backup --output <the live database>` reported success and renamed the copy over the
+    # live file: a running server kept writing to the replaced file's WAL, the database came
+    # out corrupt and events the kiosks had been told were stored were gone.
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    setup_org(url, 1)
+    live = tmp_path / "live.db"
+    before = live.read_bytes()
+    (tmp_path / "link.db").symlink_to(live)
+    (tmp_path / "hard.db").hardlink_to(live)
+    for output in (live, tmp_path / "sub" / ".." / "live.db", tmp_path / "link.db",
+                   tmp_path / "hard.db", tmp_path / "live.db-wal"):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        out = cli("backup", "--database", url, "--output", str(output))
+        assert out.returncode == 2 and "is the database itself" in out.stderr, (output, out)
+        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+        assert live.read_bytes() == before
+    assert not list(tmp_path.glob("*.partial*")) and not (tmp_path / "live.db-wal").exists()
+
+
+def test_restore_onto_the_database_itself_is_refused_at_once(tmp_path):
+    # `restore --database X --input X --force` hung for good and ignored Ctrl-C.
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    setup_org(url, 1)
+    before = (tmp_path / "a.db").read_bytes()
+    out = subprocess.run([sys.executable, "-m", "aggregator", "restore", "--database", url,
+                          "--input", str(tmp_path / "a.db"), "--force"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "is the database itself" in out.stderr, out.stderr
+    assert (tmp_path / "a.db").read_bytes() == before
+
+
+def test_restore_into_a_folder_is_one_line(tmp_path):
+    # `restore --database sqlite:///<a folder>` was a traceback (sqlite3.connect on the folder).
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    setup_org(url, 1)
+    assert cli("backup", "--database", url, "--output", str(tmp_path / "b.db")).returncode == 0
+    (tmp_path / "folder").mkdir()
+    out = cli("restore", "--database", f"sqlite:///{tmp_path / 'folder'}", "--input",
+              str(tmp_path / "b.db"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert f"database {tmp_path / 'folder'} is a folder" in out.stderr
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_a_backup_of_a_folder_says_it_is_a_folder(tmp_path):
+    # It said "database … does not exist" of a folder that plainly exists.
+    (tmp_path / "folder").mkdir()
+    out = cli("backup", "--database", f"sqlite:///{tmp_path / 'folder'}", "--output",
+              str(tmp_path / "b.db"))
+    assert out.returncode == 2 and "is a folder" in out.stderr, out.stderr
+    assert "does not exist" not in out.stderr and not (tmp_path / "b.db").exists()
+
+
+def test_a_backup_from_a_newer_release_is_not_restored(tmp_path):
+    # A newer release's backup was restored and "migrated" silently; this release would then
+    # serve a schema it does not know (rows written without the newer columns' values).
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    setup_org(url, 1)
+    newer = _newer_than_this_release(url)
+    assert cli("backup", "--database", url, "--output", str(tmp_path / "b.db")).returncode == 0
+    target = tmp_path / "new.db"
+    out = cli("restore", "--database", f"sqlite:///{target}", "--input", str(tmp_path / "b.db"))
+    assert out.returncode == 2 and f"schema version {newer} is newer than this release" \
+        in out.stderr, out.stderr
+    assert "install the newer release" in out.stderr and not target.exists()
+
+
+def test_a_pg_dump_from_a_newer_release_is_not_restored(pg_url, tmp_path):
+    # as above, on PostgreSQL: the archive's schema_migrations is read before pg_restore
+    setup_org(pg_url, 1)
+    newer = _newer_than_this_release(pg_url)
+    dump = tmp_path / "agg.dump"
+    assert cli("backup", "--database", pg_url, "--output", str(dump)).returncode == 0
+    target = new_pg_database()
+    try:
+        out = cli("restore", "--database", target, "--input", str(dump))
+        assert out.returncode == 2 and f"schema version {newer} is newer" in out.stderr, \
+            out.stderr
+        engine = make_engine(target)
+        with read(engine) as conn:   # pg_restore never ran
+            assert conn.exec_driver_sql("SELECT to_regclass('public.ratings')").scalar() is None
+        engine.dispose()
+    finally:
+        drop_pg_database(target)
+
+
+def test_importing_an_export_twice_does_not_double_its_quarantine(tmp_path, database_url):
+    # Importing the same kiosk export twice quarantined its rejected events twice (4,000 rows
+    # for 2,000 events); docs/operations.md promises that importing twice is harmless.
+    from kiosk.export import export_events
+    from kiosk.store import RatingStore
+
+    url = database_url
+    setup_org(url, 2)
+    store = RatingStore(tmp_path / "kiosk" / "kiosk.db")
+    engine = make_engine(url)
+    with write(engine) as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO devices (id, window_id, unit_id, public_key, enrolled_at) VALUES "
+            f"('{store.device_id}', 'W-001', 'U-01', 'x', '2026-01-01 00:00:00.000000')")
+    for k in range(12):   # W-002 is a window this device never served: rejected
+        store.record("rating", {"level": "satisfied", "stars": 4, "scale": 5, "channel": 4,
+                                "window_id": "W-002" if k % 3 else "W-001", "unit_id": "U-01",
+                                "staff_id": None, "staff_name": None, "service_item": None,
+                                "case_no": None, "invitation_id": None, "flags": []})
+    (tmp_path / "usb").mkdir()
+    folder = export_events(store, tmp_path / "usb")
+    counts = []
+    for _ in range(2):
+        out = cli("import-kiosk-export", "--database", url, str(folder))
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["results"].get("rejected", 0) >= 8
+        with read(engine) as conn:
+            counts.append(conn.exec_driver_sql(
+                "SELECT count(*), count(DISTINCT event_id) FROM quarantine").one())
+    engine.dispose()
+    store.close()
+    assert counts[0] == counts[1] and counts[0][0] == counts[0][1] >= 8, counts

@@ -26,3 +26,28 @@ def test_multi_worker_serve_removes_its_metrics_dir_when_stopped(tmp_path, monke
             assert list(tmp.glob("aggregator-metrics-*")) == [], stop
     finally:
         processes.stop_all()
+
+
+def test_an_address_serve_cannot_listen_on_is_one_line(tmp_path):
+    # A port in use (another server, an old one still running) or an address of another
+    # machine: serve migrated the database, then uvicorn exited 3 with six JSON log lines
+    # in which "address already in use" was easy to miss.
+    import socket
+    import subprocess
+    import sys
+
+    from tests.ops.helpers import ROOT
+
+    database = tmp_path / "aggregator.db"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for host, why in (("127.0.0.1", "address already in use"),
+                          ("192.0.2.1", "cannot assign requested address")):   # TEST-NET-1
+            out = subprocess.run([sys.executable, "-m", "aggregator", "serve", "--database",
+                                  f"sqlite:///{database}", "--host", host, "--port", str(port)],
+                                 cwd=ROOT, capture_output=True, text=True, timeout=60)
+            assert out.returncode == 2 and out.stdout == "", (out.stdout, out.stderr)
+            assert out.stderr == f"aggregator serve: cannot listen on {host}:{port}: {why}\n"
+    assert not database.exists()   # nothing done before the refusal

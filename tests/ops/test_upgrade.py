@@ -192,3 +192,34 @@ def test_first_release_database_upgrades_to_latest_with_data_kept(database_url, 
         with write(engine) as conn:  # an enrolment code still works on the upgraded schema
             assert create_code(conn, "W-001", utcnow())["code"]
     engine.dispose()
+
+
+def test_a_database_of_a_newer_release_is_refused_and_serve_does_not_start(database_url):
+    # After a downgrade (or a backup of the newer release restored under the older one),
+    # `migrate` said "up to date" and `serve` served a schema it does not know: rows written
+    # without the newer columns' values, what the newer release stored misread.
+    import subprocess
+    import sys
+
+    from tests.ops.helpers import ROOT, free_port
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    ours = available()[-1][0]
+    with write(engine) as conn:
+        conn.execute(schema_migrations.insert().values(version=ours + 1, name="next_release",
+                                                       applied_at=utcnow()))
+    for argv in (["migrate"], ["serve", "--port", str(free_port())], ["devices"]):
+        try:
+            out = subprocess.run([sys.executable, "-m", "aggregator", *argv, "--database",
+                                  database_url], cwd=ROOT, capture_output=True, text=True,
+                                 timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`aggregator {argv[0]}` went on with a newer release's database")
+        assert out.returncode == 2, (argv, out.stderr)
+        assert f"schema version {ours + 1} is newer than this release knows ({ours}); " \
+               "install the newer release" in out.stderr, (argv, out.stderr)
+    with read(engine) as conn:
+        assert max(conn.execute(text("SELECT version FROM schema_migrations")).scalars()) \
+            == ours + 1
+    engine.dispose()
