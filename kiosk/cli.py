@@ -11,13 +11,14 @@ import json
 import logging
 import re
 import shutil
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 
 from . import __version__
 from .config import _line_map, data_dir, load_config, load_config_text
-from .errors import ConfigError, KioskError, StoreError
+from .errors import ConfigError, KioskError, StoreError, StoreFullError
 from .pin import hash_pin
 
 DEFAULT_CONFIG = "config.yaml"
@@ -84,9 +85,26 @@ def _not_a_database(path: Path) -> str | None:
     """Why the existing ``path`` cannot be a kiosk database, or None. An empty file was opened
     as a new database: `status` reported a healthy kiosk with a new device id, and `export`
     exported a made-up one."""
+    from .store_readonly import foreign_schema
+
     if not path.is_file() or path.stat().st_size == 0:
         return f"{path} is {'empty' if path.is_file() else 'not a file'}, not a kiosk database"
+    foreign = foreign_schema(path)
+    if foreign:   # an aggregator's database: "migrating failed: table events already exists"
+        return f"{path} is not a kiosk database: {foreign}"
     return None
+
+
+def _unreadable_in_place(store, shown: Path) -> str | None:
+    """Why a store opened read-only (a full disk, a read-only file system) holds nothing it
+    could read, or None. Its empty view was shown as a kiosk without events."""
+    if store.read_only is None or store.readable:
+        return None
+    where = "read-only" if not isinstance(store.read_only, StoreFullError) else "on a full disk"
+    why = str(store.read_only).split(": ", 1)[-1]
+    return (f"{shown} is {where} and cannot be read in place ({why}); copy it "
+            f"(with its -wal file) to a writable disk, or use `kiosk export --db {shown} --to "
+            f"FOLDER`, which reads a copy")
 
 
 def _open_store(cfg, *, check: bool):
@@ -165,7 +183,15 @@ def cmd_status(args) -> int:
         return 1
     store = _open_store(cfg, check=False)
     try:
+        problem = _unreadable_in_place(store, db)
+        if problem:
+            print(f"kiosk: {problem}", file=sys.stderr)
+            return 1
         diag = store.diagnostics()
+    except sqlite3.DatabaseError as exc:   # a damaged file: one line, not a traceback
+        print(f"kiosk: {db}: cannot be read: {exc}; `kiosk export --db {db} --to FOLDER` "
+              "saves what can still be read", file=sys.stderr)
+        return 1
     finally:
         store.close()
     if args.json:
@@ -202,13 +228,29 @@ def cmd_export(args) -> int:
                 if side.exists():
                     shutil.copyfile(side, copy.with_name(copy.name + suffix))
             path = copy
+        shown = args.db or path   # named as given, not as the scratch copy read
         try:
             store = RatingStore(path, check=False)
-        except StoreError as exc:   # named as given, not as the scratch copy read
-            print(f"kiosk: {args.db or path}: {str(exc).split(': ', 1)[-1]}", file=sys.stderr)
-            return 1
+        except (StoreError, sqlite3.DatabaseError) as exc:
+            # A damaged file (docs/kiosk-store.md): read what can still be read from it.
+            reason = str(exc).split(": ", 1)[-1] if isinstance(exc, StoreError) else str(exc)
+            store = RatingStore.read_only_view(path, StoreError(f"{shown}: {reason}"), damaged=True)
+            if not store.readable:
+                store.close()
+                print(f"kiosk: {shown}: {reason}", file=sys.stderr)
+                return 1
         try:
+            problem = _unreadable_in_place(store, Path(shown))
+            if problem:
+                print(f"kiosk: {problem}", file=sys.stderr)
+                return 1
             folder = export_events(store, Path(args.to), app_version=__version__)
+        except StoreError as exc:   # nothing at all could be read
+            print(f"kiosk: {shown}: {str(exc).split(': ', 1)[-1]}", file=sys.stderr)
+            return 1
+        except sqlite3.DatabaseError as exc:
+            print(f"kiosk: {shown}: cannot be read: {exc}; nothing was exported", file=sys.stderr)
+            return 1
         except FileNotFoundError as exc:
             print(f"kiosk: {exc}", file=sys.stderr)
             return 1
@@ -218,9 +260,17 @@ def cmd_export(args) -> int:
             return 1
         finally:
             store.close()
+    from .export import describe_ranges
+
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    unread = manifest["unreadable_count"]
     print(f"exported {manifest['count']} events (seq {manifest['first_seq']}–{manifest['last_seq']}, "
-          f"chain {'ok' if manifest['chain_ok'] else 'BROKEN'}) to {folder}")
+          f"chain {'ok' if manifest['chain_ok'] else 'BROKEN'}) to {folder}"
+          + (f"; {unread} rows of the damaged database could not be read "
+             f"({describe_ranges(manifest['unreadable_seq_ranges'])}; all listed in "
+             "manifest.json)" if unread else "")
+          + (f"; the rows after seq {manifest['unreadable_after_seq']} could not be read "
+             "(how many is unknown)" if manifest["unreadable_after_seq"] is not None else ""))
     return 0
 
 
@@ -249,6 +299,18 @@ def cmd_set_pin(args) -> int:
             return 2
     if args.pin_stdin:
         pin = sys.stdin.readline().strip()
+    elif not sys.stdin.isatty():
+        # Piped (`printf '1234\n1234\n' | kiosk set-pin`, or no terminal at all): read it
+        # from standard input. getpass printed Python's GetPassWarning and "Password input
+        # may be echoed" before its prompt, and then wanted the PIN twice.
+        pin, again = sys.stdin.readline().strip(), sys.stdin.readline()
+        if not pin:
+            print("kiosk: no PIN given: run `kiosk set-pin` in a terminal, or pipe the PIN "
+                  "(echo 123456 | kiosk set-pin --pin-stdin); nothing changed", file=sys.stderr)
+            return 2
+        if again.strip() and again.strip() != pin:
+            print("kiosk: the two PINs differ; nothing changed", file=sys.stderr)
+            return 2
     else:
         try:
             pin = getpass.getpass("new PIN (4-12 digits): ")
@@ -359,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KioskError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:   # a damaged kiosk database a command did not expect
+        print(f"kiosk: the kiosk database cannot be read: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:   # a full disk, a read-only place, a folder where a file belongs
         where = f" ({exc.filename})" if exc.filename else ""

@@ -2,7 +2,8 @@
 
 The manifest carries the sequence range, the chain head, where the chain starts (the last
 event retention deleted) and a SHA-256 of each file, so the receiving office can check that
-nothing was cut or edited on the way.
+nothing was cut or edited on the way. A damaged database is exported as far as it can be read:
+the manifest counts the rows that could not be (``unreadable_count``) and gives their seqs.
 
 >>> folder = export_events(store, Path("/media/usb"))   # doctest: +SKIP
 """
@@ -14,9 +15,14 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from sync.protocol import GENESIS_HASH, event_hash
+
+from .errors import StoreError
 
 CSV_COLUMNS = (
     "seq", "id", "type", "device_time", "level", "stars", "staff_id", "flags",
@@ -93,22 +99,58 @@ def export_events(store: Any, to_dir: Path, *, app_version: str = "") -> Path:
         raise
 
 
+def seq_ranges(seqs: list[int]) -> list[list[int]]:
+    """[[first, last], …] of the runs of consecutive numbers in ``seqs`` (sorted)."""
+    ranges: list[list[int]] = []
+    for seq in sorted(seqs):
+        if ranges and seq == ranges[-1][1] + 1:
+            ranges[-1][1] = seq
+        else:
+            ranges.append([seq, seq])
+    return ranges
+
+
+def describe_ranges(ranges: list[list[int]], most: int = 5) -> str:
+    """"seq 12–19, 40" for the command line; the manifest lists them all."""
+    shown = ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in ranges[:most])
+    return "seq " + shown + (f" and {len(ranges) - most} more ranges" if len(ranges) > most else "")
+
+
+def _chain_start(store: Any) -> tuple[int, str]:
+    try:
+        return store.chain_start()
+    except (sqlite3.DatabaseError, ValueError):   # a damaged meta table: check from the start
+        return 0, GENESIS_HASH
+
+
 def _write(store: Any, folder: Path, app_version: str) -> Path:
     first = last = None
     count = 0
+    start_seq, start_hash = _chain_start(store)
+    # The chain is checked on the events as they are written (it was read a second time, and
+    # a damaged file failed there too); the head is the last event exported.
+    ok, bad, prev, expected, head = True, None, start_hash, start_seq + 1, start_hash
+    unreadable: list[int] = []
     jsonl, csv_path = folder / "events.jsonl", folder / "events.csv"
     with open(jsonl, "w", encoding="utf-8") as jf, open(csv_path, "w", encoding="utf-8-sig", newline="") as cf:
         writer = csv.writer(cf)
         writer.writerow(CSV_COLUMNS)
-        for event in store.iter_events():
+        for event in store.iter_events(unreadable=unreadable):
             jf.write(json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n")
             writer.writerow(_csv_row(event))
             first = event["seq"] if first is None else first
             last = event["seq"]
             count += 1
-    ok, checked, bad = store.verify_chain()
-    head_seq, head = store.chain_head()
-    start_seq, start_hash = store.chain_start()
+            if ok and (event["seq"] != expected or event["prev_hash"] != prev
+                       or event_hash(event, prev) != event["hash"]):
+                ok, bad = False, event["seq"]
+            prev, expected, head = event["hash"], event["seq"] + 1, event["hash"]
+    ranges = seq_ranges(unreadable)
+    after = getattr(store, "unreadable_after", None)
+    if (unreadable or after is not None) and not count:
+        raise StoreError(f"{store.path}: nothing could be read from the kiosk database: "
+                         + (f"{len(unreadable)} rows are damaged ({describe_ranges(ranges)})"
+                            if unreadable else "its events table is damaged"))
     manifest = {
         "format": "csk-export-1",
         "device_id": store.device_id,
@@ -125,6 +167,13 @@ def _write(store: Any, folder: Path, app_version: str) -> Path:
         "pruned_through_hash": start_hash,
         "chain_ok": ok,
         "chain_first_bad_seq": bad,
+        # Rows of a damaged database that could not be read (not exported): how many, and
+        # their seqs as [first, last] ranges.
+        "unreadable_count": len(unreadable),
+        "unreadable_seq_ranges": ranges,
+        # The end of the table was damaged too: the rows after this seq could not be read,
+        # and how many there were is unknown (null when the end was read).
+        "unreadable_after_seq": after,
         "files": {p.name: _fsync_file(p) for p in (jsonl, csv_path)},
     }
     manifest_path = folder / "manifest.json"

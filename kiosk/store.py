@@ -258,8 +258,13 @@ class RatingStore:
         except StoreError as exc:
             if created or self.recovered_from is not None:   # the file is this open's own
                 self._remove_unused()
-            if check or not isinstance(exc, StoreFullError):
+            if check or not (isinstance(exc, StoreFullError) or self._cannot_write()):
                 raise
+            if not isinstance(exc, StoreFullError):
+                # A dead kiosk's disk mounted read-only on another machine: `kiosk status`
+                # and `kiosk export --config …` failed with "unable to open database file".
+                exc = StoreError(f"{self.path}: read-only (the file system or the file cannot "
+                                 f"be written): {str(exc).split(': ', 1)[-1]}")
             log.warning("%s; reading it read-only", exc)
             self._open_read_only(exc)
 
@@ -269,14 +274,16 @@ class RatingStore:
         clock: Callable[[], datetime] = _now,
         monotonic_ns: Callable[[], int] = time.monotonic_ns,
         boot_id: str | None = None,
+        damaged: bool = False,
     ) -> "RatingStore":
         """What the database at ``path`` holds, read without writing a byte (an empty
         database when nothing can be read: ``readable`` is then False); every write raises
         ``problem``'s class. The app's store while its database cannot be opened for writing
-        (kiosk/store_recovery.py)."""
+        (kiosk/store_recovery.py). ``damaged=True``: a corrupt file that could not be opened
+        otherwise, for ``kiosk export`` to read what it can (``iter_events(unreadable=…)``)."""
         store = cls.__new__(cls)
         store._setup(path, clock, monotonic_ns, boot_id)
-        store._open_read_only(problem)
+        store._open_read_only(problem, damaged=damaged)
         return store
 
     # ----------------------------------------------------------------- opening
@@ -288,6 +295,9 @@ class RatingStore:
         self.boot_id = boot_id or _boot_id()
         self.recovered_from: dict[str, str] | None = None
         self.read_only: StoreError | None = None   # why writes are refused, when they are
+        # iter_events(unreadable=…) on a file whose end is damaged too: the rows after this
+        # seq (how many is unknown) could not be read
+        self.unreadable_after: int | None = None
         self.readable = True
 
     def _open(self, check: bool) -> None:
@@ -303,6 +313,11 @@ class RatingStore:
             self._migrate()
             self.device_id, self.stream_id = self._identity()
             if self.recovered_from is not None:
+                # Nothing else said so: the log of `kiosk run` showed no line at all.
+                log.error("the kiosk database %s could not be used (%s) and was moved aside to "
+                          "%s; recording goes on in a new stream %s", self.path,
+                          self.recovered_from["error"], self.recovered_from["moved_to"],
+                          self.stream_id)
                 self.record("db_recovered", self.recovered_from)
         except StoreError:
             self.conn.close()
@@ -320,19 +335,31 @@ class RatingStore:
         except OSError as exc:
             log.warning("could not remove the unused %s: %s", self.path, exc)
 
-    def _open_read_only(self, problem: StoreError) -> None:
+    def _cannot_write(self) -> bool:
+        """True when the database's folder or file cannot be written (a read-only file
+        system: a dead kiosk's disk on another machine), so a reader opens it read-only."""
+        try:
+            if os.statvfs(self.path.parent).f_flag & os.ST_RDONLY:
+                return True
+            return not os.access(self.path.parent, os.W_OK) \
+                or (self.path.exists() and not os.access(self.path, os.W_OK))
+        except OSError:
+            return False
+
+    def _open_read_only(self, problem: StoreError, *, damaged: bool = False) -> None:
         from .store_readonly import open_read_only
 
         self.read_only = problem
-        conn = open_read_only(self.path)
+        conn = open_read_only(self.path, damaged=damaged)
         meta: dict[str, str] = {}
         if conn is not None:
             try:
                 meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             except sqlite3.DatabaseError as exc:   # a corrupt file on a full disk: its check
                 log.warning("cannot read %s read-only: %s", self.path, exc)   # said "full"
-                conn.close()
-                conn = None
+                if not damaged:   # (a damaged file's rows are still read; device.json names it)
+                    conn.close()
+                    conn = None
         self.readable = conn is not None
         if conn is None:
             # Nothing to read (a first start, an unreadable file): an empty database with the
@@ -611,8 +638,19 @@ class RatingStore:
 
     _COLS = "seq, id, type, device_time, boot_id, mono_ns, payload, prev_hash, hash"
 
-    def iter_events(self, after_seq: int = 0, chunk: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every event in sequence order, acked or not, read in chunks."""
+    def iter_events(self, after_seq: int = 0, chunk: int = 1000,
+                    unreadable: list[int] | None = None) -> Iterator[dict[str, Any]]:
+        """Every event in sequence order, acked or not, read in chunks.
+
+        With ``unreadable`` (a list: the USB export does this) a damaged database is read as
+        far as it can be instead of raising at the first bad page: a stretch that fails is
+        read again one row at a time by seq, and the seq of each row that cannot be read (a
+        damaged page, text that is not UTF-8, a payload that is not JSON, a row missing
+        between the first and the last) is appended to the list.
+        """
+        if unreadable is not None:
+            yield from self._iter_salvaged(after_seq, chunk, unreadable)
+            return
         while True:
             rows = self.conn.execute(
                 f"SELECT {self._COLS}, acked_at, quarantine FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -625,6 +663,118 @@ class RatingStore:
                 event["acked_at"], event["quarantine"] = row[9], row[10]
                 yield event
             after_seq = rows[-1][0]
+
+    def _iter_salvaged(self, after: int, chunk: int, unreadable: list[int]) -> Iterator[dict[str, Any]]:
+        # A corrupt file exported nothing: the first damaged page or non-UTF-8 text ended the
+        # whole scan with a traceback, though ~99 % of its rows were intact.
+        self.unreadable_after = None
+        last = self._last_seq_salvaged()
+        try:   # retention deleted the events up to here: they are not missing
+            after = max(after, self.chain_start()[0])
+            known_start = True
+        except (sqlite3.DatabaseError, ValueError):   # a damaged meta table
+            known_start = after > 0
+        sql = f"SELECT {self._COLS}, acked_at, quarantine FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+        while True:
+            n, rescan = 0, False
+            try:
+                for row in self.conn.execute(sql, (after, chunk)):
+                    n += 1
+                    seq = row[0]
+                    if not isinstance(seq, int) or seq <= after:
+                        continue   # a damaged cell's rowid; the seqs around it are probed
+                    if not known_start:   # the first row read is where the chain starts
+                        known_start, after = True, seq - 1
+                    if seq > after + 1:   # rows this scan did not see: look each one up
+                        found = yield from self._salvage_stretch(after, seq - 1, unreadable)
+                        if found is not None:   # one read whole by its seq: scan on after it
+                            after, rescan = found, True
+                            break
+                    event = self._salvaged_event(row)
+                    if event is None:
+                        unreadable.append(seq)
+                    else:
+                        yield event
+                    after = seq
+            except sqlite3.DatabaseError:   # a damaged page, or text that is not UTF-8
+                found = yield from self._salvage_stretch(after, last, unreadable)
+                if found is None:
+                    return
+                after, known_start = found, True
+                continue
+            if rescan or n == chunk:
+                continue
+            if last is None or after >= last:
+                return
+            # the scan ended before the last seq: the rows up to it are looked up one by one
+            found = yield from self._salvage_stretch(after, last, unreadable)
+            if found is None:
+                return
+            after = found
+
+    def _salvage_stretch(self, after: int, last: int | None,
+                         unreadable: list[int]) -> Iterator[dict[str, Any]]:
+        """Look the rows after ``after`` up one at a time by seq until one reads whole (it is
+        yielded and its seq returned: the scan goes on after it) or ``last`` is passed (None
+        is returned); each seq on the way is unreadable. With ``last`` unknown (the end of
+        the table is damaged too) it gives up after 1,000 seqs without a whole row, and those
+        are not counted: nothing tells rows that were there from seqs never used. If one of
+        them failed to read, ``unreadable_after`` is set to ``after``: the rows after it, how
+        many is unknown, could not be read."""
+        sql = f"SELECT {self._COLS}, acked_at, quarantine FROM events WHERE seq = ?"
+        seq, failed, errors = after, [], False
+        while (seq < last) if last is not None else (len(failed) < 1000):
+            seq += 1
+            try:
+                row = self.conn.execute(sql, (seq,)).fetchone()
+            except sqlite3.DatabaseError:
+                row, errors = None, True
+            event = self._salvaged_event(row) if row else None
+            if event is None:
+                failed.append(seq)
+                continue
+            unreadable.extend(failed)
+            yield event
+            return seq
+        if last is not None:
+            unreadable.extend(failed)
+        elif errors:
+            self.unreadable_after = after
+        return None
+
+    def _last_seq_salvaged(self) -> int | None:
+        """The highest seq of a possibly damaged events table, or None when it cannot be told:
+        the table's, else its id index's (which holds each row's seq), else the last batched."""
+        found = []
+        for sql in ("SELECT max(seq) FROM events",
+                    "SELECT max(seq) FROM events INDEXED BY sqlite_autoindex_events_1",
+                    "SELECT max(last_seq) FROM batches"):
+            try:
+                value = self.conn.execute(sql).fetchone()[0]
+            except sqlite3.DatabaseError:
+                continue
+            if isinstance(value, int):
+                if sql == "SELECT max(seq) FROM events":
+                    return value
+                found.append(value)
+        return max(found) if found else None
+
+    def _salvaged_event(self, row: tuple) -> dict[str, Any] | None:
+        """The event of a row read from a possibly damaged file, or None when its columns are
+        not what the store wrote (a damaged cell: NULL, a number for a text, not JSON)."""
+        seq, id_, type_, device_time, boot_id, mono_ns, payload, prev_hash, hash_ = row[:9]
+        if not (isinstance(seq, int) and isinstance(mono_ns, int) and all(
+                isinstance(v, str) for v in (id_, type_, device_time, boot_id, payload, prev_hash, hash_))
+                and all(v is None or isinstance(v, str) for v in row[9:11])):
+            return None
+        try:
+            event = self._event(row)
+        except ValueError:   # the payload is not JSON
+            return None
+        if not isinstance(event["payload"], dict):
+            return None
+        event["acked_at"], event["quarantine"] = row[9], row[10]
+        return event
 
     def pending(self, limit: int = MAX_BATCH_EVENTS) -> list[dict[str, Any]]:
         """Events not yet acknowledged nor quarantined, in sequence order."""

@@ -540,8 +540,19 @@ def _not_the_server(answer: Answer, doc: Any) -> bool:
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) <= 200 else text[:200] + "…"
+    """What went wrong, short: the innermost reason of requests' wrapping (its ConnectionError
+    holds urllib3's MaxRetryError, which holds the NewConnectionError …), its end kept when
+    long. Cut at 200 characters from the front, "Connection refused" never showed."""
+    inner: BaseException = exc
+    for _ in range(5):
+        reason = getattr(inner, "reason", None)
+        arg = inner.args[0] if inner.args else None
+        nested = reason if isinstance(reason, BaseException) else arg
+        if not isinstance(nested, BaseException):
+            break
+        inner = nested
+    text = str(inner) or str(exc)
+    return text if len(text) <= 200 else "…" + text[-200:]
 
 
 class AdminClient:

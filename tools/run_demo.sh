@@ -9,6 +9,28 @@ URL="http://127.0.0.1:$PORT"
 DB="sqlite:///var/aggregator.db"
 mkdir -p var
 
+# Another server on the port answered the health check below in place of ours: the kiosk was
+# enrolled against it ("enrolment refused: unknown enrolment code") and var/aggregator.log
+# was empty. Whatever listens there now, the aggregator could not.
+port_in_use() {
+  $VENV/python -c '
+import socket, sys
+with socket.socket() as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn: TIME_WAIT is free
+    try:
+        s.bind(("127.0.0.1", int(sys.argv[1])))
+    except OSError:
+        sys.exit(0)
+sys.exit(1)' "$PORT"
+}
+port_taken_message() {
+  echo "run_demo: port $PORT is in use by another program; set AGGREGATOR_PORT to use another, e.g. AGGREGATOR_PORT=$((PORT + 1)) make run" >&2
+}
+if port_in_use; then
+  port_taken_message
+  exit 1
+fi
+
 if [ ! -f var/aggregator.db ]; then
   echo "== loading the demo district into var/aggregator.db (a minute on a small machine)"
   $VENV/aggregator demo --database "$DB" --months 3 --enroll-code-file var/enroll-code.txt
@@ -30,11 +52,32 @@ echo "== starting the aggregator on $URL (log: var/aggregator.log)"
 $VENV/aggregator serve --database "$DB" --host 127.0.0.1 --port "$PORT" >var/aggregator.log 2>&1 &
 AGG_PID=$!
 trap 'kill $AGG_PID 2>/dev/null || true' EXIT
+# Our aggregator must still run when the health check answers: an answer after it stopped
+# came from another server on the port.
+aggregator_stopped() {
+  local status=0
+  wait $AGG_PID || status=$?
+  echo "run_demo: the aggregator stopped while starting (exit status $status); the end of var/aggregator.log:" >&2
+  tail -n 20 var/aggregator.log >&2
+  if port_in_use || grep -qi "address already in use" var/aggregator.log; then port_taken_message; fi
+  exit 1
+}
+ready=""
 for _ in $(seq 1 60); do
-  $VENV/python -c "import urllib.request; urllib.request.urlopen('$URL/healthz', timeout=1)" 2>/dev/null && break
-  kill -0 $AGG_PID 2>/dev/null || { cat var/aggregator.log; exit 1; }
+  kill -0 $AGG_PID 2>/dev/null || aggregator_stopped
+  if $VENV/python -c "import urllib.request; urllib.request.urlopen('$URL/healthz', timeout=1)" 2>/dev/null; then
+    ready=1
+    break
+  fi
   sleep 0.5
 done
+sleep 0.5   # a server that cannot listen exits at once: give it the time to
+kill -0 $AGG_PID 2>/dev/null || aggregator_stopped
+if [ -z "$ready" ]; then
+  echo "run_demo: the aggregator did not answer $URL/healthz within 30 s; the end of var/aggregator.log:" >&2
+  tail -n 20 var/aggregator.log >&2
+  exit 1
+fi
 
 # The demo kiosk's config: the documented config.yaml, pointed at the local server.
 if [ ! -f var/kiosk-demo.yaml ]; then
