@@ -102,12 +102,18 @@ def _open_staff_panel(k):
     return k.app._panel
 
 
-def test_the_staff_panel_closes_when_left_alone(kiosk):
-    panel = _open_staff_panel(kiosk)
+def _verified_staff_panel(k):
+    """The staff panel, opened and confirmed with the signed-in staff member's PIN."""
+    panel = _open_staff_panel(k)
     for d in "1234":
-        kiosk.tap(kiosk.keypad_digit(panel.pin_pane.ids.keypad, d))
-    kiosk.tap(panel.pin_pane.ids.confirm)
+        k.tap(k.keypad_digit(panel.pin_pane.ids.keypad, d))
+    k.tap(panel.pin_pane.ids.confirm)
     assert panel.verified and panel.parent is not None
+    return panel
+
+
+def test_the_staff_panel_closes_when_left_alone(kiosk):
+    panel = _verified_staff_panel(kiosk)
     kiosk.tech_clock.advance(kiosk.flow.settings.return_seconds - 1)
     kiosk.frames(3)
     assert panel.parent is not None
@@ -215,11 +221,7 @@ def test_the_pledge_on_the_idle_screen_never_starts_a_line_with_a_comma(kiosk):
 def test_staff_taken_off_the_roster_leave_the_screen_at_the_next_config_pull(kiosk):
     # A staff member the unit took off the roster stayed on the idle screen, with their photo,
     # name and pledge, until someone signed them out, and every rating named them.
-    panel = _open_staff_panel(kiosk)
-    for d in "1234":
-        kiosk.tap(kiosk.keypad_digit(panel.pin_pane.ids.keypad, d))
-    kiosk.tap(panel.pin_pane.ids.confirm)
-    assert panel.verified and panel.parent is not None
+    panel = _verified_staff_panel(kiosk)
     name = kiosk.app.staff["name"]
     others = [dict(r) for r in kiosk.app.cfg.roster if r["name"] != name]
     kiosk.store.apply_config({"window": {"id": "W-001"}, "roster": others}, "moved-away", 1)
