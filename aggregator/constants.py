@@ -11,7 +11,7 @@ from sync.vocabulary import CHANNEL_HALL_TABLET, CHANNEL_QR, FLAG_BURST, FLAG_LO
 
 SATISFIED_STARS = 3  # stars >= 3 counts as satisfied
 # The years a date may have anywhere: an event's device time is corrected by the device's
-# clock skew (at most ±20 years, sync.protocol.MAX_CLOCK_OFFSET_SECONDS) and converted to UTC,
+# clock skew (at most ±200 years, sync.protocol.MAX_CLOCK_OFFSET_SECONDS) and converted to UTC,
 # and a period or a date range reaches a year before or after: years near 1 or 9999 overflow
 # ``datetime``. A kiosk without a battery clock reads 1969/1970 or its build date.
 MIN_YEAR, MAX_YEAR = 1000, 8999

@@ -78,9 +78,11 @@ HEADER_TIMESTAMP = "X-Timestamp"
 HEADER_NONCE = "X-Nonce"
 HEADER_SIGNATURE = "X-Signature"
 # Seconds the device added to its own clock to make X-Timestamp (its known offset), so the
-# server can tell the device clock's real skew and date ratings by server time.
+# server can tell the device clock's real skew and date ratings by server time. Up to 200
+# years either way: a board without a battery clock boots at 1970-01-01 (57 years back in
+# 2026), a 32-bit time_t that wrapped reads 1901; at ±20 years such a kiosk never synced.
 HEADER_CLOCK_OFFSET = "X-Clock-Offset"
-MAX_CLOCK_OFFSET_SECONDS = 20 * 365 * 86400
+MAX_CLOCK_OFFSET_SECONDS = 200 * 365 * 86400
 # The Linux boot id the device is in while it sends (the one it stamps on the events it
 # records now), so the server knows which boot's clock the skew it measures belongs to. A
 # header, not a field of the batch: a batch is frozen and resent byte for byte, perhaps from a

@@ -84,3 +84,28 @@ def test_rating_of_a_slow_clock_is_counted_on_the_server_day(aggregator_server, 
         skew = conn.execute(select(devices.c.last_skew_s).where(
             devices.c.id == kiosk.store.device_id)).scalar_one()
     assert abs(skew + YEAR.total_seconds()) < 60
+
+
+def test_kiosk_booting_at_1970_syncs_and_its_ratings_count_today(aggregator_server, make_kiosk):
+    # A board without a battery clock reads 1970-01-01 until NTP answers: 57 years slow in
+    # 2026. The server took X-Clock-Offset only within ±20 years, so every batch and heartbeat
+    # of such a kiosk got 400 for ever and its ratings never left it.
+    from sqlalchemy import select
+
+    from aggregator.ratings import local_day
+    from aggregator.schema import ratings
+
+    kiosk = make_kiosk()
+    kiosk.clock.offset = datetime(1970, 1, 1, tzinfo=timezone.utc) - datetime.now(timezone.utc)
+    recorded = kiosk.record(3)
+    assert recorded[0]["device_time"].startswith("1970-01-01")
+
+    assert kiosk.client.upload_once().acked == 3
+    assert kiosk.client.upload_once().status == "empty"
+    assert "server_time" in kiosk.client.heartbeat()
+    assert [e["id"] for e in aggregator_server.events(kiosk.store.device_id)] == \
+        [e["id"] for e in recorded]
+    with aggregator_server.engine.connect() as conn:
+        days = set(conn.execute(select(ratings.c.day)).scalars())
+    assert days == {local_day(datetime.now(timezone.utc),
+                              aggregator_server.app.state.settings.timezone_offset_hours)}
