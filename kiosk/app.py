@@ -677,11 +677,26 @@ class KioskApp(App):
 
     def technician_sync_now(self) -> None:
         what = self.tr("tech.sync_now")
-        if self.sync_worker is None:
-            self._tech_say(self.tr("tech.unavailable"))
-            return
-        self.sync_worker.notify(force=True)
+        if self.sync_worker is None or not self.sync_worker.is_alive():
+            # A worker the server refused has ended; "sync now" starts a new one (the
+            # refusal may be mended on the server), which says again if it is still refused.
+            if not self._new_worker():
+                self._tech_say(self.tr("tech.unavailable"))
+                return
+        else:
+            self.sync_worker.notify(force=True)
         self._tech_say(self.tr("tech.requested", what=what))
+
+    def _new_worker(self) -> bool:
+        """Start a new sync worker in place of one that ended (or none); False without one."""
+        if self.make_worker is None:
+            return False
+        worker = self.make_worker()
+        if worker is None:
+            return False
+        self.sync_worker = worker
+        self._start_sync()
+        return True
 
     def _in_background(self, what: str, job: Callable[[], tuple[bool, str]],
                        then: Callable[[bool], None] | None = None) -> None:
@@ -723,9 +738,10 @@ class KioskApp(App):
             return
         self.apply_device_config()
         worker = self.sync_worker
-        if (worker is None or not worker.is_alive()) and self.make_worker is not None:
-            self.sync_worker = self.make_worker()
-            self._start_sync()
+        if worker is not None and worker.is_alive():
+            worker.reload_credentials()   # it signed with the old key, refused, and ended
+        else:
+            self._new_worker()
 
     def technician_export(self, path: str) -> None:
         path = path.strip()

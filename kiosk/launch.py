@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any, Callable
 
 from sync.credentials import ENROLMENT_FILE
@@ -96,21 +97,25 @@ def run_app(cfg: Any, store: Any = None, flow: Any = None, *, sync_worker: Any =
             except StoreError:
                 log.exception("could not record app_start; starting anyway")
 
-        def worker_if_syncing() -> Any:
+        def syncing() -> bool:
             # Sync when a server is configured or the technician enrolled this kiosk before.
             enrolled = (data_dir(cfg) / ENROLMENT_FILE).exists()
-            return _make_worker(cfg, store) if start_sync and (cfg.sync.server or enrolled) else None
+            return bool(start_sync and (cfg.sync.server or enrolled))
+
+        def worker_if_syncing() -> Any:
+            return _make_worker(cfg, store) if syncing() else None
 
         recovery = None
         if problem is not None:
-            recovery = StoreRecovery(cfg, store.path, problem, make_worker=worker_if_syncing)
+            recovery = StoreRecovery(cfg, store.path, problem, make_worker=worker_if_syncing,
+                                     heartbeat=_heartbeat_with(cfg) if syncing() else None)
         elif sync_worker is None:
             sync_worker = worker_if_syncing()
 
-        def make_worker() -> Any:   # after an enrolment on the technician panel
-            if not start_sync or (recovery is not None and not recovery.recovered):
+        def make_worker() -> Any:   # after an enrolment, or "sync now" once a worker ended
+            if recovery is not None and not recovery.recovered:
                 return None   # no worker on a database that cannot be written; it starts then
-            return _make_worker(cfg, store)
+            return worker_if_syncing()
 
         app = KioskApp(cfg, store, flow, sync_worker=sync_worker, on_enrol=_enrol_with(cfg),
                        make_worker=make_worker,
@@ -152,6 +157,16 @@ def _make_worker(cfg: Any, store: Any) -> Any:
     except Exception:
         log.exception("sync worker not available; running standalone")
         return None
+
+
+def _heartbeat_with(cfg: Any) -> Callable[[Path, Any], Any]:
+    def heartbeat(path: Path, problem: Any) -> Any:
+        from sync.heartbeat import heartbeat_read_only
+
+        return heartbeat_read_only(path, problem, server_url=cfg.sync.server or None,
+                                   timeout=cfg.sync.timeout_seconds)
+
+    return heartbeat
 
 
 def _enrol_with(cfg: Any) -> Callable[[str, str], tuple[bool, str, str | None]]:

@@ -12,7 +12,8 @@ ways in that write nothing:
 
 Either way the view is exact. ``immutable`` promises SQLite that nobody writes the file: the
 app's main store closes its view before it opens the database for writing again
-(kiosk/store_recovery.py); an export running at that moment may fail, never the database.
+(kiosk/store_recovery.py); an export or a heartbeat (sync/heartbeat.py) running at that
+moment may fail, never the database.
 
 >>> conn = open_read_only(Path("var/kiosk/kiosk.db"))   # doctest: +SKIP
 """

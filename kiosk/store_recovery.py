@@ -10,7 +10,9 @@ a problem, and the technician panel opens, shows the problem and 0 bytes free, a
 what was recorded to a USB stick. Every ``REOPEN_SECONDS`` it tries to open the database for
 writing; once it can (space was freed) it swaps that store in, records ``app_start``, closes an
 invitation the last run left open, and starts the sync worker: the kiosk carries on where it
-stopped, in the same stream, without a restart.
+stopped, in the same stream, without a restart. Meanwhile an enrolled kiosk sends its
+heartbeat from a read-only view in a thread of its own (``heartbeat``, every
+``HEARTBEAT_SECONDS``), so the dashboard shows the full disk, not only a silent device.
 
 >>> store, problem = open_or_view(db_path)                      # doctest: +SKIP
 >>> recovery = StoreRecovery(cfg, db_path, problem, make_worker=make_worker)   # doctest: +SKIP
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +36,7 @@ from .store import RatingStore
 
 log = logging.getLogger(__name__)
 REOPEN_SECONDS = 15
+HEARTBEAT_SECONDS = 300  # as the sync worker's
 
 
 def open_or_view(path: str | os.PathLike) -> tuple[RatingStore, StoreError | None]:
@@ -59,13 +63,17 @@ class StoreRecovery:
     writing as soon as it can and swaps it in (see the module's docstring).
 
     ``make_worker()`` gives the sync worker to start then, or None (standalone); ``reopen``
-    opens the database (``migrate.open_store``); ``seconds`` between tries.
+    opens the database (``migrate.open_store``); ``seconds`` between tries. ``heartbeat(path,
+    problem)`` (``sync.heartbeat.heartbeat_read_only``), when given, runs at once and every
+    ``heartbeat_seconds`` in a thread until the database is open again.
     """
 
     def __init__(self, cfg: Any, path: str | os.PathLike, problem: StoreError, *,
                  make_worker: Callable[[], Any] | None = None,
                  reopen: Callable[[Path], RatingStore] = open_store,
-                 seconds: float = REOPEN_SECONDS) -> None:
+                 seconds: float = REOPEN_SECONDS,
+                 heartbeat: Callable[[Path, StoreError], Any] | None = None,
+                 heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
         self.cfg = cfg
         self.path = Path(path)
         self.problem: StoreError = problem
@@ -76,6 +84,10 @@ class StoreRecovery:
         self._reopen = reopen
         self._event: Any = None
         self._free_at_failure = _free_bytes(self.path.parent)
+        self.heartbeat = heartbeat
+        self.heartbeat_seconds = heartbeat_seconds
+        self.heartbeats_sent = 0
+        self._stopped = threading.Event()
 
     def sync_status(self) -> dict[str, Any] | None:
         """What the technician panel's sync rows show while the database cannot be written
@@ -92,11 +104,25 @@ class StoreRecovery:
         app.flow.last_error = str(self.problem)   # the calm status line, as on a failed commit
         self._event = Clock.schedule_interval(self.attempt, self.seconds)
         app.bind(on_stop=lambda *_: self.stop())
+        if self.heartbeat is not None:
+            threading.Thread(target=self._beat, name="kiosk-heartbeat-read-only",
+                             daemon=True).start()
 
     def stop(self) -> None:
+        self._stopped.set()
         if self._event is not None:
             self._event.cancel()
             self._event = None
+
+    def _beat(self) -> None:
+        wait = 0.0
+        while not self._stopped.wait(wait):
+            wait = self.heartbeat_seconds
+            try:
+                self.heartbeat(self.path, self.problem)
+                self.heartbeats_sent += 1
+            except Exception as exc:   # not enrolled, server down: the next turn tries again
+                log.warning("heartbeat while the database cannot be written failed: %s", exc)
 
     def attempt(self, _dt: float = 0) -> bool:
         """Try once to open the database for writing; False once it is open (which ends the

@@ -17,6 +17,7 @@ import json
 import logging
 import secrets
 from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -201,6 +202,16 @@ class SyncClient:
                 raise ClockSkew(f"{method} {path}: server still finds the clock off after "
                                 f"correcting it to {self.clock_offset:+.1f} s", status=401,
                                 code="clock_skew")
+            if answer.status == 401 and doc and doc.get("error") == "replayed":
+                # The server saw this nonce already: a proxy sent the request twice and this
+                # is the second copy's answer (the first may have committed). Resending with a
+                # fresh nonce is safe: a batch's events are taken once, by id. Treated as a
+                # refusal, it stopped the device's sync until the kiosk restarted.
+                if attempt == 0:
+                    log.info("%s %s: the server saw this request already; resending", method, path)
+                    continue
+                raise BadAnswer(f"{method} {path}: the server found the nonce used twice in a "
+                                "row (a proxy repeating requests?)", status=401, code="replayed")
             if answer.status in (401, 403):
                 if doc is None or not isinstance(doc.get("error"), str):
                     # Not our server speaking (a proxy asking for a login, say): try again later.
@@ -229,6 +240,8 @@ class SyncClient:
         self.last_skew_s = skew
         self.last_server_time = server_time
         self.clock_offset = -skew
+        if getattr(self.store, "read_only", None) is not None:
+            return  # a database that cannot be written (a full disk): the heartbeat only
         if persist and abs(self.clock_offset - self._saved_offset) > 1.0:
             # Persisted so a restart does not start with a year-old offset of zero.
             self.store.set_meta(META_OFFSET, f"{self.clock_offset:.3f}")
@@ -237,8 +250,9 @@ class SyncClient:
     def _fail(self, answer: Answer, what: str) -> SyncError:
         """The error for an answer that is not a success."""
         if answer.status in RETRYABLE_STATUS:
+            retry_after = parse_retry_after(answer.headers.get("retry-after"), self._now_for(answer))
             return ServerUnavailable(f"{what}: {answer.describe()}", status=answer.status,
-                                     retry_after=parse_retry_after(answer.headers.get("retry-after")))
+                                     retry_after=retry_after)
         if 300 <= answer.status < 400:
             return BadAnswer(f"{what}: redirected ({answer.describe()}, to "
                              f"{answer.headers.get('location', '?')[:200]})", status=answer.status)
@@ -247,6 +261,20 @@ class SyncClient:
             return BatchRefused(f"{what}: {answer.describe()}", status=answer.status,
                                 code=doc.get("error"))
         return BadAnswer(f"{what}: unexpected {answer.describe()}", status=answer.status)
+
+    def _now_for(self, answer: Answer) -> datetime:
+        """The time a ``Retry-After`` date counts from: the answer's own ``Date`` (RFC 9110
+        measures it so), else the device clock corrected by the known offset. The kiosk's raw
+        clock may be years off: a date read against it meant a wait of the 24 h cap."""
+        date = answer.headers.get("date")
+        if date:
+            try:
+                sent = parsedate_to_datetime(date)
+            except (TypeError, ValueError, IndexError):
+                sent = None
+            if sent is not None:
+                return sent if sent.tzinfo is not None else sent.replace(tzinfo=timezone.utc)
+        return self.clock() + timedelta(seconds=self.clock_offset)
 
     def _note_error(self, exc: SyncError) -> SyncError:
         self.last_error = str(exc)
@@ -335,12 +363,7 @@ class SyncClient:
         batch_id = batch["id"]
         try:
             if answer.status == 413:
-                halves = self.store.split_batch(batch_id, gzip_level=self.gzip_level)
-                log.info("batch %s (%d events) too large for the server; split in %d",
-                         batch_id, batch["n"], len(halves))
-                quarantined = {} if halves else {e["id"]: "too_large"
-                                                 for e in self.store.batch_events(batch_id)}
-                return UploadResult("split", batch_id, batch["n"], 0, quarantined)
+                return self._split(batch, answer)
             if answer.status != 200:
                 raise self._fail(answer, f"batch {batch_id}")
             doc = answer.json()
@@ -368,7 +391,26 @@ class SyncClient:
         if server_time is not None:
             self._saw_server_time(server_time)
         high_water = doc.get("high_water") if isinstance(doc.get("high_water"), dict) else {}
+        self.last_error = None  # the heartbeat's last_error is what still goes wrong
         return UploadResult("acked", batch_id, batch["n"], n_acked, quarantined, high_water)
+
+    def _split(self, batch: dict[str, Any], answer: Answer) -> UploadResult:
+        """413: send the batch again in halves. One event is kept out (quarantined
+        ``too_large``) only when the server itself says it is too large: a proxy's page or a
+        passing 413 quarantined ratings for good, though they would have gone through."""
+        batch_id = batch["id"]
+        doc = answer.json()
+        servers = bool(doc) and doc.get("error") == "too_large"
+        events = self.store.batch_events(batch_id) if batch["n"] <= 1 else []
+        if batch["n"] <= 1 and not servers:
+            raise BadAnswer(f"batch {batch_id}: {answer.describe()}, not the server's own "
+                            "refusal (a proxy's body limit?); the event stays in the outbox",
+                            status=413)
+        halves = self.store.split_batch(batch_id, gzip_level=self.gzip_level)
+        log.info("batch %s (%d events) too large for %s; split in %d", batch_id, batch["n"],
+                 "the server" if servers else "something on the way", len(halves))
+        quarantined = {} if halves else {e["id"]: "too_large" for e in events}
+        return UploadResult("split", batch_id, batch["n"], 0, quarantined)
 
     def drain(self, max_batches: int | None = None) -> list[UploadResult]:
         """Upload batch after batch until the outbox is empty (errors propagate).
@@ -447,6 +489,7 @@ class SyncClient:
         try:
             answer = self._signed("GET", CONFIG_PATH, b"", headers)
             if answer.status == 304:
+                self.last_error = None
                 return {"status": "unchanged", "etag": etag, "photos_fetched": 0}
             if answer.status != 200:
                 raise self._fail(answer, "config")
@@ -460,6 +503,7 @@ class SyncClient:
             raise
         version = config.get("version") if isinstance(config.get("version"), int) else None
         self.store.apply_config(config, new_etag, version)
+        self.last_error = None
         log.info("applied config version %s (etag %s), %d new photos", version, new_etag, fetched)
         return {"status": "applied", "etag": new_etag, "version": version,
                 "photos_fetched": fetched}

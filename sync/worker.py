@@ -90,6 +90,7 @@ class SyncWorker:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._force = False
+        self._reload = False
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._next_config = 0.0
@@ -118,6 +119,14 @@ class SyncWorker:
         with self._lock:
             self._force = self._force or force
         self._wake.set()
+
+    def reload_credentials(self) -> None:
+        """The kiosk was enrolled again: before its next cycle the thread builds its client
+        anew from the saved credential (and server), and syncs at once. Without it the
+        thread kept signing with the old key, got 401 ``bad_signature`` and ended."""
+        with self._lock:
+            self._reload = True
+        self.notify(force=True)
 
     def stop(self, timeout: float = 30) -> bool:
         """Ask the thread to finish and join it; True when it has ended."""
@@ -155,10 +164,14 @@ class SyncWorker:
         store = client = None
         try:
             store = self._store_factory(self.db_path)
-            client = self._make_client(store)
-            if client is None:
-                return
-            self._loop(store, client)
+            while not self._stopping.is_set():
+                client = self._make_client(store)
+                if client is None or not self._loop(store, client):
+                    return
+                if hasattr(client, "close"):
+                    client.close()
+                client = None
+                log.info("sync restarts with the new enrolment")
         except Exception as exc:  # never seen in tests; the kiosk must see it, not die of it
             log.exception("sync worker crashed")
             self._set(state=ST_STOPPED, last_error=f"{type(exc).__name__}: {exc}")
@@ -196,17 +209,36 @@ class SyncWorker:
                         self.server_url, creds.server_url)
         return SyncClient(url, store, creds, timeout=self.timeout, batch_size=self.batch_size)
 
-    def _loop(self, store: Any, client: Any) -> None:
+    def _enrolled_again(self, client: Any) -> bool:
+        """True when the saved credential is no longer the one ``client`` signs with."""
+        if self.credentials is not None:
+            return False
+        try:
+            saved = Credentials.load(self.db_path.parent)
+        except SyncError:
+            return False
+        used = getattr(client, "credentials", None)
+        return used is not None and saved.public_key_b64 != used.public_key_b64
+
+    def _loop(self, store: Any, client: Any) -> bool:
+        """Sync until stopped or refused (False), or until the credential was replaced (True)."""
         while not self._stopping.is_set():
+            with self._lock:
+                reload, self._reload = self._reload, False
+            if reload:
+                self._next_config = self._next_heartbeat = 0.0
+                return True
             self._set(state=ST_SYNCING, next_try_at=None)
             try:
                 self._cycle(store, client)
             except NotAuthorised as exc:
+                if self._enrolled_again(client):
+                    return True  # refused the old key: `kiosk enroll` ran, or the panel's
                 log.error("sync stopped: %s", exc)
                 self._set(state=ST_NOT_AUTHORISED, authorised=False, last_error=str(exc),
                           last_result="not_authorised", **self._counts(store, client))
                 self._report()
-                return
+                return False
             except (SyncError, Exception) as exc:
                 retry_after = exc.retry_after if isinstance(exc, SyncError) else None
                 if not isinstance(exc, SyncError):
@@ -224,6 +256,7 @@ class SyncWorker:
                       next_try_at=self._mono() + self.interval, **self._counts(store, client))
             self._report()
             self._sleep(self.interval, cut_by_notify=True)
+        return False
 
     def _sleep(self, seconds: float, cut_by_notify: bool) -> None:
         deadline = self._mono() + seconds

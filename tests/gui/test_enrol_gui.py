@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.sync.conftest import WINDOWS, aggregator_server  # noqa: F401  (fixture)
@@ -23,9 +24,9 @@ def pump_until(predicate, seconds: float = 30.0) -> bool:
     return False
 
 
-def test_technician_enrolment_starts_the_sync_worker(aggregator_server, tmp_path):  # noqa: F811
-    # It used to matter: a kiosk set up standalone had no enrol action at all, and one
-    # enrolled from the panel did not sync until somebody restarted it.
+@contextmanager
+def standalone_kiosk(tmp_path):
+    """A real kiosk app window, set up standalone (no server), with the panel's enrol action."""
     from kivy.base import EventLoop
     from kivy.core.window import Window
 
@@ -50,6 +51,31 @@ def test_technician_enrolment_starts_the_sync_worker(aggregator_server, tmp_path
     Window.add_widget(app.root)
     app.dispatch("on_start")
     try:
+        yield app, cfg
+    finally:
+        app.dispatch("on_stop")
+        Window.remove_widget(app.root)
+        EventLoop.idle()
+        store.close()
+
+
+def rate(app, cfg, level: str = "satisfied") -> str:
+    """A citizen's rating at the window; returns its event id."""
+    app.flow.sign_in_badge(cfg.roster[0]["badge"])
+    app.flow.start_rating()
+    app.flow.rate(level)
+    return next(e["id"] for e in reversed(list(app.store.iter_events())) if e["type"] == "rating")
+
+
+def on_server(aggregator_server, app) -> set:  # noqa: F811
+    return {e["id"] for e in aggregator_server.events(app.store.device_id)}
+
+
+def test_technician_enrolment_starts_the_sync_worker(aggregator_server, tmp_path):  # noqa: F811
+    # It used to matter: a kiosk set up standalone had no enrol action at all, and one
+    # enrolled from the panel did not sync until somebody restarted it.
+    with standalone_kiosk(tmp_path) as (app, cfg):
+        store, flow = app.store, app.flow
         assert app.sync_worker is None
         # A rating given while the kiosk still ran standalone, under its local window id: it
         # used to be refused by the server after enrolment and stay quarantined on the kiosk.
@@ -85,8 +111,43 @@ def test_technician_enrolment_starts_the_sync_worker(aggregator_server, tmp_path
         with aggregator_server.engine.connect() as conn:
             counted = conn.execute(select(ratings.c.window_id).where(ratings.c.id == before["id"])).scalar()
         assert counted == WINDOWS[0]  # counted for the window the kiosk was enrolled to
-    finally:
-        app.dispatch("on_stop")
-        Window.remove_widget(app.root)
-        EventLoop.idle()
-        store.close()
+
+
+def test_enrolling_again_while_syncing_goes_on_syncing_with_the_new_key(aggregator_server, tmp_path):  # noqa: F811
+    # The live worker kept signing with the old key: the server answered 401 bad_signature
+    # and the worker ended, so the kiosk, just enrolled, never synced again until a restart.
+    with standalone_kiosk(tmp_path) as (app, cfg):
+        app.technician_enrol(aggregator_server.url, aggregator_server.code(WINDOWS[0]))
+        assert pump_until(lambda: app.sync_worker is not None and app.sync_worker.is_alive())
+        first = rate(app, cfg)
+        app.sync_worker.notify(force=True)
+        assert pump_until(lambda: first in on_server(aggregator_server, app))
+        worker = app.sync_worker
+
+        again = aggregator_server.admin.call("POST", "/api/v1/enroll-codes", {
+            "window_id": WINDOWS[1], "device_id": app.store.device_id})["code"]
+        app.technician_enrol(aggregator_server.url, again)
+        assert pump_until(lambda: app.flow.settings.window_id == WINDOWS[1])  # new config pulled
+        second = rate(app, cfg, "very_satisfied")
+        app.sync_worker.notify(force=True)
+        assert pump_until(lambda: second in on_server(aggregator_server, app)), \
+            app.sync_worker.status()
+        # The worker refused with the old key before the panel's callback ran builds its
+        # client again too (the saved credential changed): the same thread goes on.
+        assert app.sync_worker is worker and worker.is_alive()
+        assert worker.status()["state"] != "not_authorised"
+        assert pump_until(lambda: app.store.pending_count() == 0)
+        assert app.store.quarantined() == []
+
+
+def test_sync_now_starts_a_worker_that_has_ended(aggregator_server, tmp_path):  # noqa: F811
+    # "Sync now" only woke the worker; one that had ended (refused by the server, say) stayed
+    # dead, and the technician's button did nothing until the kiosk was restarted.
+    with standalone_kiosk(tmp_path) as (app, cfg):
+        app.technician_enrol(aggregator_server.url, aggregator_server.code(WINDOWS[0]))
+        assert pump_until(lambda: app.sync_worker is not None and app.sync_worker.is_alive())
+        assert app.sync_worker.stop(10)
+        tapped = rate(app, cfg)
+        app.technician_sync_now()
+        assert pump_until(lambda: tapped in on_server(aggregator_server, app))
+        assert app.sync_worker.is_alive()

@@ -39,7 +39,7 @@ def start_kiosk():
     EventLoop.ensure_window()
     started = []
 
-    def start(db, seconds=3600.0, make_worker=None):
+    def start(db, seconds=3600.0, make_worker=None, heartbeat=None, heartbeat_seconds=300.0):
         cfg = load_config(REPO / "config.yaml")
         cfg.display.voice = False
         cfg.trigger.invite_port = 0
@@ -47,7 +47,8 @@ def start_kiosk():
         assert problem is not None
         clock, tech_clock = FakeClock(), FakeClock()
         flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster, clock=clock)
-        recovery = StoreRecovery(cfg, db, problem, seconds=seconds, make_worker=make_worker)
+        recovery = StoreRecovery(cfg, db, problem, seconds=seconds, make_worker=make_worker,
+                                 heartbeat=heartbeat, heartbeat_seconds=heartbeat_seconds)
         app = KioskApp(cfg, store, flow, sync_status=recovery.sync_status,
                        voice=VoicePrompt(False), tech_clock=tech_clock, tick_seconds=0,
                        long_press_seconds=0)
@@ -182,3 +183,34 @@ def test_a_first_start_on_a_full_disk_recovers_by_itself_when_space_is_freed(sma
     k.tap(k.face("satisfied"))
     assert k.screen == "thanks"
     assert [e["type"] for e in k.app.store.iter_events()] == [C.EV_APP_START, C.EV_RATING]
+
+
+def test_a_kiosk_on_a_full_disk_sends_heartbeats_until_it_can_write(small_disk, start_kiosk):
+    # No sync worker runs while the database cannot be written: the server saw only a silent
+    # device. The heartbeat (sync.heartbeat, tested against the real server in
+    # tests/sync/test_heartbeat.py) goes from the recovery's own thread, and stops once the
+    # worker can take over.
+    import threading
+    import time
+
+    db = small_disk / "kiosk.db"
+    _recorded(db)
+    filler = _fill(small_disk)
+    beats = []
+    beat = threading.Event()
+
+    def heartbeat(path, problem):
+        beats.append((path, str(problem), threading.current_thread().name))
+        beat.set()
+
+    k, recovery = start_kiosk(db, make_worker=FakeWorker, heartbeat=heartbeat,
+                              heartbeat_seconds=0.05)
+    assert beat.wait(10)
+    path, problem, thread = beats[0]
+    assert path == db and "disk full" in problem and thread != threading.main_thread().name
+    filler.unlink()
+    assert recovery.attempt() is False and recovery.recovered
+    time.sleep(0.2)          # a beat in flight ends; then none follows
+    sent = len(beats)
+    time.sleep(0.3)
+    assert len(beats) == sent

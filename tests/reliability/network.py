@@ -1,5 +1,6 @@
 """Network faults: thousands of faults injected by tests/sync/faultproxy.py (drop, reset,
-timeout, 5xx, 429, answer lost after commit, truncated answer, captive portal, 413) plus a slow
+timeout, 5xx, 429, answer lost after commit, truncated answer, captive portal, the server's
+413 and a proxy's, a request sent twice) plus a slow
 line, between a real kiosk and a real server. Every event is on the server exactly once.
 
 (tests/sync/test_faults.py runs 300 rounds of this in CI; this counts faults, not rounds, and
@@ -18,7 +19,7 @@ from tests.reliability.harness import LiveServer, Row, check_kiosk_side, check_s
 from tests.sync.faultproxy import FaultProxy
 
 FAULT_MIX = ("drop", "reset", "delay", "500", "502", "503", "429", "lose", "lose_reset",
-             "truncate", "captive", "413", "slow")
+             "truncate", "captive", "413", "413html", "twice", "slow")
 
 
 def run(faults: int = 500, workdir: Path | None = None) -> Row:

@@ -13,7 +13,12 @@ request the proxy asks ``chooser(RequestInfo)`` (default: every request passes) 
 ``lose_reset`` forward, then reset the connection instead of answering
 ``truncate``   forward, then relay only half the answer body
 ``captive``    answer 200 with a captive-portal HTML login page
-``413``        answer 413 itself
+``413``        answer 413 itself, as the aggregator words it (JSON ``too_large``)
+``413html``    answer 413 with a web server's HTML page (a proxy's body limit)
+``twice``      forward the request twice (a proxy retrying upstream) and relay the second
+               answer: the server finds the second copy's nonce used (401 ``replayed``)
+``429date``    answer 429 with ``Retry-After`` as an HTTP-date ``retry_after`` seconds on, and
+               a ``Date`` header, by a server clock ``date_offset`` seconds from this one's
 
 >>> proxy = FaultProxy("127.0.0.1", port).start()                    # doctest: +SKIP
 >>> proxy.queue("captive", "lose")   # the next two batch posts       # doctest: +SKIP
@@ -29,10 +34,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Callable
 
 FAULTS = ("pass", "drop", "reset", "delay", "500", "502", "503", "429", "lose", "lose_reset",
-          "truncate", "captive", "413")
+          "truncate", "captive", "413", "413html", "twice", "429date")
 REASONS = {200: "OK", 413: "Payload Too Large", 429: "Too Many Requests",
            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 CAPTIVE_PAGE = (b"<!DOCTYPE html><html><head><title>Guest Wi-Fi</title></head><body>"
@@ -62,6 +68,7 @@ class FaultProxy:
         self.upstream = (upstream_host, upstream_port)
         self.delay_seconds = delay_seconds
         self.retry_after = retry_after
+        self.date_offset = 0.0
         self.chooser: Callable[[RequestInfo], str] | None = None
         self._queued: deque[str] = deque()
         self.queue_paths = ("/api/v1/batches",)
@@ -237,6 +244,20 @@ class FaultProxy:
         elif fault == "413":
             conn.sendall(_response(413, b'{"error":"too_large","detail":"body too large"}',
                                    "application/json"))
+        elif fault == "413html":
+            conn.sendall(_response(413, b"<html><head><title>413 Request Entity Too Large"
+                                        b"</title></head><body><center><h1>413 Request Entity "
+                                        b"Too Large</h1></center><hr><center>nginx</center>"
+                                        b"</body></html>", "text/html"))
+        elif fault == "twice":
+            self._forward(forward)
+            conn.sendall(self._forward(forward))
+        elif fault == "429date":
+            now = time.time() + self.date_offset
+            conn.sendall(_response(429, b'{"error":"rate_limited","detail":"slow down"}',
+                                   "application/json",
+                                   f"Date: {formatdate(now, usegmt=True)}\r\nRetry-After: "
+                                   f"{formatdate(now + self.retry_after, usegmt=True)}\r\n"))
         else:
             raise ValueError(f"unknown fault {fault!r}")
 

@@ -147,6 +147,94 @@ def test_413_splits_the_batch_and_both_halves_arrive(aggregator_server, make_kio
         {e["id"] for e in recorded}
 
 
+def test_413_page_of_a_proxy_never_quarantines_a_rating(aggregator_server, make_kiosk, proxy):
+    # Any 413 split a batch down to one event and then kept that event out for good as
+    # "too_large": a proxy's small body limit (an nginx page) or one passing 413 lost ratings
+    # that the server would have taken.
+    kiosk = make_kiosk(url=proxy.url)
+    one = kiosk.record(1)
+    proxy.queue("413html")
+    with pytest.raises(BadAnswer, match="not the server's own") as err:
+        kiosk.client.upload_once()
+    assert err.value.retryable
+    assert kiosk.store.pending_count() == 1 and kiosk.store.quarantined() == []
+    assert kiosk.client.upload_once().acked == 1  # a passing 413: sent again, taken
+
+    more = kiosk.record(5)
+    proxy.chooser = lambda info: "413html" if info.path == "/api/v1/batches" else "pass"
+    splits = 0
+    for _ in range(10):  # 5 events split down to single ones, then each refused and kept
+        try:
+            splits += kiosk.client.upload_once().status == "split"
+        except BadAnswer:
+            pass
+    assert splits >= 2 and kiosk.store.quarantined() == []
+    proxy.chooser = None  # the proxy's limit raised
+    kiosk.client.drain()
+    assert [e["id"] for e in aggregator_server.events(kiosk.store.device_id)] == \
+        [e["id"] for e in one + more]
+    assert kiosk.store.pending_count() == 0
+
+
+def test_one_event_the_server_finds_too_large_is_reported_quarantined(aggregator_server,
+                                                                      make_kiosk, proxy):
+    # The server's own 413 on a single event: it is kept out, and the result says so (it
+    # said quarantined={} though the event was quarantined).
+    kiosk = make_kiosk(url=proxy.url)
+    event = kiosk.record(1)[0]
+    proxy.queue("413")  # worded as the aggregator words it
+    result = kiosk.client.upload_once()
+    assert result.status == "split" and result.quarantined == {event["id"]: "too_large"}
+    assert [e["id"] for e in kiosk.store.quarantined()] == [event["id"]]
+
+
+def test_request_repeated_by_a_proxy_is_sent_again_not_taken_as_a_refusal(aggregator_server,
+                                                                           make_kiosk, proxy):
+    # A proxy that repeats a request upstream makes the server see its nonce twice: the second
+    # copy's answer is 401 "replayed". Taken as "device not authorised", it ended the kiosk's
+    # sync worker until a restart.
+    kiosk = make_kiosk(url=proxy.url)
+    recorded = kiosk.record(3)
+    proxy.queue("twice")
+    result = kiosk.client.upload_once()
+    assert result.acked == 3
+    assert [f for _, p, f in proxy.log if p == "/api/v1/batches"] == ["twice", "pass"]
+    assert [e["id"] for e in aggregator_server.events(kiosk.store.device_id)] == \
+        [e["id"] for e in recorded]
+
+
+def test_retry_after_date_counts_from_the_answers_date(aggregator_server, make_kiosk, proxy):
+    # A Retry-After date read against this machine's clock: with the server's clock a year
+    # ahead of the kiosk's, a 7 s wait became the 24 h cap.
+    kiosk = make_kiosk(url=proxy.url)
+    kiosk.record(1)
+    proxy.date_offset = 365 * 86400.0
+    proxy.queue("429date")
+    with pytest.raises(ServerUnavailable) as err:
+        kiosk.client.upload_once()
+    assert 5 <= err.value.retry_after <= 8, err.value.retry_after
+
+
+def test_retry_after_date_without_a_date_counts_from_the_corrected_clock(tmp_path):
+    # No Date header: the kiosk's clock corrected by its known offset, not its raw clock.
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    from kiosk.store import RatingStore
+    from sync.answers import Answer
+
+    real = datetime.now(timezone.utc)
+    store = RatingStore(tmp_path / "kiosk.db")
+    try:
+        client = SyncClient("http://127.0.0.1:9", store, clock=lambda: real - timedelta(days=400))
+        client.clock_offset = 400 * 86400.0
+        answer = Answer(503, {"retry-after": format_datetime(real + timedelta(seconds=60),
+                                                             usegmt=True)}, b"")
+        assert 55 <= client._fail(answer, "batch").retry_after <= 61
+    finally:
+        store.close()
+
+
 def test_revoked_device_is_not_authorised_and_keeps_its_events(aggregator_server, make_kiosk):
     kiosk = make_kiosk()
     kiosk.record(3)

@@ -15,7 +15,7 @@ from sync.protocol import GENESIS_HASH, event_hash, signing_string
 from tests.sync.conftest import WINDOWS
 
 MIX = ("pass", "pass", "pass", "drop", "reset", "delay", "500", "502", "503", "429", "lose",
-       "lose_reset", "truncate", "captive", "413")
+       "lose_reset", "truncate", "captive", "413", "413html", "twice")
 
 
 def test_hundreds_of_faulted_rounds_leave_exactly_the_clients_events(
