@@ -51,8 +51,9 @@ def list_devices(conn: Connection, allowed: set[str], now: dt.datetime,
         beat = json.loads(d.pop("last_heartbeat") or "null") or {}
         d["backlog"] = beat.get("pending")
         d["oldest_pending_age_s"] = beat.get("oldest_pending_age_s")
-        d["disk_free_mb"] = (beat["disk_free_bytes"] // 2**20) if beat.get("disk_free_bytes") \
-            else None
+        # 0 is the full disk itself (it showed "—")
+        d["disk_free_mb"] = (beat["disk_free_bytes"] // 2**20) \
+            if isinstance(beat.get("disk_free_bytes"), int) else None
         d["clock_offset_s"] = beat.get("clock_offset_s", d["last_skew_s"])
         d["last_error"] = beat.get("last_error")
         d["alerts"] = open_alerts.get(d["id"], 0)
