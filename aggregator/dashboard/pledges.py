@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from ..errors import BadRequest, NotFound
-from ..schema import staff, windows
+from ..schema import staff, units, windows
 from .assessment_tables import pledge_items, pledges
 
 STATUSES = ("kept", "in_progress", "broken")
@@ -146,13 +146,15 @@ def set_item(conn: Connection, item_id: int, status: str, evidence: str, user: d
 
 
 def list_for(conn: Connection, unit_ids: set[str]) -> list[dict]:
-    """Active pledges of the units with owner names and their items, newest first."""
+    """Active pledges of the units with owner and unit names and their items, newest
+    first."""
     p, i = pledges.c, pledge_items.c
     rows = [dict(r) for r in conn.execute(
         select(pledges).where(p.unit_id.in_(sorted(unit_ids)), p.active.is_(True))
         .order_by(p.unit_id, p.id.desc())).mappings()]
     staff_names = dict(conn.execute(select(staff.c.id, staff.c.name)).all())
     window_names = dict(conn.execute(select(windows.c.id, windows.c.name)).all())
+    unit_names = _unit_names(conn, {r["unit_id"] for r in rows})
     items: dict[int, list] = {}
     if rows:
         for r in conn.execute(select(pledge_items).where(i.pledge_id.in_([x["id"] for x in rows]))
@@ -161,6 +163,7 @@ def list_for(conn: Connection, unit_ids: set[str]) -> list[dict]:
     for r in rows:
         names = staff_names if r["owner_kind"] == "staff" else window_names
         r["owner_name"] = names.get(r["owner_id"], r["owner_id"])
+        r["unit_name"] = unit_names.get(r["unit_id"], r["unit_id"])
         r["items"] = items.get(r["id"], [])
         r["counts"] = {s: sum(1 for x in r["items"] if x["status"] == s) for s in STATUSES}
         r["rate"] = fulfilment_rate(r["counts"])
@@ -168,7 +171,8 @@ def list_for(conn: Connection, unit_ids: set[str]) -> list[dict]:
 
 
 def unit_fulfilment(conn: Connection, unit_ids: set[str]) -> dict[str, dict]:
-    """Per unit: item counts by status and the fulfilment rate (active pledges)."""
+    """Per unit: item counts by status, the fulfilment rate (active pledges) and the unit's
+    ``name`` (the pages named units by their ids)."""
     p, i = pledges.c, pledge_items.c
     out: dict[str, dict] = {u: dict.fromkeys(STATUSES, 0) for u in unit_ids}
     q = (select(p.unit_id, i.status, func.count()).join(pledges, p.id == i.pledge_id)
@@ -176,7 +180,16 @@ def unit_fulfilment(conn: Connection, unit_ids: set[str]) -> dict[str, dict]:
          .group_by(p.unit_id, i.status))
     for unit_id, status, n in conn.execute(q).all():
         out[unit_id][status] = int(n)
-    for counts in out.values():
+    names = _unit_names(conn, unit_ids)
+    for unit_id, counts in out.items():
         counts["total"] = sum(counts[s] for s in STATUSES)
         counts["rate"] = fulfilment_rate(counts)
+        counts["name"] = names.get(unit_id, unit_id)
     return out
+
+
+def _unit_names(conn: Connection, unit_ids: set[str]) -> dict[str, str]:
+    if not unit_ids:
+        return {}
+    return dict(conn.execute(select(units.c.id, units.c.name)
+                             .where(units.c.id.in_(sorted(unit_ids)))).all())

@@ -148,7 +148,10 @@ def unit_page(unit_id: str, request: Request, ctx: Ctx = Depends(current)):
     return _render_unit(request, ctx, data, None)
 
 
-@router.get("/windows/{window_id}")
+# ``:path``: a window id with a "/" (allowed before ids were checked) comes encoded (%2F) in the
+# link, and the server decodes it before routing; a plain parameter stopped at that "/" (404).
+# As on the phone page (``qr_page.rate_page``).
+@router.get("/windows/{window_id:path}")
 def window_page(window_id: str, request: Request, ctx: Ctx = Depends(current)):
     with read(request.app.state.engine) as conn:
         unit_id = scope.window_unit(conn, ctx.user, window_id)
