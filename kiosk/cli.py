@@ -47,9 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="print JSON")
 
     ex = sub.add_parser("export", help="write all events as JSON Lines + CSV + manifest to a folder")
-    ex.add_argument("--config", default=DEFAULT_CONFIG)
+    ex.add_argument("--config", help=f"config file naming the data folder (default: {DEFAULT_CONFIG}; "
+                                     "not read with --db)")
     ex.add_argument("--to", required=True, help="target folder, e.g. the USB stick's mount point")
-    ex.add_argument("--db", help="export this database file instead (e.g. one moved aside as corrupt)")
+    ex.add_argument("--db", help="export this database file instead (e.g. one moved aside as "
+                                 "corrupt, or a dead kiosk's on another machine)")
 
     sp = sub.add_parser("set-pin", help="set the technician PIN (or a staff member's) in the config file")
     sp.add_argument("--config", default=DEFAULT_CONFIG)
@@ -207,8 +209,9 @@ def cmd_export(args) -> int:
     from .export import export_events
     from .store import RatingStore
 
-    cfg = load_config(args.config)
-    path = Path(args.db) if args.db else data_dir(cfg) / "kiosk.db"
+    # A database given with --db is all the command needs: a technician's laptop reading a
+    # dead kiosk's file has no kiosk config, and "config.yaml: no such file" stopped it.
+    path = Path(args.db) if args.db else data_dir(load_config(args.config or DEFAULT_CONFIG)) / "kiosk.db"
     if not path.exists():
         print(f"kiosk: no database at {path}", file=sys.stderr)
         return 1

@@ -272,3 +272,26 @@ def test_set_pin_for_staff_refuses_on_an_enrolled_kiosk_whose_roster_comes_from_
     # the technician's PIN is the kiosk's own, enrolled or not
     out = kiosk("set-pin", "--config", str(config_file), "--pin-stdin", stdin="135790\n")
     assert out.returncode == 0, out.stderr
+
+
+def test_export_of_a_given_database_needs_no_config_file(tmp_path):
+    # A technician reads a dead kiosk's database on a laptop that has no kiosk config:
+    # `kiosk export --db … --to …` stopped with "config.yaml" not found, though the file
+    # given is all the command reads.
+    from kiosk.store import RatingStore
+
+    (tmp_path / "dead").mkdir()
+    store = RatingStore(tmp_path / "dead" / "kiosk.db")
+    ids = [store.record("rating", {"level": "satisfied", "stars": 4})["id"] for _ in range(3)]
+    store.close()
+    usb, elsewhere = tmp_path / "usb", tmp_path / "laptop"
+    usb.mkdir()
+    elsewhere.mkdir()
+    out = subprocess.run([sys.executable, "-m", "kiosk.cli", "export", "--db",
+                          str(tmp_path / "dead" / "kiosk.db"), "--to", str(usb)],
+                         capture_output=True, text=True, cwd=elsewhere)
+    assert out.returncode == 0, out.stderr
+    (folder,) = usb.iterdir()
+    exported = [json.loads(line)["id"] for line in
+                (folder / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert exported == ids
