@@ -677,14 +677,14 @@ class KioskApp(App):
 
     def technician_sync_now(self) -> None:
         what = self.tr("tech.sync_now")
-        if self.sync_worker is None or not self.sync_worker.is_alive():
-            # A worker the server refused has ended; "sync now" starts a new one (the
-            # refusal may be mended on the server), which says again if it is still refused.
+        worker = self.sync_worker
+        if worker is None or not worker.is_alive() or worker.notify(force=True) is False:
+            # A worker the server refused has ended (or is ending, and did not hear it); "sync
+            # now" starts a new one (the refusal may be mended on the server), which says
+            # again if it is still refused.
             if not self._new_worker():
                 self._tech_say(self.tr("tech.unavailable"))
                 return
-        else:
-            self.sync_worker.notify(force=True)
         self._tech_say(self.tr("tech.requested", what=what))
 
     def _new_worker(self) -> bool:
@@ -738,9 +738,9 @@ class KioskApp(App):
             return
         self.apply_device_config()
         worker = self.sync_worker
-        if worker is not None and worker.is_alive():
-            worker.reload_credentials()   # it signed with the old key, refused, and ended
-        else:
+        # A live worker signed with the old key, was refused and ended: it starts over with
+        # the new one. One that is ending says so (False), and a new one takes over.
+        if worker is None or not worker.is_alive() or worker.reload_credentials() is False:
             self._new_worker()
 
     def technician_export(self, path: str) -> None:

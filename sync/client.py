@@ -270,7 +270,7 @@ class SyncClient:
         if date:
             try:
                 sent = parsedate_to_datetime(date)
-            except (TypeError, ValueError, IndexError):
+            except (TypeError, ValueError, IndexError, OverflowError):   # year 99999999…
                 sent = None
             if sent is not None:
                 return sent if sent.tzinfo is not None else sent.replace(tzinfo=timezone.utc)

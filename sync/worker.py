@@ -91,6 +91,7 @@ class SyncWorker:
         self._stopping = threading.Event()
         self._force = False
         self._reload = False
+        self._ending = False  # the thread will not look at its flags again (see _again)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._next_config = 0.0
@@ -111,22 +112,29 @@ class SyncWorker:
         self._thread.start()
         return self
 
-    def notify(self, force: bool = False) -> None:
+    def notify(self, force: bool = False) -> bool:
         """New events (or the technician's "sync now" with ``force``): wake the thread.
+        False when the thread is ending and will not hear it (start a new worker then).
 
         A plain notify does not cut a backoff short: a down server is not hammered once per tap.
         """
         with self._lock:
+            if self._ending:
+                return False
             self._force = self._force or force
         self._wake.set()
+        return True
 
-    def reload_credentials(self) -> None:
+    def reload_credentials(self) -> bool:
         """The kiosk was enrolled again: before its next cycle the thread builds its client
         anew from the saved credential (and server), and syncs at once. Without it the
-        thread kept signing with the old key, got 401 ``bad_signature`` and ended."""
+        thread kept signing with the old key, got 401 ``bad_signature`` and ended. False
+        when the thread is ending and will not hear it (start a new worker then)."""
         with self._lock:
+            if self._ending:
+                return False
             self._reload = True
-        self.notify(force=True)
+        return self.notify(force=True)
 
     def stop(self, timeout: float = 30) -> bool:
         """Ask the thread to finish and join it; True when it has ended."""
@@ -138,7 +146,7 @@ class SyncWorker:
         return not self._thread.is_alive()
 
     def is_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and self._thread.is_alive() and not self._ending
 
     def status(self) -> dict[str, Any]:
         """A snapshot for the technician screen (safe to call from any thread)."""
@@ -164,14 +172,15 @@ class SyncWorker:
         store = client = None
         try:
             store = self._store_factory(self.db_path)
-            while not self._stopping.is_set():
+            while True:
                 client = self._make_client(store)
-                if client is None or not self._loop(store, client):
-                    return
-                if hasattr(client, "close"):
+                reload = client is not None and self._loop(store, client)
+                if client is not None and hasattr(client, "close"):
                     client.close()
                 client = None
-                log.info("sync restarts with the new enrolment")
+                if not reload and not self._again():
+                    return
+                log.info("sync starts over (a new enrolment, or sync now)")
         except Exception as exc:  # never seen in tests; the kiosk must see it, not die of it
             log.exception("sync worker crashed")
             self._set(state=ST_STOPPED, last_error=f"{type(exc).__name__}: {exc}")
@@ -182,9 +191,20 @@ class SyncWorker:
             if store is not None:
                 store.close()
             with self._lock:
+                self._ending = True
                 if self._status["state"] not in (ST_NOT_AUTHORISED, ST_NOT_ENROLLED):
                     self._status["state"] = ST_STOPPED
                 self._status["next_try_at"] = None
+
+    def _again(self) -> bool:
+        """The loop ended (refused, not enrolled, stopped): True to go round once more when a
+        new enrolment or a "sync now" came while it ended (the app saw the thread alive and
+        asked it, and the ask was lost); else the worker is ending, and says so to later asks."""
+        with self._lock:
+            again = (self._reload or self._force) and not self._stopping.is_set()
+            self._reload = self._force = False
+            self._ending = not again
+        return again
 
     def _make_client(self, store: Any):
         creds = self.credentials
@@ -286,7 +306,18 @@ class SyncWorker:
             self._set(**self._counts(store, client))
 
     def _cycle(self, store: Any, client: Any) -> None:
-        self._drain(store, client)
+        try:
+            self._drain(store, client)
+        except SyncError as exc:
+            # A heartbeat may pass where batches do not (a proxy's body limit): the dashboard
+            # then sees the backlog and the error, not a device silent with 0 pending.
+            if not isinstance(exc, NotAuthorised) and self._mono() >= self._next_heartbeat:
+                self._next_heartbeat = self._mono() + self.heartbeat_every
+                try:
+                    client.heartbeat()
+                except SyncError as beat_exc:
+                    log.info("heartbeat after a failed upload failed too: %s", beat_exc)
+            raise
         now = self._mono()
         if now >= self._next_config and not self._stopping.is_set():
             pulled = client.pull_config()

@@ -48,3 +48,9 @@ def test_parse_retry_after_seconds_and_http_date():
     assert parse_retry_after("Mon, 23 Nov 2026 00:00:00 GMT", now) == 0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+def test_a_date_beyond_any_calendar_is_no_retry_after():
+    # A middlebox's "year 99999999999999999999" raised OverflowError, which no sync error
+    # handler caught: every retry logged a traceback.
+    assert parse_retry_after("Mon, 01 Jan 99999999999999999999 00:00:00 GMT") is None

@@ -231,6 +231,10 @@ def test_retry_after_date_without_a_date_counts_from_the_corrected_clock(tmp_pat
         answer = Answer(503, {"retry-after": format_datetime(real + timedelta(seconds=60),
                                                              usegmt=True)}, b"")
         assert 55 <= client._fail(answer, "batch").retry_after <= 61
+        # A Date no calendar holds (a middlebox's) is ignored, not an OverflowError that no
+        # sync error handler caught.
+        answer.headers["date"] = "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"
+        assert isinstance(client._fail(answer, "batch"), ServerUnavailable)
     finally:
         store.close()
 

@@ -172,3 +172,70 @@ def test_the_worker_syncs_with_the_server_it_was_enrolled_to(aggregator_server, 
         assert wait_for(lambda: kiosk.store.pending_count() == 0)
     finally:
         assert worker.stop(timeout=10)
+
+
+def test_worker_stuck_behind_a_proxys_413_still_sends_its_heartbeat(aggregator_server, make_kiosk,
+                                                                    proxy, fast_backoff):
+    # A proxy's body limit keeps a one-event batch in the outbox (it is not the server's own
+    # refusal, so it is not quarantined). A failed upload skipped the heartbeat, so the
+    # dashboard saw a silent device with 0 pending, not the backlog and the error.
+    kiosk = make_kiosk(url=proxy.url)
+    kiosk.record(4)
+    proxy.chooser = lambda info: "413html" if info.path == "/api/v1/batches" else "pass"
+    worker = SyncWorker(kiosk.store.path, kiosk.client.credentials, server_url=proxy.url,
+                        interval=3600, heartbeat_every=0.2, backoff=fast_backoff).start()
+    try:
+        def beat():
+            return aggregator_server.device(kiosk.store.device_id)["last_heartbeat"] or {}
+        assert wait_for(lambda: (beat().get("pending") or 0) >= 4 and "413" in (beat().get("last_error") or ""))
+        assert kiosk.store.quarantined() == []
+        proxy.chooser = None  # the proxy's limit raised: everything goes
+        assert wait_for(lambda: kiosk.store.pending_count() == 0)
+    finally:
+        proxy.chooser = None
+        assert worker.stop(timeout=10)
+
+
+def test_a_new_enrolment_while_the_refused_worker_ends_is_not_lost(aggregator_server, make_kiosk,
+                                                                   fast_backoff):
+    # The app asks a worker it sees alive to reload its credential. A worker refused (here:
+    # revoked) that was ending at that instant dropped the ask: the kiosk, just enrolled
+    # again, did not sync until a restart. Now the worker goes round once more, or says it
+    # will not (False), and the app starts a new one, as KioskApp._enrolled does.
+    from kiosk.store import RatingStore
+    from sync.client import SyncClient
+
+    kiosk = make_kiosk()
+    kiosk.record(2)
+    kiosk.client.upload_once()
+    aggregator_server.admin.revoke(kiosk.store.device_id)
+    taps = kiosk.record(3)
+    workers, asked = [], []
+
+    def on_result(status):
+        if status["state"] == "not_authorised" and not asked:
+            store = RatingStore(kiosk.store.path)
+            try:
+                SyncClient(aggregator_server.url, store, timeout=10).enroll(
+                    aggregator_server.admin.call("POST", "/api/v1/enroll-codes", {
+                        "window_id": kiosk.client.credentials.window_id,
+                        "device_id": kiosk.store.device_id})["code"])
+            finally:
+                store.close()
+            worker = workers[0]   # what the app does, inside the window before the end
+            asked.append(worker.is_alive() and worker.reload_credentials())
+            if asked[0] is False:
+                workers.append(SyncWorker(kiosk.store.path, None, interval=3600,
+                                          backoff=fast_backoff).start())
+
+    workers.append(SyncWorker(kiosk.store.path, None, interval=3600, backoff=fast_backoff,
+                              on_result=on_result))
+    workers[0].start()
+    try:
+        assert wait_for(lambda: {t["id"] for t in taps} <= {
+            e["id"] for e in aggregator_server.events(kiosk.store.device_id)})
+        assert asked == [True]   # inside on_result the thread has not ended: it goes round
+        assert workers[0].is_alive() and len(workers) == 1
+    finally:
+        for w in workers:
+            assert w.stop(timeout=10)
