@@ -197,3 +197,26 @@ def test_a_window_whose_id_holds_a_slash_opens_from_its_link(browser, dash_sqlit
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
     finally:
         context.close()
+
+
+def test_window_page_tables_keep_names_whole_and_stay_in_their_cards_at_1280_px(browser,
+                                                                                 dash_sqlite):
+    # The half-width ranking tables of a window page ran past their cards' edges at 1280 px,
+    # and the name column's minimum (4.5em, padding included) broke "民政窗口" in two.
+    dash = dash_sqlite
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        browser_login(page, dash, "jfb")
+        page.wait_for_url("**/dashboard/")
+        page.goto(f"{dash.url}/dashboard/windows/W-003")
+        spill = page.evaluate("""() => [...document.querySelectorAll('.card table.rank')]
+            .map(t => t.getBoundingClientRect().right - t.closest('.card').getBoundingClientRect().right)
+            .filter(d => d > 0.5)""")
+        assert spill == []
+        names = page.locator("table.rank td:nth-child(2) a, table.rank td:nth-child(2)")
+        four = [(n.inner_text().split("\n")[0], n.evaluate(LINES)) for n in names.all()
+                if len(n.inner_text().split("\n")[0].strip()) == 4]
+        assert four and all(lines == 1 for _, lines in four), four
+    finally:
+        context.close()
