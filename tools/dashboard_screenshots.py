@@ -93,7 +93,13 @@ def prepare_assessment(url: str) -> str:
     Returns that month's key."""
     import random
 
-    from aggregator.dashboard import accounts, assessment_config, assessment_store, pledges
+    from aggregator.dashboard import (
+        accounts,
+        assessment_config,
+        assessment_publish,
+        assessment_store,
+        pledges,
+    )
     from aggregator.dashboard.periods import Period
 
     app = create_app(url, settings=Settings(secret="screenshots"))
@@ -142,7 +148,7 @@ def prepare_assessment(url: str) -> str:
                                      "台账与群众回访核实" if status == "kept" else "有一周未落实，已整改",
                                      u01, {"U-01"}, now)
         jfb = accounts.get_user_by_name(conn, "jfb")
-        assessment_store.publish(conn, period, units, jfb, settings, 20.0, now)
+        assessment_publish.publish(conn, period, units, jfb, settings, 20.0, now, today)
     engine.dispose()
     return period.key
 

@@ -149,14 +149,30 @@ def set_active(conn: Connection, username: str, active: bool) -> dict:
 
 
 def _with_staff(conn: Connection, row) -> dict | None:
-    """The user as a dict; a staff user also gets ``staff_id``."""
+    """The user as a dict; a staff user also gets ``staff_id``, and its unit is the staff
+    member's unit now (``staff_unit``)."""
     if row is None:
         return None
     user = dict(row)
     if user["role"] == "staff":
         user["staff_id"] = conn.execute(select(staff_users.c.staff_id).where(
             staff_users.c.user_id == user["id"])).scalar()
+        user["unit_id"] = staff_units(conn, user["id"]).get(user["id"], user["unit_id"])
     return user
+
+
+def staff_units(conn: Connection, user_id: int | None = None) -> dict[int, str]:
+    """user id → the unit its staff member is in now, for every staff account (or one).
+
+    A staff account follows its staff member: a roster import that moves the person to
+    another unit moves the account's scope with them (their reviews, results and the
+    supervisor who manages the account), with nothing for an admin to relink. The unit
+    stored with the account is the one at its creation and is not read for staff."""
+    q = (select(staff_users.c.user_id, staff.c.unit_id)
+         .join(staff, staff.c.id == staff_users.c.staff_id).where(staff.c.unit_id.is_not(None)))
+    if user_id is not None:
+        q = q.where(staff_users.c.user_id == user_id)
+    return dict(conn.execute(q).all())
 
 
 def get_user_by_name(conn: Connection, username: str) -> dict | None:

@@ -11,9 +11,19 @@ from sqlalchemy import select
 
 from ..db import read, write
 from ..errors import BadRequest, Forbidden
-from ..schema import windows
-from . import accounts, assessment_config, assessment_store, audit, exports, pledges, scope
+from ..schema import units, windows
+from . import (
+    accounts,
+    assessment_config,
+    assessment_publish,
+    assessment_store,
+    audit,
+    exports,
+    pledges,
+    scope,
+)
 from .periods import Period
+from .routes_public import MIN_VOLUME  # the privacy minimum of the public page, for staff too
 from .web import PREFIX, TEMPLATES, Ctx, RowId, current, posted, redirect, render
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -37,8 +47,7 @@ def _period(request: Request, ctx: Ctx) -> Period:
     return Period.parse(value, ctx.today)
 
 
-def _units(request: Request, ctx: Ctx, conn) -> set[str]:
-    unit = request.query_params.get("unit")
+def _units(ctx: Ctx, conn, unit: str | None) -> set[str]:
     if unit:
         scope.check_unit(conn, ctx.user, unit)
         return {unit}
@@ -51,51 +60,67 @@ def _staff_member(conn, ctx: Ctx) -> dict:
         raise Forbidden("only staff accounts review colleagues")
     member = assessment_store.staff_row(conn, ctx.user.get("staff_id") or "")
     if member is None or member["unit_id"] != ctx.user["unit_id"] or not member["active"]:
-        # the staff member left the post or the unit, and the account still signs in
+        # the staff member left the post, and the account still signs in
         raise Forbidden("your account is not linked to an active staff member of your unit",
                         detail_args={"msg": "staff_not_linked"})
     return member
 
 
-def _table(request: Request, ctx: Ctx, conn) -> dict:
+def _table(request: Request, ctx: Ctx, conn, period: Period, unit: str | None) -> dict:
     scope.require_role(ctx.user, "viewer")
-    period = _period(request, ctx)
-    unit_ids = _units(request, ctx, conn)
+    unit_ids = _units(ctx, conn, unit)
     settings = assessment_config.load(conn)
     prior = request.app.state.settings.smoothing_prior
     frozen = assessment_store.published(conn, period.key, unit_ids)
     live = assessment_store.compute(conn, period, unit_ids, settings, prior)
-    if frozen:  # published units show their frozen results, the others the live ones
-        for kind in ("staff", "windows"):
-            live[kind] = frozen[kind] + [r for r in live[kind]
-                                         if r["unit_id"] not in frozen["units"]]
+    if frozen:  # published units show their frozen results, the others the live ones,
+        for kind in ("staff", "windows"):   # ranked together
+            live[kind] = sorted(frozen[kind] + [r for r in live[kind]
+                                                if r["unit_id"] not in frozen["units"]],
+                                key=assessment_store.rank_key)
     return {"period": period, "settings": settings, "units": sorted(unit_ids),
             "published_units": sorted(frozen["units"]) if frozen else [],
             "staff_rows": live["staff"], "window_rows": live["windows"]}
+
+
+def _assessment_page(request: Request, ctx: Ctx, period: Period, unit: str | None,
+                     status: int = 200, refusal: Exception | None = None):
+    """The unit's assessment table; after a refused form, with the refusal's own words."""
+    with read(request.app.state.engine) as conn:
+        data = _table(request, ctx, conn, period, unit)
+        data["comments"] = assessment_store.comments(conn, set(data["units"]),
+                                                     data["period"].key)
+        data["fulfilment"] = pledges.unit_fulfilment(conn, set(data["units"]))
+        data["open"] = data["period"].key in {p.key for p in
+                                              assessment_store.open_periods(ctx.today)}
+        # the unit picker names the units (it listed "U-01" …)
+        unit_names = dict(conn.execute(select(units.c.id, units.c.name)
+                                       .where(units.c.id.in_(sorted(ctx.allowed)))).all())
+    mine = {(c["target_kind"], c["target_id"]): c for c in data["comments"]
+            if c["author_id"] == ctx.user["id"]}
+    # the comment list names whom a comment is about (it showed "S-002", "W-001")
+    targets = {(kind, r["id"]): r for kind, rows in (("window", data["window_rows"]),
+                                                     ("staff", data["staff_rows"]))
+               for r in rows}
+    return render(request, "assessment.html", ctx, status=status, **data, mine=mine,
+                  targets=targets, unit_names=unit_names,
+                  periods=_periods(ctx), nav="assessment", ended=ctx.today > period.end,
+                  saved=request.query_params.get("saved"), refusal=refusal)
 
 
 @router.get("/assessment")
 def assessment_page(request: Request, ctx: Ctx = Depends(current)):
     if ctx.role == "staff":
         return redirect(f"{HOME}/me")
-    with read(request.app.state.engine) as conn:
-        data = _table(request, ctx, conn)
-        data["comments"] = assessment_store.comments(conn, set(data["units"]),
-                                                     data["period"].key)
-        data["fulfilment"] = pledges.unit_fulfilment(conn, set(data["units"]))
-        data["open"] = data["period"].key in {p.key for p in
-                                              assessment_store.open_periods(ctx.today)}
-    mine = {(c["target_kind"], c["target_id"]): c for c in data["comments"]
-            if c["author_id"] == ctx.user["id"]}
-    return render(request, "assessment.html", ctx, **data, mine=mine,
-                  periods=_periods(ctx), nav="assessment",
-                  saved=request.query_params.get("saved"))
+    return _assessment_page(request, ctx, _period(request, ctx),
+                            request.query_params.get("unit"))
 
 
 @router.get("/assessment.xlsx")
 def assessment_export(request: Request, ctx: Ctx = Depends(current)):
     with read(request.app.state.engine) as conn:
-        data = _table(request, ctx, conn)
+        data = _table(request, ctx, conn, _period(request, ctx),
+                      request.query_params.get("unit"))
     t = ctx.t
     title = f"{data['period'].label(ctx.lang)} {t('assessment_title')}"
     body = exports.assessment_xlsx(data, t, title, ctx.lang)
@@ -111,30 +136,54 @@ def save_comment(request: Request, ctx: Ctx = Depends(posted), period: str = For
                  comment: str = Form(...)):
     scope.require_role(ctx.user, "unit_manager")
     p = Period.parse(period, ctx.today)
-    with write(request.app.state.engine) as conn:
-        assessment_store.save_comment(conn, p, ctx.user, kind, target_id, score, comment,
-                                      ctx.allowed, ctx.now, ctx.today)
-        audit.record(conn, ctx.user, "leader_comment", ctx.now, target=f"{kind}:{target_id}",
-                     detail={"period": p.key, "score": score}, ip=ctx.ip)
+    try:
+        with write(request.app.state.engine) as conn:
+            assessment_store.save_comment(conn, p, ctx.user, kind, target_id, score, comment,
+                                          ctx.allowed, ctx.now, ctx.today)
+            audit.record(conn, ctx.user, "leader_comment", ctx.now,
+                         target=f"{kind}:{target_id}", detail={"period": p.key, "score": score},
+                         ip=ctx.ip)
+    except assessment_store.Refused as exc:
+        return _assessment_page(request, ctx, p, None, exc.status, exc)
     return redirect(f"{HOME}?period={p.key}&saved=comment#{kind}-{target_id}")
 
 
 @router.post("/assessment/publish")
 def publish(request: Request, ctx: Ctx = Depends(posted), period: str = Form(...),
             unit: str = Form("")):
+    return _publishing(request, ctx, period, unit, "publish")
+
+
+@router.post("/assessment/unpublish")
+def unpublish(request: Request, ctx: Ctx = Depends(posted), period: str = Form(...),
+              unit: str = Form("")):
+    """Take a published period back (撤回发布), e.g. the wrong unit, or published before the
+    leaders had commented; audited like publishing."""
+    return _publishing(request, ctx, period, unit, "unpublish")
+
+
+def _publishing(request: Request, ctx: Ctx, period: str, unit: str, action: str):
     scope.require_role(ctx.user, "supervisor")
     p = Period.parse(period, ctx.today)
-    with write(request.app.state.engine) as conn:
-        if unit:
-            scope.check_unit(conn, ctx.user, unit)
-        unit_ids = {unit} if unit else set(ctx.allowed)
-        settings = assessment_config.load(conn)
-        n = assessment_store.publish(conn, p, unit_ids, ctx.user, settings,
-                                     request.app.state.settings.smoothing_prior, ctx.now,
-                                     ctx.today)
-        audit.record(conn, ctx.user, "publish_assessment", ctx.now, target=p.key,
-                     detail={"units": sorted(unit_ids), "rows": n}, ip=ctx.ip)
-    return redirect(f"{HOME}?period={p.key}&saved=published" + (f"&unit={unit}" if unit else ""))
+    try:
+        with write(request.app.state.engine) as conn:
+            if unit:
+                scope.check_unit(conn, ctx.user, unit)
+            unit_ids = {unit} if unit else set(ctx.allowed)
+            settings = assessment_config.load(conn)
+            if action == "publish":
+                n = assessment_publish.publish(
+                    conn, p, unit_ids, ctx.user, settings,
+                    request.app.state.settings.smoothing_prior, ctx.now, ctx.today)
+                detail = {"units": sorted(unit_ids), "rows": n}
+            else:
+                n = assessment_publish.unpublish(conn, p, unit_ids, settings)
+                detail = {"units": sorted(unit_ids), "unpublished": n}
+            audit.record(conn, ctx.user, f"{action}_assessment", ctx.now, target=p.key,
+                         detail=detail, ip=ctx.ip)
+    except assessment_store.Refused as exc:
+        return _assessment_page(request, ctx, p, unit or None, exc.status, exc)
+    return redirect(f"{HOME}?period={p.key}&saved={action}ed" + (f"&unit={unit}" if unit else ""))
 
 
 @router.post("/assessment/accounts")
@@ -197,7 +246,13 @@ def save_settings(request: Request, ctx: Ctx = Depends(posted), w_citizens: floa
 
 @router.get("/assessment/review")
 def review_page(request: Request, ctx: Ctx = Depends(current)):
-    period = _period(request, ctx)
+    return _review_page(request, ctx, _period(request, ctx))
+
+
+def _review_page(request: Request, ctx: Ctx, period: Period, status: int = 200,
+                 refusal: Exception | None = None):
+    """The peer-review form of the staff member's unit; after a refused review, with the
+    refusal's own words."""
     with read(request.app.state.engine) as conn:
         me = _staff_member(conn, ctx)
         settings = assessment_config.load(conn)
@@ -207,10 +262,11 @@ def review_page(request: Request, ctx: Ctx = Depends(current)):
             period.key not in {p.key for p in assessment_store.open_periods(ctx.today)}
     others = [p for p in people if p["id"] != me["id"]]
     myself = next((p for p in people if p["id"] == me["id"]), None)
-    return render(request, "assessment_review.html", ctx, period=period, me=me,
+    return render(request, "assessment_review.html", ctx, status=status, period=period, me=me,
                   others=others, myself=myself, done=done, closed=closed,
                   criteria=settings.criteria, periods=assessment_store.open_periods(ctx.today),
-                  nav="peer_review", saved=request.query_params.get("saved"))
+                  nav="peer_review", saved=request.query_params.get("saved"),
+                  refusal=refusal)
 
 
 @router.post("/assessment/review")
@@ -220,20 +276,23 @@ async def submit_review(request: Request, ctx: Ctx = Depends(posted)):
     reviewee = str(form.get("reviewee_id") or "")
 
     def run():
-        with write(request.app.state.engine) as conn:
-            me = _staff_member(conn, ctx)
-            settings = assessment_config.load(conn)
-            scores = {c["code"]: form.get(f"score_{c['code']}") for c in settings.criteria}
-            assessment_store.submit_review(conn, period, me, reviewee, scores, settings,
-                                           ctx.now, ctx.today)
-            # No target: the audit log must not tell whom a reviewer reviewed.
-            audit.record(conn, ctx.user, "peer_review", ctx.now, detail={"period": period.key},
-                         ip=ctx.ip)
+        try:
+            with write(request.app.state.engine) as conn:
+                me = _staff_member(conn, ctx)
+                settings = assessment_config.load(conn)
+                scores = {c["code"]: form.get(f"score_{c['code']}") for c in settings.criteria}
+                assessment_store.submit_review(conn, period, me, reviewee, scores, settings,
+                                               ctx.now, ctx.today)
+                # No target: the audit log must not tell whom a reviewer reviewed.
+                audit.record(conn, ctx.user, "peer_review", ctx.now,
+                             detail={"period": period.key}, ip=ctx.ip)
+        except assessment_store.Refused as exc:
+            return _review_page(request, ctx, period, exc.status, exc)
+        return redirect(f"{HOME}/review?period={period.key}&saved=1")
 
     from starlette.concurrency import run_in_threadpool
 
-    await run_in_threadpool(run)
-    return redirect(f"{HOME}/review?period={period.key}&saved=1")
+    return await run_in_threadpool(run)
 
 
 @router.get("/assessment/me")
@@ -243,10 +302,8 @@ def my_results(request: Request, ctx: Ctx = Depends(current)):
         me = _staff_member(conn, ctx)
         settings = assessment_config.load(conn)
         unit_ids = {me["unit_id"]}
-        frozen = assessment_store.published(conn, period.key, unit_ids)
-        rows = frozen["staff"] if frozen else assessment_store.compute(
-            conn, period, unit_ids, settings, request.app.state.settings.smoothing_prior)["staff"]
-        mine = next((r for r in rows if r["id"] == me["id"]), None)
+        mine, published = assessment_store.own_result(
+            conn, period, me, settings, request.app.state.settings.smoothing_prior)
         peer = assessment_store.peer_parts(conn, period.key, unit_ids, settings).get(me["id"], {})
         own = assessment_store.peer_parts(conn, period.key, unit_ids, settings,
                                           self_review=True).get(me["id"], {})
@@ -255,9 +312,19 @@ def my_results(request: Request, ctx: Ctx = Depends(current)):
         notes = assessment_store.comments(conn, unit_ids, period.key, targets)
         window_name = conn.execute(select(windows.c.name).where(
             windows.c.id == me["window_id"])).scalar() if me["window_id"] else None
-    return render(request, "assessment_me.html", ctx, period=period, me=me, mine=mine,
-                  peer=peer, own=own, notes=notes, settings=settings, published=bool(frozen),
-                  window_name=window_name, periods=_periods(ctx, 6), nav="my_results")
+    return render(request, "assessment_me.html", ctx, period=period, me=me,
+                  mine=_as_staff_sees(mine), peer=peer, own=own, notes=notes,
+                  settings=settings, published=published, window_name=window_name,
+                  periods=_periods(ctx, 6), nav="my_results", min_volume=MIN_VOLUME)
+
+
+def _as_staff_sees(row: dict | None) -> dict | None:
+    """A staff member's own row as their page shows it: under ``MIN_VOLUME`` citizens'
+    ratings neither the citizens' part nor the composite it enters (either would tell what
+    the one or two citizens chose; staff never see single ratings)."""
+    if row is None or not 0 < row["rated"] < MIN_VOLUME:
+        return row
+    return dict(row, citizens=None, composite=None, citizens_withheld=True)
 
 
 # ---- pledges -----------------------------------------------------------------------------

@@ -1,6 +1,10 @@
 """The assessment's data: peer reviews, leader comments, the live composite per staff member
-and window, publishing a period (frozen results, star levels, the rotating award) and what a
-kiosk shows of it. All SQL of the assessment lives here and in ``pledges.py``.
+and window, the frozen results of a published period (star levels, the rotating award) and
+what a kiosk shows of it. All SQL of the assessment lives here, in ``assessment_publish.py``
+(publishing and taking back) and in ``pledges.py``.
+
+A person's (or window's) period belongs to one unit: the unit that published it, else the
+unit they are in now; reviews and comments count for them wherever they were given.
 
 Anonymity: ``peer_reviews.reviewer_id`` is read only to enforce one review per reviewer per
 colleague per period and to tell a reviewer whom they have reviewed; every other query
@@ -12,15 +16,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 
-from .. import org, stats
+from .. import stats
 from ..db import insert_ignore
 from ..errors import AggregatorError, BadRequest, Forbidden, NotFound
 from ..schema import staff, units, windows
 from . import assessment
-from .assessment_config import AssessmentSettings
+from .assessment_config import PARTS, AssessmentSettings
 from .assessment_tables import (
     assessment_published,
     assessment_results,
@@ -34,18 +38,35 @@ KINDS = ("staff", "window")
 MAX_COMMENT = 2000
 
 
-class AlreadyReviewed(AggregatorError):
-    """This reviewer has already reviewed this colleague in this period."""
+class Refused(AggregatorError):
+    """A rule of the assessment refuses this; ``detail_args`` says which (its own words)."""
 
     status = 409
+    code = "refused"
+
+
+class AlreadyReviewed(Refused):
+    """This reviewer has already reviewed this colleague in this period."""
+
     code = "already_reviewed"
 
 
-class PeriodClosed(AggregatorError):
+class PeriodClosed(Refused):
     """The period is published (frozen) or not open for reviews and comments."""
 
-    status = 409
     code = "period_closed"
+
+
+class PeriodNotEnded(Refused):
+    """The period is still running: its results cannot be published yet."""
+
+    code = "period_not_ended"
+
+
+class NotPublished(Refused):
+    """None of these units has published this period: nothing to take back."""
+
+    code = "not_published"
 
 
 def open_periods(today: dt.date) -> list[Period]:
@@ -60,18 +81,33 @@ def is_published(conn: Connection, period: str, unit_id: str) -> bool:
         .first() is not None
 
 
-def _check_open(conn: Connection, period: Period, unit_id: str, today: dt.date) -> None:
+def frozen_units(conn: Connection, period: str) -> dict[tuple[str, str], str]:
+    """(kind, target) → the unit whose published results of ``period`` hold it."""
+    r = assessment_results.c
+    return {(k, t): u for k, t, u in conn.execute(
+        select(r.kind, r.target_id, r.unit_id).where(r.period == period)).all()}
+
+
+def _check_open(conn: Connection, period: Period, unit_id: str, today: dt.date,
+                target: tuple[str, str]) -> None:
     # From the pages: a form opened on a month's last day and sent the next; a unit
-    # published by a supervisor while the form was open.
-    taken = [p.key for p in open_periods(today)]
+    # published by a supervisor while the form was open; a link kept for a month to come.
+    # A person's period belongs to the unit that published it, else to their unit now
+    # (docs/assessment.md, "Moving to another unit"): a move does not reopen it.
+    periods = open_periods(today)
+    taken = [p.key for p in periods]
     if period.key not in taken:
+        msg = "period_to_come" if period.start > today else \
+            "period_not_open" if period.end < periods[-1].start else "period_not_taken"
         raise PeriodClosed(f"period {period.key} is not open; reviews and comments are taken "
                            f"for {', '.join(taken)}", field="period", detail_args={
-                               "msg": "period_not_open", "period": period.key, "open": taken})
-    if is_published(conn, period.key, unit_id):
-        raise PeriodClosed(f"period {period.key} of unit {unit_id} is published and frozen",
+                               "msg": msg, "period": period.key, "open": taken})
+    unit = frozen_units(conn, period.key).get(target) or \
+        (unit_id if is_published(conn, period.key, unit_id) else None)
+    if unit:
+        raise PeriodClosed(f"period {period.key} of unit {unit} is published and frozen",
                            field="period", detail_args={"msg": "period_published",
-                                                        "period": period.key, "unit": unit_id})
+                                                        "period": period.key, "unit": unit})
 
 
 # ---- peer review -----------------------------------------------------------------------
@@ -106,7 +142,7 @@ def submit_review(conn: Connection, period: Period, reviewer: dict, reviewee_id:
     target = staff_row(conn, reviewee_id)
     if target is None or target["unit_id"] != unit_id or not target["active"]:
         raise NotFound(f"no colleague {reviewee_id!r} in your unit")
-    _check_open(conn, period, unit_id, today)
+    _check_open(conn, period, unit_id, today, ("staff", reviewee_id))
     clean = {}
     for c in settings.criteria:
         value = scores.get(c["code"])
@@ -135,15 +171,21 @@ def submit_review(conn: Connection, period: Period, reviewer: dict, reviewee_id:
     return review_id
 
 
+def _staff_of(unit_ids: set[str]):
+    """The ids of the staff who are in ``unit_ids`` now (a subquery)."""
+    return select(staff.c.id).where(staff.c.unit_id.in_(sorted(unit_ids)))
+
+
 def peer_parts(conn: Connection, period: str, unit_ids: set[str], settings: AssessmentSettings,
                self_review: bool = False) -> dict[str, dict]:
-    """Per reviewee: ``reviewers``, ``by_criterion`` (mean 1-5) and ``score`` (0-100, None
-    under ``min_reviewers``). Colleagues' reviews only, or only self-reviews."""
+    """Per reviewee of ``unit_ids`` (their unit now, wherever the reviews were given):
+    ``reviewers``, ``by_criterion`` (mean 1-5) and ``score`` (0-100, None under
+    ``min_reviewers``). Colleagues' reviews only, or only self-reviews."""
     r, s = peer_reviews.c, peer_review_scores.c
-    q = (select(r.reviewee_id, s.criterion, func.count(), func.sum(s.score))
-         .join(peer_review_scores, s.review_id == r.id)
-         .where(r.period == period, r.unit_id.in_(sorted(unit_ids)),
+    mine = and_(r.period == period, r.reviewee_id.in_(_staff_of(unit_ids)),
                 r.self_review.is_(self_review))
+    q = (select(r.reviewee_id, s.criterion, func.count(), func.sum(s.score))
+         .join(peer_review_scores, s.review_id == r.id).where(mine)
          .group_by(r.reviewee_id, s.criterion))
     out: dict[str, dict] = {}
     for reviewee, criterion, n, total in conn.execute(q).all():
@@ -152,9 +194,7 @@ def peer_parts(conn: Connection, period: str, unit_ids: set[str], settings: Asse
         d["n"] += int(n)
         d["sum"] += int(total)
     counts = dict(conn.execute(
-        select(r.reviewee_id, func.count()).where(
-            r.period == period, r.unit_id.in_(sorted(unit_ids)),
-            r.self_review.is_(self_review)).group_by(r.reviewee_id)).all())
+        select(r.reviewee_id, func.count()).where(mine).group_by(r.reviewee_id)).all())
     minimum = 1 if self_review else settings.min_reviewers
     for reviewee, d in out.items():
         d["reviewers"] = int(counts.get(reviewee, 0))
@@ -183,7 +223,7 @@ def save_comment(conn: Connection, period: Period, user: dict, kind: str, target
     unit_id = target_unit(conn, kind, target_id)
     if unit_id is None or unit_id not in allowed:
         raise NotFound(f"no {kind} {target_id!r} in your scope")
-    _check_open(conn, period, unit_id, today)
+    _check_open(conn, period, unit_id, today, (kind, target_id))
     if not 0 <= score <= 100:
         raise BadRequest(f"score must be 0-100, got {score}", field="score")
     comment = (comment or "").strip()
@@ -196,21 +236,30 @@ def save_comment(conn: Connection, period: Period, user: dict, kind: str, target
     where = and_(c.period == period.key, c.target_kind == kind, c.target_id == target_id,
                  c.author_id == user["id"])
     found = conn.execute(select(c.id).where(where)).first()
-    values = {"score": float(score), "comment": comment, "updated_at": now,
+    values = {"score": float(score), "comment": comment, "updated_at": now, "unit_id": unit_id,
               "author_name": user.get("display_name") or user["username"]}
     if found:
         conn.execute(update(leader_comments).where(where).values(**values))
     else:
         conn.execute(leader_comments.insert().values(
-            period=period.key, unit_id=unit_id, target_kind=kind, target_id=target_id,
+            period=period.key, target_kind=kind, target_id=target_id,
             author_id=user["id"], created_at=now, **values))
+
+
+def _on_targets_of(unit_ids: set[str]):
+    """Comments on the staff and windows that are in ``unit_ids`` now."""
+    c = leader_comments.c
+    wins = select(windows.c.id).where(windows.c.unit_id.in_(sorted(unit_ids)))
+    return or_(and_(c.target_kind == "staff", c.target_id.in_(_staff_of(unit_ids))),
+               and_(c.target_kind == "window", c.target_id.in_(wins)))
 
 
 def comments(conn: Connection, unit_ids: set[str], period: str | None = None,
              targets: list[tuple[str, str]] | None = None) -> list[dict]:
-    """Leader comments of units (a period, or all), optionally only on ``targets``."""
+    """Leader comments on the staff and windows of units (a period, or all), optionally only
+    on ``targets``."""
     c = leader_comments.c
-    q = select(leader_comments).where(c.unit_id.in_(sorted(unit_ids)))
+    q = select(leader_comments).where(_on_targets_of(unit_ids))
     if period:
         q = q.where(c.period == period)
     rows = [dict(r) for r in conn.execute(q.order_by(c.period.desc(), c.updated_at.desc()))
@@ -221,10 +270,11 @@ def comments(conn: Connection, unit_ids: set[str], period: str | None = None,
 
 
 def leader_parts(conn: Connection, period: str, unit_ids: set[str]) -> dict[tuple, dict]:
-    """(kind, target) → mean leader score and number of comments."""
+    """(kind, target) → mean leader score and number of comments, for the staff and windows
+    of ``unit_ids`` (their unit now, wherever the comments were given)."""
     c = leader_comments.c
     q = (select(c.target_kind, c.target_id, func.count(), func.avg(c.score))
-         .where(c.period == period, c.unit_id.in_(sorted(unit_ids)))
+         .where(c.period == period, _on_targets_of(unit_ids))
          .group_by(c.target_kind, c.target_id))
     return {(k, t): {"score": round(float(avg), 2), "comments": int(n)}
             for k, t, n, avg in conn.execute(q).all()}
@@ -236,7 +286,9 @@ def compute(conn: Connection, period: Period, unit_ids: set[str], settings: Asse
             prior: float) -> dict:
     """The live assessment of ``period`` for ``unit_ids``: ``{"staff": rows, "windows": rows}``.
 
-    The citizens' part is smoothed over every window (or staff member) of the whole system in
+    The staff and windows of ``unit_ids`` now, less those whose period another unit has
+    published (their frozen result stands there: one result per person and period). The
+    citizens' part is smoothed over every window (or staff member) of the whole system in
     the period, so scores of different units compare on one scale.
     """
     unit_ids = set(unit_ids)
@@ -257,6 +309,11 @@ def compute(conn: Connection, period: Period, unit_ids: set[str], settings: Asse
         select(windows.c.id, windows.c.name, windows.c.unit_id)
         .where(windows.c.unit_id.in_(sorted(unit_ids)), windows.c.active.is_(True))
         .order_by(windows.c.id)).mappings()]
+    frozen = frozen_units(conn, period.key)
+    staff_rows = [r for r in staff_rows
+                  if frozen.get(("staff", r["id"]), r["unit_id"]) == r["unit_id"]]
+    win_rows = [r for r in win_rows
+                if frozen.get(("window", r["id"]), r["unit_id"]) == r["unit_id"]]
 
     def row(kind, target, name, unit_id, citizen_stats, peer, leader):
         rated = citizen_stats["rated"] if citizen_stats else 0
@@ -293,9 +350,13 @@ def compute(conn: Connection, period: Period, unit_ids: set[str], settings: Asse
         out_windows.append(row("window", w["id"], w["name"], w["unit_id"], by_window.get(w["id"]),
                                peer, leaders.get(("window", w["id"]))))
     mark_awards(out_windows, settings)
-    key = lambda r: (r["composite"] is None, -(r["composite"] or 0), r["id"])  # noqa: E731
-    return {"period": period, "staff": sorted(out_staff, key=key),
-            "windows": sorted(out_windows, key=key)}
+    return {"period": period, "staff": sorted(out_staff, key=rank_key),
+            "windows": sorted(out_windows, key=rank_key)}
+
+
+def rank_key(row: dict) -> tuple:
+    """The order of a ranking: highest composite first, then id; no composite: last."""
+    return (row["composite"] is None, -(row["composite"] or 0), row["id"])
 
 
 def mark_awards(window_rows: list[dict], settings: AssessmentSettings) -> None:
@@ -318,54 +379,7 @@ def _neg(text: str) -> tuple:
     return tuple(-ord(ch) for ch in text)
 
 
-# ---- publishing --------------------------------------------------------------------------
-
-def publish(conn: Connection, period: Period, unit_ids: set[str], user: dict,
-            settings: AssessmentSettings, prior: float, now: dt.datetime,
-            today: dt.date) -> int:
-    """Freeze the period's results of ``unit_ids`` (recomputed now), then the awards of every
-    unit or region they belong to; bumps the config version so kiosks pull the new stars.
-    ``today``: the site's day (a period begins at midnight there, not in UTC)."""
-    if period.start > today:   # the page's publish button under a link to a month to come
-        raise BadRequest(f"period {period.key} has not begun", field="period",
-                         detail_args={"msg": "period_not_begun", "period": period.key})
-    live = compute(conn, period, unit_ids, settings, prior)
-    r = assessment_results.c
-    conn.execute(delete(assessment_results).where(r.period == period.key,
-                                                  r.unit_id.in_(sorted(unit_ids))))
-    rows = [{"period": period.key, "kind": x["kind"], "target_id": x["id"],
-             "unit_id": x["unit_id"], "region_id": x["region_id"], "name": x["name"],
-             "citizens": x["citizens"], "rated": x["rated"], "peers": x["peers"],
-             "reviewers": x["reviewers"], "leaders": x["leaders"], "composite": x["composite"],
-             "weights": json.dumps(x["weights_used"]), "stars": x["stars"], "award": False}
-            for x in live["staff"] + live["windows"]]
-    if rows:
-        conn.execute(assessment_results.insert(), rows)
-    p = assessment_published.c
-    conn.execute(delete(assessment_published).where(p.period == period.key,
-                                                    p.unit_id.in_(sorted(unit_ids))))
-    conn.execute(assessment_published.insert(), [
-        {"period": period.key, "unit_id": u, "published_at": now,
-         "published_by": user.get("username")} for u in sorted(unit_ids)])
-    _refresh_awards(conn, period.key, settings)
-    org.bump_version(conn)
-    return len(rows)
-
-
-def _refresh_awards(conn: Connection, period: str, settings: AssessmentSettings) -> None:
-    r = assessment_results.c
-    wins = [dict(x) for x in conn.execute(select(assessment_results).where(
-        r.period == period, r.kind == "window")).mappings()]
-    for w in wins:
-        w["id"] = w["target_id"]
-    mark_awards(wins, settings)
-    conn.execute(update(assessment_results).where(r.period == period, r.kind == "window")
-                 .values(award=False))
-    for w in wins:
-        if w["award"]:
-            conn.execute(update(assessment_results).where(
-                r.period == period, r.kind == "window", r.target_id == w["id"]).values(award=True))
-
+# ---- published results (publishing itself: assessment_publish.py) ---------------------
 
 def published(conn: Connection, period: str, unit_ids: set[str]) -> dict | None:
     """The frozen results of ``period`` for the published ones of ``unit_ids``, shaped like
@@ -376,26 +390,50 @@ def published(conn: Connection, period: str, unit_ids: set[str]) -> dict | None:
     if not done:
         return None
     r = assessment_results.c
-    names = dict(conn.execute(select(units.c.id, units.c.name)).all())
     out = {"staff": [], "windows": [], "units": done}
-    for x in conn.execute(select(assessment_results).where(
-            r.period == period, r.unit_id.in_(sorted(done)))
-            .order_by(r.composite.is_(None), r.composite.desc(), r.target_id)).mappings():
-        weights = json.loads(x["weights"])
-        present = [k for k in ("citizens", "peers", "leaders") if x[k] is not None]
-        row = {**dict(x), "id": x["target_id"], "unit_name": names.get(x["unit_id"]),
-               "weights_used": weights, "by_criterion": {}, "comments": None, "rate": None,
-               "missing": [k for k in ("citizens", "peers", "leaders") if k not in present],
-               "renormalised": len(weights) < 3}
-        out["staff" if x["kind"] == "staff" else "windows"].append(row)
+    for row in _frozen_rows(conn, r.period == period, r.unit_id.in_(sorted(done))):
+        out["staff" if row["kind"] == "staff" else "windows"].append(row)
     return out
 
 
+def own_result(conn: Connection, period: Period, member: dict, settings: AssessmentSettings,
+               prior: float) -> tuple[dict | None, bool]:
+    """(row, published) of a staff member's own result: the frozen one wherever it was
+    published, else the live one of their unit now (None once that unit has published)."""
+    r = assessment_results.c
+    frozen = _frozen_rows(conn, r.period == period.key, r.kind == "staff",
+                          r.target_id == member["id"])
+    if frozen:
+        return frozen[0], True
+    if is_published(conn, period.key, member["unit_id"]):
+        return None, True
+    rows = compute(conn, period, {member["unit_id"]}, settings, prior)["staff"]
+    return next((x for x in rows if x["id"] == member["id"]), None), False
+
+
+def _frozen_rows(conn: Connection, *where) -> list[dict]:
+    """Rows of ``assessment_results``, shaped like ``compute``'s, in ranking order."""
+    names = dict(conn.execute(select(units.c.id, units.c.name)).all())
+    out = []
+    for x in conn.execute(select(assessment_results).where(*where)).mappings():
+        # the parts weighted 0 are stored with weight 0 (assessment_publish.py): not missing
+        weights = json.loads(x["weights"])
+        out.append({**dict(x), "id": x["target_id"], "unit_name": names.get(x["unit_id"]),
+                    "weights_used": {k: v for k, v in weights.items() if v > 0},
+                    "by_criterion": {}, "comments": None, "rate": None,
+                    "missing": [k for k in PARTS if k not in weights],
+                    "renormalised": x["composite"] is not None
+                    and any(k not in weights for k in PARTS)})
+    return sorted(out, key=rank_key)
+
+
 def latest_published(conn: Connection, unit_id: str) -> str | None:
-    """The newest published period of a unit (by the period's end)."""
+    """The newest published period of a unit: the one that ended last, and of two that end
+    on the same day (2024-06 and 2024-Q2) the one that began last."""
     p = assessment_published.c
     keys = conn.execute(select(p.period).where(p.unit_id == unit_id)).scalars().all()
-    return max(keys, key=lambda k: (Period.parse(k).end, k), default=None)
+    return max(keys, key=lambda k: (Period.parse(k).end, Period.parse(k).start),
+               default=None)
 
 
 def for_kiosk(conn: Connection, window_id: str, unit_id: str) -> dict:

@@ -247,6 +247,10 @@ ZH.update({
     "col_kind": "类别", "col_unit": "单位", "col_citizens": "群众评议", "col_ratings": "评价量",
     "col_peers": "同事互评", "col_reviewers": "互评人数", "col_leaders": "领导点评",
     "col_composite": "综合得分", "col_weights": "实际权重", "col_stars": "星级", "col_award": "流动红旗",
+    "unpublish": "撤回发布", "unpublished_ok": "已撤回发布：本期结果恢复为实时计算，终端下次同步时不再显示本期星级。",
+    "unpublish_confirm": "撤回后本期结果不再冻结，终端不再显示本期星级和流动红旗；本期仍在受理期内的，互评和点评重新开放。确定撤回？",
+    "publish_after": "本期 {end} 结束后才能发布",
+    "citizens_too_few": "评价数不足 {n} 条，暂不显示",
 })
 EN.update({
     "assessment": "Assessment", "pledges": "Pledges", "peer_review": "Peer review", "my_results": "My results",
@@ -289,6 +293,10 @@ EN.update({
     "col_kind": "Kind", "col_unit": "Unit", "col_citizens": "Citizens", "col_ratings": "Ratings",
     "col_peers": "Peers", "col_reviewers": "Reviewers", "col_leaders": "Leaders",
     "col_composite": "Composite", "col_weights": "Weights used", "col_stars": "Stars", "col_award": "Red flag",
+    "unpublish": "Take back", "unpublished_ok": "Taken back: the period's results are live again; kiosks stop showing its stars at their next sync.",
+    "unpublish_confirm": "Taking back unfreezes the period's results and removes its stars and red flag from the kiosks; reviews and comments reopen while the period is still taken. Take back?",
+    "publish_after": "can be published after {end}",
+    "citizens_too_few": "fewer than {n} ratings: not shown",
 })
 # Each user's own account page.
 ZH.update({

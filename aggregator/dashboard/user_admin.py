@@ -45,7 +45,8 @@ def list_for(conn: Connection, viewer: dict, allowed: set[str]) -> list[dict]:
     regions = scope.allowed_regions(conn, viewer)
     staff_of = dict(conn.execute(select(staff_users.c.user_id, staff.c.name)
                                  .join(staff, staff.c.id == staff_users.c.staff_id)).all())
-    rows = [dict(r) for r in conn.execute(select(*(users.c[c] for c in COLUMNS))).mappings()]
+    rows = _following_staff(conn, conn.execute(select(*(users.c[c] for c in COLUMNS)))
+                            .mappings())
     order = {role: n for n, role in enumerate(accounts.ROLES)}
     out = []
     for r in sorted(rows, key=lambda r: (order.get(r["role"], 9), r["username"])):
@@ -53,6 +54,14 @@ def list_for(conn: Connection, viewer: dict, allowed: set[str]) -> list[dict]:
             out.append(r | {"staff_name": staff_of.get(r["id"]),
                             "manageable": may_manage(viewer, r) and r["id"] != viewer["id"]})
     return out
+
+
+def _following_staff(conn: Connection, rows) -> list[dict]:
+    """Account rows as dicts, a staff account's unit the one its staff member is in now
+    (``accounts.staff_units``): the supervisor of that unit sees and manages it."""
+    units_now = accounts.staff_units(conn)
+    return [dict(r) | ({"unit_id": units_now.get(r["id"], r["unit_id"])}
+                       if r["role"] == "staff" else {}) for r in rows]
 
 
 class Refused(Forbidden):
@@ -66,12 +75,13 @@ class Refused(Forbidden):
 def set_active(conn: Connection, viewer: dict, username: str, active: bool,
                allowed: set[str]) -> dict:
     """Switch an account on or off, within the rules above; returns the account."""
-    row = conn.execute(select(*(users.c[c] for c in COLUMNS))
-                       .where(users.c.username == username)).mappings().first()
-    if row is None or not _visible(viewer, dict(row), allowed,
+    found = _following_staff(conn, conn.execute(select(*(users.c[c] for c in COLUMNS))
+                                                .where(users.c.username == username)).mappings())
+    row = found[0] if found else None
+    if row is None or not _visible(viewer, row, allowed,
                                    scope.allowed_regions(conn, viewer)):
         raise NotFound(f"user {username!r} does not exist")
-    if not may_manage(viewer, dict(row)):
+    if not may_manage(viewer, row):
         raise Refused("cannot_manage_user", f"you may not change the account {username!r}")
     if not active and row["id"] == viewer["id"]:
         raise Refused("cannot_deactivate_self", "you cannot deactivate your own account")

@@ -20,7 +20,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from aggregator import Settings, create_app  # noqa: E402
-from aggregator.dashboard import accounts  # noqa: E402
+from aggregator.dashboard import accounts, routes_session, web  # noqa: E402
 from aggregator.db import utcnow, write  # noqa: E402
 from kiosk.store import RatingStore  # noqa: E402
 from sync.client import AdminClient, SyncClient  # noqa: E402
@@ -75,7 +75,18 @@ def _post(session, dash, path, page, **data):
                         data={"csrf": csrf_of(session, f"{dash.url}{page}"), **data})
 
 
-def test_published_stars_and_award_reach_the_kiosk_badge_screen(aggregator, tmp_path):
+def _next_month(monkeypatch) -> None:
+    """The dashboard's clock on the 1st of next month, 09:00 in Beijing: a period is
+    published once it has ended, and this month's ratings are the ones just uploaded."""
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    first = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    later = dt.datetime.combine(first, dt.time(1), dt.timezone.utc)
+    for module in (web, routes_session):
+        monkeypatch.setattr(module, "utcnow", lambda: later)
+
+
+def test_published_stars_and_award_reach_the_kiosk_badge_screen(aggregator, tmp_path,
+                                                                  monkeypatch):
     dash, admin = aggregator
     kiosks = {}
     for window in ("W-E1", "W-E2"):
@@ -98,8 +109,10 @@ def test_published_stars_and_award_reach_the_kiosk_badge_screen(aggregator, tmp_
     assert before["award"] is None and before["window"]["stars"] is None
     assert next(s for s in before["roster"] if s["staff_id"] == "E1")["stars"] == 2  # roster's
 
-    # Peer review by three colleagues, a leader's comment, then the supervisor publishes.
+    # Peer review by three colleagues, a leader's comment, then the supervisor publishes,
+    # all early next month (the month before is still taken).
     period = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m")  # this month
+    _next_month(monkeypatch)
     for name in ("e2", "e3", "e4"):
         r = _post(dash.login(name), dash, "/dashboard/assessment/review",
                   "/dashboard/assessment/review", period=period, reviewee_id="E1",

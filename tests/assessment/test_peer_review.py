@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from aggregator import constants as C
 from aggregator import ratings as rating_store
+from aggregator.dashboard import assessment_publish as publishing
 from aggregator.dashboard import assessment_store as store
 from aggregator.dashboard.assessment_config import AssessmentSettings
 from aggregator.dashboard.assessment_tables import peer_reviews
@@ -148,7 +149,9 @@ def test_publish_freezes_stars_and_gives_the_award_to_the_best_window(small_org,
     with write(engine) as conn:
         store.save_comment(conn, period, boss, "window", "W-A1", 95, "群众满意度高", {"U-A"},
                            utcnow(), today)
-        n = store.publish(conn, period, {"U-A"}, boss, s, 20.0, utcnow(), today)
+        # published the day after the period ended (a period still running is refused)
+        n = publishing.publish(conn, period, {"U-A"}, boss, s, 20.0, utcnow(),
+                               period.end + dt.timedelta(days=1))
     assert n == 5 + 2
     with read(engine) as conn:
         frozen = store.published(conn, period.key, {"U-A"})
@@ -166,16 +169,19 @@ def test_publish_freezes_stars_and_gives_the_award_to_the_best_window(small_org,
         _review(engine, "A5", "A1", today)
 
 
-def test_a_period_begins_at_midnight_of_the_sites_day_not_of_utc(small_org):
-    # 04:00 in Beijing on the 1st is still the last day of the month before in UTC: the
-    # publish refused the month that had begun ("has not begun"), by the UTC date.
+def test_a_period_ends_at_midnight_of_the_sites_day_not_of_utc(small_org):
+    # 04:00 in Beijing on the 1st is still the last day of the month before in UTC: by the
+    # UTC date the month before would not have ended (and this one had not begun).
     engine, _ = small_org
     boss = {"id": 900, "username": "boss", "display_name": "张主任"}
     first = dt.date(2026, 12, 1)
     now = dt.datetime(2026, 11, 30, 20, tzinfo=dt.timezone.utc)   # 04:00 on 1 Dec in Beijing
     with write(engine) as conn:
-        assert store.publish(conn, _period(first), {"U-A"}, boss, AssessmentSettings(), 20.0,
-                             now, first) >= 0
+        assert publishing.publish(conn, Period("month", 2026, 11), {"U-A"}, boss,
+                                  AssessmentSettings(), 20.0, now, first) >= 0
+        with pytest.raises(store.PeriodNotEnded, match="has not ended"):
+            publishing.publish(conn, _period(first), {"U-A"}, boss, AssessmentSettings(), 20.0,
+                               now, first)
         with pytest.raises(BadRequest, match="has not begun"):
-            store.publish(conn, Period("month", 2027, 1), {"U-A"}, boss,
-                          AssessmentSettings(), 20.0, now, first)
+            publishing.publish(conn, Period("month", 2027, 1), {"U-A"}, boss,
+                               AssessmentSettings(), 20.0, now, first)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urljoin
 
-import pytest
 from sqlalchemy import select
 
 from aggregator import org
@@ -100,11 +99,6 @@ def test_pledges_page_names_the_units(dash_sqlite):
     assert names["U-01"] in head and "U-01" not in head, head
 
 
-# strict: once assessment_routes._assessment_page passes the targets' names and
-# assessment.html shows them (a change owned by the assessment work), this passes and the mark
-# must go
-@pytest.mark.xfail(strict=True, reason="the assessment page does not pass the names of the "
-                   "comments' targets to assessment.html yet")
 def test_leader_comment_list_names_its_targets(dash_sqlite):
     # The list of leader comments under the assessment tables began each line with "S-002"
     # or "W-001": the manager reading it could not tell whom a comment was about.
