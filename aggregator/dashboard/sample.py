@@ -47,6 +47,9 @@ def seed(engine: Engine, now: dt.datetime) -> dict:
             beat = {"app_version": "1.2.0" if n % 4 else "1.1.3", "pending": (n * 7) % 40,
                     "oldest_pending_age_s": 30 * n, "disk_free_bytes": (8 + n) * 2**30,
                     "clock_offset_s": [0.4, -1.2, 2.0, 845.0][n % 4] if n < 8 else 0.1}
+            if n == 2:   # a kiosk whose disk is full: its heartbeat says so (sync/heartbeat.py)
+                beat |= {"disk_free_bytes": 0, "last_error": "the kiosk database cannot be "
+                         "written: /var/lib/kiosk/kiosk.db: database or disk is full"}
             rows.append({"id": f"kiosk-{window_id}", "window_id": window_id, "unit_id": unit_id,
                          "public_key": "A" * 43 + "=", "app_version": beat["app_version"],
                          "enrolled_at": now - dt.timedelta(days=90), "revoked_at": None,
