@@ -15,6 +15,18 @@ from aggregator.db import write
 PASSWORD = sample.PASSWORD
 
 
+def staff_account(dash, staff_id: str, prefix: str) -> str:
+    """The username of a dashboard account (role staff) for ``staff_id``, made once."""
+    from aggregator.dashboard import accounts
+    from aggregator.db import utcnow
+
+    name = f"{prefix}-{staff_id.lower()}"
+    with write(dash.engine) as conn:
+        if accounts.get_user_by_name(conn, name) is None:
+            accounts.create_user(conn, name, PASSWORD, "staff", staff_id=staff_id, now=utcnow())
+    return name
+
+
 @dataclass
 class Dashboard:
     url: str

@@ -11,10 +11,9 @@ from urllib.parse import quote, urljoin
 from sqlalchemy import select
 
 from aggregator import org
-from aggregator.dashboard import accounts
-from aggregator.db import read, utcnow, write
+from aggregator.db import read, write
 from aggregator.schema import staff, units, windows
-from tests.dashboard.helpers import PASSWORD, browser_login, csrf_of
+from tests.dashboard.helpers import browser_login, csrf_of, staff_account
 
 PHONE = {"viewport": {"width": 360, "height": 640}, "is_mobile": True, "has_touch": True}
 
@@ -43,11 +42,7 @@ def _name(dash, table, row_id: str) -> str:
 
 
 def _staff_account(dash, staff_id: str) -> str:
-    name = f"lay-{staff_id.lower()}"
-    with write(dash.engine) as conn:
-        if accounts.get_user_by_name(conn, name) is None:
-            accounts.create_user(conn, name, PASSWORD, "staff", staff_id=staff_id, now=utcnow())
-    return name
+    return staff_account(dash, staff_id, "lay")
 
 
 def _pledge(dash, owner: str, title: str, items: str) -> None:

@@ -29,7 +29,7 @@ from aggregator.dashboard.tables import cases as cases_table
 from aggregator.db import read, utcnow, write
 from aggregator.errors import BadRequest
 from aggregator.schema import staff
-from tests.dashboard.helpers import PASSWORD, csrf_of
+from tests.dashboard.helpers import PASSWORD, csrf_of, staff_account
 
 # words of the English sentences that must not be the problem line of a Chinese page
 ENGLISH = re.compile(r"\b(must|cannot|needs?|reload|after|already|period|case|got|give|"
@@ -283,11 +283,7 @@ def test_a_period_closed_published_or_not_begun_reads_in_chinese(dash):
 
 
 def _staff_account(dash, staff_id: str) -> str:
-    name = f"rf-{staff_id.lower()}"
-    with write(dash.engine) as conn:
-        if accounts.get_user_by_name(conn, name) is None:
-            accounts.create_user(conn, name, PASSWORD, "staff", staff_id=staff_id, now=utcnow())
-    return name
+    return staff_account(dash, staff_id, "rf")
 
 
 def _review_form(s, dash):
