@@ -86,7 +86,6 @@ class StoreRecovery:
         self._free_at_failure = _free_bytes(self.path.parent)
         self.heartbeat = heartbeat
         self.heartbeat_seconds = heartbeat_seconds
-        self.heartbeats_sent = 0
         self._stopped = threading.Event()
 
     def sync_status(self) -> dict[str, Any] | None:
@@ -120,7 +119,6 @@ class StoreRecovery:
             wait = self.heartbeat_seconds
             try:
                 self.heartbeat(self.path, self.problem)
-                self.heartbeats_sent += 1
             except Exception as exc:   # not enrolled, server down: the next turn tries again
                 log.warning("heartbeat while the database cannot be written failed: %s", exc)
 
