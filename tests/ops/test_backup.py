@@ -307,17 +307,10 @@ def test_pg_dump_gets_the_password_from_its_environment_not_its_command_line():
     assert env["PGPASSWORD"] == "S3cret!"
 
 
-def test_a_revoked_dead_kiosks_export_is_taken_in_once_with_later_ratings_flagged(
-        tmp_path, database_url):
-    # An operator revokes a dead kiosk first, then brings its USB stick: the import said
-    # "device was revoked" and the kiosk's last ratings, which only the stick held, never
-    # arrived. Revoking must stop a device without losing what it recorded; what it recorded
-    # after the revocation is kept but flagged (and excluded from rates by default).
-    from kiosk.export import export_events
+def _kiosk_of_w001(tmp_path, url):
+    """A kiosk store whose device the server at ``url`` knows, enrolled to W-001."""
     from kiosk.store import RatingStore
 
-    url = database_url
-    setup_org(url, 2)
     store = RatingStore(tmp_path / "kiosk" / "kiosk.db")
     engine = make_engine(url)
     with write(engine) as conn:
@@ -325,6 +318,20 @@ def test_a_revoked_dead_kiosks_export_is_taken_in_once_with_later_ratings_flagge
             "INSERT INTO devices (id, window_id, unit_id, public_key, enrolled_at) VALUES "
             f"('{store.device_id}', 'W-001', 'U-01', 'x', '2026-01-01 00:00:00.000000')")
     engine.dispose()
+    return store
+
+
+def test_a_revoked_dead_kiosks_export_is_taken_in_once_with_later_ratings_flagged(
+        tmp_path, database_url):
+    # An operator revokes a dead kiosk first, then brings its USB stick: the import said
+    # "device was revoked" and the kiosk's last ratings, which only the stick held, never
+    # arrived. Revoking must stop a device without losing what it recorded; what it recorded
+    # after the revocation is kept but flagged (and excluded from rates by default).
+    from kiosk.export import export_events
+
+    url = database_url
+    setup_org(url, 2)
+    store = _kiosk_of_w001(tmp_path, url)
 
     def rate(n, level="dissatisfied"):
         for _ in range(n):
@@ -464,16 +471,11 @@ def test_importing_an_export_twice_does_not_double_its_quarantine(tmp_path, data
     # Importing the same kiosk export twice quarantined its rejected events twice (4,000 rows
     # for 2,000 events); docs/operations.md promises that importing twice is harmless.
     from kiosk.export import export_events
-    from kiosk.store import RatingStore
 
     url = database_url
     setup_org(url, 2)
-    store = RatingStore(tmp_path / "kiosk" / "kiosk.db")
+    store = _kiosk_of_w001(tmp_path, url)
     engine = make_engine(url)
-    with write(engine) as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO devices (id, window_id, unit_id, public_key, enrolled_at) VALUES "
-            f"('{store.device_id}', 'W-001', 'U-01', 'x', '2026-01-01 00:00:00.000000')")
     for k in range(12):   # W-002 is a window this device never served: rejected
         store.record("rating", {"level": "satisfied", "stars": 4, "scale": 5, "channel": 4,
                                 "window_id": "W-002" if k % 3 else "W-001", "unit_id": "U-01",
