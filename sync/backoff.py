@@ -30,6 +30,20 @@ def full_jitter(failures: int, base: float = BASE_SECONDS, cap: float = CAP_SECO
     return uniform(0, ceiling)
 
 
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP-date (``Date``, ``Retry-After``) as an aware datetime; None if absent or bad
+    (a year no calendar holds, "99999999999999999999", raised OverflowError)."""
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent or bad."""
     if not value:
@@ -37,14 +51,9 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     value = value.strip()
     if value.isdigit():
         return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
+    when = parse_http_date(value)
     if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
     now = now or datetime.now(timezone.utc)
     return max(0.0, (when - now).total_seconds())
 

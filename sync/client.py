@@ -17,7 +17,6 @@ import json
 import logging
 import secrets
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -25,7 +24,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .answers import Answer, UploadResult, parse_time, strip_etag
-from .backoff import parse_retry_after
+from .backoff import parse_http_date, parse_retry_after
 from .credentials import Credentials
 from .errors import (
     BadAnswer,
@@ -266,15 +265,8 @@ class SyncClient:
         """The time a ``Retry-After`` date counts from: the answer's own ``Date`` (RFC 9110
         measures it so), else the device clock corrected by the known offset. The kiosk's raw
         clock may be years off: a date read against it meant a wait of the 24 h cap."""
-        date = answer.headers.get("date")
-        if date:
-            try:
-                sent = parsedate_to_datetime(date)
-            except (TypeError, ValueError, IndexError, OverflowError):   # year 99999999…
-                sent = None
-            if sent is not None:
-                return sent if sent.tzinfo is not None else sent.replace(tzinfo=timezone.utc)
-        return self.clock() + timedelta(seconds=self.clock_offset)
+        sent = parse_http_date(answer.headers.get("date"))
+        return sent if sent is not None else self.clock() + timedelta(seconds=self.clock_offset)
 
     def _note_error(self, exc: SyncError) -> SyncError:
         self.last_error = str(exc)

@@ -102,7 +102,9 @@ def _check_open(conn: Connection, period: Period, unit_id: str, today: dt.date,
         raise PeriodClosed(f"period {period.key} is not open; reviews and comments are taken "
                            f"for {', '.join(taken)}", field="period", detail_args={
                                "msg": msg, "period": period.key, "open": taken})
-    unit = frozen_units(conn, period.key).get(target) or \
+    r = assessment_results.c
+    unit = conn.execute(select(r.unit_id).where(   # the one target, not the period's results
+        r.period == period.key, r.kind == target[0], r.target_id == target[1])).scalar() or \
         (unit_id if is_published(conn, period.key, unit_id) else None)
     if unit:
         raise PeriodClosed(f"period {period.key} of unit {unit} is published and frozen",
