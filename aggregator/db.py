@@ -191,6 +191,19 @@ def write(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+@contextlib.contextmanager
+def rehearsal(engine: Engine) -> Iterator[Connection]:
+    """A write transaction that is always rolled back: what a write would answer, with
+    nothing of it kept (the answer to a batch sent twice, ``ingest.ingest_batch``)."""
+    with _WRITER_LOCKS.get(engine) or contextlib.nullcontext(), engine.connect() as conn:
+        conn.execution_options(sqlite_immediate=True)
+        transaction = conn.begin()
+        try:
+            yield conn
+        finally:
+            transaction.rollback()
+
+
 _WRITER_LOCKS: "weakref.WeakKeyDictionary[Engine, _WriterLock]" = weakref.WeakKeyDictionary()
 
 

@@ -37,7 +37,7 @@ from .alerts import raise_alert
 from .auth import remember_nonce
 from .checked_batch import CheckedBatch
 from .dashboard.cases import open_cases_for, open_cases_for_callbacks
-from .db import driver_time, insert_new, is_pg, select_in, sql, write
+from .db import driver_time, insert_new, is_pg, rehearsal, select_in, sql, write
 from .errors import Unauthorized
 from .schema import events, quarantine, streams
 from .settings import Settings
@@ -56,7 +56,8 @@ def ingest_batch(engine: Engine, device: dict, doc: dict, now: dt.datetime,
     """Store the batch ``doc`` of ``device`` and return the protocol's answer.
 
     ``nonce``: record the request's nonce (``device["nonce"]``, from ``authenticate_device``
-    with ``record_nonce=False``) in this transaction; a replay then fails as a whole.
+    with ``record_nonce=False``) in this transaction; a replay then changes nothing: it is
+    answered with what the server holds of it when it holds all of it, else refused as a whole.
     ``revoked_at``: the revocation time of a revoked device whose USB export is taken in
     (``backup.import_kiosk_export``); only then is a revoked device's batch stored. Its
     ratings recorded after that time are flagged ``after_revocation``, not refused.
@@ -67,8 +68,25 @@ def ingest_batch(engine: Engine, device: dict, doc: dict, now: dt.datetime,
     # no lock held: the boots' clocks (no query for the usual batch), the content checks
     clocks = boot_clocks.for_batch(engine, device, doc["events"], export=export, now=now)
     checked = CheckedBatch(doc, device, now, settings, engine.dialect.name, clocks)
-    with write(engine) as conn:
-        return _Batch(conn, device, doc, checked, now, settings, nonce, revoked_at).run()
+    try:
+        with write(engine) as conn:
+            return _Batch(conn, device, doc, checked, now, settings, nonce, revoked_at).run()
+    except Unauthorized as exc:
+        if not nonce or exc.code != "replayed":
+            raise
+        replayed = exc
+    # The nonce was recorded with a batch that committed. When the server holds every event
+    # of this one already (stored, or quarantined as it was), it is that batch again: a proxy
+    # sent the request twice. Its answer is then what the server holds (duplicates, the
+    # refused refused again), worked out in a transaction that is rolled back: a replay
+    # changes nothing. Answered 401 "replayed", a proxy that doubled every POST kept every
+    # rating pending on the kiosk. Anything new under a used nonce is still refused.
+    with rehearsal(engine) as conn:
+        batch = _Batch(conn, device, doc, checked, now, settings, False, revoked_at)
+        answer = batch.run()
+        if batch.new_rows:
+            raise replayed
+        return answer
 
 
 def _with_unit(row: tuple, unit_id: str) -> tuple:
@@ -154,10 +172,12 @@ class _Batch:
         accepted = self._check_chains(candidates)
         accepted = self._insert(accepted)
         self._apply(accepted)
+        self.new_rows = len(accepted)   # events and quarantine rows this batch adds
         if self.quarantined:   # the rare path: the lookup costs a well-formed batch nothing
             rows = self._new_quarantine_rows()
             if rows:
                 self.conn.execute(quarantine.insert(), rows)
+                self.new_rows += len(rows)
         high_water = self._update_streams(accepted)
         now = driver_time(self.conn, self.now)
         if self.revoked_at is None:  # a revoked device's export: the device was not seen

@@ -38,6 +38,37 @@ def test_signed_batch_is_accepted_and_resent_batch_is_all_duplicate(device, org_
     assert count(org_setup.engine, ratings) == 2
 
 
+def test_batch_sent_twice_under_one_nonce_is_answered_as_held_and_kept_once(device, org_setup):
+    # A proxy that sent every batch twice upstream made each answer the second copy's 401
+    # "replayed": the server held the ratings, the kiosk never saw an acknowledgement, and they
+    # stayed pending on it for ever. The copy is answered with what the server holds of the
+    # batch, and nothing of it is kept.
+    from aggregator.schema import devices
+
+    evs = [device.rating(), device.rating("dissatisfied", window_id="W-002")]  # not its window
+    body, nonce = device.batch_body(evs), uuid.uuid4().hex
+    first = device.post_batch(body=body, nonce=nonce).json()
+    assert [x["status"] for x in first["results"]] == ["accepted", "rejected"]
+    with read(org_setup.engine) as conn:
+        uploaded = conn.execute(select(devices.c.last_upload_at)
+                                .where(devices.c.id == device.id)).scalar()
+    r = device.post_batch(body=body, nonce=nonce)
+    assert r.status_code == 200, r.text
+    again = r.json()
+    assert [x["status"] for x in again["results"]] == ["duplicate", "rejected"]
+    assert again["results"][1]["reason"] == first["results"][1]["reason"]
+    assert again["high_water"] == first["high_water"]
+    assert count(org_setup.engine, events) == 1 and count(org_setup.engine, ratings) == 1
+    assert count(org_setup.engine, quarantine) == 1
+    with read(org_setup.engine) as conn:
+        assert conn.execute(select(devices.c.last_upload_at)
+                            .where(devices.c.id == device.id)).scalar() == uploaded
+    # Anything new under a used nonce is still a replay, refused as a whole.
+    r = device.post_batch([device.rating()], nonce=nonce)
+    assert r.status_code == 401 and r.json()["error"] == "replayed"
+    assert count(org_setup.engine, events) == 1
+
+
 def test_same_id_with_different_payload_is_conflict_quarantined_and_alerted(device, org_setup):
     ev = device.rating("very_satisfied")
     assert device.post_batch([ev]).json()["results"][0]["status"] == "accepted"

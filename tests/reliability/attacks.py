@@ -64,8 +64,20 @@ def _device_attacks(srv: LiveServer, row: Row) -> None:
          **a.headers("POST", "/api/v1/batches", body)}
     first = requests.post(srv.url + "/api/v1/batches", data=body, headers=h, timeout=10)
     row.check(first.status_code == 200, f"honest batch refused: {first.text[:100]}")
-    _expect(row, "replayed request", requests.post(srv.url + "/api/v1/batches", data=body,
-                                                   headers=h, timeout=10), (401,), "replayed")
+    held = len(server_events(srv.engine, a.id))
+    # (answered with what the server holds of it, and nothing kept: a proxy may send twice)
+    again = requests.post(srv.url + "/api/v1/batches", data=body, headers=h, timeout=10)
+    row.tried += 1
+    row.check(again.status_code == 200 and [x["status"] for x in again.json()["results"]]
+              == ["duplicate"] and len(server_events(srv.engine, a.id)) == held,
+              f"replayed request: got {again.status_code} {again.text[:160]}")
+    # a used nonce with a new body (a device's key signing anything under it) is refused
+    other = a.batch_body([rating(a)])
+    _expect(row, "new body under a used nonce", requests.post(
+        srv.url + "/api/v1/batches", data=other, timeout=10, headers={
+            "Content-Type": "application/json", "Content-Encoding": "gzip",
+            **a.headers("POST", "/api/v1/batches", other, nonce=h["X-Nonce"])}),
+        (401,), "replayed")
     # replayed batch with a fresh signature: all duplicates, nothing counted twice
     r = a.post_batch(body=body)
     row.tried += 1

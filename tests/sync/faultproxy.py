@@ -16,7 +16,8 @@ request the proxy asks ``chooser(RequestInfo)`` (default: every request passes) 
 ``413``        answer 413 itself, as the aggregator words it (JSON ``too_large``)
 ``413html``    answer 413 with a web server's HTML page (a proxy's body limit)
 ``twice``      forward the request twice (a proxy retrying upstream) and relay the second
-               answer: the server finds the second copy's nonce used (401 ``replayed``)
+               answer: the server finds the second copy's nonce used; a batch is answered
+               with what the server holds of it, any other request 401 ``replayed``
 ``429date``    answer 429 with ``Retry-After`` as an HTTP-date ``retry_after`` seconds on, and
                a ``Date`` header, by a server clock ``date_offset`` seconds from this one's
 

@@ -192,13 +192,26 @@ def test_request_repeated_by_a_proxy_is_sent_again_not_taken_as_a_refusal(aggreg
                                                                            make_kiosk, proxy):
     # A proxy that repeats a request upstream makes the server see its nonce twice: the second
     # copy's answer is 401 "replayed". Taken as "device not authorised", it ended the kiosk's
-    # sync worker until a restart.
+    # sync worker until a restart. (A heartbeat: a batch's copy is answered, see below.)
     kiosk = make_kiosk(url=proxy.url)
-    recorded = kiosk.record(3)
+    proxy.queue_paths = ("/api/v1/heartbeat",)
     proxy.queue("twice")
-    result = kiosk.client.upload_once()
-    assert result.acked == 3
-    assert [f for _, p, f in proxy.log if p == "/api/v1/batches"] == ["twice", "pass"]
+    assert "server_time" in kiosk.client.heartbeat()
+    assert [f for _, p, f in proxy.log if p == "/api/v1/heartbeat"] == ["twice", "pass"]
+
+
+def test_proxy_that_sends_every_batch_twice_gets_every_rating_acknowledged(aggregator_server,
+                                                                           make_kiosk, proxy):
+    # Every answer was the second copy's 401 "replayed": the server held the ratings once, but
+    # the kiosk never saw an acknowledgement and kept them pending, resending for ever. The
+    # server now answers a copy of a batch it took with what it holds of it.
+    kiosk = make_kiosk(url=proxy.url)
+    recorded = kiosk.record(7)
+    kiosk.client.batch_size = 3
+    proxy.chooser = lambda info: "twice" if info.path == "/api/v1/batches" else "pass"
+    results = kiosk.client.drain()
+    assert sum(r.acked for r in results) == 7 and kiosk.store.pending_count() == 0
+    assert {f for _, p, f in proxy.log if p == "/api/v1/batches"} == {"twice"}
     assert [e["id"] for e in aggregator_server.events(kiosk.store.device_id)] == \
         [e["id"] for e in recorded]
 
