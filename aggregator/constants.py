@@ -87,3 +87,9 @@ ST_REJECTED = "rejected"
 # Region levels, top down.
 REGION_LEVELS = ("province", "city", "district", "town")
 TRIGGER_MODES = ("open", "invited")
+
+# A window, a unit's month (the public page) or a staff member's citizens' part ("我的考核")
+# with fewer ratings shows no rate and no bad count: too few to mean anything, and with one or
+# two ratings they told what a citizen had chosen (a hall's month of 3 ratings read 66.6 %:
+# one of the three was not satisfied).
+MIN_VOLUME = 10

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from ..constants import MIN_VOLUME  # the privacy minimum of the public page, for staff too
 from ..db import read, write
 from ..errors import BadRequest, Forbidden
 from ..schema import units, windows
@@ -23,7 +24,6 @@ from . import (
     scope,
 )
 from .periods import Period
-from .routes_public import MIN_VOLUME  # the privacy minimum of the public page, for staff too
 from .web import PREFIX, TEMPLATES, Ctx, RowId, current, posted, redirect, render
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)

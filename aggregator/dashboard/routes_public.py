@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from .. import stats
+from ..constants import MIN_VOLUME
 from ..db import read, utcnow
 from ..errors import NotFound
 from ..schema import units
@@ -14,10 +15,6 @@ from .periods import Period
 from .web import local_today, pick_lang, render
 
 router = APIRouter(prefix="/public", include_in_schema=False)
-# A window, or a unit's month, with fewer ratings shows no rate and no bad count: too few to
-# mean anything, and with one or two ratings they told what a citizen had chosen (a hall's
-# month of 3 ratings read 66.6 %: one of the three was not satisfied).
-MIN_VOLUME = 10
 
 
 def _published(total: dict) -> dict:

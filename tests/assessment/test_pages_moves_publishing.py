@@ -14,10 +14,10 @@ from sqlalchemy import select
 from aggregator import constants as C
 from aggregator import org
 from aggregator import ratings as rating_store
+from aggregator.constants import MIN_VOLUME
 from aggregator.dashboard import assessment_store
 from aggregator.dashboard.assessment_tables import assessment_published
 from aggregator.dashboard.periods import Period
-from aggregator.dashboard.routes_public import MIN_VOLUME
 from aggregator.dashboard.tables import audit_log
 from aggregator.db import read, utcnow, write
 from tests.assessment.conftest import staff_accounts

@@ -14,7 +14,7 @@ import requests
 from aggregator import constants as C
 from aggregator import org
 from aggregator import ratings as rating_store
-from aggregator.dashboard.routes_public import MIN_VOLUME
+from aggregator.constants import MIN_VOLUME
 from aggregator.db import utcnow, write
 
 TZ = dt.timezone(dt.timedelta(hours=8))
