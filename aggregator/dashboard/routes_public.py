@@ -48,7 +48,7 @@ def public_units(request: Request):
     return render(request, "public_index.html", None, units=rows, lang=pick_lang(request))
 
 
-@router.get("/units/{unit_id}")
+@router.get("/units/{unit_id:path}")  # an older id with "/" comes as %2F
 def public_unit(unit_id: str, request: Request):
     today = local_today(request, utcnow())
     prior = request.app.state.settings.smoothing_prior

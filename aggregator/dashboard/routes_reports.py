@@ -92,7 +92,7 @@ def rankings_json(request: Request, ctx: Ctx = Depends(current)):
     return report
 
 
-@router.get("/regions/{region_id}")
+@router.get("/regions/{region_id:path}")
 def region_page(region_id: str, request: Request, ctx: Ctx = Depends(current)):
     with read(request.app.state.engine) as conn:
         region = conn.execute(select(regions).where(regions.c.id == region_id)).mappings().first()
@@ -140,7 +140,7 @@ def _unit_data(request: Request, ctx: Ctx, conn, unit_id: str, window_id: str | 
                 staff_report=staff_report, items_report=item_report, patterns=found)
 
 
-@router.get("/units/{unit_id}")
+@router.get("/units/{unit_id:path}")
 def unit_page(unit_id: str, request: Request, ctx: Ctx = Depends(current)):
     with read(request.app.state.engine) as conn:
         scope.check_unit(conn, ctx.user, unit_id)
@@ -148,9 +148,9 @@ def unit_page(unit_id: str, request: Request, ctx: Ctx = Depends(current)):
     return _render_unit(request, ctx, data, None)
 
 
-# ``:path``: a window id with a "/" (allowed before ids were checked) comes encoded (%2F) in the
-# link, and the server decodes it before routing; a plain parameter stopped at that "/" (404).
-# As on the phone page (``qr_page.rate_page``).
+# ``:path`` (and in the region and unit routes): an id with a "/" (allowed before ids were
+# checked) comes encoded (%2F) in the link, and the server decodes it before routing; a plain
+# parameter stopped at that "/" (404). As on the phone page (``qr_page.rate_page``).
 @router.get("/windows/{window_id:path}")
 def window_page(window_id: str, request: Request, ctx: Ctx = Depends(current)):
     with read(request.app.state.engine) as conn:
@@ -174,7 +174,7 @@ def _render_unit(request: Request, ctx: Ctx, data: dict, window: dict | None):
                   reasons_chart=reasons, periods=recent(ctx.today), nav="rankings")
 
 
-@router.get("/api/units/{unit_id}")
+@router.get("/api/units/{unit_id:path}")
 def unit_json(unit_id: str, request: Request, ctx: Ctx = Depends(current)):
     with read(request.app.state.engine) as conn:
         scope.check_unit(conn, ctx.user, unit_id)

@@ -209,3 +209,29 @@ def test_window_page_tables_keep_names_whole_and_stay_in_their_cards_at_1280_px(
         assert four and all(lines == 1 for _, lines in four), four
     finally:
         context.close()
+
+
+def test_a_unit_and_a_region_whose_ids_hold_a_slash_open_from_their_links(dash_sqlite):
+    # Units and regions made before ids were checked can hold "/". Their links were encoded
+    # (%2F), but the routes took no "/" (unlike the window route): every unit and region page,
+    # the unit's JSON and its public page answered 404, so their figures could not be seen.
+    dash = dash_sqlite
+    with write(dash.engine) as conn:
+        org.store(conn, "regions", {**org.clean("regions", {
+            "id": "R-X", "name": "老城东区", "level": "town", "parent_id": "R-D"}), "id": "R/9"})
+        org.store(conn, "units", {**org.clean("units", {
+            "id": "U-X", "name": "东区便民服务中心", "region_id": "R-D"}),
+            "id": "U/9", "region_id": "R/9"})
+    s = dash.login("jfb")
+    unit = s.get(dash.url + "/dashboard/units/U%2F9")
+    assert unit.status_code == 200 and "东区便民服务中心" in unit.text
+    assert 'href="/dashboard/regions/R%2F9"' in unit.text      # its region, in the crumbs
+    region = s.get(dash.url + "/dashboard/regions/R%2F9")
+    assert region.status_code == 200 and "老城东区" in region.text
+    assert 'href="/dashboard/units/U%2F9"' in region.text
+    api = s.get(dash.url + "/dashboard/api/units/U%2F9")
+    assert api.status_code == 200, api.text
+    public = s.get(dash.url + "/public/units")
+    assert 'href="/public/units/U%2F9"' in public.text
+    page = s.get(dash.url + "/public/units/U%2F9")
+    assert page.status_code == 200 and "东区便民服务中心" in page.text
