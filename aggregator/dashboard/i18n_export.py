@@ -1,5 +1,6 @@
 """Catalog entries of the per-rating export (``rating_export.py``): its column headers and
-its form on the rankings page. ``i18n.py`` merges them into its zh_CN and en catalogs."""
+its form on the rankings page; and of the case ledger (``case_export.py``). ``i18n.py``
+merges them into its zh_CN and en catalogs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,20 @@ ZH = {
     "target_provincial": "省级接口（1=非常不满意）", "export_format": "格式",
     "date_from": "起始日期", "date_to": "截止日期", "export_ratings": "导出评价明细",
     "audit_export_ratings": "导出评价明细", "ratings_sheet": "评价明细",
+    # the case ledger (case_export.py)
+    "ccol_case_id": "工单编号", "ccol_rating_id": "评价编号", "ccol_day": "评价日期",
+    "ccol_unit_id": "单位编号", "ccol_unit_name": "单位名称", "ccol_window_id": "窗口编号",
+    "ccol_window_name": "窗口名称", "ccol_staff_id": "人员编号", "ccol_staff_name": "人员姓名",
+    "ccol_level_name": "评价等级", "ccol_reason_names": "差评原因", "ccol_comment": "评价意见",
+    "ccol_state": "状态", "ccol_resolution": "办结方式", "ccol_overdue": "超期环节",
+    "ccol_first_contact_due": "首次联系时限", "ccol_first_contact_at": "首次联系时间",
+    "ccol_answer_due": "答复时限", "ccol_answered_at": "答复时间", "ccol_closed_at": "办结时间",
+    "ccol_callback_asked": "群众要求回访", "ccol_callbacks": "回访次数",
+    "ccol_last_callback": "最近回访结果", "ccol_not_counted": "申诉成立不计入",
+    "ccol_assignee": "经办人", "ccol_note": "处理说明",
+    "cases_sheet": "差评整改台账", "case_ledger": "导出台账",
+    "case_ledger_hint": "导出当前标签页（及所选单位）的全部工单，可按评价日期筛选；不含群众联系电话，导出将记入审计日志。",
+    "audit_export_cases": "导出差评整改台账",
 }
 
 EN = {
@@ -47,4 +62,17 @@ EN = {
     "target_provincial": "Provincial interface (1 = very dissatisfied)", "export_format": "Format",
     "date_from": "From", "date_to": "To", "export_ratings": "Export ratings",
     "audit_export_ratings": "Exported ratings", "ratings_sheet": "Ratings",
+    "ccol_case_id": "Case", "ccol_rating_id": "Rating id", "ccol_day": "Rating date",
+    "ccol_unit_id": "Unit id", "ccol_unit_name": "Unit", "ccol_window_id": "Window id",
+    "ccol_window_name": "Window", "ccol_staff_id": "Staff id", "ccol_staff_name": "Staff",
+    "ccol_level_name": "Level", "ccol_reason_names": "Reasons", "ccol_comment": "Comment",
+    "ccol_state": "State", "ccol_resolution": "Resolution", "ccol_overdue": "Overdue",
+    "ccol_first_contact_due": "First contact due", "ccol_first_contact_at": "First contact",
+    "ccol_answer_due": "Answer due", "ccol_answered_at": "Answered", "ccol_closed_at": "Closed",
+    "ccol_callback_asked": "Callback asked", "ccol_callbacks": "Callbacks",
+    "ccol_last_callback": "Last callback", "ccol_not_counted": "Not counted (appeal)",
+    "ccol_assignee": "Assignee", "ccol_note": "Note",
+    "cases_sheet": "Case ledger", "case_ledger": "Export ledger",
+    "case_ledger_hint": "Every case of this tab (and unit), optionally by rating date; without the citizen's phone number; the export is recorded in the audit log.",
+    "audit_export_cases": "Exported the case ledger",
 }

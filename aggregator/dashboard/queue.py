@@ -42,23 +42,31 @@ def work_order(today: dt.date) -> tuple:
             ~and_(NOT_CLOSED, _late(today)), next_due, cases.c.id)
 
 
+def where(allowed: set[str], today: dt.date, state: str, user: dict | None = None,
+          unit_id: str | None = None) -> list:
+    """The conditions of a queue tab (``FILTERS``; "all" and an unknown one: every case) in
+    ``allowed`` units, or in ``unit_id`` of them (the list and the case ledger export)."""
+    out = [cases.c.unit_id.in_(sorted(allowed))]
+    if unit_id:
+        out.append(cases.c.unit_id == unit_id)
+    if state == "open":
+        out.append(cases.c.state.in_(OPEN_STATES))
+    elif state == "overdue":
+        out.append(_overdue_clause(today))
+    elif state == "mine" and user:
+        out.append(and_(cases.c.assignee_id == user["id"], cases.c.state != "closed"))
+    elif state in ("new", "verified", "rectifying", "answered", "appealed", "closed"):
+        out.append(cases.c.state == state)
+    return out
+
+
 def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: str = "open",
                user: dict | None = None, unit_id: str | None = None, limit: int = 50,
                offset: int = 0) -> tuple[list[dict], int]:
     """(rows, total) of the cases in ``allowed`` units matching the filter, oldest due first.
     Rows carry no phone number and no comment: those are in the audited detail view."""
-    where = [cases.c.unit_id.in_(sorted(allowed))]
-    if unit_id:
-        where.append(cases.c.unit_id == unit_id)
-    if state == "open":
-        where.append(cases.c.state.in_(OPEN_STATES))
-    elif state == "overdue":
-        where.append(_overdue_clause(today))
-    elif state == "mine" and user:
-        where.append(and_(cases.c.assignee_id == user["id"], cases.c.state != "closed"))
-    elif state in ("new", "verified", "rectifying", "answered", "appealed", "closed"):
-        where.append(cases.c.state == state)
-    total = conn.execute(select(func.count()).select_from(cases).where(*where)).scalar()
+    where_ = where(allowed, today, state, user, unit_id)
+    total = conn.execute(select(func.count()).select_from(cases).where(*where_)).scalar()
     q = (select(cases, ratings.c.level, ratings.c.stars, ratings.c.staff_name,
                 ratings.c.reasons, ratings.c.phone, ratings.c.flags,
                 windows.c.name.label("window_name"),
@@ -67,7 +75,7 @@ def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: st
          .outerjoin(windows, windows.c.id == cases.c.window_id)
          .outerjoin(units, units.c.id == cases.c.unit_id)
          .outerjoin(users, users.c.id == cases.c.assignee_id)
-         .where(*where).order_by(*work_order(today))
+         .where(*where_).order_by(*work_order(today))
          .limit(limit).offset(offset))
     rows = []
     for r in conn.execute(q).mappings():
@@ -104,4 +112,4 @@ def open_counts(conn: Connection, allowed: set[str], today: dt.date) -> dict:
     return {"open": n, "overdue": int(late or 0)}
 
 
-__all__ = ["list_cases", "counts", "open_counts", "mask_phone", "FILTERS"]
+__all__ = ["list_cases", "where", "counts", "open_counts", "mask_phone", "FILTERS"]

@@ -80,7 +80,7 @@ def parse_format(value: str | None) -> str:
     return value
 
 
-def _day(value: str, field: str) -> dt.date:
+def parse_day(value: str, field: str) -> dt.date:
     try:
         day = dt.date.fromisoformat(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) \
             else None
@@ -109,7 +109,7 @@ def parse_days(period: str | None, day_from: str | None, day_to: str | None,
         if not (day_from and day_to):
             raise BadRequest("give both from and to (YYYY-MM-DD), or a period",
                              field="to" if day_from else "from")
-        first, last = _day(day_from, "from"), _day(day_to, "to")
+        first, last = parse_day(day_from, "from"), parse_day(day_to, "to")
         if first > last:
             raise BadRequest(f"from {first} is after to {last}", field="from", detail_args={
                 "msg": "from_after_to", "first": first, "last": last})
@@ -188,13 +188,14 @@ def header(t) -> list[str]:
     return [t("xcol_" + c) for c in COLUMNS]
 
 
-def csv_chunks(body: Iterator[list], t) -> Iterator[bytes]:
-    """The CSV file in pieces: BOM and header, then ``FETCH`` rows at a time. A text that a
-    spreadsheet would run as a formula gets a leading apostrophe, as in the ranking CSV."""
+def csv_chunks(body: Iterator[list], head: list[str]) -> Iterator[bytes]:
+    """The CSV file in pieces: BOM and ``head``, then ``FETCH`` rows at a time. A text that a
+    spreadsheet would run as a formula gets a leading apostrophe, as in the ranking CSV.
+    (The case ledger's too, ``case_export``.)"""
     out = io.StringIO()
     out.write("\ufeff")
     w = csv.writer(out)
-    w.writerow(header(t))
+    w.writerow(head)
     for n, row in enumerate(body, start=1):
         w.writerow([_csv_text(v) for v in row])
         if n % FETCH == 0:
@@ -204,25 +205,27 @@ def csv_chunks(body: Iterator[list], t) -> Iterator[bytes]:
     yield out.getvalue().encode("utf-8")
 
 
-def write_xlsx(body: Iterator[list], t, target: BinaryIO, title: str) -> None:
+def write_xlsx(body: Iterator[list], head: list[str], widths: tuple, target: BinaryIO,
+               title: str) -> None:
     """The XLSX file into ``target``, in openpyxl's write-only mode (rows go to disk as they
-    come). Text stays text: a value starting with '=' is not made a formula."""
+    come), its columns ``head``, ``widths`` wide. Text stays text: a value starting with '='
+    is not made a formula."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font, PatternFill
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title[:31])
-    for n, width in enumerate(WIDTHS, start=1):
+    for n, width in enumerate(widths, start=1):
         sheet.column_dimensions[_letter(n)].width = width
     sheet.freeze_panes = "A2"
     bold, fill = Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="1F4E79")
-    head = []
-    for name in header(t):
+    cells = []
+    for name in head:
         cell = WriteOnlyCell(sheet, value=name)
         cell.font, cell.fill = bold, fill
-        head.append(cell)
-    sheet.append(head)
+        cells.append(cell)
+    sheet.append(cells)
     for row in body:
         sheet.append([_xlsx_value(sheet, v) for v in row])
     book.save(target)
@@ -253,10 +256,10 @@ def write_file(conn: Connection, sel: Selection, fmt: str, t, tz_hours: int,
     command's output file), read from ``conn`` as it is written."""
     body = rows(conn, sel, t, tz_hours)
     if fmt == "csv":
-        for chunk in csv_chunks(body, t):
+        for chunk in csv_chunks(body, header(t)):
             target.write(chunk)
     else:
-        write_xlsx(body, t, target, t("ratings_sheet"))
+        write_xlsx(body, header(t), WIDTHS, target, t("ratings_sheet"))
 
 
 def check_size(fmt: str, n: int) -> None:

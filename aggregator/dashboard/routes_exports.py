@@ -1,8 +1,9 @@
-"""The per-rating export (``rating_export``) as a download: ``/dashboard/ratings/export``.
+"""The per-rating export (``rating_export``) and the case ledger (``case_export``) as
+downloads: ``/dashboard/ratings/export`` and ``/dashboard/cases/export``.
 
 Who may: every dashboard role but staff, within their scope, as for the ranking exports
 (staff accounts are refused by ``mount.not_staff`` before this runs, and by ``require_role``
-here). The phone number is never in the file, so a viewer gets what a supervisor gets.
+here). The phone number is never in a file, so a viewer gets what a supervisor gets.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from ..db import read, write
-from . import audit, export_scope, rating_export, scope
+from . import audit, case_export, export_scope, rating_export, scope
 from .web import PREFIX, Ctx, current
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -64,11 +65,46 @@ def ratings_export(request: Request, ctx: Ctx = Depends(current)):
         out.close()
         raise
 
+    return _download(out, size, fmt, sel.file_name(fmt), {"X-Rating-Count": str(n)})
+
+
+@router.get("/cases/export")
+def cases_export(request: Request, ctx: Ctx = Depends(current)):
+    """The case ledger: ``?state=<queue tab>&format=csv|xlsx[&unit=U-01][&from=YYYY-MM-DD]
+    [&to=YYYY-MM-DD]`` (the rating days); every case of the tab, not a page of it."""
+    scope.require_role(ctx.user, "viewer")
+    q = request.query_params
+    fmt = rating_export.parse_format(q.get("format") or "csv")
+    ledger = case_export.Ledger.parse(q)
+    engine = request.app.state.engine
+    out = tempfile.TemporaryFile()   # as above: the read lasts as long as the database takes
+    try:
+        with read(engine) as conn:
+            if ledger.unit_id:
+                scope.check_unit(conn, ctx.user, ledger.unit_id)
+            where = ledger.where(ctx.allowed, ctx.today, ctx.user)
+            n = case_export.count(conn, where)
+            rating_export.check_size(fmt, n)
+            case_export.write_file(conn, where, ctx.today, fmt, ctx.t,
+                                   request.app.state.settings.timezone_offset_hours, out)
+        with write(engine) as conn:
+            audit.record(conn, ctx.user, "export_cases", ctx.now, target=ledger.state,
+                         detail=ledger.audit_detail(fmt, n), ip=ctx.ip)
+        size = out.tell()
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    return _download(out, size, fmt, ledger.file_name(fmt), {"X-Case-Count": str(n)})
+
+
+def _download(out, size: int, fmt: str, name: str, extra: dict) -> StreamingResponse:
+    """The file written to ``out`` (``size`` bytes) as an attachment named ``name``."""
     def chunks():
         with out:
             while data := out.read(CHUNK):
                 yield data
 
     return StreamingResponse(chunks(), media_type=MEDIA[fmt], headers={
-        "Content-Disposition": f'attachment; filename="{sel.file_name(fmt)}"',
-        "Content-Length": str(size), "X-Rating-Count": str(n)})
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Content-Length": str(size), **extra})
