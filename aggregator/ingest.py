@@ -407,8 +407,11 @@ class _Batch:
         # the increments of all the batch's ratings hold when all of them are stored as made
         whole = made is checked.rating_rows and not moved and not after and \
             len(rows) == len(made)
+        # ``called``: ratings whose phone follow-up came first, with a number to call back
+        called = set()
         inserted = rating_store.store_rows(self.conn, rating_rows, not_rated,
-                                           tallied=checked.rollup if whole else None)
+                                           tallied=checked.rollup if whole else None,
+                                           called=called)
         # Every bad rating opens its case in the same transaction (docs/dashboard.md).
         bad = [r for r in rating_rows if r[_STARS] <= C.BAD_STARS and r[0] in inserted]
         if bad:
@@ -416,9 +419,10 @@ class _Batch:
                            self.now)
         for p in follow_ups:
             rating_store.attach(self.conn, p["rating_id"], rating_store.FOLLOW_UP, p, self.now)
-        called = [p["rating_id"] for p in follow_ups if p.get("phone") and p.get("callback_consent")]
+        called.update(p["rating_id"] for p in follow_ups
+                      if p.get("phone") and p.get("callback_consent"))
         if called:   # a flagged bad rating, then a number to call back: it has a case too
-            open_cases_for_callbacks(self.conn, called, self.now)
+            open_cases_for_callbacks(self.conn, sorted(called), self.now)
 
     def _after_revocation(self, rows: dict[int, tuple]) -> int:
         """Flag the ratings of ``rows`` recorded after the device was revoked (their time as

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -19,9 +20,10 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from sync.protocol import event_id
 
@@ -30,7 +32,7 @@ from . import ratings as rating_store
 from .alerts import raise_alert
 from .api_device import read_capped
 from .dashboard.cases import open_cases_for, open_cases_for_callbacks
-from .db import database_refusal, read, utcnow, write
+from .db import database_refusal, is_pg, read, utcnow, write
 from .errors import AggregatorError
 from .proxy import client_ip
 from .qr import check_follow_up_token
@@ -64,6 +66,9 @@ TEXT = {
            "no_consent": "如需回访，请勾选“同意工作人员致电回访”；不需要回访请清空手机号。",
            "unavailable": "系统暂时无法保存您填写的内容，请几分钟后再提交。您填写的内容仍在。",
            "down": "评价系统暂时无法使用，请几分钟后再扫码评价。",
+           "rated_already": "您已提交过评价（{level}），评价提交后不能更改，刚才的修改没有保存。"
+                            "您填写的内容仍在下方。",
+           "rated_hotline": "如需反映问题，请拨打监督电话 {hotline}。",
            "levels": C.LEVEL_NAMES_ZH, "reason_names": C.REASON_NAMES_ZH, "lang_switch": "English",
            "privacy": "评价匿名，工作人员看不到您的选择。"},
     "en": {"title": "Rate our service", "ask": "How was the service you received?",
@@ -100,6 +105,10 @@ TEXT = {
                           "few minutes. What you entered is still here.",
            "down": "Rating is not available just now; please scan the code again in a few "
                    "minutes.",
+           "rated_already": "You have already sent your rating ({level}); a rating cannot be "
+                            "changed once sent, so this change was not saved. What you entered "
+                            "is still below.",
+           "rated_hotline": " To report a problem, call the complaint hotline {hotline}.",
            "reason_names": C.REASON_NAMES_EN, "lang_switch": "中文",
            "privacy": "Ratings are anonymous; staff never see your choice."},
 }
@@ -150,13 +159,16 @@ def _page(lang: str, status: int = 200, **context) -> HTMLResponse:
     return HTMLResponse(html, status_code=status)
 
 
-def _refused(exc: DBAPIError, page) -> HTMLResponse:
+def _refused(exc: Exception, page) -> HTMLResponse:
     """``page(503)`` with the Retry-After of a database that is full or out of reach
-    (``db.database_refusal``); any other database error is re-raised (a bug: a 500)."""
+    (``db.database_refusal``); ``page(500)`` for any other error (a bug, logged with its
+    traceback). A citizen's phone is shown this page, never the API's JSON: a bug here
+    answered ``{"error":"internal"}`` in English, and what they had typed was gone."""
     refusal = database_refusal(exc)
     if refusal is None:
-        raise exc
-    log.error("QR page: %s: %s", refusal.code, str(exc.orig)[:200])
+        log.error("QR page: unexpected error", exc_info=exc)
+        return page(500)
+    log.error("QR page: %s: %s", refusal.code, str(getattr(exc, "orig", exc))[:200])
     response = page(503)
     response.headers["Retry-After"] = str(refusal.extra["retry_after"])
     return response
@@ -165,6 +177,21 @@ def _refused(exc: DBAPIError, page) -> HTMLResponse:
 def _down(lang: str):
     """The page when the window cannot even be looked up: scan again later."""
     return lambda status: _page(lang, status, state="down", window=None)
+
+
+def _calm(route):
+    """A route of this page that answers any error it did not handle itself with the page's
+    own "scan again later" (``_refused``); those it handles keep what the citizen typed."""
+    @functools.wraps(route)
+    async def calm(window_code: str, request: Request, *args, **kwargs):
+        try:
+            return await route(window_code, request, *args, **kwargs)
+        except ClientDisconnect:   # nobody is there to read an answer
+            raise
+        except Exception as exc:
+            lang = "en" if request.query_params.get("lang") == "en" else "zh"
+            return _refused(exc, _down(lang))
+    return calm
 
 
 def _window(engine, window_code: str):
@@ -214,6 +241,7 @@ def _link_use(engine, rating_id: str, form_id: str | None, now: dt.datetime) -> 
 # ``:path``: a window id with a "/" comes encoded (%2F, as the kiosk's QR code has it), and the
 # server decodes it before routing; a plain parameter stops at that "/" and the page was a 404.
 @router.get("/r/{window_code:path}", response_class=HTMLResponse)
+@_calm
 async def rate_page(window_code: str, request: Request, lang: str = "zh", t: str | None = None,
                     done: str | None = None):
     """The mobile rating page of a window (or the follow-up comment page with ``t``; the
@@ -222,7 +250,7 @@ async def rate_page(window_code: str, request: Request, lang: str = "zh", t: str
     engine = request.app.state.engine
     try:
         w = await run_in_threadpool(_window, engine, window_code)
-    except DBAPIError as exc:
+    except Exception as exc:
         return _refused(exc, _down(lang))
     if w is None or not w["active"]:
         return _unknown(lang, w, request.app.state.settings)
@@ -237,7 +265,7 @@ async def rate_page(window_code: str, request: Request, lang: str = "zh", t: str
         # away with "already added" (409). It says so at once, with the window's own form.
         try:
             used = await run_in_threadpool(_link_use, engine, rating_id, None, utcnow())
-        except DBAPIError as exc:
+        except Exception as exc:
             return _refused(exc, _down(lang))
         if used:
             return _page(lang, 409, state="follow_done", window=w)
@@ -275,19 +303,26 @@ def comment_text(typed: str) -> str:
     return typed.replace("\r\n", "\n").replace("\r", "\n").strip()[:500]
 
 
+def _note(conn, key: str, stamp: dt.datetime, older_than: dt.datetime | None = None) -> bool:
+    """Note ``key`` at ``stamp``: insert it, or set the stored key's time, only if that is at or
+    before ``older_than`` when given. Whether it was noted now. One statement (a read, then an
+    insert, let two requests at once on PostgreSQL both find no key: the second insert broke
+    the unique key, and its citizen got a 500 and lost the rating); a second request waits
+    for the first's row and reads what the first wrote."""
+    insert = (postgresql.insert if is_pg(conn) else sqlite.insert)(qr_limits).values(
+        client_key=key, last_at=stamp)
+    where = None if older_than is None else qr_limits.c.last_at <= older_than
+    stmt = insert.on_conflict_do_update(
+        index_elements=[qr_limits.c.client_key], set_={"last_at": insert.excluded.last_at},
+        where=where).returning(qr_limits.c.client_key)
+    return conn.execute(stmt).first() is not None
+
+
 def _first(conn, key: str, now: dt.datetime, interval: float,
            stamp: dt.datetime | None = None) -> bool:
     """Whether this is the first use of ``key`` in ``interval`` seconds (then it is noted at
     ``stamp``, by default ``now``; shared by all workers)."""
-    stamp = stamp or now
-    row = conn.execute(select(qr_limits.c.last_at).where(qr_limits.c.client_key == key)).first()
-    if row is None:
-        conn.execute(qr_limits.insert().values(client_key=key, last_at=stamp))
-        return True
-    if (now - row[0]).total_seconds() < interval:
-        return False
-    conn.execute(update(qr_limits).where(qr_limits.c.client_key == key).values(last_at=stamp))
-    return True
+    return _note(conn, key, stamp or now, older_than=now - dt.timedelta(seconds=interval))
 
 
 # A kiosk's follow-up link is valid for a week (kiosk/screens/text.py, follow_up_token) by
@@ -355,6 +390,35 @@ def _rating_id(window_id: str, form_id: str) -> str:
     return event_id()
 
 
+def _stored_answer(conn, rating_id: str) -> dict | None:
+    """What the QR rating ``rating_id`` stored of its form (``answer`` in ``rate_submit``),
+    None when there is no such rating."""
+    row = conn.execute(select(ratings.c.level, ratings.c.reasons, ratings.c.comment,
+                              ratings.c.phone, ratings.c.callback_consent)
+                       .where(ratings.c.id == rating_id)).mappings().first()
+    return None if row is None else dict(row) | {"callback_consent": bool(row["callback_consent"])}
+
+
+def _resent(kept: dict, answer: dict) -> str:
+    """The outcome of a form sent again: "thanks" when it says what was stored (a double
+    tap, a reload: one rating, quietly), else the stored level. A citizen who sent 满意,
+    pressed Back and sent 非常不满意 with a comment and a number to call was thanked, and
+    the bad rating, the comment and the call were lost without a word; a sent rating is not
+    changed (一次一评), but the citizen is told so, with what they typed kept."""
+    same = {**kept, "reasons": json.loads(kept["reasons"] or "null")} == \
+        {**answer, "reasons": json.loads(answer["reasons"] or "null")}
+    return "thanks" if same else kept["level"]
+
+
+def _changed_text(lang: str, stored_level: str, w: dict, settings) -> str:
+    """The words of a form sent again with another answer: what was stored, that it stays,
+    and the hotline to call about a problem (the unit's, else the server's), if there is one."""
+    t = TEXT[lang]
+    text = t["rated_already"].format(level=t["levels"].get(stored_level, stored_level))
+    hotline = (w.get("hotline") or settings.hotline or "").strip()
+    return text + (t["rated_hotline"].format(hotline=hotline) if hotline else "")
+
+
 @router.post("/r/{window_code:path}", response_class=HTMLResponse, openapi_extra={"requestBody": {
     "required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
         "type": "object", "properties": {
@@ -362,6 +426,7 @@ def _rating_id(window_id: str, form_id: str) -> str:
             "comment": {"type": "string"}, "phone": {"type": "string"},
             "consent": {"type": "string"}, "t": {"type": "string"},
             "form_id": {"type": "string"}}}}}}})
+@_calm
 async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
     """Store a QR rating (channel 3), or a follow-up comment for a kiosk rating, then send the
     phone on to the thank-you page (a reload there sends nothing again)."""
@@ -377,7 +442,7 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
     one = lambda name: (form.get(name) or [""])[0].replace("\x00", "").strip()  # noqa: E731
     try:
         w = await run_in_threadpool(_window, request.app.state.engine, window_code)
-    except DBAPIError as exc:
+    except Exception as exc:
         return _refused(exc, _down(lang))
     if w is None or not w["active"]:
         return _unknown(lang, w, settings)
@@ -411,7 +476,7 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
         try:
             use = await run_in_threadpool(_link_use, request.app.state.engine, rating_id,
                                           form_id, utcnow())
-        except DBAPIError as exc:
+        except Exception as exc:
             return _refused(exc, _down(lang))
         if use == "sent":
             return RedirectResponse(f"{page_path(w['id'])}?lang={lang}&done=1", status_code=303)
@@ -432,6 +497,10 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
         return again(400, problem)
     now = utcnow()
     interval = settings.qr_rate_limit_seconds
+    # what a QR rating stores of the form (``_stored_answer`` reads it back)
+    answer = {"level": level, "reasons": json.dumps(reasons) if reasons else None,
+              "comment": comment, "phone": phone if consent else None,
+              "callback_consent": bool(consent and phone)}
 
     def run() -> str:
         with write(request.app.state.engine) as conn:
@@ -447,13 +516,16 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                         qr_limits.c.client_key == sent)).first()
                     return "thanks" if same else "follow_done"
                 if sent:   # forgotten with the link's use (``_forget_old``: an "f|" key)
-                    conn.execute(delete(qr_limits).where(qr_limits.c.client_key == sent))
-                    conn.execute(qr_limits.insert().values(client_key=sent, last_at=stamp))
+                    _note(conn, sent, stamp)
                 rating_store.attach(conn, rating_id, rating_store.COMMENT, {
                     "comment": comment, "phone": phone, "callback_consent": consent}, now)
                 if phone and consent:   # a flagged bad rating asked to be called: a case
                     open_cases_for_callbacks(conn, [rating_id], now)
                 return "thanks"
+            rid = _rating_id(w["id"], form_id)
+            kept = _stored_answer(conn, rid)
+            if kept is not None:   # this form was sent before: Back, a double tap, a reload
+                return _resent(kept, answer)
             # One clean rating per client and window per interval; the next ones are kept
             # flagged, as a kiosk's lockout does. They were refused (429) and lost: a hall's
             # visitors share its Wi-Fi address, so one rating kept out everyone else's.
@@ -467,29 +539,31 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                 devices.c.staff_id.is_not(None),
                 devices.c.last_seen_at >= now - ON_DUTY_HEARD)).first()
             row = {
-                "id": _rating_id(w["id"], form_id), "device_id": None, "window_id": w["id"],
+                "id": rid, "device_id": None, "window_id": w["id"],
                 "unit_id": w["unit_id"], "staff_id": staff[0] if staff else None,
                 "staff_name": staff[1] if staff else None, "service_item": None,
                 "case_no": None, "invitation_id": None, "channel": C.CHANNEL_QR,
-                "level": level, "stars": C.STARS[level], "scale": w["scale"],
-                "reasons": json.dumps(reasons) if reasons else None,
-                "reasons_version": C.REASONS_VERSION if reasons else None,
-                "comment": comment, "phone": phone if consent else None,
-                "callback_consent": bool(consent and phone), "device_time": None,
+                "stars": C.STARS[level], "scale": w["scale"],
+                "reasons_version": C.REASONS_VERSION if reasons else None, **answer,
+                "device_time": None,
                 "server_time": now, "rated_at": now, "day": rating_store.local_day(
                     now, settings.timezone_offset_hours),
                 "flags": "[]" if clean else json.dumps([C.FLAG_LOCKOUT]), "flagged": not clean}
-            if rating_store.store(conn, [row]):
-                open_cases_for(conn, [row], now)  # a bad QR rating is followed up like any other
-                if not clean:
-                    _alert_burst(conn, w["id"], row["day"], now, interval)
+            if not rating_store.store(conn, [row]):   # the same form, sent at the same time
+                return _resent(_stored_answer(conn, rid) or answer, answer)
+            open_cases_for(conn, [row], now)  # a bad QR rating is followed up like any other
+            if not clean:
+                _alert_burst(conn, w["id"], row["day"], now, interval)
             return "thanks"
     try:
         outcome = await run_in_threadpool(run)
-    except DBAPIError as exc:
-        # a full disk, the database out of reach: the citizen keeps what they typed and can
-        # send it later
+    except Exception as exc:
+        # a full disk, the database out of reach, a bug: the citizen keeps what they typed
+        # and can send it later
         return _refused(exc, lambda status: again(status, "unavailable"))
     if outcome == "follow_done":   # used in the moment since the check above
         return as_new_rating(409, "follow_done_form")
+    if outcome != "thanks":   # another answer from a form already sent: the stored level
+        return _page(lang, 409, state="form", window=w, levels=levels, entered=entered,
+                     form_id=form_id, error=_changed_text(lang, outcome, w, settings))
     return RedirectResponse(f"{page_path(w['id'])}?lang={lang}&done=1", status_code=303)

@@ -148,10 +148,13 @@ def store(conn: Connection, rows: list[dict], not_rated: Iterable[dict] = ()) ->
 
 
 def store_rows(conn: Connection, rows: list[tuple], not_rated: Iterable[dict] = (),
-               tallied: dict | None = None) -> set:
+               tallied: dict | None = None, called: set | None = None) -> set:
     """``store`` of rows already in ``COLUMNS`` order and driver form (``RowMaker``).
     ``tallied``: the rollup increments of all ``rows`` (``rollups.tally``), worked out before
-    the transaction; used when every row goes in."""
+    the transaction; used when every row goes in. ``called``, when given, gets the ids whose
+    waiting attachment (a phone's follow-up that came first) left a number to call back with
+    consent: their rows carry none, and a flagged bad one needs its case opened
+    (``cases.open_cases_for_callbacks``), in the caller's transaction."""
     # A rating's id is its event's, new in this transaction (or a fresh one from the QR page):
     # expected absent, so no lookup unless a row did clash.
     inserted = insert_new(conn, ratings, COLUMNS, rows, "id", absent=True) if rows else set()
@@ -163,7 +166,10 @@ def store_rows(conn: Connection, rows: list[tuple], not_rated: Iterable[dict] = 
             select(pending_attachments).where(pending_attachments.c.rating_id.in_(inserted))
             .order_by(pending_attachments.c.id)).mappings().all()
         for w in waiting:
-            _apply(conn, w["rating_id"], w["kind"], json.loads(w["data"]))
+            data = json.loads(w["data"])
+            _apply(conn, w["rating_id"], w["kind"], data)
+            if called is not None and data.get("phone") and data.get("callback_consent"):
+                called.add(w["rating_id"])
         if waiting:
             conn.execute(delete(pending_attachments).where(
                 pending_attachments.c.id.in_([w["id"] for w in waiting])))

@@ -329,3 +329,145 @@ def test_the_follow_up_page_asks_for_a_comment_or_a_phone_not_two_optional_field
     assert "选填" not in page and "至少填写一项" in page and ">提交意见</button>" in page
     en = requests.get(f"{org_setup.url}/r/W-001", params={"t": token, "lang": "en"}, timeout=10)
     assert "optional" not in en.text and "at least one" in en.text
+
+
+def _at_once(url: str, forms: list[dict]) -> list[int]:
+    """The status of each form, all POSTed at the same moment (threads behind a barrier)."""
+    import threading
+
+    barrier, codes = threading.Barrier(len(forms)), []
+
+    def send(form):
+        barrier.wait()
+        codes.append(requests.post(url, data=form, allow_redirects=False, timeout=30).status_code)
+    threads = [threading.Thread(target=send, args=(form,)) for form in forms]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return codes
+
+
+def test_ratings_sent_at_once_are_each_stored_once_and_none_fails(org_setup):
+    # On PostgreSQL the limit check read the client's key, then inserted it: two phones on the
+    # hall's Wi-Fi rating at the same moment (or one double tap) both found no key, the second
+    # insert broke the unique key, and its citizen got a JSON 500 and lost the rating (30 of
+    # 40 such POSTs). Every distinct form is one rating; a form sent twice is still one.
+    from aggregator.db import write
+    from aggregator.schema import qr_limits
+
+    stored = 0
+    for round_ in range(6):
+        url = f"{org_setup.url}/r/{('W-001', 'W-002')[round_ % 2]}"
+        with write(org_setup.engine) as conn:   # the next citizens, a minute later
+            conn.execute(qr_limits.delete())
+        ids = [_form_id(requests.get(url, timeout=10).text) for _ in range(4)]
+        forms = [{"level": "very_dissatisfied", "comment": "态度差", "form_id": i} for i in ids]
+        codes = _at_once(url, forms + forms[:1])   # the first form double-tapped
+        assert codes == [303] * 5, codes
+        stored += len(ids)
+        with read(org_setup.engine) as conn:
+            rows = conn.execute(select(ratings.c.flagged)).scalars().all()
+        assert len(rows) == stored   # each form once
+        assert sum(not f for f in rows) == round_ + 1   # one counts per round, the rest flagged
+
+
+def test_a_follow_up_sent_twice_at_once_is_thanked_twice_and_adds_once(device, org_setup):
+    # The same race on the follow-up link's one use: a double tap on 提交意见 answered one of
+    # the two taps with a 500 on PostgreSQL (the browser shows the last answer). Two tabs at
+    # once: one adds, the other gets its text back (409), neither a 500.
+    cfg = device.get("/api/v1/config").json()
+    url = f"{org_setup.url}/r/W-001"
+    for tabs_differ in (False, True) * 3:
+        rating = device.rating("very_dissatisfied")
+        assert device.post_batch([rating]).status_code == 200
+        token = qr.follow_up_token(cfg["follow_up_qr_key"], rating["id"], int(time.time()) + 600)
+        tabs = [{"t": token, "comment": f"排队太久{n}",
+                 "form_id": _form_id(requests.get(url, params={"t": token}, timeout=10).text)}
+                for n in range(2)]
+        codes = _at_once(url, tabs if tabs_differ else [tabs[0], tabs[0]])
+        assert sorted(codes) == ([303, 409] if tabs_differ else [303, 303]), codes
+        with read(org_setup.engine) as conn:
+            comment = conn.execute(select(ratings.c.comment).where(
+                ratings.c.id == rating["id"])).scalar()
+        assert comment in ("排队太久0", "排队太久1") if tabs_differ else comment == "排队太久0"
+
+
+def test_an_unexpected_error_shows_the_phone_page_in_chinese_not_json(org_setup, monkeypatch):
+    # A bug behind the phone page answered the API's {"error":"internal"}: English JSON on a
+    # citizen's phone, and what they had typed was gone. Now the page's own words: the form
+    # with its text when sending failed, "scan again later" when the page itself could not be
+    # shown.
+    from aggregator import qr_page
+
+    def broken(*args):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(qr_page, "_forget_old", broken)
+    r = requests.post(f"{org_setup.url}/r/W-001", timeout=10, data={
+        "level": "dissatisfied", "comment": "等了很久", "form_id": "0" * 32})
+    assert r.status_code == 500 and r.headers["content-type"].startswith("text/html")
+    assert "系统暂时无法保存您填写的内容" in r.text and "等了很久</textarea>" in r.text
+    monkeypatch.setattr(qr_page, "_window", broken)
+    for method in ("get", "post"):
+        r = requests.request(method, f"{org_setup.url}/r/W-001", timeout=10)
+        assert r.status_code == 500 and "评价系统暂时无法使用" in r.text, method
+        assert r.headers["content-type"].startswith("text/html")
+
+
+def test_a_changed_answer_from_a_form_already_sent_is_refused_with_its_text_kept(org_setup):
+    # A citizen sent 满意, pressed Back (the browser keeps the same form), chose 非常不满意
+    # with a comment, a number and consent, and was thanked: the insert of the form's rating
+    # id was ignored, and the bad rating, the comment and the call back were lost without a
+    # word. A sent rating is not changed (一次一评), so the citizen is told so, with what is on
+    # record, what they typed still in the form, and the hotline to call about a problem.
+    url = f"{org_setup.url}/r/W-001"
+    form_id = _form_id(requests.get(url, timeout=10).text)
+    first = {"level": "satisfied", "form_id": form_id}
+    assert requests.post(url, data=first, allow_redirects=False, timeout=10).status_code == 303
+    changed = {"level": "very_dissatisfied", "reasons": ["attitude"], "form_id": form_id,
+               "comment": "工作人员态度恶劣，请回电", "phone": "13800001234", "consent": "1"}
+    r = requests.post(url, data=changed, allow_redirects=False, timeout=10)
+    assert r.status_code == 409
+    assert "您已提交过评价（满意），评价提交后不能更改" in r.text and "没有保存" in r.text
+    assert "拨打监督电话 12345" in r.text
+    assert "工作人员态度恶劣，请回电</textarea>" in r.text and 'value="13800001234"' in r.text
+    assert 'value="very_dissatisfied" required onchange="showReasons(this.value)" checked' \
+        in r.text
+    en = requests.post(f"{url}?lang=en", data=changed, allow_redirects=False, timeout=10)
+    assert en.status_code == 409 and "already sent your rating (Satisfied)" in en.text
+    # the same answer again (a reload, a double tap) is still one rating, quietly
+    assert requests.post(url, data=first, allow_redirects=False, timeout=10).status_code == 303
+    from aggregator.dashboard.tables import cases
+
+    with read(org_setup.engine) as conn:
+        stored = conn.execute(select(ratings.c.level, ratings.c.comment, ratings.c.phone)).all()
+        assert conn.execute(select(cases.c.id)).first() is None
+    assert [tuple(r) for r in stored] == [("satisfied", None, None)]
+
+
+def test_a_callback_left_before_its_flagged_kiosk_rating_arrives_opens_its_case_at_ingest(
+        device, org_setup):
+    # A kiosk offline; its bad rating flagged (no staff signed in); the citizen scans the
+    # follow-up code and leaves a number to be called. The phone's follow-up waits for the
+    # rating; when the kiosk's batch came, the number was attached but no case opened (the
+    # batch's row had no number): it appeared only when someone opened the case list, and
+    # its deadlines ran from then.
+    from aggregator.dashboard.tables import cases
+
+    cfg = device.get("/api/v1/config").json()
+    rating = device.rating("very_dissatisfied", flags=["no_staff"])
+    token = qr.follow_up_token(cfg["follow_up_qr_key"], rating["id"], int(time.time()) + 600)
+    r = requests.post(f"{org_setup.url}/r/W-001", timeout=10, data={
+        "t": token, "comment": "没人办理", "phone": "13800001234", "consent": "1"})
+    assert r.status_code == 200 and r.url.endswith("done=1")
+    quiet = device.rating("very_dissatisfied", flags=["no_staff"])   # no number: no case
+    quiet_token = qr.follow_up_token(cfg["follow_up_qr_key"], quiet["id"], int(time.time()) + 600)
+    assert requests.post(f"{org_setup.url}/r/W-001", data={"t": quiet_token, "comment": "没人"},
+                         timeout=10).status_code == 200
+    assert device.post_batch([rating, quiet]).status_code == 200
+    with read(org_setup.engine) as conn:
+        row = conn.execute(select(ratings.c.flagged, ratings.c.phone).where(
+            ratings.c.id == rating["id"])).one()
+        opened = conn.execute(select(cases.c.rating_id, cases.c.state)).all()
+    assert bool(row.flagged) and row.phone == "13800001234"
+    assert [tuple(c) for c in opened] == [(rating["id"], "new")]

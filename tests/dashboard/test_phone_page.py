@@ -176,3 +176,39 @@ def test_a_comment_written_in_paragraphs_is_stored_as_the_phone_showed_it(browse
         stored = conn.execute(select(ratings.c.comment).where(
             ratings.c.window_id == "W-006", ratings.c.comment.like("第01段%"))).scalars().all()
     assert stored == [shown] and shown.count("\n") == 26
+
+
+def test_back_and_another_answer_on_the_phone_is_told_it_was_not_saved(
+        browser, dash_sqlite, tmp_path):
+    # The browser's Back brings the sent form again, with its form id. A citizen who sent
+    # 满意 and then, from there, 非常不满意 with a complaint and a number to call was thanked,
+    # and none of it was stored. A sent rating stays as sent (一次一评), and the page says so,
+    # with the level on record and everything typed still in the form.
+    dash = dash_sqlite
+    complaint = "窗口人员态度恶劣，请回电（返回后改）"
+    context = _phone(browser)
+    page = context.new_page()
+    try:
+        page.goto(f"{dash.url}/r/W-001")
+        form_id = page.input_value("input[name=form_id]")
+        page.locator("label", has=page.locator("[value=satisfied]")).click()
+        page.click("button[type=submit]")
+        assert "感谢您的评价" in page.locator(".msg").inner_text()
+        page.go_back()
+        assert page.input_value("input[name=form_id]") == form_id   # the same form
+        page.locator("label", has=page.locator("[value=very_dissatisfied]")).click()
+        page.fill("textarea[name=comment]", complaint)
+        page.fill("input[name=phone]", "13800001234")
+        page.check("input[name=consent]")
+        page.click("button[type=submit]")
+        error = page.locator("p.error").inner_text()
+        assert "您已提交过评价（满意）" in error and "没有保存" in error
+        assert page.input_value("textarea[name=comment]") == complaint
+        assert page.input_value("input[name=phone]") == "13800001234"
+        assert page.is_checked("input[name=level][value=very_dissatisfied]")
+        page.screenshot(path=tmp_path / "phone-changed-answer.png", full_page=True)
+    finally:
+        context.close()
+    with read(dash.engine) as conn:
+        assert conn.execute(select(ratings.c.id).where(ratings.c.comment == complaint)).first() \
+            is None
