@@ -29,6 +29,8 @@ DISTRICT = ("R-D", "示范区", "district")
 DEMO_STATE = {"verify": "verified", "rectify": "rectifying", "answer": "answered",
               "close": "closed", "appeal": "appealed", "accept_appeal": "closed_as_invalid"}
 DEMO_OFFICE = "demo-office"  # the account the demo's case follow-ups are recorded under
+# the account that decides the demo's appeals: never the one who filed them
+DEMO_REVIEWER = "demo-reviewer"
 TOWNS = [("R-T1", "城关街道"), ("R-T2", "东城街道"), ("R-T3", "河西镇"), ("R-T4", "青山镇")]
 WINDOW_KINDS = [
     ("民政", [("MZ-01", "最低生活保障申请", "20个工作日"), ("MZ-02", "婚姻登记咨询", "即办")]),
@@ -102,6 +104,9 @@ def work_cases(engine: Engine, now: dt.datetime, rng: random.Random) -> dict:
         office = accounts.get_user_by_name(conn, DEMO_OFFICE) or accounts.create_user(
             conn, DEMO_OFFICE, secrets.token_urlsafe(24), "supervisor", region_id=DISTRICT[0],
             display_name="区政务服务管理办（演示）", now=utcnow())
+        reviewer = accounts.get_user_by_name(conn, DEMO_REVIEWER) or accounts.create_user(
+            conn, DEMO_REVIEWER, secrets.token_urlsafe(24), "supervisor", region_id=DISTRICT[0],
+            display_name="区纠风办（演示）", now=utcnow())
         allowed = {u for (u,) in conn.execute(select(units.c.id))}
         todo = conn.execute(select(cases.c.id, cases.c.opened_day)
                             .where(cases.c.state == "new").order_by(cases.c.id)).all()
@@ -118,7 +123,8 @@ def work_cases(engine: Engine, now: dt.datetime, rng: random.Random) -> dict:
                 when = min(now, dt.datetime.combine(min(day, today),
                                                     dt.time(rng.randint(9, 17), 0), tz))
                 note = "经核实为误评（演示）" if action in ("appeal", "accept_appeal") else None
-                case_flow.transition(conn, case_id, action, office, allowed, when, note=note)
+                by = reviewer if action == "accept_appeal" else office
+                case_flow.transition(conn, case_id, action, by, allowed, when, note=note)
             state = DEMO_STATE[plan[-1]] if plan else "new"
             states[state] = states.get(state, 0) + 1
     return states

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, literal_column, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from .. import constants as C
@@ -36,7 +36,7 @@ from . import audit, config
 from .calendar import WorkCalendar
 from .config import DashboardSettings
 from .scope import RANK
-from .tables import case_callbacks, cases, dashboard_kv
+from .tables import audit_log, case_callbacks, cases, dashboard_kv
 
 STATES = ("new", "verified", "rectifying", "answered", "closed", "appealed")
 OPEN_STATES = ("new", "verified", "rectifying", "answered", "appealed")
@@ -56,6 +56,14 @@ TRANSITIONS = {
 }
 NEEDS_NOTE = {"appeal": "an appeal needs a reason (误评/恶意差评 and why)",
               "revoke_appeal": "revoking an accepted appeal needs a reason"}
+# Every real-name bad rating is called back (100 % 回访): a case whose citizen left a number
+# with consent is closed only once a callback is on record (a unit could verify, rectify,
+# answer and close it without ever calling, and nobody was told).
+CALLBACK_BEFORE_CLOSE = ("a case whose rater left a number to be called back can be closed "
+                         "only after a callback (回访) is recorded")
+# An appeal takes a bad rating out of the figures: one person's word is not enough, so whoever
+# filed it never accepts it (a supervisor or admin could appeal and accept alone).
+OWN_APPEAL = "an appeal is decided by someone other than who filed it"
 CALLBACK_RESULTS = ("satisfied", "unsatisfied", "unreachable", "declined")
 SYNC_KEY = "cases_synced_through"
 SYNC_MARGIN = dt.timedelta(hours=6)  # ratings committed late with an earlier server time
@@ -89,6 +97,46 @@ def allowed_actions(state: str, role: str, resolution: str | None = None) -> lis
             continue
         out.append(action)
     return out
+
+
+def case_actions(case: dict, user: dict) -> list[str]:
+    """The actions ``user`` may take on ``case`` (as ``detail`` gives it): ``allowed_actions``
+    less accepting an appeal they filed themselves (``transition`` refuses it)."""
+    out = allowed_actions(case["state"], user["role"], case["resolution"])
+    if case.get("appealed_by") is not None and case["appealed_by"] == user["id"]:
+        out = [a for a in out if a != "accept_appeal"]
+    return out
+
+
+def _last_actor(conn: Connection, case_id: int, action: str) -> int | None:
+    """The user id of the latest ``action`` on the case in its audit log (who filed the
+    current appeal)."""
+    return conn.execute(select(audit_log.c.user_id).where(
+        audit_log.c.case_id == case_id, audit_log.c.action == action)
+        .order_by(audit_log.c.id.desc()).limit(1)).scalar()
+
+
+def callback_missing(conn: Connection, case: dict) -> bool:
+    """The case's citizen left a number with consent to be called back and no callback is
+    on record yet."""
+    rating = conn.execute(select(ratings.c.phone, ratings.c.callback_consent).where(
+        ratings.c.id == case["rating_id"])).mappings().first()
+    if rating is None or not callback_requested(dict(rating)):
+        return False
+    return conn.execute(select(case_callbacks.c.id).where(
+        case_callbacks.c.case_id == case["id"]).limit(1)).first() is None
+
+
+def callbacks_due(conn: Connection, allowed: set[str]) -> set[int]:
+    """The cases not closed in the ``allowed`` units whose citizen asked to be called back
+    and has not been yet (``callback_missing``): the queue's "待回访". Read from the open
+    cases only, so it is the size of the open work."""
+    called = select(case_callbacks.c.id).where(case_callbacks.c.case_id == cases.c.id)
+    return set(conn.execute(
+        select(cases.c.id).join(ratings, ratings.c.id == cases.c.rating_id).where(
+            cases.c.unit_id.in_(sorted(allowed)), cases.c.state != literal_column("'closed'"),
+            ratings.c.callback_consent.is_(True), ratings.c.phone.is_not(None),
+            ratings.c.phone != "", ~called.exists())).scalars())
 
 
 CASE_COLUMNS = ("rating_id", "unit_id", "window_id", "staff_id", "opened_day", "state",
@@ -210,6 +258,34 @@ def overdue(case: dict, today: dt.date) -> list[str]:
     return out
 
 
+def reschedule(conn: Connection, settings: DashboardSettings, now: dt.datetime) -> int:
+    """Date again, on ``settings`` (their calendar and deadlines), the deadlines of the cases
+    not closed whose step has not happened, from the day each opened; in the caller's
+    transaction (the settings' save). Returns how many cases moved.
+
+    Deadlines are dated when a case opens: holidays entered after it (the National Day
+    holidays, typed in September) left its deadlines on them, and the case showed overdue on
+    a holiday the calendar said was no working day."""
+    cal = settings.calendar()
+    moved = []
+    for r in conn.execute(select(
+            cases.c.id, cases.c.opened_day, cases.c.first_contact_due, cases.c.answer_due,
+            cases.c.first_contact_at, cases.c.answered_at).where(
+            # literal, for the partial index of the open cases (ix_cases_open, migration 41)
+            cases.c.state != literal_column("'closed'"))).mappings():
+        first = r["first_contact_due"] if r["first_contact_at"] is not None else \
+            cal.add_working_days(r["opened_day"], settings.first_contact_days).isoformat()
+        answer = r["answer_due"] if r["answered_at"] is not None else \
+            cal.add_working_days(r["opened_day"], settings.answer_days).isoformat()
+        if (first, answer) != (r["first_contact_due"], r["answer_due"]):
+            moved.append({"_id": r["id"], "_first": first, "_answer": answer})
+    if moved:
+        conn.execute(update(cases).where(cases.c.id == bindparam("_id")).values(
+            first_contact_due=bindparam("_first"), answer_due=bindparam("_answer"),
+            updated_at=now), moved)
+    return len(moved)
+
+
 def get_case(conn: Connection, case_id: int, allowed: set[str]) -> dict:
     """A case in the caller's scope; 404 otherwise (do not reveal others' cases)."""
     row = conn.execute(select(cases).where(cases.c.id == case_id)).mappings().first()
@@ -258,6 +334,12 @@ def detail(conn: Connection, case_id: int, user: dict, allowed: set[str],
     case["callbacks"] = [dict(r) for r in conn.execute(
         select(case_callbacks).where(case_callbacks.c.case_id == case_id)
         .order_by(case_callbacks.c.day, case_callbacks.c.id)).mappings()]
+    # a real-name bad rating not yet called back: the case cannot be closed before it is
+    case["callback_needed"] = case["state"] != "closed" and callback_requested(rating) \
+        and not case["callbacks"]
+    # who filed the current appeal, who may not accept it (``case_actions``)
+    case["appealed_by"] = _last_actor(conn, case_id, "appeal") \
+        if case["state"] == "appealed" else None
     audit.record(conn, user, "view", now, case_id=case_id, ip=ip,
                  detail={"phone_shown": bool(phone) and not case["phone_masked"]})
     case["history"] = audit.collapse_views(audit.for_case(conn, case_id))
@@ -266,13 +348,20 @@ def detail(conn: Connection, case_id: int, user: dict, allowed: set[str],
 
 def transition(conn: Connection, case_id: int, action: str, user: dict, allowed: set[str],
                now: dt.datetime, note: str | None = None, ip: str | None = None) -> dict:
-    """Apply ``action`` to a case; audited. ``appeal`` needs a reason (``note``)."""
+    """Apply ``action`` to a case; audited. ``appeal`` needs a reason (``note``); ``close``
+    a callback on record when the citizen asked for one; ``accept_appeal`` someone other than
+    who filed the appeal."""
     case = get_case(conn, case_id, allowed)
     target = next_state(case["state"], action, user["role"], case["resolution"])
     note = (note or "").strip()[:2000] or None
     if action in NEEDS_NOTE and not note:
         raise BadRequest(NEEDS_NOTE[action], field="note",
                          detail_args={"msg": f"{action}_needs_reason"})
+    if action == "close" and callback_missing(conn, case):
+        raise BadRequest(CALLBACK_BEFORE_CLOSE, field="action", code="callback_needed",
+                         detail_args={"msg": "callback_before_close"})
+    if action == "accept_appeal" and _last_actor(conn, case_id, "appeal") == user["id"]:
+        raise Forbidden(OWN_APPEAL, detail_args={"msg": "own_appeal"})
     values = {"state": target, "updated_at": now}
     if action == "appeal":
         values |= {"appeal_from": case["state"], "appeal_reason": note}
@@ -318,11 +407,27 @@ def transition(conn: Connection, case_id: int, action: str, user: dict, allowed:
 
 def assign(conn: Connection, case_id: int, assignee: dict | None, user: dict,
            allowed: set[str], now: dt.datetime, ip: str | None = None) -> None:
+    """Give the case to ``assignee`` (a row of ``users``; None: nobody). A deactivated
+    account cannot sign in to work it, and a closed case has no work left: both refused (a
+    case was assigned, by a form post, to an account switched off)."""
     case = get_case(conn, case_id, allowed)
     if user["role"] == "viewer":
         raise Forbidden("viewers cannot assign cases")
-    conn.execute(update(cases).where(cases.c.id == case_id).values(
-        assignee_id=assignee["id"] if assignee else None, updated_at=now))
+    if assignee is not None and not assignee.get("active", True):
+        name = assignee.get("display_name") or assignee["username"]
+        raise BadRequest(f"user {assignee['username']!r} is deactivated and cannot be assigned "
+                         "cases", field="assignee", detail_args={
+                             "msg": "assignee_inactive", "name": name,
+                             "value": assignee["username"]})
+    closed = BadRequest("a closed case cannot be assigned", field="assignee",
+                        detail_args={"msg": "assign_closed"})
+    if case["state"] == "closed":
+        raise closed
+    done = conn.execute(update(cases).where(cases.c.id == case_id, cases.c.state != "closed")
+                        .values(assignee_id=assignee["id"] if assignee else None,
+                                updated_at=now))
+    if done.rowcount != 1:   # closed meanwhile
+        raise closed
     audit.record(conn, user, "assign", now, case_id=case_id, ip=ip, detail={
         "from": case["assignee_id"], "to": assignee["username"] if assignee else None})
 

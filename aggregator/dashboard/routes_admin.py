@@ -11,7 +11,7 @@ from ..db import read, write
 from ..errors import BadRequest, NotFound
 from ..proxy import is_https
 from ..schema import devices, enroll_codes, staff, units, windows
-from . import audit, code_view, config, items, scope
+from . import audit, cases, code_view, config, items, scope
 from . import devices as device_health
 from .web import PREFIX, Ctx, current, posted, redirect, render
 
@@ -263,6 +263,16 @@ def save_settings(request: Request, ctx: Ctx = Depends(posted), target_percent: 
         "first_contact_days": first_contact_days, "answer_days": answer_days,
         "holidays": holidays.split(), "workdays": workdays.split()})
     with write(request.app.state.engine) as conn:
+        before = config.load(conn)
         config.save(conn, s)
         audit.record(conn, ctx.user, "settings", ctx.now, detail=vars(s), ip=ctx.ip)
+        # Deadlines are dated when a case opens: holidays entered later (or new deadlines)
+        # move those of the cases still open, in this transaction, or they stay overdue on a
+        # holiday. Run on every save (it writes only the cases whose dates change), so that
+        # a save racing another admin's still leaves the cases dated by the settings stored.
+        dated_by = ("holidays", "workdays", "first_contact_days", "answer_days")
+        moved = cases.reschedule(conn, s, ctx.now)
+        if moved or any(getattr(before, k) != getattr(s, k) for k in dated_by):
+            audit.record(conn, ctx.user, "reschedule_cases", ctx.now, ip=ctx.ip,
+                         detail={"cases": moved} | {k: getattr(s, k) for k in dated_by})
     return redirect(f"{PREFIX}/settings?saved=1")

@@ -242,14 +242,14 @@ def test_a_case_sent_back_by_an_appeal_decision_is_unanswered(dash):
     # A case reopened before migration 50 and then appealed kept its old answer's time; the
     # migration leaves closed cases alone, so a revoked (or rejected) appeal sent it back to
     # rectification never to be overdue again.
-    s = dash.login("admin")
+    s, unit = dash.login("admin"), dash.login("u02")   # the unit appeals, the admin decides
     for skip, decide in ((5, ["accept_appeal", "revoke_appeal"]), (6, ["reject_appeal"])):
         case_id = dash.case_id("U-02", skip=skip)
         with write(dash.engine) as conn:   # as such a case was left
             conn.execute(update(cases_table).where(cases_table.c.id == case_id).values(
                 state="rectifying", answered_at=utcnow(), first_contact_at=utcnow(),
                 answer_due="2000-01-03"))
-        assert _act(s, dash, case_id, "appeal", note="误评：群众按错").status_code == 303
+        assert _act(unit, dash, case_id, "appeal", note="误评：群众按错").status_code == 303
         for action in decide:
             assert _act(s, dash, case_id, action, note="复核").status_code == 303, action
         case = s.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()
