@@ -127,18 +127,6 @@ def callback_missing(conn: Connection, case: dict) -> bool:
         case_callbacks.c.case_id == case["id"]).limit(1)).first() is None
 
 
-def callbacks_due(conn: Connection, allowed: set[str]) -> set[int]:
-    """The cases not closed in the ``allowed`` units whose citizen asked to be called back
-    and has not been yet (``callback_missing``): the queue's "待回访". Read from the open
-    cases only, so it is the size of the open work."""
-    called = select(case_callbacks.c.id).where(case_callbacks.c.case_id == cases.c.id)
-    return set(conn.execute(
-        select(cases.c.id).join(ratings, ratings.c.id == cases.c.rating_id).where(
-            cases.c.unit_id.in_(sorted(allowed)), cases.c.state != literal_column("'closed'"),
-            ratings.c.callback_consent.is_(True), ratings.c.phone.is_not(None),
-            ratings.c.phone != "", ~called.exists())).scalars())
-
-
 CASE_COLUMNS = ("rating_id", "unit_id", "window_id", "staff_id", "opened_day", "state",
                 "first_contact_due", "answer_due", "created_at", "updated_at")
 

@@ -363,9 +363,9 @@ EN.update({"not_ranked": "not ranked", "public_too_few": "fewer than {n} ratings
            "public_min_note": "Months and windows with fewer than {n} ratings show no rate and "
                               "no bad-rating count, so that no one's rating can be told."})
 # A real-name bad rating not called back yet (100 % 回访): the case and the queue say so.
-ZH.update({"callback_needed": "待回访",
+ZH.update({"callback_needed": "待回访", "state_callback": "待回访",
            "callback_needed_hint": "群众留下电话并同意回访，尚无回访记录；登记回访后才能办结"})
-EN.update({"callback_needed": "Callback due",
+EN.update({"callback_needed": "Callback due", "state_callback": "Callback due",
            "callback_needed_hint": "The citizen left a number and asked to be called back; no callback is recorded yet, and the case cannot be closed before one is"})
 CATALOG = {"zh_CN": ZH, "en": EN}
 

@@ -11,10 +11,10 @@ from sqlalchemy.engine import Connection
 from .. import constants as C
 from ..schema import ratings, units, windows
 from .cases import OPEN_STATES, mask_phone, overdue
-from .tables import cases, users
+from .tables import case_callbacks, cases, users
 
-FILTERS = ("open", "overdue", "new", "verified", "rectifying", "answered", "appealed",
-           "closed", "mine", "all")
+FILTERS = ("open", "overdue", "callback", "new", "verified", "rectifying", "answered",
+           "appealed", "closed", "mine", "all")
 # "state <> 'closed'" as literal SQL, not a bound parameter, so that SQLite and PostgreSQL's
 # generic plans can use the partial index of the open cases (ix_cases_open, migration 41).
 NOT_CLOSED = cases.c.state != literal_column("'closed'")
@@ -29,6 +29,22 @@ def _late(today: dt.date):
 
 def _overdue_clause(today: dt.date):
     return and_(NOT_CLOSED, _late(today))
+
+
+def _called():
+    """A callback (回访) is on record for the case."""
+    return select(case_callbacks.c.id).where(case_callbacks.c.case_id == cases.c.id) \
+        .correlate(cases).exists()
+
+
+def _callback_due():
+    """Not closed; the citizen left a number with consent to be called back, and no callback
+    is on record: a case that cannot be closed yet (``cases.callback_missing``), the "待回访"
+    tab (100 % 回访 of real-name bad ratings)."""
+    asked = select(ratings.c.id).where(
+        ratings.c.id == cases.c.rating_id, ratings.c.callback_consent.is_(True),
+        ratings.c.phone.is_not(None), ratings.c.phone != "").correlate(cases).exists()
+    return and_(NOT_CLOSED, asked, ~_called())
 
 
 def work_order(today: dt.date) -> tuple:
@@ -53,6 +69,8 @@ def where(allowed: set[str], today: dt.date, state: str, user: dict | None = Non
         out.append(cases.c.state.in_(OPEN_STATES))
     elif state == "overdue":
         out.append(_overdue_clause(today))
+    elif state == "callback":
+        out.append(_callback_due())
     elif state == "mine" and user:
         out.append(and_(cases.c.assignee_id == user["id"], cases.c.state != "closed"))
     elif state in ("new", "verified", "rectifying", "answered", "appealed", "closed"):
@@ -68,7 +86,8 @@ def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: st
     where_ = where(allowed, today, state, user, unit_id)
     total = conn.execute(select(func.count()).select_from(cases).where(*where_)).scalar()
     q = (select(cases, ratings.c.level, ratings.c.stars, ratings.c.staff_name,
-                ratings.c.reasons, ratings.c.phone, ratings.c.flags,
+                ratings.c.reasons, ratings.c.phone, ratings.c.callback_consent, ratings.c.flags,
+                _called().label("called"),
                 windows.c.name.label("window_name"),
                 units.c.name.label("unit_name"), users.c.display_name.label("assignee_name"))
          .join(ratings, ratings.c.id == cases.c.rating_id)
@@ -82,6 +101,8 @@ def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: st
         d = dict(r)
         d["overdue"] = overdue(d, today)
         d["has_phone"] = bool(d.pop("phone"))
+        d["callback_needed"] = d["state"] != "closed" and d["has_phone"] \
+            and bool(d.pop("callback_consent")) and not d.pop("called")
         d["not_counted"] = C.FLAG_APPEAL_ACCEPTED in json.loads(d.pop("flags") or "[]")
         rows.append(d)
     return rows, total
@@ -100,6 +121,8 @@ def counts(conn: Connection, allowed: set[str], today: dt.date) -> dict:
     out["open"] = sum(out[s] for s in OPEN_STATES)
     out["overdue"] = conn.execute(select(func.count()).select_from(cases).where(
         base, _overdue_clause(today))).scalar()
+    out["callback"] = conn.execute(select(func.count()).select_from(cases).where(
+        base, _callback_due())).scalar()
     return out
 
 

@@ -39,11 +39,6 @@ def case_list(request: Request, ctx: Ctx = Depends(current)):
                                        unit_id=unit_id, limit=PAGE, offset=(page - 1) * PAGE)
         # the tabs count what the list shows: the unit's cases when it is filtered by unit
         counts = queue.counts(conn, {unit_id} if unit_id else ctx.allowed, ctx.today)
-        # real-name bad ratings not called back yet (100 % 回访): a count and a tag on the row
-        due = cases.callbacks_due(conn, {unit_id} if unit_id else ctx.allowed)
-    for row in rows:
-        row["callback_needed"] = row["id"] in due
-    counts["callback"] = len(due)
     return render(request, "cases.html", ctx, rows=rows, total=total, counts=counts,
                   state=state, page=page, pages=max(1, -(-total // PAGE)), nav="cases",
                   unit=unit_id, unit_q=f"&unit={quote(unit_id, safe='')}" if unit_id else "")

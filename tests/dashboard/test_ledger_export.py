@@ -105,3 +105,17 @@ def test_staff_accounts_get_no_ledger(dash):
     s = dash.login(staff_account(dash, "S-001", "ledger"))
     r = s.get(dash.url + "/dashboard/cases/export", allow_redirects=False)
     assert r.status_code in (303, 403)
+
+
+def test_queue_page_offers_the_ledger_of_its_tab_and_the_callback_tab_exports(dash):
+    # The form on the queue page exports the tab shown (and its unit), all of it; the
+    # "待回访" tab holds the cases that cannot be closed before their callback.
+    s = dash.login("u01")
+    page = s.get(dash.url + "/dashboard/cases?state=callback&unit=U-01").text
+    form = page[page.index('id="case-ledger"'):]
+    assert 'action="/dashboard/cases/export"' in form
+    assert 'name="state" value="callback"' in form and 'name="unit" value="U-01"' in form
+    rows = _csv(s.get(dash.url + "/dashboard/cases/export?state=callback&unit=U-01"))
+    listed = [int(m) for m in __import__("re").findall(r'data-case="(\d+)"', page)]
+    assert sorted(int(row["工单编号"]) for row in rows) == sorted(listed)
+    assert all(row["群众要求回访"] == "是" and row["回访次数"] == "0" for row in rows)
