@@ -35,7 +35,7 @@ from .flow import CONFIG_FIELDS
 from .i18n import Translator, other_language
 from .keys import invite_key_names, invite_keycode
 from .pin import check_pin
-from .technician import StaffPinLock, TechnicianLock
+from .technician import StaffPinLock, TechnicianLock, technician_left_alone
 from .voice import VoicePrompt
 
 log = logging.getLogger(__name__)
@@ -209,6 +209,8 @@ class KioskApp(App):
                                        clock=tech_clock)
         self._tech_clock = tech_clock
         self._panel_touched = 0.0
+        self._tech_touched = 0.0   # the technician screen's last touch or key
+        self._tech_busy = 0        # its actions running in the background (export, enrolment)
         self.title = "窗口服务好差评评价器"
         self.lang = cfg.language
         self.tr = Translator(self.lang)
@@ -284,7 +286,8 @@ class KioskApp(App):
     def on_start(self) -> None:
         from kivy.core.window import Window
 
-        Window.bind(on_keyboard=self._on_keyboard, on_request_close=self._on_request_close)
+        Window.bind(on_keyboard=self._on_keyboard, on_request_close=self._on_request_close,
+                    on_touch_down=self._on_window_touch)
         if _threaded_software_gl():
             Window.bind(on_flip=_finish_frame)
         ExceptionManager.add_handler(self._handler)
@@ -304,7 +307,8 @@ class KioskApp(App):
         for event in self._events:
             event.cancel()
         self._events.clear()
-        Window.unbind(on_keyboard=self._on_keyboard, on_request_close=self._on_request_close)
+        Window.unbind(on_keyboard=self._on_keyboard, on_request_close=self._on_request_close,
+                      on_touch_down=self._on_window_touch)
         Window.unbind(on_flip=_finish_frame)
         if self._handler in ExceptionManager.handlers:
             ExceptionManager.remove_handler(self._handler)
@@ -325,7 +329,7 @@ class KioskApp(App):
 
         try:
             self._invite_server = InviteServer(
-                lambda case_no, item: self.invite(case_no, item, source="http"), port=port,
+                self.invite_from_queue, port=port,
                 dispatch=lambda fn: Clock.schedule_once(lambda dt: fn(), 0),
             ).start()
         except OSError as exc:  # port taken: the window still works with the staff key
@@ -456,6 +460,15 @@ class KioskApp(App):
         if self._panel is not None and self._panel.parent is not None and \
                 self._tech_clock() - self._panel_touched > self.flow.settings.return_seconds:
             self._panel.dismiss(animation=False)
+        # So does the technician screen: left on its PIN entry the window took no invitation
+        # (409) and showed no faces for ever, and an unlocked panel kept its USB export (every
+        # phone number), exit to desktop and mode changes open to anyone.
+        if self.technician_mode and self.root is not None:
+            screen = self.root.get_screen(TECHNICIAN)
+            if technician_left_alone(screen.stage, self._tech_clock() - self._tech_touched,
+                                     busy=self._tech_busy > 0):
+                log.info("technician screen left alone on its %s: closed", screen.stage)
+                screen.leave()
 
     def show_problem(self) -> None:
         self.status_text = self.tr("common.status_problem")
@@ -536,6 +549,15 @@ class KioskApp(App):
             return False
         return bool(self._do(self.flow.invite, case_no, service_item, source))
 
+    def invite_from_queue(self, case_no: str | None, service_item: str | None) -> bool | str:
+        """The local endpoint's invitation: True, False (busy), or why the flow refused the
+        case number (``C.REFUSED_RATED`` …), which the endpoint's 409 names."""
+        if self.technician_mode:
+            return False
+        if self.invite(case_no, service_item, source="http"):
+            return True
+        return self.flow.refusal if self.flow.refusal not in (None, C.REFUSED_BUSY) else False
+
     # --------------------------------------------------------- staff actions
     def open_staff_panel(self, verified: bool = False) -> Any:
         from .screens.staff_panel import StaffPanel
@@ -599,9 +621,20 @@ class KioskApp(App):
             self._panel.dismiss()
         return ok
 
+    def _on_window_touch(self, window: Any, touch: Any) -> None:
+        """Every touch, also on Kivy's on-screen keyboard (a child of the window, not of the
+        root): the technician screen's idle time starts again."""
+        if self.technician_mode:
+            self.technician_touched()
+
+    def technician_touched(self) -> None:
+        """The technician screen was used: its idle timeout starts again."""
+        self._tech_touched = self._tech_clock()
+
     def _on_keyboard(self, window: Any, key: int, scancode: int = 0, codepoint: str | None = None,
                      modifiers: Any = None, **kwargs: Any) -> bool:
         if self.technician_mode:
+            self.technician_touched()   # typing into its fields is using it
             return key == ESCAPE   # text fields work; Escape never closes the kiosk
         if key == ESCAPE:
             return True
@@ -632,6 +665,7 @@ class KioskApp(App):
         if self._panel is not None:
             self._panel.dismiss()
         self.technician_mode = True
+        self.technician_touched()
         self.root.get_screen(TECHNICIAN).stage = "pin"
         self.show_state()
 
@@ -700,6 +734,8 @@ class KioskApp(App):
 
     def _in_background(self, what: str, job: Callable[[], tuple[bool, str]],
                        then: Callable[[bool], None] | None = None) -> None:
+        """Run a technician action off the UI thread; the panel says how it ended, and does
+        not time out while it runs (an export of a large database takes minutes)."""
         def run() -> None:
             try:
                 ok, detail = job()
@@ -708,6 +744,8 @@ class KioskApp(App):
                 ok, detail = False, str(exc)
 
             def done(dt: float) -> None:
+                self._tech_busy -= 1
+                self.technician_touched()   # time to read how it ended
                 key = "tech.done" if ok else "tech.failed"
                 self._tech_say(self.tr(key, what=f"{what} {detail}".strip()))
                 if then is not None:
@@ -716,6 +754,7 @@ class KioskApp(App):
             Clock.schedule_once(done, 0)
 
         self._tech_say(self.tr("tech.requested", what=what))
+        self._tech_busy += 1
         threading.Thread(target=run, name=f"kiosk-{what}", daemon=True).start()
 
     def technician_enrol(self, url: str, code: str) -> None:

@@ -28,7 +28,8 @@ from .pin import check_pin
 
 log = logging.getLogger(__name__)
 # A face pressed sooner than this after the faces appeared is the tail of the tap that opened
-# them, not a choice (see ``RatingFlow.rate``).
+# them, not a choice (see ``RatingFlow.rate``); so is a touch on the follow-up form sooner than
+# this after it replaced the faces (``RatingFlow.settling``).
 SETTLE_SECONDS = 0.5
 
 
@@ -117,10 +118,12 @@ class RatingFlow:
         self.chosen: list[str] = []
         self._last_counted: float | None = None
         self._rate_opened: float | None = None   # when the faces last appeared
+        self._follow_up_opened: float | None = None   # when the follow-up form last appeared
         self._rate_scale: int | None = None      # and how many there were
         self._presses: deque[float] = deque()
         self._paused = False
         self._staff_removed = False   # the roster dropped the staff signed in
+        self.refusal: str | None = None   # why the last invitation was refused (``C.REFUSED_*``)
 
     # ------------------------------------------------------------- helpers
     def _now(self) -> float:
@@ -139,6 +142,8 @@ class RatingFlow:
         if state == C.ST_RATE and self.state != C.ST_RATE:
             self._rate_opened = self._now()
             self._rate_scale = self.settings.scale
+        if state == C.ST_FOLLOW_UP and self.state != C.ST_FOLLOW_UP:
+            self._follow_up_opened = self._now()
         self.state = state
         self.deadline = None if seconds is None else self._now() + seconds
         return state
@@ -239,8 +244,13 @@ class RatingFlow:
     def _cancel_session(self) -> None:
         if self.invitation is not None:
             self._not_rated()
-        if self.state == C.ST_FOLLOW_UP:
+        if self.state in (C.ST_FOLLOW_UP, C.ST_RETRY) and self.pending_rating is not None:
+            # The citizen walked away from the follow-up, also from a submit that could not
+            # be saved (the retry screen): the rating stands, the form goes. Kept from the
+            # retry screen, the old rating and its reasons came back as the next citizen's
+            # follow-up after the pause.
             self._keep_follow_up(completed=False)
+            self.pending_rating, self.chosen = None, []
 
     # ------------------------------------------------------------ inviting
     def start_rating(self) -> str:
@@ -256,11 +266,28 @@ class RatingFlow:
         calls as soon as the next service is done, and a refusal there lost the invitation),
         and in open mode while the faces wait for a press (the rating then carries the case
         number); refused while a rating or a follow-up is under way.
+
+        One case number, one rating: the same case number again while its invitation is open
+        is answered True and changes nothing (a queue system retrying its POST after its own
+        timeout); a case number rated, or closed as not rated, since the local day began is
+        refused (``refusal`` says which). A second invitation of one service was counted as a
+        second rating, and re-inviting until the rating was good was a way to steer results.
         """
+        self.refusal = None
         if self.staff is None or self._paused:
+            self.refusal = C.REFUSED_BUSY
             return False
+        if case_no and self.invitation is not None and self.invitation.get("case_no") == case_no:
+            log.info("invitation for case %s is already open: nothing new", case_no)
+            return True
+        if case_no:
+            self.refusal = self._case_closed_today(case_no)
+            if self.refusal is not None:
+                log.warning("invitation for case %s refused: %s today", case_no, self.refusal)
+                return False
         waiting_faces = self.state == C.ST_RATE and self.invitation is None
         if self.state not in (C.ST_IDLE, C.ST_THANKS) and not waiting_faces:
+            self.refusal = C.REFUSED_BUSY
             return False
         invitation = {
             "invitation_id": str(uuid.uuid4()),
@@ -271,10 +298,26 @@ class RatingFlow:
             "staff_id": self.staff.get("staff_id"),
         }
         if self.note(C.EV_INVITATION, invitation) is None:
+            self.refusal = C.REFUSED_BUSY
             return False
         self.invitation = invitation
         self._go(C.ST_RATE, self.settings.invite_timeout_seconds)
         return True
+
+    def _case_closed_today(self, case_no: str) -> str | None:
+        """``C.REFUSED_RATED`` or ``C.REFUSED_NOT_RATED`` when ``case_no`` was rated, or its
+        invitation went unanswered, since the local day began (the store's record: it
+        survives a restart); None otherwise. The day, not 24 hours: queue tickets (A012) start again
+        every morning. A store that cannot be read refuses nothing: the invitation's own
+        record then fails and says so."""
+        try:
+            event = self.store.case_outcome_today(case_no, (C.EV_RATING, C.EV_NOT_RATED))
+        except StoreError as exc:
+            log.error("could not look up case %s: %s", case_no, exc)
+            return None
+        if event is None:
+            return None
+        return C.REFUSED_RATED if event["type"] == C.EV_RATING else C.REFUSED_NOT_RATED
 
     def _not_rated(self) -> None:
         inv, self.invitation = self.invitation, None
@@ -288,7 +331,9 @@ class RatingFlow:
                 # the invitation's item, so that the item's response rate counts the silence
                 "service_item": inv.get("service_item"),
                 "window_id": self.settings.window_id,
-                "staff_id": (self.staff or {}).get("staff_id"),
+                # who invited, as a restart's record says: a sign-out cleared self.staff
+                # before it closed the invitation, and "not rated" named nobody
+                "staff_id": inv.get("staff_id") or (self.staff or {}).get("staff_id"),
             },
         )
 
@@ -415,6 +460,14 @@ class RatingFlow:
         self.deadline = self._now() + self.settings.return_seconds
         return list(self.chosen)
 
+    def settling(self) -> bool:
+        """True in the first ``SETTLE_SECONDS`` after the follow-up form replaced the faces:
+        a touch on it now is the second tap of a double tap on a bad face, which ticked the
+        callback consent or typed a digit of the phone number (portrait screens put them
+        under the faces). The form ignores it, as the faces ignore their own (``rate``)."""
+        return self.state == C.ST_FOLLOW_UP and self._follow_up_opened is not None \
+            and self._now() - self._follow_up_opened < SETTLE_SECONDS
+
     def touch(self) -> None:
         """Any touch on the rate or follow-up screen restarts its idle timeout."""
         if self.state in (C.ST_RATE, C.ST_FOLLOW_UP) and self.invitation is None:
@@ -461,8 +514,12 @@ class RatingFlow:
         many press it to skip the phone number), and no number."""
         if self.state != C.ST_FOLLOW_UP:
             raise FlowError("no follow-up is open")
-        if self.chosen:
-            self._keep_follow_up(completed=False)
+        pending = self.pending_rating
+        if self.chosen and not self._keep_follow_up(completed=False):
+            # Never a false thanks: the reasons were not saved. The form comes back with them
+            # (as after a submit that failed), and "skip" there tries again.
+            self.pending_rating = pending
+            return self._go(C.ST_RETRY, self.settings.thanks_seconds)
         self.pending_rating, self.chosen = None, []
         return self._go(C.ST_THANKS, self.settings.thanks_seconds)
 

@@ -3,8 +3,12 @@
     POST http://127.0.0.1:<trigger.invite_port>/invite
     {"case_no": "2024-000123", "service_item": "社会保障卡申领"}
 
-answers ``202 {"status": "accepted"}`` when the rating screen opened, ``409 {"error": "busy"}``
-when the window cannot take an invitation now (nobody signed in, paused, a rating under way),
+answers ``202 {"status": "accepted"}`` when the rating screen opened (or when this case
+number's invitation is already open: a repeated POST makes nothing new), ``409 {"error":
+"busy"}`` when the window cannot take an invitation now (nobody signed in, paused, a rating
+under way), ``409 {"error": "already_rated"}`` or ``{"error": "already_closed"}`` with the
+``case_no`` when that case number was rated, or its invitation went unanswered, today (one
+service, one rating: retrying does not help),
 ``400 {"error": ..., "field": ...}`` naming the bad field (or the bad request: JSON, framing),
 ``404`` / ``405`` / ``413`` for the wrong path, method or size, ``408`` when the body promised by
 Content-Length did not arrive, and ``503`` when the screen did not answer in time, in which case
@@ -30,6 +34,7 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Any, Callable
 
+from . import constants as C
 from .json_http import BodyError, JsonHandler
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,14 @@ HOST = "127.0.0.1"
 MAX_BODY = 4096
 FIELDS = {"case_no": 64, "service_item": 200}  # field → longest accepted value
 ANSWER_TIMEOUT = 5.0
+# What a 409 says for a case number already done today (``RatingFlow.refusal``), Chinese
+# first: a queue system may show it to the staff member as it is.
+CASE_REFUSALS = {
+    C.REFUSED_RATED: "办件 {case_no} 今天已评价，一次一评，不能再次邀请评价"
+                     " (case {case_no} was already rated today: one service, one rating)",
+    C.REFUSED_NOT_RATED: "办件 {case_no} 今天已邀请过评价且未评价（已记为未评价），不能再次邀请"
+                      " (case {case_no} was invited today and recorded as not rated)",
+}
 
 
 def _unstorable(value: str) -> str | None:
@@ -120,8 +133,12 @@ class _Handler(JsonHandler):
         if accepted is None:
             self.answer(503, {"error": "the kiosk screen did not answer in time; the invitation "
                                        "was not made; try again"})
-        elif accepted:
+        elif accepted is True:
             self.answer(202, {"status": "accepted"})
+        elif accepted in CASE_REFUSALS:
+            case_no = invitation["case_no"]
+            self.answer(409, {"error": accepted, "case_no": case_no,
+                              "detail": CASE_REFUSALS[accepted].format(case_no=case_no)})
         else:
             self.answer(409, {"error": "busy", "detail": "the window cannot take an invitation now "
                                                          "(nobody signed in, paused, or a rating is under way)"})
@@ -136,11 +153,13 @@ class _Server(ThreadingHTTPServer):
 class InviteServer:
     """HTTP on 127.0.0.1:``port`` that turns ``POST /invite`` into ``on_invite(case_no, item)``.
 
-    ``on_invite`` returns True when the invitation was accepted; it runs through ``dispatch``
-    (default: called directly in the HTTP thread). ``port=0`` picks a free port (tests).
+    ``on_invite`` returns True when the invitation was accepted, False when the window is
+    busy, or the code of a case number's refusal (``CASE_REFUSALS``); it runs through
+    ``dispatch`` (default: called directly in the HTTP thread). ``port=0`` picks a free port
+    (tests).
     """
 
-    def __init__(self, on_invite: Callable[[str | None, str | None], bool], *, port: int,
+    def __init__(self, on_invite: Callable[[str | None, str | None], bool | str], *, port: int,
                  dispatch: Callable[[Callable[[], None]], None] | None = None,
                  answer_timeout: float = ANSWER_TIMEOUT) -> None:
         self.on_invite = on_invite
@@ -163,7 +182,7 @@ class InviteServer:
         log.info("invitation endpoint on %s", self.url)
         return self
 
-    def deliver(self, invitation: dict[str, str | None]) -> bool | None:
+    def deliver(self, invitation: dict[str, str | None]) -> bool | str | None:
         """Run the invitation on the UI thread and wait for its answer.
 
         None: the UI thread did not start it within ``answer_timeout``, and it never will (the
@@ -173,7 +192,7 @@ class InviteServer:
         done = threading.Event()
         lock = threading.Lock()
         state = {"started": False, "cancelled": False}
-        result: list[bool] = []
+        result: list[bool | str] = []
 
         def run() -> None:
             with lock:
@@ -183,7 +202,8 @@ class InviteServer:
                     return
                 state["started"] = True
             try:
-                result.append(bool(self.on_invite(invitation["case_no"], invitation["service_item"])))
+                answer = self.on_invite(invitation["case_no"], invitation["service_item"])
+                result.append(answer if answer in CASE_REFUSALS else bool(answer))
             except Exception:  # the screen's problem must not hang the caller
                 log.exception("invitation failed")
                 result.append(False)

@@ -95,9 +95,17 @@ def m001_event_log(db: Database) -> None:
     )
 
 
+def m002_case_no_index(db: Database) -> None:
+    # The events of one case number (办件编号: its invitation, rating, "not rated"), found at
+    # once by ``case_outcome_today`` when an invitation comes (one service, one rating). Only
+    # the events that carry one are in it.
+    db.execute("CREATE INDEX events_case_no ON events(json_extract(payload, '$.case_no'))"
+               " WHERE json_extract(payload, '$.case_no') IS NOT NULL")
+
+
 # The schema's migrations in order, run by sqlite-utils' Migrations; one that shipped is never
 # edited: a change is a new function appended here.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (m001_event_log,)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (m001_event_log, m002_case_no_index)
 
 
 def _migrations() -> Any:
@@ -664,6 +672,35 @@ class RatingStore(SalvageReading):
                 event["acked_at"], event["quarantine"] = row[9], row[10]
                 yield event
             after_seq = rows[-1][0]
+
+    def case_outcome_today(self, case_no: str, types: tuple[str, ...]) -> dict[str, Any] | None:
+        """The newest event of one of ``types`` whose payload's ``case_no`` is ``case_no`` and
+        that was recorded since the local day began (by this store's clock), or None.
+
+        The flow asks it before it invites (kiosk/flow.py ``invite``: one service, one rating).
+        The index of migration 2 finds a case number's few events; their dates are compared
+        here, as times (the stored text's offset may differ from today's). Events retention
+        deleted are not found: it keeps the last days' (docs/kiosk-store.md, "Retention").
+        """
+        if not _encodable(case_no):   # no stored text holds it (the record refuses it)
+            return None
+        now = self._clock().astimezone()
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        marks = ", ".join("?" for _ in types)
+        try:
+            rows = self.conn.execute(
+                f"SELECT {self._COLS} FROM events WHERE json_extract(payload, '$.case_no') = ?"
+                f" AND type IN ({marks}) ORDER BY seq DESC", (case_no, *types)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc, f"looking up case {case_no}") from exc
+        for row in rows:
+            try:
+                when = _parse_time(row[3])
+            except ValueError:
+                continue
+            if when >= day_start:
+                return self._event(row)
+        return None
 
     def pending(self, limit: int = MAX_BATCH_EVENTS) -> list[dict[str, Any]]:
         """Events not yet acknowledged nor quarantined, in sequence order."""

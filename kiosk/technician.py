@@ -32,10 +32,30 @@ from typing import Callable
 from .pin import DEFAULT_TECH_PIN, check_pin
 
 MAX_LOCKOUT_SECONDS = 24 * 3600
+# The technician screen closes after this long without a touch (or a key) on it
+# (docs/kiosk-deployment.md, "Maintenance"): the PIN entry after a minute, the unlocked panel
+# (export of every phone number, exit to desktop, the rating mode) after five. While it is
+# open the window takes no invitation and shows no faces.
+TECH_PIN_IDLE_SECONDS = 60
+TECH_PANEL_IDLE_SECONDS = 5 * 60
 # Staff PIN sign-in (docs/kiosk-deployment.md, "Staff sign-in"): a lockout of one staff number
 # never lasts longer than this, and its wrong PINs are forgotten after this long without one.
 STAFF_MAX_LOCKOUT_SECONDS = 5 * 60
 STAFF_FORGET_SECONDS = 30 * 60
+
+
+def technician_left_alone(stage: str, idle_seconds: float, busy: bool) -> bool:
+    """True when the technician screen at ``stage`` ("pin", "panel", "touch") should close:
+    nobody touched it for its stage's time, and no action it started (an export, an
+    enrolment) is still running, which would be cut off from the panel that says how it ended.
+
+    >>> technician_left_alone("pin", 61, busy=False), technician_left_alone("panel", 61, busy=False)
+    (True, False)
+    """
+    if busy:
+        return False
+    limit = TECH_PIN_IDLE_SECONDS if stage == "pin" else TECH_PANEL_IDLE_SECONDS
+    return idle_seconds >= limit
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,14 @@ class FollowUpScreen(KioskScreen):
             chip.state = "down" if chip.code in chosen else "normal"
         self.qr_data = self.app.follow_up_url()
 
+    def on_touch_down(self, touch) -> bool:
+        if self.app is not None and self.app.flow.settling():
+            # The second tap of a double tap on a bad face: it ticked the callback consent
+            # or typed a digit (portrait screens put them where the faces were). Taken by
+            # the screen, so no button under it sees it.
+            return True
+        return super().on_touch_down(touch)
+
     def on_phone(self, _instance, value: str) -> None:
         self.masked = mask_phone(value)
         self.too_short = False

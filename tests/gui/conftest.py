@@ -71,9 +71,16 @@ class Kiosk:
         return self.app.root.current_screen
 
     def tap(self, widget, hold_frames: int = 0) -> None:
-        """Touch the centre of ``widget`` with a finger and lift it."""
+        """Touch the centre of ``widget`` with a finger and lift it. On a follow-up form that
+        has just appeared, a person's moment to read it passes first (a touch sooner is the
+        tail of the tap on the face and is ignored: ``flow.settling``); ``tap_at`` is the
+        finger without it."""
         from kivy.tests.common import UnitTestTouch
 
+        from kiosk.flow import SETTLE_SECONDS
+
+        if self.flow.settling():
+            self.clock.advance(SETTLE_SECONDS)
         x, y = widget.to_window(*widget.center)
         touch = UnitTestTouch(x, y)
         touch.touch_down()
@@ -178,11 +185,14 @@ def make_kiosk(tmp_path):
 
     for kiosk in started:
         app = kiosk.app
-        app.dispatch("on_stop")
         if app._panel is not None:
             app._panel.dismiss(animation=False)
         Window.remove_widget(app.root)
         kiosk.frames(2)
+        # on_stop last: kv's ``app`` (a proxy that keeps the app it first finds until that
+        # app's on_stop) was taken up again by the frames after it, and the next test's kv
+        # handlers (its technician panel's buttons) called this test's app.
+        app.dispatch("on_stop")
         kiosk.store.close()
 
 

@@ -71,3 +71,31 @@ def test_an_invitation_with_a_lone_surrogate_is_refused_and_the_next_tap_is_reco
     # and the endpoint takes the next good invitation once the thank-you is shown
     status, _ = _post_raw_while_running(k, port, '{"case_no": "2024-\U00020bb7"}'.encode())
     assert (status, k.screen) == (202, "rate")
+
+
+def test_the_queue_system_repeating_a_case_number_gets_one_invitation_and_one_rating(make_kiosk):
+    # One service, one rating (一次一评): a queue system that retried its POST after its own
+    # timeout got a second invitation for the same case number, and each was rated and
+    # counted; re-inviting until the rating came out good was a way to steer the results.
+    import json
+
+    port = _free_port()
+    k = make_kiosk(trigger__mode=C.MODE_INVITED, trigger__invite_port=port)
+    k.type_badge(BADGE_WANG)
+    body = '{"case_no": "2024-000123", "service_item": "社会保障卡申领"}'.encode()
+    assert _post_raw_while_running(k, port, body)[0] == 202
+    # the retry while the faces wait: the same invitation, nothing new
+    status, answer = _post_raw_while_running(k, port, body)
+    assert (status, json.loads(answer)) == (202, {"status": "accepted"})
+    assert len(k.events(C.EV_INVITATION)) == 1 and k.screen == "rate"
+    k.tap(k.face("very_satisfied"))
+    assert k.screen == "thanks"
+    # once rated, the case number is refused, by name, in words staff can read
+    status, answer = _post_raw_while_running(k, port, body)
+    refusal = json.loads(answer)
+    assert (status, refusal["error"], refusal["case_no"]) == (409, "already_rated", "2024-000123")
+    assert refusal["detail"].startswith("办件 2024-000123 今天已评价")
+    assert k.screen == "thanks" and len(k.events(C.EV_INVITATION)) == 1
+    assert [e["payload"]["case_no"] for e in k.events(C.EV_RATING)] == ["2024-000123"]
+    # the next case number is invited as before
+    assert _post_raw_while_running(k, port, b'{"case_no": "2024-000124"}')[0] == 202

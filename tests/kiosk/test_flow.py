@@ -595,3 +595,152 @@ def test_a_scale_switch_while_the_faces_show_keeps_the_faces_the_citizen_saw(
     payload = events_of(store, C.EV_RATING)[0]["payload"]
     assert (payload["level"], payload["scale"]) == (level, shown)
     assert len(flow.levels()) == pulled   # the next citizen sees the new faces
+
+
+# ------------------------------------------------- found by review (2026-12)
+def test_skip_after_reasons_that_could_not_be_saved_shows_retry_never_thanks(make_flow, store,
+                                                                            clock, events_of):
+    # "Skip" after choosing reasons on a full disk said thank you while nothing was saved,
+    # and the reasons were lost. Never a false thanks: the form comes back with them.
+    flow = signed_in(make_flow, thanks_seconds=4)
+    flow.start_rating()
+    flow.rate("very_dissatisfied")
+    flow.toggle_reason("attitude")
+    flow.store = FailingStore(store)
+    assert flow.skip_follow_up() == C.ST_RETRY
+    assert flow.pending_rating is not None and flow.chosen == ["attitude"]
+    clock.advance(4)
+    assert flow.tick() == C.ST_FOLLOW_UP
+    flow.store.fail = False
+    assert flow.skip_follow_up() == C.ST_THANKS
+    (follow,) = events_of(store, C.EV_FOLLOW_UP)
+    assert (follow["payload"]["reasons"], follow["payload"]["completed"]) == (["attitude"], False)
+
+
+def test_a_case_number_invited_again_while_its_invitation_is_open_changes_nothing(make_flow, store,
+                                                                                 events_of):
+    # A queue system retrying its POST after its own timeout: the same invitation, a
+    # success, and no second invitation event.
+    flow = signed_in(make_flow, mode=C.MODE_INVITED)
+    assert flow.invite(case_no="2024-000123", service_item="SI-0102", source="http")
+    first = flow.invitation
+    assert flow.invite(case_no="2024-000123", service_item="SI-0102", source="http")
+    assert flow.invitation is first and flow.refusal is None
+    assert len(events_of(store, C.EV_INVITATION)) == 1
+
+
+@pytest.mark.parametrize("answered, refusal", [(True, "already_rated"), (False, "already_closed")])
+def test_a_case_number_rated_or_not_rated_today_is_refused_and_counted_once(
+        make_flow, store, clock, events_of, answered, refusal):
+    # One service, one rating (一次一评): a second invitation for a case number already rated
+    # (or closed as not rated) was taken and its rating counted too — a way to re-invite
+    # until the rating came out good.
+    from kiosk.flow import SETTLE_SECONDS
+
+    flow = signed_in(make_flow, mode=C.MODE_INVITED, invite_timeout_seconds=20)
+    assert flow.invite(case_no="2024-000123", source="http")
+    if answered:
+        flow.rate("dissatisfied")
+        flow.skip_follow_up()
+    else:
+        clock.advance(21)
+        flow.tick()
+    clock.advance(5)
+    flow.tick()
+    assert flow.state == C.ST_IDLE
+    assert not flow.invite(case_no="2024-000123", source="http")
+    assert flow.refusal == refusal and flow.state == C.ST_IDLE
+    clock.advance(SETTLE_SECONDS)
+    flow.rate("very_satisfied", touched=True)       # a press now is outside any invitation
+    ratings = events_of(store, C.EV_RATING)
+    assert [r["payload"]["case_no"] for r in ratings] == (["2024-000123"] if answered else []) + [None]
+    assert ratings[-1]["payload"]["flags"] == [C.FLAG_OUTSIDE_INVITATION]
+    assert len(events_of(store, C.EV_INVITATION)) == 1
+    clock.advance(5)
+    flow.tick()
+    assert flow.invite(case_no="2024-000124", source="http")   # another case: as before
+
+
+def test_a_case_number_rated_today_is_still_refused_after_a_restart(make_flow, store, db_path):
+    from kiosk.flow import FlowSettings, RatingFlow
+    from kiosk.store import RatingStore
+
+    flow = signed_in(make_flow, mode=C.MODE_INVITED)
+    flow.invite(case_no="2024-000123")
+    flow.rate("satisfied")
+    store.close()
+    again = RatingStore(db_path)
+    try:
+        after = RatingFlow(again, FlowSettings(mode=C.MODE_INVITED), flow.roster)
+        assert after.sign_in_badge("10000001")
+        assert not after.invite(case_no="2024-000123") and after.refusal == "already_rated"
+    finally:
+        again.close()
+
+
+def test_a_queue_ticket_rated_yesterday_may_be_invited_again_today(tmp_path, clock, roster):
+    # Queue tickets (A012) start again every morning: the refusal holds for the local day,
+    # not 24 hours, or this morning's A012 would be refused for yesterday afternoon's.
+    from datetime import datetime, timedelta
+
+    from kiosk.flow import FlowSettings, RatingFlow
+    from kiosk.store import RatingStore
+
+    wall = [datetime(2026, 12, 2, 16, 0).astimezone()]
+    store = RatingStore(tmp_path / "kiosk.db", clock=lambda: wall[0])
+    try:
+        flow = RatingFlow(store, FlowSettings(mode=C.MODE_INVITED), roster, clock=clock)
+        flow.sign_in_badge("10000001")
+        assert flow.invite(case_no="A012")
+        flow.rate("satisfied")
+        clock.advance(10)
+        flow.tick()
+        wall[0] += timedelta(hours=7)              # 23:00 the same day
+        assert not flow.invite(case_no="A012")
+        wall[0] += timedelta(hours=10)             # 09:00 the next morning
+        assert flow.invite(case_no="A012")
+    finally:
+        store.close()
+
+
+def test_sign_out_during_an_invitation_names_who_invited_in_not_rated(make_flow, store, events_of):
+    # The sign-out cleared the staff member before it closed the invitation: "not rated"
+    # named nobody, and the staff member's response rate read high.
+    flow = signed_in(make_flow, mode=C.MODE_INVITED)
+    flow.invite(case_no="C-9")
+    flow.sign_in_badge("10000002")                  # a shift change signs S-1 out
+    (nr,) = events_of(store, C.EV_NOT_RATED)
+    assert nr["payload"]["staff_id"] == "S-1"
+
+
+@pytest.mark.parametrize("leave", ["pause", "sign_out"])
+def test_leaving_the_retry_screen_of_a_follow_up_closes_the_follow_up(make_flow, store, clock,
+                                                                      events_of, leave):
+    # A pause or sign-out on the retry screen after a follow-up could not be saved kept its
+    # rating and reasons: the next citizen's bad rating came back to the old rating's form.
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    flow.rate("very_dissatisfied")
+    flow.toggle_reason("attitude")
+    flow.store = FailingStore(store)
+    assert flow.submit_follow_up() == C.ST_RETRY
+    flow.store.fail = False
+    getattr(flow, leave)()
+    assert flow.state == C.ST_PAUSED and flow.pending_rating is None and flow.chosen == []
+    (follow,) = events_of(store, C.EV_FOLLOW_UP)
+    assert (follow["payload"]["reasons"], follow["payload"]["completed"]) == (["attitude"], False)
+    assert len(events_of(store, C.EV_RATING)) == 1  # the rating stands
+
+
+def test_the_follow_up_form_settles_before_it_takes_a_touch(make_flow, clock):
+    # The second tap of a double tap on a bad face landed on the form (upright screens put
+    # the consent line or the number pad there); the screen ignores touches while this holds.
+    from kiosk.flow import SETTLE_SECONDS
+
+    flow = signed_in(make_flow)
+    flow.start_rating()
+    assert not flow.settling()                      # the faces settle by their own rule
+    flow.rate("very_dissatisfied")
+    assert flow.settling()
+    clock.advance(SETTLE_SECONDS)
+    assert not flow.settling()

@@ -260,3 +260,18 @@ def test_an_invitation_the_screen_started_before_the_deadline_gets_its_real_answ
         assert started.is_set() and answer[0] == 202 and calls == ["A1"]
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("code, words", [("already_rated", "今天已评价"),
+                                         ("already_closed", "已记为未评价")])
+def test_a_case_number_done_today_is_refused_with_409_naming_it(code, words):
+    # A queue system retrying after its own timeout must learn that retrying cannot help
+    # (one service, one rating), and which case number it was; "busy" said to try again.
+    srv = InviteServer(lambda case_no, item: code, port=0).start()
+    try:
+        (answer,), _ = _exchange(srv.port, _request(body=b'{"case_no": "2024-000123"}'), 1)
+    finally:
+        srv.stop()
+    reply = _json(answer)
+    assert answer[0] == 409 and (reply["error"], reply["case_no"]) == (code, "2024-000123")
+    assert reply["detail"].startswith("办件 2024-000123") and words in reply["detail"]

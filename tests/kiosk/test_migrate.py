@@ -27,7 +27,7 @@ def test_prepare_migrates_a_new_database_in_a_child_and_the_app_never_imports_sq
     assert not pending(db_path)
     s = RatingStore(db_path)
     names = [r[0] for r in s.conn.execute("SELECT name FROM _sqlite_migrations")]
-    assert names == ["m001_event_log"] and s.pending_count() == 1
+    assert names == ["m001_event_log", "m002_case_no_index"] and s.pending_count() == 1
     s.close()
 
 

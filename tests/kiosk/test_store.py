@@ -63,7 +63,7 @@ def test_migrations_are_recorded_and_not_rerun(db_path):
     RatingStore(db_path).close()
     s = RatingStore(db_path)
     names = [r[0] for r in s.conn.execute("SELECT name FROM _sqlite_migrations")]
-    assert names == ["m001_event_log"]
+    assert names == ["m001_event_log", "m002_case_no_index"]
     s.close()
 
 
@@ -352,17 +352,18 @@ def test_a_migration_added_later_runs_once_on_an_existing_database(db_path, monk
 
     RatingStore(db_path).close()
 
-    def m002_test_column(db):
+    def m999_test_column(db):
         db.execute("ALTER TABLE meta ADD COLUMN note TEXT")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, m002_test_column))
+    shipped = [fn.__name__ for fn in store_module.MIGRATIONS]
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, m999_test_column))
     for _ in range(2):
         s = RatingStore(db_path)
         columns = [r[1] for r in s.conn.execute("PRAGMA table_info(meta)")]
         names = [r[0] for r in s.conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
         s.close()
         assert columns == ["key", "value", "note"]
-        assert names == ["m001_event_log", "m002_test_column"]
+        assert names == [*shipped, "m999_test_column"]
 
 
 def _other_writer_gets_the_lock(db_path) -> bool:
@@ -423,3 +424,18 @@ def test_any_exception_inside_a_write_rolls_it_back(store, db_path, monkeypatch)
     monkeypatch.undo()
     batch = store.freeze_batch()
     assert batch is not None and batch["n"] == 3
+
+
+def test_a_case_numbers_rating_today_is_found_through_its_index(store):
+    # Every invitation asks whether its case number was rated today (one service, one
+    # rating): a scan of the whole event log there would slow each invitation as it grows.
+    store.record("invitation", {"case_no": "C-1", "invitation_id": "i1"})
+    store.record("rating", {"level": "satisfied", "case_no": "C-1", "invitation_id": "i1"})
+    store.record("rating", {"level": "satisfied", "case_no": None})
+    found = store.case_outcome_today("C-1", ("rating", "not_rated"))
+    assert found["type"] == "rating" and found["seq"] == 2
+    assert store.case_outcome_today("C-2", ("rating", "not_rated")) is None
+    plan = " ".join(str(row) for row in store.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT seq FROM events WHERE json_extract(payload, '$.case_no') = ?"
+        " AND type IN (?, ?) ORDER BY seq DESC", ("C-1", "rating", "not_rated")))
+    assert "events_case_no" in plan
