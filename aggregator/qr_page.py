@@ -216,25 +216,31 @@ def _link_key(rating_id: str) -> str:
     return f"f|{rating_id}"
 
 
-def _sent_key(rating_id: str, form_id: str) -> str | None:
-    """The key noting which form made a link's one use (hashed: a rating id can be long);
-    None for a missing or malformed form id."""
+def _sent_key(rating_id: str, form_id: str, sent: tuple = ()) -> str | None:
+    """The key noting which form made a link's one use, with what it ``sent`` (comment,
+    number, consent; hashed: a rating id can be long); None for a missing or malformed form
+    id. With what was sent: the form sent again with another text (a mistyped number put
+    right) was thanked as a double tap and the change dropped; now it is told the link was
+    used, with its text kept."""
     if not re.fullmatch(r"[0-9a-f]{32}", form_id or ""):
         return None
-    return "f|sent|" + hashlib.sha256(f"{rating_id}|{form_id}".encode()).hexdigest()[:40]
+    return "f|sent|" + hashlib.sha256(json.dumps([rating_id, form_id, *sent], ensure_ascii=False)
+                                      .encode()).hexdigest()[:40]
 
 
-def _link_use(engine, rating_id: str, form_id: str | None, now: dt.datetime) -> str | None:
+def _link_use(engine, rating_id: str, form_id: str | None, now: dt.datetime,
+              sent: tuple = ()) -> str | None:
     """How the follow-up link of ``rating_id`` was used: None (not yet, as ``_first``
-    counts), "sent" (by this very form: a double tap, or Back and send again) or "used"."""
+    counts), "sent" (by this very form with this very text ``sent``: a double tap, or Back
+    and send again) or "used"."""
     with read(engine) as conn:
         last = conn.execute(select(qr_limits.c.last_at)
                             .where(qr_limits.c.client_key == _link_key(rating_id))).scalar()
         if last is None or now - last >= FOLLOW_UP_MEMORY:
             return None
-        sent = _sent_key(rating_id, form_id or "")
-        same = sent is not None and conn.execute(
-            select(qr_limits.c.client_key).where(qr_limits.c.client_key == sent)).first()
+        key = _sent_key(rating_id, form_id or "", sent)
+        same = key is not None and conn.execute(
+            select(qr_limits.c.client_key).where(qr_limits.c.client_key == key)).first()
     return "sent" if same else "used"
 
 
@@ -459,6 +465,7 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
     entered = {"level": level, "reasons": reasons, "comment": comment or "", "phone": typed,
                "consent": consent}
     token = one("t") or None
+    what = (comment, phone, consent)   # what a follow-up adds (``_sent_key``)
     rating_id = None
 
     def as_new_rating(status: int, why: str) -> HTMLResponse:
@@ -475,7 +482,7 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
         # it, sent again (a double tap, Back), is told "thanks", as a QR rating's would be.
         try:
             use = await run_in_threadpool(_link_use, request.app.state.engine, rating_id,
-                                          form_id, utcnow())
+                                          form_id, utcnow(), what)
         except Exception as exc:
             return _refused(exc, _down(lang))
         if use == "sent":
@@ -509,7 +516,7 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                 # One addition per kiosk rating: the link stays valid for days, and anyone who
                 # photographed it could replace the comment, or the number to call back.
                 stamp = max(now, _link_expiry(token))
-                sent = _sent_key(rating_id, form_id)
+                sent = _sent_key(rating_id, form_id, what)
                 if not _first(conn, _link_key(rating_id), now, FOLLOW_UP_MEMORY.total_seconds(),
                               stamp=stamp):
                     same = sent and conn.execute(select(qr_limits.c.client_key).where(
