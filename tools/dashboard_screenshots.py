@@ -265,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
                 page.goto(base + "/dashboard/rankings")
                 page.locator("#rating-export").screenshot(
                     path=OUT / "dashboard-rating-export.png")
+                # the case ledger's form under the queue (its overdue tab)
+                page.goto(base + "/dashboard/cases?state=overdue")
+                page.locator("#case-ledger").screenshot(path=OUT / "dashboard-case-ledger.png")
                 # adding an item whose code exists asks before overwriting it
                 page.goto(base + "/dashboard/roster#items")
                 form = page.locator("form[data-add-item]")
