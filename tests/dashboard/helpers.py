@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -70,3 +71,25 @@ def browser_login(page, dash: Dashboard, username: str, password: str = PASSWORD
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
+
+
+def post_form(s: requests.Session, dash: Dashboard, path: str, page: str,
+              lang: str = "zh_CN", **data) -> requests.Response:
+    """POST ``data`` to ``path`` with the CSRF token of ``page``, in ``lang``; no redirects."""
+    csrf = csrf_of(s, f"{dash.url}{page}")
+    return s.post(f"{dash.url}{path}?lang={lang}", data={"csrf": csrf, **data},
+                  allow_redirects=False)
+
+
+def case_action(s: requests.Session, dash: Dashboard, case_id: int, action: str,
+                note: str = "", lang: str = "zh_CN") -> requests.Response:
+    """A case action sent from the case's page."""
+    page = f"/dashboard/cases/{case_id}"
+    return post_form(s, dash, f"{page}/action", page, lang, action=action, note=note)
+
+
+def refusal_line(r: requests.Response) -> str:
+    """The refusal's line in the page's language on the error page."""
+    found = re.search(r"<p data-error-problem>(.*?)</p>", r.text, re.S)
+    assert found, (r.status_code, re.sub(r"\s+", " ", r.text)[-1200:])
+    return html.unescape(found[1]).strip()

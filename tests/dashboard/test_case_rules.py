@@ -6,7 +6,6 @@ appeal, and a case goes to no deactivated account and, once closed, to nobody.""
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import re
 
@@ -20,25 +19,7 @@ from aggregator.dashboard.tables import audit_log
 from aggregator.dashboard.tables import cases as cases_table
 from aggregator.db import make_engine, read, utcnow, write
 from aggregator.migrations import migrate
-from tests.dashboard.helpers import PASSWORD, csrf_of
-
-
-def _post(s, dash, path: str, page: str, lang: str = "zh_CN", **data):
-    csrf = csrf_of(s, f"{dash.url}{page}")
-    return s.post(f"{dash.url}{path}?lang={lang}", data={"csrf": csrf, **data},
-                  allow_redirects=False)
-
-
-def _act(s, dash, case_id, action, note="", lang="zh_CN"):
-    page = f"/dashboard/cases/{case_id}"
-    return _post(s, dash, f"{page}/action", page, lang, action=action, note=note)
-
-
-def _problem(r) -> str:
-    """The refusal's line in the page's language on the error page."""
-    found = re.search(r"<p data-error-problem>(.*?)</p>", r.text, re.S)
-    assert found, (r.status_code, re.sub(r"\s+", " ", r.text)[-800:])
-    return html.unescape(found[1]).strip()
+from tests.dashboard.helpers import PASSWORD, case_action, csrf_of, post_form, refusal_line
 
 
 def _case(s, dash, case_id) -> dict:
@@ -56,7 +37,7 @@ def test_a_real_name_bad_rating_is_closed_only_after_its_callback(dash):
     s = dash.login("u01")
     page = s.get(f"{dash.url}/dashboard/cases/{case_id}").text
     assert "data-callback-needed" in page and "待回访" in page
-    r = _post(s, dash, f"/dashboard/cases/{case_id}/assign", f"/dashboard/cases/{case_id}",
+    r = post_form(s, dash, f"/dashboard/cases/{case_id}/assign", f"/dashboard/cases/{case_id}",
               assignee=str(dash.users["u01"]))
     assert r.status_code == 303
     queue = s.get(f"{dash.url}/dashboard/cases?state=mine").text
@@ -67,19 +48,19 @@ def test_a_real_name_bad_rating_is_closed_only_after_its_callback(dash):
     assert f'data-case="{case_id}"' in due
     assert _case(s, dash, case_id)["callback_needed"] is True
     for action in ("verify", "rectify", "answer"):   # the work itself is not held up
-        assert _act(s, dash, case_id, action).status_code == 303, action
+        assert case_action(s, dash, case_id, action).status_code == 303, action
     page = s.get(f"{dash.url}/dashboard/cases/{case_id}").text
     assert re.search(r'data-action="close" disabled', page)
     assert "data-close-needs-callback" in page
-    r = _act(s, dash, case_id, "close")
+    r = case_action(s, dash, case_id, "close")
     assert r.status_code == 400
-    assert _problem(r) == "实名差评须先回访，记录回访后才能办结"
-    assert _problem(_act(s, dash, case_id, "close", lang="en")).startswith(
+    assert refusal_line(r) == "实名差评须先回访，记录回访后才能办结"
+    assert refusal_line(case_action(s, dash, case_id, "close", lang="en")).startswith(
         "The citizen left a number to be called back")
     assert _case(s, dash, case_id)["state"] == "answered"
     # a callback that did not reach the citizen is a callback on record all the same
     day = _case(s, dash, case_id)["opened_day"]
-    r = _post(s, dash, f"/dashboard/cases/{case_id}/callback", f"/dashboard/cases/{case_id}",
+    r = post_form(s, dash, f"/dashboard/cases/{case_id}/callback", f"/dashboard/cases/{case_id}",
               day=day, result="unreachable", note="两次未接通")
     assert r.status_code == 303
     page = s.get(f"{dash.url}/dashboard/cases/{case_id}").text
@@ -89,7 +70,7 @@ def test_a_real_name_bad_rating_is_closed_only_after_its_callback(dash):
     assert "data-callback-needed" not in row
     due = s.get(f"{dash.url}/dashboard/cases?state=callback").text
     assert f'data-case="{case_id}"' not in due
-    assert _act(s, dash, case_id, "close").status_code == 303
+    assert case_action(s, dash, case_id, "close").status_code == 303
     case = _case(s, dash, case_id)
     assert case["state"] == "closed" and case["callback_needed"] is False
 
@@ -100,7 +81,7 @@ def test_a_bad_rating_without_a_number_closes_without_a_callback(dash):
     s = dash.login("u01")
     assert _case(s, dash, case_id)["callback_needed"] is False
     for action in ("verify", "rectify", "answer", "close"):
-        assert _act(s, dash, case_id, action).status_code == 303, action
+        assert case_action(s, dash, case_id, action).status_code == 303, action
 
 
 # ---- deadlines follow the calendar ----------------------------------------------------------
@@ -137,7 +118,7 @@ def test_holidays_entered_after_a_case_opened_move_its_open_deadlines(dash):
     assert before[case["open"]]["first_contact_due"] == "2026-10-01"
     admin = dash.login("admin")
     holidays = " ".join(f"2026-10-0{d}" for d in range(1, 8))
-    r = _post(admin, dash, "/dashboard/settings", "/dashboard/settings",
+    r = post_form(admin, dash, "/dashboard/settings", "/dashboard/settings",
               target_percent="80", first_contact_days="1", answer_days="15",
               holidays=holidays, workdays="2026-10-10")
     assert r.status_code == 303, r.text[-500:]
@@ -157,13 +138,13 @@ def test_holidays_entered_after_a_case_opened_move_its_open_deadlines(dash):
     assert len(logged) == 1 and logged[0].username == "admin"
     assert json.loads(logged[0].detail)["cases"] >= 2
     # saving the same settings again moves nothing and logs nothing more
-    _post(admin, dash, "/dashboard/settings", "/dashboard/settings", target_percent="85",
+    post_form(admin, dash, "/dashboard/settings", "/dashboard/settings", target_percent="85",
           first_contact_days="1", answer_days="15", holidays=holidays, workdays="2026-10-10")
     with read(dash.engine) as conn:
         assert len(conn.execute(select(audit_log.c.id).where(
             audit_log.c.action == "reschedule_cases")).all()) == 1
     # back to the defaults for the other tests of this module
-    _post(admin, dash, "/dashboard/settings", "/dashboard/settings", target_percent="80",
+    post_form(admin, dash, "/dashboard/settings", "/dashboard/settings", target_percent="80",
           first_contact_days="1", answer_days="15", holidays="", workdays="")
 
 
@@ -182,21 +163,21 @@ def test_whoever_filed_an_appeal_cannot_accept_it(dash):
     # figures: a supervisor or admin could appeal and accept it alone, on one person's word.
     case_id = dash.case_id("U-02", skip=2)
     supervisor, admin, manager = dash.login("jfb"), dash.login("admin"), dash.login("u02")
-    assert _act(supervisor, dash, case_id, "appeal", "恶意差评").status_code == 303
+    assert case_action(supervisor, dash, case_id, "appeal", "恶意差评").status_code == 303
     page = supervisor.get(f"{dash.url}/dashboard/cases/{case_id}").text
     assert 'data-action="accept_appeal"' not in page and "data-own-appeal" in page
     assert 'data-action="reject_appeal"' in page
-    r = _act(supervisor, dash, case_id, "accept_appeal")
-    assert r.status_code == 403 and _problem(r) == "申诉须由提交人以外的人员审核"
-    assert _problem(_act(supervisor, dash, case_id, "accept_appeal", lang="en")) \
+    r = case_action(supervisor, dash, case_id, "accept_appeal")
+    assert r.status_code == 403 and refusal_line(r) == "申诉须由提交人以外的人员审核"
+    assert refusal_line(case_action(supervisor, dash, case_id, "accept_appeal", lang="en")) \
         == "An appeal is decided by someone other than who filed it"
     assert _case(admin, dash, case_id)["state"] == "appealed"
     # the current appeal counts: rejected, then filed again by the unit, jfb may decide it
-    assert _act(admin, dash, case_id, "reject_appeal").status_code == 303
-    assert _act(manager, dash, case_id, "appeal", "误评：群众按错").status_code == 303
+    assert case_action(admin, dash, case_id, "reject_appeal").status_code == 303
+    assert case_action(manager, dash, case_id, "appeal", "误评：群众按错").status_code == 303
     assert 'data-action="accept_appeal"' in supervisor.get(
         f"{dash.url}/dashboard/cases/{case_id}").text
-    assert _act(supervisor, dash, case_id, "accept_appeal").status_code == 303
+    assert case_action(supervisor, dash, case_id, "accept_appeal").status_code == 303
     case = _case(admin, dash, case_id)
     assert case["state"] == "closed" and case["not_counted"]
 
@@ -233,16 +214,16 @@ def test_a_case_is_assigned_to_no_deactivated_account_and_no_closed_case_is_assi
     case_id = dash.case_id("U-01", skip=3)
     s = dash.login("u01")
     page = f"/dashboard/cases/{case_id}"
-    r = _post(s, dash, f"{page}/assign", page, assignee=str(gone["id"]))
+    r = post_form(s, dash, f"{page}/assign", page, assignee=str(gone["id"]))
     assert r.status_code == 400
-    assert _problem(r) == "已离职 赵（u01-left）的账号已停用，不能指派工单"
+    assert refusal_line(r) == "已离职 赵（u01-left）的账号已停用，不能指派工单"
     assert _case(s, dash, case_id)["assignee_id"] is None
     # a closed case has no work left: no form, and the POST is refused
     for action in ("verify", "rectify", "answer", "close"):
-        assert _act(s, dash, case_id, action).status_code == 303, action
+        assert case_action(s, dash, case_id, action).status_code == 303, action
     assert 'data-action="assign"' not in s.get(f"{dash.url}{page}").text
     csrf = csrf_of(s, f"{dash.url}/dashboard/cases")
     r = s.post(f"{dash.url}{page}/assign?lang=zh_CN", allow_redirects=False,
                data={"csrf": csrf, "assignee": str(dash.users["u01"])})
-    assert r.status_code == 400 and _problem(r) == "该工单已办结，不能再指派"
+    assert r.status_code == 400 and refusal_line(r) == "该工单已办结，不能再指派"
     assert _case(s, dash, case_id)["assignee_id"] is None

@@ -29,18 +29,12 @@ from aggregator.dashboard.tables import cases as cases_table
 from aggregator.db import read, utcnow, write
 from aggregator.errors import BadRequest
 from aggregator.schema import staff
-from tests.dashboard.helpers import PASSWORD, csrf_of, staff_account
+from tests.dashboard.helpers import PASSWORD, case_action, csrf_of, post_form, refusal_line, staff_account
 
 # words of the English sentences that must not be the problem line of a Chinese page
 ENGLISH = re.compile(r"\b(must|cannot|needs?|reload|after|already|period|case|got|give|"
                      r"between|characters|exists|belongs|score|weights?)\b", re.I)
 
-
-def _problem(r) -> str:
-    """The refusal's line in the page's language on the error page."""
-    found = re.search(r"<p data-error-problem>(.*?)</p>", r.text, re.S)
-    assert found, (r.status_code, re.sub(r"\s+", " ", r.text)[-1200:])
-    return html.unescape(found[1]).strip()
 
 
 def _detail(r) -> str:
@@ -50,7 +44,7 @@ def _detail(r) -> str:
 
 def _zh(r, status: int) -> str:
     assert r.status_code == status, (r.status_code, r.text[-600:])
-    problem = _problem(r)
+    problem = refusal_line(r)
     assert not ENGLISH.search(problem), problem
     return problem
 
@@ -59,33 +53,24 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
 
 
-def _post(s, dash, path: str, page: str, lang: str = "zh_CN", **data):
-    csrf = csrf_of(s, f"{dash.url}{page}")
-    return s.post(f"{dash.url}{path}?lang={lang}", data={"csrf": csrf, **data},
-                  allow_redirects=False)
-
 
 # ---- cases ---------------------------------------------------------------------------------
-
-def _act(s, dash, case_id, action, note="", lang="zh_CN"):
-    page = f"/dashboard/cases/{case_id}"
-    return _post(s, dash, f"{page}/action", page, lang, action=action, note=note)
 
 
 def test_an_appeal_or_its_revocation_without_a_reason_reads_in_chinese(dash):
     case_id = dash.case_id("U-01")
     manager, supervisor = dash.login("u01"), dash.login("jfb")
     for note in ("", "   "):
-        r = _act(manager, dash, case_id, "appeal", note)
+        r = case_action(manager, dash, case_id, "appeal", note)
         assert _zh(r, 400) == "提出申诉须说明理由（误评/恶意差评及依据）"
         # the server's English stays under it, word for word
         assert _detail(r) == cases.NEEDS_NOTE["appeal"]
-    assert _act(manager, dash, case_id, "appeal", "同一人连续误触").status_code == 303
-    assert _act(supervisor, dash, case_id, "accept_appeal").status_code == 303
-    r = _act(supervisor, dash, case_id, "revoke_appeal")
+    assert case_action(manager, dash, case_id, "appeal", "同一人连续误触").status_code == 303
+    assert case_action(supervisor, dash, case_id, "accept_appeal").status_code == 303
+    r = case_action(supervisor, dash, case_id, "revoke_appeal")
     assert _zh(r, 400) == "撤销申诉认定须说明理由"
-    en = _act(supervisor, dash, case_id, "revoke_appeal", lang="en")
-    assert _problem(en) == "Revoking an accepted appeal needs a reason"
+    en = case_action(supervisor, dash, case_id, "revoke_appeal", lang="en")
+    assert refusal_line(en) == "Revoking an accepted appeal needs a reason"
 
 
 def test_a_case_another_clerk_moved_meanwhile_says_so_in_chinese(dash):
@@ -95,13 +80,13 @@ def test_a_case_another_clerk_moved_meanwhile_says_so_in_chinese(dash):
     first, second = dash.login("u01"), dash.login("jfb")
     page = f"/dashboard/cases/{case_id}"
     stale = csrf_of(second, f"{dash.url}{page}")
-    assert _act(first, dash, case_id, "verify").status_code == 303
+    assert case_action(first, dash, case_id, "verify").status_code == 303
     r = second.post(f"{dash.url}{page}/action?lang=zh_CN", allow_redirects=False,
                     data={"csrf": stale, "action": "verify", "note": ""})
     assert _zh(r, 400) == "该工单当前为「已核实」，不能再执行「核实」；可能已被他人处理，请刷新页面查看"
     assert _detail(r) == "cannot verify a case that is verified"
-    r = _act(second, dash, case_id, "close", lang="en")
-    assert _problem(r) == ("This case is 'Verified' now, so 'Close' is not possible; someone "
+    r = case_action(second, dash, case_id, "close", lang="en")
+    assert refusal_line(r) == ("This case is 'Verified' now, so 'Close' is not possible; someone "
                            "may have handled it meanwhile: reload the page")
 
 
@@ -134,12 +119,12 @@ def test_a_callback_date_out_of_range_or_mistyped_reads_in_chinese(dash):
                               .where(cases_table.c.id == case_id)).scalar_one()
     s = dash.login("u01")
     page = f"/dashboard/cases/{case_id}"
-    r = _post(s, dash, f"{page}/callback", page, day="2099-01-01", result="satisfied")
+    r = post_form(s, dash, f"{page}/callback", page, day="2099-01-01", result="satisfied")
     problem = _zh(r, 400)
     assert re.fullmatch(rf"回访日期须在 {opened}（评价日期）至 \d{{4}}-\d\d-\d\d 之间（现为 2099-01-01）",
                         problem), problem
     # a year typed with five digits in the date picker
-    r = _post(s, dash, f"{page}/callback", page, day="20266-05-01", result="satisfied")
+    r = post_form(s, dash, f"{page}/callback", page, day="20266-05-01", result="satisfied")
     assert _zh(r, 400) == "回访日期：应为年-月-日格式的日期，如 2026-05-01（现为「20266-05-01」）"
 
 
@@ -147,7 +132,7 @@ def test_a_callback_date_out_of_range_or_mistyped_reads_in_chinese(dash):
 
 def _pledge(s, dash, lang="zh_CN", **data):
     form = {"owner": "window:W-001", "title": "一次告知 限时办结", "items": "一次性告知\n限时办结"}
-    return _post(s, dash, "/dashboard/pledges", "/dashboard/pledges", lang, **(form | data))
+    return post_form(s, dash, "/dashboard/pledges", "/dashboard/pledges", lang, **(form | data))
 
 
 def _new_pledge(s, dash) -> tuple[int, list[int]]:
@@ -165,7 +150,7 @@ def test_a_pledges_title_and_items_are_asked_for_in_chinese(dash):
     assert _zh(_pledge(s, dash, items=" \n\n "), 400) == "承诺事项：不能为空"
     many = "\n".join(f"第{n}项" for n in range(1, 22))
     assert _zh(_pledge(s, dash, items=many), 400) == "一项承诺最多 20 个事项（现为 21 个）"
-    assert _problem(_pledge(s, dash, items=many, lang="en")) == \
+    assert refusal_line(_pledge(s, dash, items=many, lang="en")) == \
         "A pledge has at most 20 items, got 21"
 
 
@@ -174,13 +159,13 @@ def test_correcting_a_pledge_is_refused_in_chinese(dash):
     pledge_id, items = _new_pledge(s, dash)
     path = f"/dashboard/pledges/{pledge_id}/correct"
     texts = {f"item-{i}": "限时办结" for i in items}
-    r = _post(s, dash, path, "/dashboard/pledges", title="新的承诺", **(texts | {
+    r = post_form(s, dash, path, "/dashboard/pledges", title="新的承诺", **(texts | {
         f"item-{items[1]}": "  "}))
     assert _zh(r, 400) == "第 2 个承诺事项不能为空；如不再作此承诺，请撤回整项承诺"
-    r = _post(s, dash, path, "/dashboard/pledges", title="新的承诺",
+    r = post_form(s, dash, path, "/dashboard/pledges", title="新的承诺",
               added="\n".join(f"补充{n}" for n in range(19)), **texts)
     assert _zh(r, 400) == "一项承诺最多 20 个事项（现为 21 个）"
-    r = _post(s, dash, path, "/dashboard/pledges", title=" ", **texts)
+    r = post_form(s, dash, path, "/dashboard/pledges", title=" ", **texts)
     assert _zh(r, 400) == "承诺内容：不能为空"
 
 
@@ -188,9 +173,9 @@ def test_marking_a_pledge_item_kept_or_broken_without_evidence_reads_in_chinese(
     s = dash.login("u01")
     _, items = _new_pledge(s, dash)
     path = f"/dashboard/pledges/items/{items[0]}"
-    r = _post(s, dash, path, "/dashboard/pledges", status="kept", evidence=" ")
+    r = post_form(s, dash, path, "/dashboard/pledges", status="kept", evidence=" ")
     assert _zh(r, 400) == "标为「已兑现」须填写佐证说明"
-    r = _post(s, dash, path, "/dashboard/pledges", status="broken", evidence="")
+    r = post_form(s, dash, path, "/dashboard/pledges", status="broken", evidence="")
     assert _zh(r, 400) == "标为「未兑现」须填写佐证说明"
 
 
@@ -198,7 +183,7 @@ def test_a_pledge_withdrawn_by_another_manager_meanwhile_reads_in_chinese(dash):
     first, second = dash.login("u01"), dash.login("u01")
     pledge_id, items = _new_pledge(first, dash)
     stale = csrf_of(second, f"{dash.url}/dashboard/pledges")
-    assert _post(first, dash, f"/dashboard/pledges/{pledge_id}/withdraw",
+    assert post_form(first, dash, f"/dashboard/pledges/{pledge_id}/withdraw",
                  "/dashboard/pledges").status_code == 303
     r = second.post(f"{dash.url}/dashboard/pledges/{pledge_id}/correct?lang=zh_CN",
                     allow_redirects=False, data={"csrf": stale, "title": "改后的承诺",
@@ -220,7 +205,7 @@ def test_the_export_forms_days_are_refused_in_chinese(dash):
     assert _zh(r, 400) == "起始日期 2026-05-09 晚于截止日期 2026-05-01，请重新选择"
     assert _detail(r) == "from 2026-05-09 is after to 2026-05-01"
     en = _export(s, dash, lang="en", **{"from": "2026-05-09", "to": "2026-05-01"})
-    assert _problem(en) == "The start date 2026-05-09 is after the end date 2026-05-01"
+    assert refusal_line(en) == "The start date 2026-05-09 is after the end date 2026-05-01"
     # a year typed with five digits in the date picker
     r = _export(s, dash, **{"to": "20266-05-31"})
     assert _zh(r, 400) == "截止日期：应为 1000 年至 8999 年之间的日期，如 2026-05-01（现为「20266-05-31」）"
@@ -246,7 +231,7 @@ def _previous_month() -> str:
 def _comment(s, dash, lang="zh_CN", **data):
     form = {"period": _previous_month(), "kind": "staff", "target_id": "S-001",
             "score": "90", "comment": "服务热情"}
-    return _post(s, dash, "/dashboard/assessment/comments", "/dashboard/assessment", lang,
+    return post_form(s, dash, "/dashboard/assessment/comments", "/dashboard/assessment", lang,
                  **(form | data))
 
 
@@ -268,7 +253,7 @@ def test_a_period_closed_published_or_not_begun_reads_in_chinese(dash):
     # A supervisor published the unit while its manager was writing a comment.
     manager, supervisor = dash.login("u02"), dash.login("jfb")
     csrf = csrf_of(manager, f"{dash.url}/dashboard/assessment")
-    r = _post(supervisor, dash, "/dashboard/assessment/publish", "/dashboard/assessment",
+    r = post_form(supervisor, dash, "/dashboard/assessment/publish", "/dashboard/assessment",
               period=_previous_month(), unit="U-02")
     assert r.status_code == 303, r.text[-400:]
     r = manager.post(f"{dash.url}/dashboard/assessment/comments?lang=zh_CN", data={
@@ -277,7 +262,7 @@ def test_a_period_closed_published_or_not_begun_reads_in_chinese(dash):
     assert _zh(r, 409) == f"单位 U-02 已发布 {_previous_month()} 的考核结果，不能再评价或点评"
     # a period still to come (a link kept for next month)
     future = (this.end + dt.timedelta(days=1)).strftime("%Y-%m")
-    r = _post(supervisor, dash, "/dashboard/assessment/publish", "/dashboard/assessment",
+    r = post_form(supervisor, dash, "/dashboard/assessment/publish", "/dashboard/assessment",
               period=future, unit="U-03")
     assert _zh(r, 400) == f"考核期 {future} 尚未开始，不能发布结果"
 
@@ -325,7 +310,7 @@ def test_a_review_sent_after_the_criteria_changed_reads_in_chinese(dash):
         r = _review(s, dash, csrf, period, "S-005")   # the form of the three criteria before
         assert _zh(r, 400) == "「比服务」须评 1 至 5 分；评价内容可能刚有调整，请刷新页面后重新填写"
         en = _review(s, dash, csrf, period, "S-005", lang="en")
-        assert _problem(en) == ("'Service' needs a score from 1 to 5; the criteria may have "
+        assert refusal_line(en) == ("'Service' needs a score from 1 to 5; the criteria may have "
                                 "just changed: reload the page")
     finally:
         with write(dash.engine) as conn:
@@ -350,7 +335,7 @@ def test_a_staff_account_no_longer_linked_to_an_active_staff_member_reads_in_chi
 
 def _account(s, dash, **data):
     form = {"staff_id": "S-007", "username": "rf-new", "password": "a-long-password-1"}
-    return _post(s, dash, "/dashboard/assessment/accounts", "/dashboard/assessment/settings",
+    return post_form(s, dash, "/dashboard/assessment/accounts", "/dashboard/assessment/settings",
                  **(form | data))
 
 
@@ -371,7 +356,7 @@ def test_a_new_password_the_account_form_let_through_is_refused_in_chinese(dash)
     s = dash.login("viewer")
     for new, problem in (("x" * 1025, "密码：不能超过 1024 个字符"),
                          ("a-long-pass\tword", "密码：不能含有制表符、换行等控制字符")):
-        r = _post(s, dash, "/dashboard/account/password", "/dashboard/account",
+        r = post_form(s, dash, "/dashboard/account/password", "/dashboard/account",
                   current=PASSWORD, new=new, again=new)
         assert _zh(r, 400) == problem
     assert dash.login("viewer")   # the password is unchanged
@@ -382,7 +367,7 @@ def test_a_new_password_the_account_form_let_through_is_refused_in_chinese(dash)
 def _settings(s, dash, **data):
     form = {"target_percent": "80", "first_contact_days": "1", "answer_days": "15",
             "holidays": "", "workdays": ""}
-    return _post(s, dash, "/dashboard/settings", "/dashboard/settings", **(form | data))
+    return post_form(s, dash, "/dashboard/settings", "/dashboard/settings", **(form | data))
 
 
 def test_the_settings_forms_refusals_read_in_chinese(dash):
@@ -406,7 +391,7 @@ def _assessment_settings(s, dash, **data):
     form = {"w_citizens": "0.6", "w_peers": "0.2", "w_leaders": "0.2",
             "thresholds": "60 70 80 90", "criteria": "skill | 比技能 | Skill",
             "min_reviewers": "3", "award_scope": "unit", "award_min_ratings": "30"}
-    return _post(s, dash, "/dashboard/assessment/settings", "/dashboard/assessment/settings",
+    return post_form(s, dash, "/dashboard/assessment/settings", "/dashboard/assessment/settings",
                  **(form | data))
 
 
@@ -427,7 +412,7 @@ def test_the_assessment_settings_forms_refusals_read_in_chinese(dash):
 
 def test_a_service_item_code_of_another_unit_reads_in_chinese(dash):
     s = dash.login("u01")
-    r = _post(s, dash, "/dashboard/roster/items", "/dashboard/roster", code="U-02-MZ-01",
+    r = post_form(s, dash, "/dashboard/roster/items", "/dashboard/roster", code="U-02-MZ-01",
               name="新事项", time_limit="", unit_id="U-01", mode="new")
     assert _zh(r, 403) == "事项编码 U-02-MZ-01 已属于其他单位（或为各单位共用事项），请换一个编码"
 

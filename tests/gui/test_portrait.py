@@ -4,42 +4,12 @@ offscreen window cannot change size once it is open."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.gui.child import APP, run_child
 
-_CHILD = """
-import json, sys, tempfile
-from pathlib import Path
-from kiosk.config import load_config
-from kiosk.launch import configure_kivy
-cfg = load_config(sys.argv[1])
-cfg.display.voice, cfg.trigger.invite_port, cfg.display.fullscreen = False, 0, False
-cfg.display.width, cfg.display.height = int(sys.argv[2]), int(sys.argv[3])
-configure_kivy(cfg)
-from kivy.base import EventLoop
-from kivy.core.window import Window
+_CHILD = APP + """
 from kivy.uix.label import Label
-from kiosk.app import KioskApp
-from kiosk.flow import FlowSettings, RatingFlow
-from kiosk.store import RatingStore
-EventLoop.ensure_window()
-now = [0.0]
-store = RatingStore(Path(tempfile.mkdtemp()) / "kiosk.db")
-flow = RatingFlow(store, FlowSettings.from_config(cfg), cfg.roster, clock=lambda: now[0])
-app = KioskApp(cfg, store, flow, invite_server=False)
-root = app.build()
-app.root = root
-Window.add_widget(root)
-app.dispatch("on_start")
-def frames(n=4):
-    for _ in range(n):
-        EventLoop.idle()
 def box(w):
     x, y = w.to_window(w.x, w.y)
     return [round(x), round(y), round(w.width), round(w.height)]
@@ -68,13 +38,7 @@ print(json.dumps(out))
 
 
 def _run(tmp_path, width: int, height: int) -> dict:
-    run = subprocess.run([sys.executable, "-c", _CHILD, os.path.join(REPO, "config.yaml"),
-                          str(width), str(height)], capture_output=True, text=True, timeout=180,
-                         cwd=REPO, env={**os.environ, "KIVY_NO_ARGS": "1",
-                                        "SDL_VIDEODRIVER": "offscreen",
-                                        "KIVY_HOME": str(tmp_path / "kivy-home")})
-    assert run.returncode == 0, run.stderr[-3000:]
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return run_child(_CHILD, tmp_path, width, height)
 
 
 @pytest.mark.parametrize("size", [(600, 1024), (1080, 1920)])
