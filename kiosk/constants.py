@@ -27,5 +27,4 @@ ST_RETRY = "retry"
 # Why the flow refused an invitation (``RatingFlow.refusal``); the local endpoint answers each
 # with 409 and this code as its ``error`` (kiosk/invite_server.py).
 REFUSED_BUSY = "busy"                   # nobody on duty, paused, or a rating under way
-REFUSED_RATED = "already_rated"         # the case number was rated today (一次一评)
-REFUSED_NOT_RATED = "already_closed"    # its invitation today went unanswered ("not rated")
+REFUSED_RATED = "already_rated"         # the case number was rated lately (一次一评)

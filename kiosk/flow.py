@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 # them, not a choice (see ``RatingFlow.rate``); so is a touch on the follow-up form sooner than
 # this after it replaced the faces (``RatingFlow.settling``).
 SETTLE_SECONDS = 0.5
+# A case number rated less than this ago (in this boot) is not invited again: one service, one
+# rating. Half a day covers a hall's opening hours; queue tickets (A012) start again every
+# morning, and a kiosk left on overnight takes this morning's A012 (``invite``).
+CASE_MEMORY_SECONDS = 12 * 3600
 
 
 # Config settings (kiosk/config.py) that the session reads, and the field each becomes.
@@ -269,9 +273,9 @@ class RatingFlow:
 
         One case number, one rating: the same case number again while its invitation is open
         is answered True and changes nothing (a queue system retrying its POST after its own
-        timeout); a case number rated, or closed as not rated, since the local day began is
-        refused (``refusal`` says which). A second invitation of one service was counted as a
-        second rating, and re-inviting until the rating was good was a way to steer results.
+        timeout); a case number rated in the last ``CASE_MEMORY_SECONDS`` is refused
+        (``refusal``). A second invitation of one service was counted as a second rating, and
+        re-inviting until the rating was good was a way to steer results.
         """
         self.refusal = None
         if self.staff is None or self._paused:
@@ -281,7 +285,7 @@ class RatingFlow:
             log.info("invitation for case %s is already open: nothing new", case_no)
             return True
         if case_no:
-            self.refusal = self._case_closed_today(case_no)
+            self.refusal = self._case_rated_lately(case_no)
             if self.refusal is not None:
                 log.warning("invitation for case %s refused: %s today", case_no, self.refusal)
                 return False
@@ -304,20 +308,18 @@ class RatingFlow:
         self._go(C.ST_RATE, self.settings.invite_timeout_seconds)
         return True
 
-    def _case_closed_today(self, case_no: str) -> str | None:
-        """``C.REFUSED_RATED`` or ``C.REFUSED_NOT_RATED`` when ``case_no`` was rated, or its
-        invitation went unanswered, since the local day began (the store's record: it
-        survives a restart); None otherwise. The day, not 24 hours: queue tickets (A012) start again
-        every morning. A store that cannot be read refuses nothing: the invitation's own
-        record then fails and says so."""
+    def _case_rated_lately(self, case_no: str) -> str | None:
+        """``C.REFUSED_RATED`` when ``case_no`` was rated in the last ``CASE_MEMORY_SECONDS``
+        of this boot (the store's record: it survives the app's restart); None otherwise.
+        Not after a "not rated": a timeout, a restart or a pause is no rating, and the citizen
+        may still give theirs. A store that cannot be read refuses nothing: the invitation's
+        own record then fails and says so."""
         try:
-            event = self.store.case_outcome_today(case_no, (C.EV_RATING, C.EV_NOT_RATED))
+            event = self.store.case_rated_lately(case_no, CASE_MEMORY_SECONDS)
         except StoreError as exc:
             log.error("could not look up case %s: %s", case_no, exc)
             return None
-        if event is None:
-            return None
-        return C.REFUSED_RATED if event["type"] == C.EV_RATING else C.REFUSED_NOT_RATED
+        return None if event is None else C.REFUSED_RATED
 
     def _not_rated(self) -> None:
         inv, self.invitation = self.invitation, None

@@ -6,9 +6,9 @@
 answers ``202 {"status": "accepted"}`` when the rating screen opened (or when this case
 number's invitation is already open: a repeated POST makes nothing new), ``409 {"error":
 "busy"}`` when the window cannot take an invitation now (nobody signed in, paused, a rating
-under way), ``409 {"error": "already_rated"}`` or ``{"error": "already_closed"}`` with the
-``case_no`` when that case number was rated, or its invitation went unanswered, today (one
-service, one rating: retrying does not help),
+under way), ``409 {"error": "already_rated"}`` with the ``case_no`` when that case number
+was rated in the last 12 hours (``flow.CASE_MEMORY_SECONDS``; one service, one rating:
+retrying does not help),
 ``400 {"error": ..., "field": ...}`` naming the bad field (or the bad request: JSON, framing),
 ``404`` / ``405`` / ``413`` for the wrong path, method or size, ``408`` when the body promised by
 Content-Length did not arrive, and ``503`` when the screen did not answer in time, in which case
@@ -46,10 +46,8 @@ ANSWER_TIMEOUT = 5.0
 # What a 409 says for a case number already done today (``RatingFlow.refusal``), Chinese
 # first: a queue system may show it to the staff member as it is.
 CASE_REFUSALS = {
-    C.REFUSED_RATED: "办件 {case_no} 今天已评价，一次一评，不能再次邀请评价"
-                     " (case {case_no} was already rated today: one service, one rating)",
-    C.REFUSED_NOT_RATED: "办件 {case_no} 今天已邀请过评价且未评价（已记为未评价），不能再次邀请"
-                      " (case {case_no} was invited today and recorded as not rated)",
+    C.REFUSED_RATED: "办件 {case_no} 已评价，一次一评，不能再次邀请评价"
+                     " (case {case_no} was already rated: one service, one rating)",
 }
 
 

@@ -97,7 +97,7 @@ def m001_event_log(db: Database) -> None:
 
 def m002_case_no_index(db: Database) -> None:
     # The events of one case number (办件编号: its invitation, rating, "not rated"), found at
-    # once by ``case_outcome_today`` when an invitation comes (one service, one rating). Only
+    # once by ``case_rated_lately`` when an invitation comes (one service, one rating). Only
     # the events that carry one are in it.
     db.execute("CREATE INDEX events_case_no ON events(json_extract(payload, '$.case_no'))"
                " WHERE json_extract(payload, '$.case_no') IS NOT NULL")
@@ -673,34 +673,27 @@ class RatingStore(SalvageReading):
                 yield event
             after_seq = rows[-1][0]
 
-    def case_outcome_today(self, case_no: str, types: tuple[str, ...]) -> dict[str, Any] | None:
-        """The newest event of one of ``types`` whose payload's ``case_no`` is ``case_no`` and
-        that was recorded since the local day began (by this store's clock), or None.
+    def case_rated_lately(self, case_no: str, within_seconds: float) -> dict[str, Any] | None:
+        """The newest rating whose payload's ``case_no`` is ``case_no``, recorded in this boot
+        less than ``within_seconds`` ago by the monotonic clock, or None.
 
         The flow asks it before it invites (kiosk/flow.py ``invite``: one service, one rating).
-        The index of migration 2 finds a case number's few events; their dates are compared
-        here, as times (the stored text's offset may differ from today's). Events retention
-        deleted are not found: it keeps the last days' (docs/kiosk-store.md, "Retention").
+        The index of migration 2 finds a case number's few events. The monotonic clock, not
+        the wall clock: a kiosk has no battery clock, and one that started with last week's
+        time took last week's ratings for today's, refusing today's queue ticket A012 for
+        last week's. A new boot (the kiosk switched off for the night) forgets.
         """
         if not _encodable(case_no):   # no stored text holds it (the record refuses it)
             return None
-        now = self._clock().astimezone()
-        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        marks = ", ".join("?" for _ in types)
+        since = self._mono() - int(within_seconds * 1e9)
         try:
-            rows = self.conn.execute(
+            row = self.conn.execute(
                 f"SELECT {self._COLS} FROM events WHERE json_extract(payload, '$.case_no') = ?"
-                f" AND type IN ({marks}) ORDER BY seq DESC", (case_no, *types)).fetchall()
+                " AND type = 'rating' AND boot_id = ? AND mono_ns > ? ORDER BY seq DESC"
+                " LIMIT 1", (case_no, self.boot_id, since)).fetchone()
         except sqlite3.DatabaseError as exc:
             raise self._translate(exc, f"looking up case {case_no}") from exc
-        for row in rows:
-            try:
-                when = _parse_time(row[3])
-            except ValueError:
-                continue
-            if when >= day_start:
-                return self._event(row)
-        return None
+        return self._event(row) if row else None
 
     def pending(self, limit: int = MAX_BATCH_EVENTS) -> list[dict[str, Any]]:
         """Events not yet acknowledged nor quarantined, in sequence order."""

@@ -94,7 +94,7 @@ def test_the_queue_system_repeating_a_case_number_gets_one_invitation_and_one_ra
     status, answer = _post_raw_while_running(k, port, body)
     refusal = json.loads(answer)
     assert (status, refusal["error"], refusal["case_no"]) == (409, "already_rated", "2024-000123")
-    assert refusal["detail"].startswith("办件 2024-000123 今天已评价")
+    assert refusal["detail"].startswith("办件 2024-000123 已评价")
     assert k.screen == "thanks" and len(k.events(C.EV_INVITATION)) == 1
     assert [e["payload"]["case_no"] for e in k.events(C.EV_RATING)] == ["2024-000123"]
     # the next case number is invited as before

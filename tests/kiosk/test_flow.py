@@ -629,31 +629,25 @@ def test_a_case_number_invited_again_while_its_invitation_is_open_changes_nothin
     assert len(events_of(store, C.EV_INVITATION)) == 1
 
 
-@pytest.mark.parametrize("answered, refusal", [(True, "already_rated"), (False, "already_closed")])
-def test_a_case_number_rated_or_not_rated_today_is_refused_and_counted_once(
-        make_flow, store, clock, events_of, answered, refusal):
+def test_a_case_number_rated_is_refused_and_counted_once(make_flow, store, clock, events_of):
     # One service, one rating (一次一评): a second invitation for a case number already rated
-    # (or closed as not rated) was taken and its rating counted too — a way to re-invite
-    # until the rating came out good.
+    # was taken and its rating counted too — a way to re-invite until the rating came out
+    # good.
     from kiosk.flow import SETTLE_SECONDS
 
     flow = signed_in(make_flow, mode=C.MODE_INVITED, invite_timeout_seconds=20)
     assert flow.invite(case_no="2024-000123", source="http")
-    if answered:
-        flow.rate("dissatisfied")
-        flow.skip_follow_up()
-    else:
-        clock.advance(21)
-        flow.tick()
+    flow.rate("dissatisfied")
+    flow.skip_follow_up()
     clock.advance(5)
     flow.tick()
     assert flow.state == C.ST_IDLE
     assert not flow.invite(case_no="2024-000123", source="http")
-    assert flow.refusal == refusal and flow.state == C.ST_IDLE
+    assert flow.refusal == "already_rated" and flow.state == C.ST_IDLE
     clock.advance(SETTLE_SECONDS)
     flow.rate("very_satisfied", touched=True)       # a press now is outside any invitation
     ratings = events_of(store, C.EV_RATING)
-    assert [r["payload"]["case_no"] for r in ratings] == (["2024-000123"] if answered else []) + [None]
+    assert [r["payload"]["case_no"] for r in ratings] == ["2024-000123", None]
     assert ratings[-1]["payload"]["flags"] == [C.FLAG_OUTSIDE_INVITATION]
     assert len(events_of(store, C.EV_INVITATION)) == 1
     clock.advance(5)
@@ -661,7 +655,29 @@ def test_a_case_number_rated_or_not_rated_today_is_refused_and_counted_once(
     assert flow.invite(case_no="2024-000124", source="http")   # another case: as before
 
 
-def test_a_case_number_rated_today_is_still_refused_after_a_restart(make_flow, store, db_path):
+@pytest.mark.parametrize("how", ["timeout", "pause", "restart"])
+def test_a_case_number_not_rated_may_be_invited_again(make_flow, store, clock, events_of, how):
+    # "Not rated" is no rating: after a timeout, a pause or a restart with the faces up the
+    # citizen may still give theirs. Refused then (409 "already_closed"), a power blip while
+    # the faces waited made the case unratable, and so could a staff member's pause.
+    flow = signed_in(make_flow, mode=C.MODE_INVITED, invite_timeout_seconds=20)
+    assert flow.invite(case_no="2024-000123", source="http")
+    if how == "timeout":
+        clock.advance(21)
+        flow.tick()
+    elif how == "pause":
+        flow.pause()
+        flow.resume()
+    else:
+        flow.invitation = None   # the run ended with the faces up; the next run closes it
+        assert flow.close_interrupted_invitation()
+    assert [e["payload"]["case_no"] for e in events_of(store, C.EV_NOT_RATED)] == ["2024-000123"]
+    clock.advance(10)
+    flow.tick()
+    assert flow.invite(case_no="2024-000123", source="http"), flow.refusal
+
+
+def test_a_case_number_rated_is_still_refused_after_the_app_restarts(make_flow, store, db_path):
     from kiosk.flow import FlowSettings, RatingFlow
     from kiosk.store import RatingStore
 
@@ -678,16 +694,23 @@ def test_a_case_number_rated_today_is_still_refused_after_a_restart(make_flow, s
         again.close()
 
 
-def test_a_queue_ticket_rated_yesterday_may_be_invited_again_today(tmp_path, clock, roster):
-    # Queue tickets (A012) start again every morning: the refusal holds for the local day,
-    # not 24 hours, or this morning's A012 would be refused for yesterday afternoon's.
+def test_a_case_number_is_remembered_half_a_day_by_the_monotonic_clock(tmp_path, clock, roster):
+    # Queue tickets (A012) start again every morning. "Today" by the wall clock failed a kiosk
+    # without a battery clock: started with last week's time, it refused today's A012 for
+    # last week's. The monotonic clock of this boot cannot jump; a new boot forgets.
     from datetime import datetime, timedelta
 
-    from kiosk.flow import FlowSettings, RatingFlow
+    from kiosk.flow import CASE_MEMORY_SECONDS, FlowSettings, RatingFlow
     from kiosk.store import RatingStore
 
-    wall = [datetime(2026, 12, 2, 16, 0).astimezone()]
-    store = RatingStore(tmp_path / "kiosk.db", clock=lambda: wall[0])
+    mono = [10**12]
+    wall = [datetime(2026, 12, 4, 16, 0).astimezone()]
+
+    def open_store(boot: str) -> RatingStore:
+        return RatingStore(tmp_path / "kiosk.db", clock=lambda: wall[0],
+                           monotonic_ns=lambda: mono[0], boot_id=boot)
+
+    store = open_store("boot-1")
     try:
         flow = RatingFlow(store, FlowSettings(mode=C.MODE_INVITED), roster, clock=clock)
         flow.sign_in_badge("10000001")
@@ -695,9 +718,20 @@ def test_a_queue_ticket_rated_yesterday_may_be_invited_again_today(tmp_path, clo
         flow.rate("satisfied")
         clock.advance(10)
         flow.tick()
-        wall[0] += timedelta(hours=7)              # 23:00 the same day
+        mono[0] += 7 * 3600 * 10**9                 # 23:00 the same day
+        wall[0] -= timedelta(days=6)                # and a wall clock that jumped back: no matter
         assert not flow.invite(case_no="A012")
-        wall[0] += timedelta(hours=10)             # 09:00 the next morning
+        mono[0] += (CASE_MEMORY_SECONDS - 7 * 3600 + 60) * 10**9   # the next morning
+        assert flow.invite(case_no="A012")
+        flow.rate("satisfied")
+        clock.advance(10)
+        flow.tick()
+    finally:
+        store.close()
+    store = open_store("boot-2")                    # switched off and on: a new boot
+    try:
+        flow = RatingFlow(store, FlowSettings(mode=C.MODE_INVITED), roster, clock=clock)
+        flow.sign_in_badge("10000001")
         assert flow.invite(case_no="A012")
     finally:
         store.close()

@@ -262,9 +262,8 @@ def test_an_invitation_the_screen_started_before_the_deadline_gets_its_real_answ
         srv.stop()
 
 
-@pytest.mark.parametrize("code, words", [("already_rated", "今天已评价"),
-                                         ("already_closed", "已记为未评价")])
-def test_a_case_number_done_today_is_refused_with_409_naming_it(code, words):
+@pytest.mark.parametrize("code, words", [("already_rated", "已评价，一次一评")])
+def test_a_case_number_rated_is_refused_with_409_naming_it(code, words):
     # A queue system retrying after its own timeout must learn that retrying cannot help
     # (one service, one rating), and which case number it was; "busy" said to try again.
     srv = InviteServer(lambda case_no, item: code, port=0).start()

@@ -426,16 +426,17 @@ def test_any_exception_inside_a_write_rolls_it_back(store, db_path, monkeypatch)
     assert batch is not None and batch["n"] == 3
 
 
-def test_a_case_numbers_rating_today_is_found_through_its_index(store):
-    # Every invitation asks whether its case number was rated today (one service, one
+def test_a_case_numbers_rating_is_found_through_its_index(store):
+    # Every invitation asks whether its case number was rated lately (one service, one
     # rating): a scan of the whole event log there would slow each invitation as it grows.
     store.record("invitation", {"case_no": "C-1", "invitation_id": "i1"})
     store.record("rating", {"level": "satisfied", "case_no": "C-1", "invitation_id": "i1"})
     store.record("rating", {"level": "satisfied", "case_no": None})
-    found = store.case_outcome_today("C-1", ("rating", "not_rated"))
+    found = store.case_rated_lately("C-1", 3600)
     assert found["type"] == "rating" and found["seq"] == 2
-    assert store.case_outcome_today("C-2", ("rating", "not_rated")) is None
+    assert store.case_rated_lately("C-2", 3600) is None
     plan = " ".join(str(row) for row in store.conn.execute(
         "EXPLAIN QUERY PLAN SELECT seq FROM events WHERE json_extract(payload, '$.case_no') = ?"
-        " AND type IN (?, ?) ORDER BY seq DESC", ("C-1", "rating", "not_rated")))
+        " AND type = 'rating' AND boot_id = ? AND mono_ns > ? ORDER BY seq DESC LIMIT 1",
+        ("C-1", store.boot_id, 0)))
     assert "events_case_no" in plan
