@@ -69,6 +69,8 @@ TEXT = {
            "rated_already": "您已提交过评价（{level}），评价提交后不能更改，刚才的修改没有保存。"
                             "您填写的内容仍在下方。",
            "rated_hotline": "如需反映问题，请拨打监督电话 {hotline}。",
+           "follow_changed": "您已补充过意见，补充后不能更改，刚才的修改没有保存。"
+                             "您填写的内容仍在下方。",
            "levels": C.LEVEL_NAMES_ZH, "reason_names": C.REASON_NAMES_ZH, "lang_switch": "English",
            "privacy": "评价匿名，工作人员看不到您的选择。"},
     "en": {"title": "Rate our service", "ask": "How was the service you received?",
@@ -109,6 +111,9 @@ TEXT = {
                             "changed once sent, so this change was not saved. What you entered "
                             "is still below.",
            "rated_hotline": " To report a problem, call the complaint hotline {hotline}.",
+           "follow_changed": "You have already added your comment; it cannot be changed once "
+                             "sent, so this change was not saved. What you entered is still "
+                             "below.",
            "reason_names": C.REASON_NAMES_EN, "lang_switch": "中文",
            "privacy": "Ratings are anonymous; staff never see your choice."},
 }
@@ -217,31 +222,40 @@ def _link_key(rating_id: str) -> str:
 
 
 def _sent_key(rating_id: str, form_id: str, sent: tuple = ()) -> str | None:
-    """The key noting which form made a link's one use, with what it ``sent`` (comment,
-    number, consent; hashed: a rating id can be long); None for a missing or malformed form
-    id. With what was sent: the form sent again with another text (a mistyped number put
-    right) was thanked as a double tap and the change dropped; now it is told the link was
-    used, with its text kept."""
+    """The key noting which form made a link's one use, and with ``sent`` what it sent
+    (comment, number, consent; hashed: a rating id can be long); None for a missing or
+    malformed form id. Both are noted (``_link_state``)."""
     if not re.fullmatch(r"[0-9a-f]{32}", form_id or ""):
         return None
     return "f|sent|" + hashlib.sha256(json.dumps([rating_id, form_id, *sent], ensure_ascii=False)
                                       .encode()).hexdigest()[:40]
 
 
+def _link_state(conn, rating_id: str, form_id: str | None, sent: tuple) -> str:
+    """Who used the follow-up link of ``rating_id``: "sent" (this very form with this very
+    text ``sent``: a double tap, or Back and send again: thanked, nothing added), "changed"
+    (this form with another text: a mistyped number put right, told that an addition is not
+    changed; it was thanked and the change dropped, then offered as a new rating, a second
+    rating of one service) or "used" (another form: another tab, or whoever photographed
+    the link)."""
+    def noted(key: str | None) -> bool:
+        return key is not None and conn.execute(select(qr_limits.c.client_key).where(
+            qr_limits.c.client_key == key)).first() is not None
+    if noted(_sent_key(rating_id, form_id or "", sent)):
+        return "sent"
+    return "changed" if noted(_sent_key(rating_id, form_id or "")) else "used"
+
+
 def _link_use(engine, rating_id: str, form_id: str | None, now: dt.datetime,
               sent: tuple = ()) -> str | None:
     """How the follow-up link of ``rating_id`` was used: None (not yet, as ``_first``
-    counts), "sent" (by this very form with this very text ``sent``: a double tap, or Back
-    and send again) or "used"."""
+    counts), else ``_link_state``."""
     with read(engine) as conn:
         last = conn.execute(select(qr_limits.c.last_at)
                             .where(qr_limits.c.client_key == _link_key(rating_id))).scalar()
         if last is None or now - last >= FOLLOW_UP_MEMORY:
             return None
-        key = _sent_key(rating_id, form_id or "", sent)
-        same = key is not None and conn.execute(
-            select(qr_limits.c.client_key).where(qr_limits.c.client_key == key)).first()
-    return "sent" if same else "used"
+        return _link_state(conn, rating_id, form_id, sent)
 
 
 # ``:path``: a window id with a "/" comes encoded (%2F, as the kiosk's QR code has it), and the
@@ -473,6 +487,13 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
         # said only "expired", or "already added", and the comment was lost).
         return _page(lang, status, state="form", window=w, levels=levels,
                      error=TEXT[lang][why], entered=entered, form_id=form_id or uuid.uuid4().hex)
+    def follow_changed() -> HTMLResponse:
+        # this form added its text already: the new text stays on the page, not stored
+        hotline = (w.get("hotline") or settings.hotline or "").strip()
+        return _page(lang, 409, state="follow", window=w, levels=levels, token=token,
+                     entered=entered, form_id=form_id, error=TEXT[lang]["follow_changed"] + (
+                         TEXT[lang]["rated_hotline"].format(hotline=hotline) if hotline else ""))
+
     if token:
         rating_id = check_follow_up_token(settings.secret, w["id"], token, time.time())
         if rating_id is None:
@@ -489,6 +510,8 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
             return RedirectResponse(f"{page_path(w['id'])}?lang={lang}&done=1", status_code=303)
         if use == "used":
             return as_new_rating(409, "follow_done_form")
+        if use == "changed":
+            return follow_changed()
     # A refusal shows the form again with what the citizen entered; before, a phone number
     # that did not parse, or one given without consent, was dropped without a word.
     problem = ("bad_input" if not token and level not in levels
@@ -516,14 +539,13 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                 # One addition per kiosk rating: the link stays valid for days, and anyone who
                 # photographed it could replace the comment, or the number to call back.
                 stamp = max(now, _link_expiry(token))
-                sent = _sent_key(rating_id, form_id, what)
                 if not _first(conn, _link_key(rating_id), now, FOLLOW_UP_MEMORY.total_seconds(),
                               stamp=stamp):
-                    same = sent and conn.execute(select(qr_limits.c.client_key).where(
-                        qr_limits.c.client_key == sent)).first()
-                    return "thanks" if same else "follow_done"
-                if sent:   # forgotten with the link's use (``_forget_old``: an "f|" key)
-                    _note(conn, sent, stamp)
+                    return {"sent": "thanks", "changed": "follow_changed",
+                            "used": "follow_done"}[_link_state(conn, rating_id, form_id, what)]
+                for sent in (_sent_key(rating_id, form_id), _sent_key(rating_id, form_id, what)):
+                    if sent:   # forgotten with the link's use (``_forget_old``: an "f|" key)
+                        _note(conn, sent, stamp)
                 rating_store.attach(conn, rating_id, rating_store.COMMENT, {
                     "comment": comment, "phone": phone, "callback_consent": consent}, now)
                 if phone and consent:   # a flagged bad rating asked to be called: a case
@@ -570,6 +592,8 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
         return _refused(exc, lambda status: again(status, "unavailable"))
     if outcome == "follow_done":   # used in the moment since the check above
         return as_new_rating(409, "follow_done_form")
+    if outcome == "follow_changed":
+        return follow_changed()
     if outcome != "thanks":   # another answer from a form already sent: the stored level
         return _page(lang, 409, state="form", window=w, levels=levels, entered=entered,
                      form_id=form_id, error=_changed_text(lang, outcome, w, settings))

@@ -238,11 +238,16 @@ def test_a_used_follow_up_link_says_so_at_once_and_what_is_typed_later_stays(dev
     twice = requests.post(url, data=first, timeout=10)
     assert twice.status_code == 200 and twice.url.endswith("done=1")
     # The same form sent again with its number put right was thanked as a double tap, and
-    # the number to call back was lost: it is told the link was used, its text kept.
+    # the number to call back was lost; then it was offered as a new rating, a second rating
+    # of one service. It is told an addition is not changed, its text kept, and no new rating
+    # is offered.
     fixed = requests.post(url, data={**first, "phone": "13800001111", "consent": "1"},
                           timeout=10)
-    assert fixed.status_code == 409 and "已补充过意见" in fixed.text
-    assert 'value="13800001111"' in fixed.text
+    assert fixed.status_code == 409 and "补充后不能更改" in fixed.text
+    assert 'value="13800001111"' in fixed.text and 'name="level"' not in fixed.text
+    again_fixed = requests.post(url, data={**first, "phone": "13800001111", "consent": "1"},
+                                timeout=10)
+    assert again_fixed.status_code == 409 and "补充后不能更改" in again_fixed.text
     other = requests.post(url, data={"t": token, "form_id": _form_id(tabs[1]),
                                      "comment": "还让我跑了三次", "phone": "13800009999",
                                      "consent": "1"}, timeout=10)
