@@ -246,15 +246,26 @@ def overdue(case: dict, today: dt.date) -> list[str]:
     return out
 
 
-def reschedule(conn: Connection, settings: DashboardSettings, now: dt.datetime) -> int:
-    """Date again, on ``settings`` (their calendar and deadlines), the deadlines of the cases
-    not closed whose step has not happened, from the day each opened; in the caller's
-    transaction (the settings' save). Returns how many cases moved.
+def reschedule(conn: Connection, before: DashboardSettings, after: DashboardSettings,
+               now: dt.datetime) -> int:
+    """Date again, on the calendar of ``after`` (its holidays and 调休 workdays), the
+    deadlines of the cases not closed whose step has not happened, keeping each its own
+    number of working days (counted on the calendar of ``before``) from the day it opened; in
+    the caller's transaction (the settings' save). Returns how many cases moved.
 
     Deadlines are dated when a case opens: holidays entered after it (the National Day
     holidays, typed in September) left its deadlines on them, and the case showed overdue on
-    a holiday the calendar said was no working day."""
-    cal = settings.calendar()
+    a holiday the calendar said was no working day. New numbers of days
+    (``first_contact_days``, ``answer_days``) are for the cases opened from then on: applied
+    to the open ones, a shorter answer time made cases overdue at once (47 to 118 in the
+    demo), a longer one cleared overdue flags."""
+    old, new = before.calendar(), after.calendar()
+    if (old.holidays, old.workdays) == (new.holidays, new.workdays):
+        return 0
+
+    def again(opened: str, due: str) -> str:
+        return new.add_working_days(opened, old.working_days_between(opened, due)).isoformat()
+
     moved = []
     for r in conn.execute(select(
             cases.c.id, cases.c.opened_day, cases.c.first_contact_due, cases.c.answer_due,
@@ -262,9 +273,9 @@ def reschedule(conn: Connection, settings: DashboardSettings, now: dt.datetime) 
             # literal, for the partial index of the open cases (ix_cases_open, migration 41)
             cases.c.state != literal_column("'closed'"))).mappings():
         first = r["first_contact_due"] if r["first_contact_at"] is not None else \
-            cal.add_working_days(r["opened_day"], settings.first_contact_days).isoformat()
+            again(r["opened_day"], r["first_contact_due"])
         answer = r["answer_due"] if r["answered_at"] is not None else \
-            cal.add_working_days(r["opened_day"], settings.answer_days).isoformat()
+            again(r["opened_day"], r["answer_due"])
         if (first, answer) != (r["first_contact_due"], r["answer_due"]):
             moved.append({"_id": r["id"], "_first": first, "_answer": answer})
     if moved:

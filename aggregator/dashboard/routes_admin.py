@@ -266,13 +266,12 @@ def save_settings(request: Request, ctx: Ctx = Depends(posted), target_percent: 
         before = config.load(conn)
         config.save(conn, s)
         audit.record(conn, ctx.user, "settings", ctx.now, detail=vars(s), ip=ctx.ip)
-        # Deadlines are dated when a case opens: holidays entered later (or new deadlines)
-        # move those of the cases still open, in this transaction, or they stay overdue on a
-        # holiday. Run on every save (it writes only the cases whose dates change), so that
-        # a save racing another admin's still leaves the cases dated by the settings stored.
-        dated_by = ("holidays", "workdays", "first_contact_days", "answer_days")
-        moved = cases.reschedule(conn, s, ctx.now)
-        if moved or any(getattr(before, k) != getattr(s, k) for k in dated_by):
+        # Deadlines are dated when a case opens: holidays entered later move those of the
+        # cases still open, in this transaction, or they stay overdue on a holiday (new
+        # numbers of days are for new cases: ``cases.reschedule``).
+        calendar = ("holidays", "workdays")
+        if any(getattr(before, k) != getattr(s, k) for k in calendar):
+            moved = cases.reschedule(conn, before, s, ctx.now)
             audit.record(conn, ctx.user, "reschedule_cases", ctx.now, ip=ctx.ip,
-                         detail={"cases": moved} | {k: getattr(s, k) for k in dated_by})
+                         detail={"cases": moved} | {k: getattr(s, k) for k in calendar})
     return redirect(f"{PREFIX}/settings?saved=1")
