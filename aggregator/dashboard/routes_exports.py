@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from ..db import read, write
-from . import audit, case_export, export_scope, rating_export, scope
+from . import audit, case_export, cases, export_scope, rating_export, scope
 from .web import PREFIX, Ctx, current
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -77,6 +77,8 @@ def cases_export(request: Request, ctx: Ctx = Depends(current)):
     fmt = rating_export.parse_format(q.get("format") or "csv")
     ledger = case_export.Ledger.parse(q)
     engine = request.app.state.engine
+    with write(engine) as conn:   # the cases the list would open first (``routes_cases._sync``)
+        cases.sync_cases(conn, ctx.now, ctx.settings)
     out = tempfile.TemporaryFile()   # as above: the read lasts as long as the database takes
     try:
         with read(engine) as conn:
