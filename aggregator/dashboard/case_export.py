@@ -22,6 +22,7 @@ from typing import BinaryIO, Iterator
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from .. import constants as C
 from ..errors import BadRequest
 from ..schema import ratings, units, windows
 from . import queue
@@ -97,8 +98,8 @@ def _query(where: list):
     # Not the phone itself: whether there is one the citizen gave for a callback.
     return (select(cases, ratings.c.level, ratings.c.reasons, ratings.c.comment,
                    ratings.c.staff_name, ratings.c.flags,
-                   (ratings.c.phone.is_not(None) & ratings.c.callback_consent)
-                   .label("callback_asked"),
+                   (ratings.c.phone.is_not(None) & (ratings.c.phone != "")
+                    & ratings.c.callback_consent).label("callback_asked"),
                    units.c.name.label("unit_name"), windows.c.name.label("window_name"),
                    users.c.display_name.label("assignee_name"),
                    n_callbacks.label("n_callbacks"), last_callback.label("last_callback"))
@@ -112,8 +113,6 @@ def _query(where: list):
 
 def rows(conn: Connection, where: list, today: dt.date, t, tz_hours: int) -> Iterator[list]:
     """The ledger's rows in ``COLUMNS`` order, oldest case first, ``FETCH`` at a time."""
-    from .. import constants as C
-
     tz = dt.timezone(dt.timedelta(hours=tz_hours))
     sep, yes, no = t("p_list"), t("yes"), t("no")
 
