@@ -36,6 +36,7 @@ ZH = {
     "problem_date_years": "应为 {lo} 年至 {hi} 年之间的日期，如 2026-05-01（现为「{value}」）",
     "problem_from_after_to": "起始日期 {first} 晚于截止日期 {last}，请重新选择",
     "problem_xlsx_too_many": "共 {count} 条评价，超过 Excel 单个工作表的上限（{max} 行）；请导出 CSV，或缩短日期范围",
+    "problem_xlsx_too_many_cases": "共 {count} 件工单，超过 Excel 单个工作表的上限（{max} 行）；请导出 CSV，或缩短日期范围",
     # pledges (pledges.py)
     "problem_too_many_items": "一项承诺最多 {max} 个事项（现为 {count} 个）",
     "problem_item_text_empty": "第 {position} 个承诺事项不能为空；如不再作此承诺，请撤回整项承诺",
@@ -79,6 +80,7 @@ EN = {
     "problem_date_years": "must be a date YYYY-MM-DD in the years {lo}–{hi}, got '{value}'",
     "problem_from_after_to": "The start date {first} is after the end date {last}",
     "problem_xlsx_too_many": "{count} ratings do not fit in one Excel sheet ({max} rows at most): export CSV, or fewer days",
+    "problem_xlsx_too_many_cases": "{count} cases do not fit in one Excel sheet ({max} rows at most): export CSV, or fewer days",
     "problem_too_many_items": "A pledge has at most {max} items, got {count}",
     "problem_item_text_empty": "Item {position} cannot be empty (withdraw the pledge instead)",
     "problem_evidence_required": "Marking an item '{status}' needs evidence: say what shows it",

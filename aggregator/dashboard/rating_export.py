@@ -262,12 +262,13 @@ def write_file(conn: Connection, sel: Selection, fmt: str, t, tz_hours: int,
         write_xlsx(body, header(t), WIDTHS, target, t("ratings_sheet"))
 
 
-def check_size(fmt: str, n: int) -> None:
+def check_size(fmt: str, n: int, rows: str = "ratings") -> None:
+    """Refuse an XLSX of more ``rows`` ("ratings", "cases": the case ledger) than a sheet holds."""
     if fmt == "xlsx" and n > XLSX_MAX_ROWS:
-        raise BadRequest(f"{n:,} ratings do not fit in one XLSX sheet ({XLSX_MAX_ROWS:,} rows "
+        raise BadRequest(f"{n:,} {rows} do not fit in one XLSX sheet ({XLSX_MAX_ROWS:,} rows "
                          "at most): export CSV, or fewer days", field="format", detail_args={
-                             "msg": "xlsx_too_many", "count": f"{n:,}",
-                             "max": f"{XLSX_MAX_ROWS:,}"})
+                             "msg": "xlsx_too_many" + ("" if rows == "ratings" else "_" + rows),
+                             "count": f"{n:,}", "max": f"{XLSX_MAX_ROWS:,}"})
 
 
 def audit_detail(sel: Selection, fmt: str, n: int, part, scope: str) -> dict:

@@ -86,7 +86,7 @@ def cases_export(request: Request, ctx: Ctx = Depends(current)):
                 scope.check_unit(conn, ctx.user, ledger.unit_id)
             where = ledger.where(ctx.allowed, ctx.today, ctx.user)
             n = case_export.count(conn, where)
-            rating_export.check_size(fmt, n)
+            rating_export.check_size(fmt, n, "cases")
             case_export.write_file(conn, where, ctx.today, fmt, ctx.t,
                                    request.app.state.settings.timezone_offset_hours, out)
         with write(engine) as conn:

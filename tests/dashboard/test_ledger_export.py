@@ -119,3 +119,15 @@ def test_queue_page_offers_the_ledger_of_its_tab_and_the_callback_tab_exports(da
     listed = [int(m) for m in __import__("re").findall(r'data-case="(\d+)"', page)]
     assert sorted(int(row["工单编号"]) for row in rows) == sorted(listed)
     assert all(row["群众要求回访"] == "是" and row["回访次数"] == "0" for row in rows)
+
+
+def test_a_ledger_too_long_for_one_sheet_says_cases_not_ratings(dash, monkeypatch):
+    # The refusal of an XLSX longer than a sheet was the per-rating export's: "共 … 条评价".
+    from aggregator.dashboard import rating_export
+
+    monkeypatch.setattr(rating_export, "XLSX_MAX_ROWS", 3)
+    s = dash.login("jfb")
+    r = s.get(dash.url + "/dashboard/cases/export?state=all&format=xlsx")
+    assert r.status_code == 400 and "件工单，超过 Excel 单个工作表的上限" in r.text
+    assert "条评价" not in r.text
+    assert s.get(dash.url + "/dashboard/cases/export?state=all&format=csv").status_code == 200
