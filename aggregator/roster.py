@@ -30,8 +30,14 @@ ALIASES = {
     "职务": "post", "党员": "party_member", "是否党员": "party_member", "星级": "stars",
     "承诺": "pledge", "服务承诺": "pledge", "工牌": "badge", "卡号": "badge", "密码": "pin",
     "单位": "unit_id", "单位编号": "unit_id", "窗口": "window_id", "窗口编号": "window_id",
-    "staff_id": "id",
+    "在岗": "active", "staff_id": "id",
 }
+# Not columns of a file: a PIN's hash is made from its PIN, and a photo comes with its own
+# upload (a file set them as it liked: a hash no PIN matches, a photo that does not exist).
+NOT_IMPORTED = ("pin_hash", "photo_sha256")
+# What Excel shows for a formula that failed; with ``data_only`` it came in as the value.
+EXCEL_ERRORS = frozenset({"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!",
+                          "#SPILL!", "#CALC!", "#GETTING_DATA"})
 # field → the Chinese column name of the usual file (the first of its aliases above)
 CHINESE = {field: alias for alias, field in reversed(ALIASES.items())}
 MAX_ROWS = 10_000
@@ -96,7 +102,8 @@ def read_table(filename: str, data: bytes) -> list[list]:
         try:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
             sheet = book.worksheets[0]
-            return [list(r) for r in sheet.iter_rows(values_only=True, max_row=MAX_ROWS + 1)]
+            # the header, MAX_ROWS rows and one more: a longer file is refused, never cut
+            return [list(r) for r in sheet.iter_rows(values_only=True, max_row=MAX_ROWS + 2)]
         except Exception as exc:  # openpyxl (and zipfile, xml) raise many kinds on a bad file
             raise BadRequest(f"{filename}: not a readable .xlsx file ({exc})", field="file",
                              code="roster_unreadable",
@@ -112,7 +119,12 @@ def read_table(filename: str, data: bytes) -> list[list]:
             raise BadRequest(f"{filename}: not UTF-8 or GB18030 text", field="file",
                              code="roster_unreadable",
                              detail_args={"msg": "not_text_file", "file": filename})
-        return list(csv.reader(io.StringIO(text)))
+        try:
+            return list(csv.reader(io.StringIO(text)))
+        except csv.Error as exc:   # a cell over the reader's 131,072 characters: was a 500
+            raise BadRequest(f"{filename}: not a readable CSV file ({exc})", field="file",
+                             code="roster_unreadable",
+                             detail_args={"msg": "not_csv", "file": filename}) from None
     raise BadRequest(f"{filename!r}: roster files must end in .csv or .xlsx", field="file",
                      code="roster_file_type", detail_args={"msg": "file_type", "file": filename})
 
@@ -127,10 +139,17 @@ def parse(filename: str, data: bytes) -> Parsed:
     written = [str(h or "").strip() for h in table[0]]
     header = [ALIASES.get(h, h) for h in written]
     columns = {field: name for field, name in zip(header, written) if field}
-    known = org.ENTITIES["staff"]
+    known = [f for f in org.ENTITIES["staff"] if f not in NOT_IMPORTED]
     errors = [Problem.of(f"row 1, column {h!r}: unknown column; known: {', '.join(known)}",
                          "unknown_column", 1, name=h, known=list(known))
               for h in header if h and h not in known]
+    first_of: dict[str, str] = {}
+    for field, name in zip(header, written):
+        if field and field in first_of:   # 岗位 and 职务: the last one won, empty or not
+            errors.append(Problem.of(f"row 1, column {name!r}: the same as column "
+                                     f"{first_of[field]!r}", "duplicate_column", 1,
+                                     name=name, other=first_of[field]))
+        first_of.setdefault(field, name)
     if "id" not in header or "name" not in header:
         errors.append(Problem.of("row 1: the columns 'id' (编号) and 'name' (姓名) are required",
                                  "columns_required", 1,
@@ -144,6 +163,20 @@ def parse(filename: str, data: bytes) -> Parsed:
         if all(c is None or str(c).strip() == "" for c in cells):
             continue
         data_row = {h: c for h, c in zip(header, cells) if h and c is not None}
+        failed = next((h for h, c in zip(header, cells) if h and isinstance(c, str)
+                       and c.strip() in EXCEL_ERRORS), None)
+        if failed:   # stored as the staff member's name or post
+            errors.append(Problem.of(f"row {number}, column {failed!r}: a formula error "
+                                     f"({data_row[failed]})", "formula_error", number, failed,
+                                     columns, value=data_row[failed].strip()))
+            continue
+        loose = [i + 1 for i, c in enumerate(cells) if (i >= len(header) or not header[i])
+                 and c is not None and str(c).strip() != ""]
+        if loose:   # under no column name: dropped without a word
+            errors.append(Problem.of(f"row {number}: column {loose[0]} has a value but no "
+                                     "name in row 1", "no_column_name", number,
+                                     position=loose[0]))
+            continue
         try:
             cleaned = org.clean("staff", data_row)
         except BadRequest as exc:

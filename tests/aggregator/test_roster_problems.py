@@ -78,3 +78,54 @@ def test_the_doc_examples_hold():
     for module in (roster, i18n_problems):
         failed, attempted = doctest.testmod(module)
         assert attempted and not failed, module.__name__
+
+
+def _xlsx(rows) -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _msgs(parsed) -> list[str]:
+    return [p.args["msg"] for p in parsed.problems]
+
+
+def test_a_csv_cell_longer_than_the_reader_takes_is_a_refusal_not_a_500():
+    # csv.Error ("field larger than field limit") was raised by nobody's except: a 500.
+    data = ("编号,姓名,承诺\nS-1,王芳," + "诚" * 140_000 + "\n").encode()
+    with pytest.raises(BadRequest) as caught:
+        roster.parse("roster.csv", data)
+    assert caught.value.code == "roster_unreadable" and caught.value.field == "file"
+
+
+def test_an_xlsx_longer_than_the_limit_is_refused_not_cut(monkeypatch):
+    # The reader stopped at the limit, so the check of the length never saw a longer file:
+    # 10,005 rows imported as 10,000, the last five dropped without a word.
+    monkeypatch.setattr(roster, "MAX_ROWS", 5)
+    rows = [["编号", "姓名"]] + [[f"S-{n}", f"人员{n}"] for n in range(6)]
+    assert "too_many_rows" in _msgs(roster.parse("roster.xlsx", _xlsx(rows)))
+    assert _msgs(roster.parse("roster.xlsx", _xlsx(rows[:6]))) == []
+
+
+def test_excel_error_values_duplicate_columns_and_nameless_cells_are_named():
+    # "#N/A" was stored as a name; of 岗位 and 职务 (both the post) the last won, empty or
+    # not; a value under no column name was dropped; a file could set a PIN's hash.
+    parsed = roster.parse("roster.xlsx", _xlsx([["编号", "姓名", "岗位"],
+                                                ["S-1", "#N/A", "综合窗口"]]))
+    assert _msgs(parsed) == ["formula_error"] and not parsed.rows
+    assert parsed.problems[0].args["value"] == "#N/A"
+    parsed = roster.parse("roster.csv", "编号,姓名,岗位,职务\nS-1,王芳,综合窗口,\n".encode())
+    assert _msgs(parsed) == ["duplicate_column"] and not parsed.rows
+    parsed = roster.parse("roster.csv", "编号,姓名,,\nS-1,王芳,,0007\n".encode())
+    assert _msgs(parsed) == ["no_column_name"] and parsed.problems[0].args["position"] == 4
+    parsed = roster.parse("roster.csv", "编号,姓名,pin_hash\nS-1,王芳,x\n".encode())
+    assert _msgs(parsed) == ["unknown_column"]
+    text = str(problem_text(parsed.problems[0], translator("zh_CN")))
+    assert "pin_hash" in text and "photo_sha256" not in text, text
