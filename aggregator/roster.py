@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -35,6 +36,8 @@ ALIASES = {
 # Not columns of a file: a PIN's hash is made from its PIN, and a photo comes with its own
 # upload (a file set them as it liked: a hash no PIN matches, a photo that does not exist).
 NOT_IMPORTED = ("pin_hash", "photo_sha256")
+# Columns of codes, not amounts: a spreadsheet's number there loses digits past the 15th.
+ID_FIELDS = frozenset({"id", "staff_no", "badge", "pin"})
 # What Excel shows for a formula that failed; with ``data_only`` it came in as the value.
 EXCEL_ERRORS = frozenset({"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!",
                           "#SPILL!", "#CALC!", "#GETTING_DATA"})
@@ -93,6 +96,17 @@ def problems_of(exc: BadRequest) -> list[Problem]:
     return [Problem(text, a) for text, a in zip(texts, args)]
 
 
+def _shown(cell):
+    """A cell's value, a whole number as its format shows it: 工号 7 formatted "0000" is
+    "0007" (it was stored as "7", and the kiosk's sign-in with 0007 failed)."""
+    value = getattr(cell, "value", None)
+    fmt = getattr(cell, "number_format", None) or ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and re.fullmatch(r"0{2,}", fmt) and float(value).is_integer() and value >= 0:
+        return str(int(value)).zfill(len(fmt))
+    return value
+
+
 def read_table(filename: str, data: bytes) -> list[list]:
     """Rows of cells from a .csv (UTF-8, optionally with BOM, or GB18030) or .xlsx file."""
     name = (filename or "").lower()
@@ -103,7 +117,7 @@ def read_table(filename: str, data: bytes) -> list[list]:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
             sheet = book.worksheets[0]
             # the header, MAX_ROWS rows and one more: a longer file is refused, never cut
-            return [list(r) for r in sheet.iter_rows(values_only=True, max_row=MAX_ROWS + 2)]
+            return [[_shown(c) for c in r] for r in sheet.iter_rows(max_row=MAX_ROWS + 2)]
         except Exception as exc:  # openpyxl (and zipfile, xml) raise many kinds on a bad file
             raise BadRequest(f"{filename}: not a readable .xlsx file ({exc})", field="file",
                              code="roster_unreadable",
@@ -169,6 +183,14 @@ def parse(filename: str, data: bytes) -> Parsed:
             errors.append(Problem.of(f"row {number}, column {failed!r}: a formula error "
                                      f"({data_row[failed]})", "formula_error", number, failed,
                                      columns, value=data_row[failed].strip()))
+            continue
+        long_number = next((h for h, c in zip(header, cells) if h in ID_FIELDS
+                            and isinstance(c, (int, float)) and not isinstance(c, bool)
+                            and abs(c) >= 1e15), None)
+        if long_number:   # a spreadsheet keeps 15 digits: 1234567890123456789 came back …7024
+            errors.append(Problem.of(f"row {number}, column {long_number!r}: a number of more "
+                                     "than 15 digits; format the column as text and type it "
+                                     "again", "long_number", number, long_number, columns))
             continue
         loose = [i + 1 for i, c in enumerate(cells) if (i >= len(header) or not header[i])
                  and c is not None and str(c).strip() != ""]

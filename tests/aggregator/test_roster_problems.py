@@ -129,3 +129,25 @@ def test_excel_error_values_duplicate_columns_and_nameless_cells_are_named():
     assert _msgs(parsed) == ["unknown_column"]
     text = str(problem_text(parsed.problems[0], translator("zh_CN")))
     assert "pin_hash" in text and "photo_sha256" not in text, text
+
+
+def test_staff_numbers_keep_their_zeros_and_long_numbers_are_refused():
+    # 工号 0007 typed into a number cell formatted "0000" was stored as "7", and the kiosk's
+    # sign-in with 0007 failed; a badge of 19 digits in a number cell came back with other
+    # last digits (a spreadsheet keeps 15).
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["编号", "姓名", "工号"])
+    book.active.append(["S-1", "王芳", 7])
+    book.active["C2"].number_format = "0000"
+    out = io.BytesIO()
+    book.save(out)
+    parsed = roster.parse("roster.xlsx", out.getvalue())
+    assert not parsed.problems and parsed.rows[0][1]["staff_no"] == "0007"
+    parsed = roster.parse("roster.xlsx", _xlsx([["编号", "姓名", "卡号"],
+                                                ["S-1", "王芳", 1234567890123456789]]))
+    assert _msgs(parsed) == ["long_number"] and not parsed.rows
+    assert "15 位" in str(problem_text(parsed.problems[0], translator("zh_CN")))
