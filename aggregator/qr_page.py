@@ -212,8 +212,18 @@ def _window(engine, window_code: str):
 def _unknown(lang: str, w: dict | None, settings) -> HTMLResponse:
     """The page of an unknown or closed window, with the hotline to call: the unit's (a closed
     window's unit is known), else the server's. It said "拨打监督电话" and gave no number."""
-    hotline = ((w or {}).get("hotline") or settings.hotline or "").strip()
-    return _page(lang, 404, state="unknown", window=None, hotline=hotline)
+    return _page(lang, 404, state="unknown", window=None, hotline=_hotline(w, settings))
+
+
+def _hotline(w: dict | None, settings) -> str:
+    """The complaint hotline of window ``w``'s unit, else the server's; "" when neither."""
+    return ((w or {}).get("hotline") or settings.hotline or "").strip()
+
+
+def _with_hotline(lang: str, text: str, w: dict, settings) -> str:
+    """``text`` and, when there is a hotline, the sentence saying to call it."""
+    hotline = _hotline(w, settings)
+    return text + (TEXT[lang]["rated_hotline"].format(hotline=hotline) if hotline else "")
 
 
 def _link_key(rating_id: str) -> str:
@@ -434,9 +444,8 @@ def _changed_text(lang: str, stored_level: str, w: dict, settings) -> str:
     """The words of a form sent again with another answer: what was stored, that it stays,
     and the hotline to call about a problem (the unit's, else the server's), if there is one."""
     t = TEXT[lang]
-    text = t["rated_already"].format(level=t["levels"].get(stored_level, stored_level))
-    hotline = (w.get("hotline") or settings.hotline or "").strip()
-    return text + (t["rated_hotline"].format(hotline=hotline) if hotline else "")
+    return _with_hotline(lang, t["rated_already"].format(
+        level=t["levels"].get(stored_level, stored_level)), w, settings)
 
 
 @router.post("/r/{window_code:path}", response_class=HTMLResponse, openapi_extra={"requestBody": {
@@ -489,10 +498,9 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                      error=TEXT[lang][why], entered=entered, form_id=form_id or uuid.uuid4().hex)
     def follow_changed() -> HTMLResponse:
         # this form added its text already: the new text stays on the page, not stored
-        hotline = (w.get("hotline") or settings.hotline or "").strip()
         return _page(lang, 409, state="follow", window=w, levels=levels, token=token,
-                     entered=entered, form_id=form_id, error=TEXT[lang]["follow_changed"] + (
-                         TEXT[lang]["rated_hotline"].format(hotline=hotline) if hotline else ""))
+                     entered=entered, form_id=form_id,
+                     error=_with_hotline(lang, TEXT[lang]["follow_changed"], w, settings))
 
     if token:
         rating_id = check_follow_up_token(settings.secret, w["id"], token, time.time())
