@@ -26,7 +26,7 @@ from .. import constants as C
 from ..errors import BadRequest
 from ..schema import ratings, units, windows
 from . import queue
-from .cases import overdue
+from .cases import callback_asked, overdue
 from .rating_export import _SAFE_NAME, FETCH, csv_chunks, parse_day, write_xlsx
 from .tables import case_callbacks, cases, users
 
@@ -98,8 +98,7 @@ def _query(where: list):
     # Not the phone itself: whether there is one the citizen gave for a callback.
     return (select(cases, ratings.c.level, ratings.c.reasons, ratings.c.comment,
                    ratings.c.staff_name, ratings.c.flags,
-                   (ratings.c.phone.is_not(None) & (ratings.c.phone != "")
-                    & ratings.c.callback_consent).label("callback_asked"),
+                   callback_asked().label("callback_asked"),
                    units.c.name.label("unit_name"), windows.c.name.label("window_name"),
                    users.c.display_name.label("assignee_name"),
                    n_callbacks.label("n_callbacks"), last_callback.label("last_callback"))

@@ -166,6 +166,13 @@ def callback_requested(rating: dict) -> bool:
     return bool(rating.get("phone")) and bool(rating.get("callback_consent"))
 
 
+def callback_asked():
+    """``callback_requested`` in SQL, for a query that reads the ratings table (the case
+    list, the "待回访" tab, the case ledger, the catch-up of missing cases)."""
+    return and_(ratings.c.callback_consent.is_(True), ratings.c.phone.is_not(None),
+                ratings.c.phone != "")
+
+
 # what ``open_cases_for`` reads of a stored rating
 _CASE_SOURCE = (ratings.c.id, ratings.c.unit_id, ratings.c.window_id, ratings.c.staff_id,
                 ratings.c.day, ratings.c.stars, ratings.c.flagged, ratings.c.server_time,
@@ -208,8 +215,7 @@ def sync_cases(conn: Connection, now: dt.datetime, settings: DashboardSettings |
          .outerjoin(cases, cases.c.rating_id == ratings.c.id)
          # literal "stars <= 2" so SQLite can use the partial index ix_ratings_bad_time
          .where(text(f"ratings.stars <= {C.BAD_STARS}"), cases.c.id.is_(None),
-                or_(ratings.c.flagged.is_(False),
-                    and_(ratings.c.callback_consent.is_(True), ratings.c.phone.is_not(None)))))
+                or_(ratings.c.flagged.is_(False), callback_asked())))
     if mark and not full:
         q = q.where(ratings.c.server_time >= dt.datetime.fromisoformat(mark) - SYNC_MARGIN)
     rows = [dict(r) for r in conn.execute(q).mappings()]

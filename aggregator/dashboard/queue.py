@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from .. import constants as C
 from ..schema import ratings, units, windows
-from .cases import OPEN_STATES, mask_phone, overdue
+from .cases import OPEN_STATES, callback_asked, mask_phone, overdue
 from .tables import case_callbacks, cases, users
 
 FILTERS = ("open", "overdue", "callback", "new", "verified", "rectifying", "answered",
@@ -42,8 +42,7 @@ def _callback_due():
     is on record: a case that cannot be closed yet (``cases.callback_missing``), the "待回访"
     tab (100 % 回访 of real-name bad ratings)."""
     asked = select(ratings.c.id).where(
-        ratings.c.id == cases.c.rating_id, ratings.c.callback_consent.is_(True),
-        ratings.c.phone.is_not(None), ratings.c.phone != "").correlate(cases).exists()
+        ratings.c.id == cases.c.rating_id, callback_asked()).correlate(cases).exists()
     return and_(NOT_CLOSED, asked, ~_called())
 
 
@@ -86,8 +85,8 @@ def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: st
     where_ = where(allowed, today, state, user, unit_id)
     total = conn.execute(select(func.count()).select_from(cases).where(*where_)).scalar()
     q = (select(cases, ratings.c.level, ratings.c.stars, ratings.c.staff_name,
-                ratings.c.reasons, ratings.c.phone, ratings.c.callback_consent, ratings.c.flags,
-                _called().label("called"),
+                ratings.c.reasons, ratings.c.flags,
+                and_(NOT_CLOSED, callback_asked(), ~_called()).label("callback_needed"),
                 windows.c.name.label("window_name"),
                 units.c.name.label("unit_name"), users.c.display_name.label("assignee_name"))
          .join(ratings, ratings.c.id == cases.c.rating_id)
@@ -100,9 +99,7 @@ def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: st
     for r in conn.execute(q).mappings():
         d = dict(r)
         d["overdue"] = overdue(d, today)
-        d["has_phone"] = bool(d.pop("phone"))
-        d["callback_needed"] = d["state"] != "closed" and d["has_phone"] \
-            and bool(d.pop("callback_consent")) and not d.pop("called")
+        d["callback_needed"] = bool(d["callback_needed"])
         d["not_counted"] = C.FLAG_APPEAL_ACCEPTED in json.loads(d.pop("flags") or "[]")
         rows.append(d)
     return rows, total
