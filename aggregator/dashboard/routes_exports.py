@@ -9,6 +9,8 @@ here). The phone number is never in a file, so a viewer gets what a supervisor g
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
@@ -41,11 +43,7 @@ def ratings_export(request: Request, ctx: Ctx = Depends(current)):
     part = export_scope.Part.of(q.get("unit"), q.get("region"), q.get("scope"))
     engine = request.app.state.engine
     tz_hours = request.app.state.settings.timezone_offset_hours
-    # Written to a temporary file first, then sent: the read transaction lasts as long as the
-    # database takes, not as long as a slow client (on SQLite an open reader holds back the
-    # WAL checkpoint), and memory holds one batch of rows, never the month.
-    out = tempfile.TemporaryFile()
-    try:
+    with _spool() as out:
         with read(engine) as conn:
             units = export_scope.units_of(conn, ctx.user, ctx.allowed, part)
             sel = rating_export.Selection(first, last, units, target,
@@ -59,13 +57,7 @@ def ratings_export(request: Request, ctx: Ctx = Depends(current)):
                          detail=rating_export.audit_detail(sel, fmt, n, part,
                                                            _scope_name(ctx.user)),
                          ip=ctx.ip)
-        size = out.tell()
-        out.seek(0)
-    except BaseException:
-        out.close()
-        raise
-
-    return _download(out, size, fmt, sel.file_name(fmt), {"X-Rating-Count": str(n)})
+    return _download(out, fmt, sel.file_name(fmt), {"X-Rating-Count": str(n)})
 
 
 @router.get("/cases/export")
@@ -79,8 +71,7 @@ def cases_export(request: Request, ctx: Ctx = Depends(current)):
     engine = request.app.state.engine
     with write(engine) as conn:   # the cases the list would open first (``routes_cases._sync``)
         cases.sync_cases(conn, ctx.now, ctx.settings)
-    out = tempfile.TemporaryFile()   # as above: the read lasts as long as the database takes
-    try:
+    with _spool() as out:
         with read(engine) as conn:
             if ledger.unit_id:
                 scope.check_unit(conn, ctx.user, ledger.unit_id)
@@ -92,16 +83,28 @@ def cases_export(request: Request, ctx: Ctx = Depends(current)):
         with write(engine) as conn:
             audit.record(conn, ctx.user, "export_cases", ctx.now, target=ledger.state,
                          detail=ledger.audit_detail(fmt, n), ip=ctx.ip)
-        size = out.tell()
-        out.seek(0)
+    return _download(out, fmt, ledger.file_name(fmt), {"X-Case-Count": str(n)})
+
+
+@contextmanager
+def _spool() -> Iterator[BinaryIO]:
+    """A temporary file to write a download into before it is sent, closed if writing fails
+    (``_download`` closes it once sent). Written first, then sent: the read transaction lasts
+    as long as the database takes, not as long as a slow client (on SQLite an open reader
+    holds back the WAL checkpoint), and memory holds one batch of rows, never the month."""
+    out = tempfile.TemporaryFile()
+    try:
+        yield out
     except BaseException:
         out.close()
         raise
-    return _download(out, size, fmt, ledger.file_name(fmt), {"X-Case-Count": str(n)})
 
 
-def _download(out, size: int, fmt: str, name: str, extra: dict) -> StreamingResponse:
-    """The file written to ``out`` (``size`` bytes) as an attachment named ``name``."""
+def _download(out: BinaryIO, fmt: str, name: str, extra: dict) -> StreamingResponse:
+    """The file written to ``out`` as an attachment named ``name``."""
+    size = out.tell()
+    out.seek(0)
+
     def chunks():
         with out:
             while data := out.read(CHUNK):
