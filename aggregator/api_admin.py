@@ -82,7 +82,9 @@ async def import_roster(request: Request, file: UploadFile):
     data = await file.read(MAX_ROSTER + 1)
     if len(data) > MAX_ROSTER:
         raise TooLarge(f"roster file over {MAX_ROSTER} bytes", field="file")
-    return await _in_tx(request, lambda c: roster.import_roster(c, file.filename or "", data))
+    name = file.filename or ""
+    parsed = await run_in_threadpool(roster.parse, name, data)
+    return await _in_tx(request, lambda c: roster.import_roster(c, name, parsed))
 
 
 @router.post("/photos", openapi_extra={"requestBody": {"required": True, "content": {

@@ -42,3 +42,32 @@ def small_disk(tmp_path):
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.fixture
+def pin_hashing(monkeypatch):
+    """``watch(engine)`` → the list of ``(pin, under_write_lock)``, one per PIN hashed from
+    then on; ``under_write_lock`` is whether another writer of ``engine`` had to wait for
+    more than 2 s at that moment (SQLite: one writer at a time; PostgreSQL: always False,
+    a transaction that has written nothing blocks no one)."""
+    import threading
+
+    from aggregator import org
+    from aggregator.db import write
+
+    def watch(engine) -> list:
+        seen, real = [], org.hash_pin
+
+        def watched(pin, *args, **kwargs):
+            got = threading.Event()
+
+            def other_writer():
+                with write(engine):
+                    got.set()
+            threading.Thread(target=other_writer, daemon=True).start()
+            seen.append((pin, not got.wait(2)))   # blocked: it gets the lock once we are done
+            return real(pin, *args, **kwargs)
+
+        monkeypatch.setattr(org, "hash_pin", watched)
+        return seen
+    return watch

@@ -191,11 +191,12 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
         # off the event loop: reading an XLSX and hashing its PINs (~18 ms each) held every
         # other request of the worker, kiosks' uploads too (a login waited 9.7 s beside a
         # 600-row file)
-        rows, errors, columns = await run_in_threadpool(roster.parse, name, data)
+        parsed = await run_in_threadpool(roster.parse, name, data)
     except BadRequest as exc:
         problem = {"file_type": "import_file_type", "not_text_file": "import_not_text"}.get(
             exc.detail_args.get("msg"), "import_unreadable")
         return await run_in_threadpool(_file_refused, request, ctx, name, problem)
+    rows, errors, columns = parsed.rows, list(parsed.problems), parsed.columns
     ids = [row["id"] for _, row in rows if isinstance(row.get("id"), str)]
 
     def owners() -> dict:  # the unit each existing staff id belongs to now
@@ -221,7 +222,7 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
     if not errors:
         def run():
             with write(request.app.state.engine) as conn:
-                out = roster.import_roster(conn, file.filename or "", data)
+                out = roster.import_roster(conn, name, parsed)
                 audit.record(conn, ctx.user, "import_roster", ctx.now, target=file.filename,
                              detail=out, ip=ctx.ip)
                 return out

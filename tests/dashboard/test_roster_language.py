@@ -211,9 +211,11 @@ def test_a_file_with_more_problems_than_shown_says_how_many_more(dash):
     assert not {f"S-3{n:03d}" for n in range(60)} & _staff_ids(dash)
 
 
-def test_a_roster_file_is_read_off_the_event_loop(dash, monkeypatch):
+def test_a_roster_file_is_read_off_the_event_loop(dash, monkeypatch, pin_hashing):
     # Reading an XLSX and hashing its PINs ran on the event loop: every other request of the
-    # worker waited for it (a login took 9.7 s beside a 600-row file with PINs).
+    # worker waited for it (a login took 9.7 s beside a 600-row file with PINs). It was also
+    # read twice, the second time in the write transaction: each PIN hashed twice (~18 ms),
+    # once holding SQLite's write lock.
     import asyncio
 
     from aggregator import roster
@@ -230,6 +232,8 @@ def test_a_roster_file_is_read_off_the_event_loop(dash, monkeypatch):
         return parse(name, data)
 
     monkeypatch.setattr(roster, "parse", watched)
+    hashed = pin_hashing(dash.engine)
     s = dash.login("u01")
-    r = _import(s, dash, "编号,姓名\nS-1301,王一\n")
+    r = _import(s, dash, "编号,姓名,单位编号,密码\nS-1301,王一,U-01,2468\n")
     assert r.status_code == 200 and seen == ["worker thread"], (r.status_code, seen)
+    assert hashed == [("2468", False)] and "S-1301" in _staff_ids(dash)
