@@ -83,7 +83,12 @@ async def storable_parameters(request: Request) -> None:
     A ``%00`` in a dashboard filter or a QR page's window code reached PostgreSQL, which
     refuses a NUL in text: a 500. Form fields are checked by ``dashboard.web.storable_form``,
     JSON bodies by ``api_device.parse_json_body``, batches by ``validation.check_event``.
+    Not on the QR page (``/r/``): a citizen's phone gets that page's own words, never this
+    JSON; its window code is looked up only without a NUL (``qr_page._window``), and its
+    other parameters are compared, never stored.
     """
+    if request.url.path.startswith("/r/"):
+        return
     for where, items in (("query parameter", request.query_params.multi_items()),
                          ("path parameter", request.path_params.items())):
         for name, value in items:

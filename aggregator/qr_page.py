@@ -200,7 +200,10 @@ def _calm(route):
 
 
 def _window(engine, window_code: str):
-    """The window with its unit's name, scale and hotline, active or not; None if unknown."""
+    """The window with its unit's name, scale and hotline, active or not; None if unknown
+    (a code with a NUL, which no id holds and PostgreSQL's text refuses: a 500)."""
+    if "\x00" in window_code:
+        return None
     with read(engine) as conn:
         w = conn.execute(select(windows.c.id, windows.c.name, windows.c.unit_id, windows.c.active,
                                 units.c.name.label("unit_name"), units.c.scale, units.c.hotline)

@@ -3,7 +3,7 @@ import re
 import time
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from aggregator import qr
 from aggregator.db import read
@@ -327,6 +327,23 @@ def test_an_unknown_or_closed_window_gives_a_hotline_to_call_or_promises_none(or
     assert unknown.status_code == 404 and "complaint hotline 12345" in unknown.text
     none = qr_page._unknown("zh", None, Settings(secret="s", hotline="")).body.decode()
     assert "电话" not in none and "未找到该窗口" in none
+
+
+def test_a_nul_in_the_phone_pages_address_gets_the_page_not_json(org_setup):
+    # "%00" in the window code or the query was refused with the API's English JSON 400 on a
+    # citizen's phone (the check that keeps a NUL out of PostgreSQL's text). No window holds
+    # a NUL: the page of an unknown window; elsewhere in the query it is not stored.
+    url = org_setup.url
+    for method, path, status, words in (
+            ("get", "/r/W-001%00", 404, "未找到该窗口"), ("post", "/r/W%00-001", 404, "未找到该窗口"),
+            ("get", "/r/W-001?lang=%00", 200, "民政窗口"), ("get", "/r/W-001?done=%00", 200, "感谢"),
+            ("get", "/r/W-001?t=%00", 410, "二维码已失效")):
+        r = requests.request(method, url + path, timeout=10, data={"level": "satisfied"})
+        assert r.status_code == status and r.headers["content-type"].startswith("text/html"), \
+            (path, r.status_code, r.text[:200])
+        assert words in r.text, path
+    with read(org_setup.engine) as conn:
+        assert conn.execute(select(func.count()).select_from(ratings)).scalar() == 0
 
 
 def test_the_follow_up_page_asks_for_a_comment_or_a_phone_not_two_optional_fields(device,
