@@ -14,6 +14,7 @@ page's language (``dashboard/i18n_problems.py``).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from dataclasses import dataclass
@@ -191,6 +192,17 @@ def parse(filename: str, data: bytes) -> Parsed:
             errors.append(Problem.of(f"row {number}, column {long_number!r}: a number of more "
                                      "than 15 digits; format the column as text and type it "
                                      "again", "long_number", number, long_number, columns))
+            continue
+        dated = next((h for h, c in zip(header, cells) if h and isinstance(c, (dt.date, dt.time))),
+                     None)
+        if dated:   # Excel turns 1-2 or 3/4 typed in a cell into a date: no roster field is one
+            value = data_row[dated]
+            shown = value.date() if isinstance(value, dt.datetime) and value.time() == dt.time() \
+                else value
+            errors.append(Problem.of(f"row {number}, column {dated!r}: a date or time "
+                                     f"({shown.isoformat()}); format the column as text and type "
+                                     "it again", "date_cell", number, dated, columns,
+                                     value=shown.isoformat()))
             continue
         loose = [i + 1 for i, c in enumerate(cells) if (i >= len(header) or not header[i])
                  and c is not None and str(c).strip() != ""]

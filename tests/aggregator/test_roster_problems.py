@@ -151,3 +151,17 @@ def test_staff_numbers_keep_their_zeros_and_long_numbers_are_refused():
                                                 ["S-1", "王芳", 1234567890123456789]]))
     assert _msgs(parsed) == ["long_number"] and not parsed.rows
     assert "15 位" in str(problem_text(parsed.problems[0], translator("zh_CN")))
+
+
+
+def test_a_date_in_a_roster_cell_is_named_as_a_date():
+    # Excel turns 工号 "1-2" into a date: the refusal said the 工号 "should be text, got
+    # 2026-01-02 00:00:00", which the person never typed.
+    parsed = roster.parse("roster.xlsx", _xlsx([["编号", "姓名", "工号"],
+                                                ["S-1", "王芳", dt.datetime(2026, 1, 2)],
+                                                ["S-2", "李娜", "0002"]]))
+    assert _msgs(parsed) == ["date_cell"] and [r["id"] for _, r in parsed.rows] == ["S-2"]
+    zh = str(problem_text(parsed.problems[0], translator("zh_CN")))
+    assert zh.startswith("第 2 行「工号」列：单元格是日期或时间（2026-01-02）") and "文本" in zh, zh
+    parsed = roster.parse("roster.xlsx", _xlsx([["编号", "姓名", "岗位"], ["S-1", "王芳", dt.time(9, 30)]]))
+    assert "09:30:00" in str(problem_text(parsed.problems[0], translator("en")))
