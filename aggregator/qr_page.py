@@ -502,7 +502,7 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
     def follow_changed() -> HTMLResponse:
         # this form added its text already: the new text stays on the page, not stored
         return _page(lang, 409, state="follow", window=w, levels=levels, token=token,
-                     entered=entered, form_id=form_id,
+                     entered=entered, form_id=form_id, locked=True,
                      error=_with_hotline(lang, TEXT[lang]["follow_changed"], w, settings))
 
     if token:
@@ -607,5 +607,6 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
         return follow_changed()
     if outcome != "thanks":   # another answer from a form already sent: the stored level
         return _page(lang, 409, state="form", window=w, levels=levels, entered=entered,
-                     form_id=form_id, error=_changed_text(lang, outcome, w, settings))
+                     form_id=form_id, locked=True,
+                     error=_changed_text(lang, outcome, w, settings))
     return RedirectResponse(f"{page_path(w['id'])}?lang={lang}&done=1", status_code=303)

@@ -245,6 +245,8 @@ def test_a_used_follow_up_link_says_so_at_once_and_what_is_typed_later_stays(dev
                           timeout=10)
     assert fixed.status_code == 409 and "补充后不能更改" in fixed.text
     assert 'value="13800001111"' in fixed.text and 'name="level"' not in fixed.text
+    # nothing to send: its button only brought the same refusal back (the text stays copyable)
+    assert "<button" not in fixed.text and 'value="13800001111" readonly' in fixed.text
     again_fixed = requests.post(url, data={**first, "phone": "13800001111", "consent": "1"},
                                 timeout=10)
     assert again_fixed.status_code == 409 and "补充后不能更改" in again_fixed.text
@@ -254,6 +256,7 @@ def test_a_used_follow_up_link_says_so_at_once_and_what_is_typed_later_stays(dev
     assert other.status_code == 409 and "已补充过意见" in other.text
     assert "还让我跑了三次</textarea>" in other.text and 'value="13800009999"' in other.text
     assert 'name="level"' in other.text and 'name="t"' not in other.text
+    assert "<button" in other.text
     new = requests.post(url, data={"level": "dissatisfied", "form_id": _form_id(other.text),
                                    "comment": "还让我跑了三次", "phone": "13800009999",
                                    "consent": "1"}, timeout=10)
@@ -457,6 +460,9 @@ def test_a_changed_answer_from_a_form_already_sent_is_refused_with_its_text_kept
     r = requests.post(url, data=changed, allow_redirects=False, timeout=10)
     assert r.status_code == 409
     assert "您已提交过评价（满意），评价提交后不能更改" in r.text and "没有保存" in r.text
+    # no button sending the same form to the same refusal; what was typed stays to be copied
+    assert "<button" not in r.text and "工作人员态度恶劣，请回电</textarea>" in r.text
+    assert re.search(r'value="very_dissatisfied"[^>]* checked disabled>', r.text)
     assert "拨打监督电话 12345" in r.text
     assert "工作人员态度恶劣，请回电</textarea>" in r.text and 'value="13800001234"' in r.text
     assert 'value="very_dissatisfied" required onchange="showReasons(this.value)" checked' \
