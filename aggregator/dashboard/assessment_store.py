@@ -434,8 +434,12 @@ def latest_published(conn: Connection, unit_id: str) -> str | None:
     on the same day (2024-06 and 2024-Q2) the one that began last."""
     p = assessment_published.c
     keys = conn.execute(select(p.period).where(p.unit_id == unit_id)).scalars().all()
-    return max(keys, key=lambda k: (Period.parse(k).end, Period.parse(k).start),
-               default=None)
+    return max(keys, key=_end_then_start, default=None)
+
+
+def _end_then_start(key: str) -> tuple:
+    period = Period.parse(key)
+    return period.end, period.start
 
 
 def for_kiosk(conn: Connection, window_id: str, unit_id: str) -> dict:
