@@ -154,10 +154,13 @@ def _with_staff(conn: Connection, row) -> dict | None:
     if row is None:
         return None
     user = dict(row)
-    if user["role"] == "staff":
-        user["staff_id"] = conn.execute(select(staff_users.c.staff_id).where(
-            staff_users.c.user_id == user["id"])).scalar()
-        user["unit_id"] = staff_units(conn, user["id"]).get(user["id"], user["unit_id"])
+    if user["role"] == "staff":   # one query: this runs for every request of a staff account
+        link = conn.execute(select(staff_users.c.staff_id, staff.c.unit_id)
+                            .outerjoin(staff, staff.c.id == staff_users.c.staff_id)
+                            .where(staff_users.c.user_id == user["id"])).first()
+        user["staff_id"] = link.staff_id if link else None
+        if link is not None and link.unit_id is not None:   # as ``staff_units``
+            user["unit_id"] = link.unit_id
     return user
 
 
