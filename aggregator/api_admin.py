@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 
 from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -17,6 +16,7 @@ from .api_device import parse_json_body, read_capped
 from .auth import check_admin
 from .db import insert_ignore, read, utcnow, write
 from .errors import BadRequest, TooLarge
+from .fleet import stored_heartbeat
 from .schema import devices, photos
 
 bearer = HTTPBearer(auto_error=False)
@@ -127,13 +127,13 @@ async def list_devices(request: Request):
         rows = []
         for r in conn.execute(select(devices).order_by(devices.c.id)).mappings():
             d = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()}
-            d["last_heartbeat"] = json.loads(d["last_heartbeat"]) if d["last_heartbeat"] else None
+            d["last_heartbeat"] = stored_heartbeat(d["last_heartbeat"])   # None if unreadable
             rows.append(d)
         return rows
     return await _in_tx(request, run, writing=False)
 
 
-@router.post("/devices/{device_id}/revoke")
+@router.post("/devices/{device_id:path}/revoke")   # an id with "/" comes as %2F
 async def revoke_device(device_id: str, request: Request):
     """Stop a device; what it already sent stays."""
     return await _in_tx(request, lambda c: enroll.revoke(c, device_id, utcnow()))

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sync.protocol import MAX_BODY_BYTES
 
-from . import boot_clocks, device_config, enroll
+from . import boot_clocks, device_config, enroll, fleet
 from .alerts import raise_alert
 from .auth import BOOT_ID, authenticate_device
 from .constants import AL_CLOCK
@@ -176,14 +176,6 @@ async def get_photo(sha256: str, request: Request):
                     headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
-HEARTBEAT_FIELDS = {"app_version": str, "pending": int, "oldest_pending_age_s": (int, float),
-                    "disk_free_bytes": int, "clock_offset_s": (int, float),
-                    "last_error": str, "db_bytes": int, "config_version": int, "boot_id": str,
-                    "mono_ns": int}
-HEARTBEAT_TEXT = {"app_version": 32, "last_error": 2000,  # app_version: the devices column
-                  "boot_id": 128}
-
-
 @router.post("/heartbeat", openapi_extra={**SIGNED, "requestBody": {
     "required": True, "content": {"application/json": {"schema": {"type": "object"}}}}})
 async def post_heartbeat(request: Request):
@@ -191,17 +183,7 @@ async def post_heartbeat(request: Request):
     body = await read_capped(request, 64 * 1024)
     device = await _device(request, body)
     doc = _json_object(body)
-    for name, kind in HEARTBEAT_FIELDS.items():
-        value = doc.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise BadRequest(f"{name} has the wrong type: {value!r:.80}", field=name)
-        if isinstance(value, str) and len(value) > HEARTBEAT_TEXT[name]:
-            raise BadRequest(f"{name} is {len(value)} characters, over {HEARTBEAT_TEXT[name]}",
-                             field=name)
-        if name != "clock_offset_s" and not isinstance(value, str) and value < 0:
-            raise BadRequest(f"{name} must not be negative, got {value!r}", field=name)
+    kept = fleet.check_heartbeat(doc)   # the documented fields only: unknown keys are not kept
     # The boot whose clock this request's skew measures: the signed body's, else X-Boot-Id's.
     boot_id = doc.get("boot_id") or device.get("boot_id")
     # and that boot's monotonic clock (the signed body's, else X-Mono-Ns when it is that boot's)
@@ -217,7 +199,7 @@ async def post_heartbeat(request: Request):
     def run():
         with write(request.app.state.engine) as conn:
             conn.execute(update(devices).where(devices.c.id == device["id"]).values(
-                last_seen_at=now, last_heartbeat=json.dumps(doc, ensure_ascii=False)[:8000],
+                last_seen_at=now, last_heartbeat=fleet.heartbeat_json(kept),
                 app_version=(doc.get("app_version") or device["app_version"])))
             if boot_id is not None:
                 boot_clocks.record(conn, device["id"], boot_id, device["skew_s"], now, mono_ns,

@@ -18,7 +18,9 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 
 from .auth import load_public_key
+from .db import insert_ignore
 from .errors import BadRequest, Conflict, Gone, NotFound
+from .org import URL_BREAKING
 from .schema import devices, enroll_codes, units, windows
 from .settings import RANGES
 
@@ -79,6 +81,21 @@ def create_code(conn: Connection, window_id: str, now: dt.datetime,
 DEVICE_ID = re.compile(r"[\x21-\x7e]{1,64}\Z")
 
 
+def _check_new_id(device_id: str) -> None:
+    """A 400 unless ``device_id`` can be a new device's id.
+
+    The id is part of the dashboard's addresses (/dashboard/devices/<id>/revoke): a kiosk
+    enrolled as "kiosk-W-001/revoke?" got a "Sync now" button that revoked kiosk-W-001, and
+    one enrolled as "hall-2/kiosk-1" could not be revoked from the page. Devices enrolled
+    before keep their ids (the page encodes them).
+    """
+    breaks = URL_BREAKING.search(device_id)
+    if breaks or device_id in (".", ".."):
+        what = f"contain {breaks.group()!r}" if breaks else "be '.' or '..'"
+        raise BadRequest(f"device_id must not {what} (it is part of web addresses), got "
+                         f"{device_id!r:.80}", field="device_id")
+
+
 def _field(body: dict, name: str, limit: int, required: bool = True) -> str | None:
     value = body.get(name)
     if value is None and not required:
@@ -110,10 +127,20 @@ def enroll(conn: Connection, body, now: dt.datetime) -> dict:
         raise NotFound("unknown enrolment code", field="code", code="unknown_code")
     if row["used_at"] is not None:
         raise Gone("this enrolment code was already used", field="code", code="code_used")
+    exists = conn.execute(select(devices.c.id, devices.c.revoked_at)
+                          .where(devices.c.id == device_id)).first()
+    if (exists and exists.revoked_at is not None and row["device_id"] == device_id
+            and row["created_at"] <= exists.revoked_at):
+        # ``revoke`` ends such codes; said apart from a plain expiry, so whoever holds one
+        # knows a new code is needed (and who may make it).
+        raise Gone(f"this enrolment code was made for device {device_id!r} before it was "
+                   f"revoked at {exists.revoked_at.isoformat()}; revoking ended it: ask a "
+                   f"supervisor for a new code", field="code", code="code_expired")
     if row["expires_at"] <= now:
         raise Gone(f"this enrolment code expired at {row['expires_at'].isoformat()}",
                    field="code", code="code_expired")
-    exists = conn.execute(select(devices.c.id).where(devices.c.id == device_id)).first()
+    if not exists:
+        _check_new_id(device_id)
     if row["device_id"] is not None and row["device_id"] != device_id:
         raise Conflict(f"this enrolment code is for device {row['device_id']!r} only",
                        field="code", code="code_for_another_device")
@@ -135,8 +162,14 @@ def enroll(conn: Connection, body, now: dt.datetime) -> dict:
               "revoked_at": None, "last_seen_at": now}
     if exists:
         conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
-    else:
-        conn.execute(devices.insert().values(id=device_id, **values))
+    elif not insert_ignore(conn, devices, [{"id": device_id, **values}], returning="id"):
+        # Another request enrolled this new id with another code a moment ago (on PostgreSQL
+        # both passed the lookup: a 500 UniqueViolation). Raising rolls this transaction back,
+        # so this request's code is not used up.
+        raise Conflict(f"device {device_id!r} was enrolled a moment ago by another request; "
+                       f"to enrol it again, make a code for it (dashboard: Devices, Enrol "
+                       f"again) or: aggregator enroll-code --window {row['window_id']} "
+                       f"--device {device_id}", field="device_id", code="device_exists")
     unit = conn.execute(select(units.c.name).where(units.c.id == window["unit_id"])).first()
     return {"device_id": device_id, "window_id": window["id"], "unit_id": window["unit_id"],
             "unit_name": unit[0] if unit else None, "server_time": now.isoformat()}
@@ -151,4 +184,10 @@ def revoke(conn: Connection, device_id: str, now: dt.datetime) -> dict:
     if row.revoked_at is not None:   # a second revocation kept no trace of when it was stopped
         return {"device_id": device_id, "revoked_at": row.revoked_at.isoformat()}
     conn.execute(update(devices).where(devices.c.id == device_id).values(revoked_at=now))
+    # Its unused codes end now: an "Enrol again" code made just before (a unit manager may
+    # make one for a kiosk not yet revoked) enrolled it after, with any key, and lifted the
+    # revocation. ``used_at`` stays empty: an unused code is no window the device served.
+    conn.execute(update(enroll_codes).where(
+        enroll_codes.c.device_id == device_id, enroll_codes.c.used_at.is_(None),
+        enroll_codes.c.expires_at > now).values(expires_at=now))
     return {"device_id": device_id, "revoked_at": now.isoformat()}

@@ -1,6 +1,7 @@
-"""The fleet as ``aggregator devices`` prints it: one line per device of a unit or of all
-units, from the dashboard's device list (``dashboard.devices.list_devices``), times in the
-hall's local time.
+"""The fleet: what a kiosk's heartbeat may say and what of it is kept (``check_heartbeat``,
+``stored_heartbeat``), and the fleet as ``aggregator devices`` prints it: one line per device
+of a unit or of all units, from the dashboard's device list
+(``dashboard.devices.list_devices``), times in the hall's local time.
 
 >>> print(table([], 8))
 device  unit  window  status  last seen (UTC+8)  backlog  version
@@ -9,12 +10,84 @@ device  unit  window  status  last seen (UTC+8)  backlog  version
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from .errors import NotFound
+from .errors import BadRequest, NotFound
 from .settings import Settings
+
+# The heartbeat's fields (docs/protocol.md §3, ``POST /api/v1/heartbeat``) and their types.
+HEARTBEAT_FIELDS = {"app_version": str, "pending": int, "oldest_pending_age_s": (int, float),
+                    "disk_free_bytes": int, "clock_offset_s": (int, float),
+                    "last_error": str, "db_bytes": int, "config_version": int, "boot_id": str,
+                    "mono_ns": int}
+HEARTBEAT_TEXT = {"app_version": 32, "last_error": 2000,  # app_version: the devices column
+                  "boot_id": 128}
+
+
+def _problem(name: str, value) -> str | None:
+    """Why ``value`` cannot be the heartbeat's ``name``, or None."""
+    if not isinstance(value, HEARTBEAT_FIELDS[name]) or isinstance(value, bool):
+        return f"{name} has the wrong type: {value!r:.80}"
+    if isinstance(value, str) and len(value) > HEARTBEAT_TEXT[name]:
+        return f"{name} is {len(value)} characters, over {HEARTBEAT_TEXT[name]}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} must be a finite number, got {value!r}"
+    if name != "clock_offset_s" and not isinstance(value, str) and value < 0:
+        return f"{name} must not be negative, got {value!r}"
+    return None
+
+
+def check_heartbeat(doc: dict) -> dict:
+    """The heartbeat fields of ``doc`` to keep (the documented ones it has), or a 400 naming
+    the first wrong one. Unknown keys are allowed and not kept.
+
+    >>> check_heartbeat({"pending": 3, "notes": "x" * 9000, "last_error": None})
+    {'pending': 3}
+    """
+    kept = {}
+    for name in HEARTBEAT_FIELDS:
+        value = doc.get(name)
+        if value is None:
+            continue
+        problem = _problem(name, value)
+        if problem:
+            raise BadRequest(problem, field=name)
+        kept[name] = value
+    return kept
+
+
+def heartbeat_json(kept: dict) -> str:
+    """What ``devices.last_heartbeat`` stores of a checked heartbeat: whole JSON, never cut.
+
+    A heartbeat was stored as its JSON cut at 8,000 characters: an unknown key of 9,000
+    characters, or a 2,000-character ``last_error`` of control characters (each escaped to six),
+    left invalid JSON, and the device list answered 500 to everyone whose scope held the kiosk.
+    The documented fields are bounded (at most ~13,000 characters), so nothing needs cutting.
+    """
+    return json.dumps(kept, ensure_ascii=False)
+
+
+def stored_heartbeat(text: str | None) -> dict | None:
+    """A device's stored heartbeat, its documented fields of the right type only; None when
+    there is none or it cannot be read (rows stored before ``heartbeat_json`` may be cut JSON,
+    and one bad row must not fail every page that lists devices).
+
+    >>> stored_heartbeat('{"pending": 3, "last_error": "disk full", "notes": "x"}')
+    {'pending': 3, 'last_error': 'disk full'}
+    >>> stored_heartbeat('{"pending": 3, "last_error": "cut he') is None
+    True
+    """
+    try:
+        beat = json.loads(text) if text else None
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(beat, dict):
+        return None
+    return {k: v for k, v in beat.items() if k in HEARTBEAT_FIELDS and _problem(k, v) is None}
 
 COLUMNS = ("device", "unit", "window", "status", "last seen (UTC{:+d})", "backlog", "version")
 

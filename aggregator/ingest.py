@@ -255,8 +255,10 @@ class _Batch:
         if named == window_id:
             self.windows[named] = named
             return None
-        served = sql(self.conn, "SELECT 1 FROM enroll_codes WHERE device_id = ? AND window_id = ?",
-                     (self.device_id, named)).first()
+        # A used code only: create_code writes device_id when a code is made, and a code made
+        # for the device and never used made its window one it "served".
+        served = sql(self.conn, "SELECT 1 FROM enroll_codes WHERE device_id = ? AND window_id = ?"
+                     " AND used_at IS NOT NULL", (self.device_id, named)).first()
         known = sql(self.conn, "SELECT 1 FROM windows WHERE id = ?", (named,)).first()
         if served or not known:
             self.windows[named] = named if served else window_id

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from .. import org
 from ..db import insert_ignore, select_in, write
 from ..errors import NotFound
+from ..fleet import stored_heartbeat
 from ..migrations import m0020_fleet
 from ..schema import alerts, devices, units, windows
 from . import audit, scope
@@ -48,7 +49,9 @@ def list_devices(conn: Connection, allowed: set[str], now: dt.datetime,
     current = org.config_version(conn)
     out = []
     for d in rows:
-        beat = json.loads(d.pop("last_heartbeat") or "null") or {}
+        # guarded: one row of cut JSON (stored before fleet.heartbeat_json) made this page,
+        # GET /api/v1/devices and ``aggregator devices`` answer 500 for the kiosk's whole scope
+        beat = stored_heartbeat(d.pop("last_heartbeat")) or {}
         d["backlog"] = beat.get("pending")
         d["oldest_pending_age_s"] = beat.get("oldest_pending_age_s")
         # 0 is the full disk itself (it showed "—")
@@ -105,7 +108,11 @@ def take_sync_now(conn: Connection, device_id: str, now: dt.datetime) -> bool:
     return taken.rowcount == 1
 
 
-@router.post("/devices/{device_id}/sync-now")
+# ``:path``: a kiosk id with a "/" (enrolled before ids were checked) comes encoded (%2F) in
+# the form's address, and the server decodes it before routing; a plain parameter stopped at
+# that "/" (the page encodes every id: a kiosk "kiosk-W-001/revoke?" turned its own "Sync now"
+# button into "revoke kiosk-W-001").
+@router.post("/devices/{device_id:path}/sync-now")
 def sync_now(device_id: str, request: Request, ctx: Ctx = Depends(posted)):
     """Dashboard: ask a kiosk in the user's scope to sync at its next heartbeat."""
     scope.require_role(ctx.user, "unit_manager")

@@ -103,7 +103,7 @@ def enroll_code_page(view: str, request: Request, ctx: Ctx = Depends(current)):
     return _devices_page(request, ctx, code=code, code_gone=code is None)
 
 
-@router.post("/devices/{device_id}/revoke")
+@router.post("/devices/{device_id:path}/revoke")  # an id with "/" comes as %2F (devices.sync_now)
 def revoke(device_id: str, request: Request, ctx: Ctx = Depends(posted)):
     scope.require_role(ctx.user, "supervisor")
     with write(request.app.state.engine) as conn:

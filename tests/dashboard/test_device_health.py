@@ -36,3 +36,20 @@ def test_a_kiosk_with_a_full_disk_shows_0_mb_and_its_problem(dash):
     healthy = _row(html, "kiosk-W-002")
     assert re.search(r'class="num " data-disk-free>8192 MB<', healthy), healthy
     assert "data-last-error" not in healthy
+
+
+def test_a_heartbeat_stored_cut_leaves_the_page_working_for_the_whole_scope(dash):
+    # Older servers stored a heartbeat's JSON cut at 8,000 characters; one such row made the
+    # Devices page a 500 for every user whose scope held the kiosk. Its row now shows no
+    # heartbeat figures; the other kiosks keep theirs.
+    with dash.engine.begin() as conn:
+        conn.execute(update(devices).where(devices.c.id == "kiosk-W-003")
+                     .values(last_heartbeat='{"pending": 12, "last_error": "\\u001b\\r\\u00'))
+    _beat(dash, "kiosk-W-002")
+    for who in ("admin", "jfb", "u01"):
+        r = dash.login(who).get(dash.url + "/dashboard/devices")
+        assert r.status_code == 200, (who, r.status_code)
+    html = dash.login("admin").get(dash.url + "/dashboard/devices").text
+    cut = _row(html, "kiosk-W-003")
+    assert "data-disk-free>—<" in cut and "data-last-error" not in cut
+    assert "data-disk-free>8192 MB<" in _row(html, "kiosk-W-002")
