@@ -9,9 +9,9 @@
   the documented path (docs/operations.md); the newest ``pg_dump`` on ``PATH`` or under
   ``/usr/lib/postgresql/*/bin`` is used.
 - A kiosk's USB export (``kiosk export``: events.jsonl + manifest.json) is its backup:
-  ``import_kiosk_export`` checks the manifest's file hashes and feeds the events through the
-  normal ingest, so what the server already had counts as duplicates and nothing is stored
-  twice.
+  ``import_kiosk_export`` checks the manifest's signature (the device's Ed25519 key) and file
+  hash and feeds the events through the normal ingest, so what the server already had counts
+  as duplicates and nothing is stored twice.
 
 >>> backup(make_engine("sqlite:///var/aggregator.db"), Path("/backup/agg.db"))  # doctest: +SKIP
 """
@@ -346,22 +346,73 @@ def _sha256(path: Path) -> str:
 
 
 EXPORT_BATCH = 400  # events per ingest transaction (as a kiosk sends them)
+SHOWN_BAD_LINES = 100  # lines of an export refused, listed in the command's answer
 
 
 def import_kiosk_export(engine: Engine, folder: Path, settings) -> dict:
     """Ingest the events of a kiosk's USB export (``kiosk export``) as if it had sent them.
 
-    The manifest's SHA-256 of events.jsonl must match. The device must be enrolled; a revoked
-    one's export is taken in too (a dead kiosk is revoked, and its export is how its last
-    ratings arrive), with its ratings recorded after the revocation flagged
+    The manifest must be signed with the device's Ed25519 key as the server stores it (the
+    signature covers the whole manifest, the SHA-256 of events.jsonl with it) and that
+    SHA-256 must match: an export edited on the way is refused as a whole. The device must be
+    enrolled; a revoked one's export is taken in too (a dead kiosk is revoked, and its export
+    is how its last ratings arrive), with its ratings recorded after the revocation flagged
     ``after_revocation`` (``ingest.ingest_batch``). Events the server holds already come back
-    as duplicates.
+    as duplicates. A line that is no event (a damaged row of a salvaged database) is counted
+    as rejected, kept in the quarantine table and listed under ``bad_lines``; the other
+    lines are taken in.
     """
+    from . import constants as C
     from .ingest import ingest_batch
     from .schema import devices
-    from .validation import check_shape
 
     manifest_path = folder / "manifest.json"
+    manifest = _export_manifest(folder, manifest_path)
+    jsonl = folder / "events.jsonl"
+    want = manifest["files"].get("events.jsonl")
+    if not jsonl.is_file() or _sha256(jsonl) != want:
+        raise BackupError(f"{jsonl}: missing or its SHA-256 differs from the manifest (the "
+                          "export was cut or edited)")
+    with engine.connect() as conn:
+        device = conn.execute(select(devices).where(devices.c.id == manifest["device_id"])) \
+            .mappings().first()
+    if device is None:
+        raise BackupError(f"device {manifest['device_id']!r} of this export is not enrolled")
+    _check_export_signature(manifest, manifest_path, device)
+    device = dict(device) | {"skew_s": device["last_skew_s"] or 0.0}
+    events, bad = _export_events(jsonl)
+    counts: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for k in range(0, len(events), EXPORT_BATCH):
+        doc = {"protocol": 1, "device_id": device["id"], "batch_id": str(uuid.uuid4()),
+               "events": events[k:k + EXPORT_BATCH]}
+        # export: dated by the clocks of the boots measured while the kiosk was online
+        answer = ingest_batch(engine, device, doc, utcnow(), settings,
+                              revoked_at=device["revoked_at"], export=True)
+        for r in answer["results"]:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+            if r.get("reason"):
+                reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+    if bad:
+        _quarantine_lines(engine, device["id"], bad)
+        counts[C.ST_REJECTED] = counts.get(C.ST_REJECTED, 0) + len(bad)
+    out = {"device_id": device["id"], "events": len(events) + len(bad), "results": counts,
+           "chain_ok_on_kiosk": manifest.get("chain_ok")}
+    if bad:
+        out["bad_line_count"] = len(bad)   # the first SHOWN_BAD_LINES listed
+        out["bad_lines"] = [{"line": b["line"], "reason": b["reason"]}
+                            for b in bad[:SHOWN_BAD_LINES]]
+    if reasons:   # the most frequent first: what a person fixes first
+        out["rejected_reasons"] = dict(sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
+    if device["revoked_at"] is not None:
+        out["revoked_at"] = device["revoked_at"].isoformat()
+        with engine.connect() as conn:
+            out["flagged_after_revocation"] = _after_revocation(conn, device["id"])
+    return out
+
+
+def _export_manifest(folder: Path, manifest_path: Path) -> dict:
+    """The manifest of the export in ``folder``; BackupError saying what is wrong with it."""
     inside = sorted(p.name for p in folder.glob("kiosk-export-*") if (p / "manifest.json").is_file()) \
         if folder.is_dir() and not manifest_path.exists() else []
     if inside:   # the stick's root, where `kiosk export` makes its folders
@@ -371,6 +422,9 @@ def import_kiosk_export(engine: Engine, folder: Path, settings) -> dict:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BackupError(f"{manifest_path}: not a kiosk export manifest ({exc})") from None
+    except RecursionError:   # "[[[[…": a traceback
+        raise BackupError(f"{manifest_path}: not a kiosk export manifest (nested too deeply)") \
+            from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict) \
             or not isinstance(manifest.get("device_id"), str):
         raise BackupError(f"{manifest_path}: not a kiosk export manifest (an object with "
@@ -378,51 +432,129 @@ def import_kiosk_export(engine: Engine, folder: Path, settings) -> dict:
     if manifest.get("format") != "csk-export-1":
         raise BackupError(f"{manifest_path}: format {manifest.get('format')!r} is not "
                           "'csk-export-1'")
-    jsonl = folder / "events.jsonl"
-    want = (manifest.get("files") or {}).get("events.jsonl")
-    if not jsonl.is_file() or _sha256(jsonl) != want:
-        raise BackupError(f"{jsonl}: missing or its SHA-256 differs from the manifest (the "
-                          "export was cut or edited)")
-    with engine.connect() as conn:
-        device = conn.execute(select(devices).where(devices.c.id == manifest["device_id"])) \
-            .mappings().first()
-    if device is None:
-        raise BackupError(f"device {manifest['device_id']!r} of this export is not enrolled")
-    device = dict(device) | {"skew_s": device["last_skew_s"] or 0.0}
-    events = []
+    return manifest
+
+
+_EXPORT_AGAIN = ("Update the kiosk and export again (on the kiosk's technician screen, or "
+                 "`kiosk export --db` on its disk, whose data folder holds its key): the kiosk "
+                 "keeps its ratings until the server acknowledges them, so nothing is lost")
+
+
+def _check_export_signature(manifest: dict, manifest_path: Path, device) -> None:
+    """BackupError unless ``manifest`` is signed with the key ``device`` is enrolled with.
+
+    A SHA-256 anyone can recompute: an export whose events were edited (bad ratings turned
+    good) with the hashes and the manifest recomputed was taken in, and the kiosk's real
+    events came back as conflicts later. Someone holding the kiosk's own disk holds its key
+    too; the signature says the export is the kiosk's as it wrote it, nothing more."""
+    import base64
+    import binascii
+
+    from nacl.exceptions import BadSignatureError
+
+    from sync.credentials import export_signing_string
+
+    from .auth import load_public_key
+
+    signature = manifest.get("signature")
+    if signature is None:
+        why = manifest.get("unsigned_because")
+        why = (f"the kiosk said: {why}" if isinstance(why, str) and why else
+               "made by a kiosk version from before exports were signed")
+        raise BackupError(f"{manifest_path}: not signed with the kiosk's device key ({why}), "
+                          "so an edited copy cannot be told from it; refused, nothing was "
+                          f"imported. {_EXPORT_AGAIN}")
+    try:
+        raw = base64.b64decode(signature, validate=True) if isinstance(signature, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 64:
+        raise BackupError(f"{manifest_path}: signature {str(signature)[:40]!r} is not a base64 "
+                          "Ed25519 signature; refused, nothing was imported")
+    try:
+        key = load_public_key(device["public_key"])
+    except ValueError as exc:
+        raise BackupError(f"device {device['id']!r}: the public key the server stores for it "
+                          f"is unusable ({exc}); enrol the kiosk again, then export again") \
+            from None
+    try:
+        key.verify(export_signing_string(manifest), raw)
+    except (ValueError, RecursionError) as exc:   # a value JSON cannot write back
+        raise BackupError(f"{manifest_path}: not a kiosk export manifest ({exc})") from None
+    except BadSignatureError:
+        raise BackupError(
+            f"{manifest_path}: its signature does not verify with the key device "
+            f"{device['id']!r} is enrolled with: the export was changed after the kiosk wrote "
+            "it, or it was signed with the key the kiosk had before it was enrolled again; "
+            f"refused, nothing was imported. {_EXPORT_AGAIN}") from None
+
+
+def _export_events(jsonl: Path) -> tuple[list[dict], list[dict]]:
+    """(the events of events.jsonl, the lines that are none: line number, reason, text)."""
+    from .validation import check_shape
+
+    events: list[dict] = []
+    bad: list[dict] = []
     with open(jsonl, "rb") as fh:
         for number, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
+            where = f"events.jsonl line {number}"
+            ev, why = None, None
             try:
                 ev = json.loads(raw.decode("utf-8"))
+                if not isinstance(ev, dict):
+                    why = f"{where}: not a JSON object"
+                else:
+                    ev.pop("acked_at", None)
+                    ev.pop("quarantine", None)
+                    check_shape(ev, where)
             except (UnicodeDecodeError, ValueError) as exc:
-                raise BackupError(f"{jsonl} line {number}: not a JSON event ({exc})") from None
-            if not isinstance(ev, dict):
-                raise BackupError(f"{jsonl} line {number}: not a JSON object")
-            ev.pop("acked_at", None)
-            ev.pop("quarantine", None)
-            try:
-                check_shape(ev, f"events.jsonl line {number}")
+                why = f"{where}: not a JSON event ({exc})"
+            except RecursionError:
+                why = f"{where}: not a JSON event (nested too deeply)"
             except AggregatorError as exc:
-                raise BackupError(f"{jsonl}: {exc.detail}") from None
-            events.append(ev)
-    counts: dict[str, int] = {}
-    for k in range(0, len(events), EXPORT_BATCH):
-        doc = {"protocol": 1, "device_id": device["id"], "batch_id": str(uuid.uuid4()),
-               "events": events[k:k + EXPORT_BATCH]}
-        # export: dated by the clocks of the boots measured while the kiosk was online
-        answer = ingest_batch(engine, device, doc, utcnow(), settings,
-                              revoked_at=device["revoked_at"], export=True)
-        for r in answer["results"]:
-            counts[r["status"]] = counts.get(r["status"], 0) + 1
-    out = {"device_id": device["id"], "events": len(events), "results": counts,
-           "chain_ok_on_kiosk": manifest.get("chain_ok")}
-    if device["revoked_at"] is not None:
-        out["revoked_at"] = device["revoked_at"].isoformat()
-        with engine.connect() as conn:
-            out["flagged_after_revocation"] = _after_revocation(conn, device["id"])
-    return out
+                why = exc.detail
+            if why is None:
+                events.append(ev)
+            else:
+                # One damaged row of a salvaged database refused the whole export: the good
+                # events after it never arrived. It is kept in the quarantine table instead.
+                ident = ev.get("id") if isinstance(ev, dict) else None
+                bad.append({"line": number, "reason": why, "raw": raw,
+                            "id": ident if isinstance(ident, str) and len(ident) <= 200 else None})
+    return events, bad
+
+
+def _storable_text(text: str) -> str:
+    """Text any column holds (no lone surrogate, no NUL), as ``ingest`` stores refused events."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _quarantine_lines(engine: Engine, device_id: str, bad: list[dict]) -> None:
+    """Keep the refused lines of an export in the quarantine table, where the events normal
+    ingest refuses are kept; a line kept already (the export imported again) is not added."""
+    from . import constants as C
+    from .db import select_in, write
+    from .schema import quarantine
+
+    now, batch_id = utcnow(), str(uuid.uuid4())
+    rows = [{"event_id": _storable_text(b["id"]) if b["id"] is not None else None,
+             "device_id": device_id, "batch_id": batch_id, "status": C.ST_REJECTED,
+             "reason": _storable_text(b["reason"]),
+             "event": _storable_text(b["raw"].decode("utf-8", "backslashreplace").rstrip("\r\n")),
+             "received_at": now} for b in bad]
+    with write(engine) as conn:
+        seen = {tuple(r) for r in select_in(
+            conn, "SELECT reason, event FROM quarantine WHERE device_id = ? AND reason {in}",
+            sorted({r["reason"] for r in rows}), (device_id,))}
+        new = []
+        for row in rows:
+            if (row["reason"], row["event"]) not in seen:
+                seen.add((row["reason"], row["event"]))
+                new.append(row)
+        if new:
+            conn.execute(quarantine.insert(), new)
 
 
 def _after_revocation(conn, device_id: str) -> int:

@@ -382,6 +382,20 @@ def cmd_import_export(args) -> int:
 
     out = backup.import_kiosk_export(_engine(args), Path(args.folder), Settings.from_env())
     print(json.dumps(out, ensure_ascii=False))
+    bad = out.get("bad_lines", [])
+    for line in bad[:10]:   # each is kept in the quarantine table
+        print(f"aggregator import-kiosk-export: {line['reason']}; kept in the quarantine "
+              "table", file=sys.stderr)
+    if out.get("bad_line_count", 0) > 10:
+        print(f"aggregator import-kiosk-export: and {out['bad_line_count'] - 10} more lines "
+              "(each in the quarantine table, with its reason)", file=sys.stderr)
+    taken = out["results"].get("accepted", 0) + out["results"].get("duplicate", 0)
+    if out["events"] and not taken:
+        # Every event rejected (a wrong device id, a damaged export) said rc 0, as a success.
+        why = next(iter(out.get("rejected_reasons") or {}), None) or (bad[0]["reason"] if bad else "")
+        print(f"aggregator import-kiosk-export: none of the {out['events']} events of "
+              f"{args.folder} was taken in" + (f" (e.g. {why})" if why else ""), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -547,7 +561,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true",
                    help="replace a database that already holds ratings")
     c = command("import-kiosk-export", cmd_import_export, "take in a kiosk's USB export "
-                "(events it may never have sent); known events count as duplicates")
+                "(events it may never have sent), signed with the device's key; known events "
+                "count as duplicates; exit 1 when none was taken in")
     c.add_argument("folder", help="the kiosk-export-… folder with manifest.json")
     c = command("export-ratings", cmd_export_ratings, "write every rating of some local days "
                 "(all units, one region or one unit) to a CSV or XLSX file for the 好差评 "

@@ -178,6 +178,7 @@ class KioskApp(App):
     award = ObjectProperty({})   # the window's rotating award (流动红旗) from the pulled config
     technician_mode = BooleanProperty(False)
     settings_version = NumericProperty(0)   # bumps when a technician setting changed
+    enrolling = BooleanProperty(False)   # an enrolment runs: the panel's Enrol button is off
 
     def __init__(self, cfg: Any, store: Any, flow: Any, *, sync_worker: Any = None,
                  sync_status: Callable[[], dict[str, Any]] | None = None,
@@ -226,6 +227,9 @@ class KioskApp(App):
         self._invite_server: Any = None
         self._allow_close = False
         self._seen_error: str | None = flow.last_error
+        # The store and how many corrupt databases it had moved aside when last looked at
+        # (``_follow_store``).
+        self._seen_store: tuple[Any, int] = (store, getattr(store, "recoveries", 0))
         self._panel: Any = None
         self._handler = _KeepRunning(self)
         self.frames_since_tap = 0
@@ -454,6 +458,7 @@ class KioskApp(App):
         except Exception:
             log.exception("flow tick failed")
             self.show_problem()
+        self._follow_store()
         self.show_state()
         # The staff panel (pause, sign out) closes when left alone like the rating screens:
         # it stayed open for anyone at the counter to press.
@@ -482,8 +487,33 @@ class KioskApp(App):
             log.exception("%s failed", getattr(fn, "__name__", fn))
             self.show_problem()
         finally:
+            self._follow_store()
             self.show_state()
         return None
+
+    def _follow_store(self) -> None:
+        """When the store moved its database aside as corrupt while the app ran and records
+        in a new one (kiosk/store.py, ``RatingStore._recover``), the sync worker follows: the
+        old one, whose own connection reads the file moved aside, is asked to stop (without
+        waiting for an upload in flight) and a new one is started on the new database, as
+        kiosk/store_recovery.py does when the database opens again. Without it the worker
+        kept uploading from the moved file and never sent a rating of the new stream."""
+        store = self.store
+        recoveries = getattr(store, "recoveries", 0)
+        seen_store, seen = self._seen_store
+        self._seen_store = (store, recoveries)
+        if store is not seen_store or recoveries == seen:
+            return   # the same database; or a store swapped in, which starts its own worker
+        log.warning("the kiosk database was moved aside as corrupt; the sync worker starts "
+                    "again on the new one")
+        old = self.sync_worker
+        if old is not None:
+            try:
+                old.stop(timeout=0)
+            except Exception:
+                log.exception("the old sync worker did not stop")
+        if not self._new_worker() and old is not None:
+            log.error("no sync worker for the new kiosk database; its ratings stay on the kiosk")
 
     def _notify_sync(self) -> None:
         if self.sync_worker is not None:
@@ -758,8 +788,16 @@ class KioskApp(App):
         threading.Thread(target=run, name=f"kiosk-{what}", daemon=True).start()
 
     def technician_enrol(self, url: str, code: str) -> None:
+        """Enrol this kiosk in the background; a tap while an enrolment runs is ignored.
+
+        A double tap sent two enrolments with the same code and two keys: one was accepted
+        and saved its key, the other got 410 code_used, and when that one ended last the
+        panel said "this code was already used" of a kiosk that was enrolled."""
         if self.on_enrol is None:
             self._tech_say(self.tr("tech.unavailable"))
+            return
+        if self.enrolling:
+            log.info("enrolment already running: tap ignored")
             return
         url, code = url.strip(), code.strip()
 
@@ -769,7 +807,16 @@ class KioskApp(App):
                 detail = self.tr(f"tech.enrol_{problem}", url=url)
             return ok, detail
 
-        self._in_background(self.tr("tech.enrol"), enrol, self._enrolled)
+        def ended(ok: bool) -> None:
+            self.enrolling = False
+            self._enrolled(ok)
+
+        self.enrolling = True
+        try:
+            self._in_background(self.tr("tech.enrol"), enrol, ended)
+        except Exception:   # no thread to run it: the button works again
+            self.enrolling = False
+            raise
 
     def _enrolled(self, ok: bool) -> None:
         """After a successful enrolment: show the pulled config and start syncing at once."""
@@ -792,25 +839,61 @@ class KioskApp(App):
         self._in_background(self.tr("tech.export"), lambda: self.on_export(path), recorded)
 
     def _export_default(self, path: str) -> tuple[bool, str]:
-        """Export with the thread's own store instance (one connection per thread)."""
-        from .export import export_events, usb_folder_problem
+        """Export with the thread's own store instance (one connection per thread), then each
+        database moved aside as corrupt beside it, each into its own folder: the old
+        stream's thanked but unsent ratings stayed on the kiosk's disk. Signed with the
+        device key; ok once the store's own export is written (what the panel says names
+        each moved-aside database that was not)."""
+        from . import export
         from .store import RatingStore
 
-        problem = usb_folder_problem(path, self.store.path.parent)
+        problem = export.usb_folder_problem(path, self.store.path.parent)
         if problem:
             code, detail = problem
             log.info("export refused: %s", detail)
             return False, self.tr(f"tech.export_{code}", path=path)
+        creds, unsigned_because = export.device_credentials(self.store.path.parent)
         store = RatingStore(self.store.path, check=False)
         try:
-            folder = export_events(store, Path(path), app_version=__version__)
+            folder = export.export_events(store, Path(path), app_version=__version__,
+                                          credentials=creds, unsigned_because=unsigned_because)
+            said = [str(folder)]
+            said += [self._export_moved(moved, path, store, creds, unsigned_because)
+                     for moved in export.moved_aside_files(self.store.path)]
         except OSError as exc:
             # the panel says it in its own language; the English detail is for the log
             log.error("export to %s failed: %s", path, exc)
             return False, self._export_problem(exc, path)
         finally:
             store.close()
-        return True, str(folder)
+        if creds is None:
+            log.warning("the USB export is not signed: %s", unsigned_because)
+            said.append(self.tr("tech.export_unsigned"))
+        said.append(self.tr("tech.export_personal"))
+        return True, "\n".join(said)
+
+    def _export_moved(self, moved: Path, path: str, live: Any, creds: Any,
+                      unsigned_because: str) -> str:
+        """Export the moved-aside database ``moved`` as `kiosk export --db` does; what the
+        panel says about it."""
+        import json
+        import sqlite3
+
+        from . import export
+
+        try:
+            folder = export.export_moved_aside(
+                moved, Path(path), app_version=__version__, credentials=creds,
+                unsigned_because=unsigned_because, live_events=live.iter_events)
+        except (StoreError, sqlite3.DatabaseError) as exc:   # nothing readable, or no ids
+            log.error("the moved-aside database %s was not exported: %s", moved, exc)
+            return self.tr("tech.export_moved_unreadable", file=moved.name)
+        except OSError as exc:
+            log.error("export of %s to %s failed: %s", moved, path, exc)
+            return self.tr("tech.export_moved_failed", file=moved.name,
+                           problem=self._export_problem(exc, path))
+        count = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["count"]
+        return self.tr("tech.export_moved", file=moved.name, count=count, folder=folder.name)
 
     def _export_problem(self, exc: OSError, path: str) -> str:
         """What the technician panel says about a failed USB export (it showed

@@ -10,10 +10,8 @@ import getpass
 import json
 import logging
 import re
-import shutil
 import sqlite3
 import sys
-import tempfile
 from pathlib import Path
 
 from . import __version__
@@ -51,7 +49,13 @@ def _parser() -> argparse.ArgumentParser:
                                      "not read with --db)")
     ex.add_argument("--to", required=True, help="target folder, e.g. the USB stick's mount point")
     ex.add_argument("--db", help="export this database file instead (e.g. one moved aside as "
-                                 "corrupt, or a dead kiosk's on another machine)")
+                                 "corrupt, or a dead kiosk's on another machine); signed with "
+                                 "the device key in its folder")
+    ex.add_argument("--device-id", help="with --db: the device id its events were made with, "
+                                        "when its meta table is damaged and the kiosk's files "
+                                        "beside it do not tell")
+    ex.add_argument("--stream-id", help="with --db: likewise, its stream id (the server's "
+                                        "db_recovered alert names the old stream)")
 
     sp = sub.add_parser("set-pin", help="set the technician PIN (or a staff member's) in the config file")
     sp.add_argument("--config", default=DEFAULT_CONFIG)
@@ -205,9 +209,44 @@ def cmd_status(args) -> int:
     return 0
 
 
-def cmd_export(args) -> int:
-    from .export import export_events
+def _live_events(db: Path):
+    """A callable giving the events of the live kiosk database beside the moved-aside file
+    ``db`` (``kiosk.db`` beside ``kiosk.db.corrupt-…``), read without writing a byte; None
+    when there is none."""
+    from .export import MOVED_ASIDE
     from .store import RatingStore
+
+    if MOVED_ASIDE not in db.name:
+        return None
+    live = db.with_name(db.name.split(MOVED_ASIDE, 1)[0])
+    if not live.is_file():
+        return None
+
+    def events():
+        store = RatingStore.read_only_view(live, StoreError(f"{live}: read for an export"))
+        try:
+            yield from store.iter_events()
+        finally:
+            store.close()
+
+    return events
+
+
+def _export_credentials(args, path: Path):
+    """(credential, why there is none) to sign the export of ``path`` with: the kiosk's own,
+    in the database's folder (a dead kiosk's disk holds both), else in the data folder of the
+    --config given with --db."""
+    from .export import device_credentials
+
+    creds, why = device_credentials(Path(args.db).parent if args.db else path.parent)
+    if creds is None and args.db and args.config:
+        creds, why_there = device_credentials(data_dir(load_config(args.config)))
+        why = "" if creds is not None else f"{why}; {why_there}"
+    return creds, why
+
+
+def cmd_export(args) -> int:
+    from .export import export_events, export_moved_aside, open_for_export
 
     # A database given with --db is all the command needs: a technician's laptop reading a
     # dead kiosk's file has no kiosk config, and "config.yaml: no such file" stopped it.
@@ -219,50 +258,43 @@ def cmd_export(args) -> int:
     if problem:
         print(f"kiosk: {problem}", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory(prefix="kiosk-export-") as scratch:
+    if (args.device_id or args.stream_id) and not args.db:
+        print("kiosk: --device-id and --stream-id are for a file given with --db (one whose "
+              "meta table is damaged)", file=sys.stderr)
+        return 2
+    creds, unsigned_because = _export_credentials(args, path)
+    try:
         if args.db:
-            # A file given with --db (a database moved aside as corrupt) is evidence: read a
-            # copy, so that opening it touches neither the file nor the live kiosk's
-            # device.json beside it (which would otherwise take the old stream id).
-            copy = Path(scratch) / "kiosk.db"
-            shutil.copyfile(path, copy)
-            for suffix in ("-wal",):
-                side = path.with_name(path.name + suffix)
-                if side.exists():
-                    shutil.copyfile(side, copy.with_name(copy.name + suffix))
-            path = copy
-        shown = args.db or path   # named as given, not as the scratch copy read
-        try:
-            store = RatingStore(path, check=False)
-        except (StoreError, sqlite3.DatabaseError) as exc:
-            # A damaged file (docs/kiosk-store.md): read what can still be read from it.
-            reason = str(exc).split(": ", 1)[-1] if isinstance(exc, StoreError) else str(exc)
-            store = RatingStore.read_only_view(path, StoreError(f"{shown}: {reason}"), damaged=True)
-            if not store.readable:
+            # A file given with --db (a database moved aside as corrupt) is read from a copy,
+            # with the ids its events were made with (its meta table may be damaged).
+            folder = export_moved_aside(path, Path(args.to), app_version=__version__,
+                                        credentials=creds, unsigned_because=unsigned_because,
+                                        live_events=_live_events(path),
+                                        device_id=args.device_id, stream_id=args.stream_id)
+        else:
+            store = open_for_export(path, path)
+            try:
+                problem = _unreadable_in_place(store, path)
+                if problem:
+                    print(f"kiosk: {problem}", file=sys.stderr)
+                    return 1
+                folder = export_events(store, Path(args.to), app_version=__version__,
+                                       credentials=creds, unsigned_because=unsigned_because)
+            finally:
                 store.close()
-                print(f"kiosk: {shown}: {reason}", file=sys.stderr)
-                return 1
-        try:
-            problem = _unreadable_in_place(store, Path(shown))
-            if problem:
-                print(f"kiosk: {problem}", file=sys.stderr)
-                return 1
-            folder = export_events(store, Path(args.to), app_version=__version__)
-        except StoreError as exc:   # nothing at all could be read
-            print(f"kiosk: {shown}: {str(exc).split(': ', 1)[-1]}", file=sys.stderr)
-            return 1
-        except sqlite3.DatabaseError as exc:
-            print(f"kiosk: {shown}: cannot be read: {exc}; nothing was exported", file=sys.stderr)
-            return 1
-        except FileNotFoundError as exc:
-            print(f"kiosk: {exc}", file=sys.stderr)
-            return 1
-        except OSError as exc:
-            print(f"kiosk: cannot write the export to {args.to}: {exc.strerror or exc}; nothing "
-                  "was left there", file=sys.stderr)
-            return 1
-        finally:
-            store.close()
+    except StoreError as exc:   # nothing at all could be read, or whose events they are
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:
+        print(f"kiosk: {path}: cannot be read: {exc}; nothing was exported", file=sys.stderr)
+        return 1
+    except FileNotFoundError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"kiosk: cannot write the export to {args.to}: {exc.strerror or exc}; nothing "
+              "was left there", file=sys.stderr)
+        return 1
     from .export import describe_ranges
 
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -274,6 +306,12 @@ def cmd_export(args) -> int:
              "manifest.json)" if unread else "")
           + (f"; the rows after seq {manifest['unreadable_after_seq']} could not be read "
              "(how many is unknown)" if manifest["unreadable_after_seq"] is not None else ""))
+    if manifest["signature"] is None:
+        print(f"kiosk: warning: the export is not signed ({manifest['unsigned_because']}): the "
+              "server refuses to import an unsigned export; enrol the kiosk, or export on the "
+              "kiosk itself (its data folder holds its key)", file=sys.stderr)
+    print("the stick holds citizens' phone numbers (events.jsonl): personal data; keep it "
+          "locked away and wipe the export once the server has taken it in")
     return 0
 
 

@@ -1,11 +1,17 @@
 """Export every event of a kiosk to a folder (a USB stick): JSON Lines, CSV and a manifest.
 
 The manifest carries the sequence range, the chain head, where the chain starts (the last
-event retention deleted) and a SHA-256 of each file, so the receiving office can check that
-nothing was cut or edited on the way. A damaged database is exported as far as it can be read:
-the manifest counts the rows that could not be (``unreadable_count``) and gives their seqs.
+event retention deleted) and a SHA-256 of each file, and is signed with the device's Ed25519
+key (``sync.credentials.export_signing_string``), so the server can check that nothing was cut
+or edited on the way: anyone can recompute a SHA-256, only the kiosk's key signs. A damaged
+database is exported as far as it can be read: the manifest counts the rows that could not be
+(``unreadable_count``) and gives their seqs.
 
->>> folder = export_events(store, Path("/media/usb"))   # doctest: +SKIP
+events.jsonl holds every event whole, the callback phone numbers of bad ratings included (the
+server needs them); events.csv, for a person to look at, leaves the phone numbers out.
+
+>>> creds, why_not = device_credentials(data_dir)                           # doctest: +SKIP
+>>> folder = export_events(store, Path("/media/usb"), credentials=creds)   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -13,16 +19,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from sync.protocol import GENESIS_HASH, event_hash
 
 from .errors import StoreError
+
+log = logging.getLogger(__name__)
 
 CSV_COLUMNS = (
     "seq", "id", "type", "device_time", "level", "stars", "staff_id", "flags",
@@ -39,8 +49,13 @@ def _fsync_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Payload fields left out of events.csv: a citizen's callback number (a follow-up's ``phone``),
+# printed in plain text a second time on a stick that leaves the hall. events.jsonl keeps it.
+CSV_LEFT_OUT = ("phone",)
+
+
 def _csv_row(event: dict[str, Any]) -> list[Any]:
-    payload = event["payload"]
+    payload = {k: v for k, v in event["payload"].items() if k not in CSV_LEFT_OUT}
     return [
         event["seq"], event["id"], event["type"], event["device_time"],
         payload.get("level", ""), payload.get("stars", ""), payload.get("staff_id", ""),
@@ -75,13 +90,41 @@ def usb_folder_problem(path: str, data_dir: Path) -> tuple[str, str] | None:
     return None
 
 
-def export_events(store: Any, to_dir: Path, *, app_version: str = "") -> Path:
-    """Write all events of ``store`` into a new folder under ``to_dir``; return the folder."""
+def device_credentials(directory: Path) -> tuple[Any | None, str]:
+    """(the device credential in the kiosk data folder ``directory``, "") to sign an export
+    with, or (None, why there is none)."""
+    from sync.credentials import Credentials
+    from sync.errors import CredentialsError, NotEnrolled
+
+    try:
+        return Credentials.load(directory), ""
+    except NotEnrolled:
+        return None, f"no device credential in {directory} (the kiosk was never enrolled)"
+    except CredentialsError as exc:
+        return None, str(exc)
+
+
+def export_events(store: Any, to_dir: Path, *, app_version: str = "", credentials: Any = None,
+                  unsigned_because: str = "no device credential given", label: str = "") -> Path:
+    """Write all events of ``store`` into a new folder under ``to_dir``; return the folder.
+
+    ``credentials`` (``sync.credentials.Credentials`` of the store's device) signs the
+    manifest; without them the manifest says why not (``unsigned_because``), and the server
+    refuses to take such an export in. ``label`` ends the folder's name.
+    """
     to_dir = Path(to_dir)
+    missing = [name for name in ("device_id", "stream_id") if not getattr(store, name, "")]
+    if missing:
+        # Events under device '' were refused by the server ("not enrolled"), and with the id
+        # set by hand every one was rejected: the hash of each covers both ids.
+        raise StoreError(f"{store.path}: its {' and '.join(n.replace('_', ' ') for n in missing)} "
+                         "cannot be read (its meta table is damaged?); an export without them "
+                         "cannot be taken in by the server")
     if not to_dir.is_dir():
         raise FileNotFoundError(f"export target {to_dir} is not a folder (is the USB stick mounted?)")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    folder = to_dir / f"kiosk-export-{store.device_id[:8]}-{stamp}"
+    name = f"kiosk-export-{store.device_id[:8]}-{stamp}{label}"
+    folder = to_dir / name
     n = 1
     while True:   # two exports in the same second: the second failed with FileExistsError
         try:
@@ -89,9 +132,9 @@ def export_events(store: Any, to_dir: Path, *, app_version: str = "") -> Path:
             break
         except FileExistsError:
             n += 1
-            folder = to_dir / f"kiosk-export-{store.device_id[:8]}-{stamp}-{n}"
+            folder = to_dir / f"{name}-{n}"
     try:
-        return _write(store, folder, app_version)
+        return _write(store, folder, app_version, credentials, unsigned_because)
     except BaseException:
         # A full stick left a cut events.jsonl and no manifest behind, which looks like an
         # export; nothing half-written stays.
@@ -123,7 +166,8 @@ def _chain_start(store: Any) -> tuple[int, str]:
         return 0, GENESIS_HASH
 
 
-def _write(store: Any, folder: Path, app_version: str) -> Path:
+def _write(store: Any, folder: Path, app_version: str, credentials: Any,
+           unsigned_because: str) -> Path:
     first = last = None
     count = 0
     start_seq, start_hash = _chain_start(store)
@@ -176,7 +220,170 @@ def _write(store: Any, folder: Path, app_version: str) -> Path:
         "unreadable_after_seq": after,
         "files": {p.name: _fsync_file(p) for p in (jsonl, csv_path)},
     }
+    _sign(manifest, credentials, unsigned_because)
     manifest_path = folder / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     _fsync_file(manifest_path)
     return folder
+
+
+def _sign(manifest: dict[str, Any], credentials: Any, unsigned_because: str) -> None:
+    """Sign ``manifest`` with the device's key (``signature``), or say why it is not signed.
+
+    Only the SHA-256 of the files was there to check: an export whose events were edited
+    (bad ratings turned good) with the hashes and the manifest recomputed was taken in, and
+    the kiosk's real events later came back as conflicts."""
+    from sync.credentials import export_signing_string
+
+    if credentials is not None and credentials.device_id != manifest["device_id"]:
+        unsigned_because = (f"the device credential is device {credentials.device_id!r}'s, "
+                            f"not {manifest['device_id']!r}'s")
+        credentials = None
+    if credentials is None:
+        manifest["unsigned_because"] = unsigned_because
+        manifest["signature"] = None
+        return
+    manifest["signature"] = credentials.sign(export_signing_string(manifest))
+
+
+# ------------------------------------------------------------ a database file moved aside
+MOVED_ASIDE = ".corrupt-"
+IDENTITY_SAMPLE = 50   # events whose hashes tell which device and stream ids they were made with
+
+
+def moved_aside_files(db_path: Path) -> list[Path]:
+    """The databases the store at ``db_path`` moved aside as corrupt (``kiosk.db.corrupt-…``,
+    not their -wal/-shm), oldest name first."""
+    return sorted(p for p in Path(db_path).parent.glob(f"{Path(db_path).name}{MOVED_ASIDE}*")
+                  if not p.name.endswith(("-wal", "-shm", "-journal")) and p.is_file())
+
+
+def open_for_export(path: Path, shown: Any) -> Any:
+    """A store reading the kiosk database ``path`` (named ``shown`` in messages); a damaged
+    file is read as far as it can be (docs/kiosk-store.md). StoreError when nothing can be."""
+    from .store import RatingStore
+
+    try:
+        return RatingStore(path, check=False)
+    except (StoreError, sqlite3.DatabaseError) as exc:
+        reason = str(exc).split(": ", 1)[-1] if isinstance(exc, StoreError) else str(exc)
+        store = RatingStore.read_only_view(path, StoreError(f"{shown}: {reason}"), damaged=True)
+        if not store.readable:
+            store.close()
+            raise StoreError(f"{shown}: {reason}") from None
+        return store
+
+
+def recovered_streams(events: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """{name of a moved-aside file: the stream id it held} from a live store's events (its
+    ``db_recovered`` events name the file and the old stream)."""
+    found: dict[str, str] = {}
+    for event in events:
+        payload = event["payload"]
+        if event["type"] == "db_recovered" and isinstance(payload, dict) \
+                and isinstance(payload.get("moved_to"), str) and payload.get("old_stream_id"):
+            found[Path(payload["moved_to"]).name] = str(payload["old_stream_id"])
+    return found
+
+
+def _hashed_with(sample: list[dict[str, Any]], device_id: str, stream_id: str) -> bool:
+    return any(event_hash(dict(ev, device_id=device_id, stream_id=stream_id), ev["prev_hash"])
+               == ev["hash"] for ev in sample)
+
+
+def settle_identity(store: Any, original: Path, *, credentials: Any = None,
+                    live_events: Any = None, device_id: str | None = None,
+                    stream_id: str | None = None) -> None:
+    """Give ``store``, the moved-aside database ``original`` (read from a copy), the device and
+    stream ids its events were made with when its meta table cannot tell them.
+
+    Each event's hash covers both ids, so a candidate is right when an event's hash comes out
+    with it. Device ids: the kiosk's credential and identity files beside ``original``.
+    Stream ids: the live store's ``db_recovered`` event naming ``original`` (``live_events``,
+    a callable giving the live store's events; read only when needed). ``device_id`` /
+    ``stream_id``: given by the technician (``kiosk export --device-id/--stream-id``), checked
+    the same way. StoreError naming what was tried when nothing fits.
+    """
+    from sync.credentials import enrolment_of
+
+    if store.device_id and store.stream_id and device_id is None and stream_id is None:
+        return   # the meta table was read
+    sample = []
+    for event in store.iter_events(unreadable=[]):
+        sample.append(event)
+        if len(sample) >= IDENTITY_SAMPLE:
+            break
+    folder = Path(original).parent
+    ident: dict[str, Any] = {}
+    try:
+        ident = json.loads((folder / "device.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    ident = ident if isinstance(ident, dict) else {}
+    devices = [device_id] if device_id is not None else [
+        store.device_id, (enrolment_of(folder) or {}).get("device_id"), ident.get("device_id"),
+        getattr(credentials, "device_id", None)]
+    streams = [stream_id] if stream_id is not None else [store.stream_id]
+    if stream_id is None and live_events is not None and (not store.stream_id or not sample):
+        try:
+            streams.append(recovered_streams(live_events()).get(Path(original).name))
+        except (StoreError, sqlite3.DatabaseError, ValueError) as exc:
+            log.warning("cannot read the live kiosk database for %s's stream id: %s",
+                        original, exc)
+    devices = list(dict.fromkeys(d for d in devices if isinstance(d, str) and d))
+    streams = list(dict.fromkeys(s for s in streams if isinstance(s, str) and s))
+    if not sample:   # nothing readable: the export says so; any ids do
+        store.device_id = store.device_id or (devices[0] if devices else "")
+        store.stream_id = store.stream_id or (streams[0] if streams else "")
+        return
+    for d in devices:
+        for s in streams:
+            if _hashed_with(sample, d, s):
+                if (d, s) != (store.device_id, store.stream_id):
+                    log.warning("%s: device id %s and stream id %s found from its events' "
+                                "hashes (its meta table is damaged)", original, d, s)
+                # the events read from here on carry these ids (RatingStore._event)
+                store.device_id, store.stream_id = d, s
+                return
+    tried = (f"device ids {', '.join(devices) or 'none found'}; stream ids "
+             f"{', '.join(streams) or 'none found'}")
+    raise StoreError(
+        f"{original}: cannot tell which device and stream its events belong to: its meta table "
+        f"cannot be read, and no id known for it matches its events' hashes ({tried}). Give "
+        "them with --device-id and --stream-id (the server's db_recovered alert for this kiosk "
+        "names the old stream)")
+
+
+def export_moved_aside(path: Path, to_dir: Path, *, app_version: str = "",
+                       credentials: Any = None, unsigned_because: str = "",
+                       live_events: Any = None, device_id: str | None = None,
+                       stream_id: str | None = None) -> Path:
+    """Export the database file ``path`` (one moved aside as corrupt, or a dead kiosk's) into
+    its own folder under ``to_dir``: read from a copy, as far as it can be read, with the ids
+    its events were made with (``settle_identity``). StoreError when nothing can be exported,
+    OSError when the copy or the stick cannot be written."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="kiosk-export-") as scratch:
+        # The file is evidence: read a copy, so that opening it touches neither the file nor
+        # the live kiosk's device.json beside it (which would otherwise take the old stream id).
+        copy = Path(scratch) / "kiosk.db"
+        try:
+            shutil.copyfile(path, copy)
+            side = path.with_name(path.name + "-wal")
+            if side.exists():
+                shutil.copyfile(side, copy.with_name(copy.name + "-wal"))
+        except OSError as exc:   # not the stick's fault: said as the stick being full
+            raise StoreError(f"{path}: cannot be copied to {scratch} to be read "
+                             f"({exc.strerror or exc}); free some space there or set TMPDIR "
+                             "to a folder with room") from None
+        store = open_for_export(copy, path)
+        try:
+            settle_identity(store, path, credentials=credentials, live_events=live_events,
+                            device_id=device_id, stream_id=stream_id)
+            return export_events(store, to_dir, app_version=app_version,
+                                 credentials=credentials, unsigned_because=unsigned_because,
+                                 label=f"-stream-{store.stream_id[:8]}")
+        except StoreError as exc:   # named by the file given, not by the scratch copy read
+            raise StoreError(f"{path}: {str(exc).split(': ', 1)[-1]}") from None
+        finally:
+            store.close()

@@ -183,6 +183,40 @@ def _busy(exc: sqlite3.DatabaseError) -> bool:
     return name.startswith(_BUSY_ERRORS) if name else "locked" in str(exc).lower()
 
 
+# SQLite's errors that say the file itself is damaged (SQLITE_CORRUPT and its extended codes:
+# "database disk image is malformed") or is not a database (SQLITE_NOTADB): a write that got
+# one gets it again at every try, so the app's store moves the file aside while it runs
+# (``RatingStore._recover``), as it does at start.
+_CORRUPT_ERRORS = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
+def _corrupt(exc: BaseException | None) -> bool:
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    name = getattr(exc, "sqlite_errorname", "")
+    if name:
+        return name.startswith(_CORRUPT_ERRORS)
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
+
+
+# What a new database takes over from one moved aside while the kiosk ran, as far as it can
+# still be read: the technician's settings made on the kiosk (kiosk/local_settings.py,
+# META_KEY) and the server's clock offset; and the last device config the server sent (so
+# that a restart before the next pull shows the roster and the pledges). Not the identity of
+# the old stream, nor its acknowledgements or retention anchor.
+_CARRIED_META = ("local_settings", META_CLOCK_OFFSET)
+
+
+def _empty_database() -> sqlite3.Connection:
+    """An empty database in memory with the schema (the migrations are plain SQL): every read
+    answers "nothing"."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    for migration in MIGRATIONS:
+        migration(conn)  # type: ignore[arg-type]
+    return conn
+
+
 def _boot_id() -> str:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -239,7 +273,12 @@ class RatingStore(SalvageReading):
 
     ``path`` is the database file; ``device.json`` beside it keeps the device id (made once)
     and the current stream id, so both survive a corrupt database being moved aside.
-    ``check=True`` (the app's main instance) runs an integrity check first.
+    ``check=True`` (the app's main instance) runs an integrity check first, and when a write
+    finds the database corrupt while the kiosk runs (SQLITE_CORRUPT, SQLITE_NOTADB) it moves
+    the file aside as at start, goes on in a new database with a new stream (its first event
+    ``db_recovered``) and makes the write there (``recoveries`` counts these moves, so the app
+    can start its sync worker on the new database). A reader (``check=False``: the sync
+    worker, an export) never moves the file.
 
     A disk too full to open the database for writing raises ``StoreFullError`` and leaves no
     file it made; with ``check=False`` (a reader: a USB export, ``kiosk status``) the store
@@ -257,6 +296,7 @@ class RatingStore(SalvageReading):
         boot_id: str | None = None,
     ) -> None:
         self._setup(path, clock, monotonic_ns, boot_id)
+        self._moves_aside = check   # the app's own store: it alone moves a corrupt file aside
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -308,6 +348,14 @@ class RatingStore(SalvageReading):
         # seq (how many is unknown) could not be read
         self.unreadable_after: int | None = None
         self.readable = True
+        self._moves_aside = False
+        self.recoveries = 0   # databases moved aside as corrupt while this store was open
+        # Why the new database that follows one moved aside could not be made yet (a full
+        # disk): every write tries again first (``_begin``).
+        self._lost: StoreError | None = None
+        self._recovering = False
+        self._file_id: tuple[int, int] | None = None
+        self._carried: tuple[dict[str, str], tuple | None] = ({}, None)
 
     def _open(self, check: bool) -> None:
         if check and self.path.exists():
@@ -318,6 +366,7 @@ class RatingStore(SalvageReading):
             self.conn = self._connect()
         except sqlite3.DatabaseError as exc:
             raise self._translate(exc, "opening the kiosk database") from exc
+        self._file_id = self._file_at_path()
         try:
             self._migrate()
             self.device_id, self.stream_id = self._identity()
@@ -372,10 +421,8 @@ class RatingStore(SalvageReading):
         self.readable = conn is not None
         if conn is None:
             # Nothing to read (a first start, an unreadable file): an empty database with the
-            # schema, so that every read answers "nothing" (the migrations are plain SQL).
-            conn = sqlite3.connect(":memory:", isolation_level=None)
-            for migration in MIGRATIONS:
-                migration(conn)  # type: ignore[arg-type]
+            # schema, so that every read answers "nothing".
+            conn = _empty_database()
         self.conn = conn
         ident: dict[str, str] = {}
         try:
@@ -544,6 +591,8 @@ class RatingStore(SalvageReading):
 
     # ------------------------------------------------------------ transactions
     def _begin(self) -> None:
+        if self._lost is not None:
+            self._make_new()   # the database moved aside has no successor yet: try again
         if self.read_only is not None:
             full = isinstance(self.read_only, StoreFullError)
             raise type(self.read_only)(
@@ -631,10 +680,121 @@ class RatingStore(SalvageReading):
     def record(self, type_: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Append one event durably and return it; raise StoreFullError / StoreError (also for
         a payload that cannot be stored: text with a lone surrogate, a value JSON cannot hold).
-        Whatever fails, the transaction is rolled back and the next record works."""
-        with self._transaction(f"recording a {type_} event"):
-            event = self._append(type_, dict(payload or {}))
-        return event
+        Whatever fails, the transaction is rolled back and the next record works. A database
+        found corrupt is moved aside first and the event recorded in the new one
+        (``_recover``)."""
+        payload = dict(payload or {})
+        return self._write_recovering(f"recording a {type_} event",
+                                      lambda: self._append(type_, payload))
+
+    def _write_recovering(self, doing: str, work: Callable[[], Any]) -> Any:
+        """``work()`` in one transaction (``_transaction``); when it finds the database
+        corrupt and the store moved it aside (``_recover``), ``work()`` once more in the new
+        database."""
+        try:
+            with self._transaction(doing):
+                return work()
+        except StoreError as exc:
+            if not self._recover(exc):
+                raise
+        with self._transaction(doing):
+            return work()
+
+    # ------------------------------------------------------- run-time recovery
+    def _recover(self, exc: StoreError) -> bool:
+        """A write failed with SQLITE_CORRUPT or SQLITE_NOTADB while the kiosk runs: move the
+        file aside and go on in a new database, as at start (``_open``); True when the new
+        database is open (the caller writes again), False when ``exc`` is not that (or the
+        file cannot be moved); raises why when the new database cannot be made yet (a full
+        disk: the next write tries again, ``_make_new``).
+
+        Every later tap got "please try again" until a restart: the quick check and the move
+        aside ran only at start, and the UI thread is not hung, so the watchdog never
+        restarted the kiosk. The file is renamed, never deleted or rewritten: its thanked
+        ratings are exported from it (``kiosk export --db``). A sync worker's connection (its
+        own ``RatingStore``) keeps reading the renamed file until the app replaces the worker;
+        SQLite sees the file moved and neither checkpoints it nor deletes its ``-wal`` and
+        ``-shm`` by name when that connection closes, so the new database's are safe.
+        """
+        cause = exc.__cause__
+        if not (self._moves_aside and not self._recovering and self._lost is None
+                and self.read_only is None and _corrupt(cause)):
+            return False
+        self._recovering = True
+        try:
+            error = f"{type(cause).__name__}: {cause}"
+            self._carried = self._readable_settings()
+            if self._file_at_path() != self._file_id:
+                # Not this connection's file any more (another instance moved it aside): the
+                # one there now is opened, checked, as at start.
+                moved = None
+            else:
+                try:
+                    moved = self._move_aside()
+                except OSError as move_exc:
+                    log.error("the kiosk database %s is corrupt (%s) and cannot be moved aside: "
+                              "%s", self.path, error, move_exc)
+                    return False
+            self.conn.close()   # after the rename: SQLite leaves the moved files as they are
+            self.recoveries += 1
+            self.recovered_from = None if moved is None else {"moved_to": str(moved),
+                                                               "error": error}
+            try:
+                self._make_new()
+            except StoreError as open_exc:   # what the tap is told: nothing was recorded
+                log.error("the corrupt kiosk database %s was moved aside to %s, but a new one "
+                          "cannot be made yet: %s", self.path, moved, open_exc)
+                raise
+            return True
+        finally:
+            self._recovering = False
+
+    def _make_new(self) -> None:
+        """Open the database that follows one moved aside while the kiosk ran (its first
+        event ``db_recovered``, written by ``_open``) and give it what is carried over
+        (``_CARRIED_META``). When it cannot be made (a full disk), the store reads as empty,
+        every write tries again first, and raises StoreError / StoreFullError meanwhile."""
+        self._lost = None
+        try:
+            self._open(check=self.recovered_from is None)
+        except StoreError as exc:
+            if self.recovered_from is not None and self.path.exists():
+                self._remove_unused()
+            self._lost = exc
+            self.conn = _empty_database()
+            raise
+        meta, config = self._carried
+        try:
+            with self._transaction("carrying the settings over to the new database"):
+                self.conn.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", meta.items())
+                if config is not None:
+                    self.conn.execute("INSERT OR IGNORE INTO device_config (id, etag, version, "
+                                      "body, applied_at) VALUES (1, ?, ?, ?, ?)", config)
+        except StoreError as exc:   # the kiosk records all the same; the server resends config
+            log.warning("could not carry the settings over to the new database: %s", exc)
+        self._carried = ({}, None)
+
+    def _readable_settings(self) -> tuple[dict[str, str], tuple | None]:
+        """What of ``_CARRIED_META`` and the device config the corrupt database still gives."""
+        meta: dict[str, str] = {}
+        config = None
+        try:
+            for key in _CARRIED_META:
+                row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+                if row is not None:
+                    meta[key] = row[0]
+            config = self.conn.execute(
+                "SELECT etag, version, body, applied_at FROM device_config WHERE id = 1").fetchone()
+        except sqlite3.DatabaseError as exc:
+            log.warning("settings in the corrupt database %s cannot be read: %s", self.path, exc)
+        return meta, config
+
+    def _file_at_path(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
 
     # ------------------------------------------------------------------ reading
     def _event(self, row: sqlite3.Row | tuple) -> dict[str, Any]:
@@ -953,8 +1113,7 @@ class RatingStore(SalvageReading):
     # ------------------------------------------------------------ meta, config
     def _write(self, sql: str, params: tuple) -> None:
         try:
-            with self._transaction("writing"):
-                self.conn.execute(sql, params)
+            self._write_recovering("writing", lambda: self.conn.execute(sql, params))
         except (UnicodeEncodeError, OverflowError) as exc:   # a value SQLite cannot bind
             raise StoreError(f"{self.path}: writing failed: a value cannot be stored ({exc}); "
                              "nothing was written") from exc

@@ -37,6 +37,10 @@ ENROLMENT_FILE = "enrolment.json"
 PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
 PEM_BEGIN, PEM_END = "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----"
 
+# What a kiosk signs for its USB export (``kiosk export``), told apart from a request's
+# signing string (``sync.protocol.signing_string`` starts "csk-v1").
+EXPORT_SIGNING_PREFIX = b"csk-export-1 manifest\n"
+
 
 def key_to_pem(seed: bytes) -> bytes:
     """PKCS#8 PEM of the Ed25519 private key whose 32-byte seed is ``seed``."""
@@ -144,6 +148,20 @@ class Credentials:
         return cls(device_id, key, server_url=info.get("server_url") or "",
                    window_id=info.get("window_id"), unit_id=info.get("unit_id"),
                    enrolled_at=info.get("enrolled_at"))
+
+
+def export_signing_string(manifest: dict[str, Any]) -> bytes:
+    """What the kiosk signs for its USB export and the server verifies (``aggregator
+    import-kiosk-export``): the manifest, every field but ``signature``, as canonical JSON
+    (sorted keys, no spaces, ASCII). The manifest holds the SHA-256 of events.jsonl, so the
+    signature covers every event; the ids, count, seq range and chain head are in it too.
+
+    ValueError or RecursionError for a manifest JSON cannot write back (NaN, nested too deep).
+    """
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    return EXPORT_SIGNING_PREFIX + json.dumps(
+        body, ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False
+    ).encode("ascii")
 
 
 def enrolment_of(directory: str | os.PathLike) -> dict[str, Any] | None:

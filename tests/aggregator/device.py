@@ -130,11 +130,16 @@ def enrolled(base_url: str, window_id: str, admin_token: str) -> Device:
     return kiosk
 
 
-def usb_export(folder, device_id: str, events: list) -> None:
-    """Write ``events`` as a kiosk's USB export (``kiosk export``) into the new ``folder``."""
+def usb_export(folder, device: "Device", events: list) -> None:
+    """Write ``events`` as ``device``'s USB export (``kiosk export``) into the new ``folder``,
+    its manifest signed with the device's key as the kiosk signs it."""
+    from sync.credentials import export_signing_string
+
     folder.mkdir()
     lines = "".join(json.dumps(ev, ensure_ascii=False) + "\n" for ev in events).encode()
     (folder / "events.jsonl").write_bytes(lines)
-    (folder / "manifest.json").write_text(json.dumps({
-        "format": "csk-export-1", "device_id": device_id,
-        "files": {"events.jsonl": hashlib.sha256(lines).hexdigest()}}))
+    manifest = {"format": "csk-export-1", "device_id": device.id,
+                "files": {"events.jsonl": hashlib.sha256(lines).hexdigest()}}
+    manifest["signature"] = base64.b64encode(
+        device.key.sign(export_signing_string(manifest)).signature).decode()
+    (folder / "manifest.json").write_text(json.dumps(manifest))

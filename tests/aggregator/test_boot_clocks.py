@@ -153,7 +153,7 @@ def test_a_revoked_kiosks_usb_export_is_dated_by_each_boots_clock(device, org_se
     assert r.status_code == 200, r.text
     b = _rating(device, "satisfied", "boot-B", -MONTH)  # recorded after the revocation
     folder = tmp_path / "export"
-    usb_export(folder, device.id, [a, b])
+    usb_export(folder, device, [a, b])
     out = import_kiosk_export(org_setup.engine, folder, org_setup.settings)
     assert out["results"] == {"accepted": 2} and out["flagged_after_revocation"] == 1
     with org_setup.engine.connect() as conn:
@@ -302,7 +302,7 @@ def test_a_usb_export_is_dated_by_the_recorded_reference(device, org_setup, tmp_
                       headers=org_setup.admin, json={}, timeout=10)
     assert r.status_code == 200, r.text
     folder = tmp_path / "export"
-    usb_export(folder, device.id, [a])
+    usb_export(folder, device, [a])
     out = import_kiosk_export(org_setup.engine, folder, org_setup.settings)
     assert out["results"] == {"accepted": 1} and out["flagged_after_revocation"] == 0
     assert _days(org_setup.engine) == {a["id"]: _day(-2 * 86400)}   # was 2026-01-02

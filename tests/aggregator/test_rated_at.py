@@ -114,7 +114,7 @@ def test_a_usb_export_stores_the_corrected_time(device, org_setup, tmp_path):
           {"X-Clock-Offset": f"{-8 * HOUR:.3f}", "X-Boot-Id": "boot-F"})
     a = _rating(device, "boot-F", 8 * HOUR, 2 * HOUR)
     folder = tmp_path / "export"
-    usb_export(folder, device.id, [a])
+    usb_export(folder, device, [a])
     out = import_kiosk_export(org_setup.engine, folder, org_setup.settings)
     assert out["results"] == {"accepted": 1}
     r = _stored(org_setup.engine)[a["id"]]

@@ -53,9 +53,12 @@ def standalone_kiosk(tmp_path):
     try:
         yield app, cfg
     finally:
-        app.dispatch("on_stop")
         Window.remove_widget(app.root)
         EventLoop.idle()
+        # on_stop last, as tests/gui/conftest.py does: the frames after it gave kv's ``app``
+        # proxy back to this app, and the next test's screens called it (a test here that
+        # opened the technician screen left every later GUI test on this app).
+        app.dispatch("on_stop")
         store.close()
 
 
@@ -151,3 +154,64 @@ def test_sync_now_starts_a_worker_that_has_ended(aggregator_server, tmp_path):  
         app.technician_sync_now()
         assert pump_until(lambda: tapped in on_server(aggregator_server, app))
         assert app.sync_worker.is_alive()
+
+
+def _tap(widget) -> None:
+    """A finger on the centre of ``widget``, down and up, with frames between (a person's tap)."""
+    from kivy.base import EventLoop
+    from kivy.tests.common import UnitTestTouch
+
+    x, y = widget.to_window(*widget.center)
+    touch = UnitTestTouch(x, y)
+    touch.touch_down()
+    EventLoop.idle()
+    touch.touch_up()
+    EventLoop.idle()
+    EventLoop.idle()
+
+
+def test_a_double_tap_on_enrol_sends_one_enrolment_and_shows_its_result(aggregator_server, tmp_path):  # noqa: F811
+    # The Enrol button took every tap and each started an enrolment of its own: a double tap
+    # sent the same code twice with two keys. One was accepted and saved its key, the other
+    # got 410 code_used, and when the refusal ended last the panel said "this code was already
+    # used; make a new one" of a kiosk that was enrolled. The button is now off while one runs.
+    import threading
+
+    with standalone_kiosk(tmp_path) as (app, cfg):
+        calls, gate = [], threading.Event()
+        real_enrol = app.on_enrol
+
+        def enrol(url, code):   # the real enrolment, held until both taps are in
+            calls.append(code)
+            gate.wait(30)
+            return real_enrol(url, code)
+
+        app.on_enrol = enrol
+        app.open_technician()
+        assert pump_until(lambda: app.root.current == "technician")
+        screen = app.root.get_screen("technician")
+        keypad = screen.pin_pane.ids.pin_keypad
+        for digit in "000000":
+            _tap(next(b for b in keypad.children if getattr(b, "text", None) == digit))
+        _tap(screen.pin_pane.ids.pin_ok)
+        assert screen.stage == "panel"
+        pane = screen.panel_pane
+        pane.ids.server_url.text = aggregator_server.url
+        pane.ids.enrol_code.text = aggregator_server.code(WINDOWS[0])
+        from kivy.uix.behaviors import ButtonBehavior
+
+        button = next(w for w in pane.walk() if isinstance(w, ButtonBehavior)
+                      and w.text == app.tr("tech.enrol"))
+
+        _tap(button)
+        off_while_running = button.disabled
+        _tap(button)                          # the second tap of a double tap
+        gate.set()
+        assert pump_until(lambda: app._tech_busy == 0)
+        assert len(calls) == 1                # one enrolment sent, not two
+        assert off_while_running
+        assert screen.message.startswith(app.tr("tech.done", what=app.tr("tech.enrol"))), \
+            screen.message
+        assert app.tr("tech.enrol_code_used") not in screen.message
+        assert pump_until(lambda: app.sync_worker is not None and app.sync_worker.is_alive())
+        assert not button.disabled            # and the button works again afterwards

@@ -17,6 +17,7 @@ from aggregator.backup import pg_tool
 from aggregator.cli import main
 from aggregator.db import make_engine, read, utcnow, write
 from aggregator.ingest import ingest_batch
+from sync.credentials import Credentials
 from tests.aggregator.device import Device
 from tests.ops.helpers import ROOT, drop_pg_database, new_pg_database, setup_org
 
@@ -179,12 +180,14 @@ def test_kiosk_usb_export_is_taken_in_once(tmp_path):
                                 "staff_name": "王芳", "service_item": "SI-01", "case_no": None,
                                 "invitation_id": None, "flags": []})
     (tmp_path / "usb").mkdir()
-    folder = export_events(store, tmp_path / "usb")
+    creds = Credentials.generate(store.device_id)   # the kiosk was enrolled with this key
+    folder = export_events(store, tmp_path / "usb", credentials=creds)
     engine = make_engine(url)
-    with write(engine) as conn:  # the kiosk was enrolled (its key is irrelevant here)
+    with write(engine) as conn:
         conn.exec_driver_sql(
             "INSERT INTO devices (id, window_id, unit_id, public_key, enrolled_at) VALUES "
-            f"('{store.device_id}', 'W-001', 'U-01', 'x', '2026-01-01 00:00:00.000000')")
+            f"('{store.device_id}', 'W-001', 'U-01', '{creds.public_key_b64}', "
+            "'2026-01-01 00:00:00.000000')")
     engine.dispose()
     # the stick's root: it said "not a kiosk export manifest", with no word of the folder inside
     root = cli("import-kiosk-export", "--database", url, str(tmp_path / "usb"))
@@ -275,25 +278,30 @@ def test_restore_does_not_overwrite_a_file_that_is_not_an_aggregator_database(tm
     (None, "1e99999", "line 1: not a JSON object"),
 ])
 def test_a_malformed_kiosk_export_is_named_not_a_traceback(tmp_path, manifest, line, says):
+    # A bad manifest refuses the export (2); a bad line of a signed one is rejected alone,
+    # and an export nothing of which is taken in exits 1.
+    from sync.credentials import export_signing_string
+
+    creds = Credentials.generate("dev-1")
     folder = tmp_path / "export"
     folder.mkdir()
     jsonl = folder / "events.jsonl"
     jsonl.write_text((line or "") + "\n", encoding="utf-8")
     digest = hashlib.sha256(jsonl.read_bytes()).hexdigest()
-    (folder / "manifest.json").write_text(manifest or json.dumps(
-        {"format": "csk-export-1", "device_id": "dev-1", "files": {"events.jsonl": digest}}),
-        encoding="utf-8")
+    signed = {"format": "csk-export-1", "device_id": "dev-1", "files": {"events.jsonl": digest}}
+    signed["signature"] = creds.sign(export_signing_string(signed))
+    (folder / "manifest.json").write_text(manifest or json.dumps(signed), encoding="utf-8")
     url = f"sqlite:///{tmp_path / 'a.db'}"
     setup_org(url, 1)
     engine = make_engine(url)
     with write(engine) as conn:
         conn.exec_driver_sql(
             "INSERT INTO devices (id, window_id, unit_id, public_key, enrolled_at) VALUES "
-            "('dev-1', 'W-001', 'U-01', 'x', '2026-01-01 00:00:00.000000')")
+            f"('dev-1', 'W-001', 'U-01', '{creds.public_key_b64}', '2026-01-01 00:00:00.000000')")
     engine.dispose()
     out = cli("import-kiosk-export", "--database", url, str(folder))
-    assert out.returncode == 2 and says in out.stderr and "Traceback" not in out.stderr, \
-        out.stderr
+    assert out.returncode == (2 if manifest else 1), out.stderr
+    assert says in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
 def test_pg_dump_gets_the_password_from_its_environment_not_its_command_line():
@@ -312,13 +320,26 @@ def _kiosk_of_w001(tmp_path, url):
     from kiosk.store import RatingStore
 
     store = RatingStore(tmp_path / "kiosk" / "kiosk.db")
+    creds = Credentials.generate(store.device_id)   # as `kiosk enroll` leaves it
+    creds.save(store.path.parent)
     engine = make_engine(url)
     with write(engine) as conn:
         conn.exec_driver_sql(
             "INSERT INTO devices (id, window_id, unit_id, public_key, enrolled_at) VALUES "
-            f"('{store.device_id}', 'W-001', 'U-01', 'x', '2026-01-01 00:00:00.000000')")
+            f"('{store.device_id}', 'W-001', 'U-01', '{creds.public_key_b64}', "
+            "'2026-01-01 00:00:00.000000')")
     engine.dispose()
     return store
+
+
+def _signed_export(store, usb):
+    """``kiosk export`` of ``store``, signed with the credential beside it."""
+    from kiosk.export import device_credentials, export_events
+
+    usb.mkdir(exist_ok=True)
+    creds, why = device_credentials(store.path.parent)
+    assert creds is not None, why
+    return export_events(store, usb, credentials=creds)
 
 
 def test_a_revoked_dead_kiosks_export_is_taken_in_once_with_later_ratings_flagged(
@@ -327,8 +348,6 @@ def test_a_revoked_dead_kiosks_export_is_taken_in_once_with_later_ratings_flagge
     # "device was revoked" and the kiosk's last ratings, which only the stick held, never
     # arrived. Revoking must stop a device without losing what it recorded; what it recorded
     # after the revocation is kept but flagged (and excluded from rates by default).
-    from kiosk.export import export_events
-
     url = database_url
     setup_org(url, 2)
     store = _kiosk_of_w001(tmp_path, url)
@@ -345,8 +364,7 @@ def test_a_revoked_dead_kiosks_export_is_taken_in_once_with_later_ratings_flagge
     out = cli("revoke-device", "--database", url, "--device", store.device_id)
     assert out.returncode == 0, out.stderr
     rate(2, "very_dissatisfied")   # the kiosk was still switched on after the revocation
-    (tmp_path / "usb").mkdir()
-    folder = export_events(store, tmp_path / "usb")
+    folder = _signed_export(store, tmp_path / "usb")
     out = cli("import-kiosk-export", "--database", url, str(folder))
     assert out.returncode == 0, out.stderr
     first = json.loads(out.stdout)
@@ -470,8 +488,6 @@ def test_a_pg_dump_from_a_newer_release_is_not_restored(pg_url, tmp_path):
 def test_importing_an_export_twice_does_not_double_its_quarantine(tmp_path, database_url):
     # Importing the same kiosk export twice quarantined its rejected events twice (4,000 rows
     # for 2,000 events); docs/operations.md promises that importing twice is harmless.
-    from kiosk.export import export_events
-
     url = database_url
     setup_org(url, 2)
     store = _kiosk_of_w001(tmp_path, url)
@@ -481,8 +497,7 @@ def test_importing_an_export_twice_does_not_double_its_quarantine(tmp_path, data
                                 "window_id": "W-002" if k % 3 else "W-001", "unit_id": "U-01",
                                 "staff_id": None, "staff_name": None, "service_item": None,
                                 "case_no": None, "invitation_id": None, "flags": []})
-    (tmp_path / "usb").mkdir()
-    folder = export_events(store, tmp_path / "usb")
+    folder = _signed_export(store, tmp_path / "usb")
     counts = []
     for _ in range(2):
         out = cli("import-kiosk-export", "--database", url, str(folder))

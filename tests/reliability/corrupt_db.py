@@ -2,9 +2,11 @@
 start, the old events are exported with ``kiosk export --db`` and taken in by ``aggregator
 import-kiosk-export``, and the server raises a ``db_recovered`` alert.
 
-Two kinds of damage: a wrecked index page (the events are still readable: every one must come
-back through the export), and a wrecked file header (nothing readable: the export must fail
-with a clear message, not a traceback).
+Three kinds of damage: a wrecked index page (the events are still readable: every one must come
+back through the export), a wrecked meta page (the events are readable, their device and stream
+ids are not: the export must find them, or the server rejects every event), and a wrecked file
+header (nothing readable: the export must fail with a clear message, not a traceback). The
+exports are signed with each kiosk's own key, which the server checks.
 """
 
 from __future__ import annotations
@@ -30,6 +32,20 @@ def _wreck_index(db: Path) -> None:
         fh.write(b"\xff\x13" * 64)
 
 
+def _wreck_meta(db: Path) -> None:
+    """Overwrite the meta table's page: quick_check fails, the device and stream ids cannot be
+    read from the file, the events can."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'meta'").fetchone()
+    conn.close()
+    with open(db, "r+b") as fh:
+        fh.seek((root - 1) * page_size)
+        fh.write(b"\xff" * page_size)
+
+
 def _wreck_header(db: Path) -> None:
     with open(db, "r+b") as fh:
         fh.write(b"\x00garbage" * 512)
@@ -46,9 +62,10 @@ def run(events: int = 300, workdir: Path | None = None) -> Row:
     row = Row("corrupt kiosk database")
     workdir = Path(workdir or tempfile.mkdtemp(prefix="rel-corrupt-"))
     with LiveServer(workdir / "aggregator.db") as srv:
-        for kind, wreck in (("index", _wreck_index), ("header", _wreck_header)):
-            kiosk = srv.kiosk(workdir / kind, window_id="W-REL-5" if kind == "index" else
-                              "W-REL-6")
+        windows = {"index": "W-REL-5", "meta": "W-REL-7", "header": "W-REL-6"}
+        for kind, wreck in (("index", _wreck_index), ("meta", _wreck_meta),
+                            ("header", _wreck_header)):
+            kiosk = srv.kiosk(workdir / kind, window_id=windows[kind])
             old = [e["id"] for e in kiosk.rate(events)]  # the network is gone: none sent
             db = kiosk.store.path
             kiosk.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -99,5 +116,5 @@ def run(events: int = 300, workdir: Path | None = None) -> Row:
             server_ids = [e["id"] for e in srv.events(kiosk.device_id)]
             tally(row, old, server_ids)
         count_5xx(row, srv.counter)
-    row.note = "index page and header wrecked; old stream exported and imported"
+    row.note = "index page, meta page and header wrecked; old stream exported and imported"
     return row
