@@ -61,9 +61,13 @@ AL_BURST = "burst"
 AL_ZERO_BAD = "zero_bad"
 AL_SILENT = "device_silent"
 AL_AFTER_REVOCATION = "after_revocation"
+AL_BACKLOG = "backlog_stuck"      # heard from, but its ratings wait to be uploaded
+AL_FLAGGED_BAD = "flagged_bad"    # a window's day with bad ratings flagged (left out of rates)
+AL_VOLUME = "volume"              # a window's day far above its usual number of ratings
 ALERT_KINDS = (
     AL_CONFLICT, AL_CHAIN_BREAK, AL_SEQ_GAP, AL_NEW_STREAM, AL_DB_RECOVERED,
     AL_CLOCK, AL_NO_STAFF, AL_BURST, AL_ZERO_BAD, AL_SILENT, AL_AFTER_REVOCATION,
+    AL_BACKLOG, AL_FLAGGED_BAD, AL_VOLUME,
 )
 
 # The server's own flag (not a kiosk's, so not in the wire's FLAGS): a rating of a revoked

@@ -1,6 +1,8 @@
 """The configuration a kiosk pulls (docs/protocol.md ``GET /api/v1/config``).
 
-The ETag is a hash of the content, so it changes exactly when something a kiosk shows changes.
+The ETag is a hash of the content, so it changes exactly when something a kiosk shows or uses
+changes (``trigger.burst_count`` and ``burst_seconds`` come from the server's settings: a
+restart with other values gives every kiosk a new ETag, and it pulls them).
 Star levels come from the newest published assessment of the window's unit (docs/assessment.md):
 a roster member's ``stars`` is their computed level there (else the roster's own value), the
 window has ``window.stars``, and ``award`` is the rotating award (流动红旗) when this window won
@@ -54,7 +56,11 @@ def build(conn: Connection, device: dict, settings: Settings) -> dict:
         "scale": scale,
         "trigger": {"mode": unit["trigger_mode"] if unit else "open",
                     "lockout_seconds": unit["lockout_seconds"] if unit else 10,
-                    "invite_timeout_seconds": unit["invite_timeout_seconds"] if unit else 20},
+                    "invite_timeout_seconds": unit["invite_timeout_seconds"] if unit else 20,
+                    # the burst rule is the server's, like the lockout: a kiosk's own
+                    # trigger.burst_count was set on the kiosk alone, where nobody saw it
+                    "burst_count": settings.kiosk_burst_count,
+                    "burst_seconds": settings.kiosk_burst_seconds},
         "roster": [{"staff_id": s["id"], "name": s["name"], "staff_no": s["staff_no"],
                     "post": s["post"], "party_member": s["party_member"],
                     "stars": computed.get(s["id"], s["stars"]),

@@ -27,9 +27,23 @@ SETTINGS_HELP = {
                               "interval is stored flagged (lockout), like a kiosk's"),
     "smoothing_prior": "Prior weight C of the Bayesian-smoothed score",
     "clock_alert_seconds": "A device clock further off than this raises an alert",
-    "silent_hours": "A device not heard from for this long raises an alert",
+    "silent_hours": ("A device not heard from for this many hours of working days (the "
+                     "dashboard's calendar, site time) raises an alert; so does one heard from "
+                     "whose ratings wait this long to be uploaded"),
     "gap_alert_hours": "A sequence gap open for this long raises an alert",
-    "zero_bad_min_ratings": "Ratings in 30 days from which zero bad ratings raises an alert",
+    "zero_bad_min_ratings": ("Unflagged ratings from which not one bad rating in 30 days (else "
+                             "in about 90, else about 180) raises an alert"),
+    "flagged_bad_alert_count": ("Flagged bad ratings of one window on one day (left out of the "
+                                "rates) from which an alert is raised"),
+    "volume_alert_factor": ("A window's unflagged ratings of a day (or its QR ratings) above this "
+                            "many times its usual daily number raise an alert"),
+    "volume_alert_min_extra": ("The volume alert also needs at least this many ratings above "
+                               "the usual daily number, so a quiet window's busy day raises "
+                               "nothing"),
+    "kiosk_burst_count": ("Sent to every kiosk (trigger.burst_count, wins over the kiosk's own): "
+                          "a press with this many presses before it within "
+                          "kiosk_burst_seconds is flagged burst"),
+    "kiosk_burst_seconds": "Sent to every kiosk (trigger.burst_seconds): the span of the burst rule",
     "hotline": "Complaint hotline sent to kiosks when a unit has none",
     "trust_proxy": ("Behind one reverse proxy: take the client IP from the last X-Forwarded-For "
                     "entry (the one the proxy appended) and https from X-Forwarded-Proto"),
@@ -48,6 +62,11 @@ RANGES = {
     "silent_hours": (1, 24 * 366),
     "gap_alert_hours": (1, 24 * 366),
     "zero_bad_min_ratings": (1, 10_000_000),
+    "flagged_bad_alert_count": (1, 1_000_000),
+    "volume_alert_factor": (1.0, 1000.0),
+    "volume_alert_min_extra": (1, 10_000_000),
+    "kiosk_burst_count": (2, 1000),           # the kiosk's own bounds (kiosk/config.py)
+    "kiosk_burst_seconds": (1, 3600),
 }
 
 
@@ -67,6 +86,11 @@ class Settings:
     silent_hours: int = 24
     gap_alert_hours: int = 24
     zero_bad_min_ratings: int = 500
+    flagged_bad_alert_count: int = 3
+    volume_alert_factor: float = 3.0
+    volume_alert_min_extra: int = 100
+    kiosk_burst_count: int = 5
+    kiosk_burst_seconds: int = 60
     hotline: str = "12345"
     trust_proxy: bool = False
 

@@ -87,6 +87,12 @@ class FlowSettings:
             value = trigger.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
                 changes[key] = value
+        # the burst rule's bounds are kiosk/config.py's: a count of 0 or 1 would flag every press
+        for key, low, high in (("burst_count", 2, 1000), ("burst_seconds", 1, 3600)):
+            value = trigger.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and low <= value <= high:
+                changes[key] = int(value) if key == "burst_count" else value
         reasons = body.get("reasons")
         if isinstance(reasons, dict):
             changes["reasons"] = {k: tuple(v) for k, v in reasons.items() if isinstance(v, list)}

@@ -43,6 +43,14 @@ ZH = {
                       "（已收到的最大序号为 {max_seq}）",
     "alertd_device_silent": "设备 {device}（{window}）自 {since_at} 起未与服务器联系",
     "alertd_zero_bad": "{window} 截至 {to} 的 {days} 天内有 {n} 条评价，没有一条差评",
+    "alertd_backlog_stuck": "设备 {device}（{window}）与服务器联系正常，但有 {pending} 条评价自 {since_at} "
+                            "起一直未上传",
+    "alertd_flagged_bad": "{window} {day} 有 {n} 条差评被标记为可疑、未计入满意率（如连按锁定期内的差评），"
+                          "请核实是否有人抢先代按",
+    "alertd_volume": "{window} {day} 有 {n} 条有效评价，远高于平时（此前 {days} 天中有评价的日子日均 {mean} 条）",
+    "alertd_volume_qr": "{window} {day} 有 {n} 条有效扫码评价，远高于平时（此前 {days} 天日均 {mean} 条）",
+    "alert_backlog_stuck": "评价长期未上传", "alert_flagged_bad": "可疑差评",
+    "alert_volume": "评价量异常",
     "alertd_window": "窗口 {id}", "alertd_window_named": "{name} {id}",
     "alertd_seconds": "{n} 秒", "alertd_minutes": "{n} 秒（约 {m} 分钟）",
     "alertd_hours": "{n} 秒（约 {m} 小时）", "alertd_days": "{n} 秒（约 {m} 天）",
@@ -72,6 +80,17 @@ EN = {
                       "than {hours} h (highest seq received {max_seq})",
     "alertd_device_silent": "device {device} ({window}) silent since {since_at}",
     "alertd_zero_bad": "{window}: {n} ratings in the {days} days to {to} and not one bad rating",
+    "alertd_backlog_stuck": "device {device} ({window}) is heard from but holds {pending} ratings "
+                            "not uploaded since {since_at}",
+    "alertd_flagged_bad": "{window}: {n} bad ratings on {day} were flagged and left out of the "
+                          "rates (e.g. pressed within the lockout); check whether someone pressed "
+                          "before the citizen",
+    "alertd_volume": "{window}: {n} unflagged ratings on {day}, far above usual (a mean of {mean} "
+                     "on the days with ratings of the {days} before)",
+    "alertd_volume_qr": "{window}: {n} unflagged QR ratings on {day}, far above usual (a mean of "
+                        "{mean} a day over the {days} days before)",
+    "alert_backlog_stuck": "Ratings not uploaded", "alert_flagged_bad": "Flagged bad ratings",
+    "alert_volume": "Unusual number of ratings",
     "alertd_window": "window {id}", "alertd_window_named": "{name} {id}",
     "alertd_seconds": "{n} s", "alertd_minutes": "{n} s (about {m} min)",
     "alertd_hours": "{n} s (about {m} h)", "alertd_days": "{n} s (about {m} days)",

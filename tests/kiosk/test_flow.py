@@ -471,6 +471,12 @@ def test_staff_back_on_the_roster_before_the_session_ends_stays(make_flow, store
         ({"trigger": {"mode": "invited", "lockout_seconds": 30}}, {"mode": "invited", "lockout_seconds": 30}),
         ({"trigger": {"mode": "sometimes", "lockout_seconds": "30"}}, {}),
         ({"trigger": {"invite_timeout_seconds": True}}, {}),
+        # the server's burst rule wins over the kiosk's own (it was kiosk-local only, so a
+        # kiosk set to 1,000 presses a minute never flagged a burst); out of the kiosk's
+        # bounds (a count of 0 flags every press) it is not taken
+        ({"trigger": {"burst_count": 3, "burst_seconds": 45}}, {"burst_count": 3, "burst_seconds": 45}),
+        ({"trigger": {"burst_count": 0, "burst_seconds": 0}}, {}),
+        ({"trigger": {"burst_count": True, "burst_seconds": "60"}}, {}),
         ({"window": {"id": "W-009", "unit_id": "U-03"}}, {"window_id": "W-009", "unit_id": "U-03"}),
         ({"reasons": {"version": 2, "dissatisfied": ["attitude"]}},
          {"reasons": {"dissatisfied": ("attitude",)}, "reasons_version": 2}),
