@@ -268,7 +268,11 @@ class _Batch:
     def _conflict(self, i: int, reason: str) -> None:
         ev = self.events[i]
         self._verdict(i, C.ST_CONFLICT, reason)
-        self._alert(C.AL_CONFLICT, ev["id"], f"device {self.device_id} sent event {ev['id']} "
+        # One alert per stream and day, naming the first event (every one is in quarantine):
+        # a kiosk restored from a backup on the same stream sent 300 conflicting events and
+        # raised 300 alerts, burying every other one.
+        self._alert(C.AL_CONFLICT, f"{ev['stream_id']}:{self.now.date().isoformat()}",
+                    f"device {self.device_id} sent event {ev['id']} "
                     f"(stream {ev['stream_id']} seq {ev['seq']}): {reason}; quarantined",
                     event=ev["id"], stream=ev["stream_id"], seq=ev["seq"], reason=reason)
 

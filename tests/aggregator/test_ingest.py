@@ -83,6 +83,18 @@ def test_same_id_with_different_payload_is_conflict_quarantined_and_alerted(devi
     assert json.loads(stored)["level"] == "very_satisfied"  # never overwritten
     assert q == ["conflict"]
     assert len(alerts_of(org_setup, "conflict")) == 1
+    # more conflicts of the stream that day: each quarantined, one alert (a kiosk restored
+    # from a backup on the same stream raised one alert per event, 300 of them)
+    more = []
+    for level, stars in (("satisfied", 4), ("dissatisfied", 2), ("basic_satisfied", 3)):
+        ev2 = device.rating("very_satisfied")
+        assert device.post_batch([ev2]).json()["results"][0]["status"] == "accepted"
+        changed = dict(ev2, payload=dict(ev2["payload"], level=level, stars=stars))
+        changed["hash"] = event_hash(changed, changed["prev_hash"])
+        more.append(changed)
+    assert [r["status"] for r in device.post_batch(more).json()["results"]] == ["conflict"] * 3
+    assert count(org_setup.engine, quarantine) == 4
+    assert len(alerts_of(org_setup, "conflict")) == 1
 
 
 def test_reused_id_at_a_new_seq_is_conflict_and_the_rest_of_the_batch_counts(device, org_setup):
