@@ -9,7 +9,9 @@ with ``n`` the group's rated count, ``m`` the mean stars over all groups in the 
 ``C`` the prior weight (``Settings.smoothing_prior``, default 20): a window with 3 ratings of
 5★ does not outrank one with 3,000 ratings averaging 4.95★. A group without a counted rating
 (all flagged, or only timed-out invitations) has no score, and it and the group of nobody (no
-staff member or service item) are listed last with ``rank`` None (``ranked``). Flagged ratings are excluded
+staff member or service item) are listed last with ``rank`` None (``ranked``; with
+``min_volume`` so are the groups with fewer counted ratings). Groups equal on the sort key
+share a place (1, 1, 3: ``place``). Flagged ratings are excluded
 unless ``include_flagged``; ``flagged`` always says how many there were. In invited mode the
 ``response_rate`` is invited ratings / (invited ratings + not rated).
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from fractions import Fraction
 
 from sqlalchemy import case, func, null, select
 from sqlalchemy.engine import Connection
@@ -85,22 +88,62 @@ def _child_under(region_id: str | None, top: str | None, parents: dict) -> str |
 
 
 
-def ranked(row: dict) -> bool:
+def ranked(row: dict, min_volume: int = 1) -> bool:
     """Whether ``row`` takes a place in a ranking and is held to the target: a unit, window,
-    person or item with a counted rating. The row of ratings without a staff member or service
-    item (QR ratings, a kiosk with nobody signed in) is listed last without a rank: it is
-    nobody, and was ranked 7th of 7 and named "未达标" in a bulletin whose six staff all met the
-    target. A row without a counted rating has no figure to rank by."""
-    return row["key"] is not None and bool(row["rated"])
+    person or item with at least ``min_volume`` counted ratings (at least one). The row of
+    ratings without a staff member or service item (QR ratings, a kiosk with nobody signed in)
+    is listed last without a rank: it is nobody, and was ranked 7th of 7 and named "未达标" in
+    a bulletin whose six staff all met the target. A row without a counted rating has no
+    figure to rank by. The dashboard asks for ``constants.MIN_VOLUME`` (10): windows of 10
+    ratings, all 5★, ranked above windows of 700, and a window of 4 ratings (75 %) was named
+    未达标 in a bulletin; rates cluster near 100 %, and a handful of ratings says little."""
+    return row["key"] is not None and row["rated"] >= max(1, min_volume)
+
+
+def below(satisfied: int, rated: int, target: float) -> bool:
+    """Whether ``satisfied`` of ``rated`` is below ``target``, on the exact counts.
+
+    The rate was rounded to 6 places first: 1,600,000 of 2,000,001 (79.99996 %) became
+    0.8 and met a target of 80 %. ``target`` is taken as the decimal it was set as (0.8 is
+    4/5, not the binary fraction just above it).
+
+    >>> below(1_600_000, 2_000_001, 0.8), below(8, 10, 0.8), below(855, 1000, 0.855)
+    (True, False, False)
+    """
+    goal = Fraction(repr(float(target)))
+    return satisfied * goal.denominator < goal.numerator * rated
+
+
+def place(rows: list[dict], takes_place) -> None:
+    """Number ``rows`` (the ranked ones first, in ranking order) in ``rank``: rows equal on
+    the ranking's sort key (the same counted ratings and the same stars, hence the same score)
+    share a place and the next row takes the place after them (1, 1, 3); rows for which
+    ``takes_place(row)`` is false get None. Two windows of identical figures were ranked 1 and
+    2 by their ids."""
+    count, last_key, last_place = 0, None, None
+    for row in rows:
+        if not takes_place(row):
+            row["rank"] = None
+            continue
+        count += 1
+        key = (row["rated"], row["stars_sum"])
+        if key != last_key:
+            last_key, last_place = key, count
+        row["rank"] = last_place
+
 
 def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date, *,
             region: str | None = None, unit: str | None = None, window: str | None = None,
             include_flagged: bool = False, prior: float = 20.0,
-            with_units: bool = False) -> dict:
+            with_units: bool = False, min_volume: int = 1) -> dict:
     """Ranking rows of ``group_by`` over the days ``day_from`` … ``day_to`` (inclusive).
     ``with_units``: each row also lists as ``units`` the units its ratings were made in (the
     rating's unit, not the window's or staff member's unit today). ``window``: only the
-    ratings made at that window (a window page's staff and service items)."""
+    ratings made at that window (a window page's staff and service items). ``min_volume``:
+    the counted ratings a row needs for a place (``ranked``); the rows with fewer are listed
+    after the ranked ones with ``rank`` None. ``rate`` is the exact ratio (not rounded: a rate
+    rounded to 6 places read 80.00 % for 79.99996 %, 100.00 % for one bad rating in 3
+    million)."""
     if group_by not in GROUPS:
         raise BadRequest(f"group_by must be one of {', '.join(GROUPS)}, got {group_by!r:.40}",
                          field="group_by")
@@ -137,26 +180,31 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
     total_stars = sum(g["stars_sum"] for g in groups.values())
     m = total_stars / total_n if total_n else 0.0
     names = _names(conn, group_by, region_rows)
-    rows = []
+    rows, scores = [], []
     for key, g in groups.items():
         n = g["rated"]
         asked = g["invited"] + g["not_rated"]
+        # No counted rating, no score: the prior alone (m) ranked a unit whose every
+        # rating was flagged, or a row of timed-out invitations, above real ones.
+        score = (prior * m + g["stars_sum"]) / (prior + n) if n else None
         rows.append({
             "key": key or None, "name": names.get(key, key or "(none)"), **g,
-            "rate": round(g["satisfied"] / n, 6) if n else None,
+            "rate": g["satisfied"] / n if n else None,
             "mean": round(g["stars_sum"] / n, 6) if n else None,
-            # No counted rating, no score: the prior alone (m) ranked a unit whose every
-            # rating was flagged, or a row of timed-out invitations, above real ones.
-            "smoothed": round((prior * m + g["stars_sum"]) / (prior + n), 6) if n else None,
+            "smoothed": round(score, 6) if n else None,
             # every invitation answered is a response rate of 100 %, not "unknown"
             "response_rate": round(g["invited"] / asked, 6) if asked else None,
         })
+        scores.append(score or 0.0)
         if with_units:
             rows[-1]["units"] = sorted(units_of[key], key=str)
-    rows.sort(key=lambda x: (not ranked(x), not x["rated"], -(x["smoothed"] or 0), -x["rated"],
-                             str(x["key"])))
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank if ranked(row) else None
+    # Sorted on the unrounded score: rounded to 6 places, two rows of 3 million ratings a
+    # rating apart compared equal and were told apart by their ids.
+    order = sorted(range(len(rows)), key=lambda i: (
+        not ranked(rows[i], min_volume), not rows[i]["rated"], rows[i]["key"] is None,
+        -scores[i], -rows[i]["rated"], -rows[i]["stars_sum"], str(rows[i]["key"])))
+    rows = [rows[i] for i in order]
+    place(rows, lambda row: ranked(row, min_volume))
     total_sat = sum(g["satisfied"] for g in groups.values())
     return {
         "group_by": group_by, "from": day_from.isoformat(), "to": day_to.isoformat(),
@@ -166,7 +214,7 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
                   "bad": sum(g["bad"] for g in groups.values()),
                   "flagged": sum(g["flagged"] for g in groups.values()),
                   "not_rated": sum(g["not_rated"] for g in groups.values()),
-                  "rate": round(total_sat / total_n, 6) if total_n else None},
+                  "rate": total_sat / total_n if total_n else None},
         "rows": rows,
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-import math
+from decimal import ROUND_FLOOR, Decimal
 
 COLUMNS = ("rank", "name", "key", "rated", "satisfied", "bad", "rate", "smoothed",
            "prev_rate", "rate_change", "below_target", "flagged")
@@ -46,16 +46,22 @@ def cut_share(value: float | None, digits: int = 2) -> float | None:
     """A share cut (not rounded) to ``digits`` places of its percentage, as a fraction:
     0.979188 is 0.9791, which a "0.00%" cell shows as "97.91%", as the page does.
 
-    The 1e-6 guards against binary fractions such as 0.29 * 100 = 28.999999999999996; a real
-    rate n / m with m below a million is never that close below a cut.
+    Cut from the shortest decimal that reads back as ``value`` (``repr``), so a binary
+    fraction such as 0.29 (0.28999999999999998…) is 29 %, not 28.99 %, and nothing just
+    below a cut is pushed over it: a guard of 1e-6 on the percentage rounded 1 bad rating in
+    3 million (99.99997 %) up to "100.00%". A rate n / m is never within a double's precision
+    below a cut for any m a site reaches.
 
     >>> cut_share(0.979188), cut_share(0.79995), cut_share(0.29, 1), cut_share(None)
     (0.9791, 0.7999, 0.29, None)
+    >>> cut_share(2_999_999 / 3_000_000), cut_share(1_600_000 / 2_000_001)
+    (0.9999, 0.7999)
     """
     if value is None:
         return None
-    scale = 10 ** digits
-    return round(math.floor(round(value * 100 * scale, 6)) / scale / 100, digits + 2)
+    places = 2 + digits
+    cut = Decimal(repr(float(value))).scaleb(places).to_integral_value(rounding=ROUND_FLOOR)
+    return float(cut.scaleb(-places))
 
 
 def share_text(value: float | None, digits: int = 2) -> str:

@@ -362,6 +362,17 @@ EN.update({"not_ranked": "not ranked", "public_too_few": "fewer than {n} ratings
            "public_for_others": "not published (the other windows have fewer than {n} ratings between them, which it would reveal)",
            "public_min_note": "Months and windows with fewer than {n} ratings show no rate and "
                               "no bad-rating count, so that no one's rating can be told."})
+# Rankings: a row of fewer than MIN_VOLUME counted ratings is listed without a place or a
+# target judgement, and the page says why; the public page publishes completed months only
+# (the month under way moved with each rating: a staff member could see a citizen's choice).
+ZH.update({"too_few_ranked": "评价少于 {n} 条，不参与排名",
+           "too_few_ranked_rows": "评价少于 {n} 条，不参与排名、不作达标判断",
+           "public_month_pending": "本月数据将于月底后公布",
+           "window_rated_in": "本期评价所在单位"})
+EN.update({"too_few_ranked": "Fewer than {n} ratings: not ranked",
+           "too_few_ranked_rows": "Fewer than {n} ratings: not ranked and not held to the target",
+           "public_month_pending": "This month's figures are published after it ends",
+           "window_rated_in": "Rated this period at"})
 # A real-name bad rating not called back yet (100 % 回访): the case and the queue say so.
 ZH.update({"callback_needed": "待回访", "state_callback": "待回访",
            "callback_needed_hint": "群众留下电话并同意回访，尚无回访记录；登记回访后才能办结"})

@@ -51,9 +51,12 @@ def build(conn: Connection, user: dict, allowed: set[str], period: Period, today
                               include_flagged=include_flagged)
     # The period's days up to today (a quarter's first month was cut off at 60 days); in a
     # period's first four weeks, the 30 days to today, so that there is something to compare.
-    end = min(period.end, today)
-    start = period.start
-    if (end - start).days < 27:
+    # A period that has not begun shows its own days, empty: it drew the last 30 days, under
+    # the heading of a month to come.
+    start, end = period.start, min(period.end, today)
+    if period.start > today:
+        end = period.end
+    elif (end - start).days < 27:
         start = end - dt.timedelta(days=29)
     return {
         "report": report,

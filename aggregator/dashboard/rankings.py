@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from .. import stats
-from ..schema import rollup_unit_daily, service_items, staff, units, windows
+from ..constants import MIN_VOLUME
+from ..schema import regions, rollup_unit_daily, service_items, staff, units, windows
 from . import scope
 from .periods import Period
 
@@ -90,11 +91,16 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
             unit: str | None = None, none_name: str = "(none)",
             window: str | None = None) -> dict:
     """The ranking of ``group_by`` in ``period`` for ``user``; rows get ``rank`` (None for a
-    row that is not ``ranked``), ``below_target``, ``prev_rate``, ``rate_change`` and
-    ``prev_rank`` (among the previous period's ranked rows). ``none_name``: the row of ratings
-    without a service item or staff member, in the page's language. ``window`` (with
-    ``unit``): only the ratings made at that window, e.g. its staff as a window page lists
-    them (a person's figures at every window of the unit were shown as the window's)."""
+    row that is not ``ranked``), ``below_target``, ``too_few``, ``prev_rate``, ``rate_change``
+    and ``prev_rank`` (among the previous period's ranked rows). ``none_name``: the row of
+    ratings without a service item or staff member, in the page's language. ``window``: only
+    the ratings made at that window, e.g. its staff as a window page lists them (a person's
+    figures at every window of the unit were shown as the window's), in ``unit`` or, without
+    it, in every unit of the user's scope (a window moved to another unit).
+
+    A row takes a place only from ``MIN_VOLUME`` counted ratings on (``too_few`` below that):
+    windows of 10 ratings, all 5★, ranked above windows of 700, and a unit of 9 ratings was
+    6th. Rows equal on the sort key share a place (1, 1, 3)."""
     if group_by not in GROUPS:
         group_by = "unit"
     allowed = scope.allowed_units(conn, user)
@@ -102,51 +108,83 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
     if unit:
         scope.check_unit(conn, user, unit)
         narrow = {"unit": unit}
-        if window:
-            narrow["window"] = window
     elif region:
         regions_ok = scope.allowed_regions(conn, user)
         if regions_ok is not None and region not in regions_ok:
             from ..errors import Forbidden
             raise Forbidden(f"region {region!r} is outside your scope")
         narrow = {"region": region}
+    if window:
+        narrow["window"] = window
     if group_by == "region" and "unit" in narrow:
         group_by = "unit"
     with_units = group_by in ("window", "staff")
-    now = stats.compute(conn, group_by, period.start, period.end, prior=prior,
-                        include_flagged=include_flagged, with_units=with_units, **narrow)
+
+    def takes_place(row: dict) -> bool:
+        return stats.ranked(row, MIN_VOLUME)
+
+    common = dict(prior=prior, include_flagged=include_flagged, with_units=with_units,
+                  min_volume=MIN_VOLUME, **narrow)
+    now = stats.compute(conn, group_by, period.start, period.end, **common)
     prev_period = period.previous()
-    before = stats.compute(conn, group_by, prev_period.start, prev_period.end, prior=prior,
-                           include_flagged=include_flagged, with_units=with_units, **narrow)
+    before = stats.compute(conn, group_by, prev_period.start, prev_period.end, **common)
     # the previous rank among the rows this user sees, as this period's rank is
     before_rows = {r["key"]: r for r in _in_scope(group_by, before["rows"], allowed)}
-    before_rank = {r["key"]: rank for rank, r in
-                   enumerate(filter(stats.ranked, before_rows.values()), start=1)}
+    stats.place(list(before_rows.values()), takes_place)
     rows = _in_scope(group_by, now["rows"], allowed)
     rows += _silent(conn, group_by, rows, allowed, narrow)
-    # the rows without a place last, rank None: "（未登记）" (it has ratings) before the rows
-    # without any; they are listed, never ranked, held to the target or counted in "达标 x / y"
-    placed = [r for r in rows if stats.ranked(r)]
-    rows = placed + sorted((r for r in rows if not stats.ranked(r)), key=lambda r: not r["rated"])
+    # The rows without a place last, rank None: those of fewer than MIN_VOLUME ratings, then
+    # "（未登记）" (it has ratings), then the rows without any; they are listed, never ranked,
+    # held to the target or counted in "达标 x / y".
+    placed = [r for r in rows if takes_place(r)]
+    rows = placed + sorted((r for r in rows if not takes_place(r)),
+                           key=lambda r: (not r["rated"], r["key"] is None))
+    stats.place(rows, takes_place)
     _name_units(conn, group_by, rows)
-    for place, r in enumerate(rows, start=1):
-        r["rank"] = place if place <= len(placed) else None
+    for r in rows:
         if r["key"] is None:
             r["name"] = none_name
         p = before_rows.get(r["key"])
         r["prev_rate"] = p["rate"] if p else None
-        r["prev_rank"] = before_rank.get(r["key"])
+        r["prev_rank"] = p["rank"] if p else None
         r["rate_change"] = (round(r["rate"] - p["rate"], 6)
                             if p and p["rate"] is not None and r["rate"] is not None else None)
-        r["below_target"] = stats.ranked(r) and r["rate"] < target
+        # on the exact counts: the rate rounded to 6 places met a target it missed
+        r["below_target"] = takes_place(r) and stats.below(r["satisfied"], r["rated"], target)
+        r["too_few"] = r["key"] is not None and 0 < r["rated"] < MIN_VOLUME
     total = dict(now["total"])
     total["prev_rate"] = before["total"]["rate"]
     return {"group_by": group_by, "period": period, "previous": prev_period, "rows": rows,
             "total": total, "target": target, "global_mean": now["global_mean"],
             "prior_weight": prior, "include_flagged": include_flagged,
+            # the filter the ranking was asked for (a page's links and files carry it)
+            "region": None if unit else region, "unit": unit,
+            "filter_name": _filter_name(conn, region, unit), "min_volume": MIN_VOLUME,
             "meeting_target": sum(1 for r in rows if r["rank"] and not r["below_target"]),
             # the ranked rows: "达标 x / y" counts among them; the rest are listed
             "rated_rows": sum(1 for r in rows if r["rank"])}
+
+
+def _filter_name(conn: Connection, region: str | None, unit: str | None) -> str | None:
+    """The name of the unit or region a ranking was narrowed to (None: the user's scope)."""
+    if unit:
+        return conn.execute(select(units.c.name).where(units.c.id == unit)).scalar() or unit
+    if region:
+        return conn.execute(select(regions.c.name).where(regions.c.id == region)).scalar() \
+            or region
+    return None
+
+
+def window_units(conn: Connection, user: dict, window: dict, period: Period) -> list[str]:
+    """The units of ``user``'s scope where ``window`` (its ``windows`` row) has ratings in
+    ``period`` (flagged or not): the units its page counts. A window moved to another unit
+    keeps its ratings in the unit they were made in, and the old unit's ranking lists and
+    links it."""
+    allowed = scope.allowed_units(conn, user)
+    narrow = {**scope.stats_filter(user), "window": window["id"]}
+    found = stats.compute(conn, "window", period.start, period.end, with_units=True,
+                          include_flagged=True, **narrow)
+    return sorted({u for r in found["rows"] for u in r["units"]} & allowed, key=str)
 
 
 def daily_trend(conn: Connection, allowed: set[str], day_from: dt.date, day_to: dt.date,

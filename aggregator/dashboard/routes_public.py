@@ -1,4 +1,5 @@
-"""Public results per unit (no login): rates and volumes only, never individual ratings."""
+"""Public results per unit (no login): rates and volumes of completed months only, never
+individual ratings nor the month under way."""
 
 from __future__ import annotations
 
@@ -56,8 +57,11 @@ def public_unit(unit_id: str, request: Request):
         unit = conn.execute(select(units).where(units.c.id == unit_id)).mappings().first()
         if unit is None:
             raise NotFound(f"unit {unit_id!r} does not exist")
+        # Completed months only: the month under way moved with each rating (382 ratings,
+        # 7 bad → 383, 8), so a staff member who reloaded the page after serving someone
+        # saw whether that citizen had rated them badly. It is named, without figures.
         month = Period("month", today.year, today.month)
-        months, p = [], month
+        months, p = [], month.previous()
         for _ in range(6):
             total = stats.compute(conn, "unit", p.start, p.end, unit=unit_id,
                                   prior=prior)["total"]
@@ -73,7 +77,7 @@ def public_unit(unit_id: str, request: Request):
         frozen = assessment_store.published(conn, assessed, {unit_id}) if assessed else None
         star_windows = frozen["windows"] if frozen else []
     return render(request, "public_unit.html", None, unit=dict(unit), months=months,
-                  windows=windows_rows, last=last, lang=pick_lang(request),
+                  windows=windows_rows, last=last, pending=month, lang=pick_lang(request),
                   min_volume=MIN_VOLUME, today=today, fulfilment=fulfilment,
                   pledges=pledge_rows, assessed=Period.parse(assessed) if assessed else None,
                   star_windows=star_windows)

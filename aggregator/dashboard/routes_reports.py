@@ -112,22 +112,34 @@ def region_page(region_id: str, request: Request, ctx: Ctx = Depends(current)):
                   report=unit_report, period=period, periods=recent(ctx.today), nav="rankings")
 
 
-def _unit_data(request: Request, ctx: Ctx, conn, unit_id: str, window_id: str | None = None):
+def _unit_data(request: Request, ctx: Ctx, conn, unit_id: str, window_id: str | None = None,
+               rated_in: list[str] | None = None):
+    """A unit page's figures, or (``window_id``) a window page's under ``unit_id``.
+    ``rated_in``: the units of the user's scope the window's ratings of the period were made
+    in, when more than one (a window moved to another unit mid-month): its row is then the
+    one of the user's window ranking, and its staff, items and drill-down count its ratings
+    in all of them."""
     period = _period(request, ctx)
     unit = conn.execute(select(units).where(units.c.id == unit_id)).mappings().first()
     common = dict(prior=request.app.state.settings.smoothing_prior,
                   target=ctx.settings.target_rate, include_flagged=_flagged(request),
                   none_name=ctx.t("none_recorded"))
-    win_report = rankings.ranking(conn, ctx.user, "window", period, unit=unit_id, **common)
+    several = window_id is not None and len(rated_in or ()) > 1
+    # the unit's windows, or the window's row in the user's own ranking of windows
+    win_report = rankings.ranking(conn, ctx.user, "window", period,
+                                  unit=None if several else unit_id, **common)
     # A window page's staff and items count the ratings made at that window: it showed a
     # person's figures at every window of the unit, and no one who had moved away since.
-    staff_report = rankings.ranking(conn, ctx.user, "staff", period, unit=unit_id,
-                                    window=window_id, **common)
-    item_report = rankings.ranking(conn, ctx.user, "service_item", period, unit=unit_id,
-                                   window=window_id, **common)
+    staff_report = rankings.ranking(conn, ctx.user, "staff", period,
+                                    unit=None if several else unit_id, window=window_id,
+                                    **common)
+    item_report = rankings.ranking(conn, ctx.user, "service_item", period,
+                                   unit=None if several else unit_id, window=window_id,
+                                   **common)
     if window_id:
         win_report["rows"] = [r for r in win_report["rows"] if r["key"] == window_id]
-    found = drill.patterns(conn, unit_id, period.start, min(period.end, ctx.today),
+    found = drill.patterns(conn, rated_in if several else unit_id, period.start,
+                           min(period.end, ctx.today),
                            tz_hours=request.app.state.settings.timezone_offset_hours,
                            window_id=window_id, include_flagged=_flagged(request))
     # The breadcrumb names the unit's region, and links it only for those who may open it
@@ -153,12 +165,31 @@ def unit_page(unit_id: str, request: Request, ctx: Ctx = Depends(current)):
 # parameter stopped at that "/" (404). As on the phone page (``qr_page.rate_page``).
 @router.get("/windows/{window_id:path}")
 def window_page(window_id: str, request: Request, ctx: Ctx = Depends(current)):
+    """A window's figures of the period: its ratings in the units the user may see, where
+    they were made. The page read the window's unit today: after W-001 moved from U-01 to
+    U-02 its November page showed the 32 ratings made in U-02 (the ranking it was opened
+    from, 721), its October page none (668 made in U-01), and the old unit's manager, whose
+    ranking linked it, got a 403."""
     with read(request.app.state.engine) as conn:
-        unit_id = scope.window_unit(conn, ctx.user, window_id)
-        data = _unit_data(request, ctx, conn, unit_id, window_id)
-        window = dict(conn.execute(select(windows).where(windows.c.id == window_id))
-                      .mappings().first())
-    return _render_unit(request, ctx, data, window)
+        window = conn.execute(select(windows).where(windows.c.id == window_id)) \
+            .mappings().first()
+        if window is None:
+            raise NotFound(f"window {window_id!r} does not exist")
+        period = _period(request, ctx)
+        rated_in = rankings.window_units(conn, ctx.user, window, period)
+        mine = window["unit_id"] in ctx.allowed
+        if not rated_in and not mine:
+            raise Forbidden(f"window {window_id!r} is outside your scope")
+        # the page sits under its unit today if the user may see it, else under the unit
+        # its ratings were made in
+        home = window["unit_id"] if mine and (window["unit_id"] in rated_in
+                                              or len(rated_in) != 1) else rated_in[0]
+        data = _unit_data(request, ctx, conn, home, window_id, rated_in)
+        if rated_in and rated_in != [window["unit_id"]]:
+            names = dict(conn.execute(select(units.c.id, units.c.name)
+                                      .where(units.c.id.in_(rated_in))).all())
+            data["rated_in"] = [{"id": u, "name": names.get(u, u)} for u in rated_in]
+    return _render_unit(request, ctx, data, dict(window))
 
 
 def _render_unit(request: Request, ctx: Ctx, data: dict, window: dict | None):

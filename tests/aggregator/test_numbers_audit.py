@@ -16,6 +16,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from aggregator import constants as C
 from aggregator import org, stats
 from aggregator.dashboard import accounts, drill, rankings
 from aggregator.dashboard.periods import Period
@@ -239,8 +240,8 @@ def test_window_and_staff_moved_to_another_unit_stay_in_the_old_units_rankings(d
             assert got == {k: (w["rated"], w["bad"]) for k, w in want.items()}, (unit, group)
             assert all(r["rated"] == 0 for r in report["rows"] if r.get("no_ratings"))
             assert sum(r["rated"] for r in report["rows"]) == report["total"]["rated"]
-            # places 1…n for the rows with ratings; a window without any has none
-            placed = [r for r in report["rows"] if r["rated"]]
+            # places 1…n for the rows of MIN_VOLUME ratings or more; the others have none
+            placed = [r for r in report["rows"] if r["rated"] >= C.MIN_VOLUME]
             assert [r["rank"] for r in report["rows"]] == \
                 list(range(1, len(placed) + 1)) + [None] * (len(report["rows"]) - len(placed))
 
@@ -279,7 +280,7 @@ def test_window_ranking_counts_only_that_windows_ratings(district):
         html = session.get(f"{s.url}/dashboard/windows/{window}",
                            params={"period": Period("month", 2026, 11).key}).text
         text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
-        shown = rf"李强 (未达标 )?{want['S-008']['rated']} {want['S-008']['bad']} "
+        shown = rf"李强 (未达标 |不参与排名 )?{want['S-008']['rated']} {want['S-008']['bad']} "
         assert re.search(shown, text), (window, text)
 
 
@@ -485,7 +486,9 @@ def test_units_and_windows_without_a_rating_are_listed_last_not_left_out(distric
 
     s = district
     d = enrol(s, "W-001")
-    assert d.post_batch([rating(d, "satisfied", MID, "U-01")]).status_code == 200
+    # MIN_VOLUME ratings: fewer take no place and are not judged against the target
+    assert d.post_batch([rating(d, "satisfied", MID, "U-01")
+                         for _ in range(C.MIN_VOLUME)]).status_code == 200
     with read(s.engine) as conn:
         every_unit = set(conn.execute(select(units.c.id)).scalars())
         units_report = rankings.ranking(conn, ADMIN, "unit", Period("month", 2026, 11),

@@ -35,14 +35,17 @@ def _rate(engine, levels, when: dt.datetime) -> None:
 
 @pytest.fixture(scope="module")
 def small_unit(dash):
-    """U-08, a small hall: 3 ratings this month (one of them bad), 12 last month."""
-    now = utcnow()
-    last = now.astimezone(TZ).replace(day=1) - dt.timedelta(days=10)
+    """U-08, a small hall: 3 ratings last month (one of them bad), 12 the month before.
+    (Moved back a month when the page stopped publishing the month under way: it was 3
+    ratings this month and 12 last month.)"""
+    first = utcnow().astimezone(TZ).replace(day=1, hour=10)
+    last = first - dt.timedelta(days=10)
+    before = first - dt.timedelta(days=40)
     with write(dash.engine) as conn:
         org.save(conn, "units", {"id": "U-08", "name": "小镇便民服务站", "region_id": "R-T1"})
         org.save(conn, "windows", {"id": "W-081", "name": "综合窗口", "unit_id": "U-08"})
-    _rate(dash.engine, [("very_satisfied", 5), ("satisfied", 4), ("very_dissatisfied", 1)], now)
-    _rate(dash.engine, [("very_satisfied", 5)] * 11 + [("dissatisfied", 2)], last)
+    _rate(dash.engine, [("very_satisfied", 5), ("satisfied", 4), ("very_dissatisfied", 1)], last)
+    _rate(dash.engine, [("very_satisfied", 5)] * 11 + [("dissatisfied", 2)], before)
     return dash
 
 
@@ -62,11 +65,12 @@ def test_a_unit_month_of_few_ratings_shows_no_rate(small_unit, lang, withheld):
     head = html[html.index('class="kpis'):html.index("</section>", html.index('class="kpis'))]
     assert withheld in head
     months = re.findall(r"<tr><td>([^<]+)</td>(.*?)</tr>", html, re.S)
-    this, last = (_text(cells).split(" ") for _, cells in months[:2])
-    # this month: 3 ratings, no bad count, no rate; last month: 12 ratings, 1 bad, 91.6 %
-    assert " ".join(this).strip() == f"3 — {withheld}"
-    assert [x for x in last if x][:3] == ["12", "1", "91.6%"]
-    assert html.count(withheld) == 2   # the headline and this month's row
+    last, before = (_text(cells).split(" ") for _, cells in months[:2])
+    # last month: 3 ratings, no bad count, no rate; the month before: 12 ratings, 1 bad, 91.6 %
+    assert " ".join(last).strip() == f"3 — {withheld}"
+    assert [x for x in before if x][:3] == ["12", "1", "91.6%"]
+    # the headline, last month's row and last month's only window (3 ratings)
+    assert html.count(withheld) == 3
 
 
 def test_no_window_rate_when_the_withheld_windows_could_be_worked_out():

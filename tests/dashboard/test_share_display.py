@@ -46,3 +46,23 @@ def test_a_target_is_written_as_it_was_set():
     # Targets were shown with pct(0): a target of 85.5 % read "86%" (and, cut, would read "85%").
     assert [exports.target_text(t) for t in (0.8, 0.855, 0.9, 1.0)] == \
         ["80%", "85.5%", "90%", "100%"]
+
+
+def test_a_share_a_hair_below_a_cut_is_never_shown_as_the_cut():
+    # The cut added 1e-6 to the percentage before flooring, to mend binary fractions: a share
+    # less than 1e-10 below a cut was pushed over it, 100 % less a hair read "100.00%" and
+    # 80 % less a hair "80.00%", the target. It now cuts the shortest decimal of the float.
+    share = exports.share_text
+    assert [share(1 - 1e-11), share(0.8 - 1e-11), share(0.8 - 1e-11, 1)] == \
+        ["99.99%", "79.99%", "79.9%"]
+    assert [share(2_999_999 / 3_000_000), share(1_600_000 / 2_000_001)] == \
+        ["99.99%", "79.99%"]
+
+
+def test_the_share_and_target_doctests_pass():
+    import doctest
+
+    from aggregator import stats
+
+    assert doctest.testmod(exports).failed == 0
+    assert doctest.testmod(stats).failed == 0

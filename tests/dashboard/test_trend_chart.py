@@ -57,3 +57,15 @@ def test_a_quarters_trend_shows_every_day_of_the_quarter(dash):
     first = dt.date.fromisoformat(days[0])
     assert first.day == 1 and first.month % 3 == 1 and len(days) in (90, 91, 92)
     assert days == [(first + dt.timedelta(days=i)).isoformat() for i in range(len(days))]
+
+
+def test_a_period_to_come_shows_its_own_days_empty(dash):
+    # The overview of a month that has not begun (?period=2027-03) drew the last 30 days
+    # under that month's heading: a supervisor read them as its figures.
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    year = today.year + 1
+    r = dash.login("jfb").get(f"{dash.url}/dashboard/?period={year}-03")
+    assert r.status_code == 200
+    bars = re.findall(r'<rect [^>]*class="bar"><title>(\d{4}-\d{2}-\d{2}): (\d+)</title>', r.text)
+    assert [day for day, _ in bars] == [f"{year}-03-{d:02d}" for d in range(1, 32)]
+    assert {n for _, n in bars} == {"0"}
