@@ -156,8 +156,11 @@ def test_a_window_whose_id_holds_a_slash_opens_from_its_link(browser, dash_sqlit
     for path in ("/dashboard/units/U-01", "/dashboard/rankings?group=window"):
         page = s.get(dash.url + path).text
         for wid, name in ODD_WINDOWS.items():
-            href = f"/dashboard/windows/{quote(wid, safe='')}"
-            assert f'<a href="{href}">{name}' in page, (path, wid)   # "… · unit" in rankings
+            # the link opens the window on the table's period (?period=…)
+            href = re.search(rf'<a href="(/dashboard/windows/{re.escape(quote(wid, safe=""))}'
+                             rf'\?period=[0-9-]+)">{re.escape(name)}', page)
+            assert href, (path, wid)   # "… · unit" in rankings
+            href = href[1]
             r = s.get(urljoin(dash.url, href))
             assert r.status_code == 200, (path, wid, r.status_code)
             assert f"<h1>{_name(dash, units, 'U-01')} · {name}</h1>" in r.text
@@ -228,7 +231,7 @@ def test_a_unit_and_a_region_whose_ids_hold_a_slash_open_from_their_links(dash_s
     assert 'href="/dashboard/regions/R%2F9"' in unit.text      # its region, in the crumbs
     region = s.get(dash.url + "/dashboard/regions/R%2F9")
     assert region.status_code == 200 and "老城东区" in region.text
-    assert 'href="/dashboard/units/U%2F9"' in region.text
+    assert 'href="/dashboard/units/U%2F9?period=' in region.text
     api = s.get(dash.url + "/dashboard/api/units/U%2F9")
     assert api.status_code == 200, api.text
     public = s.get(dash.url + "/public/units")

@@ -202,7 +202,8 @@ def test_the_xlsx_shows_every_rate_as_the_page_does(site):
     page = s.get(f"{dash.url}/dashboard/rankings", params={"group": "unit",
                                                            "period": month}).text
     shown = {key: rate for key, rate in re.findall(
-        r'href="/dashboard/units/([^"]+)">.*?<td class="ratecell"><b>([^<]+)</b>', page, re.S)}
+        r'href="/dashboard/units/([^"?]+)[^"]*">.*?<td class="ratecell"><b>([^<]+)</b>', page,
+        re.S)}
     assert shown["U-08"] == "66.66%"
     sheet = load_workbook(io.BytesIO(s.get(f"{dash.url}/dashboard/rankings.xlsx", params={
         "group": "unit", "period": month}).content)).active

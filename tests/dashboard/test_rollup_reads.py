@@ -44,9 +44,11 @@ def engine(database_url):
         now = utcnow()
         conn.execute(text(
             "INSERT INTO alerts (kind, severity, dedupe_key, device_id, window_id, detail, "
-            "created_at, resolved_at) VALUES (:k, 'warning', :d, NULL, :w, 'x', :t, :r)"),
-            [{"k": "burst", "d": f"test-{i}", "w": w, "t": now,
-              "r": now if i % 2 else None} for i, w in enumerate(["W-001", "W-004", "W-007"] * 3)])
+            "created_at, resolved_at) VALUES (:k, :s, :d, NULL, :w, 'x', :t, :r)"),
+            # the open ones (even i) by severity are not in the order of their ids
+            [{"k": "burst", "d": f"test-{i}", "w": w, "t": now, "r": now if i % 2 else None,
+              "s": ("high", "medium", "medium", "low", "low", "high", "low", "low", "medium")[i]}
+             for i, w in enumerate(["W-001", "W-004", "W-007"] * 3)])
     yield engine
     engine.dispose()
 
@@ -244,9 +246,13 @@ def test_case_counts_equal_the_cases_counted_one_by_one(engine):
             "SELECT alerts.id FROM alerts LEFT JOIN windows ON windows.id = alerts.window_id "
             "LEFT JOIN devices ON devices.id = alerts.device_id WHERE alerts.resolved_at IS NULL "
             "AND (windows.unit_id IN ('U-01', 'U-02') OR devices.unit_id IN ('U-01', 'U-02')) "
-            "ORDER BY alerts.id DESC")).scalars())
+            # the most serious first, then the newest (newest alone buried a chain break
+            # under a backlog's low no_staff alerts)
+            "ORDER BY CASE alerts.severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, "
+            "alerts.id DESC")).scalars())
         assert len(open_ids) >= 3  # the fixture's
         assert overview.count_open_alerts(conn, scope) == len(open_ids)
+        assert [a["id"] for a in overview.open_alerts(conn, scope, limit=len(open_ids))] == open_ids
         assert [a["id"] for a in overview.open_alerts(conn, scope, limit=2)] == open_ids[:2]
 
 
