@@ -66,3 +66,15 @@ def events_of():
         return [e for e in store.iter_events() if type_ is None or e["type"] == type_]
 
     return events
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    """A copy of the documented config.yaml in ``tmp_path``."""
+    import shutil
+
+    from tests.kiosk.cli_run import ROOT
+
+    path = tmp_path / "config.yaml"
+    shutil.copy(ROOT / "config.yaml", path)
+    return path

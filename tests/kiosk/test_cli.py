@@ -5,29 +5,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from kiosk.config import load_config
 from kiosk.pin import check_pin
 from kiosk.store import RatingStore
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def kiosk(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "kiosk.cli", *args], capture_output=True, text=True, input=stdin)
-
-
-@pytest.fixture
-def config_file(tmp_path):
-    path = tmp_path / "config.yaml"
-    shutil.copy(ROOT / "config.yaml", path)
-    return path
+from tests.kiosk.cli_run import kiosk
 
 
 @pytest.fixture

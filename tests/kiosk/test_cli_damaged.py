@@ -18,20 +18,7 @@ import pytest
 
 from kiosk.store import RatingStore
 from sync.protocol import event_hash
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def kiosk(*args, stdin=None, prefix=()):
-    return subprocess.run([*prefix, sys.executable, "-m", "kiosk.cli", *args], capture_output=True,
-                          text=True, input=stdin, start_new_session=True)
-
-
-@pytest.fixture
-def config_file(tmp_path):
-    path = tmp_path / "config.yaml"
-    shutil.copy(ROOT / "config.yaml", path)
-    return path
+from tests.kiosk.cli_run import kiosk
 
 
 def free_port() -> int:

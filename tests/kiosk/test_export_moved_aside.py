@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,13 +16,7 @@ from kiosk.export import export_events
 from kiosk.store import RatingStore
 from sync.credentials import Credentials, export_signing_string
 from sync.protocol import event_hash
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def kiosk(*args):
-    return subprocess.run([sys.executable, "-m", "kiosk.cli", *args], capture_output=True,
-                          text=True, cwd=ROOT)
+from tests.kiosk.cli_run import kiosk
 
 
 def _enrolled_store(folder: Path, n: int) -> tuple[RatingStore, Credentials]:

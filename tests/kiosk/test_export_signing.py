@@ -6,10 +6,6 @@ from __future__ import annotations
 import base64
 import csv
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from nacl.signing import VerifyKey
@@ -17,20 +13,7 @@ from nacl.signing import VerifyKey
 from kiosk.config import data_dir, load_config
 from kiosk.store import RatingStore
 from sync.credentials import Credentials, export_signing_string
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def kiosk(*args):
-    return subprocess.run([sys.executable, "-m", "kiosk.cli", *args], capture_output=True,
-                          text=True)
-
-
-@pytest.fixture
-def config_file(tmp_path):
-    path = tmp_path / "config.yaml"
-    shutil.copy(ROOT / "config.yaml", path)
-    return path
+from tests.kiosk.cli_run import kiosk
 
 
 @pytest.fixture

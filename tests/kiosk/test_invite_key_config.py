@@ -8,7 +8,6 @@ line and the names that work. (tests/gui/test_invite_key_gui.py presses the real
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -18,14 +17,7 @@ import pytest
 
 from kiosk.config import load_config_text
 from kiosk.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def kiosk(*args):
-    env = dict(os.environ, KIVY_NO_ARGS="1", SDL_VIDEODRIVER="offscreen")
-    return subprocess.run([sys.executable, "-m", "kiosk.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=120)
+from tests.kiosk.cli_run import ROOT, kiosk
 
 
 def config_with_key(tmp_path, value: str) -> tuple[Path, int]:
