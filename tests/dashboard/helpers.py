@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
+import json
 import re
+import uuid
 from dataclasses import dataclass
 
 import requests
 from sqlalchemy import delete, select
 
+from aggregator import constants as C
+from aggregator import ratings as rating_store
 from aggregator.dashboard import sample
 from aggregator.dashboard.tables import cases, login_failures
 from aggregator.db import write
 
 PASSWORD = sample.PASSWORD
+TZ = dt.timezone(dt.timedelta(hours=8))   # the demo hall's (Settings.timezone_offset_hours)
+
+
+def store_ratings(engine, window: str, unit: str, levels, when: dt.datetime, staff=None,
+                  item=None) -> None:
+    """Ratings of ``levels`` at ``window`` of ``unit`` at ``when``, stored as ingest stores
+    them (rollups too); a phone's (channel 3) when no staff member is given."""
+    rows = [{"id": str(uuid.uuid4()), "device_id": None, "window_id": window, "unit_id": unit,
+             "staff_id": staff, "staff_name": None, "service_item": item, "case_no": None,
+             "invitation_id": None, "channel": C.CHANNEL_QR if staff is None else
+             C.CHANNEL_HALL_TABLET, "level": level, "stars": C.STARS[level], "scale": 5,
+             "reasons": json.dumps(["attitude"] if C.STARS[level] <= 2 else []),
+             "reasons_version": C.REASONS_VERSION, "comment": None, "phone": None,
+             "callback_consent": False, "device_time": when, "server_time": when,
+             "rated_at": when, "day": when.astimezone(TZ).date().isoformat(), "flags": "[]",
+             "flagged": False} for level in levels]
+    with write(engine) as conn:
+        rating_store.store(conn, rows)
 
 
 def staff_account(dash, staff_id: str, prefix: str) -> str:

@@ -4,33 +4,19 @@ ratings, and the page fits a phone."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import uuid
 
 import pytest
 import requests
 
-from aggregator import constants as C
 from aggregator import org
-from aggregator import ratings as rating_store
 from aggregator.constants import MIN_VOLUME
 from aggregator.db import utcnow, write
+from tests.dashboard.helpers import store_ratings
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 
 
-def _rate(engine, levels, when: dt.datetime) -> None:
-    with write(engine) as conn:
-        rating_store.store(conn, [{
-            "id": str(uuid.uuid4()), "device_id": None, "window_id": "W-081", "unit_id": "U-08",
-            "staff_id": None, "staff_name": None, "service_item": None, "case_no": None,
-            "invitation_id": None, "channel": C.CHANNEL_QR, "level": level, "stars": stars,
-            "scale": 5, "reasons": json.dumps(["attitude"] if stars <= 2 else []),
-            "reasons_version": C.REASONS_VERSION, "comment": None, "phone": None,
-            "callback_consent": False, "device_time": when, "server_time": when,
-            "rated_at": when, "day": when.astimezone(TZ).date().isoformat(), "flags": "[]",
-            "flagged": False} for level, stars in levels])
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +30,10 @@ def small_unit(dash):
     with write(dash.engine) as conn:
         org.save(conn, "units", {"id": "U-08", "name": "小镇便民服务站", "region_id": "R-T1"})
         org.save(conn, "windows", {"id": "W-081", "name": "综合窗口", "unit_id": "U-08"})
-    _rate(dash.engine, [("very_satisfied", 5), ("satisfied", 4), ("very_dissatisfied", 1)], last)
-    _rate(dash.engine, [("very_satisfied", 5)] * 11 + [("dissatisfied", 2)], before)
+    store_ratings(dash.engine, "W-081", "U-08", ["very_satisfied", "satisfied",
+                                                 "very_dissatisfied"], last)
+    store_ratings(dash.engine, "W-081", "U-08", ["very_satisfied"] * 11 + ["dissatisfied"],
+                  before)
     return dash
 
 

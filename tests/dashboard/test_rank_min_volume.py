@@ -9,31 +9,19 @@ import csv
 import datetime as dt
 import io
 import re
-import uuid
 
 import pytest
 from openpyxl import load_workbook
 
 from aggregator import constants as C
 from aggregator import org
-from aggregator import ratings as rating_store
 from aggregator.db import utcnow, write
+from tests.dashboard.helpers import store_ratings
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 VS, D, VD = "very_satisfied", "dissatisfied", "very_dissatisfied"
 
 
-def _rate(engine, window: str, unit: str, levels, when: dt.datetime) -> None:
-    rows = [{"id": str(uuid.uuid4()), "device_id": None, "window_id": window, "unit_id": unit,
-             "staff_id": None, "staff_name": None, "service_item": None, "case_no": None,
-             "invitation_id": None, "channel": C.CHANNEL_HALL_TABLET, "level": level,
-             "stars": C.STARS[level], "scale": 5, "reasons": None, "reasons_version": None,
-             "comment": None, "phone": None, "callback_consent": False, "device_time": when,
-             "server_time": when, "rated_at": when,
-             "day": when.astimezone(TZ).date().isoformat(), "flags": "[]", "flagged": False}
-            for level in levels]
-    with write(engine) as conn:
-        rating_store.store(conn, rows)
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +38,9 @@ def site(dash):
             org.save(conn, "units", {"id": unit, "name": name, "region_id": "R-T3"})
             for window, wname in wins:
                 org.save(conn, "windows", {"id": window, "name": wname, "unit_id": unit})
-    _rate(dash.engine, "W-051", "U-05", [VS] * 11 + [VD], when)
-    _rate(dash.engine, "W-052", "U-05", [VS] * 3 + [D], when)
-    _rate(dash.engine, "W-061", "U-06", [VS] * 8 + [VD], when)
+    store_ratings(dash.engine, "W-051", "U-05", [VS] * 11 + [VD], when)
+    store_ratings(dash.engine, "W-052", "U-05", [VS] * 3 + [D], when)
+    store_ratings(dash.engine, "W-061", "U-06", [VS] * 8 + [VD], when)
     return dash, f"{when.year}-{when.month:02d}"
 
 

@@ -8,33 +8,20 @@ import csv
 import datetime as dt
 import io
 import re
-import uuid
 
 import pytest
 import requests
 from openpyxl import load_workbook
 
-from aggregator import constants as C
 from aggregator import org
-from aggregator import ratings as rating_store
 from aggregator.dashboard.periods import Period
 from aggregator.db import utcnow, write
+from tests.dashboard.helpers import store_ratings
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 VS, S = "very_satisfied", "satisfied"
 
 
-def _rate(engine, window: str, unit: str, levels, when: dt.datetime) -> None:
-    rows = [{"id": str(uuid.uuid4()), "device_id": None, "window_id": window, "unit_id": unit,
-             "staff_id": None, "staff_name": None, "service_item": None, "case_no": None,
-             "invitation_id": None, "channel": C.CHANNEL_HALL_TABLET, "level": level,
-             "stars": C.STARS[level], "scale": 5, "reasons": None, "reasons_version": None,
-             "comment": None, "phone": None, "callback_consent": False, "device_time": when,
-             "server_time": when, "rated_at": when,
-             "day": when.astimezone(TZ).date().isoformat(), "flags": "[]", "flagged": False}
-            for level in levels]
-    with write(engine) as conn:
-        rating_store.store(conn, rows)
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +35,9 @@ def tied(dash):
         for window in ("W-071", "W-072", "W-073"):
             org.save(conn, "windows", {"id": window, "name": f"并列窗口{window[-1]}",
                                        "unit_id": "U-07"})
-    _rate(dash.engine, "W-071", "U-07", [VS] * 12, when)
-    _rate(dash.engine, "W-072", "U-07", [VS] * 12, when)
-    _rate(dash.engine, "W-073", "U-07", [VS] * 11 + [S], when)
+    store_ratings(dash.engine, "W-071", "U-07", [VS] * 12, when)
+    store_ratings(dash.engine, "W-072", "U-07", [VS] * 12, when)
+    store_ratings(dash.engine, "W-073", "U-07", [VS] * 11 + [S], when)
     return dash, Period("month", when.year, when.month)
 
 

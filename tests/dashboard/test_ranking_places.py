@@ -8,9 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import re
-import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
@@ -19,9 +17,9 @@ from openpyxl import load_workbook
 
 from aggregator import constants as C
 from aggregator import org
-from aggregator import ratings as rating_store
 from aggregator.dashboard import exports
 from aggregator.db import utcnow, write
+from tests.dashboard.helpers import store_ratings
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 STARS = {"very_satisfied": 5, "satisfied": 4, "basic_satisfied": 3, "dissatisfied": 2,
@@ -29,20 +27,6 @@ STARS = {"very_satisfied": 5, "satisfied": 4, "basic_satisfied": 3, "dissatisfie
 NONE_NAME = "（未登记）"
 
 
-def _rate(engine, window: str, unit: str, levels, when: dt.datetime, staff=None,
-          item=None) -> None:
-    """Ratings at ``window`` at ``when``; a phone's (channel 3) when no staff member is given."""
-    rows = [{"id": str(uuid.uuid4()), "device_id": None, "window_id": window, "unit_id": unit,
-             "staff_id": staff, "staff_name": None, "service_item": item, "case_no": None,
-             "invitation_id": None, "channel": C.CHANNEL_QR if staff is None else
-             C.CHANNEL_HALL_TABLET, "level": level, "stars": STARS[level], "scale": 5,
-             "reasons": json.dumps(["attitude"] if STARS[level] <= 2 else []),
-             "reasons_version": C.REASONS_VERSION, "comment": None, "phone": None,
-             "callback_consent": False, "device_time": when, "server_time": when,
-             "rated_at": when, "day": when.astimezone(TZ).date().isoformat(), "flags": "[]",
-             "flagged": False} for level in levels]
-    with write(engine) as conn:
-        rating_store.store(conn, rows)
 
 
 def _month(day: dt.date) -> str:
@@ -63,10 +47,10 @@ def site(dash):
             org.save(conn, "units", {"id": unit, "name": f"测试中心{unit[-1]}",
                                      "region_id": "R-T1"})
             org.save(conn, "windows", {"id": window, "name": "综合窗口", "unit_id": unit})
-    _rate(dash.engine, "W-002", "U-01", ["very_dissatisfied"], now)
-    _rate(dash.engine, "W-002", "U-01", ["very_satisfied"], before)
-    _rate(dash.engine, "W-081", "U-08", ["satisfied", "very_satisfied", "dissatisfied"], now)
-    _rate(dash.engine, "W-081", "U-08", ["satisfied"] + ["very_dissatisfied"] * 5, before)
+    store_ratings(dash.engine, "W-002", "U-01", ["very_dissatisfied"], now)
+    store_ratings(dash.engine, "W-002", "U-01", ["very_satisfied"], before)
+    store_ratings(dash.engine, "W-081", "U-08", ["satisfied", "very_satisfied", "dissatisfied"], now)
+    store_ratings(dash.engine, "W-081", "U-08", ["satisfied"] + ["very_dissatisfied"] * 5, before)
     return dash, _month(this), _month(last_day)
 
 
