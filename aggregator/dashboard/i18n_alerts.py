@@ -1,6 +1,8 @@
 """Alert details in the page's language: one template per message (``alertd_<msg>``),
 filled from the values an alert keeps in ``detail_args`` (migration 46, ``alerts.raise_alert``).
-``i18n.py`` merges the templates into its zh_CN and en catalogs.
+``i18n.py`` merges the templates into its zh_CN and en catalogs, with the words of the alerts
+page (``alerts_*``, ``routes_alerts.py``) and the refusals of its form (``problem_alert_*``,
+told by ``i18n_problems.problem_text``).
 
 An alert raised before migration 46, or one whose values do not fit its template, shows its
 stored English ``detail``: a supervisor sees something true rather than nothing.
@@ -54,6 +56,26 @@ ZH = {
     "alertd_window": "窗口 {id}", "alertd_window_named": "{name} {id}",
     "alertd_seconds": "{n} 秒", "alertd_minutes": "{n} 秒（约 {m} 分钟）",
     "alertd_hours": "{n} 秒（约 {m} 小时）", "alertd_days": "{n} 秒（约 {m} 天）",
+    # the alerts page (routes_alerts.py) and the overview's link to it
+    "alerts_tab_open": "未处理", "alerts_tab_resolved": "已解除", "alerts_tab_all": "全部",
+    "alerts_all": "全部预警（未处理 {n} 条）",
+    "alerts_kind": "类型", "alerts_any_kind": "全部类型",
+    "alerts_severity": "级别", "alerts_any_severity": "全部级别",
+    "alerts_raised_at": "产生时间", "alerts_handling": "处理情况",
+    "alerts_resolved_by": "{name} 解除", "alerts_resolved_by_scan": "自动解除（巡检确认已恢复）",
+    "alerts_resolve": "解除预警", "alerts_note": "处理说明（必填）",
+    "alerts_note_example": "如：已核实为设备故障，已更换",
+    "alerts_note_hint": "写明核实了什么、如何处理，最多 {n} 字；记入操作日志，不能撤回。",
+    "alerts_resolve_submit": "确认解除",
+    "alerts_resolved_ok": "预警 #{id} 已解除，处理说明已记入操作日志。",
+    "alerts_none": "没有符合条件的预警",
+    "alerts_who_resolves": "记录缺号、设备长时间未通信、评价长期未上传三类预警在恢复后由每小时的巡检自动解除；"
+                           "其余预警须由监管人员或系统管理员核实后写明理由解除，被预警单位的负责人不能自行解除。",
+    # refusals of the resolve form
+    "problem_alert_note_required": "处理说明不能为空：请写明解除的理由（核实了什么、如何处理）",
+    "problem_alert_note_too_long": "处理说明不能超过 {limit} 个字符（现为 {length} 个）",
+    "problem_alert_resolved_already": "预警 #{id} 已于 {at} 解除，无需再次解除",
+    "problem_alert_resolver_role": "只有监管人员和系统管理员可以解除预警：被预警单位的负责人不能自行解除",
 }
 EN = {
     "alertd_clock_behind": "device {device} clock is {seconds} behind server time",
@@ -94,6 +116,31 @@ EN = {
     "alertd_window": "window {id}", "alertd_window_named": "{name} {id}",
     "alertd_seconds": "{n} s", "alertd_minutes": "{n} s (about {m} min)",
     "alertd_hours": "{n} s (about {m} h)", "alertd_days": "{n} s (about {m} days)",
+    "alerts_tab_open": "Open", "alerts_tab_resolved": "Resolved", "alerts_tab_all": "All",
+    "alerts_all": "All alerts ({n} open)",
+    "alerts_kind": "Kind", "alerts_any_kind": "All kinds",
+    "alerts_severity": "Severity", "alerts_any_severity": "All severities",
+    "alerts_raised_at": "Raised at", "alerts_handling": "Handling",
+    "alerts_resolved_by": "resolved by {name}", "alerts_resolved_by_scan": "resolved by the scan "
+                                                                         "(the condition ended)",
+    "alerts_resolve": "Resolve", "alerts_note": "Why it is resolved (required)",
+    "alerts_note_example": "e.g. checked: a faulty device, replaced",
+    "alerts_note_hint": "Say what was checked and done, {n} characters at most; kept in the "
+                        "audit log, cannot be undone.",
+    "alerts_resolve_submit": "Resolve the alert",
+    "alerts_resolved_ok": "Alert #{id} resolved; the note is in the audit log.",
+    "alerts_none": "No alerts match",
+    "alerts_who_resolves": "Missing records, silent devices and ratings not uploaded are resolved "
+                           "by the hourly scan once the condition ends; every other alert is "
+                           "resolved by a supervisor or an administrator, with a reason, never "
+                           "by the manager of the unit it concerns.",
+    "problem_alert_note_required": "The note cannot be empty: say why the alert is resolved "
+                                   "(what was checked and done)",
+    "problem_alert_note_too_long": "The note must be at most {limit} characters long, got "
+                                   "{length}",
+    "problem_alert_resolved_already": "Alert #{id} was resolved already, at {at}",
+    "problem_alert_resolver_role": "Only a supervisor or an administrator resolves an alert: the "
+                                   "manager of the unit it concerns cannot dismiss it",
 }
 
 # Values shown as they came, set apart: technical text and ids no one translates.

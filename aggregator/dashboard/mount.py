@@ -14,6 +14,7 @@ from ..errors import AggregatorError, BadRequest, Forbidden
 from . import (
     assessment_routes,
     routes_admin,
+    routes_alerts,
     routes_cases,
     routes_exports,
     routes_items,
@@ -48,7 +49,8 @@ def _wants_html(request: Request) -> bool:
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard under /dashboard and the public pages under /public."""
-    for module in (routes_session, routes_reports, routes_exports, routes_cases, routes_admin,
+    for module in (routes_session, routes_reports, routes_exports, routes_cases, routes_alerts,
+                   routes_admin,
                    routes_items, routes_pledges, routes_users, routes_public, assessment_routes):
         guard = [] if module in STAFF_OPEN else [Depends(not_staff)]
         app.include_router(module.router, dependencies=guard)

@@ -26,26 +26,28 @@ def offline_devices(conn: Connection, allowed: set[str], now: dt.datetime,
 SEVERITY_ORDER = case({"high": 0, "medium": 1}, value=alerts.c.severity, else_=2)
 
 
+def alerts_in_scope(allowed: set[str]):
+    """The condition on ``alerts`` of the units ``allowed``: the alert's window or its device
+    is in one of them (the overview and the alerts page, ``routes_alerts``, share it)."""
+    unit_windows = select(windows.c.id).where(windows.c.unit_id.in_(sorted(allowed)))
+    unit_devices = select(devices.c.id).where(devices.c.unit_id.in_(sorted(allowed)))
+    return or_(alerts.c.window_id.in_(unit_windows), alerts.c.device_id.in_(unit_devices))
+
+
 def open_alerts(conn: Connection, allowed: set[str], limit: int = 20) -> list[dict]:
     """Unresolved alerts of devices or windows in the scope, the most serious first, then the
     newest (newest first alone: a backlog's eight low ``no_staff`` alerts hid a chain break)."""
-    unit_windows = select(windows.c.id).where(windows.c.unit_id.in_(sorted(allowed)))
-    unit_devices = select(devices.c.id).where(devices.c.unit_id.in_(sorted(allowed)))
     # the window's name, for the detail (i18n_alerts): "W-004" alone means little to a reader
     q = (select(alerts, windows.c.name.label("window_name"))
          .outerjoin(windows, windows.c.id == alerts.c.window_id)
-         .where(alerts.c.resolved_at.is_(None), or_(
-            alerts.c.window_id.in_(unit_windows), alerts.c.device_id.in_(unit_devices)))
+         .where(alerts.c.resolved_at.is_(None), alerts_in_scope(allowed))
          .order_by(SEVERITY_ORDER, alerts.c.id.desc()).limit(limit))
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
 def count_open_alerts(conn: Connection, allowed: set[str]) -> int:
-    unit_windows = select(windows.c.id).where(windows.c.unit_id.in_(sorted(allowed)))
-    unit_devices = select(devices.c.id).where(devices.c.unit_id.in_(sorted(allowed)))
     return conn.execute(select(func.count()).select_from(alerts).where(and_(
-        alerts.c.resolved_at.is_(None), or_(alerts.c.window_id.in_(unit_windows),
-                                            alerts.c.device_id.in_(unit_devices))))).scalar()
+        alerts.c.resolved_at.is_(None), alerts_in_scope(allowed)))).scalar()
 
 
 def build(conn: Connection, user: dict, allowed: set[str], period: Period, today: dt.date,
