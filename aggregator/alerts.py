@@ -46,11 +46,26 @@ def raise_alert(conn: Connection, kind: str, key: str, detail: str, now: dt.date
     ``{"msg": "clock_behind", "device": "kiosk-W-004", "seconds": 845}``.
     """
     row = {"kind": kind, "severity": SEVERITY.get(kind, "medium"),
-           "dedupe_key": f"{kind}:{key}"[:300], "device_id": device_id,
+           "dedupe_key": _dedupe_key(kind, key), "device_id": device_id,
            "window_id": window_id, "detail": detail,
            "detail_args": json.dumps(args, ensure_ascii=False, default=_plain) if args else None,
            "created_at": now, "resolved_at": None}
     return bool(insert_ignore(conn, alerts, [row], returning="id"))
+
+
+def _dedupe_key(kind: str, key: str) -> str:
+    return f"{kind}:{key}"[:300]
+
+
+def _reopen(conn: Connection, kind: str, key: str, detail: str, args: dict | None) -> bool:
+    """Open again the resolved alert of ``kind`` and ``key`` (with this detail); True when
+    there was one. A condition a scan saw over (a backlog read young after a reboot with a
+    clock behind) and then back kept its key, so a new alert was never raised for it."""
+    done = conn.execute(update(alerts).where(
+        alerts.c.dedupe_key == _dedupe_key(kind, key), alerts.c.resolved_at.is_not(None))
+        .values(resolved_at=None, detail=detail, detail_args=json.dumps(
+            args, ensure_ascii=False, default=_plain) if args else None))
+    return done.rowcount > 0
 
 
 def _plain(value) -> str | int:
@@ -226,8 +241,9 @@ def scan(conn: Connection, now: dt.datetime, settings: Settings | None = None) -
     tz = dt.timezone(dt.timedelta(hours=s.timezone_offset_hours))
     calendar = _calendar(conn)
 
-    def add(kind, key, detail, device_id=None, window_id=None, args=None):
-        if raise_alert(conn, kind, key, detail, now, device_id, window_id, args=args):
+    def add(kind, key, detail, device_id=None, window_id=None, args=None, reopen=False):
+        if raise_alert(conn, kind, key, detail, now, device_id, window_id, args=args) \
+                or (reopen and _reopen(conn, kind, key, detail, args)):
             raised.append({"kind": kind, "key": key, "detail": detail,
                            "device_id": device_id, "window_id": window_id})
 
@@ -263,11 +279,12 @@ def scan(conn: Connection, now: dt.datetime, settings: Settings | None = None) -
                 f"ratings not uploaded, waiting since {since.isoformat()}",
                 device_id=r["id"], window_id=r["window_id"],
                 args={"device": r["id"], "window": r["window_id"], "pending": pending,
-                      "since_at": since, "last_upload_at": _iso(r["last_upload_at"])})
+                      "since_at": since, "last_upload_at": _iso(r["last_upload_at"])},
+                reopen=True)   # keyed by the last upload: the same backlog, back again
 
     today = now.astimezone(tz).date()
     days = _window_days(conn, today)
-    _flagged_bad(days, today, s, add)
+    _flagged_bad(conn, days, today, s, add)
     _volume(days, today, s, add)
     _volume_qr(conn, days, today, s, add)
     _zero_bad(conn, days, today, s, add)
@@ -301,19 +318,40 @@ def _recent(today: dt.date, n: int) -> list[str]:
     return [(today - dt.timedelta(days=k)).isoformat() for k in range(n)]
 
 
-def _flagged_bad(days: dict, today: dt.date, s: Settings, add) -> None:
-    """A window's day with ``flagged_bad_alert_count`` flagged bad ratings or more: a bad
-    rating flagged lockout (a second press within the lockout) or outside_invitation is left
-    out of the rates and opens no case, so staff pressing 非常满意 just before the citizen
-    hid the citizen's bad rating without a trace."""
+# The flags a press gets on the kiosk for how it was pressed. Not ``no_staff`` (nobody signed
+# in), nor the server's ``appeal_accepted`` and ``after_revocation``: three appeals accepted
+# for one day read as "a press just before the citizen's?".
+PRESS_FLAGS = frozenset({C.FLAG_LOCKOUT, C.FLAG_OUTSIDE_INVITATION, C.FLAG_BURST})
+
+
+def _flagged_bad(conn: Connection, days: dict, today: dt.date, s: Settings, add) -> None:
+    """A window's day with ``flagged_bad_alert_count`` bad ratings flagged for how they were
+    pressed (``PRESS_FLAGS``) or more: a bad rating flagged lockout (a second press within
+    the lockout) or outside_invitation is left out of the rates and opens no case, so staff
+    pressing 非常满意 just before the citizen hid the citizen's bad rating without a trace.
+    The rollups count every flag; only the days they put over the line are read again from
+    the ratings (``ix_ratings_window_day``) to count the press flags alone."""
     for window, by_day in days.items():
         for day in _recent(today, LOOKBACK_DAYS):
-            n = by_day.get(day, {}).get("flagged_bad", 0)
+            if by_day.get(day, {}).get("flagged_bad", 0) < s.flagged_bad_alert_count:
+                continue
+            flags = conn.execute(select(ratings.c.flags).where(
+                ratings.c.window_id == window, ratings.c.day == day,
+                ratings.c.flagged.is_(True), ratings.c.stars <= C.BAD_STARS)).scalars()
+            n = sum(1 for f in flags if PRESS_FLAGS & set(_flag_list(f)))
             if n >= s.flagged_bad_alert_count:
                 add(C.AL_FLAGGED_BAD, f"{window}:{day}",
                     f"window {window}: {n} bad ratings on {day} were flagged and left out of "
                     f"the rates (a press just before the citizen's?)", window_id=window,
                     args={"window": window, "day": day, "n": n})
+
+
+def _flag_list(text: str | None) -> list:
+    try:
+        flags = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return flags if isinstance(flags, list) else []
 
 
 def _usual(counts: list[int], min_days: int) -> float | None:

@@ -162,15 +162,19 @@ def test_flagged_bad_ratings_of_a_window_day_raise_an_alert(device, server):
 
 
 def test_fewer_flagged_bad_ratings_than_the_threshold_raise_nothing(engine):
+    from tests.dashboard.helpers import store_ratings
+
     now = dt.datetime(2026, 11, 10, 4, tzinfo=UTC)
-    day = now.astimezone(TZ).date()
-    with write(engine) as conn:
-        rollups.add(conn, [{"day": (day - dt.timedelta(days=k)).isoformat(), "window_id": w,
-                            "unit_id": "U-01", "level": "dissatisfied", "stars": 2,
-                            "flagged": True} for w, k, n in
-                           (("W-001", 0, 2), ("W-002", 3, 3), ("W-003", 9, 5))
-                           for _ in range(n)])
-    # W-001: 2 of 3; W-002 three days ago (a late upload): raised; W-003: past the look-back
+    for window, days_ago, n, flags in (("W-001", 0, 2, ["lockout"]), ("W-002", 3, 3, ["burst"]),
+                                       ("W-003", 9, 5, ["lockout"]),
+                                       # not a press: nobody signed in, or appeals accepted
+                                       ("W-004", 0, 2, ["no_staff"]),
+                                       ("W-004", 0, 2, ["appeal_accepted"])):
+        store_ratings(engine, window, "U-01", ["dissatisfied"] * n,
+                      now - dt.timedelta(days=days_ago), staff="S-1", flags=flags)
+    # W-001: 2 of 3; W-002 three days ago (a late upload): raised; W-003: past the look-back;
+    # W-004: 4 flagged bad, none for how it was pressed (a "high" alert asked "a press just
+    # before the citizen's?" of three appeals a supervisor had accepted)
     assert _scan(engine, now) == ["flagged_bad"]
     assert [r["window_id"] for r in _rows(engine)] == ["W-002"]
 
@@ -268,3 +272,23 @@ def test_kiosks_are_sent_the_servers_burst_rule_and_use_it(device, server, tmp_p
     flags = [e["payload"]["flags"] for e in store.iter_events() if e["type"] == K.EV_RATING]
     store.close()
     assert [K.FLAG_BURST in f for f in flags] == [False, False, False, True]
+
+
+def test_a_stuck_backlog_seen_over_and_back_without_an_upload_is_opened_again(device, server):
+    # The alert is keyed by the last upload; a heartbeat that read the backlog young (a
+    # reboot with a clock behind: kiosks have no battery clock) let the scan resolve it, and
+    # when the same backlog read old again the alert, resolved under that key, never came back.
+    assert device.post_batch([device.rating()]).status_code == 200
+    now = utcnow()
+    with write(server.engine) as conn:
+        conn.execute(update(devices).values(last_upload_at=now - dt.timedelta(days=10),
+                                            last_seen_at=now - dt.timedelta(days=10)))
+    device.post_json("/api/v1/heartbeat", {"pending": 4000, "oldest_pending_age_s": 864000.0})
+    assert _scan(server.engine, utcnow()) == ["backlog_stuck"]
+    device.post_json("/api/v1/heartbeat", {"pending": 4000, "oldest_pending_age_s": 0.0})
+    _scan(server.engine, utcnow())
+    assert _rows(server.engine, "backlog_stuck")[0]["resolved_at"] is not None
+    device.post_json("/api/v1/heartbeat", {"pending": 4000, "oldest_pending_age_s": 864000.0})
+    assert _scan(server.engine, utcnow()) == ["backlog_stuck"]
+    rows = _rows(server.engine, "backlog_stuck")
+    assert len(rows) == 1 and rows[0]["resolved_at"] is None

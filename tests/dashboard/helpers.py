@@ -23,9 +23,10 @@ TZ = dt.timezone(dt.timedelta(hours=8))   # the demo hall's (Settings.timezone_o
 
 
 def store_ratings(engine, window: str, unit: str, levels, when: dt.datetime, staff=None,
-                  item=None) -> None:
+                  item=None, flags=()) -> None:
     """Ratings of ``levels`` at ``window`` of ``unit`` at ``when``, stored as ingest stores
-    them (rollups too); a phone's (channel 3) when no staff member is given."""
+    them (rollups too); a phone's (channel 3) when no staff member is given; flagged with
+    ``flags`` when there are any."""
     rows = [{"id": str(uuid.uuid4()), "device_id": None, "window_id": window, "unit_id": unit,
              "staff_id": staff, "staff_name": None, "service_item": item, "case_no": None,
              "invitation_id": None, "channel": C.CHANNEL_QR if staff is None else
@@ -33,8 +34,8 @@ def store_ratings(engine, window: str, unit: str, levels, when: dt.datetime, sta
              "reasons": json.dumps(["attitude"] if C.STARS[level] <= 2 else []),
              "reasons_version": C.REASONS_VERSION, "comment": None, "phone": None,
              "callback_consent": False, "device_time": when, "server_time": when,
-             "rated_at": when, "day": when.astimezone(TZ).date().isoformat(), "flags": "[]",
-             "flagged": False} for level in levels]
+             "rated_at": when, "day": when.astimezone(TZ).date().isoformat(),
+             "flags": json.dumps(list(flags)), "flagged": bool(flags)} for level in levels]
     with write(engine) as conn:
         rating_store.store(conn, rows)
 
