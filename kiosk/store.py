@@ -296,7 +296,10 @@ class RatingStore(SalvageReading):
         boot_id: str | None = None,
     ) -> None:
         self._setup(path, clock, monotonic_ns, boot_id)
-        self._moves_aside = check   # the app's own store: it alone moves a corrupt file aside
+        # check=True: the app's own store, or one alone on its file (the simulator, migrate's
+        # child); every second instance of a file the app has open (the sync worker, an
+        # export, the enrolment) opens it with check=False and never moves it
+        self._moves_aside = check
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -649,13 +652,15 @@ class RatingStore(SalvageReading):
                 f"{self.path}: the {type_} event was not recorded: its payload{field} cannot be "
                 f"stored as JSON text ({exc})") from exc
 
-    def _append(self, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Insert one event inside the caller's open transaction."""
+    def _append(self, type_: str, payload: dict[str, Any],
+                id_: str | None = None) -> dict[str, Any]:
+        """Insert one event inside the caller's open transaction (with the id ``id_``, else
+        a new one)."""
         payload_text = self._payload_text(type_, payload)
         last = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
         event = {
-            "id": event_id(),  # time-ordered (UUIDv7): see sync.protocol.event_id
+            "id": id_ or event_id(),  # time-ordered (UUIDv7): see sync.protocol.event_id
             "device_id": self.device_id,
             "stream_id": self.stream_id,
             "seq": seq,
@@ -684,8 +689,13 @@ class RatingStore(SalvageReading):
         found corrupt is moved aside first and the event recorded in the new one
         (``_recover``)."""
         payload = dict(payload or {})
+        # One id for both tries: a COMMIT that reached the old file's WAL and still reported
+        # corruption (a damaged -shm) would otherwise leave two ratings of one tap, the first
+        # coming back with the moved file's USB export. With one id the server keeps the first
+        # it gets and quarantines the other as a conflict.
+        id_ = event_id()
         return self._write_recovering(f"recording a {type_} event",
-                                      lambda: self._append(type_, payload))
+                                      lambda: self._append(type_, payload, id_))
 
     def _write_recovering(self, doing: str, work: Callable[[], Any]) -> Any:
         """``work()`` in one transaction (``_transaction``); when it finds the database

@@ -25,7 +25,10 @@ def enrol_device(cfg: Any, server: str, code: str) -> tuple[bool, str, str | Non
 
     from .client import SyncClient
 
-    store = RatingStore(data_dir(cfg) / "kiosk.db")
+    # check=False: the app's store may have this file open (the panel's Enrol), and only it
+    # moves a corrupt database aside; an enrol store that did moved the live file from under
+    # the app, whose thanked taps then went into a file nothing sent.
+    store = RatingStore(data_dir(cfg) / "kiosk.db", check=False)
     try:
         client = SyncClient(server, store, timeout=cfg.sync.timeout_seconds)
         info = client.enroll(code)

@@ -149,3 +149,26 @@ def test_a_new_database_that_cannot_be_made_yet_is_made_at_the_next_tap(db_path,
     first = next(store.iter_events())["payload"]
     assert first["moved_to"] == str(_moved(db_path)[0]) and first["old_stream_id"] == old_stream
     store.close()
+
+
+def test_the_tap_that_found_the_damage_keeps_its_event_id_in_the_new_database(db_path,
+                                                                             monkeypatch):
+    # A COMMIT can reach the old file's WAL and still report corruption (a damaged -shm):
+    # tried again under a new id, one tap would be two ratings once the moved file's USB
+    # export came in. Under one id the server keeps the first copy it gets and quarantines
+    # the other as a conflict.
+    import kiosk.store
+
+    store = RatingStore(db_path)
+    _thanked(store, 300)
+    _wreck_the_page_the_next_event_needs(db_path)
+    made, real = [], kiosk.store.event_id
+
+    def watched():
+        made.append(real())
+        return made[-1]
+    monkeypatch.setattr(kiosk.store, "event_id", watched)
+    event = _rating(store, 1000)
+    assert store.recoveries == 1 and event["seq"] == 2
+    assert event["id"] == made[0], made   # the id the failed try was made with
+    store.close()
