@@ -230,6 +230,7 @@ class KioskApp(App):
         # The store and how many corrupt databases it had moved aside when last looked at
         # (``_follow_store``).
         self._seen_store: tuple[Any, int] = (store, getattr(store, "recoveries", 0))
+        self._retired_workers: list[Any] = []   # sending a database moved aside (``_follow_store``)
         self._panel: Any = None
         self._handler = _KeepRunning(self)
         self.frames_since_tap = 0
@@ -319,6 +320,11 @@ class KioskApp(App):
         if self._invite_server is not None:
             self._invite_server.stop()
             self._invite_server = None
+        for worker in self._retired_workers:   # still sending a database moved aside
+            try:
+                worker.stop(timeout=0)
+            except Exception:
+                log.exception("a retired sync worker did not stop cleanly")
         if self.sync_worker is not None:
             try:
                 self.sync_worker.stop(timeout=10)
@@ -493,25 +499,29 @@ class KioskApp(App):
 
     def _follow_store(self) -> None:
         """When the store moved its database aside as corrupt while the app ran and records
-        in a new one (kiosk/store.py, ``RatingStore._recover``), the sync worker follows: the
-        old one, whose own connection reads the file moved aside, is asked to stop (without
-        waiting for an upload in flight) and a new one is started on the new database, as
-        kiosk/store_recovery.py does when the database opens again. Without it the worker
-        kept uploading from the moved file and never sent a rating of the new stream."""
+        in a new one (kiosk/store.py, ``RatingStore._recover``), the sync worker follows: a
+        new one is started on the new database, as kiosk/store_recovery.py does when the
+        database opens again, and the old one, whose own connection still reads the file
+        moved aside, retires: it sends what that file holds and ends (``SyncWorker.retire``).
+        Without the new one no rating of the new stream was sent; stopped at once, the old
+        one left the moved file's unsent ratings to a technician's USB export."""
         store = self.store
         recoveries = getattr(store, "recoveries", 0)
         seen_store, seen = self._seen_store
         self._seen_store = (store, recoveries)
         if store is not seen_store or recoveries == seen:
             return   # the same database; or a store swapped in, which starts its own worker
-        log.warning("the kiosk database was moved aside as corrupt; the sync worker starts "
-                    "again on the new one")
+        log.warning("the kiosk database was moved aside as corrupt; a sync worker starts on "
+                    "the new one, and the old one sends what the moved file still holds")
         old = self.sync_worker
         if old is not None:
-            try:
-                old.stop(timeout=0)
+            try:   # its connection still reads the moved file: it ends once that is sent
+                if hasattr(old, "retire") and old.retire():
+                    self._retired_workers.append(old)
+                else:
+                    old.stop(timeout=0)
             except Exception:
-                log.exception("the old sync worker did not stop")
+                log.exception("the old sync worker did not retire")
         if not self._new_worker() and old is not None:
             log.error("no sync worker for the new kiosk database; its ratings stay on the kiosk")
 

@@ -92,6 +92,7 @@ class SyncWorker:
         self._force = False
         self._reload = False
         self._ending = False  # the thread will not look at its flags again (see _again)
+        self._retired = False  # sends what its database holds, then ends (``retire``)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._next_config = 0.0
@@ -134,6 +135,21 @@ class SyncWorker:
             if self._ending:
                 return False
             self._reload = True
+        return self.notify(force=True)
+
+    def retire(self) -> bool:
+        """Send what this worker's database still holds, nothing else, and end once nothing
+        is pending (or at ``stop``). False when the thread is ending already.
+
+        For a database moved aside as corrupt while the kiosk ran (kiosk/store.py,
+        ``RatingStore._recover``): this worker's connection still reads it, and stopped at
+        once, its thanked but unsent ratings reached the server only by a technician's USB
+        export (a bad rating's follow-up, recorded in the new database, waited for it too).
+        The new database's worker pulls the config and sends the heartbeats; this one no
+        longer reports to the app."""
+        with self._lock:
+            self._retired = True
+            self.on_result = self.on_config = None
         return self.notify(force=True)
 
     def stop(self, timeout: float = 30) -> bool:
@@ -308,6 +324,11 @@ class SyncWorker:
     def _cycle(self, store: Any, client: Any) -> None:
         try:
             self._drain(store, client)
+            if self._retired:
+                if not store.pending_count():
+                    log.info("the database moved aside has sent all it held; its worker ends")
+                    self._stopping.set()
+                return
         except SyncError as exc:
             # A heartbeat may pass where batches do not (a proxy's body limit): the dashboard
             # then sees the backlog and the error, not a device silent with 0 pending.

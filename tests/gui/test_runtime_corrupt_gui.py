@@ -16,12 +16,16 @@ from .conftest import BADGE_WANG
 
 
 class FakeWorker:
-    """A sync worker that says whether it was started and asked to stop."""
+    """A sync worker that says whether it was started, retired or asked to stop."""
 
     on_result = None
 
     def __init__(self) -> None:
-        self.started = self.stopped = False
+        self.started = self.stopped = self.retired = False
+
+    def retire(self) -> bool:
+        self.retired = True
+        return True
 
     def start(self):
         self.started = True
@@ -73,8 +77,9 @@ def test_a_tap_after_the_database_went_corrupt_is_recorded_in_a_new_stream(make_
     assert len(moved) == 1 and moved[0].stat().st_size > 0       # kept, never deleted
     assert events[0]["payload"]["moved_to"] == str(moved[0])
 
-    # The sync worker follows: the one reading the moved file stops, a new one starts.
-    assert first_worker.stopped
+    # The sync worker follows: a new one starts, and the one reading the moved file retires
+    # (it sends what the file holds, then ends; stopped at once, that waited for a USB export).
+    assert first_worker.retired and not first_worker.stopped
     assert len(made) == 1 and made[0].started and k.app.sync_worker is made[0]
 
     k.after(k.flow.settings.thanks_seconds + 1)

@@ -239,3 +239,25 @@ def test_a_new_enrolment_while_the_refused_worker_ends_is_not_lost(aggregator_se
     finally:
         for w in workers:
             assert w.stop(timeout=10)
+
+
+def test_a_retired_worker_sends_what_its_database_holds_and_ends(aggregator_server, make_kiosk,
+                                                                 fast_backoff):
+    # The worker of a database moved aside as corrupt while the kiosk ran (its connection
+    # still reads the moved file) was stopped at once: the file's thanked but unsent ratings
+    # reached the server only by a technician's USB export. Retired, it sends them and ends;
+    # the new database's worker pulls the config and sends the heartbeats, not this one.
+    kiosk = make_kiosk()
+    recorded = kiosk.record(50)
+    results = []
+    worker = SyncWorker(kiosk.store.path, kiosk.client.credentials, interval=3600,
+                        on_result=results.append, backoff=fast_backoff)
+    assert worker.retire()
+    worker.start()
+    assert wait_for(lambda: not worker.is_alive())
+    assert kiosk.store.pending_count() == 0
+    server_ids = {e["id"] for e in aggregator_server.events(kiosk.store.device_id)}
+    assert {e["id"] for e in recorded} <= server_ids
+    assert aggregator_server.device(kiosk.store.device_id)["last_heartbeat"] is None
+    assert kiosk.store.device_config() == (None, None)
+    assert results == [] and worker.status()["state"] == "stopped"
