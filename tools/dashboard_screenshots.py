@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                  ("cases", "/dashboard/cases"), ("case", f"/dashboard/cases/{phone_case}"),
                  ("unit", "/dashboard/units/U-01"), ("devices", "/dashboard/devices"),
                  ("roster", "/dashboard/roster"), ("users", "/dashboard/users"),
+                 ("alerts", "/dashboard/alerts?state=all"),
                  ("bulletin", "/dashboard/rankings?group=unit&print=1")]
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
