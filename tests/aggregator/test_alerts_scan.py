@@ -122,8 +122,8 @@ def test_a_weekend_or_holiday_is_not_silence(engine):
     assert _scan(engine, dt.datetime(2026, 11, 18, 10, tzinfo=UTC)) == ["device_silent"]
 
 
-def test_a_kiosk_that_heartbeats_but_never_uploads_raises_backlog_stuck(device, server):
-    # Its heartbeats kept it from ever being "silent" while 4,000 ratings waited 10 days.
+def _stuck(device, server) -> None:
+    """The device uploaded last 10 days ago, then heartbeats 4,000 ratings waiting 10 days."""
     assert device.post_batch([device.rating()]).status_code == 200
     now = utcnow()
     with write(server.engine) as conn:
@@ -131,6 +131,11 @@ def test_a_kiosk_that_heartbeats_but_never_uploads_raises_backlog_stuck(device, 
                                             last_seen_at=now - dt.timedelta(days=10)))
     assert device.post_json("/api/v1/heartbeat", {"pending": 4000,
                                                   "oldest_pending_age_s": 864000.0}).status_code == 200
+
+
+def test_a_kiosk_that_heartbeats_but_never_uploads_raises_backlog_stuck(device, server):
+    # Its heartbeats kept it from ever being "silent" while 4,000 ratings waited 10 days.
+    _stuck(device, server)
     assert _scan(server.engine, utcnow()) == ["backlog_stuck"]
     row, = _rows(server.engine, "backlog_stuck")
     assert row["device_id"] == device.id and "4000" in row["detail"]
@@ -278,12 +283,7 @@ def test_a_stuck_backlog_seen_over_and_back_without_an_upload_is_opened_again(de
     # The alert is keyed by the last upload; a heartbeat that read the backlog young (a
     # reboot with a clock behind: kiosks have no battery clock) let the scan resolve it, and
     # when the same backlog read old again the alert, resolved under that key, never came back.
-    assert device.post_batch([device.rating()]).status_code == 200
-    now = utcnow()
-    with write(server.engine) as conn:
-        conn.execute(update(devices).values(last_upload_at=now - dt.timedelta(days=10),
-                                            last_seen_at=now - dt.timedelta(days=10)))
-    device.post_json("/api/v1/heartbeat", {"pending": 4000, "oldest_pending_age_s": 864000.0})
+    _stuck(device, server)
     assert _scan(server.engine, utcnow()) == ["backlog_stuck"]
     device.post_json("/api/v1/heartbeat", {"pending": 4000, "oldest_pending_age_s": 0.0})
     _scan(server.engine, utcnow())
