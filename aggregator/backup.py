@@ -526,23 +526,19 @@ def _export_events(jsonl: Path) -> tuple[list[dict], list[dict]]:
     return events, bad
 
 
-def _storable_text(text: str) -> str:
-    """Text any column holds (no lone surrogate, no NUL), as ``ingest`` stores refused events."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
-
-
 def _quarantine_lines(engine: Engine, device_id: str, bad: list[dict]) -> None:
     """Keep the refused lines of an export in the quarantine table, where the events normal
     ingest refuses are kept; a line kept already (the export imported again) is not added."""
     from . import constants as C
     from .db import select_in, write
+    from .ingest import storable
     from .schema import quarantine
 
     now, batch_id = utcnow(), str(uuid.uuid4())
-    rows = [{"event_id": _storable_text(b["id"]) if b["id"] is not None else None,
+    rows = [{"event_id": storable(b["id"]),
              "device_id": device_id, "batch_id": batch_id, "status": C.ST_REJECTED,
-             "reason": _storable_text(b["reason"]),
-             "event": _storable_text(b["raw"].decode("utf-8", "backslashreplace").rstrip("\r\n")),
+             "reason": storable(b["reason"]),
+             "event": storable(b["raw"].decode("utf-8", "backslashreplace").rstrip("\r\n")),
              "received_at": now} for b in bad]
     with write(engine) as conn:
         seen = {tuple(r) for r in select_in(

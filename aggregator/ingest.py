@@ -95,7 +95,7 @@ def _with_unit(row: tuple, unit_id: str) -> tuple:
     return tuple(row)
 
 
-def _storable(text):
+def storable(text):
     """Text any column can hold: a rejected event may carry a lone UTF-16 surrogate or a NUL.
 
     Quarantining such an event (its checks had rejected it) failed in the database, the whole
@@ -137,9 +137,9 @@ class _Batch:
             self.results[i]["reason"] = reason
         if status in (C.ST_CONFLICT, C.ST_REJECTED):
             self.quarantined.append({
-                "event_id": _storable(ev["id"]), "device_id": self.device_id,
-                "batch_id": self.doc["batch_id"], "status": status, "reason": _storable(reason),
-                "event": _storable(json.dumps(ev, ensure_ascii=False)), "received_at": self.now})
+                "event_id": storable(ev["id"]), "device_id": self.device_id,
+                "batch_id": self.doc["batch_id"], "status": status, "reason": storable(reason),
+                "event": storable(json.dumps(ev, ensure_ascii=False)), "received_at": self.now})
 
     def _alert(self, kind: str, key: str, detail: str, **args) -> None:
         """``args``: the values of ``detail`` for the dashboard (``alerts.raise_alert``)."""

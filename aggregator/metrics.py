@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import json
 import os
 import time
 
@@ -45,6 +44,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .dashboard.tables import cases
 from .db import read, utcnow
+from .fleet import stored_heartbeat
 from .schema import alerts, devices
 
 BATCH_PATH = "/api/v1/batches"
@@ -127,16 +127,13 @@ def _device_families(conn, now: dt.datetime, silent_hours: int):
             states["revoked"] += 1
             continue
         states["offline" if r.last_seen_at is None or r.last_seen_at < cut else "active"] += 1
-        try:
-            beat = json.loads(r.last_heartbeat or "null") or {}
-        except ValueError:
-            beat = {}
+        beat = stored_heartbeat(r.last_heartbeat) or {}   # its fields of the right type only
         pending = beat.get("pending")
-        if isinstance(pending, int) and not isinstance(pending, bool) and pending > 0:
+        if pending:
             backlog.add_metric([r.id, r.window_id], pending)
             total += pending
             age = beat.get("oldest_pending_age_s")
-            if isinstance(age, (int, float)) and not isinstance(age, bool):
+            if age is not None:
                 oldest = max(oldest, float(age))
     family = GaugeMetricFamily("aggregator_devices", "Enrolled devices by state (offline: "
                                f"not heard from for {silent_hours} h)", labels=["state"])
