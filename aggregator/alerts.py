@@ -160,13 +160,6 @@ def _backlog(device: dict, now: dt.datetime, hours: float, calendar,
     return since, beat["pending"]
 
 
-def _calendar(conn: Connection):
-    """The site's working-day calendar (dashboard settings: holidays, 调休 workdays)."""
-    from .dashboard import config  # the dashboard imports this package, not the reverse
-
-    return config.load(conn).calendar()
-
-
 def _resolve(conn: Connection, now: dt.datetime, devs: dict, s: Settings, calendar, tz) -> int:
     """Resolve the open gap, silence and backlog alerts whose condition is over; how many.
 
@@ -239,7 +232,10 @@ def scan(conn: Connection, now: dt.datetime, settings: Settings | None = None) -
     s = settings or Settings()
     raised: list[dict] = []
     tz = dt.timezone(dt.timedelta(hours=s.timezone_offset_hours))
-    calendar = _calendar(conn)
+    # the site's working-day calendar (holidays, 调休 workdays), parsed once per stored text
+    from .dashboard.cases import stored_settings  # the dashboard imports this package
+
+    calendar = stored_settings(conn)[1]
 
     def add(kind, key, detail, device_id=None, window_id=None, args=None, reopen=False):
         if raise_alert(conn, kind, key, detail, now, device_id, window_id, args=args) \

@@ -148,7 +148,7 @@ def open_cases_for(conn: Connection, rating_rows, now: dt.datetime,
     if not bad:
         return 0
     if settings is None:
-        settings, cal = _stored_settings(conn)
+        settings, cal = stored_settings(conn)
     else:
         cal = settings.calendar()
     now = driver_time(conn, now)
@@ -191,7 +191,7 @@ def open_cases_for_callbacks(conn: Connection, rating_ids: list[str], now: dt.da
 _PARSED: dict[str | None, tuple[DashboardSettings, WorkCalendar]] = {}
 
 
-def _stored_settings(conn: Connection) -> tuple[DashboardSettings, WorkCalendar]:
+def stored_settings(conn: Connection) -> tuple[DashboardSettings, WorkCalendar]:
     """The stored dashboard settings and their calendar, parsed once per stored text (ingest
     opens cases in nearly every batch; an admin's edit changes the text, so it is seen at
     once by every worker). The objects are shared: read them, never change them."""
