@@ -12,6 +12,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from . import alerts, enroll, org, roster, staff_photos, stats
+from . import constants as C
 from .api_device import parse_json_body, read_capped
 from .auth import check_admin
 from .db import insert_ignore, read, utcnow, write
@@ -143,15 +144,21 @@ async def revoke_device(device_id: str, request: Request):
 async def get_stats(request: Request, group_by: str = Query("window"),
                     from_: str | None = Query(None, alias="from"),
                     to: str | None = Query(None), region: str | None = Query(None),
-                    unit: str | None = Query(None), include_flagged: bool = Query(False)):
-    """Satisfaction per region, unit, window, staff or service item, from the rollups."""
+                    unit: str | None = Query(None), include_flagged: bool = Query(False),
+                    min_volume: int = Query(C.MIN_VOLUME, ge=1, le=10**9)):
+    """Satisfaction per region, unit, window, staff or service item, from the rollups.
+
+    Rows with fewer than ``min_volume`` counted ratings (default ``constants.MIN_VOLUME``, as
+    the dashboard's rankings) get no rank: this API ranked a window of 1 rating of 5★ first,
+    above windows of hundreds, where the dashboard showed it without a place."""
     settings = request.app.state.settings
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=settings.timezone_offset_hours))).date()
     day_to = stats.parse_day(to, "to", today)
     day_from = stats.parse_day(from_, "from", day_to - dt.timedelta(days=29))
     return await _in_tx(request, lambda c: stats.compute(
         c, group_by, day_from, day_to, region=region, unit=unit,
-        include_flagged=include_flagged, prior=settings.smoothing_prior), writing=False)
+        include_flagged=include_flagged, prior=settings.smoothing_prior,
+        min_volume=min_volume), writing=False)
 
 
 @router.get("/alerts")

@@ -209,7 +209,7 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
     return {
         "group_by": group_by, "from": day_from.isoformat(), "to": day_to.isoformat(),
         "region": region, "unit": unit, "include_flagged": include_flagged,
-        "prior_weight": prior, "global_mean": round(m, 6),
+        "prior_weight": prior, "min_volume": max(1, min_volume), "global_mean": round(m, 6),
         "total": {"rated": total_n, "satisfied": total_sat,
                   "bad": sum(g["bad"] for g in groups.values()),
                   "flagged": sum(g["flagged"] for g in groups.values()),

@@ -27,7 +27,8 @@ def test_rollups_and_stats_match_a_hand_computed_set(device, org_setup):
     assert device.post_batch(evs).status_code == 200
     assert w2.post_batch([w2.rating("basic_satisfied", device_time=DAY),
                           w2.rating("very_dissatisfied", device_time=DAY)]).status_code == 200
-    s = get_stats(org_setup, group_by="window", **{"from": "2026-11-01", "to": "2026-11-30"})
+    s = get_stats(org_setup, group_by="window", min_volume=1,
+                  **{"from": "2026-11-01", "to": "2026-11-30"})
     rows = {r["key"]: r for r in s["rows"]}
     w1 = rows["W-001"]
     assert (w1["rated"], w1["satisfied"], w1["bad"], w1["flagged"]) == (4, 3, 1, 1)
@@ -71,14 +72,33 @@ def test_rows_of_nobody_and_rows_without_a_counted_rating_have_no_rank(device, o
     evs.append(device.rating("very_satisfied", staff_id="S-008", staff_name="李明",
                              flags=["lockout"], device_time=DAY))
     assert device.post_batch(evs).status_code == 200
-    s = get_stats(org_setup, group_by="staff", **{"from": "2026-11-01", "to": "2026-11-30"})
+    s = get_stats(org_setup, group_by="staff", min_volume=1,
+                  **{"from": "2026-11-01", "to": "2026-11-30"})
     assert [(r["key"], r["rated"], r["rank"]) for r in s["rows"]] == [
         ("S-007", 2, 1), (None, 5, None), ("S-008", 0, None)]
+
+
+def test_rows_under_the_minimum_volume_have_no_rank_by_default(device, org_setup):
+    # The admin API ranked a window of one 5★ rating first, above a window of 12 ratings,
+    # where the dashboard's rankings (constants.MIN_VOLUME, 10) give it no place.
+    w2 = Device(org_setup.url, window_id="W-002")
+    assert w2.enroll(enroll_code(org_setup, "W-002")).status_code == 200
+    assert w2.post_batch([w2.rating("very_satisfied", device_time=DAY)]).status_code == 200
+    assert device.post_batch([device.rating(level, device_time=DAY) for level in
+                              ["satisfied"] * 11 + ["dissatisfied"]]).status_code == 200
+    month = {"from": "2026-11-01", "to": "2026-11-30"}
+    s = get_stats(org_setup, group_by="window", **month)
+    assert s["min_volume"] == 10
+    assert [(r["key"], r["rated"], r["rank"]) for r in s["rows"]] == [
+        ("W-001", 12, 1), ("W-002", 1, None)]
+    every = get_stats(org_setup, group_by="window", min_volume=1, **month)
+    assert [(r["key"], r["rank"]) for r in every["rows"]] == [("W-002", 1), ("W-001", 2)]
 
 
 def test_stats_bad_parameters_are_400(org_setup):
     for params, field in (({"group_by": "planet"}, "group_by"), ({"from": "yesterday"}, "from"),
                           ({"include_flagged": "maybe"}, "include_flagged"),
+                          ({"min_volume": "0"}, "min_volume"), ({"min_volume": "ten"}, "min_volume"),
                           ({"region": "nowhere"}, "region")):
         r = requests.get(f"{org_setup.url}/api/v1/stats", params=params,
                          headers=org_setup.admin, timeout=10)
