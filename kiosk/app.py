@@ -504,7 +504,9 @@ class KioskApp(App):
         database opens again, and the old one, whose own connection still reads the file
         moved aside, retires: it sends what that file holds and ends (``SyncWorker.retire``).
         Without the new one no rating of the new stream was sent; stopped at once, the old
-        one left the moved file's unsent ratings to a technician's USB export."""
+        one left the moved file's unsent ratings to a technician's USB export. The new one
+        leaves that file to the old one while it runs (it sends the moved-aside databases
+        too, sync/moved_aside.py)."""
         store = self.store
         recoveries = getattr(store, "recoveries", 0)
         seen_store, seen = self._seen_store
@@ -514,15 +516,18 @@ class KioskApp(App):
         log.warning("the kiosk database was moved aside as corrupt; a sync worker starts on "
                     "the new one, and the old one sends what the moved file still holds")
         old = self.sync_worker
+        retiring = None
         if old is not None:
             try:   # its connection still reads the moved file: it ends once that is sent
                 if hasattr(old, "retire") and old.retire():
                     self._retired_workers.append(old)
+                    moved = (getattr(store, "recovered_from", None) or {}).get("moved_to")
+                    retiring = (moved, old.is_alive) if moved else None
                 else:
                     old.stop(timeout=0)
             except Exception:
                 log.exception("the old sync worker did not retire")
-        if not self._new_worker() and old is not None:
+        if not self._new_worker(leave=retiring) and old is not None:
             log.error("no sync worker for the new kiosk database; its ratings stay on the kiosk")
 
     def _notify_sync(self) -> None:
@@ -761,13 +766,19 @@ class KioskApp(App):
                 return
         self._tech_say(self.tr("tech.requested", what=what))
 
-    def _new_worker(self) -> bool:
-        """Start a new sync worker in place of one that ended (or none); False without one."""
+    def _new_worker(self, leave: tuple[str, Callable[[], bool]] | None = None) -> bool:
+        """Start a new sync worker in place of one that ended (or none); False without one.
+
+        ``leave``: (a moved-aside database, whether the retired worker still sends it): the
+        new worker sends the databases moved aside too (sync/moved_aside.py), but not that
+        one while the retired worker does, which would be the same work twice."""
         if self.make_worker is None:
             return False
         worker = self.make_worker()
         if worker is None:
             return False
+        if leave is not None and hasattr(worker, "leave_moved"):
+            worker.leave_moved(*leave)
         self.sync_worker = worker
         self._start_sync()
         return True

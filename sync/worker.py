@@ -5,6 +5,8 @@ drains the outbox batch after batch, pulls the device config and sends heartbeat
 once an hour what the server acknowledged more than ``keep_days`` ago (retention), and backs
 off (full jitter, 1 s … 15 min, honouring ``Retry-After``) on every retryable failure, for ever.
 A device the server refuses (revoked, unknown) stops the worker; every event stays on the kiosk.
+Once the outbox is drained in a cycle it also sends what the databases moved aside as corrupt
+beside it still hold (sync/moved_aside.py).
 
 No Kivy here: ``on_result(status)`` after every cycle and ``on_config(pulled)`` after a new
 device config was applied are called from the worker thread; the app wraps them with
@@ -30,6 +32,7 @@ from typing import Any, Callable
 from .backoff import Backoff
 from .credentials import Credentials
 from .errors import NotAuthorised, SyncError
+from .moved_aside import MovedAsideSender
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +101,18 @@ class SyncWorker:
         self._next_config = 0.0
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
+        # The databases moved aside as corrupt: sent after the live outbox, with a backoff of
+        # their own (sync/moved_aside.py).
+        self._moved = MovedAsideSender(self.db_path, batches_per_round=DRAIN_ROUND,
+                                       monotonic=monotonic, backoff=Backoff(
+                                           self.backoff.base, self.backoff.cap,
+                                           max_retry_after=self.backoff.max_retry_after))
         self._status: dict[str, Any] = {
             "state": ST_STARTING, "last_sync": None, "last_result": None, "last_error": None,
             "pending": None, "quarantined": None, "clock_offset": None, "last_skew": None,
             "authorised": None,
             "next_try_at": None, "sent": 0, "acked": 0,
+            "moved_aside_pending": None, "moved_aside_skipped": 0,
         }
 
     # ------------------------------------------------------------ control
@@ -151,6 +161,11 @@ class SyncWorker:
             self._retired = True
             self.on_result = self.on_config = None
         return self.notify(force=True)
+
+    def leave_moved(self, path: str | Path, busy: Callable[[], bool]) -> None:
+        """Do not send the moved-aside database ``path`` while ``busy()``: a retired worker
+        sends it in this run (``KioskApp._follow_store``); call before ``start``."""
+        self._moved.leave(path, busy)
 
     def stop(self, timeout: float = 30) -> bool:
         """Ask the thread to finish and join it; True when it has ended."""
@@ -360,6 +375,11 @@ class SyncWorker:
         if self.keep_days is not None and now >= self._next_prune and not self._stopping.is_set():
             self._next_prune = now + self.prune_every
             self._prune(store)
+        if not self._stopping.is_set():   # the live outbox is empty: the moved-aside files
+            self._moved.send(store, client, stopping=self._stopping.is_set,
+                             drain_live=lambda: self._drain(store, client))
+            self._set(moved_aside_pending=self._moved.pending(),
+                      moved_aside_skipped=len(self._moved.skipped))
 
     def _prune(self, store: Any) -> None:
         """Retention: delete what the server acknowledged more than ``keep_days`` ago.

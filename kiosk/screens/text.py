@@ -136,6 +136,8 @@ def diagnostics_rows(diag: dict[str, Any], sync: dict[str, Any] | None, version:
             (tr("tech.last_error"), str(sync.get("last_error") or tr("tech.none"))),
             (tr("tech.clock_skew"), "—" if skew is None else f"{float(skew):+.1f} s"),
         ]
+        if sync.get("moved_aside_pending"):   # a database moved aside as corrupt still sending
+            rows.append((tr("tech.moved_pending"), str(sync["moved_aside_pending"])))
     rows += [
         (tr("tech.disk_free"), human_bytes(diag.get("disk_free_bytes"))),
         (tr("tech.db_size"), human_bytes(diag.get("db_bytes"))),
