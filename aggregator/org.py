@@ -21,10 +21,20 @@ import secrets
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from kiosk.config import BY_NAME as KIOSK_SETTINGS
+from kiosk.pin import pin_hash_problem, pin_problem
+
 from . import constants as C
 from .db import insert_ignore
 from .errors import BadRequest, NotFound
 from .schema import devices, meta_kv, regions, service_items, staff, units, windows
+
+
+def _kiosk_range(name: str) -> str:
+    """The ``int:lo:hi`` kind of the kiosk setting ``name``, from its declaration."""
+    setting = KIOSK_SETTINGS[name]
+    return f"int:{int(setting.min)}:{int(setting.max)}"
+
 
 # column: (kind, required, default); kind is "str:N", "int:lo:hi", "bool" or a tuple of choices
 ENTITIES = {
@@ -33,8 +43,11 @@ ENTITIES = {
     "units": {"id": ("str:64", True, None), "name": ("str:200", True, None),
               "region_id": ("str:64", False, None), "hotline": ("str:32", False, None),
               "scale": ((5, 4), False, 5), "trigger_mode": (C.TRIGGER_MODES, False, "open"),
-              "lockout_seconds": ("int:0:3600", False, 10),
-              "invite_timeout_seconds": ("int:1:3600", False, 20)},
+              # the kiosk's own limits (kiosk/config.py): it keeps its value for one outside
+              # them, and an invitation timeout of 1 s recorded every invitation "not rated"
+              "lockout_seconds": (_kiosk_range("trigger.lockout_seconds"), False, 10),
+              "invite_timeout_seconds": (_kiosk_range("trigger.invite_timeout_seconds"), False,
+                                         20)},
     "windows": {"id": ("str:64", True, None), "name": ("str:200", True, None),
                 "unit_id": ("str:64", True, None), "active": ("bool", False, True)},
     "staff": {"id": ("str:64", True, None), "name": ("str:100", True, None),
@@ -145,10 +158,25 @@ def clean(entity: str, data, where: str = "") -> dict:
             continue
         out[name] = _convert(kind, value, where, name)
     if entity == "staff":
+        _check_pins(out, where)
         pin = out.pop("pin")
         if pin:
             out["pin_hash"] = hash_pin(pin)
     return out
+
+
+def _check_pins(row: dict, where: str) -> None:
+    """A staff PIN is one the kiosk keypad types (4-12 digits 0-9) and a ``pin_hash`` one the
+    kiosk checks (kiosk/pin.py): "abcd", "１２３４" and "12 34" were taken and no one could
+    sign in with them, and a hash of 999,999,999 iterations froze the kiosk for minutes."""
+    if row.get("pin"):
+        problem = pin_problem(row["pin"])
+        if problem:
+            raise refused(f"{where}pin {problem}", "pin", "pin_digits")
+    if row.get("pin_hash"):
+        problem = pin_hash_problem(row["pin_hash"])
+        if problem:
+            raise refused(f"{where}pin_hash {problem}", "pin_hash", "pin_hash_form")
 
 
 def check_references(conn: Connection, row: dict, where: str = "",

@@ -381,28 +381,52 @@ class KioskApp(App):
             return False
         if body is None or etag == self._config_etag:
             return False
-        self._config_etag = etag
-        window = body.get("window") or {}
-        self.window_name = window.get("name") or self.window_name
-        self.unit_name = window.get("unit_name") or self.unit_name
-        self.hotline = window.get("hotline") or self.hotline
-        if isinstance(body.get("service_items"), list):
-            self.service_items = [dict(i) for i in body["service_items"]]
-        self._qr_base = body.get("qr_base_url") or self._qr_base
-        self._qr_key = body.get("follow_up_qr_key") or self._qr_key
-        self.award = dict(body["award"]) if isinstance(body.get("award"), dict) else {}
-        roster = body.get("roster") if isinstance(body.get("roster"), list) else None
+        self._config_etag = etag   # a body refused below is logged once, not at every sync
+        # A stored body of the wrong shape (an older sync client stored what it got) changes
+        # nothing: the previous values, or config.yaml's, stay. {"window": {"name": 123}}
+        # raised here in build(), before the app's exception handler, at every start.
+        from sync.device_config_check import device_config_problem
+
+        from .flow import roster_from_server
+
+        problem = device_config_problem(body)
+        if problem:
+            log.error("the server config %s is not applied: %s; the kiosk keeps its settings",
+                      etag, problem)
+            return False
+        try:
+            window = body.get("window") or {}
+            shown = {"window_name": window.get("name") or self.window_name,
+                     "unit_name": window.get("unit_name") or self.unit_name,
+                     "hotline": window.get("hotline") or self.hotline,
+                     "service_items": [dict(i) for i in body["service_items"]]
+                     if isinstance(body.get("service_items"), list) else self.service_items,
+                     "_qr_base": body.get("qr_base_url") or self._qr_base,
+                     "_qr_key": body.get("follow_up_qr_key") or self._qr_key,
+                     "award": dict(body["award"]) if isinstance(body.get("award"), dict) else {}}
+            roster = roster_from_server(body["roster"]) if isinstance(body.get("roster"), list) \
+                else None
+            settings = self.flow.settings.with_device_config(body)
+        except Exception:
+            log.exception("the server config %s is not applied; the kiosk keeps its settings", etag)
+            return False
+        for name, value in shown.items():
+            setattr(self, name, value)
         on_duty = self.flow.staff
-        self.flow.update(self.flow.settings.with_device_config(body), roster)
-        self._update_qr()
-        self._sync_props()
-        if self.root is not None:
-            self.root.get_screen(C.ST_IDLE).refresh()
-            if on_duty is not None and self.flow.staff is None:
-                # taken off the roster: signed out, and their panel (pause, sign out) goes
-                if self._panel is not None:
-                    self._panel.dismiss(animation=False)
-                self.show_state()
+        try:
+            self.flow.update(settings, roster)
+            self._update_qr()
+            self._sync_props()
+            if self.root is not None:
+                self.root.get_screen(C.ST_IDLE).refresh()
+                if on_duty is not None and self.flow.staff is None:
+                    # taken off the roster: signed out, and their panel (pause, sign out) goes
+                    if self._panel is not None:
+                        self._panel.dismiss(animation=False)
+                    self.show_state()
+        except Exception:   # in build(), before on_start's handler: the kiosk must start
+            log.exception("showing the server config %s failed", etag)
+            self.show_problem()
         return True
 
     def _update_qr(self) -> None:

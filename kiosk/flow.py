@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 import uuid
 from collections import deque
@@ -23,8 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import constants as C
+from .config import BY_NAME
 from .errors import FlowError, StoreError
-from .pin import check_pin
+from .pin import check_pin, pin_hash_problem
 
 log = logging.getLogger(__name__)
 # A face pressed sooner than this after the faces appeared is the tail of the tap that opened
@@ -75,32 +77,76 @@ class FlowSettings:
 
     def with_device_config(self, body: dict[str, Any]) -> "FlowSettings":
         """These settings updated by a config pulled from the server (docs/protocol.md);
-        fields the server did not send, or sent with a wrong type, keep their value."""
-        window = body.get("window") or {}
-        trigger = body.get("trigger") or {}
+        fields the server did not send, or sent with a wrong type, keep their value, and so do
+        the trigger values outside the kiosk's own limits (kiosk/config.py, logged).
+
+        >>> FlowSettings().with_device_config({"trigger": {"invite_timeout_seconds": 1}}).invite_timeout_seconds
+        20
+        """
+        window = _mapping(body.get("window")) if isinstance(body, dict) else {}
+        trigger = _mapping(body.get("trigger")) if isinstance(body, dict) else {}
+        body = body if isinstance(body, dict) else {}
         changes: dict[str, Any] = {}
-        if body.get("scale") in (4, 5):
-            changes["scale"] = body["scale"]
+        if body.get("scale") in (4, 5) and not isinstance(body.get("scale"), bool):
+            changes["scale"] = int(body["scale"])
         if trigger.get("mode") in (C.MODE_OPEN, C.MODE_INVITED):
             changes["mode"] = trigger["mode"]
-        for key in ("lockout_seconds", "invite_timeout_seconds"):
-            value = trigger.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-                changes[key] = value
-        # the burst rule's bounds are kiosk/config.py's: a count of 0 or 1 would flag every press
-        for key, low, high in (("burst_count", 2, 1000), ("burst_seconds", 1, 3600)):
-            value = trigger.get(key)
+        # The kiosk's limits (config.yaml's): an invitation timeout of 1 s recorded every
+        # invitation "not rated", a lockout of Infinity flagged every press after the first,
+        # a burst count of 0 or 1 would flag every press. A unit must not be able to do that.
+        for key in PUSHED_TRIGGER_FIELDS:
+            if key not in trigger or trigger[key] is None:
+                continue
+            value, (low, high) = trigger[key], _limits(f"trigger.{key}")
             if isinstance(value, (int, float)) and not isinstance(value, bool) \
-                    and low <= value <= high:
+                    and math.isfinite(value) and low <= value <= high:
                 changes[key] = int(value) if key == "burst_count" else value
+            else:
+                log.warning("the server's trigger.%s %r is outside the kiosk's %g to %g; the "
+                            "kiosk keeps %r", key, value, low, high, getattr(self, key))
         reasons = body.get("reasons")
         if isinstance(reasons, dict):
-            changes["reasons"] = {k: tuple(v) for k, v in reasons.items() if isinstance(v, list)}
-            changes["reasons_version"] = reasons.get("version", self.reasons_version)
+            changes["reasons"] = {k: tuple(v) for k, v in reasons.items()
+                                  if isinstance(v, list) and all(isinstance(c, str) for c in v)}
+            version = reasons.get("version", self.reasons_version)
+            changes["reasons_version"] = version if isinstance(version, int) \
+                and not isinstance(version, bool) else self.reasons_version
         for key in ("id", "unit_id"):
             if isinstance(window.get(key), str):
                 changes["window_id" if key == "id" else key] = window[key]
         return dataclasses.replace(self, **changes)
+
+
+# The trigger values a server config may set, each within the kiosk's limits (``_limits``).
+PUSHED_TRIGGER_FIELDS = ("lockout_seconds", "invite_timeout_seconds", "burst_count",
+                         "burst_seconds")
+
+
+def _limits(name: str) -> tuple[float, float]:
+    """The (min, max) kiosk/config.py declares for the setting ``name``."""
+    setting = BY_NAME[name]
+    return setting.min, setting.max
+
+
+def roster_from_server(roster: list[Any]) -> list[dict[str, Any]]:
+    """The staff of a pulled config's roster, each with a ``pin_hash`` the kiosk can check:
+    one that is not as ``kiosk set-pin`` writes it, or has more iterations than a server may
+    send (kiosk/pin.py), is left out, logged: that person signs in with the badge only.
+    ``check_pin`` runs on the UI thread, and 999,999,999 iterations froze it for minutes."""
+    staff_list = []
+    for staff in roster:
+        staff = dict(staff)
+        problem = pin_hash_problem(staff["pin_hash"]) if staff.get("pin_hash") else None
+        if problem:
+            log.warning("the server's PIN hash of staff %r is ignored (PIN sign-in off for "
+                        "them): it %s", staff.get("staff_id"), problem)
+            staff["pin_hash"] = ""
+        staff_list.append(staff)
+    return staff_list
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 class RatingFlow:

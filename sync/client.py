@@ -15,6 +15,7 @@ import collections
 import gzip
 import json
 import logging
+import math
 import secrets
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,6 +27,7 @@ import requests
 from .answers import Answer, UploadResult, parse_time, strip_etag
 from .backoff import parse_http_date, parse_retry_after
 from .credentials import Credentials
+from .device_config_check import device_config_problem
 from .errors import (
     BadAnswer,
     BatchRefused,
@@ -69,6 +71,39 @@ GZIP_MAGIC = b"\x1f\x8b"  # a JSON body never starts so
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).astimezone()
+
+
+class _NotFinite(ValueError):
+    """A number in an answer that is not finite: JSON has none, Python's json takes them."""
+
+
+def _not_a_number(text: str) -> float:
+    raise _NotFinite(f"{text} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):   # 1e999
+        raise _NotFinite(f"{text} is not a finite number")
+    return value
+
+
+def _finite_json(content: bytes) -> Any:
+    """An answer's JSON as Python; ValueError for NaN, Infinity, -Infinity or a number past
+    a float, which Python's json takes and JSON has none of: a pushed
+    ``"lockout_seconds": Infinity`` flagged every open-mode press after the first."""
+    return json.loads(content.decode("utf-8"), parse_constant=_not_a_number,
+                      parse_float=_finite_float)
+
+
+def _json_of(answer: Answer) -> dict[str, Any] | None:
+    """The body of ``answer`` as a JSON object, or None when it is anything else (not JSON,
+    not an object, or holding a number that is not finite)."""
+    try:
+        doc = _finite_json(answer.content)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _boot_id(store: Any) -> str | None:
@@ -189,7 +224,7 @@ class SyncClient:
                 if mono is not None:
                     all_headers[HEADER_MONO] = str(mono)
             answer = self._send(method, path, body, all_headers)
-            doc = answer.json() if answer.status in (401, 403) else None
+            doc = _json_of(answer) if answer.status in (401, 403) else None
             if answer.status == 401 and doc and doc.get("error") == "clock_skew":
                 server_time = parse_time(doc.get("server_time"))
                 if server_time is None:
@@ -256,7 +291,7 @@ class SyncClient:
             return BadAnswer(f"{what}: redirected ({answer.describe()}, to "
                              f"{answer.headers.get('location', '?')[:200]})", status=answer.status)
         if 400 <= answer.status < 500:
-            doc = answer.json() or {}
+            doc = _json_of(answer) or {}
             return BatchRefused(f"{what}: {answer.describe()}", status=answer.status,
                                 code=doc.get("error"))
         return BadAnswer(f"{what}: unexpected {answer.describe()}", status=answer.status)
@@ -280,7 +315,7 @@ class SyncClient:
                            "public_key": creds.public_key_b64,
                            "app_version": self.app_version}).encode("utf-8")
         answer = self._send("POST", ENROLL_PATH, body, {"Content-Type": "application/json"})
-        doc = answer.json()
+        doc = _json_of(answer)
         if _not_the_server(answer, doc):
             # A wrong path (http://host:8700/wrong) said only "enrolment refused: 404: Not
             # Found", which reads as a wrong code.
@@ -358,7 +393,7 @@ class SyncClient:
                 return self._split(batch, answer)
             if answer.status != 200:
                 raise self._fail(answer, f"batch {batch_id}")
-            doc = answer.json()
+            doc = _json_of(answer)
             if (doc is None or doc.get("batch_id") != batch_id
                     or doc.get("device_id") != self._creds().device_id
                     or not isinstance(doc.get("results"), list)):
@@ -391,7 +426,7 @@ class SyncClient:
         ``too_large``) only when the server itself says it is too large: a proxy's page or a
         passing 413 quarantined ratings for good, though they would have gone through."""
         batch_id = batch["id"]
-        doc = answer.json()
+        doc = _json_of(answer)
         servers = bool(doc) and doc.get("error") == "too_large"
         events = self.store.batch_events(batch_id) if batch["n"] <= 1 else []
         if batch["n"] <= 1 and not servers:
@@ -485,9 +520,7 @@ class SyncClient:
                 return {"status": "unchanged", "etag": etag, "photos_fetched": 0}
             if answer.status != 200:
                 raise self._fail(answer, "config")
-            config = answer.json()
-            if config is None or not isinstance(config.get("roster", []), list):
-                raise BadAnswer(f"config: not the protocol's answer ({answer.describe()})")
+            config = _config_of(answer)
             new_etag = config.get("etag") or strip_etag(answer.headers.get("etag"))
             fetched = self._fetch_photos(config)
         except SyncError as exc:
@@ -501,7 +534,7 @@ class SyncClient:
                 "photos_fetched": fetched}
 
     def _fetch_photos(self, config: dict[str, Any]) -> int:
-        wanted = {s.get("photo") for s in config.get("roster", []) if isinstance(s, dict)}
+        wanted = {s.get("photo") for s in config.get("roster") or [] if isinstance(s, dict)}
         fetched = 0
         for sha in sorted(s for s in wanted if s):
             if not PhotoCache.valid(sha):
@@ -532,7 +565,7 @@ class SyncClient:
             answer = self._signed("POST", HEARTBEAT_PATH, body, {"Content-Type": "application/json"})
             if answer.status != 200:
                 raise self._fail(answer, "heartbeat")
-            reply = answer.json()
+            reply = _json_of(answer)
             if reply is None:
                 raise BadAnswer(f"heartbeat: not the protocol's answer ({answer.describe()})")
         except SyncError as exc:
@@ -560,6 +593,25 @@ class SyncClient:
             "boot_id": self.boot_id,
             "mono_ns": self.mono_ns() if self.boot_id is not None else None,
         }
+
+
+def _config_of(answer: Answer) -> dict[str, Any]:
+    """The device config of a 200 answer to ``GET /api/v1/config``, its shape checked
+    (sync/device_config_check.py); ``BadAnswer`` naming what is wrong, and then nothing is
+    stored: the last good config stays. One wrong-typed field stopped ``kiosk run`` at every
+    start, before the sync worker could pull a corrected config."""
+    try:
+        config = _finite_json(answer.content)
+    except _NotFinite as exc:
+        raise BadAnswer(f"config: refused, {exc}; the last good config stays") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):   # a captive portal's page
+        config = None
+    if not isinstance(config, dict):
+        raise BadAnswer(f"config: not the protocol's answer ({answer.describe()})")
+    problem = device_config_problem(config)
+    if problem:
+        raise BadAnswer(f"config: refused, {problem}; the last good config stays")
+    return config
 
 
 def _not_the_server(answer: Answer, doc: Any) -> bool:
@@ -627,8 +679,8 @@ class AdminClient:
                 raise ServerUnavailable(f"{method} {path}: {answer.describe()}", status=answer.status)
             raise BatchRefused(f"{method} {path}: {answer.describe()}", status=answer.status)
         try:
-            return json.loads(answer.content.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+            return _finite_json(answer.content)
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise BadAnswer(f"{method} {path}: {answer.describe()} is not JSON") from None
 
     def save(self, entity: str, items: list[dict[str, Any]]) -> Any:
