@@ -3,11 +3,13 @@
 - SQLite: ``backup_sqlite`` copies the live database with SQLite's online backup API (a
   consistent snapshot while the server keeps writing), checks the copy with
   ``PRAGMA integrity_check`` and only then renames it into place. ``restore_sqlite`` checks a
-  backup file the same way and copies it over the (stopped) server's database with the same
-  API, then applies any newer migrations.
-- PostgreSQL: ``pg_dump --format=custom`` and ``pg_restore --clean --if-exists --no-owner``,
-  the documented path (docs/operations.md); the newest ``pg_dump`` on ``PATH`` or under
-  ``/usr/lib/postgresql/*/bin`` is used.
+  backup file the same way, copies it beside the (stopped) server's database with the same
+  API and renames the copy over it (a damaged database is moved aside first, never deleted),
+  then applies any newer migrations.
+- PostgreSQL: ``pg_dump --format=custom``; ``restore_pg`` empties the schema ``public`` and
+  restores the archive into it in one transaction (``pg_restore --file=-`` into ``psql``), so
+  no table or column of a later migration survives a restore of an older backup; the newest
+  ``pg_dump`` on ``PATH`` or under ``/usr/lib/postgresql/*/bin`` is used.
 - A kiosk's USB export (``kiosk export``: events.jsonl + manifest.json) is its backup:
   ``import_kiosk_export`` checks the manifest's signature (the device's Ed25519 key) and file
   hash and feeds the events through the normal ingest, so what the server already had counts
@@ -25,6 +27,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -58,6 +61,9 @@ def _libpq(engine: Engine) -> tuple[str, dict]:
     host while a backup ran."""
     url = engine.url.set(drivername="postgresql")
     env = dict(os.environ)
+    if "password" in url.query:   # ?password=…: on the command line too
+        env["PGPASSWORD"] = str(url.query["password"])
+        url = url.difference_update_query(["password"])
     if url.password is not None:
         env["PGPASSWORD"] = str(url.password)
     # (URL.set ignores password=None; URL is a named tuple, whose _replace drops it)
@@ -70,6 +76,10 @@ def _check_folder(target: Path) -> None:
     if not target.parent.is_dir():
         raise BackupError(f"folder {target.parent} does not exist (is the backup disk mounted?); "
                           "make it first")
+    if not os.access(target.parent, os.W_OK):
+        # it named the hidden <output>.partial, and failed again removing it (EROFS): exit 1
+        raise BackupError(f"folder {target.parent} is read-only or not writable by this user; "
+                          "nothing was kept")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -125,8 +135,13 @@ def _check_sqlite_file(path: Path, name: Path | None = None) -> int:
 
 
 def _remove(partial: Path) -> None:
+    """Remove a file this module was making and its side files; what cannot be removed (a
+    folder turned read-only) is left: the error that stopped the work is the one to tell."""
     for suffix in ("", "-journal", "-wal", "-shm"):
-        Path(f"{partial}{suffix}").unlink(missing_ok=True)
+        try:
+            Path(f"{partial}{suffix}").unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _refusal(exc: BaseException, doing: str) -> BackupError | None:
@@ -190,8 +205,13 @@ def backup_sqlite(engine: Engine, target: Path) -> dict:
 def restore_sqlite(engine: Engine, source: Path, *, force: bool = False) -> dict:
     """Replace the SQLite database of ``engine`` with the backup ``source``; then migrate.
 
-    Stop the server first. Refuses to overwrite a database that has ratings, or a file that
-    is not an aggregator database, unless ``force``.
+    Stop the server first. Refuses to overwrite a database that holds anything (a row in a
+    table other than ``schema_migrations``), or a file that is not an aggregator database or
+    cannot be read, unless ``force``. The copy is made as ``<database>.restoring`` and renamed
+    over the database: a restore that fails leaves the database as it was. With ``force`` a
+    damaged database (and its ``-wal``, ``-shm``, ``-journal``) is moved aside as
+    ``<database>.corrupt-<time>``, never deleted; a sound one has its WAL checkpointed and
+    its side files removed, so none of them is applied to the restored file.
     """
     if not source.is_file():
         raise BackupError(f"backup file {source} does not exist" if not source.exists()
@@ -211,24 +231,126 @@ def restore_sqlite(engine: Engine, source: Path, *, force: bool = False) -> dict
         held = _holds(target)
         if held:
             raise BackupError(f"{target} {held}; stop the server and pass --force to replace it")
+    restoring = target.with_name(target.name + ".restoring")
+    kept: list[str] = []
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        _remove(restoring)
         src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-        dst = sqlite3.connect(str(target), timeout=30)
         try:
-            src.backup(dst)
+            dst = sqlite3.connect(str(restoring))
+            try:
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                dst.close()
         finally:
-            dst.close()
             src.close()
-    except (sqlite3.DatabaseError, OSError) as exc:
-        raise _refusal(exc, f"while restoring {source} into {target}") from None
+        _fsync(restoring)
+        if target.exists():
+            # It copied into the database in place: a damaged one (the header overwritten,
+            # which `serve` says to restore over) could not be opened, even with --force.
+            kept = _retire(target)
+        os.replace(restoring, target)
+        _fsync(target.parent)
+    except BaseException as exc:
+        _remove(restoring)
+        refusal = _refusal(exc, f"while restoring {source} into {target}")
+        if refusal is None:
+            raise
+        raise refusal from None
     applied = migrate(engine)
-    return {"backend": "sqlite", "file": str(target), "from": str(source),
-            "backup_schema_version": version, "migrations_applied": applied}
+    out = {"backend": "sqlite", "file": str(target), "from": str(source),
+           "backup_schema_version": version, "migrations_applied": applied}
+    if kept:
+        out["damaged_database_kept_as"] = kept
+    return out
+
+
+def _fsync(path: Path) -> None:
+    """Make ``path`` (a file or a folder: a rename in it) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_DAMAGED = (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
+
+
+def _retire(target: Path) -> list[str]:
+    """Make way for the restored copy of the database file ``target``: the files it moved
+    aside (a damaged database and its side files), or [] (a sound one, its WAL checkpointed
+    into it and its side files removed: a WAL left beside the new file would be applied to
+    it)."""
+    try:
+        # read-only first: a connection that may write deleted a damaged file's -wal and
+        # -shm when it closed
+        conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True, timeout=5)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+        conn = sqlite3.connect(str(target), timeout=5)
+        try:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) not in _DAMAGED:
+            raise
+    else:
+        if busy:
+            raise BackupError(f"{target} is in use (a server still running?); stop it and "
+                              "restore again; nothing was changed")
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        return []
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    aside, n = target.with_name(f"{target.name}.corrupt-{stamp}"), 1
+    while any(Path(f"{aside}{x}").exists() for x in ("", "-wal", "-shm", "-journal")):
+        n += 1
+        aside = target.with_name(f"{target.name}.corrupt-{stamp}-{n}")
+    kept = [str(aside)]
+    for suffix in ("-wal", "-shm", "-journal"):   # first: they belong to the damaged file
+        side = Path(f"{target}{suffix}")
+        if side.exists():
+            os.replace(side, f"{aside}{suffix}")
+            kept.append(f"{aside}{suffix}")
+    try:   # the database keeps its name until the copy takes it (os.replace)
+        os.link(target, aside)
+    except OSError:
+        os.replace(target, aside)
+    return kept
+
+
+HELD_EXACT = 10_000  # rows counted exactly in a table a restore would overwrite, then "10000+"
+
+
+HELD_FIRST = ("ratings", "events", "cases", "devices", "users", "windows", "units", "staff")
+
+
+def _held_text(counts: list[tuple[str, int]]) -> str | None:
+    """"holds 3 users, 2 windows, …" for the tables with rows (None: all empty): what a
+    person misses most first."""
+    held = sorted(((n, t) for t, n in counts if n), key=lambda nt: (
+        HELD_FIRST.index(nt[1]) if nt[1] in HELD_FIRST else len(HELD_FIRST), -nt[0], nt[1]))
+    if not held:
+        return None
+    shown = [f"{HELD_EXACT}+ {t}" if n > HELD_EXACT else f"{n} {t}" for n, t in held[:8]]
+    more = f" and rows in {len(held) - 8} more tables" if len(held) > 8 else ""
+    return "holds " + ", ".join(shown) + more
+
+
+def _count_sql(table: str) -> str:
+    quoted = '"' + table.replace('"', '""') + '"'
+    return f"SELECT count(*) FROM (SELECT 1 FROM {quoted} LIMIT {HELD_EXACT + 1}) AS t"
 
 
 def _holds(path: Path) -> str | None:
-    """What restoring over the file ``path`` would destroy, or None (an empty database)."""
+    """What restoring over the file ``path`` would destroy, or None (an empty database:
+    nothing but the migrations recorded)."""
     if path.stat().st_size == 0:
         return None
     try:
@@ -236,17 +358,30 @@ def _holds(path: Path) -> str | None:
     except sqlite3.Error as exc:
         raise BackupError(f"{path} cannot be opened: {exc}") from None
     try:
-        conn.execute("SELECT 1 FROM schema_migrations LIMIT 1")
-    except sqlite3.DatabaseError:
-        # a kiosk database or another file was overwritten without --force
-        return "is not an aggregator database"
-    try:
-        held = conn.execute("SELECT 1 FROM ratings LIMIT 1").fetchone() is not None
-    except sqlite3.DatabaseError:
-        held = False
+        try:
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", None) in _DAMAGED:
+                return (f"cannot be read ({exc}: damaged, or no SQLite database); with --force "
+                        f"it is moved aside as {path.name}.corrupt-<time>, not deleted")
+            raise BackupError(f"{path} cannot be read: {exc}") from None
+        try:
+            conn.execute("SELECT 1 FROM schema_migrations LIMIT 1")
+        except sqlite3.DatabaseError:
+            # a kiosk database or another file was overwritten without --force
+            return "is not an aggregator database"
+        # Only ratings were looked at: a database of users, windows and enrolled devices
+        # that had no rating yet was replaced without a word.
+        tables = [t for (t,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name <> 'schema_migrations' ORDER BY name")]
+        try:
+            counts = [(t, conn.execute(_count_sql(t)).fetchone()[0]) for t in tables]
+        except sqlite3.DatabaseError as exc:
+            return f"cannot be read in full ({exc}: damaged)"
     finally:
         conn.close()
-    return "already holds ratings" if held else None
+    return _held_text(counts)
 
 
 def pg_tool(name: str) -> str:
@@ -290,25 +425,115 @@ def backup_pg(engine: Engine, target: Path) -> dict:
 
 
 def restore_pg(engine: Engine, source: Path, *, force: bool = False) -> dict:
-    """``pg_restore --clean --if-exists`` of ``source`` into the database; then migrate."""
+    """Replace everything in the schema ``public`` with the archive ``source``; then migrate.
+
+    ``pg_restore --clean`` dropped only the objects in the archive: the tables and columns of
+    later migrations stayed (``device_boots`` of a backup from before m0047), and replaying
+    the migrations then failed ("column … already exists") after the restore had committed.
+    Now the tables, views, sequences, functions and types of ``public`` (not those of an
+    extension) are dropped and the archive restored in one transaction: a failure leaves the
+    database as it was. The schema itself, its owner and grants stay; the role must own
+    those objects (it made them: the migrations, an earlier restore).
+    """
+    from .db import hide_password
+
     if not source.is_file():
         raise BackupError(f"backup file {source} does not exist")
     _run([pg_tool("pg_restore"), "--list", str(source)])
     check_version(_archive_version(source), f"backup {source}")
     if not force:
         with engine.connect() as conn:
-            has = conn.exec_driver_sql(
-                "SELECT to_regclass('public.ratings') IS NOT NULL").scalar() and \
-                conn.exec_driver_sql("SELECT EXISTS (SELECT 1 FROM ratings)").scalar()
-        if has:
-            raise BackupError("the database already holds ratings; stop the servers and pass "
-                              "--force to replace it")
+            held = _held_text([(t, conn.exec_driver_sql(_count_sql(t)).scalar())
+                               for t in conn.exec_driver_sql(
+                                   "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                   "AND tablename <> 'schema_migrations' ORDER BY 1").scalars()])
+        if held:
+            shown = hide_password(engine.url.render_as_string(hide_password=True))
+            raise BackupError(f"the database {shown} {held}; stop the servers and pass --force "
+                              "to replace it")
     engine.dispose()
-    url, env = _libpq(engine)
-    _run([pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
-          "--exit-on-error", "--dbname", url, str(source)], env)
+    _pg_replace(engine, source)
     applied = migrate(engine)
     return {"backend": "postgresql", "from": str(source), "migrations_applied": applied}
+
+
+# Everything of the schema public that a restore replaces: a DO block (one statement, so it
+# needs no function of its own), run in the restore's transaction.
+_EMPTY_PUBLIC = """
+DO $empty$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT c.relname, c.relkind FROM pg_class c
+           WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r','p','v','m','f','S')
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                             AND d.objid = c.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('DROP %s IF EXISTS public.%I CASCADE',
+                   CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                                  WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE'
+                                  ELSE 'TABLE' END, r.relname);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure::text AS name FROM pg_proc p
+           WHERE p.pronamespace = 'public'::regnamespace
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                             AND d.objid = p.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE 'DROP ROUTINE IF EXISTS ' || r.name || ' CASCADE';
+  END LOOP;
+  FOR r IN SELECT t.typname FROM pg_type t
+           WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('e','d','r','c')
+             AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
+                             AND d.objid = t.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('DROP TYPE IF EXISTS public.%I CASCADE', r.typname);
+  END LOOP;
+END
+$empty$;
+"""
+
+
+def _pg_replace(engine: Engine, source: Path) -> None:
+    """Empty ``public`` and restore ``source`` into it, in one transaction: ``pg_restore``
+    writes the archive as SQL, which goes to ``psql`` after ``BEGIN`` and the drops;
+    ``COMMIT`` follows only when ``pg_restore`` ended well (else the connection closes with
+    the transaction open, and PostgreSQL rolls it back)."""
+    url, env = _libpq(engine)
+    psql_tool = str(Path(pg_tool("pg_restore")).with_name("psql"))
+    if not Path(psql_tool).exists():
+        psql_tool = pg_tool("psql")
+    with tempfile.TemporaryFile() as dump_err, tempfile.TemporaryFile() as psql_err:
+        psql = subprocess.Popen([psql_tool, "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
+                                 "--dbname", url], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=psql_err, env=env)
+        dump = subprocess.Popen([pg_tool("pg_restore"), "--no-owner", "--file=-", str(source)],
+                                stdout=subprocess.PIPE, stderr=dump_err)
+        try:
+            try:
+                psql.stdin.write(b"BEGIN;\n" + _EMPTY_PUBLIC.encode() + b"\n")
+                shutil.copyfileobj(dump.stdout, psql.stdin, 1 << 20)
+                dumped = dump.wait()
+                if dumped == 0:
+                    psql.stdin.write(b"COMMIT;\n")
+            except BrokenPipeError:   # psql stopped at an error: it says which below
+                dumped = dump.wait()
+            finally:
+                try:
+                    psql.stdin.close()
+                except BrokenPipeError:
+                    pass
+            restored = psql.wait()
+        finally:
+            for proc in (dump, psql):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        for name, rc, err in (("pg_restore", dumped, dump_err), ("psql", restored, psql_err)):
+            if rc != 0:
+                err.seek(0)
+                text = err.read().decode("utf-8", "replace").strip()[-500:]
+                raise BackupError(f"{name} failed ({rc}): {text}; the database was left as "
+                                  "it was")
 
 
 def _archive_version(source: Path) -> int | None:

@@ -25,8 +25,10 @@ def _database(args) -> str:
                       "sqlite:////var/lib/aggregator/aggregator.db")
     url = given or DEFAULT_DB
     if url.split("?")[0] in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
-        raise _refuse(f"{url!r} is an in-memory database: what the command does would be lost "
-                      "when it ends; give a file")
+        from .db import hide_password
+
+        raise _refuse(f"{hide_password(url)!r} is an in-memory database: what the command "
+                      "does would be lost when it ends; give a file")
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     return url
@@ -74,7 +76,6 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from . import logs
-    from .app import create_app
     from .db import make_engine
     from .errors import ConfigError
     from .migrations import migrate
@@ -98,23 +99,46 @@ def cmd_serve(args) -> int:
     if not os.environ.get("AGGREGATOR_SECRET"):
         print("aggregator: AGGREGATOR_SECRET is unset; QR follow-up tokens will not survive a "
               "restart", file=sys.stderr)
+    # Before .app (and so .metrics) is imported: its histogram opens its file in
+    # PROMETHEUS_MULTIPROC_DIR at import, and the folder deploy/aggregator.service names
+    # (/run/aggregator/metrics) is not there at boot: the server never started.
+    try:
+        made = _metrics_dir(args.workers)
+    except OSError as exc:
+        import tempfile
+
+        given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        print("aggregator serve: " + (
+            f"PROMETHEUS_MULTIPROC_DIR={given}: cannot make or empty that folder "
+            f"({exc.strerror or exc}); make it writable for the service's user, or unset the "
+            "variable" if given else
+            f"cannot make a folder for the workers' metrics in {tempfile.gettempdir()} "
+            f"({exc.strerror or exc}); set PROMETHEUS_MULTIPROC_DIR to a writable folder"),
+            file=sys.stderr)
+        return 1
     logs.setup()
-    if args.workers > 1:
-        os.environ["AGGREGATOR_DATABASE_URL"] = url
-        os.environ.setdefault("AGGREGATOR_SECRET", settings.secret)
-        made = _metrics_dir()
-        try:
+    try:
+        if args.workers > 1:
+            # Each worker builds its settings from the environment (``app_from_env``): what
+            # the command line gave reaches them only that way (--public-url was dropped, and
+            # kiosks got QR codes of http://127.0.0.1:8700).
+            os.environ["AGGREGATOR_DATABASE_URL"] = url
+            os.environ["AGGREGATOR_PUBLIC_URL"] = settings.public_url
+            os.environ.setdefault("AGGREGATOR_SECRET", settings.secret)
             uvicorn.run("aggregator.cli:app_from_env", factory=True, host=args.host,
                         port=args.port, workers=args.workers,
                         log_config=logs.uvicorn_log_config())
-        finally:  # each start made its own; without this every restart left one in /tmp
-            if made:
-                import shutil
-                shutil.rmtree(made, ignore_errors=True)
-    else:
-        app = create_app(url, settings=settings, run_migrations=False)
-        _settle_heap()
-        uvicorn.run(app, host=args.host, port=args.port, log_config=logs.uvicorn_log_config())
+        else:
+            from .app import create_app
+
+            app = create_app(url, settings=settings, run_migrations=False)
+            _settle_heap()
+            uvicorn.run(app, host=args.host, port=args.port,
+                        log_config=logs.uvicorn_log_config())
+    finally:  # each start made its own; without this every restart left one in /tmp
+        if made:
+            import shutil
+            shutil.rmtree(made, ignore_errors=True)
     return 0
 
 
@@ -148,10 +172,12 @@ def _settle_heap() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def _metrics_dir() -> str | None:
+def _metrics_dir(workers: int) -> str | None:
     """Workers sum their /metrics counters through files in PROMETHEUS_MULTIPROC_DIR: a
-    fresh temp dir unless one is given (then it is emptied, as prometheus-client requires).
-    Returns the temp dir it made, for ``cmd_serve`` to remove at the end."""
+    fresh temp dir when several workers run and none is given; one given is made if missing
+    and emptied (prometheus-client requires both), for any number of workers. Returns the
+    temp dir it made, for ``cmd_serve`` to remove at the end; OSError when the given one
+    cannot be made or emptied."""
     import tempfile
 
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -159,6 +185,8 @@ def _metrics_dir() -> str | None:
         Path(given).mkdir(parents=True, exist_ok=True)
         for stale in Path(given).glob("*.db"):
             stale.unlink()
+        return None
+    if workers == 1:
         return None
     made = tempfile.mkdtemp(prefix="aggregator-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
@@ -625,22 +653,21 @@ def main(argv=None) -> int:
 
 
 def _shown_url(args) -> str:
-    """The database the command used, its password hidden."""
-    from sqlalchemy.engine import make_url
+    """The database the command used, its password hidden (in the user part or a
+    ``password=`` parameter, and in a URL that does not parse)."""
+    from .db import hide_password
 
-    url = (getattr(args, "database", None) or os.environ.get("AGGREGATOR_DATABASE_URL")
-           or DEFAULT_DB)
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL at all: the error says so
-        return repr(url)
+    return hide_password(getattr(args, "database", None)
+                         or os.environ.get("AGGREGATOR_DATABASE_URL") or DEFAULT_DB)
 
 
 def _database_problem(exc: Exception) -> str:
     """The driver's own words (without SQLAlchemy's statement dump and link), and a hint for
     a file that is not a database."""
+    from .db import hide_password
+
     orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip()
+    text = hide_password(str(orig).strip())
     if "file is not a database" in text or "database disk image is malformed" in text:
         text += (" (not an aggregator database, or damaged: `aggregator restore` puts a "
                  "backup in its place)")

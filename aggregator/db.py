@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import os
+import re
 import sqlite3
 import threading
 import weakref
@@ -81,29 +82,56 @@ def normalize_url(url: str) -> str:
     return url
 
 
+# The password of a URL's user ("…://user:password@host", up to the line's last "@": a
+# mistyped one may hold "/", "?" or "@") and of a ``password=`` / ``sslpassword=`` query
+# parameter.
+_URL_PASSWORD = re.compile(r"(://[^\s/@:]*:)[^\n]*@")
+_QUERY_PASSWORD = re.compile(r"(?i)([?&;](?:ssl)?password=)[^&#\s'\"]*")
+
+
+def hide_password(text: str) -> str:
+    """``text`` (a database URL, or a message that holds one) with every password in it
+    replaced by ``***``: a mistyped URL was printed whole, password and all, into the
+    service's journal.
+
+    >>> hide_password("postgresql://agg:S3cret@db:54x2/agg?password=S3cret&sslmode=on")
+    'postgresql://agg:***@db:54x2/agg?password=***&sslmode=on'
+    """
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``sqlite:///path`` or ``postgresql://…``, configured for this server."""
+    """An engine for ``sqlite:///path`` or ``postgresql://…``, configured for this server.
+
+    ``hide_parameters``: an unexpected database error is logged with its statement, and the
+    values of a rating (a citizen's callback phone number, their comment) went with it.
+    """
     url = normalize_url(url)
     try:
         parsed = make_url(url)
-    except Exception as exc:  # sqlalchemy.exc.ArgumentError
-        raise ConfigError(f"database URL {url!r} is not valid: {exc}") from None
+    except Exception as exc:  # sqlalchemy.exc.ArgumentError (it quotes the URL), ValueError
+        raise ConfigError(f"database URL {hide_password(url)!r} is not valid: "
+                          f"{hide_password(str(exc))}") from None
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(url, poolclass=pool.QueuePool, pool_size=8, max_overflow=16,
-                                   connect_args={"check_same_thread": False, "timeout": 30})
+                                   connect_args={"check_same_thread": False, "timeout": 30},
+                                   hide_parameters=True)
         else:
             engine = create_engine(url, poolclass=pool.StaticPool,
-                                   connect_args={"check_same_thread": False})
+                                   connect_args={"check_same_thread": False},
+                                   hide_parameters=True)
         _configure_sqlite(engine)
         if database and database != ":memory:":
             _WRITER_LOCKS[engine] = _WriterLock(Path(database))
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
-    raise ConfigError(f"database URL {url!r}: only sqlite:/// and postgresql:// are supported")
+        return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True,
+                             hide_parameters=True)
+    raise ConfigError(f"database URL {hide_password(url)!r}: only sqlite:/// and postgresql:// "
+                      "are supported")
 
 
 # Python's sqlite3 binds only exact int, float, str and bytearray values directly; any other

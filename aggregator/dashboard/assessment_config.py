@@ -21,10 +21,14 @@ from ..errors import BadRequest
 from .tables import dashboard_kv
 
 PARTS = ("citizens", "peers", "leaders")
+PART_NAMES = {"citizens": ("群众评议", "Citizens"), "peers": ("同事互评", "Peers"),
+              "leaders": ("领导点评", "Leaders")}
+MAX_WEIGHT = 1000   # 1e308 was taken, and Σ weights overflowed to inf: every page a 500
 KEY = "assessment_settings"
 HELP = {
     "weights": "Weight of each part of the composite: citizens (群众评议), peers (互评), "
-               "leaders (领导点评); any non-negative numbers, renormalised over the parts present",
+               "leaders (领导点评); numbers from 0 to 1000, not all 0, renormalised over the parts "
+               "present (3/1/1 is 60 %/20 %/20 %)",
     "thresholds": "Composite scores (0-100) from which a window or staff member earns "
                   "2, 3, 4 and 5 stars; below the first: 1 star",
     "criteria": "Peer-review criteria: code, Chinese and English label (比技能、比作风、比业绩)",
@@ -37,8 +41,8 @@ HELP = {
 }
 # The same help in Chinese, for the Chinese page (the settings page showed the English on it).
 HELP_ZH = {
-    "weights": "综合得分中三部分的权重：群众评议、同事互评、领导点评；可填任意非负数，"
-               "按实际参评的部分重新归一",
+    "weights": "综合得分中三部分的权重：群众评议、同事互评、领导点评；可填 0 至 1000 的数，"
+               "不能全为 0，按实际参评的部分重新归一（3/1/1 即 60%/20%/20%）",
     "thresholds": "综合得分（0-100）达到这四个分数时，窗口或人员分别评为二、三、四、五星；"
                   "低于第一个分数为一星",
     "criteria": "同事互评的内容：编码、中文名称、英文名称（比技能、比作风、比业绩）",
@@ -100,6 +104,13 @@ class AssessmentSettings:
             if not all(math.isfinite(x) for x in values):  # "nan" and "inf" pass float()
                 raise BadRequest(f"{name} must be finite numbers, got {getattr(out, name)}",
                                  field=name, detail_args=typed if name == "thresholds" else None)
+        for k, v in out.weights.items():
+            if not 0 <= v <= MAX_WEIGHT:
+                raise BadRequest(f"weights.{k} must be from 0 to {MAX_WEIGHT}, got {v:g}",
+                                 field="weights", detail_args={
+                                     "msg": "weight_range", "zh": PART_NAMES[k][0],
+                                     "en": PART_NAMES[k][1], "max": MAX_WEIGHT,
+                                     "value": f"{v:g}"})
         if any(v < 0 for v in out.weights.values()) or not sum(out.weights.values()):
             # the form lets no weight below 0 through, but all three at 0
             raise BadRequest(f"weights must be >= 0 and not all 0, got {out.weights}",
@@ -121,6 +132,16 @@ class AssessmentSettings:
         if out.min_reviewers < 1:
             raise BadRequest("min_reviewers must be at least 1", field="min_reviewers")
         return out
+
+    def shares(self) -> dict:
+        """Each weight's share of their sum (w / Σw), as the pages show the formula: weights
+        3/1/1 read "300 %" there.
+
+        >>> AssessmentSettings(weights={"citizens": 3, "peers": 1, "leaders": 1}).shares()
+        {'citizens': 0.6, 'peers': 0.2, 'leaders': 0.2}
+        """
+        total = sum(self.weights.values())
+        return {k: (v / total if total else 0.0) for k, v in self.weights.items()}
 
     def criterion_label(self, code: str, lang: str) -> str:
         for c in self.criteria:

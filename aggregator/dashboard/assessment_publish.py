@@ -18,7 +18,15 @@ from sqlalchemy.engine import Connection
 from .. import org
 from ..errors import BadRequest
 from .assessment_config import PARTS, AssessmentSettings
-from .assessment_store import NotPublished, PeriodNotEnded, compute, mark_awards
+from .assessment_store import (
+    AlreadyPublished,
+    NotPublished,
+    PeriodNotEnded,
+    check_month,
+    compute,
+    mark_awards,
+    published_units,
+)
 from .assessment_tables import assessment_published, assessment_results
 from .periods import Period
 
@@ -38,14 +46,23 @@ def check_ended(period: Period, today: dt.date) -> None:
 def publish(conn: Connection, period: Period, unit_ids: set[str], user: dict,
             settings: AssessmentSettings, prior: float, now: dt.datetime,
             today: dt.date) -> int:
-    """Freeze the period's results of ``unit_ids`` (recomputed now), then the awards of every
-    unit or region they belong to; bumps the config version so kiosks pull the new stars.
-    ``today``: the site's day (a period ends at midnight there, not in UTC)."""
+    """Freeze the period's results of those of ``unit_ids`` not published yet (recomputed
+    now), then the awards of every unit or region they belong to; bumps the config version
+    so kiosks pull the new stars. ``today``: the site's day (a period ends at midnight
+    there, not in UTC). Returns the number of rows frozen; ``AlreadyPublished`` when every
+    one of the units was published (take the period back first)."""
+    check_month(period)
     check_ended(period, today)
+    done = published_units(conn, period.key, unit_ids)
+    # A published unit is never published over: that deleted the frozen result of anyone
+    # who had moved to another unit since (the new unit then listed and published them
+    # again), and changed results the kiosks and the public page had shown.
+    unit_ids = set(unit_ids) - done
+    if not unit_ids:
+        raise AlreadyPublished(f"period {period.key} is published for {', '.join(sorted(done))}"
+                               "; take it back before publishing again", field="period",
+                               detail_args={"msg": "already_published", "period": period.key})
     live = compute(conn, period, unit_ids, settings, prior)
-    r = assessment_results.c
-    conn.execute(delete(assessment_results).where(r.period == period.key,
-                                                  r.unit_id.in_(sorted(unit_ids))))
     # A part weighted 0 is kept with weight 0, so the frozen row can tell it from a missing
     # part (weighted, but absent); ``assessment_store._frozen_rows`` reads it back.
     unweighted = {k: 0.0 for k in PARTS if settings.weights.get(k, 0) <= 0}
@@ -58,9 +75,6 @@ def publish(conn: Connection, period: Period, unit_ids: set[str], user: dict,
             for x in live["staff"] + live["windows"]]
     if rows:
         conn.execute(assessment_results.insert(), rows)
-    p = assessment_published.c
-    conn.execute(delete(assessment_published).where(p.period == period.key,
-                                                    p.unit_id.in_(sorted(unit_ids))))
     conn.execute(assessment_published.insert(), [
         {"period": period.key, "unit_id": u, "published_at": now,
          "published_by": user.get("username")} for u in sorted(unit_ids)])

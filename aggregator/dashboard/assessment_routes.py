@@ -30,10 +30,17 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 HOME = PREFIX + "/assessment"
 TEMPLATES.filters.setdefault("fmt1", lambda v: "—" if v is None else f"{v:.1f}")
 TEMPLATES.filters.setdefault("part_name", lambda key, t: t("part_" + key))
+# a threshold as set (62.5 read "62"), a weight's share of the sum as a percentage
+TEMPLATES.filters.setdefault("num_g", lambda v: f"{v:g}")
+TEMPLATES.filters.setdefault("share", lambda v: f"{round(v * 100, 1):g}%")
 
 
-def _periods(ctx: Ctx, n: int = 12) -> list[Period]:
+def _periods(ctx: Ctx, n: int = 12, ended: bool = False) -> list[Period]:
+    """The picker's months, newest first: from this month, or (``ended``) from the last
+    completed one."""
     out, p = [], Period("month", ctx.today.year, ctx.today.month)
+    if ended:
+        p = p.previous()
     for _ in range(n):
         out.append(p)
         p = p.previous()
@@ -44,7 +51,13 @@ def _period(request: Request, ctx: Ctx) -> Period:
     value = request.query_params.get("period")
     if not value:
         return Period("month", ctx.today.year, ctx.today.month).previous()
-    return Period.parse(value, ctx.today)
+    return _month(value, ctx)
+
+
+def _month(value: str | None, ctx: Ctx) -> Period:
+    """A period of a form or link of the assessment: a month (``Period.parse`` also takes a
+    quarter, which the rest of the dashboard reports on; the assessment does not)."""
+    return assessment_store.check_month(Period.parse(value, ctx.today))
 
 
 def _units(ctx: Ctx, conn, unit: str | None) -> set[str]:
@@ -74,6 +87,14 @@ def _table(request: Request, ctx: Ctx, conn, period: Period, unit: str | None) -
     frozen = assessment_store.published(conn, period.key, unit_ids)
     live = assessment_store.compute(conn, period, unit_ids, settings, prior)
     if frozen:  # published units show their frozen results, the others the live ones,
+        # The award of a unit (or region) with published results is the published one: a
+        # live row's provisional flag, reckoned with the published units' live rows, put
+        # a second red flag in the region.
+        group = "unit_id" if settings.award_scope == "unit" else "region_id"
+        decided = {r[group] for r in frozen["windows"]}
+        for r in live["windows"]:
+            if r[group] in decided:
+                r["award"] = False
         for kind in ("staff", "windows"):   # ranked together
             live[kind] = sorted(frozen[kind] + [r for r in live[kind]
                                                 if r["unit_id"] not in frozen["units"]],
@@ -135,14 +156,17 @@ def save_comment(request: Request, ctx: Ctx = Depends(posted), period: str = For
                  kind: str = Form(...), target_id: str = Form(...), score: float = Form(...),
                  comment: str = Form(...)):
     scope.require_role(ctx.user, "unit_manager")
-    p = Period.parse(period, ctx.today)
+    p = _month(period, ctx)
     try:
         with write(request.app.state.engine) as conn:
-            assessment_store.save_comment(conn, p, ctx.user, kind, target_id, score, comment,
-                                          ctx.allowed, ctx.now, ctx.today)
+            before = assessment_store.save_comment(conn, p, ctx.user, kind, target_id, score,
+                                                   comment, ctx.allowed, ctx.now, ctx.today)
+            # the text too, and what it replaced: a comment saved again was gone from the
+            # record (only the new score was kept)
             audit.record(conn, ctx.user, "leader_comment", ctx.now,
-                         target=f"{kind}:{target_id}", detail={"period": p.key, "score": score},
-                         ip=ctx.ip)
+                         target=f"{kind}:{target_id}", detail={
+                             "period": p.key, "score": score, "comment": comment.strip(),
+                             "before": before}, ip=ctx.ip)
     except assessment_store.Refused as exc:
         return _assessment_page(request, ctx, p, None, exc.status, exc)
     return redirect(f"{HOME}?period={p.key}&saved=comment#{kind}-{target_id}")
@@ -164,18 +188,19 @@ def unpublish(request: Request, ctx: Ctx = Depends(posted), period: str = Form(.
 
 def _publishing(request: Request, ctx: Ctx, period: str, unit: str, action: str):
     scope.require_role(ctx.user, "supervisor")
-    p = Period.parse(period, ctx.today)
+    p = _month(period, ctx)
     try:
         with write(request.app.state.engine) as conn:
             if unit:
                 scope.check_unit(conn, ctx.user, unit)
             unit_ids = {unit} if unit else set(ctx.allowed)
             settings = assessment_config.load(conn)
-            if action == "publish":
+            if action == "publish":   # the units not published yet (a published one stands)
+                fresh = unit_ids - assessment_store.published_units(conn, p.key, unit_ids)
                 n = assessment_publish.publish(
                     conn, p, unit_ids, ctx.user, settings,
                     request.app.state.settings.smoothing_prior, ctx.now, ctx.today)
-                detail = {"units": sorted(unit_ids), "rows": n}
+                detail = {"units": sorted(fresh), "rows": n}
             else:
                 n = assessment_publish.unpublish(conn, p, unit_ids, settings)
                 detail = {"units": sorted(unit_ids), "unpublished": n}
@@ -272,7 +297,7 @@ def _review_page(request: Request, ctx: Ctx, period: Period, status: int = 200,
 @router.post("/assessment/review")
 async def submit_review(request: Request, ctx: Ctx = Depends(posted)):
     form = await request.form()
-    period = Period.parse(str(form.get("period") or ""), ctx.today)
+    period = _month(str(form.get("period") or ""), ctx)
     reviewee = str(form.get("reviewee_id") or "")
 
     def run():
@@ -298,13 +323,27 @@ async def submit_review(request: Request, ctx: Ctx = Depends(posted)):
 @router.get("/assessment/me")
 def my_results(request: Request, ctx: Ctx = Depends(current)):
     period = _period(request, ctx)
+    if period.end >= ctx.today:
+        # Why: the month under way moved with every rating (the count +1 and the score with
+        # it), so reloading the page after each citizen told the staff member that
+        # citizen's choice; staff never see single ratings (as the public page: ended months).
+        raise BadRequest(f"period {period.key} has not ended; your results of it are shown "
+                         f"after {period.end.isoformat()}", field="period", detail_args={
+                             "msg": "results_not_ended", "period": period.key,
+                             "end": period.end.isoformat()})
     with read(request.app.state.engine) as conn:
         me = _staff_member(conn, ctx)
         settings = assessment_config.load(conn)
         unit_ids = {me["unit_id"]}
         mine, published = assessment_store.own_result(
             conn, period, me, settings, request.app.state.settings.smoothing_prior)
-        peer = assessment_store.peer_parts(conn, period.key, unit_ids, settings).get(me["id"], {})
+        # The month before this one takes reviews until the unit publishes it: while it
+        # does, each new review moved the averages (and the composite they enter), and
+        # the difference was that colleague's review.
+        reviews_open = not published and period.key in {
+            p.key for p in assessment_store.open_periods(ctx.today)}
+        peer = {} if reviews_open else assessment_store.peer_parts(
+            conn, period.key, unit_ids, settings).get(me["id"], {})
         own = assessment_store.peer_parts(conn, period.key, unit_ids, settings,
                                           self_review=True).get(me["id"], {})
         targets = [("staff", me["id"])] + ([("window", me["window_id"])]
@@ -313,18 +352,29 @@ def my_results(request: Request, ctx: Ctx = Depends(current)):
         window_name = conn.execute(select(windows.c.name).where(
             windows.c.id == me["window_id"])).scalar() if me["window_id"] else None
     return render(request, "assessment_me.html", ctx, period=period, me=me,
-                  mine=_as_staff_sees(mine), peer=peer, own=own, notes=notes,
+                  mine=_as_staff_sees(mine, reviews_open), peer=peer, own=own, notes=notes,
                   settings=settings, published=published, window_name=window_name,
-                  periods=_periods(ctx, 6), nav="my_results", min_volume=MIN_VOLUME)
+                  periods=_periods(ctx, 6, ended=True), nav="my_results",
+                  min_volume=MIN_VOLUME, reviews_open=reviews_open)
 
 
-def _as_staff_sees(row: dict | None) -> dict | None:
+def _as_staff_sees(row: dict | None, reviews_open: bool = False) -> dict | None:
     """A staff member's own row as their page shows it: under ``MIN_VOLUME`` citizens'
-    ratings neither the citizens' part nor the composite it enters (either would tell what
-    the one or two citizens chose; staff never see single ratings)."""
-    if row is None or not 0 < row["rated"] < MIN_VOLUME:
+    ratings not the citizens' part, and while colleagues may still review (``reviews_open``)
+    not the peer part; then neither the composite they enter, nor its star level or the
+    weights used (each would tell what the one or two citizens, or the last reviewer,
+    chose; staff never see single ratings)."""
+    if row is None:
         return row
-    return dict(row, citizens=None, composite=None, citizens_withheld=True)
+    out = dict(row)
+    if 0 < row["rated"] < MIN_VOLUME:
+        out.update(citizens=None, citizens_withheld=True)
+    if reviews_open:
+        out.update(peers=None, reviewers=None, by_criterion={}, peers_withheld=True)
+    if out.get("citizens_withheld") or out.get("peers_withheld"):
+        out.update(composite=None, stars=None, weights_used={}, missing=[],
+                   renormalised=False)
+    return out
 
 
 # ---- pledges -----------------------------------------------------------------------------
@@ -351,7 +401,9 @@ def create_pledge(request: Request, ctx: Ctx = Depends(posted), owner: str = For
     with write(request.app.state.engine) as conn:
         pid = pledges.create(conn, kind, owner_id, title, items.splitlines(), ctx.allowed,
                              ctx.now)
-        audit.record(conn, ctx.user, "create_pledge", ctx.now, target=owner, ip=ctx.ip)
+        # what was promised, as corrections and withdrawals keep what it said before
+        audit.record(conn, ctx.user, "create_pledge", ctx.now, target=owner,
+                     detail={"pledge": pid, **pledges.snapshot(conn, pid)}, ip=ctx.ip)
     return redirect(f"{PREFIX}/pledges#pledge-{pid}")
 
 
@@ -360,7 +412,9 @@ def update_item(item_id: RowId, request: Request, ctx: Ctx = Depends(posted),
                 status: str = Form(...), evidence: str = Form("")):
     scope.require_role(ctx.user, "unit_manager")
     with write(request.app.state.engine) as conn:
-        pledges.set_item(conn, item_id, status, evidence, ctx.user, ctx.allowed, ctx.now)
+        change = pledges.set_item(conn, item_id, status, evidence, ctx.user, ctx.allowed,
+                                  ctx.now)
+        # status and evidence before and after: a change of either is on the record
         audit.record(conn, ctx.user, "pledge_item", ctx.now, target=str(item_id),
-                     detail={"status": status}, ip=ctx.ip)
+                     detail=change, ip=ctx.ip)
     return redirect(f"{PREFIX}/pledges#item-{item_id}")

@@ -69,6 +69,23 @@ class NotPublished(Refused):
     code = "not_published"
 
 
+class AlreadyPublished(Refused):
+    """The unit has published this period already: take it back before publishing again."""
+
+    code = "already_published"
+
+
+def check_month(period: Period) -> Period:
+    """Refuse a period that is not a month. The assessment is monthly: reviews and comments
+    are kept by month, so a quarter's composite was the citizens' part alone, and once
+    published its stars reached the kiosks."""
+    if period.kind != "month":
+        raise BadRequest(f"the assessment is by month (YYYY-MM), got {period.key}",
+                         field="period", detail_args={"msg": "period_month_only",
+                                                      "period": period.key})
+    return period
+
+
 def open_periods(today: dt.date) -> list[Period]:
     """Periods a review or comment may be given for: this month and the one before."""
     this = Period("month", today.year, today.month)
@@ -79,6 +96,13 @@ def is_published(conn: Connection, period: str, unit_id: str) -> bool:
     p = assessment_published.c
     return conn.execute(select(p.period).where(p.period == period, p.unit_id == unit_id)) \
         .first() is not None
+
+
+def published_units(conn: Connection, period: str, unit_ids: set[str]) -> set[str]:
+    """Those of ``unit_ids`` that have published ``period``."""
+    p = assessment_published.c
+    return set(conn.execute(select(p.unit_id).where(
+        p.period == period, p.unit_id.in_(sorted(unit_ids)))).scalars())
 
 
 def frozen_units(conn: Connection, period: str) -> dict[tuple[str, str], str]:
@@ -217,9 +241,10 @@ def target_unit(conn: Connection, kind: str, target_id: str) -> str | None:
 
 def save_comment(conn: Connection, period: Period, user: dict, kind: str, target_id: str,
                  score: float, comment: str, allowed: set[str], now: dt.datetime,
-                 today: dt.date) -> None:
+                 today: dt.date) -> dict | None:
     """A leader's comment and score (0-100) on a staff member or window; one per leader,
-    target and period (saving again replaces it until the period is published)."""
+    target and period (saving again replaces it until the period is published). Returns
+    the score and comment it replaced (for the audit log), or None."""
     if kind not in KINDS:
         raise BadRequest(f"target kind must be staff or window, got {kind!r:.20}", field="kind")
     unit_id = target_unit(conn, kind, target_id)
@@ -237,7 +262,7 @@ def save_comment(conn: Connection, period: Period, user: dict, kind: str, target
     c = leader_comments.c
     where = and_(c.period == period.key, c.target_kind == kind, c.target_id == target_id,
                  c.author_id == user["id"])
-    found = conn.execute(select(c.id).where(where)).first()
+    found = conn.execute(select(c.score, c.comment).where(where)).mappings().first()
     values = {"score": float(score), "comment": comment, "updated_at": now, "unit_id": unit_id,
               "author_name": user.get("display_name") or user["username"]}
     if found:
@@ -246,6 +271,7 @@ def save_comment(conn: Connection, period: Period, user: dict, kind: str, target
         conn.execute(leader_comments.insert().values(
             period=period.key, target_kind=kind, target_id=target_id,
             author_id=user["id"], created_at=now, **values))
+    return {"score": found["score"], "comment": found["comment"]} if found else None
 
 
 def _on_targets_of(unit_ids: set[str]):
@@ -364,21 +390,17 @@ def rank_key(row: dict) -> tuple:
 def mark_awards(window_rows: list[dict], settings: AssessmentSettings) -> None:
     """Set ``award`` on the best window of each unit (or region): highest composite, then
     more ratings, then id; only windows with ``award_min_ratings`` ratings compete."""
-    best: dict = {}
+    groups: dict = {}
     for r in window_rows:
         r["award"] = False
         if r["composite"] is None or r["rated"] < settings.award_min_ratings:
             continue
         group = r["unit_id"] if settings.award_scope == "unit" else r["region_id"]
-        rank = (r["composite"], r["rated"], _neg(r["id"]))
-        if group not in best or rank > best[group][0]:
-            best[group] = (rank, r)
-    for _, r in best.values():
-        r["award"] = True
-
-
-def _neg(text: str) -> tuple:
-    return tuple(-ord(ch) for ch in text)
+        groups.setdefault(group, []).append(r)
+    for rows in groups.values():
+        # the lowest id wins a tie, as the ranking lists it (rank_key): negating each
+        # character gave "W-10" the flag over "W-1"
+        min(rows, key=lambda r: (-r["composite"], -r["rated"], r["id"]))["award"] = True
 
 
 # ---- published results (publishing itself: assessment_publish.py) ---------------------
@@ -430,10 +452,14 @@ def _frozen_rows(conn: Connection, *where) -> list[dict]:
 
 
 def latest_published(conn: Connection, unit_id: str) -> str | None:
-    """The newest published period of a unit: the one that ended last, and of two that end
-    on the same day (2024-06 and 2024-Q2) the one that began last."""
+    """The newest published month of a unit (a quarter stored by an older version is
+    passed over)."""
     p = assessment_published.c
     keys = conn.execute(select(p.period).where(p.unit_id == unit_id)).scalars().all()
+    # Months only: a quarter published before the pages refused them was scored on the
+    # citizens alone (reviews and comments are kept by month); its stars must not reach
+    # the kiosks.
+    keys = [k for k in keys if Period.parse(k).kind == "month"]
     return max(keys, key=_end_then_start, default=None)
 
 

@@ -175,7 +175,8 @@ def assessment_xlsx(data: dict, t, title: str, lang: str) -> bytes:
     s = data["settings"]
     sheet.append([title])
     sheet["A1"].font = Font(bold=True, size=14)
-    sheet.append([t("formula"), " + ".join(f"{t('part_' + k)} {v:.0%}"
+    total = sum(s.weights.values()) or 1   # each weight's share (3/1/1 read "300%")
+    sheet.append([t("formula"), " + ".join(f"{t('part_' + k)} {round(v / total * 100, 1):g}%"
                                          for k, v in s.weights.items()),
                   t("stars_from"), " / ".join(f"{x:g}" for x in s.thresholds),
                   t("status"), t("published") if data["published_units"] else t("provisional")])

@@ -331,6 +331,23 @@ ZH.update(i18n_problems.ZH)
 EN.update(i18n_problems.EN)
 ZH.update(i18n_refusals.ZH)
 EN.update(i18n_refusals.EN)
+# The assessment's refusals of a quarter, of a month under way on a staff member's own
+# results page, of publishing a published unit again and of a weight out of range, and
+# the peer part held back while colleagues may still review.
+ZH.update({
+    "problem_period_month_only": "考核按月进行，考核期应为年-月（如 2026-05），不受理 {period}",
+    "problem_results_not_ended": "考核期 {period} 尚未结束，{end} 结束后才能查看本期个人结果",
+    "problem_already_published": "考核期 {period} 的结果已发布；如需重新发布，请先撤回发布",
+    "problem_weight_range": "「{zh}」的权重须为 0 至 {max} 之间的数（现为 {value}）",
+    "peers_pending": "同事互评尚在受理，本单位发布结果或下月结束后显示互评得分及综合得分",
+})
+EN.update({
+    "problem_period_month_only": "The assessment is by month: the period must be a month (YYYY-MM, e.g. 2026-05), not {period}",
+    "problem_results_not_ended": "Period {period} has not ended; your results of it can be seen after {end}",
+    "problem_already_published": "The results of {period} are published already; take them back before publishing again",
+    "problem_weight_range": "The weight of '{en}' must be a number from 0 to {max}, got {value}",
+    "peers_pending": "Colleagues may still review for this period: the peer part and the composite are shown once your unit publishes it or next month ends",
+})
 # Integrity alerts by kind (constants.ALERT_KINDS) and severity: the overview showed the
 # codes ("device_silent", "medium") on the Chinese page.
 ZH.update({"alert_conflict": "同一记录内容不一致", "alert_chain_break": "记录链断裂",

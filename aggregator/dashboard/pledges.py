@@ -125,24 +125,37 @@ def withdraw(conn: Connection, pledge_id: int, allowed: set[str]) -> None:
 
 
 def set_item(conn: Connection, item_id: int, status: str, evidence: str, user: dict,
-             allowed: set[str], now: dt.datetime) -> None:
-    """Record how an item was kept, with the evidence (required unless in progress)."""
+             allowed: set[str], now: dt.datetime) -> dict:
+    """Record how an item of an active pledge was kept, with the evidence (required unless
+    in progress). An empty evidence field keeps the evidence there was: evidence is
+    replaced by new text, never wiped. Returns ``{"before", "after"}`` (status and
+    evidence), for the audit log."""
     if status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}, got {status!r:.20}",
                          field="status")
-    unit_id = conn.execute(select(pledges.c.unit_id).join(
-        pledge_items, pledge_items.c.pledge_id == pledges.c.id)
-        .where(pledge_items.c.id == item_id)).scalar()
-    if unit_id is None or unit_id not in allowed:
+    i = pledge_items.c
+    row = conn.execute(select(pledges.c.unit_id, pledges.c.active, i.status, i.evidence)
+                       .join(pledge_items, i.pledge_id == pledges.c.id)
+                       .where(i.id == item_id)).mappings().first()
+    if row is None or row["unit_id"] not in allowed:
         raise NotFound(f"pledge item {item_id} does not exist")
-    evidence = (evidence or "").strip()[:2000]
+    if not row["active"]:
+        # a withdrawn pledge is no longer public or counted: its items are not changed
+        # behind it (as correcting refuses it)
+        raise NotFound(f"pledge item {item_id} belongs to a withdrawn pledge",
+                       detail_args={"msg": "pledge_gone"})
+    # "in progress" with the box cleared wiped the evidence for good, and the audit line
+    # kept only the new status: a kept item could be undone without trace.
+    evidence = (evidence or "").strip()[:2000] or row["evidence"]
     if status != "in_progress" and not evidence:
         raise BadRequest("say what shows the item was kept or broken (evidence)",
                          field="evidence", detail_args={"msg": "evidence_required",
                                                         "status": status})
-    conn.execute(update(pledge_items).where(pledge_items.c.id == item_id).values(
-        status=status, evidence=evidence or None, updated_at=now,
+    conn.execute(update(pledge_items).where(i.id == item_id).values(
+        status=status, evidence=evidence, updated_at=now,
         updated_by=user.get("display_name") or user["username"]))
+    return {"before": {"status": row["status"], "evidence": row["evidence"]},
+            "after": {"status": status, "evidence": evidence}}
 
 
 def list_for(conn: Connection, unit_ids: set[str]) -> list[dict]:

@@ -16,7 +16,7 @@ import pkgutil
 from sqlalchemy import Column, Integer, MetaData, String, Table, inspect, select
 from sqlalchemy.engine import Engine
 
-from ..db import UTCDateTime, utcnow, write
+from ..db import UTCDateTime, hide_password, utcnow, write
 from ..errors import ConfigError
 
 _md = MetaData()
@@ -67,7 +67,7 @@ def migrate(engine: Engine) -> list[int]:
     ConfigError, with nothing changed, for a database of a newer release or of another program.
     """
     applied_now = []
-    name = f"database {engine.url.render_as_string(hide_password=True)}"
+    name = f"database {hide_password(engine.url.render_as_string(hide_password=True))}"  # ?password= too
     with write(engine) as conn:
         if conn.dialect.name == "postgresql":
             # Several workers may start at once: one migrates, the others wait.

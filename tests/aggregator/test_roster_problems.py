@@ -32,7 +32,7 @@ def test_problem_templates_come_in_both_languages():
 @pytest.mark.parametrize("field, value", [
     ("id", ""), ("name", "名" * 101), ("name", "王\x07芳"), ("staff_no", 3.5e40),
     ("stars", "九"), ("stars", 9), ("party_member", "也许"), ("post", dt.date(2026, 1, 5)),
-    ("active", "maybe"), ("colour", "red")])
+    ("active", "maybe"), ("colour", "red"), ("pin", "１２３４"), ("pin_hash", "md5$x")])
 def test_every_refusal_of_a_staff_value_reads_in_chinese(field, value):
     # A refusal that forgets its values shows its English sentence on the Chinese page.
     data = {"id": "S-1", "name": "王芳", field: value}

@@ -105,3 +105,37 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     yield context.new_page()
     context.close()
+
+
+@pytest.fixture
+def small_dash(tmp_path):
+    """The running dashboard on the small organisation (as ``small_org``, SQLite) with an
+    admin, a supervisor of R-A (``sup``), managers of U-A and U-B (``ua``, ``ub``) and staff
+    accounts a1 … a5, b1: a fresh database for each test that needs one to itself."""
+    app = create_app(f"sqlite:///{tmp_path / 'a.db'}", settings=Settings(
+        secret="test-secret", admin_token="t", public_url="http://testserver"))
+    engine = app.state.engine
+    with write(engine) as conn:
+        org.save(conn, "regions", {"id": "R-A", "name": "测试区", "level": "district"})
+        org.save(conn, "units", {"id": "U-A", "name": "测试中心", "region_id": "R-A"})
+        org.save(conn, "units", {"id": "U-B", "name": "另一中心", "region_id": "R-A"})
+        for w in ("W-A1", "W-A2"):
+            org.save(conn, "windows", {"id": w, "name": f"窗口{w}", "unit_id": "U-A"})
+        org.save(conn, "windows", {"id": "W-B1", "name": "窗口B1", "unit_id": "U-B"})
+        for n in range(1, 6):
+            org.save(conn, "staff", {"id": f"A{n}", "name": f"人员{n}", "unit_id": "U-A",
+                                     "window_id": "W-A1" if n <= 2 else "W-A2", "stars": 2})
+        org.save(conn, "staff", {"id": "B1", "name": "外单位", "unit_id": "U-B",
+                                 "window_id": "W-B1"})
+        for name, role, region, unit in (("admin", "admin", None, None),
+                                         ("sup", "supervisor", "R-A", None),
+                                         ("ua", "unit_manager", None, "U-A"),
+                                         ("ub", "unit_manager", None, "U-B")):
+            accounts.create_user(conn, name, PASSWORD, role, region_id=region, unit_id=unit,
+                                 display_name=name, now=utcnow())
+    users = staff_accounts(engine, [f"A{n}" for n in range(1, 6)] + ["B1"], utcnow())
+    server, thread, base = serve(app)
+    yield Dashboard(base, engine, users)
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()

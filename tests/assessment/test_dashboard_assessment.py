@@ -4,12 +4,21 @@ commented on, pledges on the public page, the XLSX export."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 
 from openpyxl import load_workbook
 
+from aggregator.dashboard import assessment_store
+from aggregator.dashboard.assessment_config import AssessmentSettings
+from aggregator.dashboard.periods import Period
+from aggregator.db import utcnow, write
 from tests.dashboard.helpers import csrf_of
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
 
 
 def _form(session, dash, path):
@@ -66,16 +75,23 @@ def test_review_once_per_colleague_and_period_over_http(dash):
 
 
 def test_reviewee_sees_averages_never_reviewers(dash):
+    # a month closed for reviews (own results show colleagues' averages only then)
+    month = Period("month", _today().year, _today().month).previous().previous()
     reviewers = ("s-001", "s-002", "s-003")
-    for name in reviewers:
-        assert _review(dash.login(name), dash, "S-004", (4, 4, 4)).status_code == 303
-    me = dash.login("s-004").get(f"{dash.url}/dashboard/assessment/me").text
+    with write(dash.engine) as conn:
+        for name in reviewers:
+            assessment_store.submit_review(
+                conn, month, assessment_store.staff_row(conn, name.upper()), "S-004",
+                {"skill": 4, "conduct": 4, "results": 4}, AssessmentSettings(), utcnow(),
+                month.end + dt.timedelta(days=1))
+    me = dash.login("s-004").get(f"{dash.url}/dashboard/assessment/me?period={month.key}").text
     assert 'data-part="peers"' in me and "75.0" in me
     for name in reviewers:
         sid = name.upper()
         assert sid not in me and name not in me
     # … and nor does the manager's table say who reviewed whom.
-    table = dash.login("u01").get(f"{dash.url}/dashboard/assessment?unit=U-01").text
+    table = dash.login("u01").get(
+        f"{dash.url}/dashboard/assessment?unit=U-01&period={month.key}").text
     assert "3 人互评" in table and "s-001" not in table
 
 

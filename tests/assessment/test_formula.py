@@ -6,6 +6,7 @@ import pytest
 
 from aggregator.dashboard import assessment
 from aggregator.dashboard.assessment_config import AssessmentSettings
+from aggregator.dashboard.assessment_store import mark_awards, rank_key
 from aggregator.errors import BadRequest
 
 W = {"citizens": 0.6, "peers": 0.2, "leaders": 0.2}
@@ -82,3 +83,44 @@ def test_bad_settings_name_the_setting(bad, field):
     with pytest.raises(BadRequest) as err:
         AssessmentSettings.from_dict(bad)
     assert err.value.field == field
+
+
+@pytest.mark.parametrize("ids", [("W-1", "W-10"), ("W-10", "W-1"), ("W-01", "W-02")])
+def test_a_tie_for_the_red_flag_goes_to_the_lower_window_id(ids):
+    # Why: the tie-break negated each character of the id, so of "W-1" and "W-10" (one a
+    # prefix of the other) the higher id won the flag, while the ranking listed the other
+    # first; docs/assessment.md: highest composite, then more ratings, then window id.
+    rows = [{"id": i, "composite": 88.0, "rated": 40, "unit_id": "U", "region_id": "R"}
+            for i in ids]
+    mark_awards(rows, AssessmentSettings())
+    first = sorted(rows, key=rank_key)[0]["id"]
+    assert [r["id"] for r in rows if r["award"]] == [min(ids)] == [first]
+
+
+def test_more_ratings_break_a_tie_before_the_id():
+    rows = [{"id": "W-1", "composite": 88.0, "rated": 40, "unit_id": "U", "region_id": "R"},
+            {"id": "W-2", "composite": 88.0, "rated": 41, "unit_id": "U", "region_id": "R"},
+            {"id": "W-3", "composite": 87.9, "rated": 90, "unit_id": "U", "region_id": "R"}]
+    mark_awards(rows, AssessmentSettings())
+    assert [r["id"] for r in rows if r["award"]] == ["W-2"]
+
+
+@pytest.mark.parametrize("weight", [1e308, 1000.5, -1])
+def test_a_weight_out_of_0_to_1000_is_refused_naming_it(weight):
+    # Why: 1e308 was taken for every weight; their sum overflowed to inf and every page of
+    # the assessment answered 500 until an admin found the setting.
+    with pytest.raises(BadRequest) as err:
+        AssessmentSettings.from_dict({"weights": {"citizens": weight, "peers": 1,
+                                                  "leaders": 1}})
+    assert err.value.field == "weights" and "weights.citizens" in err.value.detail
+    assert err.value.detail_args["msg"] == "weight_range"
+    assert AssessmentSettings.from_dict({"weights": {"citizens": 1000, "peers": 0,
+                                                     "leaders": 0}}).weights["citizens"] == 1000
+
+
+def test_the_formula_shows_each_weights_share_of_the_sum():
+    # Why: weights 3/1/1 (any non-negative numbers are allowed) read "300 % + 100 % + 100 %".
+    s = AssessmentSettings.from_dict({"weights": {"citizens": 3, "peers": 1, "leaders": 1}})
+    assert s.shares() == {"citizens": 0.6, "peers": 0.2, "leaders": 0.2}
+    assert AssessmentSettings().shares() == pytest.approx(
+        {"citizens": 0.6, "peers": 0.2, "leaders": 0.2})

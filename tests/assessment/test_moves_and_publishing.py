@@ -13,9 +13,14 @@ from aggregator import org
 from aggregator.dashboard import assessment_publish as publishing
 from aggregator.dashboard import assessment_store as store
 from aggregator.dashboard.assessment_config import AssessmentSettings
-from aggregator.dashboard.assessment_tables import leader_comments
+from aggregator.dashboard.assessment_tables import (
+    assessment_published,
+    assessment_results,
+    leader_comments,
+)
 from aggregator.dashboard.periods import Period
 from aggregator.db import read, utcnow, write
+from aggregator.errors import BadRequest
 from tests.assessment.test_peer_review import ALL, _ratings
 
 BOSS = {"id": 900, "username": "boss", "display_name": "张主任"}
@@ -117,24 +122,51 @@ def test_a_period_is_published_only_after_it_has_ended(small_org):
         _publish(engine, Period("month", 2026, 12), {"U-A"}, today)
     assert err.value.detail_args == {"msg": "period_not_ended", "period": "2026-12",
                                      "end": "2026-12-31"}
-    with pytest.raises(store.PeriodNotEnded):
-        _publish(engine, Period("quarter", 2026, 4), {"U-A"}, today)
+    with pytest.raises(BadRequest) as err:   # the assessment is monthly (below)
+        _publish(engine, Period("quarter", 2026, 3), {"U-A"}, today)
+    assert err.value.detail_args["msg"] == "period_month_only"
     assert _publish(engine, Period("month", 2026, 11), {"U-A"}, today) > 0
     with read(engine) as conn:
         assert store.latest_published(conn, "U-A") == "2026-11"
 
 
+def _store_published_quarter(engine, key: str) -> None:
+    """A quarter as an older version published it (the pages took one): 5 stars and the red
+    flag for W-A1, scored on the citizens alone."""
+    with write(engine) as conn:
+        conn.execute(assessment_published.insert().values(
+            period=key, unit_id="U-A", published_at=utcnow(), published_by="boss"))
+        conn.execute(assessment_results.insert().values(
+            period=key, kind="window", target_id="W-A1", unit_id="U-A", region_id="R-A",
+            name="窗口W-A1", citizens=100.0, rated=40, peers=None, reviewers=0, leaders=None,
+            composite=100.0, weights='{"citizens": 1.0}', stars=5, award=True))
+
+
 def test_the_newest_published_period_is_the_one_that_ended_last(small_org):
-    # Why: a month and its quarter end on the same day; the kiosk kept the quarter because
-    # "2026-Q3" sorts after "2026-09" as text. The month began later: it is the newer.
+    # Why: the kiosk shows the newest published month; of months published out of order,
+    # the one that ended last.
     engine, _ = small_org
     today = dt.date(2026, 12, 4)
     _publish(engine, Period("month", 2026, 9), {"U-A"}, today)
-    _publish(engine, Period("quarter", 2026, 3), {"U-A"}, today)
     _publish(engine, Period("month", 2026, 8), {"U-A"}, today)
     with read(engine) as conn:
         assert store.latest_published(conn, "U-A") == "2026-09"
         assert store.for_kiosk(conn, "W-A1", "U-A")["period"] == "2026-09"
+
+
+def test_a_stored_quarter_never_reaches_the_kiosk(small_org):
+    # Why: a quarter (2026-Q3) could be published from the pages, scored on the citizens
+    # alone (reviews and comments are kept by month), and, ending after the newest published
+    # month, its stars and red flag went to the kiosks. The pages refuse quarters now; one
+    # already stored is passed over.
+    engine, _ = small_org
+    today = dt.date(2026, 12, 4)
+    _publish(engine, Period("month", 2026, 8), {"U-A"}, today)
+    _store_published_quarter(engine, "2026-Q3")
+    with read(engine) as conn:
+        assert store.latest_published(conn, "U-A") == "2026-08"
+        kiosk = store.for_kiosk(conn, "W-A1", "U-A")
+    assert kiosk["period"] == "2026-08" and kiosk["award"] is False
 
 
 def test_unpublishing_reopens_the_period_and_the_kiosk_drops_its_stars(small_org, today):

@@ -160,12 +160,12 @@ def test_each_refusal_says_its_own_reason(dash):
     text = _text(r.text)
     assert r.status_code == 409 and STALE not in text and "已截止" not in text
     assert f"考核期 {future} 尚未开始" in text
-    # this quarter is neither closed nor to come: reviews and comments are taken by month
+    # this quarter is neither closed nor to come: the assessment is by month
     quarter = f"{_today().year}-Q{(_today().month - 1) // 3 + 1}"
     r = _post(manager, dash, "/dashboard/assessment/comments", period=quarter, kind="staff",
               target_id="S-008", score="90", comment="服务热情")
     text = _text(r.text)
-    assert r.status_code == 409 and "已截止" not in text and "按月受理" in text
+    assert r.status_code == 400 and "已截止" not in text and "考核按月进行" in text
 
 
 def _rate_once(dash, staff_id, window_id, unit_id, day):
@@ -188,14 +188,16 @@ def test_a_staff_member_with_few_ratings_does_not_see_the_citizens_part(dash):
         org.save(conn, "staff", {"id": "S-NEW", "name": "新同事", "unit_id": "U-01",
                                  "window_id": "W-001"})
     staff_accounts(dash.engine, ["S-NEW"], utcnow())
-    _rate_once(dash, "S-NEW", "W-001", "U-01", _today())
-    page = dash.login("s-new").get(f"{dash.url}/dashboard/assessment/me?period={_this().key}").text
+    # an ended month (staff see no month under way), closed for reviews
+    month = _this().previous().previous()
+    _rate_once(dash, "S-NEW", "W-001", "U-01", month.start + dt.timedelta(days=9))
+    page = dash.login("s-new").get(f"{dash.url}/dashboard/assessment/me?period={month.key}").text
     row = _text(re.search(r'<tr data-part="citizens">(.*?)</tr>', page, re.S)[1])
     assert "评价数不足" in row and str(MIN_VOLUME) in row, row
     assert not re.search(r"\d+\.\d", row), row                 # no score
     assert re.search(r"data-composite>\s*—", page)             # nor the composite
     # … and a manager still sees the part in the unit's table
-    table = dash.login("u01").get(f"{dash.url}/dashboard/assessment?period={_this().key}"
+    table = dash.login("u01").get(f"{dash.url}/dashboard/assessment?period={month.key}"
                                   "&unit=U-01").text
     new = table[table.index('data-id="S-NEW"'):]
     assert re.search(r'<td class="num">\s*\d+\.\d', new[:new.index("</tr>")])
