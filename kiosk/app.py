@@ -35,7 +35,7 @@ from .flow import CONFIG_FIELDS
 from .i18n import Translator, other_language
 from .keys import invite_key_names, invite_keycode
 from .pin import check_pin
-from .technician import StaffPinLock, TechnicianLock, technician_left_alone
+from .technician import StaffPinLock, TechnicianLock, panel_warning_rows, technician_left_alone
 from .voice import VoicePrompt
 
 log = logging.getLogger(__name__)
@@ -335,15 +335,17 @@ class KioskApp(App):
         port = self.cfg.trigger.invite_port
         if not (self.use_invite_server and port):
             return
-        from .invite_server import InviteServer
+        from .invite_server import RETRY_SECONDS, InviteEndpoint
 
-        try:
-            self._invite_server = InviteServer(
-                self.invite_from_queue, port=port,
-                dispatch=lambda fn: Clock.schedule_once(lambda dt: fn(), 0),
-            ).start()
-        except OSError as exc:  # port taken: the window still works with the staff key
-            log.error("invitation endpoint 127.0.0.1:%s not available: %s", port, exc)
+        self._invite_server = InviteEndpoint(
+            self.invite_from_queue, port=port,
+            dispatch=lambda fn: Clock.schedule_once(lambda dt: fn(), 0),
+        )
+        # Port taken: the window still works with the staff key, and the endpoint opens once
+        # the port is free (it stayed shut until a restart); the event ends when it is open.
+        if not self._invite_server.try_start():
+            self._events.append(Clock.schedule_interval(
+                lambda dt: not self._invite_server.try_start(), RETRY_SECONDS))
 
     def _start_sync(self) -> None:
         worker = self.sync_worker
@@ -772,7 +774,9 @@ class KioskApp(App):
         except Exception:
             log.exception("sync status failed")
         window = f"{self.flow.settings.window_id} · {self.window_name}"
-        return diagnostics_rows(diag, status, __version__, window, self.tr)
+        endpoint = self._invite_server
+        return diagnostics_rows(diag, status, __version__, window, self.tr) + panel_warning_rows(
+            self.tr, pin_hash=self.tech_lock.pin_hash, invite=endpoint.state() if endpoint else None)
 
     def _tech_say(self, text: str) -> None:
         if self.root is not None:

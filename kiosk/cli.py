@@ -9,15 +9,19 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import re
 import sqlite3
 import sys
 from pathlib import Path
 
 from . import __version__
-from .config import _line_map, data_dir, load_config, load_config_text
+from .config import _line_map, _where, data_dir, load_config, load_config_text
 from .errors import ConfigError, KioskError, StoreError, StoreFullError
 from .pin import hash_pin
+from .technician import MIN_PIN_ITERATIONS, factory_pin, weak_pin_hash
+
+log = logging.getLogger("kiosk.cli")
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -139,8 +143,14 @@ def cmd_check_config(args) -> int:
             f"window {cfg.window.id} of unit {cfg.window.unit_id}, without a server. Set at "
             "least " + ", ".join(HALL_SETTINGS) + " and sync.server (the documented "
             "config.yaml lists every setting)")
+    problem = data_dir_problem(data_dir(cfg))
+    if problem:
+        # It passed: `kiosk run` then ran read-only for ever, recording no rating at all.
+        raise ConfigError(f"{_where(path, given, 'storage.data_dir')}storage.data_dir "
+                          f"{cfg.storage.data_dir!r} cannot hold the kiosk's database: {problem}")
     warnings = [f"{name} is not set: the demo default {_value(cfg, name)!r} is used"
                 for name in HALL_SETTINGS if name not in given]
+    warnings += pin_warnings(cfg, given)
     warnings += photo_warnings(cfg)
     for warning in warnings:
         print(f"{path}: warning: {warning}", file=sys.stderr)
@@ -153,6 +163,64 @@ def cmd_check_config(args) -> int:
 def _value(cfg, name: str):
     section, key = name.split(".")
     return getattr(getattr(cfg, section), key)
+
+
+def pin_warnings(cfg, lines: dict[str, int]) -> list[str]:
+    """PINs anyone may know (warnings, not errors: the kiosk runs): the factory technician
+    PIN 000000 (no hash set), and hashes of the demo roster (its PINs are printed in
+    config.yaml) or made with too few iterations to keep a 4-digit PIN secret. The documented
+    config.yaml, copied to /etc/kiosk as the guide says, passed with all of them."""
+    def at(key: str) -> str:
+        return f"line {lines[key]}: " if key in lines else ""
+
+    out = []
+    if factory_pin(cfg.technician.pin_hash):
+        out.append(f"{at('technician.pin_hash')}technician.pin_hash 为空：技术员密码是出厂密码 "
+                   "000000，谁都能打开维护界面（导出全部评价、退出到桌面）；请用 `kiosk set-pin` "
+                   "设置 (technician.pin_hash is empty: the technician PIN is the factory PIN "
+                   "000000, which opens the maintenance panel to anyone; set one with "
+                   "`kiosk set-pin`)")
+    hashes = [("technician.pin_hash", cfg.technician.pin_hash, "kiosk set-pin")]
+    hashes += [(f"roster[{i}].pin_hash", member.get("pin_hash") or "",
+                f"kiosk set-pin --staff {member.get('staff_no') or 'STAFF_NO'}")
+               for i, member in enumerate(cfg.roster)]
+    for key, pin_hash, command in hashes:
+        why = weak_pin_hash(pin_hash)
+        if why == "demo_salt":
+            out.append(f"{at(key)}{key} 是演示密码（演示盐 demo-salt，密码写在示例 config.yaml "
+                       f"的注释里）；请用 `{command}` 重新设置 ({key} is a demo PIN's hash (the "
+                       f"demo salt; its PIN is printed in the sample config.yaml); set a new one "
+                       f"with `{command}`)")
+        elif why == "few_iterations":
+            rounds = int(pin_hash.split("$")[1])
+            out.append(f"{at(key)}{key} 只用了 {rounds:,} 次迭代（至少 {MIN_PIN_ITERATIONS:,} "
+                       f"次）：短密码可从哈希很快算出；请用 `{command}` 重新设置 ({key} was made "
+                       f"with {rounds:,} iterations, fewer than {MIN_PIN_ITERATIONS:,}: a short "
+                       f"PIN is found from it in moments; set it again with `{command}`)")
+    return out
+
+
+def data_dir_problem(folder: Path) -> str | None:
+    """Why the kiosk could never keep its database in ``folder``, or None: the folder, or
+    the nearest of its parents that exists, must be a directory this user can create in.
+    Tried for real (a folder made and removed at once): a permission check says nothing of
+    /proc or of a read-only file system, and nothing at all to root."""
+    folder = probe = Path(os.path.abspath(folder))
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        what = "a file" if probe.is_file() else "not a folder"
+        made = f", so {folder} can never be made" if probe != folder else ""
+        return f"{probe} is {what}{made}; give a folder"
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".kiosk-check-", dir=probe))
+    except OSError as exc:
+        return (f"nothing can be created in {probe} ({exc.strerror or exc}"
+                f"{', user ' + str(os.geteuid()) if hasattr(os, 'geteuid') else ''}); give a "
+                "folder the kiosk's user can write in")
+    return None
 
 
 def photo_warnings(cfg) -> list[str]:
@@ -433,6 +501,14 @@ def cmd_run(args) -> int:
     cfg = load_config(args.config)
     if args.windowed:
         cfg.display.fullscreen = False
+    if factory_pin(cfg.technician.pin_hash):
+        log.warning("技术员密码仍是出厂密码 000000，请用 `kiosk set-pin` 设置 (the technician PIN "
+                    "is still the factory PIN 000000: set one with `kiosk set-pin`)")
+    problem = data_dir_problem(data_dir(cfg))
+    if problem:   # the app still runs (read-only, retrying): the log says why
+        log.error("storage.data_dir %r cannot hold the kiosk's database: %s; nothing is "
+                  "recorded until it can (`kiosk check-config` %s)", cfg.storage.data_dir,
+                  problem, args.config)
     return run_app(cfg) or 0
 
 

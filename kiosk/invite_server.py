@@ -14,8 +14,14 @@ retrying does not help),
 Content-Length did not arrive, and ``503`` when the screen did not answer in time, in which case
 the invitation was not made (it is never made later) and the caller may simply retry. Every
 answer, errors included, is a JSON object with ``error`` (or ``status``). The body is UTF-8 JSON
-(a leading BOM is accepted), sent with Content-Length or chunked; the connection is kept alive
-only when the request's body was read to its end.
+(a leading BOM is accepted), sent with ``Content-Type: application/json`` and Content-Length or
+chunked; the connection is kept alive only when the request's body was read to its end.
+
+Only a program on this machine may invite, never a web page open in a browser on it (or on a
+machine that reaches it): a request with an ``Origin`` header (every browser's cross-site or
+page-made POST has one) is refused with ``403``, one whose ``Host`` is not 127.0.0.1,
+localhost or [::1] (a page's DNS rebinding) with ``421``, and one that is not
+``application/json`` (a page's form or ``text/plain`` POST needs no CORS preflight) with ``415``.
 
 The server binds 127.0.0.1 only and runs in a daemon thread. The invitation itself runs on the
 UI thread: ``dispatch(fn)`` hands ``fn`` to it (the app passes a ``Clock.schedule_once``
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from http.server import ThreadingHTTPServer
 from typing import Any, Callable
@@ -40,6 +47,9 @@ from .json_http import BodyError, JsonHandler
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+# The Host header of a request made on this machine, with or without the port; anything else
+# is a name a web page had resolve to 127.0.0.1 (DNS rebinding).
+LOCAL_HOST = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?", re.IGNORECASE)
 MAX_BODY = 4096
 FIELDS = {"case_no": 64, "service_item": 200}  # field → longest accepted value
 ANSWER_TIMEOUT = 5.0
@@ -57,6 +67,26 @@ def _unstorable(value: str) -> str | None:
     for position, char in enumerate(value):
         if "\ud800" <= char <= "\udfff":
             return f"a lone UTF-16 surrogate \\u{ord(char):04x} at position {position} (half of a character)"
+    return None
+
+
+def refusal(headers: Any) -> tuple[int, str] | None:
+    """(status, error) for a request a web page may have made, or None: one with an Origin
+    header (403) or a Host that is not this machine's loopback (421). A page's cross-site
+    ``text/plain`` POST made invitations (202): browsers send such a "simple" request without
+    asking first, but always with an Origin header (every POST has one), and a page reached by
+    DNS rebinding names its own host. The Content-Type is not required: queue systems in the
+    field send ``curl -d``'s form type or none, and refusing them would stop every invitation
+    of a window that works today."""
+    hosts = headers.get_all("Host") or []
+    # No Host at all is an HTTP/1.0 client on this machine: browsers always send one.
+    if len(hosts) > 1 or hosts and not LOCAL_HOST.fullmatch(hosts[0].strip()):
+        shown = ", ".join(repr(h) for h in hosts)
+        return 421, (f"Host {shown} is not this kiosk; send the request to "
+                     f"http://{HOST}:PORT/invite (Host 127.0.0.1, localhost or [::1])")
+    if headers.get("Origin") is not None:
+        return 403, ("a request with an Origin header (made by a web page) cannot invite; the "
+                     "queue system sends none")
     return None
 
 
@@ -116,6 +146,11 @@ class _Handler(JsonHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         if self.path.split("?")[0] != "/invite":
             self.not_allowed()
+            return
+        refused = refusal(self.headers)
+        if refused is not None:   # its body is read and dropped by answer()
+            status, message = refused
+            self.answer(status, {"error": message})
             return
         try:
             raw = self.read_body()
@@ -229,3 +264,64 @@ class InviteServer:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
+
+
+# Seconds between two tries to open the endpoint while its port is taken.
+RETRY_SECONDS = 15
+
+
+class InviteEndpoint:
+    """The invitation endpoint kept open: ``try_start()`` opens it, and the app calls it
+    again every ``RETRY_SECONDS`` while it is not open (the port taken by another program, or
+    by the kiosk's own last run still closing). Once the port was taken at start the endpoint
+    stayed shut until a restart, said once in the log, and the queue system's invitations
+    went nowhere. The log says each change of state once; ``state()`` is what the technician
+    panel shows.
+
+    >>> endpoint = InviteEndpoint(lambda case_no, item: True, port=8765)   # doctest: +SKIP
+    >>> endpoint.try_start(), endpoint.state()                             # doctest: +SKIP
+    (False, ('unavailable', '127.0.0.1:8765: [Errno 98] Address already in use'))
+    """
+
+    def __init__(self, on_invite: Callable[[str | None, str | None], bool | str], *, port: int,
+                 dispatch: Callable[[Callable[[], None]], None] | None = None,
+                 answer_timeout: float = ANSWER_TIMEOUT) -> None:
+        self.on_invite, self.port = on_invite, port
+        self.dispatch, self.answer_timeout = dispatch, answer_timeout
+        self.server: InviteServer | None = None
+        self.error: str | None = None   # why the last try failed (None: not tried, or open)
+
+    @property
+    def listening(self) -> bool:
+        return self.server is not None
+
+    def try_start(self) -> bool:
+        """Open the endpoint unless it is open; True when it is open now."""
+        if self.server is not None:
+            return True
+        try:
+            self.server = InviteServer(self.on_invite, port=self.port, dispatch=self.dispatch,
+                                       answer_timeout=self.answer_timeout).start()
+        except OSError as exc:
+            error = str(exc)
+            if error != self.error:   # once per state, not every RETRY_SECONDS
+                log.error("invitation endpoint %s:%s not available: %s; trying again every "
+                          "%d s (the staff key still invites)", HOST, self.port, error, RETRY_SECONDS)
+            self.error = error
+            return False
+        if self.error is not None:
+            log.warning("invitation endpoint open after all, on %s (it was not available: %s)",
+                        self.server.url, self.error)
+        self.error = None
+        return True
+
+    def state(self) -> tuple[str, str]:
+        """("listening", "127.0.0.1:8765") or ("unavailable", why)."""
+        if self.server is not None:
+            return "listening", f"{HOST}:{self.server.port}"
+        return "unavailable", f"{HOST}:{self.port}: {self.error or 'not started'}"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None

@@ -42,6 +42,52 @@ TECH_PANEL_IDLE_SECONDS = 5 * 60
 # never lasts longer than this, and its wrong PINs are forgotten after this long without one.
 STAFF_MAX_LOCKOUT_SECONDS = 5 * 60
 STAFF_FORGET_SECONDS = 30 * 60
+# PIN hashes no kiosk should take into a hall (`kiosk check-config` warns of them): the demo
+# roster's, whose salt reads "demo-salt…" and whose PINs (1234, 5678) config.yaml prints, and
+# any made with fewer PBKDF2 iterations than this (`kiosk set-pin` uses 200,000): a four-digit
+# PIN is then found from the hash in moments.
+DEMO_SALT_HEX = b"demo-salt".hex()
+MIN_PIN_ITERATIONS = 10_000
+
+
+def factory_pin(pin_hash: str) -> bool:
+    """True when the technician PIN is still the factory PIN 000000 (no hash set)."""
+    return not pin_hash
+
+
+def weak_pin_hash(pin_hash: str) -> str | None:
+    """Why a stored PIN hash must not go into a hall: "demo_salt", "few_iterations", or None
+    (also for an empty or malformed one, which the config check refuses on its own).
+
+    >>> weak_pin_hash("pbkdf2_sha256$1000$64656d6f2d73616c742d303030377878$" + "0" * 64)
+    'demo_salt'
+    >>> weak_pin_hash("pbkdf2_sha256$200000$00ff$" + "0" * 64) is None
+    True
+    """
+    try:
+        _algo, iterations, salt_hex, _digest = pin_hash.split("$")
+        rounds = int(iterations)
+    except ValueError:
+        return None
+    if salt_hex.lower().startswith(DEMO_SALT_HEX):
+        return "demo_salt"
+    if rounds < MIN_PIN_ITERATIONS:
+        return "few_iterations"
+    return None
+
+
+def panel_warning_rows(tr: Callable[..., str], *, pin_hash: str,
+                       invite: tuple[str, str] | None) -> list[tuple[str, str]]:
+    """The technician panel's status rows beside the store's and the sync's: the factory
+    PIN while it is in use, and the invitation endpoint's state (``invite``: ("listening",
+    "127.0.0.1:8765") or ("unavailable", the error); None when the endpoint is off)."""
+    rows = []
+    if factory_pin(pin_hash):
+        rows.append((tr("tech.pin_row"), tr("tech.factory_pin")))
+    if invite is not None:
+        state, detail = invite
+        rows.append((tr("tech.invite_endpoint"), tr(f"tech.invite_{state}", detail=detail)))
+    return rows
 
 
 def technician_left_alone(stage: str, idle_seconds: float, busy: bool) -> bool:

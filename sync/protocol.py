@@ -13,8 +13,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
+import re
 import time
 import uuid
 from typing import Any, Mapping
@@ -52,7 +54,42 @@ def server_url_problem(url: str) -> str | None:
         return f"is not a URL: {exc}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"must be http:// or https:// and a host, got {url!r}"
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url.strip()):
+        # urlsplit drops a tab or a line break, so the host looked whole without it
+        return f"must not contain spaces or control characters, got {url!r}"
+    if not _host_name_ok(parts.hostname):
+        # "http://exa mple.com" passed: the kiosk then tried, and failed, every sync for ever.
+        return (f"has {parts.hostname!r} as its host, which is not a host name (letters, digits, "
+                f"'-' and '.'; a Chinese domain name is fine) or an IP address, got {url!r}")
     return None
+
+
+# One label of a host name as sent (after IDNA): letters, digits, '-' inside; '_' is taken
+# too (container and internal DNS names have it, and requests connects to them).
+_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?", re.IGNORECASE)
+
+
+def _host_name_ok(host: str) -> bool:
+    """True for an IP address (IPv6 without its brackets, as ``urlsplit`` gives it) or a host
+    name whose IDNA form is made of valid labels."""
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        return True
+    if re.fullmatch(r"[0-9.]+", host):   # all digits and dots is an IPv4 address or nothing
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+        return True
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:   # e.g. an ideographic space, an empty label
+        return False
+    labels = ascii_host[:-1].split(".") if ascii_host.endswith(".") else ascii_host.split(".")
+    return len(ascii_host) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
 
 
 def event_id() -> str:

@@ -41,7 +41,9 @@ def test_good_invitation_is_trimmed():
 
 def _post(url, body: bytes):
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=5) as r:
+        request = urllib.request.Request(url, data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())

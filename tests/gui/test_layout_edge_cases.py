@@ -233,6 +233,9 @@ def test_the_panel_shows_the_settings_in_effect_and_those_the_server_sets(make_k
     assert "服务器" in screen.message
     # what the server does not set stays the technician's
     back = pane.ids.return_seconds
+    # below the status rows (the factory PIN's too): scrolled to, as the technician does
+    pane.ids.status_scroll.scroll_to(back, padding=0, animate=False)
+    k.frames(2)
     k.tap(next(w for w in back.children if getattr(w, "text", None) == "＋"))
     assert k.flow.settings.return_seconds == 35 and back.value == "35"
 

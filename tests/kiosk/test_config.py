@@ -11,6 +11,7 @@ import pytest
 
 from kiosk.config import SETTINGS, _line_map, load_config, load_config_text
 from kiosk.errors import ConfigError
+from kiosk.pin import hash_pin
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,7 +135,8 @@ def test_check_config_cli_exit_codes(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "kiosk.cli", "check-config", str(tmp_path / "nope.yaml")],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "no such config file" in missing.stderr
-    assert "warning" not in good.stderr   # the shipped config's photos are all there
+    assert ".photo" not in good.stderr   # the shipped config's photos are all there (its
+    # factory and demo PINs are warned of: tests/kiosk/test_check_config_warnings.py)
 
 
 def test_a_config_path_that_is_no_file_is_refused_naming_what_it_is(tmp_path):
@@ -163,6 +165,7 @@ def test_check_config_warns_of_photos_the_badge_screen_cannot_show(tmp_path):
     (tmp_path / "li.png").write_text("not a picture", encoding="utf-8")
     cfg = tmp_path / "config.yaml"
     cfg.write_text("window: {id: W-1, unit_id: U-1}\n"   # not the demo's (its own warnings)
+                   f"technician: {{pin_hash: '{hash_pin('246810')}'}}\n"   # nor the factory PIN
                    "roster:\n"
                    "  - {staff_id: S-1, name: 王芳, photo: wang.jpg}\n"
                    "  - {staff_id: S-2, name: 李明, photo: li.png}\n"

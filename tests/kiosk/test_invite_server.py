@@ -39,7 +39,8 @@ def calls(server):
 
 def _request(path: str = "/invite", body: bytes = GOOD, method: str = "POST",
              headers: dict[str, str] | None = None) -> bytes:
-    head = {"Host": "127.0.0.1", "Content-Length": str(len(body)), **(headers or {})}
+    head = {"Host": "127.0.0.1", "Content-Type": "application/json", "Content-Length": str(len(body)),
+            **(headers or {})}
     lines = [f"{method} {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in head.items() if v is not None]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
@@ -158,7 +159,7 @@ def test_the_unread_body_of_a_refused_request_is_not_taken_for_the_next_request(
 
 
 def test_a_body_too_large_to_drop_gets_413_at_once_and_the_connection_closes(server, calls):
-    raw = b"POST /invite HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 1000
+    raw = b"POST /invite HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 1000
     answers, closed = _exchange(server.port, raw, 2, timeout=1.5)
     assert [a[0] for a in answers] == [413] and closed
     assert answers[0][1]["connection"] == "close" and calls == []
@@ -169,7 +170,7 @@ def test_a_bad_content_length_gets_400_at_once_and_no_invitation(server, calls, 
     # "-1" gave no answer and held the handler thread until the caller gave up, and the
     # invitation was then taken anyway (read to the end of the stream). Answered at once here:
     # the caller's timeout (1.5 s) is shorter than the time a body may take to arrive.
-    raw = f"POST /invite HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode() + GOOD
+    raw = f"POST /invite HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n".encode() + GOOD
     answers, closed = _exchange(server.port, raw, 2, timeout=1.5)
     expected = 413 if length.startswith("9") else 400
     assert [a[0] for a in answers] == [expected] and closed
@@ -181,7 +182,7 @@ def test_a_bad_content_length_gets_400_at_once_and_no_invitation(server, calls, 
 def test_a_body_shorter_than_its_content_length_gets_408_and_no_invitation(server, calls, monkeypatch):
     # The handler waited for the missing bytes for ever (no answer, a thread held).
     monkeypatch.setattr(invite_server, "BODY_TIMEOUT", 0.3, raising=False)
-    raw = b"POST /invite HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + GOOD
+    raw = b"POST /invite HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n" + GOOD
     answers, closed = _exchange(server.port, raw, 2, timeout=3)
     assert [a[0] for a in answers] == [408] and closed
     assert "17 of the 100 bytes" in _json(answers[0])["error"]
