@@ -1061,7 +1061,8 @@ class RatingStore(SalvageReading):
         """Apply the server's answer to a batch; returns how many events are now acked.
 
         Only ids that belong to this batch are touched; ids of the batch that the answer did
-        not list go back to the outbox and will be frozen again.
+        not list go back to the outbox and will be frozen again (the sync client counts such
+        an answer a failure and backs off first).
         """
         quarantined = quarantined or {}
         now = self._clock().isoformat()
@@ -1179,9 +1180,15 @@ class RatingStore(SalvageReading):
 
     def diagnostics(self) -> dict[str, Any]:
         """What the technician screen and the heartbeat show."""
-        pending, oldest = self.conn.execute(
-            "SELECT count(*), min(device_time) FROM events WHERE acked_at IS NULL AND quarantine IS NULL"
+        pending, = self.conn.execute(
+            "SELECT count(*) FROM events WHERE acked_at IS NULL AND quarantine IS NULL"
         ).fetchone()
+        # The oldest by seq, with the clocks it was recorded by: min(device_time) compared
+        # text from clocks of different boots (and the heartbeat's age with it).
+        oldest = self.conn.execute(
+            "SELECT seq, device_time, boot_id, mono_ns FROM events"
+            " WHERE acked_at IS NULL AND quarantine IS NULL ORDER BY seq LIMIT 1"
+        ).fetchone() or (None, None, None, None)
         total, = self.conn.execute("SELECT count(*) FROM events").fetchone()
         quarantined, = self.conn.execute("SELECT count(*) FROM events WHERE quarantine IS NOT NULL").fetchone()
         last_seq, head = self.chain_head()
@@ -1198,7 +1205,10 @@ class RatingStore(SalvageReading):
             "pruned_through": self.chain_start()[0],
             "chain_head": head,
             "pending": pending,
-            "oldest_pending": oldest,
+            "oldest_pending": oldest[1],
+            "oldest_pending_seq": oldest[0],
+            "oldest_pending_boot_id": oldest[2],
+            "oldest_pending_mono_ns": oldest[3],
             "quarantined": quarantined,
             "last_ack": self.get_meta("last_ack"),
             "db_bytes": self.size_bytes(),

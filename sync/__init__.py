@@ -13,6 +13,7 @@ _LAZY = {
     "SyncError": "errors", "NotEnrolled": "errors", "CredentialsError": "errors",
     "EnrolmentFailed": "errors", "NotAuthorised": "errors", "ServerUnavailable": "errors",
     "BadAnswer": "errors", "ClockSkew": "errors", "BatchRefused": "errors",
+    "AuthRejected": "errors",
 }
 
 __all__ = ["PROTOCOL_VERSION", "canonical_json", "event_hash", "signing_string", *_LAZY]

@@ -7,9 +7,33 @@ True
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+
+class NotFinite(ValueError):
+    """A number in an answer that is not finite: JSON has none, Python's json takes them."""
+
+
+def _not_a_number(text: str) -> float:
+    raise NotFinite(f"{text} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):   # 1e999
+        raise NotFinite(f"{text} is not a finite number")
+    return value
+
+
+def finite_json(content: bytes) -> Any:
+    """An answer's JSON as Python; ValueError for NaN, Infinity, -Infinity or a number past
+    a float, which Python's json takes and JSON has none of: a pushed
+    ``"lockout_seconds": Infinity`` flagged every open-mode press after the first."""
+    return json.loads(content.decode("utf-8"), parse_constant=_not_a_number,
+                      parse_float=_finite_float)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -32,9 +56,10 @@ class Answer:
     content: bytes
 
     def json(self) -> dict[str, Any] | None:
-        """The body as a JSON object, or None when it is anything else."""
+        """The body as a JSON object, or None when it is anything else (also when it holds
+        ``NaN``, ``Infinity`` or a number past a double: the client's strict parse)."""
         try:
-            doc = json.loads(self.content.decode("utf-8"))
+            doc = finite_json(self.content)
         except (UnicodeDecodeError, ValueError, RecursionError):
             return None
         return doc if isinstance(doc, dict) else None

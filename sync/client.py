@@ -17,18 +17,21 @@ import json
 import logging
 import math
 import secrets
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import DecodeError, HTTPError, ProtocolError, ReadTimeoutError
 
-from .answers import Answer, UploadResult, parse_time, strip_etag
+from .answers import Answer, NotFinite, UploadResult, finite_json, parse_time, strip_etag
 from .backoff import parse_http_date, parse_retry_after
 from .credentials import Credentials
 from .device_config_check import device_config_problem
 from .errors import (
+    AuthRejected,
     BadAnswer,
     BatchRefused,
     ClockSkew,
@@ -66,34 +69,35 @@ ACKED = ("accepted", "duplicate")
 QUARANTINED = ("conflict", "rejected")
 RETRYABLE_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
 META_OFFSET = "clock_offset_s"
+# {boot id: offset} of the last boots the offset was measured in: an event of an earlier boot
+# is dated by its own boot's clock (the heartbeat's oldest_pending_age_s; docs/protocol.md 1.1).
+META_BOOT_OFFSETS = "clock_offset_by_boot"
+MAX_BOOT_OFFSETS = 16
 GZIP_MAGIC = b"\x1f\x8b"  # a JSON body never starts so
+
+# The most an answer may hold, read in chunks and refused past it (a Content-Length above it
+# is refused before reading): a 400 MB "photo" from a broken proxy was read whole into the
+# kiosk's memory. A photo is at most the server's upload limit (aggregator/api_admin.py
+# MAX_PHOTO, 2 MiB; stored photos are that or smaller, staff_photos.py).
+MAX_PHOTO_BYTES = 2 * 1024 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_ANSWER_BYTES = 256 * 1024   # batch, heartbeat and enrolment answers
+READ_CHUNK = 64 * 1024
+DEADLINE_FACTOR = 3   # a whole request (answer read) may take this many times ``timeout``
+
+# 401/403 codes of aggregator/auth.py that no retry can pass: the device is revoked or unknown,
+# or its key (unchanged since: the worker checks for a new enrolment) does not verify. Any other
+# refusal (missing_header, bad_timestamp, bad_nonce, window_forbidden, a code this client does
+# not know, a WAF's 403) may be something on the way or a passing state: retried after a while.
+FINAL_AUTH_CODES = frozenset({"device_revoked", "unknown_device", "bad_signature"})
+AUTH_RETRY_S = 300.0
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).astimezone()
 
 
-class _NotFinite(ValueError):
-    """A number in an answer that is not finite: JSON has none, Python's json takes them."""
-
-
-def _not_a_number(text: str) -> float:
-    raise _NotFinite(f"{text} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):   # 1e999
-        raise _NotFinite(f"{text} is not a finite number")
-    return value
-
-
-def _finite_json(content: bytes) -> Any:
-    """An answer's JSON as Python; ValueError for NaN, Infinity, -Infinity or a number past
-    a float, which Python's json takes and JSON has none of: a pushed
-    ``"lockout_seconds": Infinity`` flagged every open-mode press after the first."""
-    return json.loads(content.decode("utf-8"), parse_constant=_not_a_number,
-                      parse_float=_finite_float)
+_finite_json = finite_json   # the strict parse of every answer (sync/answers.py)
 
 
 def _json_of(answer: Answer) -> dict[str, Any] | None:
@@ -135,14 +139,15 @@ class SyncClient:
     """Uploads the store's outbox, pulls the device config, sends heartbeats.
 
     ``credentials`` may be None until ``enroll(code)``; ``clock`` is the device wall clock
-    (injectable: kiosks have no battery clock). Every request has ``timeout`` seconds.
+    (injectable: kiosks have no battery clock). Every connect and socket read has ``timeout``
+    seconds, and a whole request ``deadline`` (default 3 × ``timeout``) to have its answer read.
     """
 
     def __init__(self, server_url: str, store: Any, credentials: Credentials | None = None, *,
                  timeout: float = 15, session: Any = None,
                  clock: Callable[[], datetime] = _now, data_dir: str | Path | None = None,
                  batch_size: int = MAX_BATCH_EVENTS, app_version: str | None = None,
-                 gzip_level: int = 1, pipeline: int = 3) -> None:
+                 gzip_level: int = 1, pipeline: int = 3, deadline: float | None = None) -> None:
         problem = server_url_problem(server_url)
         if problem:
             raise SyncError(f"server URL {problem}")
@@ -150,6 +155,9 @@ class SyncClient:
         self.store = store
         self.credentials = credentials
         self.timeout = timeout
+        # A whole request: an answer trickled a byte at a time passed every read timeout, and
+        # the worker hung in it for ever (its stop() too).
+        self.deadline = deadline if deadline is not None else DEADLINE_FACTOR * timeout
         self.session = session if session is not None else requests.Session()
         self.clock = clock
         self.data_dir = Path(data_dir) if data_dir is not None else Path(store.path).parent
@@ -170,6 +178,7 @@ class SyncClient:
         except ValueError:
             self.clock_offset = 0.0
         self._saved_offset = self.clock_offset
+        self._boot_offsets_cache: dict[str, float] | None = None
         self.last_skew_s: float | None = None  # device clock minus server clock, last seen
         self.last_error: str | None = None
         self.last_server_time: datetime | None = None
@@ -182,14 +191,31 @@ class SyncClient:
         return self.server_url + path
 
     def _send(self, method: str, path: str, body: bytes = b"",
-              headers: dict[str, str] | None = None) -> Answer:
-        """One HTTP exchange; every transport failure becomes ``ServerUnavailable``."""
+              headers: dict[str, str] | None = None, limit: int = MAX_ANSWER_BYTES) -> Answer:
+        """One HTTP exchange, its answer read whole here (so a truncated body fails here)
+        within ``self.deadline`` of its head and ``limit`` bytes. Every transport failure and the deadline
+        become ``ServerUnavailable``; an answer cut, undecodable or over ``limit``
+        ``BadAnswer`` (both retryable)."""
         url = self._url(path)
         try:
             resp = self.session.request(method, url, data=body or None, headers=headers or {},
                                         timeout=(self.timeout, self.timeout),
-                                        allow_redirects=False)
-            content = resp.content  # read it all here, so a truncated body fails here
+                                        allow_redirects=False, stream=True)
+            # The deadline counts from the answer's head: a batch sent over a slow link may
+            # take longer than it to go up, and each of its writes has its own timeout.
+            started = time.monotonic()
+            try:
+                content = self._read(resp, f"{method} {path}", limit, started)
+            finally:
+                resp.close()
+        except ReadTimeoutError as exc:
+            raise ServerUnavailable(f"{method} {path}: no answer within {self.timeout} s "
+                                    f"({type(exc).__name__})") from None
+        except (ProtocolError, DecodeError) as exc:
+            raise BadAnswer(f"{method} {path}: truncated or undecodable answer "
+                            f"({type(exc).__name__})") from None
+        except HTTPError as exc:   # urllib3's other failures while reading the body
+            raise ServerUnavailable(f"{method} {path}: {type(exc).__name__}: {_short(exc)}") from None
         except requests.exceptions.Timeout as exc:
             raise ServerUnavailable(f"{method} {path}: no answer within {self.timeout} s "
                                     f"({type(exc).__name__})") from None
@@ -203,11 +229,41 @@ class SyncClient:
             raise ServerUnavailable(f"{method} {path}: {type(exc).__name__}: {_short(exc)}") from None
         return Answer(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, content)
 
+    def _read(self, resp: Any, what: str, limit: int, started: float) -> bytes:
+        """The body of a streamed ``resp``, at most ``limit`` bytes (decoded), read by
+        ``read1`` (what has arrived, not a full chunk) so the deadline is checked at least
+        every ``timeout`` seconds."""
+        length = str(resp.headers.get("content-length") or "").strip()
+        if length.isdigit() and int(length) > limit:
+            raise BadAnswer(f"{what}: an answer of {int(length)} bytes, over the {limit} this "
+                            "request takes; not read")
+        if getattr(resp, "_content", False) is not False:   # read already (a wrapping session)
+            chunks = [resp.content or b""]
+        else:
+            raw = resp.raw
+            read = getattr(raw, "read1", None) or raw.read   # read1: urllib3 2
+            chunks, total = [], 0
+            while total <= limit:
+                if time.monotonic() - started > self.deadline:
+                    raise ServerUnavailable(f"{what}: no whole answer within {self.deadline:g} s "
+                                            "(it came too slowly)")
+                chunk = read(READ_CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+        content = b"".join(chunks)
+        if len(content) > limit:
+            raise BadAnswer(f"{what}: an answer of more than {limit} bytes, over what this "
+                            "request takes; not read further")
+        return content
+
     def _timestamp(self) -> str:
         return (self.clock() + timedelta(seconds=self.clock_offset)).isoformat()
 
     def _signed(self, method: str, path: str, body: bytes = b"",
-                headers: dict[str, str] | None = None, persist: bool = True) -> Answer:
+                headers: dict[str, str] | None = None, persist: bool = True,
+                limit: int = MAX_ANSWER_BYTES) -> Answer:
         """A signed request; a ``clock_skew`` 401 corrects the offset and retries once."""
         creds = self._creds()
         sign_path = urlsplit(self._url(path)).path
@@ -223,7 +279,7 @@ class SyncClient:
                 mono = self.mono_ns()
                 if mono is not None:
                     all_headers[HEADER_MONO] = str(mono)
-            answer = self._send(method, path, body, all_headers)
+            answer = self._send(method, path, body, all_headers, limit)
             doc = _json_of(answer) if answer.status in (401, 403) else None
             if answer.status == 401 and doc and doc.get("error") == "clock_skew":
                 server_time = parse_time(doc.get("server_time"))
@@ -250,7 +306,15 @@ class SyncClient:
                 if doc is None or not isinstance(doc.get("error"), str):
                     # Not our server speaking (a proxy asking for a login, say): try again later.
                     raise BadAnswer(f"{method} {path}: {answer.describe()} that is not the "
-                                    "protocol's error")
+                                    "protocol's error", status=answer.status)
+                if doc["error"] not in FINAL_AUTH_CODES:
+                    # A proxy that strips a signing header (missing_header), a WAF's JSON 403,
+                    # a closed window, a code of a newer server: every one stopped the kiosk's
+                    # sync until someone pressed "sync now". Retried, a while later.
+                    raise AuthRejected(f"{method} {path}: refused for now: {answer.describe()}; "
+                                       f"tried again in {AUTH_RETRY_S:g} s",
+                                       status=answer.status, code=doc["error"],
+                                       retry_after=AUTH_RETRY_S)
                 raise NotAuthorised(f"device not authorised: {answer.describe()}",
                                     status=answer.status, code=doc["error"])
             return answer
@@ -274,12 +338,8 @@ class SyncClient:
         self.last_skew_s = skew
         self.last_server_time = server_time
         self.clock_offset = -skew
-        if getattr(self.store, "read_only", None) is not None:
-            return  # a database that cannot be written (a full disk): the heartbeat only
-        if persist and abs(self.clock_offset - self._saved_offset) > 1.0:
-            # Persisted so a restart does not start with a year-old offset of zero.
-            self.store.set_meta(META_OFFSET, f"{self.clock_offset:.3f}")
-            self._saved_offset = self.clock_offset
+        if persist:
+            self._persist_offset()
 
     def _fail(self, answer: Answer, what: str) -> SyncError:
         """The error for an answer that is not a success."""
@@ -410,6 +470,8 @@ class SyncClient:
                 acked.append(item["id"])
             elif status in QUARANTINED:
                 quarantined[item["id"]] = f"{status}: {item.get('reason') or ''}".strip()[:500]
+        listed = set(acked) | set(quarantined)
+        unlisted = [i for i in _event_ids(batch["body"]) if i not in listed]
         n_acked = self.store.mark_acked(batch_id, acked, quarantined)
         if quarantined:
             log.warning("batch %s: %d events quarantined by the server: %s", batch_id,
@@ -417,6 +479,15 @@ class SyncClient:
         server_time = parse_time(doc.get("server_time"))
         if server_time is not None:
             self._saw_server_time(server_time)
+        if unlisted:
+            # An answer listing none of the batch (``"results": []``), or some events under a
+            # status this client does not know: taken as a success, the worker sent the
+            # events again at once, hundreds of times a second, for ever and silently. They
+            # stay in the outbox (the store keeps them in this frozen batch) and the worker
+            # backs off.
+            raise self._failed(batch, BadAnswer(
+                f"batch {batch_id}: the answer left {len(unlisted)} of its {batch['n']} events "
+                f"unlisted (e.g. {unlisted[0]}); they stay in the outbox and are sent again"))
         high_water = doc.get("high_water") if isinstance(doc.get("high_water"), dict) else {}
         self.last_error = None  # the heartbeat's last_error is what still goes wrong
         return UploadResult("acked", batch_id, batch["n"], n_acked, quarantined, high_water)
@@ -498,9 +569,38 @@ class SyncClient:
         return results
 
     def _persist_offset(self) -> None:
+        """Keep the offset measured (in the store's thread): the kiosk's, and this boot's."""
+        if getattr(self.store, "read_only", None) is not None:
+            return  # a database that cannot be written (a full disk): the heartbeat only
         if abs(self.clock_offset - self._saved_offset) > 1.0:
+            # Persisted so a restart does not start with a year-old offset of zero.
             self.store.set_meta(META_OFFSET, f"{self.clock_offset:.3f}")
             self._saved_offset = self.clock_offset
+        if self.boot_id is None or self.last_server_time is None:
+            return
+        offsets = self._boot_offsets()
+        known = offsets.get(self.boot_id)
+        if known is None or abs(known - self.clock_offset) > 1.0:
+            # This boot's own: what its events' device_time needs to read server time once
+            # the kiosk has rebooted with another clock (the heartbeat's backlog age).
+            offsets.pop(self.boot_id, None)
+            offsets[self.boot_id] = round(self.clock_offset, 3)
+            while len(offsets) > MAX_BOOT_OFFSETS:
+                offsets.pop(next(iter(offsets)))
+            self.store.set_meta(META_BOOT_OFFSETS, json.dumps(offsets))
+
+    def _boot_offsets(self) -> dict[str, float]:
+        """{boot id: clock offset measured in it}, oldest first, as kept in the store."""
+        if self._boot_offsets_cache is None:
+            try:
+                doc = json.loads(self.store.get_meta(META_BOOT_OFFSETS, None) or "{}")
+            except (ValueError, RecursionError):
+                doc = {}
+            self._boot_offsets_cache = {
+                k: float(v) for k, v in (doc.items() if isinstance(doc, dict) else ())
+                if isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+                and math.isfinite(v)}
+        return self._boot_offsets_cache
 
     def close(self) -> None:
         """Stop the sending threads of ``drain`` (the session stays usable)."""
@@ -510,50 +610,75 @@ class SyncClient:
 
     # --------------------------------------------------------------- config
     def pull_config(self) -> dict[str, Any]:
-        """Fetch the window's config if it changed, its photos, and apply it to the store."""
-        _, etag = self.store.device_config()
+        """Fetch the window's config if it changed, its photos, and apply it to the store.
+
+        A photo that cannot be fetched is logged and shown as an avatar; it is asked for
+        again at the next pull (also when the config is unchanged)."""
+        stored, etag = self.store.device_config()
         headers = {"If-None-Match": f'"{etag}"'} if etag else {}
         try:
-            answer = self._signed("GET", CONFIG_PATH, b"", headers)
+            answer = self._signed("GET", CONFIG_PATH, b"", headers, limit=MAX_CONFIG_BYTES)
             if answer.status == 304:
-                self.last_error = None
-                return {"status": "unchanged", "etag": etag, "photos_fetched": 0}
+                fetched, failed = self._fetch_photos(stored or {})
+                self.last_error = failed
+                return {"status": "unchanged", "etag": etag, "photos_fetched": fetched,
+                        "photos_failed": failed}
             if answer.status != 200:
                 raise self._fail(answer, "config")
-            config = _config_of(answer)
+            config = _config_of(answer, self._creds().window_id)
             new_etag = config.get("etag") or strip_etag(answer.headers.get("etag"))
-            fetched = self._fetch_photos(config)
+            fetched, failed = self._fetch_photos(config)
         except SyncError as exc:
             self._note_error(exc)
             raise
-        version = config.get("version") if isinstance(config.get("version"), int) else None
+        version = config["version"]
         self.store.apply_config(config, new_etag, version)
-        self.last_error = None
+        self.last_error = failed
         log.info("applied config version %s (etag %s), %d new photos", version, new_etag, fetched)
         return {"status": "applied", "etag": new_etag, "version": version,
-                "photos_fetched": fetched}
+                "photos_fetched": fetched, "photos_failed": failed}
 
-    def _fetch_photos(self, config: dict[str, Any]) -> int:
-        wanted = {s.get("photo") for s in config.get("roster") or [] if isinstance(s, dict)}
-        fetched = 0
-        for sha in sorted(s for s in wanted if s):
+    def _fetch_photos(self, config: dict[str, Any]) -> tuple[int, str | None]:
+        """Fetch the roster's photos not in the cache: (how many were, what failed or None).
+
+        One photo the server (or a proxy) would not give (a 502, a rewritten image, too large)
+        failed the whole config pull, and the worker's cycle with it: no heartbeat went out
+        and every upload waited out a growing backoff. Now it is logged, the badge shows an
+        avatar, and the next pull asks again. Only a final refusal (``NotAuthorised``) passes.
+        """
+        roster = config.get("roster")
+        wanted = {s.get("photo") for s in roster if isinstance(s, dict)} \
+            if isinstance(roster, list) else set()
+        fetched, failed = 0, []
+        for sha in sorted(s for s in wanted if isinstance(s, str) and s):
             if not PhotoCache.valid(sha):
                 log.warning("config names a photo %r that is not a SHA-256; skipped", sha)
                 continue
             if self.photos.has(sha):
                 continue
-            answer = self._signed("GET", PHOTOS_PATH + sha)
-            if answer.status == 404:
-                log.warning("photo %s is not on the server; the badge shows an avatar", sha)
-                continue
-            if answer.status != 200:
-                raise self._fail(answer, f"photo {sha}")
             try:
-                self.photos.put(sha, answer.content)
-            except ValueError as exc:
-                raise BadAnswer(str(exc)) from None
+                answer = self._signed("GET", PHOTOS_PATH + sha, limit=MAX_PHOTO_BYTES)
+                if answer.status == 404:
+                    log.warning("photo %s is not on the server; the badge shows an avatar", sha)
+                    continue
+                if answer.status != 200:
+                    raise self._fail(answer, f"photo {sha}")
+                try:
+                    self.photos.put(sha, answer.content)
+                except ValueError as exc:
+                    raise BadAnswer(str(exc)) from None
+            except NotAuthorised:
+                raise
+            except SyncError as exc:
+                log.warning("photo %s not fetched (%s); the badge shows an avatar and the next "
+                            "config pull tries again", sha, exc)
+                failed.append(str(exc))
+                continue
             fetched += 1
-        return fetched
+        if not failed:
+            return fetched, None
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        return fetched, f"{failed[0]}{more}"[:500]
 
     # ------------------------------------------------------------ heartbeat
     def heartbeat(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -579,12 +704,11 @@ class SyncClient:
     def health(self) -> dict[str, Any]:
         """The heartbeat's fields, from the store's diagnostics."""
         diag = self.store.diagnostics()
-        oldest = parse_time(diag.get("oldest_pending"))
-        age = max(0.0, (self.clock() - oldest).total_seconds()) if oldest else 0.0
+        age = self._oldest_pending_age(diag) if diag["pending"] else 0.0
         return {
             "app_version": self.app_version,
             "pending": diag["pending"],
-            "oldest_pending_age_s": round(age, 1),
+            "oldest_pending_age_s": None if age is None else round(age, 1),
             "disk_free_bytes": diag.get("disk_free_bytes"),
             "clock_offset_s": round(self.clock_offset, 3),
             "last_error": (self.last_error or "")[:500] or None,
@@ -595,23 +719,78 @@ class SyncClient:
         }
 
 
-def _config_of(answer: Answer) -> dict[str, Any]:
+    def _oldest_pending_age(self, diag: dict[str, Any]) -> float | None:
+        """Seconds the oldest pending event (lowest seq) has waited, by server time; None
+        when that cannot be known. It was this kiosk's clock now minus the smallest
+        device_time: a backlog of days read 0 s once the kiosk rebooted with its clock further
+        back, and ratings of a minute 400 days once NTP set a build-date clock right (the
+        server's ``backlog_stuck`` alert counts from it).
+
+        Recorded in this boot: by the monotonic clock, which no clock step moves. Of another
+        boot: its device_time corrected by the offset measured in that boot, against the
+        clock now corrected by this boot's (docs/protocol.md 1.1)."""
+        boot, mono = diag.get("oldest_pending_boot_id"), diag.get("oldest_pending_mono_ns")
+        if self.boot_id is not None and boot == self.boot_id:
+            now_ns = self.mono_ns()
+            if now_ns is not None and type(mono) is int and 0 <= mono <= now_ns:
+                return (now_ns - mono) / 1e9
+        offsets = self._boot_offsets()
+        then = offsets.get(boot) if isinstance(boot, str) else None
+        if self.last_server_time is not None:   # measured by this client: in this boot
+            now = self.clock_offset
+        else:
+            now = offsets.get(self.boot_id) if self.boot_id is not None else None
+        recorded = parse_time(diag.get("oldest_pending"))
+        if recorded is None or then is None or now is None:
+            return None
+        server_now = self.clock() + timedelta(seconds=now)
+        return max(0.0, (server_now - recorded - timedelta(seconds=then)).total_seconds())
+
+
+def _config_of(answer: Answer, window_id: str | None = None) -> dict[str, Any]:
     """The device config of a 200 answer to ``GET /api/v1/config``, its shape checked
     (sync/device_config_check.py); ``BadAnswer`` naming what is wrong, and then nothing is
     stored: the last good config stays. One wrong-typed field stopped ``kiosk run`` at every
     start, before the sync worker could pull a corrected config."""
     try:
         config = _finite_json(answer.content)
-    except _NotFinite as exc:
+    except NotFinite as exc:
         raise BadAnswer(f"config: refused, {exc}; the last good config stays") from None
     except (UnicodeDecodeError, ValueError, RecursionError):   # a captive portal's page
         config = None
     if not isinstance(config, dict):
         raise BadAnswer(f"config: not the protocol's answer ({answer.describe()})")
-    problem = device_config_problem(config)
+    problem = device_config_problem(config) or _identity_problem(
+        config, window_id, strip_etag(answer.headers.get("etag")))
     if problem:
         raise BadAnswer(f"config: refused, {problem}; the last good config stays")
     return config
+
+
+def _identity_problem(config: dict[str, Any], window_id: str | None,
+                      header_etag: str | None) -> str | None:
+    """What a config answer lacks of the protocol's identity: an ``etag`` (the body's, else
+    the ``ETag`` header's), a whole ``version``, and a ``window`` whose ``id`` is the window
+    this kiosk was enrolled to. A gateway's ``200 {"code": 0, "msg": "ok"}`` passed the shape
+    check (every field may be null) and replaced the stored config: roster, window and
+    follow-up key gone, and a ``config_applied`` event at every pull."""
+    if not (isinstance(config.get("etag"), str) and config["etag"]) and not header_etag:
+        return f"etag must be non-empty text, got {config.get('etag')!r:.80}"
+    if type(config.get("version")) is not int:
+        return f"version must be a whole number, got {config.get('version')!r:.80}"
+    window = config.get("window")
+    got = window.get("id") if isinstance(window, dict) else None
+    if not isinstance(got, str) or not got or (window_id is not None and got != window_id):
+        want = f"this kiosk's window {window_id!r}" if window_id else "a window id"
+        return f"window.id must be {want}, got {got!r:.80}"
+    return None
+
+
+def _event_ids(body: bytes) -> list[str]:
+    """The event ids of a frozen batch body (gzipped, or plain JSON as frozen before 2026-11)."""
+    body = bytes(body)
+    raw = gzip.decompress(body) if body[:2] == GZIP_MAGIC else body
+    return [e["id"] for e in json.loads(raw)["events"]]
 
 
 def _not_the_server(answer: Answer, doc: Any) -> bool:

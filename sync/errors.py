@@ -39,6 +39,12 @@ class NotAuthorised(SyncError):
     """The server refused this device (revoked, unknown key, wrong window): sync stops."""
 
 
+class AuthRejected(SyncError):
+    """A 401/403 that may pass (a stripped header, a WAF's page, an unknown code): retried later."""
+
+    retryable = True
+
+
 class ServerUnavailable(SyncError):
     """No usable answer: network down, timeout, 408, 429 or 5xx; try again later."""
 

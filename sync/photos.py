@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .files import write_atomic
 
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class PhotoCache:
@@ -28,7 +28,8 @@ class PhotoCache:
 
     @staticmethod
     def valid(sha: object) -> bool:
-        return isinstance(sha, str) and bool(SHA256.match(sha))
+        # fullmatch: ``$`` also matches before a final newline, and "<sha>\n" passed
+        return isinstance(sha, str) and bool(SHA256.fullmatch(sha))
 
     def path(self, sha: str) -> Path:
         if not self.valid(sha):

@@ -37,6 +37,7 @@ from .moved_aside import MovedAsideSender
 log = logging.getLogger(__name__)
 
 DRAIN_ROUND = 12  # batches per drain round between checks for stop()
+HEARTBEAT_RETRY_S = 60.0  # a failed heartbeat is tried again after this (or heartbeat_every)
 
 # Worker states shown on the technician screen.
 ST_STARTING = "starting"
@@ -101,6 +102,10 @@ class SyncWorker:
         self._next_config = 0.0
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
+        # A config pull that failed is tried again after a backoff of its own (at most
+        # ``config_every``): not at every cycle, and the uploads' backoff never grows by it.
+        self._config_backoff = Backoff(self.backoff.base, self.backoff.cap,
+                                       max_retry_after=self.backoff.max_retry_after)
         # The databases moved aside as corrupt: sent after the live outbox, with a backoff of
         # their own (sync/moved_aside.py).
         self._moved = MovedAsideSender(self.db_path, batches_per_round=DRAIN_ROUND,
@@ -337,6 +342,9 @@ class SyncWorker:
             self._set(**self._counts(store, client))
 
     def _cycle(self, store: Any, client: Any) -> None:
+        """Drain the outbox (its failure is the cycle's: backoff), then pull the config, send
+        the heartbeat and prune, each in its own try: one failing neither skips the others
+        nor touches the uploads' backoff. Only ``NotAuthorised`` ends the cycle there."""
         try:
             self._drain(store, client)
             if self._retired:
@@ -348,30 +356,13 @@ class SyncWorker:
             # A heartbeat may pass where batches do not (a proxy's body limit): the dashboard
             # then sees the backlog and the error, not a device silent with 0 pending.
             if not isinstance(exc, NotAuthorised) and self._mono() >= self._next_heartbeat:
-                self._next_heartbeat = self._mono() + self.heartbeat_every
-                try:
-                    client.heartbeat()
-                except SyncError as beat_exc:
-                    log.info("heartbeat after a failed upload failed too: %s", beat_exc)
+                self._heartbeat(client, self._mono())
             raise
         now = self._mono()
         if now >= self._next_config and not self._stopping.is_set():
-            pulled = client.pull_config()
-            self._next_config = now + self.config_every
-            if pulled.get("status") == "applied":
-                if self.on_config is not None:
-                    try:
-                        self.on_config(pulled)
-                    except Exception:
-                        log.exception("config callback failed")
-                self._drain(store, client)  # the config_applied event goes out now
+            self._pull_config(store, client, now)
         if now >= self._next_heartbeat and not self._stopping.is_set():
-            reply = client.heartbeat()
-            self._next_heartbeat = now + self.heartbeat_every
-            if reply.get("sync_now") is True:  # a supervisor pressed "sync now" on the dashboard
-                log.info("the server asked for a sync now")
-                self._next_config = self._next_heartbeat = 0.0
-                self.notify(force=True)
+            self._heartbeat(client, now)
         if self.keep_days is not None and now >= self._next_prune and not self._stopping.is_set():
             self._next_prune = now + self.prune_every
             self._prune(store)
@@ -380,6 +371,60 @@ class SyncWorker:
                              drain_live=lambda: self._drain(store, client))
             self._set(moved_aside_pending=self._moved.pending(),
                       moved_aside_skipped=len(self._moved.skipped))
+
+    def _pull_config(self, store: Any, client: Any, now: float) -> None:
+        """Pull the config; a failure is logged and shown (the heartbeat carries it, as the
+        client's ``last_error``) and tried again after the config's own backoff. A photo that
+        could not be fetched, or a config answer refused (its shape, a gateway's page), made
+        the whole cycle fail: no heartbeat went out for as long, and the uploads' backoff
+        grew to 15 minutes."""
+        try:
+            pulled = client.pull_config()
+        except NotAuthorised:
+            raise
+        except Exception as exc:   # SyncError, or the store's (a full disk)
+            delay = min(self._config_backoff.failure(getattr(exc, "retry_after", None)),
+                        self.config_every)
+            self._next_config = now + delay
+            log.warning("config pull failed (%s); next try in %.1f s", exc, delay)
+            self._set(last_error=f"{exc}")
+            return
+        self._config_backoff.success()
+        self._next_config = now + self.config_every
+        if pulled.get("photos_failed"):
+            self._set(last_error=pulled["photos_failed"])
+        if pulled.get("status") == "applied":
+            if self.on_config is not None:
+                try:
+                    self.on_config(pulled)
+                except Exception:
+                    log.exception("config callback failed")
+            try:
+                self._drain(store, client)  # the config_applied event goes out now
+            except NotAuthorised:
+                raise
+            except SyncError as exc:   # it goes with the next cycle's
+                log.info("sending the config_applied event failed: %s", exc)
+
+    def _heartbeat(self, client: Any, now: float) -> None:
+        """Send the heartbeat and act on its answer; a failure is logged and tried again at
+        the next cycle after ``HEARTBEAT_RETRY_S`` at least. Also after a failed upload: the
+        "sync now" a supervisor asks for while uploads fail comes in this answer (delivered
+        once), and was thrown away."""
+        self._next_heartbeat = now + min(self.heartbeat_every, HEARTBEAT_RETRY_S)
+        try:
+            reply = client.heartbeat()
+        except NotAuthorised:
+            raise
+        except Exception as exc:   # SyncError, or the store's diagnostics
+            log.info("heartbeat failed: %s", exc)
+            return
+        self._next_heartbeat = now + self.heartbeat_every
+        if reply.get("sync_now") is True:  # a supervisor pressed "sync now" on the dashboard
+            log.info("the server asked for a sync now")
+            self._next_config = self._next_heartbeat = 0.0
+            self._config_backoff.success()
+            self.notify(force=True)   # cuts a backoff's wait too
 
     def _prune(self, store: Any) -> None:
         """Retention: delete what the server acknowledged more than ``keep_days`` ago.
