@@ -510,7 +510,7 @@ def _pg_replace(engine: Engine, source: Path) -> None:
                                 stdout=subprocess.PIPE, stderr=dump_err)
         try:
             try:
-                psql.stdin.write(b"BEGIN;\n" + _EMPTY_PUBLIC.encode() + b"\n")
+                psql.stdin.write(b"BEGIN;\nSET client_min_messages = warning;\n" + _EMPTY_PUBLIC.encode() + b"\n")
                 shutil.copyfileobj(dump.stdout, psql.stdin, 1 << 20)
                 dumped = dump.wait()
                 if dumped == 0:

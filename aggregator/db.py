@@ -85,7 +85,7 @@ def normalize_url(url: str) -> str:
 # The password of a URL's user ("…://user:password@host", up to the line's last "@": a
 # mistyped one may hold "/", "?" or "@") and of a ``password=`` / ``sslpassword=`` query
 # parameter.
-_URL_PASSWORD = re.compile(r"(://[^\s/@:]*:)[^\n]*@")
+_URL_PASSWORD = re.compile(r"(://[^\s/@:]*:)[^\s]*@")   # to the last "@" before a space
 _QUERY_PASSWORD = re.compile(r"(?i)([?&;](?:ssl)?password=)[^&#\s'\"]*")
 
 

@@ -14,14 +14,14 @@ retrying does not help),
 Content-Length did not arrive, and ``503`` when the screen did not answer in time, in which case
 the invitation was not made (it is never made later) and the caller may simply retry. Every
 answer, errors included, is a JSON object with ``error`` (or ``status``). The body is UTF-8 JSON
-(a leading BOM is accepted), sent with ``Content-Type: application/json`` and Content-Length or
-chunked; the connection is kept alive only when the request's body was read to its end.
+(a leading BOM is accepted; ``Content-Type: application/json`` is best, any is taken), with
+Content-Length or chunked; the connection is kept alive only when the request's body was read to its end.
 
 Only a program on this machine may invite, never a web page open in a browser on it (or on a
 machine that reaches it): a request with an ``Origin`` header (every browser's cross-site or
-page-made POST has one) is refused with ``403``, one whose ``Host`` is not 127.0.0.1,
-localhost or [::1] (a page's DNS rebinding) with ``421``, and one that is not
-``application/json`` (a page's form or ``text/plain`` POST needs no CORS preflight) with ``415``.
+page-made POST has one, a form or ``text/plain`` POST that needs no CORS preflight too) is
+refused with ``403``, and one whose ``Host`` is not 127.0.0.1, localhost or [::1] (a page's DNS
+rebinding) with ``421``.
 
 The server binds 127.0.0.1 only and runs in a daemon thread. The invitation itself runs on the
 UI thread: ``dispatch(fn)`` hands ``fn`` to it (the app passes a ``Clock.schedule_once``

@@ -44,6 +44,7 @@ from .store import GZIP_LEVEL, _fitting
 log = logging.getLogger(__name__)
 
 RECORD_FORMAT = "csk-moved-sent-1"
+SCRATCH_PREFIX = "kiosk-moved-"   # the scratch copies' folders, in the kiosk's data folder
 ROOM_TO_KEEP = 64 << 20   # free space the scratch copy leaves on its disk (the live kiosk's)
 
 
@@ -324,7 +325,7 @@ def open_moved(moved: Path, live: Any, credentials: Any, *,
     import sqlite3
 
     moved = Path(moved)
-    scratch = Path(tempfile.mkdtemp(prefix="kiosk-moved-", dir=scratch_dir))
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_dir))
     copy_store = None
     try:
         copy = _copy_aside(moved, scratch)

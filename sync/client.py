@@ -80,10 +80,18 @@ GZIP_MAGIC = b"\x1f\x8b"  # a JSON body never starts so
 # kiosk's memory. A photo is at most the server's upload limit (aggregator/api_admin.py
 # MAX_PHOTO, 2 MiB; stored photos are that or smaller, staff_photos.py).
 MAX_PHOTO_BYTES = 2 * 1024 * 1024
-MAX_CONFIG_BYTES = 1024 * 1024
+# A device config has no bound of its own on the server (every staff member of the unit with
+# a 2,000-character pledge, every service item): 1 MiB refused one of 400 staff with 700-
+# character pledges, and that kiosk never took a roster change again.
+MAX_CONFIG_BYTES = 32 * 1024 * 1024
 MAX_ANSWER_BYTES = 256 * 1024   # batch, heartbeat and enrolment answers
 READ_CHUNK = 64 * 1024
-DEADLINE_FACTOR = 3   # a whole request (answer read) may take this many times ``timeout``
+# An answer's body must bring at least MIN_PROGRESS bytes in every DEADLINE_FACTOR × timeout
+# (45 s by default, ~0.7 KB/s): one trickled a byte a second hung the worker for ever, and a
+# fixed deadline for the whole answer refused a 2 MiB photo on any link slower than ~370
+# kbit/s, again at every retry.
+DEADLINE_FACTOR = 3
+MIN_PROGRESS = 32 * 1024
 
 # 401/403 codes of aggregator/auth.py that no retry can pass: the device is revoked or unknown,
 # or its key (unchanged since: the worker checks for a new enrolment) does not verify. Any other
@@ -140,7 +148,8 @@ class SyncClient:
 
     ``credentials`` may be None until ``enroll(code)``; ``clock`` is the device wall clock
     (injectable: kiosks have no battery clock). Every connect and socket read has ``timeout``
-    seconds, and a whole request ``deadline`` (default 3 × ``timeout``) to have its answer read.
+    seconds, and an answer's body must bring ``MIN_PROGRESS`` bytes in every ``deadline``
+    (default 3 × ``timeout``) seconds of its reading.
     """
 
     def __init__(self, server_url: str, store: Any, credentials: Credentials | None = None, *,
@@ -155,8 +164,8 @@ class SyncClient:
         self.store = store
         self.credentials = credentials
         self.timeout = timeout
-        # A whole request: an answer trickled a byte at a time passed every read timeout, and
-        # the worker hung in it for ever (its stop() too).
+        # An answer trickled a byte at a time passed every read timeout, and the worker hung
+        # in it for ever (its stop() too): a stretch of reading that brings too little ends it.
         self.deadline = deadline if deadline is not None else DEADLINE_FACTOR * timeout
         self.session = session if session is not None else requests.Session()
         self.clock = clock
@@ -193,16 +202,16 @@ class SyncClient:
     def _send(self, method: str, path: str, body: bytes = b"",
               headers: dict[str, str] | None = None, limit: int = MAX_ANSWER_BYTES) -> Answer:
         """One HTTP exchange, its answer read whole here (so a truncated body fails here)
-        within ``self.deadline`` of its head and ``limit`` bytes. Every transport failure and the deadline
-        become ``ServerUnavailable``; an answer cut, undecodable or over ``limit``
+        within ``limit`` bytes, each ``self.deadline`` of its reading bringing ``MIN_PROGRESS``.
+        Every transport failure and a body too slow become ``ServerUnavailable``; an answer cut, undecodable or over ``limit``
         ``BadAnswer`` (both retryable)."""
         url = self._url(path)
         try:
             resp = self.session.request(method, url, data=body or None, headers=headers or {},
                                         timeout=(self.timeout, self.timeout),
                                         allow_redirects=False, stream=True)
-            # The deadline counts from the answer's head: a batch sent over a slow link may
-            # take longer than it to go up, and each of its writes has its own timeout.
+            # Counted from the answer's head: a batch sent over a slow link may take longer
+            # than a stretch to go up, and each of its writes has its own timeout.
             started = time.monotonic()
             try:
                 content = self._read(resp, f"{method} {path}", limit, started)
@@ -231,7 +240,7 @@ class SyncClient:
 
     def _read(self, resp: Any, what: str, limit: int, started: float) -> bytes:
         """The body of a streamed ``resp``, at most ``limit`` bytes (decoded), read by
-        ``read1`` (what has arrived, not a full chunk) so the deadline is checked at least
+        ``read1`` (what has arrived, not a full chunk) so the progress is checked at least
         every ``timeout`` seconds."""
         length = str(resp.headers.get("content-length") or "").strip()
         if length.isdigit() and int(length) > limit:
@@ -242,11 +251,14 @@ class SyncClient:
         else:
             raw = resp.raw
             read = getattr(raw, "read1", None) or raw.read   # read1: urllib3 2
-            chunks, total = [], 0
+            chunks, total, mark = [], 0, 0
             while total <= limit:
                 if time.monotonic() - started > self.deadline:
-                    raise ServerUnavailable(f"{what}: no whole answer within {self.deadline:g} s "
-                                            "(it came too slowly)")
+                    if total - mark < MIN_PROGRESS:
+                        raise ServerUnavailable(
+                            f"{what}: the answer came too slowly (under {MIN_PROGRESS} bytes "
+                            f"in {self.deadline:g} s)")
+                    started, mark = time.monotonic(), total   # progressing: the next stretch
                 chunk = read(READ_CHUNK, decode_content=True)
                 if not chunk:
                     break
@@ -470,9 +482,11 @@ class SyncClient:
                 acked.append(item["id"])
             elif status in QUARANTINED:
                 quarantined[item["id"]] = f"{status}: {item.get('reason') or ''}".strip()[:500]
-        listed = set(acked) | set(quarantined)
-        unlisted = [i for i in _event_ids(batch["body"]) if i not in listed]
         n_acked = self.store.mark_acked(batch_id, acked, quarantined)
+        unlisted = []
+        if n_acked < batch["n"]:   # the usual answer acks the whole batch: nothing to read
+            listed = set(acked) | set(quarantined)
+            unlisted = [i for i in _event_ids(batch["body"]) if i not in listed]
         if quarantined:
             log.warning("batch %s: %d events quarantined by the server: %s", batch_id,
                         len(quarantined), "; ".join(list(quarantined.values())[:3]))
@@ -483,8 +497,8 @@ class SyncClient:
             # An answer listing none of the batch (``"results": []``), or some events under a
             # status this client does not know: taken as a success, the worker sent the
             # events again at once, hundreds of times a second, for ever and silently. They
-            # stay in the outbox (the store keeps them in this frozen batch) and the worker
-            # backs off.
+            # are back in the outbox (``mark_acked``: frozen again into a later batch) and the
+            # worker backs off.
             raise self._failed(batch, BadAnswer(
                 f"batch {batch_id}: the answer left {len(unlisted)} of its {batch['n']} events "
                 f"unlisted (e.g. {unlisted[0]}); they stay in the outbox and are sent again"))

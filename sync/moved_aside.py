@@ -44,6 +44,7 @@ class MovedAsideSender:
         self._left: dict[str, Callable[[], bool]] = {}
         self.skipped: set[str] = set()
         self._pending: dict[str, int] = {}
+        self._swept = False
 
     def leave(self, path: str | Path, busy: Callable[[], bool]) -> None:
         """Leave ``path`` alone while ``busy()`` (a retired worker sends it in this run)."""
@@ -81,6 +82,9 @@ class MovedAsideSender:
         ``drain_live`` raises (the live outbox's own failures)."""
         if self._mono() < self._next_try:
             return
+        if not self._swept:
+            self._swept = True
+            _sweep_scratch(self.db_path.parent)
         creds = getattr(client, "credentials", None)
         if creds is None or not getattr(client, "server_url", None):
             return   # a client made by a test or the simulator: nothing to sign with here
@@ -105,7 +109,8 @@ class MovedAsideSender:
         from .client import SyncClient
 
         try:
-            outbox = open_moved(path, live, creds)
+            # on the kiosk's own disk, whose room ROOM_TO_KEEP guards (a tmpfs /tmp is memory)
+            outbox = open_moved(path, live, creds, scratch_dir=str(self.db_path.parent))
         except StoreError as exc:
             self.skipped.add(path.name)
             log.error("%s; it is not sent automatically: export it with `kiosk export --db %s` "
@@ -148,3 +153,19 @@ class MovedAsideSender:
                 sender.close()
                 sender.session.close()
         return True
+
+
+def _sweep_scratch(folder: Path, older_than: float = 3600) -> None:
+    """Delete the scratch copies a killed pass left in ``folder`` (each pass deletes its own;
+    a power cut in one left a copy of the moved database on the kiosk's disk for good)."""
+    import shutil
+
+    from kiosk.moved_outbox import SCRATCH_PREFIX
+
+    for left in folder.glob(f"{SCRATCH_PREFIX}*"):
+        try:
+            if left.is_dir() and time.time() - left.stat().st_mtime > older_than:
+                shutil.rmtree(left, ignore_errors=True)
+                log.info("deleted %s, a scratch copy a pass that was cut short left", left)
+        except OSError:
+            pass

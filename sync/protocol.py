@@ -79,9 +79,13 @@ def _host_name_ok(host: str) -> bool:
             return False
         return True
     if re.fullmatch(r"[0-9.]+", host):   # all digits and dots is an IPv4 address or nothing
+        # as the resolver reads one (inet_aton): "192.168.1" and "010.1.1.1" connected before
+        # this check existed, and a kiosk running on one must not be refused at its upgrade
+        import socket
+
         try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
+            socket.inet_aton(host)
+        except OSError:
             return False
         return True
     try:

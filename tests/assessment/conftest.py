@@ -76,21 +76,27 @@ def engine(request, tmp_path):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _save_small_org(conn) -> None:
+    """Region R-A; units U-A (windows W-A1, W-A2; staff A1…A5, A1 and A2 at W-A1) and U-B
+    (window W-B1; staff B1)."""
+    org.save(conn, "regions", {"id": "R-A", "name": "测试区", "level": "district"})
+    org.save(conn, "units", {"id": "U-A", "name": "测试中心", "region_id": "R-A"})
+    org.save(conn, "units", {"id": "U-B", "name": "另一中心", "region_id": "R-A"})
+    for w in ("W-A1", "W-A2"):
+        org.save(conn, "windows", {"id": w, "name": f"窗口{w}", "unit_id": "U-A"})
+    org.save(conn, "windows", {"id": "W-B1", "name": "窗口B1", "unit_id": "U-B"})
+    for n in range(1, 6):
+        org.save(conn, "staff", {"id": f"A{n}", "name": f"人员{n}", "unit_id": "U-A",
+                                 "window_id": "W-A1" if n <= 2 else "W-A2", "stars": 2})
+    org.save(conn, "staff", {"id": "B1", "name": "外单位", "unit_id": "U-B",
+                             "window_id": "W-B1"})
+
+
 @pytest.fixture
 def small_org(engine):
     """One unit U-A with windows W-A1/W-A2 and staff A1…A5 (A1, A2 at W-A1), staff accounts."""
     with write(engine) as conn:
-        org.save(conn, "regions", {"id": "R-A", "name": "测试区", "level": "district"})
-        org.save(conn, "units", {"id": "U-A", "name": "测试中心", "region_id": "R-A"})
-        org.save(conn, "units", {"id": "U-B", "name": "另一中心", "region_id": "R-A"})
-        for w in ("W-A1", "W-A2"):
-            org.save(conn, "windows", {"id": w, "name": f"窗口{w}", "unit_id": "U-A"})
-        org.save(conn, "windows", {"id": "W-B1", "name": "窗口B1", "unit_id": "U-B"})
-        for n in range(1, 6):
-            org.save(conn, "staff", {"id": f"A{n}", "name": f"人员{n}", "unit_id": "U-A",
-                                     "window_id": "W-A1" if n <= 2 else "W-A2", "stars": 2})
-        org.save(conn, "staff", {"id": "B1", "name": "外单位", "unit_id": "U-B",
-                                 "window_id": "W-B1"})
+        _save_small_org(conn)
     users = staff_accounts(engine, [f"A{n}" for n in range(1, 6)] + ["B1"], utcnow())
     return engine, users
 
@@ -116,17 +122,7 @@ def small_dash(tmp_path):
         secret="test-secret", admin_token="t", public_url="http://testserver"))
     engine = app.state.engine
     with write(engine) as conn:
-        org.save(conn, "regions", {"id": "R-A", "name": "测试区", "level": "district"})
-        org.save(conn, "units", {"id": "U-A", "name": "测试中心", "region_id": "R-A"})
-        org.save(conn, "units", {"id": "U-B", "name": "另一中心", "region_id": "R-A"})
-        for w in ("W-A1", "W-A2"):
-            org.save(conn, "windows", {"id": w, "name": f"窗口{w}", "unit_id": "U-A"})
-        org.save(conn, "windows", {"id": "W-B1", "name": "窗口B1", "unit_id": "U-B"})
-        for n in range(1, 6):
-            org.save(conn, "staff", {"id": f"A{n}", "name": f"人员{n}", "unit_id": "U-A",
-                                     "window_id": "W-A1" if n <= 2 else "W-A2", "stars": 2})
-        org.save(conn, "staff", {"id": "B1", "name": "外单位", "unit_id": "U-B",
-                                 "window_id": "W-B1"})
+        _save_small_org(conn)
         for name, role, region, unit in (("admin", "admin", None, None),
                                          ("sup", "supervisor", "R-A", None),
                                          ("ua", "unit_manager", None, "U-A"),

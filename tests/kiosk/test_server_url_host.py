@@ -33,6 +33,9 @@ def test_a_host_that_is_no_host_name_is_refused_with_key_and_line(url):
     "http://[::1]:8700", "http://[2001:db8::1]/", "http://[fe80::1%25eth0]:8700",
     "http://政务服务.中国:8700", "https://评价.example.gov.cn/", "http://agg_server:8700",
     "https://agg.example.gov.cn./",
+    # IPv4 as the resolver reads it: these connected before the check, so a kiosk's config
+    # holding one must not be refused at its upgrade
+    "http://192.168.1:8700", "http://010.1.1.1:8700",
 ])
 def test_host_names_ip_addresses_and_chinese_domain_names_pass(url):
     assert server_url_problem(url) is None

@@ -62,3 +62,13 @@ def test_a_database_error_logs_no_value_of_the_rating(tmp_path, processes):
     log = proc.log.read_text(errors="replace")
     assert "simulated fault" in log   # the error itself is logged
     assert "13987654321" not in log and "态度恶劣" not in log
+
+
+def test_hiding_a_password_leaves_a_url_without_one_and_the_words_after_it():
+    # The first pattern read "host:port … mail@domain" later on the line as user:password@,
+    # and printed "postgresql://db.example:***@example.gov.cn)".
+    from aggregator.db import hide_password
+
+    text = "postgresql://db.example:5432/agg (ask ops@example.gov.cn)"
+    assert hide_password(text) == text
+    assert hide_password("postgresql://agg:p@ss/w@db/agg") == "postgresql://agg:***@db/agg"

@@ -13,6 +13,7 @@ import collections
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -129,8 +130,10 @@ def _holds(server, device_id: str, ids) -> bool:
     return set(ids) <= {r["id"] for r in server.events(device_id)}
 
 
-def _scratch_left() -> list[Path]:
-    return list(Path(tempfile.gettempdir()).glob("kiosk-moved-*"))
+def _scratch_left(folder: Path) -> list[Path]:
+    """The scratch copies in the kiosk's data folder (on its own disk, whose room the sender
+    checks: a tmpfs /tmp took each copy into memory) or in the temporary folder."""
+    return [*folder.glob("kiosk-moved-*"), *Path(tempfile.gettempdir()).glob("kiosk-moved-*")]
 
 
 def test_a_start_that_moved_the_database_aside_then_sends_its_unsent_ratings_once(
@@ -147,6 +150,11 @@ def test_a_start_that_moved_the_database_aside_then_sends_its_unsent_ratings_onc
     new_events = _comment_ratings(live, 5)
     before = _digests(moved)
     caplog.set_level(logging.INFO)
+    # a copy a pass cut short by a power cut left two hours ago: deleted by the next start
+    stale = live.path.parent / "kiosk-moved-stale"
+    (stale / "kiosk.db").parent.mkdir()
+    (stale / "kiosk.db").write_bytes(b"x" * 1000)
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
 
     worker = _worker(live.path, fast_backoff)
     try:
@@ -169,7 +177,7 @@ def test_a_start_that_moved_the_database_aside_then_sends_its_unsent_ratings_onc
     assert moved_aside_files(live.path) == [moved]         # the record is no database
     assert sent_record_path(moved).exists() and moved.exists()
     assert worker.status()["moved_aside_pending"] == 0
-    assert _scratch_left() == []                           # the copy is deleted
+    assert _scratch_left(live.path.parent) == []           # the copy is deleted, the stale one too
     said = [r.getMessage() for r in caplog.records if r.name == "sync.moved_aside"]
     assert any(f"sending {len(unsent)} unsent events of the database moved aside {moved.name}"
                in m for m in said), said
@@ -382,4 +390,4 @@ def test_no_room_for_the_copy_waits_for_a_later_cycle_and_a_damaged_record_start
     assert len(_once(aggregator_server, device)[old_stream]) == 2 + 10
     assert any("cannot be read" in r.getMessage() and "found out again" in r.getMessage()
                for r in caplog.records)
-    assert _digests(moved) == before and _scratch_left() == []
+    assert _digests(moved) == before and _scratch_left(live.path.parent) == []
