@@ -148,7 +148,8 @@ def cmd_check_config(args) -> int:
         # It passed: `kiosk run` then ran read-only for ever, recording no rating at all.
         raise ConfigError(f"{_where(path, given, 'storage.data_dir')}storage.data_dir "
                           f"{cfg.storage.data_dir!r} cannot hold the kiosk's database: {problem}")
-    warnings = [f"{name} is not set: the demo default {_value(cfg, name)!r} is used"
+    warnings = [f"{name} 未设置，正在使用演示默认值 {_value(cfg, name)!r} ({name} is not set: "
+                f"the demo default {_value(cfg, name)!r} is used)"
                 for name in HALL_SETTINGS if name not in given]
     warnings += pin_warnings(cfg, given)
     warnings += photo_warnings(cfg)
@@ -236,12 +237,13 @@ def photo_warnings(cfg) -> list[str]:
             with open(path, "rb") as f:
                 head = f.read(8)
         except OSError as exc:
-            out.append(f"roster[{i}].photo {photo!r}: cannot be read ({exc.strerror}: {path}); "
-                       "the badge screen shows the avatar")
+            out.append(f"roster[{i}].photo {photo!r}：读不到，工作人员屏将显示默认头像 "
+                       f"(cannot be read ({exc.strerror}: {path}); the badge screen shows the "
+                       "avatar)")
             continue
         if not (head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n")):
-            out.append(f"roster[{i}].photo {photo!r}: not a JPEG or PNG file; "
-                       "the badge screen shows the avatar")
+            out.append(f"roster[{i}].photo {photo!r}：不是 JPEG 或 PNG 图片，工作人员屏将显示"
+                       "默认头像 (not a JPEG or PNG file; the badge screen shows the avatar)")
     return out
 
 

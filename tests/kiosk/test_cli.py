@@ -226,6 +226,7 @@ def test_check_config_warns_of_window_and_unit_left_at_the_demo_defaults(tmp_pat
     path.write_text("window:\n  name: 社保窗口\n", encoding="utf-8")
     out = kiosk("check-config", str(path))
     assert out.returncode == 0 and "3 warning(s)" in out.stdout   # and the factory PIN's
+    assert "window.id 未设置，正在使用演示默认值 'W-001'" in out.stderr
     assert "window.id is not set: the demo default 'W-001' is used" in out.stderr
     assert "window.unit_id is not set: the demo default 'U-001' is used" in out.stderr
 

@@ -174,8 +174,11 @@ def test_check_config_warns_of_photos_the_badge_screen_cannot_show(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 0 and "2 warning(s)" in run.stdout
     assert "roster[0]" not in run.stderr
-    assert "roster[1].photo 'li.png': not a JPEG or PNG" in run.stderr
-    assert "roster[2].photo 'photos/zhang.jpg': cannot be read (No such file or directory" in run.stderr
+    # Chinese first, English after, as the other warnings (these were English only)
+    assert "roster[1].photo 'li.png'：不是 JPEG 或 PNG 图片" in run.stderr
+    assert "not a JPEG or PNG" in run.stderr
+    assert "roster[2].photo 'photos/zhang.jpg'：读不到" in run.stderr
+    assert "cannot be read (No such file or directory" in run.stderr
 
 
 def test_two_staff_with_one_badge_or_number_are_refused_with_the_line():
