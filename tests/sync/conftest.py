@@ -3,6 +3,7 @@ fault-injecting proxy in front of it, and kiosks (real RatingStore + SyncClient)
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -47,6 +48,16 @@ class Aggregator:
 
     def device(self, device_id: str) -> dict:
         return next(d for d in self.admin.devices() if d["id"] == device_id)
+
+
+def wait_for(condition, timeout=60.0):
+    """Poll until ``condition()`` holds; the timeout only guards against a hang."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
 
 
 @pytest.fixture

@@ -25,14 +25,7 @@ from kiosk.store import RatingStore
 from sync.client import SyncClient
 from sync.worker import SyncWorker
 
-
-def wait_for(condition, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+from .conftest import wait_for
 
 
 def _digests(moved: Path) -> dict[str, str]:

@@ -10,23 +10,13 @@ shown as an avatar, the config is applied, and the photo is asked for again at t
 from __future__ import annotations
 
 import io
-import time
 
 import requests
 
 from sync.backoff import Backoff
 from sync.worker import SyncWorker
 
-from .conftest import ADMIN_TOKEN, UNIT
-
-
-def wait_for(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+from .conftest import ADMIN_TOKEN, UNIT, wait_for
 
 
 def _staff_photo(aggregator_server) -> str:

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from sync.worker import SyncWorker
 
-
-def wait_for(condition, timeout=30.0):
-    """Poll until ``condition()`` holds; the timeout only guards against a hang."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
+from .conftest import wait_for
 
 
 def test_worker_drains_on_notify_and_stops_cleanly(aggregator_server, make_kiosk, fast_backoff):
