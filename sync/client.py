@@ -105,14 +105,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).astimezone()
 
 
-_finite_json = finite_json   # the strict parse of every answer (sync/answers.py)
-
-
 def _json_of(answer: Answer) -> dict[str, Any] | None:
     """The body of ``answer`` as a JSON object, or None when it is anything else (not JSON,
     not an object, or holding a number that is not finite)."""
     try:
-        doc = _finite_json(answer.content)
+        doc = finite_json(answer.content)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
@@ -767,7 +764,7 @@ def _config_of(answer: Answer, window_id: str | None = None) -> dict[str, Any]:
     stored: the last good config stays. One wrong-typed field stopped ``kiosk run`` at every
     start, before the sync worker could pull a corrected config."""
     try:
-        config = _finite_json(answer.content)
+        config = finite_json(answer.content)
     except NotFinite as exc:
         raise BadAnswer(f"config: refused, {exc}; the last good config stays") from None
     except (UnicodeDecodeError, ValueError, RecursionError):   # a captive portal's page
@@ -872,7 +869,7 @@ class AdminClient:
                 raise ServerUnavailable(f"{method} {path}: {answer.describe()}", status=answer.status)
             raise BatchRefused(f"{method} {path}: {answer.describe()}", status=answer.status)
         try:
-            return _finite_json(answer.content)
+            return finite_json(answer.content)
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise BadAnswer(f"{method} {path}: {answer.describe()} is not JSON") from None
 

@@ -156,8 +156,8 @@ def test_what_the_real_aggregator_sends_passes_the_shape_check(aggregator_server
                                   '{"a": [1e400]}'])
 def test_the_client_parses_no_number_json_does_not_have(text):
     # Python's json takes these; a pushed "lockout_seconds": Infinity flagged every press.
-    from sync.client import _finite_json
+    from sync.answers import finite_json
 
     with pytest.raises(ValueError, match="is not a"):
-        _finite_json(text.encode())
-    assert _finite_json(b'{"a": 1.5, "b": 10}') == {"a": 1.5, "b": 10}
+        finite_json(text.encode())
+    assert finite_json(b'{"a": 1.5, "b": 10}') == {"a": 1.5, "b": 10}
