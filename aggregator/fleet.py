@@ -23,7 +23,7 @@ from .settings import Settings
 HEARTBEAT_FIELDS = {"app_version": str, "pending": int, "oldest_pending_age_s": (int, float),
                     "disk_free_bytes": int, "clock_offset_s": (int, float),
                     "last_error": str, "db_bytes": int, "config_version": int, "boot_id": str,
-                    "mono_ns": int}
+                    "mono_ns": int, "moved_aside_pending": int, "moved_aside_skipped": int}
 HEARTBEAT_TEXT = {"app_version": 32, "last_error": 2000,  # app_version: the devices column
                   "boot_id": 128}
 
@@ -126,11 +126,28 @@ def table(rows: list[dict], tz_hours: int) -> str:
             status = f"revoked {d['revoked_at_local']}"   # the status word itself
         lines.append((d["id"], d["unit_id"] or "-", d["window_id"] or "-", status,
                       d["last_seen_local"] or "never",
-                      "-" if d["backlog"] is None else str(d["backlog"]),
+                      _backlog(d),
                       d["app_version"] or "-"))
     widths = [max(_width(line[k]) for line in lines) for k in range(len(COLUMNS))]
     return "\n".join("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(line, widths))
                      .rstrip() for line in lines)
+
+
+def _backlog(d: dict) -> str:
+    """The backlog cell: the outbox's count, then what databases moved aside as corrupt
+    still hold and how many of them only a technician's USB export can send.
+
+    >>> _backlog({"backlog": 0, "moved_aside_pending": 340, "moved_aside_skipped": 1})
+    '0 (+340 moved aside; 1 file to export by USB)'
+    """
+    cell = "-" if d["backlog"] is None else str(d["backlog"])
+    more = []
+    if d.get("moved_aside_pending"):
+        more.append(f"+{d['moved_aside_pending']} moved aside")
+    if d.get("moved_aside_skipped"):
+        n = d["moved_aside_skipped"]
+        more.append(f"{n} file{'s' if n > 1 else ''} to export by USB")
+    return f"{cell} ({'; '.join(more)})" if more else cell
 
 
 def _width(text: str) -> int:

@@ -361,16 +361,17 @@ class SyncWorker:
         now = self._mono()
         if now >= self._next_config and not self._stopping.is_set():
             self._pull_config(store, client, now)
-        if now >= self._next_heartbeat and not self._stopping.is_set():
-            self._heartbeat(client, now)
-        if self.keep_days is not None and now >= self._next_prune and not self._stopping.is_set():
-            self._next_prune = now + self.prune_every
-            self._prune(store)
         if not self._stopping.is_set():   # the live outbox is empty: the moved-aside files
             self._moved.send(store, client, stopping=self._stopping.is_set,
                              drain_live=lambda: self._drain(store, client))
             self._set(moved_aside_pending=self._moved.pending(),
                       moved_aside_skipped=len(self._moved.skipped))
+        # after the moved-aside pass, so that the heartbeat tells what it left
+        if self._mono() >= self._next_heartbeat and not self._stopping.is_set():
+            self._heartbeat(client, self._mono())
+        if self.keep_days is not None and now >= self._next_prune and not self._stopping.is_set():
+            self._next_prune = now + self.prune_every
+            self._prune(store)
 
     def _pull_config(self, store: Any, client: Any, now: float) -> None:
         """Pull the config; a failure is logged and shown (the heartbeat carries it, as the
@@ -413,7 +414,7 @@ class SyncWorker:
         once), and was thrown away."""
         self._next_heartbeat = now + min(self.heartbeat_every, HEARTBEAT_RETRY_S)
         try:
-            reply = client.heartbeat()
+            reply = client.heartbeat(self._moved_health())
         except NotAuthorised:
             raise
         except Exception as exc:   # SyncError, or the store's diagnostics
@@ -425,6 +426,16 @@ class SyncWorker:
             self._next_config = self._next_heartbeat = 0.0
             self._config_backoff.success()
             self.notify(force=True)   # cuts a backoff's wait too
+
+    def _moved_health(self) -> dict[str, int]:
+        """The heartbeat's word on the databases moved aside as corrupt: their events still to
+        send and the files left to a technician's USB export (the dashboard showed a drained
+        kiosk while a moved file still held thanked ratings, or held them for good)."""
+        out = {"moved_aside_skipped": len(self._moved.skipped)}
+        pending = self._moved.pending()
+        if pending is not None:
+            out["moved_aside_pending"] = pending
+        return out
 
     def _prune(self, store: Any) -> None:
         """Retention: delete what the server acknowledged more than ``keep_days`` ago.

@@ -53,6 +53,10 @@ def list_devices(conn: Connection, allowed: set[str], now: dt.datetime,
         # GET /api/v1/devices and ``aggregator devices`` answer 500 for the kiosk's whole scope
         beat = stored_heartbeat(d.pop("last_heartbeat")) or {}
         d["backlog"] = beat.get("pending")
+        # a database moved aside as corrupt: its events still to send, and the files the
+        # kiosk cannot send (a technician's USB export, ``kiosk export --db``)
+        d["moved_aside_pending"] = beat.get("moved_aside_pending")
+        d["moved_aside_skipped"] = beat.get("moved_aside_skipped")
         d["oldest_pending_age_s"] = beat.get("oldest_pending_age_s")
         # 0 is the full disk itself (it showed "—")
         d["disk_free_mb"] = (beat["disk_free_bytes"] // 2**20) \

@@ -370,6 +370,12 @@ EN.update({"alert_conflict": "Same record, different content", "alert_chain_brea
 # Chinese page).
 ZH.update({"ago_min": "{n} 分钟前", "ago_h": "{n} 小时前", "ago_d": "{n} 天前", "n_seconds": "{n} 秒"})
 EN.update({"ago_min": "{n} min ago", "ago_h": "{n} h ago", "ago_d": "{n} d ago", "n_seconds": "{n} s"})
+# a kiosk's databases moved aside as corrupt (its heartbeat, docs/protocol.md §3)
+ZH.update({"moved_pending": "另有 {n} 条在移走的旧数据库中",
+           "moved_skipped": "{n} 个移走的旧数据库无法自动上传，需技术员用 U 盘导出"})
+EN.update({"moved_pending": "+{n} in a moved-aside database",
+           "moved_skipped": "{n} moved-aside database(s) cannot be sent: a technician's USB "
+                            "export is needed"})
 # Rankings and the public page: a row listed without a place ("（未登记）"), and the public
 # page's minimum of ratings before a rate is published.
 ZH.update({"not_ranked": "不参与排名", "public_too_few": "评价不足 {n} 条，暂不公布",

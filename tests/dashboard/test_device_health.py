@@ -53,3 +53,19 @@ def test_a_heartbeat_stored_cut_leaves_the_page_working_for_the_whole_scope(dash
     cut = _row(html, "kiosk-W-003")
     assert "data-disk-free>—<" in cut and "data-last-error" not in cut
     assert "data-disk-free>8192 MB<" in _row(html, "kiosk-W-002")
+
+
+def test_what_a_database_moved_aside_still_holds_is_shown_beside_the_backlog(dash):
+    # A kiosk whose database was moved aside as corrupt (a power cut on its SD card) showed
+    # backlog 0 while that file still held thanked ratings, or held ratings only a technician's
+    # USB export can send: nothing told the supervisor to look.
+    _beat(dash, "kiosk-W-001", pending=0, moved_aside_pending=340, moved_aside_skipped=1)
+    _beat(dash, "kiosk-W-002", pending=0, moved_aside_pending=0, moved_aside_skipped=0)
+    html = dash.login("admin").get(dash.url + "/dashboard/devices").text
+    moved = _row(html, "kiosk-W-001")
+    assert "另有 340 条在移走的旧数据库中" in moved, moved
+    assert "1 个移走的旧数据库无法自动上传，需技术员用 U 盘导出" in moved
+    drained = _row(html, "kiosk-W-002")
+    assert "data-moved-pending" not in drained and "data-moved-skipped" not in drained
+    english = dash.login("admin").get(dash.url + "/dashboard/devices?lang=en").text
+    assert "+340 in a moved-aside database" in _row(english, "kiosk-W-001")

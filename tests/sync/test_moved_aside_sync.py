@@ -123,6 +123,11 @@ def _holds(server, device_id: str, ids) -> bool:
     return set(ids) <= {r["id"] for r in server.events(device_id)}
 
 
+def _beat(server, device_id: str) -> dict:
+    """The device's last heartbeat as the server keeps it ({} before the first)."""
+    return server.device(device_id)["last_heartbeat"] or {}
+
+
 def _scratch_left(folder: Path) -> list[Path]:
     """The scratch copies in the kiosk's data folder (on its own disk, whose room the sender
     checks: a tmpfs /tmp took each copy into memory) or in the temporary folder."""
@@ -259,6 +264,8 @@ def test_a_file_whose_ids_cannot_be_settled_is_skipped_once_and_the_live_outbox_
     try:
         assert wait_for(lambda: live.pending_count() == 0 and worker.status()["state"] == "idle")
         assert wait_for(lambda: worker.status().get("moved_aside_skipped") == 3, timeout=10)
+        # the dashboard says so too (the heartbeat), without waiting for a technician's visit
+        assert wait_for(lambda: _beat(aggregator_server, device).get("moved_aside_skipped") == 3)
         for _ in range(3):                 # later cycles do not try them again
             worker.notify(force=True)
             time.sleep(0.3)
@@ -297,6 +304,28 @@ def test_moved_ratings_wait_while_the_server_is_down_and_go_once_it_is_up(
     streams = _once(aggregator_server, device)
     assert len(streams[old_stream]) == 3 + 40
     assert read_sent_record(moved)["counts"]["sent_acked"] == 40
+
+
+def test_the_heartbeat_tells_the_dashboard_what_a_moved_file_still_holds(
+        aggregator_server, make_kiosk, proxy, fast_backoff):
+    # Why: while a moved file's batches failed, the dashboard showed the kiosk drained
+    # (backlog 0) although 40 thanked ratings were not on the server; the supervisor had no
+    # reason to send a technician.
+    kiosk = make_kiosk(url=proxy.url)
+    device = kiosk.store.device_id
+    moved, old_stream, live = _moved_at_start(kiosk, 3, 40)
+    proxy.chooser = lambda info: "503" if info.n_events == 40 else "pass"
+    worker = _worker(live.path, fast_backoff)
+    try:
+        assert wait_for(lambda: _beat(aggregator_server, device).get("moved_aside_pending") == 40)
+        beat = _beat(aggregator_server, device)
+        assert beat["pending"] == 0 and beat["moved_aside_skipped"] == 0
+        proxy.chooser = None
+        worker.notify(force=True)          # the next cycle (a kiosk's come every 30 s)
+        assert wait_for(lambda: (read_sent_record(moved) or {}).get("done") is True)
+    finally:
+        assert worker.stop(timeout=20)
+    assert len(_once(aggregator_server, device)[old_stream]) == 3 + 40
 
 
 def test_a_usb_export_imported_first_makes_the_automatic_send_all_duplicates(
