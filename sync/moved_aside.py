@@ -55,7 +55,10 @@ class MovedAsideSender:
         from kiosk.moved_outbox import read_sent_record
 
         out = []
-        for path in moved_aside_files(self.db_path):
+        present = moved_aside_files(self.db_path)
+        for gone in set(self._pending) - {p.name for p in present}:
+            del self._pending[gone]   # deleted after a USB export: the heartbeat said it for good
+        for path in present:
             busy = self._left.get(path.name)
             if busy is not None:
                 if busy():

@@ -328,6 +328,26 @@ def test_the_heartbeat_tells_the_dashboard_what_a_moved_file_still_holds(
     assert len(_once(aggregator_server, device)[old_stream]) == 3 + 40
 
 
+def test_a_moved_file_deleted_after_a_usb_export_no_longer_counts_in_the_heartbeat(
+        aggregator_server, make_kiosk, proxy, fast_backoff):
+    # Why: a technician who exported the moved file and deleted it left its count in the
+    # sender's memory: every heartbeat until the next restart said 40 ratings still waited.
+    kiosk = make_kiosk(url=proxy.url)
+    device = kiosk.store.device_id
+    moved, _old_stream, live = _moved_at_start(kiosk, 2, 40)
+    proxy.chooser = lambda info: "503" if info.n_events == 40 else "pass"
+    worker = _worker(live.path, fast_backoff, heartbeat_every=0)
+    try:
+        assert wait_for(lambda: _beat(aggregator_server, device).get("moved_aside_pending") == 40)
+        for p in moved.parent.glob(moved.name + "*"):    # the file and its -wal/-shm
+            p.unlink()
+        worker.notify(force=True)
+        assert wait_for(lambda: "moved_aside_pending" not in _beat(aggregator_server, device))
+        assert worker.status()["moved_aside_pending"] is None
+    finally:
+        assert worker.stop(timeout=20)
+
+
 def test_a_usb_export_imported_first_makes_the_automatic_send_all_duplicates(
         aggregator_server, make_kiosk, fast_backoff, tmp_path):
     # Why: a technician may have taken the moved file to the server on a stick before the
