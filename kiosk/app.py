@@ -124,7 +124,7 @@ class KioskRoot(ScreenManager):
 
     def on_touch_down(self, touch: Any) -> bool:
         if self.app is not None:
-            self.app.on_any_touch()
+            self.app.on_any_touch(touch)
             if self._in_corner(*touch.pos) and not self.app.technician_mode:
                 self._cancel_press()
                 self._press_uid = touch.uid
@@ -140,7 +140,11 @@ class KioskRoot(ScreenManager):
     def on_touch_up(self, touch: Any) -> bool:
         if touch.uid == self._press_uid:
             self._cancel_press()
-        return super().on_touch_up(touch)
+        try:
+            return super().on_touch_up(touch)
+        finally:   # after the face or button took the release (a face records on release)
+            if self.app is not None:
+                self.app.on_any_release(touch)
 
     def _cancel_press(self) -> None:
         if self._press is not None:
@@ -609,11 +613,24 @@ class KioskApp(App):
         self._do(self.flow.skip_follow_up)
 
     def touch(self) -> None:
-        self.flow.touch()
-
-    def on_any_touch(self) -> None:
-        if self.flow.state in (C.ST_RATE, C.ST_FOLLOW_UP):
+        if not self.technician_mode:
             self.flow.touch()
+
+    def on_any_touch(self, touch: Any = None) -> None:
+        """A finger went down anywhere on the root: on the faces or the follow-up form it
+        restarts their idle timeout and holds it until the finger lifts (``flow.finger_down``).
+        Not on the technician screen: ten minutes of panel work kept the last citizen's
+        follow-up (or the open faces) alive behind it, and the next person at the counter
+        could add a phone number to someone else's bad rating."""
+        if self.technician_mode or self.flow.state not in (C.ST_RATE, C.ST_FOLLOW_UP):
+            return
+        if touch is None:
+            self.flow.touch()
+        else:
+            self.flow.finger_down(touch.uid)
+
+    def on_any_release(self, touch: Any) -> None:
+        self.flow.finger_up(touch.uid)
 
     def invite(self, case_no: str | None = None, service_item: str | None = None, source: str = "key") -> bool:
         if self.technician_mode:

@@ -37,6 +37,17 @@ SETTLE_SECONDS = 0.5
 # rating. Half a day covers a hall's opening hours; queue tickets (A012) start again every
 # morning, and a kiosk left on overnight takes this morning's A012 (``invite``).
 CASE_MEMORY_SECONDS = 12 * 3600
+# A finger on the faces (or the follow-up form) holds their timeout: it fires no sooner than
+# this after the finger lifted. A face records on release, and a tap that began a moment before
+# an invitation's timeout and lifted just after it was lost, recorded as "not rated" (``tick``).
+TOUCH_HOLD_SECONDS = 1.0
+# ... but a finger down longer than this holds nothing: a resting palm or a stuck touch must
+# not keep an invitation open (and the window busy) for ever. No tap lasts this long.
+TOUCH_HOLD_MAX_SECONDS = 10.0
+# Where an invitation came from (``RatingFlow.invite``): the staff key, or the window's queue
+# or business system calling the local endpoint (kiosk/invite_server.py).
+SOURCE_KEY = "key"
+SOURCE_QUEUE = "http"
 
 
 # Config settings (kiosk/config.py) that the session reads, and the field each becomes.
@@ -177,6 +188,7 @@ class RatingFlow:
         self._follow_up_opened: float | None = None   # when the follow-up form last appeared
         self._rate_scale: int | None = None      # and how many there were
         self._presses: deque[float] = deque()
+        self._fingers: dict[Any, float] = {}   # fingers down on the faces or the form: when
         self._paused = False
         self._staff_removed = False   # the roster dropped the staff signed in
         self.refusal: str | None = None   # why the last invitation was refused (``C.REFUSED_*``)
@@ -200,6 +212,12 @@ class RatingFlow:
             self._rate_scale = self.settings.scale
         if state == C.ST_FOLLOW_UP and self.state != C.ST_FOLLOW_UP:
             self._follow_up_opened = self._now()
+        if state not in (C.ST_RATE, C.ST_FOLLOW_UP):
+            self._fingers.clear()
+        if state == C.ST_THANKS:
+            # A commit just worked (the app clears its status line now): the next failure
+            # must show it again, also when its message is the same as the last one's.
+            self.last_error = None
         self.state = state
         self.deadline = None if seconds is None else self._now() + seconds
         return state
@@ -215,8 +233,15 @@ class RatingFlow:
             log.error("could not record %s: %s", type_, exc)
             return None
 
+    def _scale(self) -> int:
+        """The scale of the faces shown: the one they opened with while they are up (a config
+        pull that switches it changes the next session's faces), else the configured one."""
+        return self._rate_scale if self.state == C.ST_RATE and self._rate_scale else self.settings.scale
+
     def levels(self) -> tuple[str, ...]:
-        return C.levels_for(self.settings.scale)
+        """The faces to show, best first: while the faces are up, those they opened with, so
+        the screen, rebuilt after a technician's visit, shows what ``rate`` takes."""
+        return C.levels_for(self._scale())
 
     def reasons_for(self, level: str) -> tuple[str, ...]:
         return tuple(self.settings.reasons.get(level, ()))
@@ -304,8 +329,11 @@ class RatingFlow:
             # The citizen walked away from the follow-up, also from a submit that could not
             # be saved (the retry screen): the rating stands, the form goes. Kept from the
             # retry screen, the old rating and its reasons came back as the next citizen's
-            # follow-up after the pause.
-            self._keep_follow_up(completed=False)
+            # follow-up after the pause. Reasons chosen are kept, as a timeout keeps them;
+            # with none, nothing is recorded, as after a timeout or "skip" (an empty
+            # follow-up event said only that a pause or sign-out came).
+            if self.chosen:
+                self._keep_follow_up(completed=False)
             self.pending_rating, self.chosen = None, []
 
     # ------------------------------------------------------------ inviting
@@ -313,9 +341,12 @@ class RatingFlow:
         """Open mode: the citizen touched "rate" on the idle screen."""
         if self.settings.mode != C.MODE_OPEN or self.state != C.ST_IDLE:
             return self.state
+        if self._staff_removed:   # off the roster: no new session names them
+            return self._go_to_rest()
         return self._go(C.ST_RATE, self.settings.return_seconds)
 
-    def invite(self, case_no: str | None = None, service_item: str | None = None, source: str = "key") -> bool:
+    def invite(self, case_no: str | None = None, service_item: str | None = None,
+               source: str = SOURCE_KEY) -> bool:
         """An invitation (staff key or the queue system); one rating per invitation.
 
         Taken at rest, during the last citizen's thank-you (which it ends: the queue system
@@ -336,6 +367,15 @@ class RatingFlow:
         if case_no and self.invitation is not None and self.invitation.get("case_no") == case_no:
             log.info("invitation for case %s is already open: nothing new", case_no)
             return True
+        if self._staff_removed:
+            # Taken off the roster: the session under way ends with them, and no new one
+            # starts (an invitation during the thank-you started one, and its rating named
+            # the person removed). At rest, they are signed out now; busy, as with nobody on duty.
+            if self.state in (C.ST_IDLE, C.ST_PAUSED, C.ST_THANKS):
+                self._go_to_rest()
+            log.info("invitation refused: the staff member on duty was taken off the roster")
+            self.refusal = C.REFUSED_BUSY
+            return False
         if case_no:
             self.refusal = self._case_rated_lately(case_no)
             if self.refusal is not None:
@@ -429,11 +469,14 @@ class RatingFlow:
             flags.append(C.FLAG_NO_STAFF)
         if self.settings.mode == C.MODE_INVITED and self.invitation is None:
             flags.append(C.FLAG_OUTSIDE_INVITATION)
-        # An invitation is one service, so its rating is not a second press within the
-        # lockout (the queue system may invite the next citizen seconds after the last rated).
+        # The queue system's invitation of a case number is one service (one not rated
+        # lately: ``invite`` refused it otherwise), so its rating is not a second press within
+        # the lockout: it may invite the next citizen seconds after the last rated. The staff
+        # key's is not: staff who pressed it during the thank-you and then 非常满意 themselves
+        # had every press counted, unflagged.
         if (
             self.settings.mode == C.MODE_OPEN
-            and self.invitation is None
+            and not self._queue_invitation()
             and self._last_counted is not None
             and now - self._last_counted < self.settings.lockout_seconds
         ):
@@ -443,6 +486,10 @@ class RatingFlow:
         if len(self._presses) >= self.settings.burst_count:
             flags.append(C.FLAG_BURST)
         return flags
+
+    def _queue_invitation(self) -> bool:
+        inv = self.invitation or {}
+        return inv.get("source") == SOURCE_QUEUE and bool(inv.get("case_no"))
 
     def rate(self, level: str, *, touched: bool = False) -> str:
         """Record a press of one face; flagged presses are recorded too, never dropped.
@@ -455,7 +502,7 @@ class RatingFlow:
         # The faces the citizen saw: a config pull that switches the scale while they are
         # shown changes the next session's faces, not the choice made on these (a tap on
         # 基本满意 was refused when 5 levels became 4).
-        scale = self._rate_scale if self.state == C.ST_RATE and self._rate_scale else self.settings.scale
+        scale = self._scale()
         if level not in C.levels_for(scale):
             raise FlowError(f"unknown level {level!r} for a {scale}-level scale")
         now = self._now()
@@ -523,9 +570,31 @@ class RatingFlow:
             and self._now() - self._follow_up_opened < SETTLE_SECONDS
 
     def touch(self) -> None:
-        """Any touch on the rate or follow-up screen restarts its idle timeout."""
+        """Any touch on the rate or follow-up screen restarts its idle timeout (not an
+        invitation's: that one is a cap, held only while a finger is down, ``finger_down``)."""
         if self.state in (C.ST_RATE, C.ST_FOLLOW_UP) and self.invitation is None:
             self.deadline = self._now() + self.settings.return_seconds
+
+    def finger_down(self, finger: Any) -> None:
+        """A finger (any hashable id, e.g. Kivy's ``touch.uid``) went down on the rate or
+        follow-up screen: ``touch``, and until ``finger_up`` the screen's timeout comes no
+        sooner than ``TOUCH_HOLD_SECONDS`` after now (``tick``), for at most
+        ``TOUCH_HOLD_MAX_SECONDS``. A face records on release: a tap begun just before an
+        invitation's timeout was lost when the timeout fired while the finger was down."""
+        if self.state not in (C.ST_RATE, C.ST_FOLLOW_UP):
+            return
+        self.touch()
+        self._fingers[finger] = self._now()
+
+    def finger_up(self, finger: Any) -> None:
+        self._fingers.pop(finger, None)
+
+    def _hold_for_fingers(self, now: float) -> None:
+        if not self._fingers:
+            return
+        self._fingers = {f: t for f, t in self._fingers.items() if now - t < TOUCH_HOLD_MAX_SECONDS}
+        if self._fingers and self.deadline is not None and self.state in (C.ST_RATE, C.ST_FOLLOW_UP):
+            self.deadline = max(self.deadline, now + TOUCH_HOLD_SECONDS)
 
     def _keep_follow_up(self, completed: bool, phone: str | None = None, consent: bool = False,
                         comment: str | None = None) -> bool:
@@ -579,7 +648,9 @@ class RatingFlow:
 
     # -------------------------------------------------------------- timing
     def tick(self) -> str:
-        """Fire the timeout of the current state, if it has passed."""
+        """Fire the timeout of the current state, if it has passed (not while a finger is
+        down on the faces or the form: ``finger_down``)."""
+        self._hold_for_fingers(self._now())
         if self.deadline is None or self._now() < self.deadline:
             return self.state
         if self.state == C.ST_RATE:
