@@ -222,6 +222,10 @@ class KioskApp(App):
         self.unit_name, self.window_name = cfg.window.unit_name, cfg.window.name
         self.hotline, self.server_url = cfg.window.hotline, cfg.sync.server
         self.service_items = [dict(i) for i in cfg.service_items]
+        # The technician's sync.qr_base_url wins over the server's (the server's public_url
+        # left at its loopback default put 127.0.0.1 in every window's QR code); empty: the
+        # server's, as the config pull brings it, else the sync server's own address.
+        self._qr_local = cfg.sync.qr_base_url
         self._qr_base = cfg.sync.qr_base_url or cfg.sync.server
         self._qr_key: str | None = None
         self._config_etag: str | None = None
@@ -407,7 +411,7 @@ class KioskApp(App):
                      "hotline": window.get("hotline") or self.hotline,
                      "service_items": [dict(i) for i in body["service_items"]]
                      if isinstance(body.get("service_items"), list) else self.service_items,
-                     "_qr_base": body.get("qr_base_url") or self._qr_base,
+                     "_qr_base": self._qr_local or body.get("qr_base_url") or self._qr_base,
                      "_qr_key": body.get("follow_up_qr_key") or self._qr_key,
                      "award": dict(body["award"]) if isinstance(body.get("award"), dict) else {}}
             roster = roster_from_server(body["roster"]) if isinstance(body.get("roster"), list) \

@@ -97,7 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sync.interval_seconds", "int", 30, "how often the sync worker wakes when idle", min=5, max=3600),
     Setting("sync.batch_size", "int", 500, "events per upload batch", min=1, max=500),
     Setting("sync.timeout_seconds", "int", 15, "timeout of every HTTP request", min=1, max=300),
-    Setting("sync.qr_base_url", "url", "", "base URL of the mobile rating page; empty to use the server's"),
+    Setting("sync.qr_base_url", "url", "", "base URL of the mobile rating page; set, it is used instead of the server's; empty to use the server's"),
     Setting("storage.data_dir", "str", "var/kiosk", "where the database and credentials live (relative to this file)"),
     Setting("storage.keep_days", "int", 30, "days an event stays on the kiosk after the server acknowledged it"
             " (the server keeps it); pending events are never deleted", min=1, max=3650),

@@ -88,3 +88,15 @@ def test_an_unusable_stored_offset_counts_as_never_measured(tmp_path, stored, of
         store.set_meta(META_CLOCK_OFFSET, stored)
     assert store.clock_offset() == offset
     store.close()
+
+
+@pytest.mark.parametrize("local, shown", [("https://pj.example.gov.cn", "https://pj.example.gov.cn/r/W-001"),
+                                          ("", "http://127.0.0.1:8700/r/W-001")])
+def test_the_technicians_qr_base_url_wins_over_the_servers(make_kiosk, local, shown):
+    # Why: the server sends its public_url in every config; left at its loopback default it
+    # replaced the URL a technician set in config.yaml, and every window's QR code pointed at
+    # 127.0.0.1 after the first config pull. Empty, the server's is used, as documented.
+    k = make_kiosk(sync__qr_base_url=local)
+    k.store.apply_config(_device_config() | {"qr_base_url": "http://127.0.0.1:8700/r/"}, "etag-1", 1)
+    k.app.apply_device_config()
+    assert k.app.qr_url == shown
