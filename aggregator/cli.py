@@ -1,6 +1,6 @@
 """The ``aggregator`` command: serve, migrate, enroll-code, revoke-device, devices,
-scan-alerts, demo, create-user, set-password, deactivate-user, activate-user, backup, restore,
-import-kiosk-export, export-ratings."""
+scan-alerts, demo, create-user, set-password, deactivate-user, activate-user, unlock-user, backup,
+restore, import-kiosk-export, export-ratings."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_DB = "sqlite:///var/aggregator.db"
 
@@ -99,6 +100,12 @@ def cmd_serve(args) -> int:
     if not os.environ.get("AGGREGATOR_SECRET"):
         print("aggregator: AGGREGATOR_SECRET is unset; QR follow-up tokens will not survive a "
               "restart", file=sys.stderr)
+    if _loopback(urlsplit(settings.public_url).hostname) and not _loopback(args.host):
+        # every kiosk's QR code points at this URL: phones would try to reach themselves
+        print(f"aggregator: AGGREGATOR_PUBLIC_URL is {settings.public_url!r}, a loopback "
+              f"address, while serving on --host {args.host}: the kiosks' QR codes would point "
+              "at the citizen's own phone; set --public-url (or AGGREGATOR_PUBLIC_URL) to the "
+              "address phones reach this server at", file=sys.stderr)
     # Before .app (and so .metrics) is imported: its histogram opens its file in
     # PROMETHEUS_MULTIPROC_DIR at import, and the folder deploy/aggregator.service names
     # (/run/aggregator/metrics) is not there at boot: the server never started.
@@ -118,6 +125,10 @@ def cmd_serve(args) -> int:
         return 1
     logs.setup()
     try:
+        # proxy_headers=False: the app reads X-Forwarded-For itself, from the proxies of
+        # AGGREGATOR_TRUSTED_PROXIES only (aggregator/proxy.py). uvicorn's own reading put the
+        # rightmost address it does not trust in the request's client, the client's made-up
+        # entry whenever the real client was loopback too, before the app could look.
         if args.workers > 1:
             # Each worker builds its settings from the environment (``app_from_env``): what
             # the command line gave reaches them only that way (--public-url was dropped, and
@@ -126,20 +137,34 @@ def cmd_serve(args) -> int:
             os.environ["AGGREGATOR_PUBLIC_URL"] = settings.public_url
             os.environ.setdefault("AGGREGATOR_SECRET", settings.secret)
             uvicorn.run("aggregator.cli:app_from_env", factory=True, host=args.host,
-                        port=args.port, workers=args.workers,
+                        port=args.port, workers=args.workers, proxy_headers=False,
                         log_config=logs.uvicorn_log_config())
         else:
             from .app import create_app
 
             app = create_app(url, settings=settings, run_migrations=False)
             _settle_heap()
-            uvicorn.run(app, host=args.host, port=args.port,
+            uvicorn.run(app, host=args.host, port=args.port, proxy_headers=False,
                         log_config=logs.uvicorn_log_config())
     finally:  # each start made its own; without this every restart left one in /tmp
         if made:
             import shutil
             shutil.rmtree(made, ignore_errors=True)
     return 0
+
+
+def _loopback(host: str | None) -> bool:
+    """Whether ``host`` (a name or an address) is this machine only (127.0.0.0/8, ::1,
+    localhost)."""
+    import ipaddress
+
+    host = (host or "").strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_listen(host: str, port: int, addrinfo: tuple) -> None:
@@ -343,19 +368,45 @@ def _stdin_line() -> str:
     return line.rstrip("\r\n")
 
 
+def _must_change(args, role: str) -> bool:
+    """Whether the password set here must be changed at the next sign-in: by default for
+    every role but admin. The operator at the server's command line sets a password for
+    another person (a supervisor, a manager, a staff member), who must then choose their own;
+    an admin account made or reset here is, in practice, the operator's own (the first
+    account, or the way back in), and whoever runs these commands holds the database
+    anyway, so the mark would stop nobody. ``--must-change-password`` marks an admin too."""
+    given = getattr(args, "must_change_password", None)
+    return role != "admin" if given is None else given
+
+
+def _username(args) -> str:
+    """The user name given (positional or --username), checked before any prompt: one that
+    was not text (bytes that were not UTF-8) crashed the password prompt."""
+    from .dashboard import accounts
+
+    name = getattr(args, "name", None) or args.username
+    if not name:
+        raise _refuse("give the user name (USERNAME or --username)")
+    return accounts.check_username(name)
+
+
 def cmd_create_user(args) -> int:
     from .dashboard import accounts
     from .db import utcnow, write
 
+    args.username = _username(args)
     password = _new_password(args)
     if password is None:
         return 2
     with write(_engine(args)) as conn:
         user = accounts.create_user(conn, args.username, password, args.role,
                                     region_id=args.region, unit_id=args.unit,
-                                    staff_id=args.staff, language=args.language, now=utcnow())
+                                    staff_id=args.staff, language=args.language, now=utcnow(),
+                                    must_change_password=_must_change(args, args.role))
     where = user["region_id"] or user["unit_id"] or "all units"
-    print(f"user {user['username']} created: {user['role']}, scope {where}")
+    print(f"user {user['username']} created: {user['role']}, scope {where}"
+          + ("; they must change the password at their first sign-in"
+             if user["must_change_password"] else ""))
     return 0
 
 
@@ -363,13 +414,16 @@ def cmd_set_password(args) -> int:
     from .dashboard import accounts
     from .db import write
 
+    args.username = _username(args)
     password = _new_password(args)
     if password is None:
         return 2
     with write(_engine(args)) as conn:
         user = accounts.require_user(conn, args.username)
-        accounts.set_password(conn, user, password)
-    print(f"password of {user['username']} changed; their sessions ended")
+        must = _must_change(args, user["role"])
+        accounts.set_password(conn, user, password, must_change=must)
+    print(f"password of {user['username']} changed; their sessions ended and sign-in locks "
+          "lifted" + ("; they must change it at their next sign-in" if must else ""))
     return 0
 
 
@@ -378,11 +432,25 @@ def cmd_set_active(args) -> int:
     from .db import write
 
     active = args.command == "activate-user"
+    args.username = _username(args)
     with write(_engine(args)) as conn:
         user = accounts.set_active(conn, args.username, active)
-    print(f"user {user['username']} " + ("may sign in again" if active else
-                                         "deactivated and signed out; the audit log keeps "
+    print(f"user {user['username']} " + ("may sign in again (sign-in locks lifted)" if active
+                                         else "deactivated and signed out; the audit log keeps "
                                          "what they did"))
+    return 0
+
+
+def cmd_unlock_user(args) -> int:
+    from .dashboard import accounts
+    from .db import write
+
+    args.username = _username(args)
+    with write(_engine(args)) as conn:
+        user = accounts.require_user(conn, args.username)
+        lifted = accounts.unlock(conn, user["username"])
+    print(f"sign-in locks of {user['username']} lifted ({lifted} cleared); a lock of a whole "
+          "address (too many failures for any names from it) ends by itself")
     return 0
 
 
@@ -569,17 +637,28 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--language", default="zh_CN", choices=("zh_CN", "en"))
     c.add_argument("--password-stdin", action="store_true",
                    help="read the password from the first line of stdin")
+    c.add_argument("--must-change-password", action=argparse.BooleanOptionalAction,
+                   help="whether the user must change the password at the first sign-in "
+                        "(default: yes for every role but admin)")
     c = command("set-password", cmd_set_password, "give a dashboard user a new password "
-                "(from a prompt or --password-stdin) and end their sessions")
+                "(from a prompt or --password-stdin), end their sessions and lift their "
+                "sign-in locks")
     c.add_argument("--username", required=True)
     c.add_argument("--password-stdin", action="store_true",
                    help="read the password from the first line of stdin")
+    c.add_argument("--must-change-password", action=argparse.BooleanOptionalAction,
+                   help="whether the user must change it at the next sign-in (default: yes "
+                        "for every role but admin)")
     c = command("deactivate-user", cmd_set_active, "stop a dashboard user signing in (ends "
                 "their sessions at once; the audit log keeps what they did)")
     c.add_argument("--username", required=True)
     c = command("activate-user", cmd_set_active, "let a deactivated dashboard user sign in "
-                "again")
+                "again (and lift their sign-in locks)")
     c.add_argument("--username", required=True)
+    c = command("unlock-user", cmd_unlock_user, "lift the sign-in locks of a dashboard user "
+                "(after too many wrong passwords, from anywhere)")
+    c.add_argument("name", nargs="?", metavar="USERNAME")
+    c.add_argument("--username", help="the same as USERNAME")
     c = command("backup", cmd_backup, "copy the database to a file while it runs (SQLite: "
                 "online backup API; PostgreSQL: pg_dump --format=custom)")
     c.add_argument("--output", required=True, help="backup file to write")

@@ -5,7 +5,8 @@ goes into the audit log, so it must be the address the proxy saw, not one the cl
 nginx's ``$proxy_add_x_forwarded_for`` (deploy/nginx-aggregator.conf) *appends* the address
 it saw to whatever ``X-Forwarded-For`` the client sent: only the last entry is the proxy's
 word; everything to its left came from the client and may be forged. One proxy hop is
-assumed, as the deployment in docs/operations.md has.
+assumed, as the deployment in docs/operations.md has. The headers count only from a peer in
+``trusted_proxies`` (the proxies' addresses; loopback by default).
 
 >>> client_ip(request)          # doctest: +SKIP
 '203.0.113.7'
@@ -13,9 +14,12 @@ assumed, as the deployment in docs/operations.md has.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from fastapi import Request
+
+from .settings import proxy_networks
 
 
 def _last(request: Request, header: str) -> str:
@@ -24,18 +28,27 @@ def _last(request: Request, header: str) -> str:
     return values.rsplit(",", 1)[-1].strip()
 
 
+@functools.lru_cache(maxsize=8)
+def _networks(value: str) -> tuple:
+    return proxy_networks(value)
+
+
 def _from_proxy(request: Request) -> bool:
-    """Whether the request came through the trusted proxy: the setting is on and the peer is
-    on this host or a private network. A client that reached an instance directly (it
-    listens on all addresses for the proxy on another host) wrote the headers itself: each
-    made-up X-Forwarded-For was a new address to the QR limit and the sign-in lockout."""
-    if not request.app.state.settings.trust_proxy or request.client is None:
+    """Whether the request came through a trusted proxy: ``trust_proxy`` is on and the peer is
+    one of ``trusted_proxies``. Any private address was trusted: every PC of the intranet
+    that reached an instance directly (it listens on all addresses for the proxy on another
+    host) could write its own X-Forwarded-For, a new address to the QR limit and the sign-in
+    lockout with each request, and a made-up one in the audit log."""
+    settings = request.app.state.settings
+    if not settings.trust_proxy or request.client is None:
         return False
     try:
         peer = ipaddress.ip_address(request.client.host)
     except ValueError:
         return False
-    return peer.is_loopback or peer.is_private
+    if peer.version == 6 and peer.ipv4_mapped:   # ::ffff:10.0.0.5 on a dual-stack socket
+        peer = peer.ipv4_mapped
+    return any(peer in net for net in _networks(settings.trusted_proxies))
 
 
 def client_ip(request: Request) -> str:

@@ -34,8 +34,9 @@ from .api_device import read_capped
 from .dashboard.cases import open_cases_for, open_cases_for_callbacks
 from .db import database_refusal, is_pg, read, utcnow, write
 from .errors import AggregatorError
-from .proxy import client_ip
-from .qr import check_follow_up_token
+from .proxy import client_ip, is_https
+from .qr import browser_cookie, check_browser_cookie, check_form_id, client_address, read_follow_up_token
+from .qr import form_id as new_form_id
 from .schema import devices, qr_limits, ratings, units, windows
 from .validation import PHONE
 
@@ -71,6 +72,14 @@ TEXT = {
            "rated_hotline": "如需反映问题，请拨打监督电话 {hotline}。",
            "follow_changed": "您已补充过意见，补充后不能更改，刚才的修改没有保存。"
                              "您填写的内容仍在下方。",
+           "stale_form": "页面已过期或不完整，刚才填写的内容没有提交。内容仍在下方，请再次点击提交。",
+           "cross_site": "请在本页面提交评价。刚才的内容没有提交，内容仍在下方，请再次点击提交。",
+           "budget": "今天从您的网络提交到本窗口的评价已经很多，暂时不能再提交。您填写的内容仍在下方；"
+                     "如需反映问题，请向大厅工作人员反映或拨打监督电话。",
+           "late_ask": "这个二维码已使用或已过期，不能再作为一条新评价。您仍可补充意见，"
+                       "它会作为“逾期补充”记录在原评价下。",
+           "late_done": "这条评价已收到过逾期补充，不能再补充。您填写的内容仍在下方。",
+           "foreign": "这个二维码不属于本窗口，无法补充意见。您填写的内容仍在下方。",
            "levels": C.LEVEL_NAMES_ZH, "reason_names": C.REASON_NAMES_ZH, "lang_switch": "English",
            "privacy": "评价匿名，工作人员看不到您的选择。"},
     "en": {"title": "Rate our service", "ask": "How was the service you received?",
@@ -114,6 +123,20 @@ TEXT = {
            "follow_changed": "You have already added your comment; it cannot be changed once "
                              "sent, so this change was not saved. What you entered is still "
                              "below.",
+           "stale_form": "This page is out of date or incomplete, so what you entered was not "
+                         "sent. It is still below; please press Send again.",
+           "cross_site": "Please send your rating from this page. What you entered was not sent; "
+                         "it is still below, please press Send again.",
+           "budget": "Many ratings of this window came from your network today, so no more can "
+                     "be sent just now. What you entered is still below; to report a problem, "
+                     "tell the hall's staff or call the complaint hotline.",
+           "late_ask": "This code was used already or has expired, so it cannot make a new rating. "
+                       "You can still add a comment: it is kept as a late note on the original "
+                       "rating.",
+           "late_done": "A late note was added to this rating already; no more can be added. "
+                        "What you entered is still below.",
+           "foreign": "This code is not for this window, so nothing can be added with it. What "
+                      "you entered is still below.",
            "reason_names": C.REASON_NAMES_EN, "lang_switch": "中文",
            "privacy": "Ratings are anonymous; staff never see your choice."},
 }
@@ -238,7 +261,7 @@ def _sent_key(rating_id: str, form_id: str, sent: tuple = ()) -> str | None:
     """The key noting which form made a link's one use, and with ``sent`` what it sent
     (comment, number, consent; hashed: a rating id can be long); None for a missing or
     malformed form id. Both are noted (``_link_state``)."""
-    if not re.fullmatch(r"[0-9a-f]{32}", form_id or ""):
+    if not FORM_ID.fullmatch(form_id or ""):
         return None
     return "f|sent|" + hashlib.sha256(json.dumps([rating_id, form_id, *sent], ensure_ascii=False)
                                       .encode()).hexdigest()[:40]
@@ -289,22 +312,41 @@ async def rate_page(window_code: str, request: Request, lang: str = "zh", t: str
         return _unknown(lang, w, request.app.state.settings)
     if done is not None:
         return _page(lang, state="thanks", window=w)
+    settings = request.app.state.settings
+    status, note = 200, None
     if t is not None:
-        rating_id = check_follow_up_token(request.app.state.settings.secret, w["id"], t,
-                                          time.time())
-        if rating_id is None:
+        found = read_follow_up_token(settings.secret, w["id"], t, time.time())
+        if found is None:
             return _page(lang, 410, state="expired", window=w)
-        # A used link offered the form again, and what the citizen then typed was thrown
-        # away with "already added" (409). It says so at once, with the window's own form.
+        rating_id, expired = found
+        # A used or expired link named its rating still: what is sent with it is a late note
+        # of that rating (``rate_submit``), never a new rating (it was offered as one, and
+        # counted for whoever was on duty when it was sent).
         try:
-            used = await run_in_threadpool(_link_use, engine, rating_id, None, utcnow())
+            used = not expired and await run_in_threadpool(_link_use, engine, rating_id, None,
+                                                           utcnow())
         except Exception as exc:
             return _refused(exc, _down(lang))
-        if used:
-            return _page(lang, 409, state="follow_done", window=w)
+        if expired or used:
+            status, note = (410 if expired else 409), TEXT[lang]["late_ask"]
     levels = C.LEVELS_4 if w["scale"] == 4 else C.LEVELS_5
-    return _page(lang, state="follow" if t else "form", window=w, levels=levels, token=t,
-                 form_id=uuid.uuid4().hex)
+    response = _page(lang, status, state="follow" if t else "form", window=w, levels=levels,
+                     token=t, error=note, form_id=new_form_id(settings.secret, w["id"], time.time()))
+    return _with_browser(response, request, settings)
+
+
+def _with_browser(response: HTMLResponse, request: Request, settings) -> HTMLResponse:
+    """``response`` (a form) kept by no shared cache (it carries a form id, one rating's: a
+    proxy serving one page to many phones made their ratings one), nor reused unchecked, with
+    the browser's cookie set if it has none of ours (``COOKIE``). Not ``no-store``: the
+    browser's Back must show the very form that was sent, so that sending it again is the
+    same rating (told it was not changed), not a second one."""
+    response.headers["Cache-Control"] = "private, no-cache"
+    if check_browser_cookie(settings.secret, request.cookies.get(COOKIE)) is None:
+        response.set_cookie(COOKIE, browser_cookie(settings.secret),
+                            max_age=int(settings.qr_memory_hours * 3600) + 6 * 3600, path="/r/",
+                            httponly=True, samesite="lax", secure=is_https(request))
+    return response
 
 
 def phone_number(typed: str) -> str | None:
@@ -374,12 +416,16 @@ def _link_expiry(token: str) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
-def _forget_old(conn, now: dt.datetime, interval: int) -> None:
+def _forget_old(conn, now: dt.datetime, interval: int, memory_hours: float = 0) -> None:
     """Drop what no longer limits anything: a client's last QR rating is linkable to that
     rating by its time, so it is kept only while it counts (it was kept for ever)."""
+    kept = dt.timedelta(seconds=max(interval, memory_hours * 3600))
     conn.execute(delete(qr_limits).where(
-        qr_limits.c.last_at < now - dt.timedelta(seconds=interval),
-        qr_limits.c.client_key.not_like("f|%")))
+        qr_limits.c.last_at < now - kept,
+        qr_limits.c.client_key.like("c|%") | qr_limits.c.client_key.like("b|%")))
+    conn.execute(delete(qr_limits).where(
+        qr_limits.c.last_at < now - DAY_MEMORY,
+        qr_limits.c.client_key.like("d|%") | qr_limits.c.client_key.like("e|%")))
     conn.execute(delete(qr_limits).where(qr_limits.c.last_at < now - FOLLOW_UP_MEMORY,
                                          qr_limits.c.client_key.like("f|%")))
 
@@ -402,11 +448,68 @@ def _alert_burst(conn, window_id: str, day: str, now: dt.datetime, interval: int
                                                "day": day, "interval": interval})
 
 
+def _other_window(conn, rating_id: str, window_id: str) -> bool:
+    """Whether ``rating_id`` is stored as a rating of another window than ``window_id``."""
+    found = conn.execute(select(ratings.c.window_id).where(ratings.c.id == rating_id)).first()
+    return found is not None and found[0] != window_id
+
+
 def _client_key(secret: str, ip: str, window_id: str) -> str:
-    """The limit's key of a client for a window: the IP address under a keyed hash, so the
-    table does not hold citizens' addresses."""
-    mac = hmac.new(secret.encode(), f"qr-client:{ip}".encode(), hashlib.sha256).hexdigest()
+    """The limit's key of a client for a window: the IP address (an IPv6 address's /64,
+    ``qr.client_address``: a phone owns a whole /64 and each new address was a new client)
+    under a keyed hash, so the table does not hold citizens' addresses."""
+    mac = hmac.new(secret.encode(), f"qr-client:{client_address(ip)}".encode(),
+                   hashlib.sha256).hexdigest()
     return f"c|{mac[:32]}|{window_id}"
+
+
+def _browser_key(secret: str, browser: str, window_id: str) -> str:
+    """The limit's key of a browser (its cookie's id, ``qr.check_browser_cookie``) for a
+    window, under a keyed hash."""
+    mac = hmac.new(secret.encode(), f"qr-browser-key:{browser}".encode(),
+                   hashlib.sha256).hexdigest()
+    return f"b|{mac[:32]}|{window_id}"
+
+
+# The page's per-browser cookie (``qr.browser_cookie``): one browser's second rating of a
+# window within ``qr_memory_hours`` is flagged, whatever address it comes from.
+COOKIE = "qr_b"
+# Keys of a client's day (its budget of stored ratings, its one case from flagged ratings)
+# are forgotten this long after they were last noted: the day they name is over by then.
+DAY_MEMORY = dt.timedelta(hours=25)
+
+
+def _in_budget(conn, client_key: str, day: str, budget: int, now: dt.datetime) -> bool:
+    """Whether a client (``_client_key``) may store another rating of its window on ``day``;
+    then it is counted. A loop from one address stored every POST (flagged), and each with a
+    number to call opened a case against whoever was on duty."""
+    base = "d" + client_key[1:] + "|" + day
+    # one statement that writes the client's day row: a second request of the same client
+    # waits here for the first's commit (PostgreSQL), so the count below is exact
+    _note(conn, base, now)
+    used = conn.execute(select(func.count()).select_from(qr_limits).where(
+        qr_limits.c.client_key.startswith(base + "|", autoescape=True))).scalar()
+    if used >= budget:
+        return False
+    _note(conn, f"{base}|{used + 1}", now)
+    return True
+
+
+def _first_case_today(conn, client_key: str, day: str, now: dt.datetime) -> bool:
+    """Whether a flagged rating of this client and window may open a case today: one may (a
+    second rating asking to be called is heard), forty opened forty cases against one
+    member of staff."""
+    return _first(conn, "e" + client_key[1:] + "|" + day, now, DAY_MEMORY.total_seconds())
+
+
+def _own_origin(origin: str, request: Request, settings) -> bool:
+    """Whether a request's ``Origin`` is this server: the public URL's, or the address the
+    request itself came to (a hall's own name for the server)."""
+    def origin_of(url: str) -> str:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}".lower()
+    here = ("https" if is_https(request) else "http") + "://" + request.headers.get("host", "")
+    return origin.lower() in (origin_of(settings.public_url), origin_of(here))
 
 
 # Reasons a bad rating may carry on this page: every bad level's. The page shows the chips of
@@ -415,10 +518,14 @@ def _client_key(secret: str, ip: str, window_id: str) -> str:
 BAD_REASONS = frozenset(code for codes in C.REASONS.values() for code in codes)
 
 
+# a form id as ``qr.form_id`` makes it (checked by ``qr.check_form_id`` before any use)
+FORM_ID = re.compile(r"[0-9a-f]{32}\.[0-9]{1,12}\.[0-9a-f]{32}")
+
+
 def _rating_id(window_id: str, form_id: str) -> str:
     """One id per form shown: a form sent twice (back, or a reload of the answer) is one
     rating. A missing or malformed form id gets a fresh id."""
-    if re.fullmatch(r"[0-9a-f]{32}", form_id or ""):
+    if FORM_ID.fullmatch(form_id or ""):
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"qr-rating:{window_id}:{form_id}"))
     return event_id()
 
@@ -493,34 +600,60 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
     token = one("t") or None
     what = (comment, phone, consent)   # what a follow-up adds (``_sent_key``)
     rating_id = None
+    late = False   # a used or expired follow-up link: a late note of its rating
+
+    def fresh_form_id() -> str:
+        return new_form_id(settings.secret, w["id"], time.time())
 
     def as_new_rating(status: int, why: str) -> HTMLResponse:
         # What the citizen wrote stays: it can go as a new rating of the window (the page
-        # said only "expired", or "already added", and the comment was lost).
+        # said only "expired", and the comment was lost). Only for a link that names no
+        # rating of this window: a used or expired one's text is a late note of its rating.
         return _page(lang, status, state="form", window=w, levels=levels,
-                     error=TEXT[lang][why], entered=entered, form_id=form_id or uuid.uuid4().hex)
+                     error=TEXT[lang][why], entered=entered, form_id=fresh_form_id())
     def follow_changed() -> HTMLResponse:
         # this form added its text already: the new text stays on the page, not stored
         return _page(lang, 409, state="follow", window=w, levels=levels, token=token,
                      entered=entered, form_id=form_id, locked=True,
                      error=_with_hotline(lang, TEXT[lang]["follow_changed"], w, settings))
+    def refused(status: int, why: str, locked: bool = False) -> HTMLResponse:
+        # not stored: the form again, in Chinese first, with what was typed and a form id
+        # that a second press can send
+        return _with_browser(_page(
+            lang, status, state="follow" if token else "form", window=w, levels=levels,
+            token=token, entered=entered, form_id=form_id if locked else fresh_form_id(),
+            locked=locked, error=_with_hotline(lang, TEXT[lang][why], w, settings)
+            if why in ("budget", "late_done", "foreign") else TEXT[lang][why]), request, settings)
 
+    # Only a form this server showed, from a page of this server: any web site could make its
+    # visitors' browsers send a rating (a no-cors fetch needs no preflight), and each was
+    # counted. A browser names the page that sent a POST in ``Origin``; a client that sends
+    # none (an old browser, a script) still needs a form id, which only our GET gives.
+    origin = request.headers.get("origin")
+    if origin is not None and not _own_origin(origin, request, settings):
+        log.warning("QR page: a POST for window %s from another site (Origin %.80r) refused",
+                    w["id"], origin)
+        return refused(403, "cross_site")
+    form_state = check_form_id(settings.secret, w["id"], form_id, time.time())
+    if form_state is None:
+        return refused(403, "stale_form")
     if token:
-        rating_id = check_follow_up_token(settings.secret, w["id"], token, time.time())
-        if rating_id is None:
+        found = read_follow_up_token(settings.secret, w["id"], token, time.time())
+        if found is None:
             return as_new_rating(410, "expired_form")
-        # A link used already (in another tab, or before its page was reloaded) adds nothing,
-        # as one that expired: the text is offered as a new rating. The very form that used
-        # it, sent again (a double tap, Back), is told "thanks", as a QR rating's would be.
+        rating_id, late = found
+        # A link used already (in another tab, or before its page was reloaded) adds a late
+        # note, as one that expired. The very form that used it, sent again (a double tap,
+        # Back), is told "thanks", as a QR rating's would be.
         try:
-            use = await run_in_threadpool(_link_use, request.app.state.engine, rating_id,
-                                          form_id, utcnow(), what)
+            use = None if late else await run_in_threadpool(
+                _link_use, request.app.state.engine, rating_id, form_id, utcnow(), what)
         except Exception as exc:
             return _refused(exc, _down(lang))
         if use == "sent":
             return RedirectResponse(f"{page_path(w['id'])}?lang={lang}&done=1", status_code=303)
         if use == "used":
-            return as_new_rating(409, "follow_done_form")
+            late = True
         if use == "changed":
             return follow_changed()
     # A refusal shows the form again with what the citizen entered; before, a phone number
@@ -543,9 +676,28 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
               "comment": comment, "phone": phone if consent else None,
               "callback_consent": bool(consent and phone)}
 
+    def late_note(conn) -> str:
+        # One late note per rating while its link's use is remembered; the form that sent
+        # it, sent again (a double tap, Back), is thanked and adds nothing.
+        sent = _sent_key("late|" + rating_id, form_id, what)
+        if not _first(conn, _link_key("late|" + rating_id), now, FOLLOW_UP_MEMORY.total_seconds()):
+            return "thanks" if conn.execute(select(qr_limits.c.client_key).where(
+                qr_limits.c.client_key == sent)).first() else "late_done"
+        _note(conn, sent, now)
+        rating_store.attach(conn, rating_id, rating_store.LATE, {
+            "comment": comment, "phone": phone, "callback_consent": consent}, now,
+            window_id=w["id"])
+        if phone and consent:   # a flagged bad rating asked to be called: a case
+            open_cases_for_callbacks(conn, [rating_id], now)
+        return "thanks"
+
     def run() -> str:
         with write(request.app.state.engine) as conn:
-            _forget_old(conn, now, interval)
+            _forget_old(conn, now, interval, settings.qr_memory_hours)
+            if token and _other_window(conn, rating_id, w["id"]):
+                return "foreign"   # a link signed for this window naming another's rating
+            if token and late:
+                return late_note(conn)
             if token:
                 # One addition per kiosk rating: the link stays valid for days, and anyone who
                 # photographed it could replace the comment, or the number to call back.
@@ -558,7 +710,8 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                     if sent:   # forgotten with the link's use (``_forget_old``: an "f|" key)
                         _note(conn, sent, stamp)
                 rating_store.attach(conn, rating_id, rating_store.COMMENT, {
-                    "comment": comment, "phone": phone, "callback_consent": consent}, now)
+                    "comment": comment, "phone": phone, "callback_consent": consent}, now,
+                    window_id=w["id"])
                 if phone and consent:   # a flagged bad rating asked to be called: a case
                     open_cases_for_callbacks(conn, [rating_id], now)
                 return "thanks"
@@ -566,11 +719,25 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
             kept = _stored_answer(conn, rid)
             if kept is not None:   # this form was sent before: Back, a double tap, a reload
                 return _resent(kept, answer)
-            # One clean rating per client and window per interval; the next ones are kept
-            # flagged, as a kiosk's lockout does. They were refused (429) and lost: a hall's
-            # visitors share its Wi-Fi address, so one rating kept out everyone else's.
-            clean = _first(conn, _client_key(settings.secret, client_ip(request), w["id"]),
-                           now, interval)
+            if form_state == "old":   # a form shown hours ago and never sent
+                return "stale_form"
+            day = rating_store.local_day(now, settings.timezone_offset_hours)
+            client = _client_key(settings.secret, client_ip(request), w["id"])
+            if not _in_budget(conn, client, day, settings.qr_daily_budget, now):
+                return "budget"
+            # One clean rating per browser and window in qr_memory_hours, and per address in
+            # the interval; the next ones are kept flagged, as a kiosk's lockout does. They
+            # were refused (429) and lost: a hall's visitors share its Wi-Fi address, so one
+            # rating kept out everyone else's. A client without our cookie (a script, or a
+            # browser that refuses cookies) is known by its address alone, for the hours: one
+            # phone rated once a minute all day, every rating counted.
+            memory = settings.qr_memory_hours * 3600
+            browser = check_browser_cookie(settings.secret, request.cookies.get(COOKIE))
+            if browser:
+                clean = _first(conn, _browser_key(settings.secret, browser, w["id"]), now, memory)
+                clean = _first(conn, client, now, interval) and clean
+            else:
+                clean = _first(conn, client, now, max(interval, memory))
             # Who is on duty: the window's kiosk's last sign-in, if the kiosk was heard from
             # lately. One switched off at night names nobody (a rating named whoever signed
             # in last, maybe yesterday, and opened its case against them).
@@ -586,12 +753,15 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                 "stars": C.STARS[level], "scale": w["scale"],
                 "reasons_version": C.REASONS_VERSION if reasons else None, **answer,
                 "device_time": None,
-                "server_time": now, "rated_at": now, "day": rating_store.local_day(
-                    now, settings.timezone_offset_hours),
+                "server_time": now, "rated_at": now, "day": day,
                 "flags": "[]" if clean else json.dumps([C.FLAG_LOCKOUT]), "flagged": not clean}
             if not rating_store.store(conn, [row]):   # the same form, sent at the same time
                 return _resent(_stored_answer(conn, rid) or answer, answer)
-            open_cases_for(conn, [row], now)  # a bad QR rating is followed up like any other
+            # A bad QR rating is followed up like any other; flagged ones (asking to be called)
+            # open one case per client, window and day: a loop opened one for each POST.
+            if clean or not (row["stars"] <= C.BAD_STARS and row["callback_consent"]) \
+                    or _first_case_today(conn, client, day, now):
+                open_cases_for(conn, [row], now)
             if not clean:
                 _alert_burst(conn, w["id"], row["day"], now, interval)
             return "thanks"
@@ -601,8 +771,17 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
         # a full disk, the database out of reach, a bug: the citizen keeps what they typed
         # and can send it later
         return _refused(exc, lambda status: again(status, "unavailable"))
-    if outcome == "follow_done":   # used in the moment since the check above
-        return as_new_rating(409, "follow_done_form")
+    if outcome == "follow_done":   # used in the moment since the check above: a late note
+        late = True
+        try:
+            outcome = await run_in_threadpool(run)
+        except Exception as exc:
+            return _refused(exc, lambda status: again(status, "unavailable"))
+    if outcome in ("stale_form", "foreign", "late_done"):
+        return refused({"stale_form": 403, "foreign": 403, "late_done": 409}[outcome], outcome,
+                       locked=outcome != "stale_form")
+    if outcome == "budget":
+        return refused(429, "budget")
     if outcome == "follow_changed":
         return follow_changed()
     if outcome != "thanks":   # another answer from a form already sent: the stored level

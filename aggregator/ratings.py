@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import operator
 from typing import Iterable
 
@@ -21,8 +22,15 @@ from .db import driver_time, insert_new, is_pg, select_in
 from .errors import Conflict
 from .schema import pending_attachments, ratings
 
+log = logging.getLogger(__name__)
+
 FOLLOW_UP = "follow_up"
 COMMENT = "comment"
+# Text sent with a follow-up link already used or expired: added after the rating's comment,
+# marked late, never a rating of its own (it was offered as a new, counted rating, credited
+# to whoever was on duty when it was sent).
+LATE = "late_note"
+LATE_MARK = "〔逾期补充〕"
 
 
 COLUMNS = tuple(c.name for c in ratings.columns)
@@ -167,7 +175,8 @@ def store_rows(conn: Connection, rows: list[tuple], not_rated: Iterable[dict] = 
             .order_by(pending_attachments.c.id)).mappings().all()
         for w in waiting:
             data = json.loads(w["data"])
-            _apply(conn, w["rating_id"], w["kind"], data)
+            if not _apply(conn, w["rating_id"], w["kind"], data, data.get(_WINDOW)):
+                continue   # a link of another window: nothing changed, no call asked
             if called is not None and data.get("phone") and data.get("callback_consent"):
                 called.add(w["rating_id"])
         if waiting:
@@ -240,29 +249,81 @@ def set_flag(conn: Connection, rating_id: str, flag: str, on: bool = True) -> bo
     return True
 
 
-def attach(conn: Connection, rating_id: str, kind: str, data: dict, now: dt.datetime) -> bool:
+# An attachment whose rating has not come within this long is dropped: a kiosk's follow-up
+# link lives 7 days (``qr.FOLLOW_UP_MAX_SECONDS``), and links naming ratings that never come
+# (made with a leaked key) piled up in pending_attachments for ever.
+PENDING_MAX = dt.timedelta(days=8)
+
+
+def attach(conn: Connection, rating_id: str, kind: str, data: dict, now: dt.datetime,
+           window_id: str | None = None) -> bool:
     """Attach a follow-up or comment to its rating; keep it pending when the rating is
-    not here yet. Returns True when attached now."""
-    if _apply(conn, rating_id, kind, data):
+    not here yet. Returns True when attached now. With ``window_id`` (a phone's follow-up
+    link is signed for one window) only a rating of that window is changed, now or when it
+    comes: a link signed for W-002 naming a W-001 rating changed the W-001 rating."""
+    if window_id is not None:
+        found = conn.execute(select(ratings.c.window_id).where(ratings.c.id == rating_id)).first()
+        if found is not None and found[0] != window_id:
+            log.warning("a %s for rating %s of window %s came with window %s's link; dropped",
+                        kind, rating_id, found[0], window_id)
+            return False
+    if _apply(conn, rating_id, kind, data, window_id):
         return True
+    _purge_pending(conn, now)
+    stored = data if window_id is None else {**data, _WINDOW: window_id}
     conn.execute(pending_attachments.insert().values(
-        rating_id=rating_id, kind=kind, data=json.dumps(data, ensure_ascii=False),
+        rating_id=rating_id, kind=kind, data=json.dumps(stored, ensure_ascii=False),
         created_at=now))
     return False
 
 
-def _apply(conn: Connection, rating_id: str, kind: str, data: dict) -> bool:
+_WINDOW = "_window"   # a pending attachment's window (``attach``), checked when it is applied
+
+
+def _purge_pending(conn: Connection, now: dt.datetime) -> int:
+    """Drop attachments that waited longer than ``PENDING_MAX``; a number to call back among
+    them is logged (its rating never came, so nobody would call). Returns how many."""
+    old = conn.execute(select(pending_attachments.c.id, pending_attachments.c.rating_id,
+                              pending_attachments.c.data)
+                       .where(pending_attachments.c.created_at < now - PENDING_MAX)).all()
+    if not old:
+        return 0
+    called = [r.rating_id for r in old
+              if (lambda d: d.get("phone") and d.get("callback_consent"))(json.loads(r.data))]
+    if called:
+        log.warning("dropped %d follow-up(s) that waited over %d days for their rating with a "
+                    "number to call back; ratings %s never arrived", len(called),
+                    PENDING_MAX.days, ", ".join(called[:20]))
+    conn.execute(delete(pending_attachments).where(
+        pending_attachments.c.id.in_([r.id for r in old])))
+    return len(old)
+
+
+def _apply(conn: Connection, rating_id: str, kind: str, data: dict,
+           window_id: str | None = None) -> bool:
     if kind == FOLLOW_UP:
         # Each reason once: a repeated chip counted one citizen's complaint several times.
         values = {"reasons": json.dumps(list(dict.fromkeys(data.get("reasons") or []))),
                   "reasons_version": data.get("reasons_version")}
+    elif kind == LATE:
+        values = {}
+        if data.get("comment"):
+            was = conn.execute(select(ratings.c.comment).where(ratings.c.id == rating_id)).scalar()
+            values = {"comment": (was + "\n" if was else "") + LATE_MARK + data["comment"]}
     else:   # a phone's added comment; one without text leaves the rating's as it was
         values = {"comment": data["comment"]} if data.get("comment") else {}
     # No consent, no call back: a number given without it is not kept for calling, and an
     # attachment without one leaves a consent given in another (kiosk or phone) as it was.
-    if data.get("phone") and data.get("callback_consent"):
+    late_number = kind == LATE and data.get("phone") and data.get("callback_consent")
+    if data.get("phone") and data.get("callback_consent") and kind != LATE:
         values |= {"phone": data["phone"], "callback_consent": True}
+    here = [ratings.c.id == rating_id]
+    if window_id is not None:
+        here.append(ratings.c.window_id == window_id)
+    if late_number:   # a late note gives a number only to a rating that has none
+        conn.execute(update(ratings).where(*here, ratings.c.phone.is_(None))
+                     .values(phone=data["phone"], callback_consent=True))
     if not values:   # nothing to change: only whether the rating is here yet
-        return conn.execute(select(ratings.c.id).where(ratings.c.id == rating_id)).first() is not None
-    result = conn.execute(update(ratings).where(ratings.c.id == rating_id).values(**values))
+        return conn.execute(select(ratings.c.id).where(*here)).first() is not None
+    result = conn.execute(update(ratings).where(*here).values(**values))
     return result.rowcount > 0

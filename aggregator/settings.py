@@ -8,6 +8,7 @@ Objects take a ``Settings``; only the CLI reads the environment (``Settings.from
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -45,8 +46,17 @@ SETTINGS_HELP = {
                           "kiosk_burst_seconds is flagged burst"),
     "kiosk_burst_seconds": "Sent to every kiosk (trigger.burst_seconds): the span of the burst rule",
     "hotline": "Complaint hotline sent to kiosks when a unit has none",
+    "qr_memory_hours": ("A second QR rating for one window from one browser (the page's "
+                        "signed cookie), or from one address (an IPv6 /64) that sent no cookie, "
+                        "within this many hours is stored flagged (lockout); 0 turns it off"),
+    "qr_daily_budget": ("QR ratings of one window stored per day from one address (an IPv6 "
+                        "/64); past it the page answers 429 and stores nothing. Raise it for a "
+                        "hall whose visitors share one Wi-Fi address"),
     "trust_proxy": ("Behind one reverse proxy: take the client IP from the last X-Forwarded-For "
                     "entry (the one the proxy appended) and https from X-Forwarded-Proto"),
+    "trusted_proxies": ("With trust_proxy: the addresses or networks (CIDR, comma-separated) of "
+                        "the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto count; "
+                        "a request from any other peer is taken at its own address"),
 }
 
 
@@ -67,6 +77,8 @@ RANGES = {
     "volume_alert_min_extra": (1, 10_000_000),
     "kiosk_burst_count": (2, 1000),           # the kiosk's own bounds (kiosk/config.py)
     "kiosk_burst_seconds": (1, 3600),
+    "qr_memory_hours": (0, 72),
+    "qr_daily_budget": (1, 1_000_000),
 }
 
 
@@ -93,6 +105,9 @@ class Settings:
     kiosk_burst_seconds: int = 60
     hotline: str = "12345"
     trust_proxy: bool = False
+    trusted_proxies: str = "127.0.0.1/8,::1"
+    qr_memory_hours: int = 4
+    qr_daily_budget: int = 60
 
     def __post_init__(self) -> None:
         if not self.secret:
@@ -104,6 +119,7 @@ class Settings:
             # it goes into every kiosk's QR code
             raise ConfigError(f"AGGREGATOR_PUBLIC_URL must be an http:// or https:// URL, got "
                               f"{self.public_url!r:.80}")
+        proxy_networks(self.trusted_proxies)   # ConfigError naming a bad entry
         for name, (low, high) in RANGES.items():
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -123,6 +139,27 @@ class Settings:
             values[f.name] = _convert(f.name, raw, type(getattr(cls(), f.name)))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def proxy_networks(value: str) -> tuple:
+    """The networks of ``trusted_proxies`` ("10.0.0.5, 10.0.1.0/24"); ConfigError naming an
+    entry that is neither an address nor a network.
+
+    >>> proxy_networks("127.0.0.1, 10.0.1.0/24")
+    (IPv4Network('127.0.0.1/32'), IPv4Network('10.0.1.0/24'))
+    """
+    out = []
+    for entry in (value or "").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        try:
+            out.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ConfigError(f"AGGREGATOR_TRUSTED_PROXIES: {entry!r:.80} is not an IP address "
+                              "or network; give the reverse proxy's addresses or networks, "
+                              "comma-separated, e.g. 127.0.0.1,10.0.0.5,10.0.1.0/24") from None
+    return tuple(out)
 
 
 def _convert(name: str, raw: str, kind: type):

@@ -34,11 +34,12 @@ fi
 if [ ! -f var/aggregator.db ]; then
   echo "== loading the demo district into var/aggregator.db (a minute on a small machine)"
   $VENV/aggregator demo --database "$DB" --months 3 --enroll-code-file var/enroll-code.txt
-  # Dashboard accounts for the demo (local use only; pick real passwords in production).
+  # Dashboard accounts for the demo (local use only; pick real passwords in production). Their
+  # passwords are in the README, so they are not asked to change them at the first sign-in.
   echo "demo-supervisor-2026" | $VENV/aggregator create-user --database "$DB" --username supervisor \
-      --role supervisor --region R-D --password-stdin
+      --role supervisor --region R-D --password-stdin --no-must-change-password
   echo "demo-manager-2026" | $VENV/aggregator create-user --database "$DB" --username manager \
-      --role unit_manager --unit U-01 --password-stdin
+      --role unit_manager --unit U-01 --password-stdin --no-must-change-password
 fi
 
 # The server secret signs dashboard sessions and QR follow-up tokens: kept under var/, so that

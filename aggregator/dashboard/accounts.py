@@ -12,18 +12,24 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import and_, case, delete, literal, null, or_, select, update
+from sqlalchemy.engine import Connection, Engine
 
-from ..db import insert_ignore
+from ..db import insert_ignore, write
 from ..errors import BadRequest, NotFound
 from ..schema import regions, staff, units
 from .assessment_tables import staff_users
 from .config import DashboardSettings
 from .tables import login_failures, user_sessions, users
+
+# What a user dict carries: every column but the password hash, which is read only where a
+# password is checked (``authenticate``, ``password_hash``); the signed-in user of every
+# request went into the request context, and its repr printed the hash.
+_USER_COLUMNS = [c for c in users.c if c.name != "password_hash"]
 
 ROLES = ("admin", "supervisor", "unit_manager", "viewer", "staff")
 LANGUAGES = ("zh_CN", "en")
@@ -47,16 +53,12 @@ def check_password(stored: str, password: str) -> bool:
 def create_user(conn: Connection, username: str, password: str, role: str, *,
                 region_id: str | None = None, unit_id: str | None = None,
                 language: str = "zh_CN", display_name: str | None = None,
-                staff_id: str | None = None, now: dt.datetime) -> dict:
+                staff_id: str | None = None, now: dt.datetime,
+                must_change_password: bool = False) -> dict:
     """Insert a user; the scope must fit the role (supervisor: region, unit_manager: unit,
-    staff: ``staff_id``, whose unit becomes the user's)."""
-    username = (username or "").strip()
-    if not username or len(username) > 64:
-        raise BadRequest(f"username must be 1-64 characters, got {username!r:.80}",
-                         field="username", detail_args={
-                             "msg": "too_long", "field": "username", "limit": 64,
-                             "length": len(username)} if username
-                         else {"msg": "required", "field": "username"})
+    staff: ``staff_id``, whose unit becomes the user's). ``must_change_password``: the
+    password was chosen by someone else, and the user must change it before anything else."""
+    username = check_username(username)
     if role not in ROLES:
         raise BadRequest(f"role must be one of {', '.join(ROLES)}, got {role!r}", field="role")
     _check_new_password(password)
@@ -88,7 +90,8 @@ def create_user(conn: Connection, username: str, password: str, role: str, *,
            "password_hash": hash_password(password), "role": role,
            "region_id": region_id if role != "unit_manager" else None,
            "unit_id": unit_id if role in ("unit_manager", "viewer", "staff") else None,
-           "language": language, "active": True, "created_at": now}
+           "language": language, "active": True, "created_at": now,
+           "must_change_password": bool(must_change_password)}
     created = insert_ignore(conn, users, [row], returning="id")
     if not created:
         raise BadRequest(f"user {username!r} already exists", field="username",
@@ -100,6 +103,48 @@ def create_user(conn: Connection, username: str, password: str, role: str, *,
                              detail_args={"msg": "staff_has_account", "value": staff_id,
                                           "name": member.name})
     return get_user_by_name(conn, username)
+
+
+MAX_USERNAME = 64
+# Characters no user name may hold: control (Cc) and format characters (Cf: zero-width
+# spaces and joiners, direction marks), lone surrogates (Cs: bytes that were not UTF-8),
+# private-use and unassigned code points, line and paragraph separators. They were all
+# accepted, and two accounts could look alike ("admin" and "ad\u200bmin") or not print at all.
+_BAD_CATEGORIES = {"Cc": "control", "Cf": "format",
+                   "Cs": "lone surrogate (a byte that was not UTF-8)", "Co": "private use",
+                   "Cn": "unassigned", "Zl": "line separator", "Zp": "paragraph separator"}
+
+
+def normal_username(username: str | None) -> str:
+    """A typed user name as it is stored: NFKC-normalised (full-width ｕ０１ is u01), no
+    spaces around it.
+
+    >>> normal_username(" ｕ０１ ")
+    'u01'
+    """
+    return unicodedata.normalize("NFKC", username or "").strip()
+
+
+def check_username(username: str | None) -> str:
+    """The user name as stored (``normal_username``); BadRequest naming what is wrong with it:
+    empty, longer than 64 characters, or holding a character that is not visible text."""
+    name = normal_username(username)
+    if not name or len(name) > MAX_USERNAME:
+        raise BadRequest(f"username must be 1-{MAX_USERNAME} characters, got {name!r:.80}",
+                         field="username", detail_args={
+                             "msg": "too_long", "field": "username", "limit": MAX_USERNAME,
+                             "length": len(name)} if name
+                         else {"msg": "required", "field": "username"})
+    for position, ch in enumerate(name, 1):
+        kind = _BAD_CATEGORIES.get(unicodedata.category(ch))
+        if kind:
+            char = f"U+{ord(ch):04X}"
+            raise BadRequest(f"username holds the {kind} character {char} at position "
+                             f"{position}, got {name!r:.80}; a user name is visible text only",
+                             field="username", detail_args={
+                                 "msg": "username_char", "field": "username",
+                                 "position": position, "char": char})
+    return name
 
 
 MAX_PASSWORD = 1024
@@ -125,12 +170,16 @@ def _check_new_password(password: str) -> None:
 
 
 def set_password(conn: Connection, user: dict, password: str,
-                 keep_session: str | None = None) -> None:
-    """Give ``user`` a new password and end their sessions (all of them, or all but the
-    cookie ``keep_session``: the one that changed it)."""
+                 keep_session: str | None = None, *, must_change: bool = False) -> None:
+    """Give ``user`` a new password, end their sessions (all of them, or all but the cookie
+    ``keep_session``: the one that changed it) and lift their sign-in locks. ``must_change``:
+    someone else chose it (a reset), so the user must change it before anything else; a
+    password the user chose themselves clears that mark."""
     _check_new_password(password)
     conn.execute(update(users).where(users.c.id == user["id"])
-                 .values(password_hash=hash_password(password)))
+                 .values(password_hash=hash_password(password),
+                         must_change_password=bool(must_change)))
+    unlock(conn, user["username"])
     ended = delete(user_sessions).where(user_sessions.c.user_id == user["id"])
     kept = (keep_session or "").partition(".")[0]
     if kept:
@@ -145,6 +194,8 @@ def set_active(conn: Connection, username: str, active: bool) -> dict:
     conn.execute(update(users).where(users.c.id == user["id"]).values(active=active))
     if not active:
         conn.execute(delete(user_sessions).where(user_sessions.c.user_id == user["id"]))
+    else:   # let back in: not still locked out by whoever kept guessing
+        unlock(conn, user["username"])
     return user | {"active": active}
 
 
@@ -179,78 +230,164 @@ def staff_units(conn: Connection, user_id: int | None = None) -> dict[int, str]:
 
 
 def get_user_by_name(conn: Connection, username: str) -> dict | None:
-    return _with_staff(conn, conn.execute(select(users).where(users.c.username == username))
+    """The user named exactly ``username`` (no password hash), or None."""
+    return _with_staff(conn, conn.execute(select(*_USER_COLUMNS)
+                                          .where(users.c.username == username))
                        .mappings().first())
+
+
+def find_user(conn: Connection, typed: str | None) -> dict | None:
+    """The user a typed name means: its stored form (``normal_username``), else the name as
+    typed (an account made before names were normalised); None for a name no account can
+    have (one that is not valid text cannot even be looked up)."""
+    name = normal_username(typed)
+    raw = (typed or "").strip()
+    for candidate in dict.fromkeys((name, raw)):
+        if not candidate or len(candidate) > 200 or _not_text(candidate):
+            continue
+        user = get_user_by_name(conn, candidate)
+        if user is not None:
+            return user
+    return None
+
+
+def _not_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return "\x00" in value
 
 
 def require_user(conn: Connection, username: str) -> dict:
     """The user ``username``; NotFound when there is none."""
-    user = get_user_by_name(conn, (username or "").strip())
+    user = find_user(conn, username)
     if user is None:
         raise NotFound(f"user {username!r} does not exist")
     return user
 
 
 def get_user(conn: Connection, user_id: int) -> dict | None:
-    return _with_staff(conn, conn.execute(select(users).where(users.c.id == user_id))
+    """The user ``user_id`` (no password hash), or None."""
+    return _with_staff(conn, conn.execute(select(*_USER_COLUMNS).where(users.c.id == user_id))
                        .mappings().first())
 
 
-# ---- lockout -------------------------------------------------------------------------
-
-def locked(conn: Connection, keys: list[str], now: dt.datetime) -> bool:
-    rows = conn.execute(select(login_failures.c.locked_until)
-                        .where(login_failures.c.key.in_(keys))).all()
-    return any(r[0] is not None and r[0] > now for r in rows)
+def password_hash(conn: Connection, user_id: int) -> str | None:
+    """The stored hash of a user's password: read only to check a password."""
+    return conn.execute(select(users.c.password_hash).where(users.c.id == user_id)).scalar()
 
 
-# A client address takes this many times a user name's failures before it locks: a hall's or
-# an office's staff share one NAT address, and five typos by five people locked all of them
-# out for 15 minutes. One address still gets at most 4 x 5 guesses per 15 minutes over all
-# user names together.
+# ---- lockout ------------------------------------------------------------------------
+#
+# A sign-in attempt counts under three keys, BEFORE its password is checked (counted after,
+# parallel requests all passed the check of the count, and on PostgreSQL 40 guesses at once
+# were all checked against a limit of 5):
+# - ``pair:<name>|<address>``: locks after ``lockout_failures`` (5) failures. This is the
+#   lock a guesser meets, and it is theirs alone: the user signing in from elsewhere is not
+#   locked out by it (five wrong passwords from anywhere locked the only admin for good).
+# - ``ip:<address>``: IP_FACTOR times as many, over all user names together: a hall's staff
+#   share one NAT address, and five typos by five people must not lock all of them out.
+# - ``user:<name>``: USER_FACTOR times as many, from all addresses together: what guessing one
+#   account from many addresses gets. An attacker with that many addresses can still lock a
+#   name; ``aggregator unlock-user`` (and set-password, activate-user) lift it.
+# A successful attempt takes its count back. Keys go in a fixed (sorted) order, so two
+# requests never wait on each other's rows crosswise.
+
 IP_FACTOR = 4
-
-
-def record_failure(conn: Connection, keys: list[str], now: dt.datetime,
-                   s: DashboardSettings) -> None:
-    window = dt.timedelta(minutes=s.lockout_minutes)
-    for key in keys:
-        row = conn.execute(select(login_failures).where(login_failures.c.key == key)) \
-            .mappings().first()
-        if row is None:
-            insert_ignore(conn, login_failures, [{"key": key, "count": 1, "first_at": now,
-                                                  "locked_until": None}])
-            continue
-        count, first = row["count"] + 1, row["first_at"]
-        if first < now - window and (row["locked_until"] is None or row["locked_until"] <= now):
-            count, first = 1, now  # the old failures have expired
-        limit = s.lockout_failures * (IP_FACTOR if key.startswith("ip:") else 1)
-        conn.execute(update(login_failures).where(login_failures.c.key == key).values(
-            count=count, first_at=first, locked_until=now + window if count >= limit else None))
-
-
-def clear_failures(conn: Connection, key: str) -> None:
-    conn.execute(delete(login_failures).where(login_failures.c.key == key))
+USER_FACTOR = 10
 
 
 def lockout_keys(username: str, ip: str) -> list[str]:
-    """The keys failed password checks count under: the user name and the client IP."""
-    return [f"user:{username.strip().lower()[:64]}", f"ip:{ip}"]
+    """The keys a sign-in attempt counts under (see above), sorted."""
+    name = normal_username(username).lower()[:MAX_USERNAME]
+    ip = (ip or "unknown")[:64]
+    return sorted([f"pair:{name}|{ip}", f"user:{name}", f"ip:{ip}"])
 
 
-def authenticate(conn: Connection, username: str, password: str, ip: str,
+def _limit(key: str, s: DashboardSettings) -> int:
+    factor = IP_FACTOR if key.startswith("ip:") else USER_FACTOR if key.startswith("user:") \
+        else 1
+    return s.lockout_failures * factor
+
+
+def count_attempt(conn: Connection, keys: list[str], now: dt.datetime,
+                  s: DashboardSettings) -> bool:
+    """Count one attempt under each key; False when one of them is over its limit or locked
+    (the attempt is refused and its password not checked). Commit before checking the
+    password, so that parallel attempts see each other's counts."""
+    window = dt.timedelta(minutes=s.lockout_minutes)
+    f = login_failures.c
+    insert_ignore(conn, login_failures, [{"key": k, "count": 0, "first_at": now,
+                                          "locked_until": None} for k in keys])
+    # the earlier failures are older than the window and no lock holds: start again
+    stale = and_(f.first_at < now - window, or_(f.locked_until.is_(None), f.locked_until <= now))
+    allowed = True
+    for key in keys:   # one UPDATE each: the row lock makes the count exact
+        count, until = conn.execute(
+            update(login_failures).where(f.key == key).values(
+                count=case((stale, 1), else_=f.count + 1),
+                first_at=case((stale, literal(now, f.first_at.type)), else_=f.first_at),
+                locked_until=case((stale, null()), else_=f.locked_until))
+            .returning(f.count, f.locked_until)).one()
+        if count > _limit(key, s) or (until is not None and until > now):
+            allowed = False
+    return allowed
+
+
+def record_failure(conn: Connection, keys: list[str], now: dt.datetime,
+                   s: DashboardSettings) -> bool:
+    """After a wrong password (its attempt counted): lock each key that reached its limit
+    for ``lockout_minutes``. True when one is locked now."""
+    window = dt.timedelta(minutes=s.lockout_minutes)
+    f = login_failures.c
+    locked = False
+    for key in keys:
+        done = conn.execute(update(login_failures)
+                            .where(f.key == key, f.count >= _limit(key, s))
+                            .values(locked_until=now + window))
+        locked = locked or done.rowcount > 0
+    return locked
+
+
+def attempt_succeeded(conn: Connection, keys: list[str]) -> None:
+    """After a right password: the user's failures from this address are forgotten, and the
+    attempt's own count is taken back from the address and the name."""
+    f = login_failures.c
+    for key in keys:
+        if key.startswith("pair:"):
+            conn.execute(delete(login_failures).where(f.key == key))
+        else:
+            conn.execute(update(login_failures).where(f.key == key, f.count > 0)
+                         .values(count=f.count - 1))
+
+
+def unlock(conn: Connection, username: str) -> int:
+    """Lift every sign-in lock of ``username`` (the name's, and those of the name with each
+    address); returns how many were lifted. An address's own lock (all names) stays."""
+    name = normal_username(username).lower()[:MAX_USERNAME]
+    f = login_failures.c
+    return conn.execute(delete(login_failures).where(or_(
+        f.key == f"user:{name}", f.key.startswith(f"pair:{name}|", autoescape=True)))).rowcount
+
+
+def authenticate(engine: Engine, username: str, password: str, ip: str,
                  now: dt.datetime, s: DashboardSettings) -> tuple[dict | None, str]:
-    """(user, "ok") or (None, "locked" | "invalid"). Locked accounts are not even checked."""
+    """(user, "ok") or (None, "locked" | "invalid"). The attempt is counted (and committed)
+    before the password is checked; a refused one is not checked at all."""
     keys = lockout_keys(username, ip)
-    if locked(conn, keys, now):
-        return None, "locked"
-    user = get_user_by_name(conn, username.strip())
-    ok = check_password(user["password_hash"] if user else _DUMMY_HASH, password or "")
-    if not ok or not user or not user["active"]:
-        record_failure(conn, keys, now, s)
-        return None, "locked" if locked(conn, keys, now) else "invalid"
-    clear_failures(conn, keys[0])
-    return user, "ok"
+    with write(engine) as conn:
+        if not count_attempt(conn, keys, now, s):
+            return None, "locked"
+        user = find_user(conn, username)
+        stored = password_hash(conn, user["id"]) if user else None
+    # outside a transaction: the slow hash holds no lock
+    ok = check_password(stored or _DUMMY_HASH, password or "")
+    with write(engine) as conn:
+        if ok and user and user["active"]:
+            attempt_succeeded(conn, keys)
+            return user, "ok"
+        return None, "locked" if record_failure(conn, keys, now, s) else "invalid"
 
 
 # ---- sessions ------------------------------------------------------------------------

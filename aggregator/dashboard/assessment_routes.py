@@ -215,14 +215,17 @@ def _publishing(request: Request, ctx: Ctx, period: str, unit: str, action: str)
 def create_staff_account(request: Request, ctx: Ctx = Depends(posted),
                          staff_id: str = Form(...), username: str = Form(...),
                          password: str = Form(...)):
-    """A unit manager gives a staff member of their unit a dashboard account (role staff)."""
+    """A unit manager gives a staff member of their unit a dashboard account (role staff).
+
+    The manager chose its password, so the staff member must change it at the first sign-in:
+    until then the account opens nothing else (no peer review in the staff member's name)."""
     scope.require_role(ctx.user, "unit_manager")
     with write(request.app.state.engine) as conn:
         assessment_store.check_staff_scope(conn, ctx.allowed, staff_id)
-        accounts.create_user(conn, username, password, "staff", staff_id=staff_id,
-                             now=ctx.now)
+        user = accounts.create_user(conn, username, password, "staff", staff_id=staff_id,
+                                    now=ctx.now, must_change_password=True)
         audit.record(conn, ctx.user, "create_staff_account", ctx.now, target=staff_id,
-                     ip=ctx.ip)
+                     detail={"username": user["username"]}, ip=ctx.ip)
     return redirect(f"{HOME}/settings?saved=account")
 
 

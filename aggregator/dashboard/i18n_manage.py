@@ -30,7 +30,8 @@ ZH = {
     "cannot_deactivate_self": "不能停用自己正在使用的账号。",
     "cannot_deactivate_last_admin": "不能停用最后一个启用的系统管理员账号，否则将无人能管理系统。",
     "cannot_manage_user": "您无权更改该账号。",
-    "users_hint": "新建账号与重置密码请使用命令行 aggregator create-user / set-password。",
+    "users_hint": "新建账号与重置密码请使用命令行 aggregator create-user / set-password；登录被锁定的账号可用 aggregator unlock-user 解锁。",
+    "must_change_password": "您的密码由他人设置（开通账号或重置密码时）。请先设置一个只有您自己知道的新密码，之后才能使用其他功能。",
     "lang_zh_CN": "中文", "lang_en": "English", "display_name": "姓名", "role": "角色",
     # enrolment codes (devices page, code_view)
     "code_used": "此注册码已被使用。", "code_expired": "此注册码已过期。",
@@ -60,7 +61,8 @@ EN = {
     "cannot_deactivate_self": "You cannot deactivate the account you are using.",
     "cannot_deactivate_last_admin": "You cannot deactivate the last active administrator: no one could manage the system.",
     "cannot_manage_user": "You may not change this account.",
-    "users_hint": "Create accounts and reset passwords with aggregator create-user / set-password.",
+    "users_hint": "Create accounts and reset passwords with aggregator create-user / set-password; aggregator unlock-user lifts a sign-in lock.",
+    "must_change_password": "Your password was set by someone else (when the account was made or reset). Choose a new one only you know before using anything else.",
     "lang_zh_CN": "中文", "lang_en": "English", "display_name": "Name", "role": "Role",
     # enrolment codes (devices page, code_view)
     "code_used": "This code has been used.", "code_expired": "This code has expired.",

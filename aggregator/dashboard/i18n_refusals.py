@@ -62,6 +62,13 @@ ZH = {
     "problem_password_control": "不能含有制表符、换行等控制字符",
     "problem_user_exists": "用户名「{value}」已被使用，请换一个",
     "problem_staff_has_account": "{name}（{value}）已开通账号，不能重复开通",
+    "problem_username_char": "第 {position} 个字符是看不见的控制或格式字符（{char}，如零宽空格），用户名只能含可见文字，请删去",
+    "problem_must_change_password": "您的密码由他人设置（开通账号或重置密码时），请先在“修改密码”页设置只有您自己知道的新密码，再使用其他功能",
+    # any form (web.py, mount.py)
+    "problem_nul_char": "含有看不见的空字符（NUL），未保存；请删去后重新提交",
+    "problem_not_utf8": "含有无效的字符（不是有效的 UTF-8 文字），未保存；请重新输入后提交",
+    "problem_field_too_large": "提交的内容中有一项超过 1 MB，未保存；请缩短后重新提交",
+    "problem_too_many_fields": "提交的内容项数过多，未保存；请刷新页面后重新填写",
     # the settings (config.py) and service items (items.py)
     "problem_first_contact_after_answer": "首次联系时限（{first} 个工作日）不能长于整改答复时限（{answer} 个工作日）",
     "problem_item_other_unit": "事项编码 {value} 已属于其他单位（或为各单位共用事项），请换一个编码",
@@ -103,6 +110,12 @@ EN = {
     "problem_password_control": "must not contain control characters (tab, line break…)",
     "problem_user_exists": "The user name '{value}' is taken; choose another",
     "problem_staff_has_account": "{name} ({value}) already has an account",
+    "problem_username_char": "character {position} is an invisible control or format character ({char}, e.g. a zero-width space); a user name holds visible text only: delete it",
+    "problem_must_change_password": "Your password was set by someone else (when the account was made or reset): choose a new one only you know on the Password page first",
+    "problem_nul_char": "holds an invisible NUL character; nothing was saved: delete it and send again",
+    "problem_not_utf8": "holds characters that are not valid UTF-8 text; nothing was saved: type it again",
+    "problem_field_too_large": "A field of the form is over 1 MB; nothing was saved: shorten it and send again",
+    "problem_too_many_fields": "The form has too many fields; nothing was saved: reload the page and fill it in again",
     "problem_first_contact_after_answer": "First contact ({first} working days) cannot be later than the answer ({answer} working days)",
     "problem_item_other_unit": "The service item code {value} belongs to another unit (or is shared by all units); choose another code",
 }

@@ -24,7 +24,16 @@ from . import (
     routes_session,
     routes_users,
 )
-from .web import PREFIX, Ctx, LoginRequired, current, error_page, login_redirect, redirect
+from .web import (
+    PREFIX,
+    Ctx,
+    LoginRequired,
+    PasswordChangeRequired,
+    current,
+    error_page,
+    login_redirect,
+    redirect,
+)
 
 STATIC = Path(__file__).parent / "static"
 # Routers open to every role. Every other router refuses staff accounts (default deny), so
@@ -39,6 +48,21 @@ class StaffHome(Forbidden):
 async def not_staff(request: Request, ctx: Ctx = Depends(current)) -> None:
     if ctx.role == "staff":
         raise StaffHome("staff accounts see only the peer review and their own results")
+
+
+# Starlette's refusals of a form (its English words, from its form parser) by the message
+# that says them in the page's language (i18n_refusals.py).
+_FORM_LIMITS = (("exceeded maximum size", "field_too_large"), ("too many fields", "too_many_fields"),
+                ("too many files", "too_many_fields"))
+
+
+def _http_refusal(exc: StarletteHTTPException) -> AggregatorError:
+    """An HTTP error of Starlette's as a refusal the error page shows."""
+    detail = str(exc.detail)
+    msg = next((m for words, m in _FORM_LIMITS if words in detail.lower()), None)
+    err = AggregatorError(detail, detail_args={"msg": msg} if msg else None)
+    err.status = exc.status_code
+    return err
 
 
 def _wants_html(request: Request) -> bool:
@@ -78,15 +102,17 @@ def mount(app: FastAPI) -> None:
             return JSONResponse(exc.body(), status_code=401)
         if isinstance(exc, StaffHome) and request.url.path == PREFIX + "/":
             return redirect(PREFIX + "/assessment/me")
+        if isinstance(exc, PasswordChangeRequired) and request.method in ("GET", "HEAD") \
+                and _wants_html(request):
+            return redirect(PREFIX + "/account")   # a POST elsewhere is refused (below)
         if _wants_html(request):
             return error_page(request, exc)
         return await json_error(request, exc)
 
     async def http_error(request: Request, exc: StarletteHTTPException):
-        if _wants_html(request) and exc.status_code in (404, 405):
-            err = AggregatorError(str(exc.detail))
-            err.status = exc.status_code
-            return error_page(request, err)
+        # Every refusal of a page (a form field over 1 MB was the API's JSON), in its language
+        if _wants_html(request) and 400 <= exc.status_code < 500:
+            return error_page(request, _http_refusal(exc))
         return await json_http(request, exc)
 
     json_validation = app.exception_handlers.get(RequestValidationError)

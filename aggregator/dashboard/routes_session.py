@@ -7,7 +7,7 @@ import hmac
 from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy import update
 
-from ..db import utcnow, write
+from ..db import read, utcnow, write
 from ..errors import Forbidden
 from ..proxy import client_ip, is_https
 from . import accounts, audit, config
@@ -61,11 +61,17 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
                         code="csrf")
     now = utcnow()
     ip = client_ip(request)
-    with write(request.app.state.engine) as conn:
+    engine = request.app.state.engine
+    with read(engine) as conn:
         s = config.load(conn)
-        user, outcome = accounts.authenticate(conn, username, password, ip, now, s)
+    user, outcome = accounts.authenticate(engine, username, password, ip, now, s)
+    with write(engine) as conn:
         if user is None:
-            audit.record(conn, None, f"login_{outcome}", now, target=username[:64], ip=ip)
+            # The name only when it is an account's: people type their password into the
+            # user-name field, and the audit log kept it for every admin to read.
+            known = accounts.find_user(conn, username)
+            audit.record(conn, None, f"login_{outcome}", now,
+                         target=known["username"] if known else None, ip=ip)
         else:
             cookie = accounts.start_session(conn, user["id"], request.app.state.settings.secret,
                                             ip, now, s)
@@ -75,6 +81,8 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
         key = "login_locked" if outcome == "locked" else "login_invalid"
         return _login_page(request, 429 if outcome == "locked" else 401, error=key,
                            username=username[:64])
+    if user.get("must_change_password"):   # nothing else opens until they do
+        next = f"{PREFIX}/account"
     response = redirect(_safe_next(next))
     response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax", secure=is_https(request),
                         max_age=s.session_hours * 3600, path="/")
@@ -109,26 +117,29 @@ def change_password(request: Request, current_password: str = Form("", alias="cu
     """The signed-in user changes their password; their other sessions end. A wrong current
     password counts towards the login lockout, so the form cannot be used to guess it."""
     t = translator(ctx.lang)
-    user = ctx.user   # read with the session, password hash included
+    user = ctx.user
     keys = accounts.lockout_keys(user["username"], ctx.ip)
-    with write(request.app.state.engine) as conn:
-        if accounts.locked(conn, keys, ctx.now):
-            return _account_page(request, ctx, 429, error=t("login_locked"))
-        if not accounts.check_password(user["password_hash"], current_password):
+    engine = request.app.state.engine
+    with write(engine) as conn:   # counted, and committed, before the password is checked
+        allowed = accounts.count_attempt(conn, keys, ctx.now, ctx.settings)
+        stored = accounts.password_hash(conn, user["id"]) if allowed else None
+    if not allowed:
+        return _account_page(request, ctx, 429, error=t("login_locked"))
+    right = accounts.check_password(stored or "", current_password)
+    with write(engine) as conn:
+        if not right:
             accounts.record_failure(conn, keys, ctx.now, ctx.settings)
             audit.record(conn, ctx.user, "password_change_refused", ctx.now, ip=ctx.ip)
             problem, status = "password_wrong", 401
-        elif new != again:
-            problem, status = "password_mismatch", 400
-        elif len(new) < accounts.MIN_PASSWORD:
-            problem, status = "password_short", 400
-        elif new == current_password:
-            problem, status = "password_same", 400
         else:
-            accounts.set_password(conn, user, new, keep_session=request.cookies.get(COOKIE))
-            accounts.clear_failures(conn, keys[0])
-            audit.record(conn, ctx.user, "password_changed", ctx.now, ip=ctx.ip)
-            problem = None
+            accounts.attempt_succeeded(conn, keys)
+            problem, status = (
+                ("password_mismatch", 400) if new != again
+                else ("password_short", 400) if len(new) < accounts.MIN_PASSWORD
+                else ("password_same", 400) if new == current_password else (None, 200))
+            if problem is None:   # chosen by the user: any "must change" mark goes
+                accounts.set_password(conn, user, new, keep_session=request.cookies.get(COOKIE))
+                audit.record(conn, ctx.user, "password_changed", ctx.now, ip=ctx.ip)
     if problem:
         return _account_page(request, ctx, status,
                              error=t(problem, n=accounts.MIN_PASSWORD))

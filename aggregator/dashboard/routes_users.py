@@ -24,8 +24,13 @@ def users_page(request: Request, ctx: Ctx = Depends(current)):
     scope.require_role(ctx.user, "supervisor")
     done = request.query_params.get("done")
     who = request.query_params.get("u", "")[:64]
-    message = ctx.t(f"user_{done}", u=who) if done in ("activated", "deactivated") else None
-    return _page(request, ctx, message=message)
+    with read(request.app.state.engine) as conn:
+        rows = user_admin.list_for(conn, ctx.user, ctx.allowed)
+    # Only about an account on the list: any text in a crafted link (?u=…) was shown as
+    # the page's own word ("账号 … 已停用").
+    shown = done in ("activated", "deactivated") and who in {r["username"] for r in rows}
+    message = ctx.t(f"user_{done}", u=who) if shown else None
+    return render(request, "users.html", ctx, rows=rows, nav="users", message=message)
 
 
 @router.post("/users/active")

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from ..migrations import m0010_dashboard, m0045_item_retired_last_login
+from ..migrations import (
+    m0010_dashboard,
+    m0045_item_retired_last_login,
+    m0051_users_must_change_password,
+)
 
 metadata = MetaData()
 m0010_dashboard.define(metadata)
 m0045_item_retired_last_login.define(metadata)  # users.last_login_at
+m0051_users_must_change_password.define(metadata)  # users.must_change_password
 
 t = metadata.tables
 users = t["users"]

@@ -75,6 +75,13 @@ class Refused(Forbidden):
 def set_active(conn: Connection, viewer: dict, username: str, active: bool,
                allowed: set[str]) -> dict:
     """Switch an account on or off, within the rules above; returns the account."""
+    if not active:
+        # Two admins deactivating each other at the same moment each counted the other as
+        # still active, and on PostgreSQL no active admin was left. Locking the active admin
+        # rows first serialises them: the second one sees the first one's change. (SQLite
+        # has one writer at a time; it ignores FOR UPDATE.)
+        conn.execute(select(users.c.id).where(users.c.role == "admin",
+                                              users.c.active.is_(True)).with_for_update())
     found = _following_staff(conn, conn.execute(select(*(users.c[c] for c in COLUMNS))
                                                 .where(users.c.username == username)).mappings())
     row = found[0] if found else None

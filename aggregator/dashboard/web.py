@@ -70,13 +70,28 @@ class LoginRequired(AggregatorError):
     code = "login_required"
 
 
+class PasswordChangeRequired(Forbidden):
+    """The user's password was set by someone else: until they change it, only their account
+    page (and signing out) is open; a page asked for sends them there."""
+
+    code = "password_change_required"
+
+
+# What a user whose password someone else set may still use (``PasswordChangeRequired``).
+OPEN_BEFORE_PASSWORD_CHANGE = frozenset(PREFIX + p for p in (
+    "/account", "/account/password", "/logout", "/language"))
+
+
 @dataclass
 class Ctx:
-    """The signed-in user of one request, with their scope and language."""
+    """The signed-in user of one request, with their scope and language.
 
-    request: Request
+    Its repr leaves out the session (its CSRF token and token hash); the user carries no
+    password hash (``accounts.get_user``)."""
+
+    request: Request = field(repr=False)
     user: dict
-    session: dict
+    session: dict = field(repr=False)
     settings: config.DashboardSettings
     allowed: set
     lang: str
@@ -128,8 +143,17 @@ def _load(request: Request) -> Ctx:
 
 
 async def current(request: Request) -> Ctx:
-    """Dependency: the signed-in user (LoginRequired otherwise)."""
-    return await run_in_threadpool(_load, request)
+    """Dependency: the signed-in user (LoginRequired otherwise). A user who must change the
+    password someone else set gets only their account page (PasswordChangeRequired)."""
+    ctx = await run_in_threadpool(_load, request)
+    if ctx.user.get("must_change_password") \
+            and request.url.path not in OPEN_BEFORE_PASSWORD_CHANGE:
+        # Whoever chose the password (a unit manager opening a staff member's account) could
+        # otherwise sign in as that person and file their peer reviews.
+        raise PasswordChangeRequired(
+            "your password was set by someone else: change it on your account page "
+            f"({PREFIX}/account) before anything else", detail_args={"msg": "must_change_password"})
+    return ctx
 
 
 async def storable_form(request: Request) -> None:
@@ -137,8 +161,9 @@ async def storable_form(request: Request) -> None:
     a case note with one was a 500 on PostgreSQL, and SQLite stored what PostgreSQL refuses)."""
     for name, value in (await request.form()).multi_items():
         problem = unstorable_text(value, f"form field {name!r}")
-        if problem:
-            raise BadRequest(problem, field=name)
+        if problem:   # said in the page's language too (i18n_refusals.py)
+            raise BadRequest(problem, field=name, detail_args={
+                "msg": "nul_char" if "\x00" in value else "not_utf8", "field": name})
 
 
 async def posted(request: Request, ctx: Ctx = Depends(current),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 
 import pytest
 import requests
@@ -21,6 +20,7 @@ from aggregator.migrations import migrate
 from aggregator.schema import alerts as alerts_table
 from aggregator.schema import devices, streams
 from tests.aggregator.conftest import ADMIN_TOKEN
+from tests.qr_form import qr_post
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 UTC = dt.timezone.utc
@@ -32,7 +32,8 @@ def settings():
     # no per-address QR limit (the volume test posts many QR ratings from one test client);
     # the burst rule the kiosks are sent differs from the kiosk's own default (5 in 60 s)
     return Settings(admin_token=ADMIN_TOKEN, secret="test-secret", public_url="http://testserver",
-                    qr_rate_limit_seconds=0, kiosk_burst_count=3, kiosk_burst_seconds=45)
+                    qr_rate_limit_seconds=0, qr_memory_hours=0, qr_daily_budget=1000,
+                    kiosk_burst_count=3, kiosk_burst_seconds=45)
 
 
 @pytest.fixture
@@ -245,9 +246,8 @@ def test_qr_ratings_far_above_the_windows_usual_qr_number_raise_volume(org_setup
                            _daily("W-001", today - dt.timedelta(days=k), 300)]
                     + _daily("W-001", today - dt.timedelta(days=9), 1, "dissatisfied", 2))
     for _ in range(150):
-        r = requests.post(f"{server.url}/r/W-001", data={"level": "very_satisfied",
-                                                         "form_id": uuid.uuid4().hex},
-                          allow_redirects=False)
+        r = qr_post(server.url, "W-001", data={"level": "very_satisfied"},
+                    allow_redirects=False)
         assert r.status_code in (200, 303), r.text
     assert _scan(server.engine, now) == ["volume"]
     row, = _rows(server.engine, "volume")

@@ -18,6 +18,7 @@ from aggregator import qr
 from aggregator.dashboard.tables import cases
 from aggregator.db import read, utcnow, write
 from aggregator.schema import devices, ratings
+from tests.qr_form import qr_post, with_form
 
 
 def _rows(engine, table, *cols):
@@ -29,10 +30,10 @@ def test_a_kiosk_start_clears_who_is_on_duty_for_the_phone_page(device, org_setu
     sign_in = device.event("staff_sign_in", {"staff_id": "S-007", "staff_name": "王芳",
                                              "method": "badge"})
     assert device.post_batch([sign_in]).status_code == 200
-    requests.post(f"{org_setup.url}/r/W-001", data={"level": "satisfied"}, timeout=10)
+    qr_post(org_setup.url, "W-001", data={"level": "satisfied"}, timeout=10)
     assert device.post_batch([device.event("app_start", {"version": "1"})]).status_code == 200
     assert _rows(org_setup.engine, devices, devices.c.staff_id) == [(None,)]
-    requests.post(f"{org_setup.url}/r/W-001", data={"level": "very_dissatisfied"}, timeout=10)
+    qr_post(org_setup.url, "W-001", data={"level": "very_dissatisfied"}, timeout=10)
     with read(org_setup.engine) as conn:
         named = conn.execute(select(ratings.c.level, ratings.c.staff_id)
                              .order_by(ratings.c.server_time)).all()
@@ -41,12 +42,12 @@ def test_a_kiosk_start_clears_who_is_on_duty_for_the_phone_page(device, org_setu
 
 def test_a_flagged_bad_phone_rating_with_a_number_to_call_opens_its_case(org_setup):
     url = f"{org_setup.url}/r/W-001"
-    assert requests.post(url, data={"level": "satisfied"}, timeout=10).status_code == 200
+    assert requests.post(url, data=with_form(url, {"level": "satisfied"}), timeout=10).status_code == 200
     # the same address within the minute: kept flagged; one asks to be called, one does not
     asked = {"level": "very_dissatisfied", "comment": "工作人员态度恶劣，请回电",
              "phone": "13912345678", "consent": "1"}
-    assert requests.post(url, data=asked, timeout=10).status_code == 200
-    assert requests.post(url, data={"level": "dissatisfied"}, timeout=10).status_code == 200
+    assert requests.post(url, data=with_form(url, asked), timeout=10).status_code == 200
+    assert requests.post(url, data=with_form(url, {"level": "dissatisfied"}), timeout=10).status_code == 200
     with read(org_setup.engine) as conn:
         found = conn.execute(select(ratings.c.level, ratings.c.flagged, cases.c.id)
                              .outerjoin(cases, cases.c.rating_id == ratings.c.id)
@@ -77,7 +78,7 @@ def test_a_kiosk_not_heard_from_for_half_an_hour_names_nobody_on_the_phone_page(
     assert device.post_batch([sign_in]).status_code == 200
     with write(org_setup.engine) as conn:
         conn.execute(update(devices).values(last_seen_at=utcnow() - dt.timedelta(minutes=31)))
-    requests.post(f"{org_setup.url}/r/W-001", data={"level": "satisfied"}, timeout=10)
+    qr_post(org_setup.url, "W-001", data={"level": "satisfied"}, timeout=10)
     assert _rows(org_setup.engine, ratings, ratings.c.staff_id) == [(None,)]
 
 
@@ -88,7 +89,7 @@ def test_a_number_left_through_the_follow_up_code_opens_a_flagged_ratings_case(d
     assert device.post_batch([flagged]).status_code == 200
     assert _rows(org_setup.engine, cases, cases.c.rating_id) == []
     token = qr.follow_up_token(cfg["follow_up_qr_key"], flagged["id"], int(time.time()) + 600)
-    r = requests.post(f"{org_setup.url}/r/W-001", timeout=10, data={
+    r = qr_post(org_setup.url, "W-001", timeout=10, data={
         "t": token, "comment": "请回电", "phone": "13812341234", "consent": "1"})
     assert r.status_code == 200
     assert _rows(org_setup.engine, cases, cases.c.rating_id) == [(flagged["id"],)]

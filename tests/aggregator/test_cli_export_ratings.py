@@ -11,13 +11,13 @@ import json
 import zipfile
 
 import pytest
-import requests
 from openpyxl import load_workbook
 from sqlalchemy import select
 
 from aggregator import cli, org
 from aggregator.dashboard.tables import audit_log
 from aggregator.db import read, write
+from tests.qr_form import qr_post
 
 NATIONAL = {"very_satisfied": 1, "satisfied": 2, "basic_satisfied": 3, "dissatisfied": 4,
             "very_dissatisfied": 5}                       # GB/T 39046-2020
@@ -38,7 +38,7 @@ def _upload(device, org_setup) -> dict:
                                         "reasons_version": 1, "phone": PHONE,
                                         "callback_consent": True, "completed": True})
     assert device.post_batch([*sent, follow]).status_code == 200
-    assert requests.post(f"{org_setup.url}/r/W-001", timeout=10, data={
+    assert qr_post(org_setup.url, "W-001", timeout=10, data={
         "level": "very_dissatisfied", "reasons": ["attitude"], "comment": "等了很久",
         "phone": "13900002222", "consent": "1"}).status_code == 200
     return {e["id"]: e["payload"]["level"] for e in sent} | {"flagged": sent[2]["id"]}

@@ -24,6 +24,7 @@ from aggregator.db import read, utcnow, write
 from aggregator.schema import ratings, units
 from tests.aggregator.device import LEVEL_STARS, Device, enroll_code
 from tests.dashboard.helpers import PASSWORD, Dashboard
+from tests.qr_form import qr_post
 
 PRIOR = 20.0
 LOCAL = dt.timezone(dt.timedelta(hours=8))
@@ -127,7 +128,7 @@ def test_every_figure_matches_the_raw_ratings(district):
     sent |= {e["id"]: (e["device_time"], 0) for e in flagged}
     assert d4.post_batch(flagged).status_code == 200
     for level in ("dissatisfied", "very_satisfied"):   # the second is within the QR limit
-        r = requests.post(f"{s.url}/r/W-002", data={"level": level, "form_id": level},
+        r = qr_post(s.url, "W-002", data={"level": level},
                           allow_redirects=False, timeout=10)
         assert r.status_code == 303, r.text
 

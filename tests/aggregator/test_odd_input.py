@@ -18,6 +18,7 @@ from sqlalchemy import select
 from aggregator.db import read
 from aggregator.schema import quarantine, ratings
 from tests.aggregator.device import Device, enroll_code
+from tests.qr_form import form_id
 
 
 def _raw_batch(device: Device, events: list, replace: tuple[str, str] | None = None) -> bytes:
@@ -117,7 +118,8 @@ def test_qr_token_with_non_ascii_digits_is_an_expired_link_not_a_500(org_setup):
 
 
 def test_qr_rating_counts_a_repeated_reason_once_and_drops_nul(org_setup):
-    body = "level=very_dissatisfied&" + "reasons=attitude&" * 20 + "comment=a%00b"
+    body = ("level=very_dissatisfied&" + "reasons=attitude&" * 20 + "comment=a%00b&form_id="
+            + form_id(org_setup.url, "W-001"))
     r = requests.post(f"{org_setup.url}/r/W-001", data=body, timeout=10,
                       headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 200, r.text[:300]
@@ -165,10 +167,11 @@ def test_no_page_can_be_framed_by_another_site(org_setup):
         assert r.headers["x-content-type-options"] == "nosniff"
 
 
-def test_forwarded_headers_count_only_from_a_proxy_on_this_host_or_a_private_network():
+def test_forwarded_headers_count_only_from_a_trusted_proxy():
     # The instances listen on all addresses for nginx on another host: a client that reached
     # one directly wrote X-Forwarded-For itself, and each made-up address was a new client to
-    # the QR limit and the sign-in lockout.
+    # the QR limit and the sign-in lockout. (Any private address was trusted until
+    # AGGREGATOR_TRUSTED_PROXIES: tests/dashboard/test_auth_proxy.py.)
     from types import SimpleNamespace
 
     from starlette.requests import Request
@@ -176,7 +179,8 @@ def test_forwarded_headers_count_only_from_a_proxy_on_this_host_or_a_private_net
     from aggregator.proxy import client_ip, is_https
     from aggregator.settings import Settings
 
-    app = SimpleNamespace(state=SimpleNamespace(settings=Settings(trust_proxy=True)))
+    app = SimpleNamespace(state=SimpleNamespace(settings=Settings(
+        trust_proxy=True, trusted_proxies="127.0.0.1,::1,10.0.0.5,192.168.1.0/24")))
 
     def request(peer: str) -> Request:
         return Request({"type": "http", "app": app, "client": (peer, 40000), "scheme": "http",
@@ -187,3 +191,5 @@ def test_forwarded_headers_count_only_from_a_proxy_on_this_host_or_a_private_net
         assert client_ip(request(proxy)) == "198.51.100.7" and is_https(request(proxy))
     direct = request("1.2.3.4")   # a public address (the documentation ranges count as private)
     assert client_ip(direct) == "1.2.3.4" and not is_https(direct)
+    other = request("10.0.0.6")   # private, but not a proxy: an intranet PC
+    assert client_ip(other) == "10.0.0.6" and not is_https(other)

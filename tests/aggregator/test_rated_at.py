@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import doctest
 
-import requests
 from sqlalchemy import inspect, select, text
 
 from aggregator import ratings as rating_store
@@ -23,6 +22,7 @@ from aggregator.db import driver_time, make_engine, read, utcnow, write
 from aggregator.migrations import available, migrate, schema_migrations
 from aggregator.schema import ratings
 from tests.aggregator.device import Device, now_iso, usb_export
+from tests.qr_form import qr_post
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 HOUR = 3600.0
@@ -84,7 +84,7 @@ def test_every_way_ingest_dates_a_rating_stores_the_time_whose_date_is_its_day(d
     old_kiosk = device.event("rating", _payload(device), device_time=now_iso(-3 * HOUR - 600))
     _post(device, [old_kiosk], {"X-Clock-Offset": f"{3 * HOUR:.3f}"})
     sent_qr = dt.datetime.now(TZ)
-    assert requests.post(f"{org_setup.url}/r/W-001", data={"level": "satisfied"},
+    assert qr_post(org_setup.url, "W-001", data={"level": "satisfied"},
                          timeout=10).status_code == 200
     stored = _stored(org_setup.engine)
     assert len(stored) == 7

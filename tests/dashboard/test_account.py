@@ -66,7 +66,7 @@ def test_admin_resets_a_password_and_stops_and_restores_a_user(dash, monkeypatch
     url = str(dash.engine.url.render_as_string(hide_password=False))
     monkeypatch.setattr("sys.stdin", io.StringIO("Reset-By-Admin-1\n"))
     assert main(["set-password", "--database", url, "--username", "u01",
-                 "--password-stdin"]) == 0
+                 "--password-stdin", "--no-must-change-password"]) == 0
     assert "password of u01 changed" in capsys.readouterr().out
     assert not _signed_in(s, dash)
     s = dash.login("u01", "Reset-By-Admin-1")

@@ -30,6 +30,7 @@ from aggregator.db import read, write
 from aggregator.schema import ratings, staff
 from tests.aggregator.device import Device
 from tests.dashboard.helpers import csrf_of
+from tests.qr_form import qr_post
 
 ADMIN = {"Authorization": "Bearer t"}  # the dashboard fixture's admin token
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -322,9 +323,8 @@ def test_two_supervisors_accepting_at_once_move_the_rating_once(dash):
 
 
 def test_an_appealed_qr_rating_without_a_device_leaves_the_figures_too(dash):
-    r = requests.post(f"{dash.url}/r/W-006", data={"level": "very_dissatisfied",
-                                                   "reasons": "attitude",
-                                                   "form_id": "ab" * 16}, timeout=10)
+    r = qr_post(dash.url, "W-006", data={"level": "very_dissatisfied",
+                                                   "reasons": "attitude"}, timeout=10)
     assert r.status_code == 200, r.text
     with read(dash.engine) as conn:
         bad = conn.execute(select(ratings.c.id).where(

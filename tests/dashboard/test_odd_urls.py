@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from aggregator.dashboard.tables import cases
 from tests.dashboard.helpers import csrf_of
+from tests.qr_form import qr_post
 
 
 @pytest.mark.parametrize("path", [
@@ -272,7 +273,7 @@ def test_window_and_staff_rankings_across_units_name_the_unit(dash):
 
 def test_ratings_without_a_service_item_are_named_in_the_pages_language(dash):
     # a QR rating has no service item; it is this month's
-    assert requests.post(f"{dash.url}/r/W-001", data={"level": "satisfied"}).status_code == 200
+    assert qr_post(dash.url, "W-001", data={"level": "satisfied"}).status_code == 200
     s = dash.login("admin")
     rows = s.get(f"{dash.url}/dashboard/api/rankings?group=service_item").json()["rows"]
     assert any(r["key"] is None for r in rows), "the sample needs ratings without an item"

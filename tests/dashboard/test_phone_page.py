@@ -3,7 +3,7 @@ size, against the real server on loopback."""
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from aggregator.db import read
 from aggregator.schema import ratings
@@ -94,28 +94,23 @@ def test_a_used_follow_up_link_offers_no_form_and_a_form_sent_late_keeps_its_tex
         late.fill("input[name=phone]", "13800009999")
         late.check("input[name=consent]")
         late.click("button[type=submit]")
-        assert "已补充过意见" in late.locator("p.error").inner_text()
-        assert late.input_value("textarea[name=comment]") == "补充：还让我跑了三次"
-        assert late.input_value("input[name=phone]") == "13800009999"
-        assert late.is_checked("input[name=consent]")
-        late.screenshot(path=tmp_path / "follow-used-kept.png", full_page=True)
-        late.locator("label", has=late.locator("[value=dissatisfied]")).click()
-        late.click("button[type=submit]")
-        assert "感谢您的评价" in late.locator(".msg").inner_text()
+        # The late tab's text is a late note of the same rating now: it was offered as a new
+        # rating, a second counted rating of one service (finding 5 of the QR review).
+        assert "感谢" in late.locator(".msg").inner_text()
         again = context.new_page()
         response = again.goto(url)
-        assert response.status == 409 and "已补充过意见" in again.locator(".msg").inner_text()
-        assert again.locator("textarea").count() == 0
-        again.click("text=评价本窗口")
-        assert again.locator("input[name=level]").count() == 5 and "t=" not in again.url
+        assert response.status == 409 and "逾期补充" in again.locator("p.error").inner_text()
+        assert again.locator("input[name=level]").count() == 0
+        again.screenshot(path=tmp_path / "follow-used-late-note.png", full_page=True)
     finally:
         context.close()
     with read(dash.engine) as conn:
-        kiosk = conn.execute(select(ratings.c.comment).where(ratings.c.id == rating_id)).scalar()
-        new = conn.execute(select(ratings.c.channel, ratings.c.level, ratings.c.phone).where(
-            ratings.c.comment == "补充：还让我跑了三次")).one()
-    assert kiosk == "窗口人员一直在玩手机"
-    assert tuple(new) == (3, "dissatisfied", "13800009999")
+        kiosk = conn.execute(select(ratings.c.comment, ratings.c.phone)
+                             .where(ratings.c.id == rating_id)).one()
+        new = conn.execute(select(func.count()).select_from(ratings).where(
+            ratings.c.comment.contains("还让我跑了三次"), ratings.c.channel == 3)).scalar()
+    assert tuple(kiosk) == ("窗口人员一直在玩手机\n〔逾期补充〕补充：还让我跑了三次", "13800009999")
+    assert new == 0
 
 
 def test_windows_whose_id_holds_a_hash_a_space_or_a_slash_are_rated_on_the_phone(

@@ -29,6 +29,7 @@ from aggregator.db import read, utcnow, write
 from aggregator.schema import ratings
 from tests.aggregator.device import Device, enrolled
 from tests.dashboard.helpers import PASSWORD, Dashboard
+from tests.qr_form import qr_post
 from tests.serving import serve
 
 TZ = dt.timezone(dt.timedelta(hours=8))   # the settings' default site time (UTC+8)
@@ -102,7 +103,7 @@ def site(database_url):
         "X-Boot-Id": "boot-S", "X-Mono-Ns": str(int(now_mono.total_seconds() * 1e9))}))
 
     sent_qr = dt.datetime.now(TZ)
-    assert requests.post(f"{url}/r/W-003", data={"level": "satisfied"}, timeout=10) \
+    assert qr_post(url, "W-003", data={"level": "satisfied"}, timeout=10) \
         .status_code == 200
     ids = {"fast_bad": fast_bad["id"], "fast_good": fast_good["id"],
            "stepped_bad": stepped_bad["id"], "stepped_good": stepped_good["id"]}

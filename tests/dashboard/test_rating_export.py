@@ -24,6 +24,7 @@ from aggregator.dashboard.tables import audit_log
 from aggregator.db import read, utcnow, write
 from tests.aggregator.device import Device, enrolled
 from tests.dashboard.helpers import PASSWORD, Dashboard, browser_login
+from tests.qr_form import qr_post
 from tests.serving import serve
 
 # GB/T 39046-2020 (national data standard): 1 = 非常满意 … 5 = 非常不满意.
@@ -89,7 +90,7 @@ def site(database_url):
     four = [k2.rating(level, unit_id="U-02", staff_id="S-008", staff_name="李强", scale=4)
             for level in ("satisfied", "dissatisfied")]
     assert k2.post_batch(four).status_code == 200
-    qr = requests.post(f"{url}/r/W-001", timeout=10, data={
+    qr = qr_post(url, "W-001", timeout=10, data={
         "level": "satisfied", "comment": "=1+1 窗口人员态度很好", "phone": QR_PHONE,
         "consent": "1"})
     assert qr.status_code == 200

@@ -14,6 +14,7 @@ from aggregator.dashboard.tables import audit_log
 from aggregator.db import make_engine, read, utcnow, write
 from aggregator.schema import ratings
 from tests.ops.helpers import needs_nginx, setup_org
+from tests.qr_form import qr_post
 
 
 @needs_nginx
@@ -33,10 +34,10 @@ def test_a_forged_x_forwarded_for_escapes_neither_the_qr_limit_nor_the_audit_log
     proxy = processes.nginx([urlsplit(server).port])
 
     form = {"level": "very_satisfied"}
-    first = requests.post(f"{proxy}/r/W-001", data=form, timeout=10,
+    first = qr_post(proxy, "W-001", data=form, timeout=10,
                           headers={"X-Forwarded-For": "198.51.100.1"})
     assert first.status_code == 200, first.text[:300]
-    second = requests.post(f"{proxy}/r/W-001", data=form, timeout=10,
+    second = qr_post(proxy, "W-001", data=form, timeout=10,
                            headers={"X-Forwarded-For": "198.51.100.2"})
     assert second.status_code == 200
     with read(engine) as conn:
