@@ -42,7 +42,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import and_, func, or_, select
 from starlette.concurrency import run_in_threadpool
 
-from .dashboard.tables import cases
+from .dashboard.tables import case_callbacks, cases
 from .db import read, utcnow
 from .fleet import stored_heartbeat
 from .schema import alerts, devices
@@ -164,20 +164,31 @@ def _case_families(conn, now: dt.datetime, tz_hours: int):
     open_ = conn.execute(select(func.count()).select_from(cases)
                          .where(cases.c.state != "closed")).scalar()
     yield GaugeMetricFamily("aggregator_cases_open", "Bad-rating cases not closed", value=open_)
-    family = GaugeMetricFamily("aggregator_cases_overdue", "Open bad-rating cases past a "
-                               "deadline (first contact or answer)", labels=["deadline"])
+    family = GaugeMetricFamily("aggregator_cases_overdue", "Bad-rating cases past a deadline "
+                               "(first contact or answer of an open case; a callback owed, "
+                               "closed or not); an appealed case's clocks stop",
+                               labels=["deadline"])
+    # as the dashboard counts (``queue.overdue_count``): an appealed case waits for a supervisor
+    working = and_(cases.c.state != "closed", cases.c.state != "appealed")
+    called = select(case_callbacks.c.id).where(case_callbacks.c.case_id == cases.c.id) \
+        .correlate(cases).exists()
+    callback_late = and_(cases.c.state != "appealed", cases.c.callback_due.is_not(None),
+                         cases.c.callback_due < today, ~called)
     first = conn.execute(select(func.count()).select_from(cases).where(
-        cases.c.state != "closed", cases.c.first_contact_at.is_(None),
+        working, cases.c.first_contact_at.is_(None),
         cases.c.first_contact_due < today)).scalar()
     answer = conn.execute(select(func.count()).select_from(cases).where(
-        cases.c.state != "closed", cases.c.answered_at.is_(None),
+        working, cases.c.answered_at.is_(None),
         cases.c.answer_due < today)).scalar()
-    either = conn.execute(select(func.count()).select_from(cases).where(
-        cases.c.state != "closed", or_(
+    callback = conn.execute(select(func.count()).select_from(cases).where(callback_late)).scalar()
+    either = conn.execute(select(func.count()).select_from(cases).where(or_(
+        and_(working, or_(
             and_(cases.c.first_contact_at.is_(None), cases.c.first_contact_due < today),
-            and_(cases.c.answered_at.is_(None), cases.c.answer_due < today)))).scalar()
+            and_(cases.c.answered_at.is_(None), cases.c.answer_due < today))),
+        callback_late))).scalar()
     family.add_metric(["first_contact"], first)
     family.add_metric(["answer"], answer)
+    family.add_metric(["callback"], callback)
     family.add_metric(["any"], either)
     yield family
 

@@ -121,7 +121,9 @@ def rows(conn: Connection, where: list, today: dt.date, t, tz_hours: int) -> Ite
     for r in conn.execute(_query(where)).mappings():
         reasons = json.loads(r["reasons"]) if r["reasons"] else []
         flags = json.loads(r["flags"]) if r["flags"] else []
-        late = overdue(r, today)
+        # a callback owed past its deadline is overdue too, on a closed case as well
+        late = overdue({**r, "callback_needed": bool(r["callback_asked"])
+                        and not r["n_callbacks"]}, today)
         yield [r["id"], r["rating_id"], r["opened_day"], r["unit_id"], r["unit_name"],
                r["window_id"], r["window_name"], r["staff_id"], r["staff_name"],
                t.level_names.get(r["level"], r["level"]),

@@ -15,6 +15,17 @@ A case closed as resolved is final. One closed by an accepted appeal is not: the
 the figures on a supervisor's word, and a wrong or complaisant decision (a unit's own appeal
 waved through) must be reversible by a supervisor, with a reason, on the record.
 
+A callback (回访) owed to a citizen who left a number with consent is outside the state
+machine: it is owed, whatever the state, until one is on record (``callback_missing``), and
+due by ``callback_due``. A number may come after the case was closed (the follow-up link of
+a kiosk rating stays valid for days): the case stays closed, is listed as "待回访" again, its
+callback is recorded on it, and the number's arrival is on its record
+(``open_cases_for_callbacks``).
+
+While a case is appealed only a supervisor can act: the unit's clocks stop. It is not
+overdue, and when the appeal is rejected or revoked its pending deadlines move later by the
+working days it spent appealed (``_resume_deadlines``), on the record.
+
 Cases are opened by ``open_cases_for`` (inside the ingest transaction) and, as a catch-up
 for ratings stored by any other path, by ``sync_cases`` before the queue is listed.
 """
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 from sqlalchemy import and_, bindparam, func, literal_column, or_, select, text, update
 from sqlalchemy.engine import Connection
@@ -30,13 +42,13 @@ from sqlalchemy.engine import Connection
 from .. import constants as C
 from .. import ratings as rating_store
 from ..db import driver_time, insert_ignore, insert_new
-from ..errors import BadRequest, Forbidden, NotFound
+from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..schema import ratings, service_items, units, windows
 from . import audit, config
 from .calendar import WorkCalendar
 from .config import DashboardSettings
 from .scope import RANK
-from .tables import audit_log, case_callbacks, cases, dashboard_kv
+from .tables import audit_log, case_callbacks, cases, dashboard_kv, users
 
 STATES = ("new", "verified", "rectifying", "answered", "closed", "appealed")
 OPEN_STATES = ("new", "verified", "rectifying", "answered", "appealed")
@@ -55,12 +67,18 @@ TRANSITIONS = {
     "revoke_appeal": (("closed",), None, "supervisor"),
 }
 NEEDS_NOTE = {"appeal": "an appeal needs a reason (误评/恶意差评 and why)",
+              # it takes a rating out of the figures, as revoking puts it back: on the record why
+              "accept_appeal": "accepting an appeal needs a reason (why the rating is "
+                               "mistaken or malicious)",
               "revoke_appeal": "revoking an accepted appeal needs a reason"}
 # Every real-name bad rating is called back (100 % 回访): a case whose citizen left a number
 # with consent is closed only once a callback is on record (a unit could verify, rectify,
 # answer and close it without ever calling, and nobody was told).
 CALLBACK_BEFORE_CLOSE = ("a case whose rater left a number to be called back can be closed "
                          "only after a callback (回访) is recorded")
+# An accepted appeal closes the case too: it closed real-name bad ratings nobody had called.
+CALLBACK_BEFORE_APPEAL = ("a case whose rater left a number to be called back is called back "
+                          "(回访) before its appeal is accepted; record the callback first")
 # An appeal takes a bad rating out of the figures: one person's word is not enough, so whoever
 # filed it never accepts it (a supervisor or admin could appeal and accept alone).
 OWN_APPEAL = "an appeal is decided by someone other than who filed it"
@@ -75,10 +93,15 @@ def next_state(state: str, action: str, role: str, resolution: str | None = None
     ``resolution``: the case's (``revoke_appeal`` needs "invalid")."""
     if action not in TRANSITIONS:
         raise BadRequest(f"unknown action {action!r}; known: {', '.join(TRANSITIONS)}",
-                         field="action")
+                         field="action", detail_args={"msg": "unknown_action",
+                                                      "value": action})
     sources, target, minimum = TRANSITIONS[action]
-    if RANK.get(role, -1) < RANK[minimum] or role == "viewer":
-        raise Forbidden(f"{action} needs the role {minimum} or higher")
+    if role == "viewer":
+        raise Forbidden(f"{action} needs the role {minimum} or higher",
+                        detail_args={"msg": "viewer_cannot_act"})
+    if RANK.get(role, -1) < RANK[minimum]:
+        raise Forbidden(f"{action} needs the role {minimum} or higher",
+                        detail_args={"msg": f"action_needs_{minimum}", "action": action})
     if state not in sources or (action == "revoke_appeal" and resolution != "invalid"):
         what = "closed as resolved" if state == "closed" else state
         # from the case page only when someone else moved the case since it was loaded
@@ -128,14 +151,33 @@ def callback_missing(conn: Connection, case: dict) -> bool:
 
 
 CASE_COLUMNS = ("rating_id", "unit_id", "window_id", "staff_id", "opened_day", "state",
-                "first_contact_due", "answer_due", "created_at", "updated_at")
+                "first_contact_due", "answer_due", "callback_due", "created_at", "updated_at")
 
 
 def _case_row(r: dict, cal: WorkCalendar, s: DashboardSettings, now) -> tuple:
-    """A new case of rating ``r`` in ``CASE_COLUMNS`` order; ``now`` in driver form."""
+    """A new case of rating ``r`` in ``CASE_COLUMNS`` order; ``now`` in driver form. A
+    callback asked for is due with the answer (``callback_due_for``)."""
+    answer = cal.add_working_days(r["day"], s.answer_days).isoformat()
     return (r["id"], r["unit_id"], r["window_id"], r["staff_id"], r["day"], "new",
-            cal.add_working_days(r["day"], s.first_contact_days).isoformat(),
-            cal.add_working_days(r["day"], s.answer_days).isoformat(), now, now)
+            cal.add_working_days(r["day"], s.first_contact_days).isoformat(), answer,
+            answer if callback_requested(r) else None, now, now)
+
+
+def callback_due_for(answer_due: str, asked_on: dt.date, cal: WorkCalendar,
+                     s: DashboardSettings) -> str:
+    """The day a callback asked for on ``asked_on`` is due: with the answer (``answer_due``),
+    or, for a number given later than that leaves time for (after the case was answered or
+    closed), as long after it as a first contact is after a rating.
+
+    >>> from aggregator.dashboard.config import parse
+    >>> s = parse(None); cal = s.calendar()
+    >>> callback_due_for("2026-05-15", dt.date(2026, 5, 4), cal, s)
+    '2026-05-15'
+    >>> callback_due_for("2026-05-15", dt.date(2026, 5, 20), cal, s)
+    '2026-05-21'
+    """
+    late = cal.add_working_days(asked_on, s.first_contact_days).isoformat()
+    return max(answer_due, late)
 
 
 def open_cases_for(conn: Connection, rating_rows, now: dt.datetime,
@@ -179,13 +221,35 @@ _CASE_SOURCE = (ratings.c.id, ratings.c.unit_id, ratings.c.window_id, ratings.c.
                 ratings.c.phone, ratings.c.callback_consent)
 
 
-def open_cases_for_callbacks(conn: Connection, rating_ids: list[str], now: dt.datetime) -> int:
-    """Cases for flagged bad ratings whose follow-up, which came after them, left a number to
-    be called back (``callback_requested``)."""
-    rows = conn.execute(select(*_CASE_SOURCE).where(
-        ratings.c.id.in_(rating_ids), text(f"ratings.stars <= {C.BAD_STARS}"),
-        ratings.c.flagged.is_(True))).mappings()
-    return open_cases_for(conn, [dict(r) for r in rows], now)
+def open_cases_for_callbacks(conn: Connection, rating_ids: list[str], now: dt.datetime,
+                             today: dt.date | None = None) -> int:
+    """Cases for bad ratings whose follow-up, which came after them, left a number to be
+    called back (``callback_requested``): opened for flagged ones that had none; for those
+    that have one, its callback falls due (``callback_due_for``, from ``today``, the site's
+    day, by default ``now``'s). On a case closed already the number's arrival goes on the
+    record ("callback_requested"): the case stays closed and is owed its callback (a closed
+    case ignored the number, and nobody ever called). Returns how many cases were opened."""
+    rows = [dict(r) for r in conn.execute(select(*_CASE_SOURCE).where(
+        ratings.c.id.in_(rating_ids), text(f"ratings.stars <= {C.BAD_STARS}"))).mappings()]
+    rows = [r for r in rows if callback_requested(r)]
+    if not rows:
+        return 0
+    opened = open_cases_for(conn, [r for r in rows if r["flagged"]], now)
+    owed = conn.execute(select(cases.c.id, cases.c.state, cases.c.answer_due).where(
+        cases.c.rating_id.in_([r["id"] for r in rows]), cases.c.callback_due.is_(None))
+        .order_by(cases.c.id)).mappings().all()
+    if owed:
+        settings, cal = stored_settings(conn)
+        asked_on = today or now.date()
+        for case in owed:
+            due = callback_due_for(case["answer_due"], asked_on, cal, settings)
+            conn.execute(update(cases).where(cases.c.id == case["id"],
+                                             cases.c.callback_due.is_(None))
+                         .values(callback_due=due))
+            if case["state"] == "closed":
+                audit.record(conn, None, "callback_requested", now, case_id=case["id"],
+                             detail={"due": due, "state": case["state"]})
+    return opened
 
 
 _PARSED: dict[str | None, tuple[DashboardSettings, WorkCalendar]] = {}
@@ -241,14 +305,20 @@ def mask_phone(phone: str | None) -> str | None:
 
 
 def overdue(case: dict, today: dt.date) -> list[str]:
-    """Which deadlines of an open case have passed: "first_contact", "answer"."""
-    if case["state"] == "closed":
+    """Which deadlines of a case have passed with their step not done: "first_contact",
+    "answer" (an open case), "callback" (``callback_due``, while a callback is owed:
+    ``case["callback_needed"]``, even on a closed case). None while the case is appealed: only
+    a supervisor can act on it then, and the unit's clocks stop (``_resume_deadlines``)."""
+    if case["state"] == "appealed":
         return []
-    out = []
-    if case["first_contact_at"] is None and today.isoformat() > case["first_contact_due"]:
-        out.append("first_contact")
-    if case["answered_at"] is None and today.isoformat() > case["answer_due"]:
-        out.append("answer")
+    day, out = today.isoformat(), []
+    if case["state"] != "closed":
+        if case["first_contact_at"] is None and day > case["first_contact_due"]:
+            out.append("first_contact")
+        if case["answered_at"] is None and day > case["answer_due"]:
+            out.append("answer")
+    if case.get("callback_needed") and case.get("callback_due") and day > case["callback_due"]:
+        out.append("callback")
     return out
 
 
@@ -273,21 +343,31 @@ def reschedule(conn: Connection, before: DashboardSettings, after: DashboardSett
         return new.add_working_days(opened, old.working_days_between(opened, due)).isoformat()
 
     moved = []
+    called = select(case_callbacks.c.id).where(case_callbacks.c.case_id == cases.c.id) \
+        .correlate(cases).exists()
     for r in conn.execute(select(
-            cases.c.id, cases.c.opened_day, cases.c.first_contact_due, cases.c.answer_due,
-            cases.c.first_contact_at, cases.c.answered_at).where(
+            cases.c.id, cases.c.state, cases.c.opened_day, cases.c.first_contact_due,
+            cases.c.answer_due, cases.c.first_contact_at, cases.c.answered_at,
+            cases.c.callback_due, called.label("called")).where(or_(
             # literal, for the partial index of the open cases (ix_cases_open, migration 41)
-            cases.c.state != literal_column("'closed'"))).mappings():
-        first = r["first_contact_due"] if r["first_contact_at"] is not None else \
+            cases.c.state != literal_column("'closed'"),
+            # a closed case still owed its callback (migration 52's partial index)
+            and_(cases.c.callback_due.is_not(None), ~called)))).mappings():
+        closed = r["state"] == "closed"
+        first = r["first_contact_due"] if closed or r["first_contact_at"] is not None else \
             again(r["opened_day"], r["first_contact_due"])
-        answer = r["answer_due"] if r["answered_at"] is not None else \
+        answer = r["answer_due"] if closed or r["answered_at"] is not None else \
             again(r["opened_day"], r["answer_due"])
-        if (first, answer) != (r["first_contact_due"], r["answer_due"]):
-            moved.append({"_id": r["id"], "_first": first, "_answer": answer})
+        callback = r["callback_due"] if r["callback_due"] is None or r["called"] else \
+            again(r["opened_day"], r["callback_due"])
+        if (first, answer, callback) != (r["first_contact_due"], r["answer_due"],
+                                         r["callback_due"]):
+            moved.append({"_id": r["id"], "_first": first, "_answer": answer,
+                          "_callback": callback})
     if moved:
         conn.execute(update(cases).where(cases.c.id == bindparam("_id")).values(
             first_contact_due=bindparam("_first"), answer_due=bindparam("_answer"),
-            updated_at=now), moved)
+            callback_due=bindparam("_callback"), updated_at=now), moved)
     return len(moved)
 
 
@@ -339,9 +419,12 @@ def detail(conn: Connection, case_id: int, user: dict, allowed: set[str],
     case["callbacks"] = [dict(r) for r in conn.execute(
         select(case_callbacks).where(case_callbacks.c.case_id == case_id)
         .order_by(case_callbacks.c.day, case_callbacks.c.id)).mappings()]
-    # a real-name bad rating not yet called back: the case cannot be closed before it is
-    case["callback_needed"] = case["state"] != "closed" and callback_requested(rating) \
-        and not case["callbacks"]
+    # a real-name bad rating not yet called back: the case cannot be closed before it is,
+    # and a closed one is owed it all the same (a number given after the case was closed)
+    case["callback_needed"] = callback_requested(rating) and not case["callbacks"]
+    # the picker keeps a deactivated assignee, named so (``routes_cases._assignable``)
+    case["assignee_active"] = conn.execute(select(users.c.active).where(
+        users.c.id == case["assignee_id"])).scalar() if case["assignee_id"] else None
     # who filed the current appeal, who may not accept it (``case_actions``)
     case["appealed_by"] = _last_actor(conn, case_id, "appeal") \
         if case["state"] == "appealed" else None
@@ -351,23 +434,61 @@ def detail(conn: Connection, case_id: int, user: dict, allowed: set[str],
     return case
 
 
+def _resume_deadlines(conn: Connection, case: dict, today: dt.date) -> tuple[dict, dict]:
+    """(new values, audit detail) for a case whose appeal is rejected or revoked: its
+    deadlines still pending (the first contact and the answer not done, a callback owed)
+    later by the working days since the appeal was filed, on the stored calendar. While
+    appealed only a supervisor could act, and the case ran late against its unit for the
+    supervisor's days (a rejected appeal came back overdue)."""
+    filed = conn.execute(select(audit_log.c.at, audit_log.c.detail).where(
+        audit_log.c.case_id == case["id"], audit_log.c.action == "appeal")
+        .order_by(audit_log.c.id.desc()).limit(1)).first()
+    if filed is None:
+        return {}, {}
+    kept = json.loads(filed.detail) if filed.detail else {}
+    # the site's day of the appeal as recorded with it; the UTC day of older ones
+    since = kept.get("day") or filed.at.date().isoformat()
+    _, cal = stored_settings(conn)
+    days = cal.working_days_between(since, today)
+    if days <= 0:
+        return {}, {}
+    pending = {"first_contact_due": case["first_contact_at"] is None,
+               "answer_due": True,   # the answer is undone by the way back (``transition``)
+               "callback_due": case.get("callback_due") is not None
+               and callback_missing(conn, case)}
+    values, moved = {}, {}
+    for column, waiting in pending.items():
+        if waiting and case.get(column):
+            values[column] = cal.add_working_days(case[column], days).isoformat()
+            moved[column] = [case[column], values[column]]
+    return values, ({"paused_days": days, "moved": moved} if moved else {})
+
+
 def transition(conn: Connection, case_id: int, action: str, user: dict, allowed: set[str],
-               now: dt.datetime, note: str | None = None, ip: str | None = None) -> dict:
-    """Apply ``action`` to a case; audited. ``appeal`` needs a reason (``note``); ``close``
-    a callback on record when the citizen asked for one; ``accept_appeal`` someone other than
-    who filed the appeal."""
+               now: dt.datetime, note: str | None = None, ip: str | None = None,
+               today: dt.date | None = None) -> dict:
+    """Apply ``action`` to a case; audited. ``appeal`` and its acceptance need a reason
+    (``note``); ``close`` and ``accept_appeal`` a callback on record when the citizen asked
+    for one; ``accept_appeal`` someone other than who filed the appeal. ``today``: the site's
+    day (``now``'s by default), for the working days a case spent appealed."""
     case = get_case(conn, case_id, allowed)
     target = next_state(case["state"], action, user["role"], case["resolution"])
+    today = today or now.date()
     note = (note or "").strip()[:2000] or None
+    if action == "accept_appeal" and _last_actor(conn, case_id, "appeal") == user["id"]:
+        raise Forbidden(OWN_APPEAL, detail_args={"msg": "own_appeal"})
     if action in NEEDS_NOTE and not note:
         raise BadRequest(NEEDS_NOTE[action], field="note",
                          detail_args={"msg": f"{action}_needs_reason"})
     if action == "close" and callback_missing(conn, case):
         raise BadRequest(CALLBACK_BEFORE_CLOSE, field="action", code="callback_needed",
                          detail_args={"msg": "callback_before_close"})
-    if action == "accept_appeal" and _last_actor(conn, case_id, "appeal") == user["id"]:
-        raise Forbidden(OWN_APPEAL, detail_args={"msg": "own_appeal"})
+    if action == "accept_appeal" and callback_missing(conn, case):
+        # an accepted appeal closes the case: 100 % 回访 holds for it as for "close"
+        raise BadRequest(CALLBACK_BEFORE_APPEAL, field="action", code="callback_needed",
+                         detail_args={"msg": "callback_before_appeal"})
     values = {"state": target, "updated_at": now}
+    resumed: dict = {}
     if action == "appeal":
         values |= {"appeal_from": case["state"], "appeal_reason": note}
     elif action == "reject_appeal":
@@ -385,6 +506,10 @@ def transition(conn: Connection, case_id: int, action: str, user: dict, allowed:
         values |= {"answered_at": now}
     elif action == "reopen":  # the answer is undone: due by answer_due again, and overdue after
         values |= {"answered_at": None}
+    if action in ("reject_appeal", "revoke_appeal"):
+        # the unit's clocks stopped while the appeal was with a supervisor
+        moved, resumed = _resume_deadlines(conn, case, today)
+        values |= moved
     if action in ("verify", "answer") and case["first_contact_at"] is None:
         values["first_contact_at"] = now
     if note and action != "appeal":
@@ -395,29 +520,44 @@ def transition(conn: Connection, case_id: int, action: str, user: dict, allowed:
     if done.rowcount != 1:  # someone else moved it meanwhile
         raise BadRequest("the case changed meanwhile; reload and try again",
                          code="conflict", field="action", detail_args={"msg": "case_changed"})
-    detail = {"from": case["state"], "to": values["state"], "note": note}
+    detail = {"from": case["state"], "to": values["state"], "note": note} | resumed
+    if action == "appeal":   # the site's day, from which the unit's clocks stop
+        detail["day"] = today.isoformat()
     if action == "accept_appeal":
         # A rating found mistaken or malicious leaves the figures (rates, bad counts,
         # rankings, bulletins) in this transaction: flagged, never deleted. Only the one
         # transaction that moved the case out of "appealed" above gets here, so the rollups
         # move once however many supervisors click at the same time.
-        if rating_store.set_flag(conn, case["rating_id"], C.FLAG_APPEAL_ACCEPTED):
+        if _set_flag(conn, case["rating_id"], on=True):
             detail["flag"] = C.FLAG_APPEAL_ACCEPTED
     elif action == "revoke_appeal":  # the rating counts again, in this transaction
-        if rating_store.set_flag(conn, case["rating_id"], C.FLAG_APPEAL_ACCEPTED, on=False):
+        if _set_flag(conn, case["rating_id"], on=False):
             detail["unflag"] = C.FLAG_APPEAL_ACCEPTED
     audit.record(conn, user, action, now, case_id=case_id, ip=ip, detail=detail)
     return {**case, **values}
+
+
+def _set_flag(conn: Connection, rating_id: str, on: bool) -> bool:
+    """``ratings.set_flag`` of the appeal's flag; its Conflict (the rating changed meanwhile)
+    said so in English only, on a Chinese page."""
+    try:
+        return rating_store.set_flag(conn, rating_id, C.FLAG_APPEAL_ACCEPTED, on=on)
+    except Conflict as exc:
+        raise Conflict(exc.detail, detail_args={"msg": "case_changed"}) from None
 
 
 def assign(conn: Connection, case_id: int, assignee: dict | None, user: dict,
            allowed: set[str], now: dt.datetime, ip: str | None = None) -> None:
     """Give the case to ``assignee`` (a row of ``users``; None: nobody). A deactivated
     account cannot sign in to work it, and a closed case has no work left: both refused (a
-    case was assigned, by a form post, to an account switched off)."""
+    case was assigned, by a form post, to an account switched off). The assignee it has
+    already is no change, deactivated or not: the case page's picker keeps a deactivated
+    assignee selected, and pressing 指派 unchanged is nothing to do."""
     case = get_case(conn, case_id, allowed)
     if user["role"] == "viewer":
-        raise Forbidden("viewers cannot assign cases")
+        raise Forbidden("viewers cannot assign cases", detail_args={"msg": "viewer_cannot_assign"})
+    if (assignee["id"] if assignee else None) == case["assignee_id"]:
+        return
     if assignee is not None and not assignee.get("active", True):
         name = assignee.get("display_name") or assignee["username"]
         raise BadRequest(f"user {assignee['username']!r} is deactivated and cannot be assigned "
@@ -426,9 +566,12 @@ def assign(conn: Connection, case_id: int, assignee: dict | None, user: dict,
                              "value": assignee["username"]})
     closed = BadRequest("a closed case cannot be assigned", field="assignee",
                         detail_args={"msg": "assign_closed"})
-    if case["state"] == "closed":
+    # a closed case still owed its callback has that work left: someone must see the number
+    owed = case["state"] == "closed" and callback_missing(conn, case)
+    if case["state"] == "closed" and not owed:
         raise closed
-    done = conn.execute(update(cases).where(cases.c.id == case_id, cases.c.state != "closed")
+    done = conn.execute(update(cases).where(cases.c.id == case_id,
+                                            *([] if owed else [cases.c.state != "closed"]))
                         .values(assignee_id=assignee["id"] if assignee else None,
                                 updated_at=now))
     if done.rowcount != 1:   # closed meanwhile
@@ -437,26 +580,57 @@ def assign(conn: Connection, case_id: int, assignee: dict | None, user: dict,
         "from": case["assignee_id"], "to": assignee["username"] if assignee else None})
 
 
+def release_assignments(conn: Connection, user_id: int, actor: dict | None,
+                        now: dt.datetime, ip: str | None = None) -> list[int]:
+    """Unassign the cases not closed that ``user_id`` holds, one audit row ("assign", to
+    nobody, ``released``) each; returns their ids. For the deactivation of an account, in its
+    transaction: a case kept by an account that can no longer sign in had nobody to call its
+    citizen (only the assignee sees the full number), and the case page showed it unassigned.
+    ``actor``: who deactivated it (None: the system)."""
+    held = conn.execute(select(cases.c.id).where(
+        cases.c.assignee_id == user_id, cases.c.state != literal_column("'closed'"))
+        .order_by(cases.c.id)).scalars().all()
+    released = []
+    for case_id in held:
+        done = conn.execute(update(cases).where(cases.c.id == case_id,
+                                                cases.c.assignee_id == user_id)
+                            .values(assignee_id=None, updated_at=now))
+        if done.rowcount == 1:
+            audit.record(conn, actor, "assign", now, case_id=case_id, ip=ip, detail={
+                "from": user_id, "to": None, "released": "deactivated"})
+            released.append(case_id)
+    return released
+
+
 def add_callback(conn: Connection, case_id: int, day: str, result: str, note: str | None,
                  user: dict, allowed: set[str], now: dt.datetime, ip: str | None = None,
                  today: dt.date | None = None) -> None:
-    """Record a callback (回访) to the rater; the first one counts as first contact.
+    """Record a callback (回访) to the rater; the first one counts as first contact. A closed
+    case takes one too: a citizen may leave a number after the case was closed
+    (``open_cases_for_callbacks``), and is owed the call.
 
-    Its day lies between the day the case opened and ``today`` (the site's; a day after
-    ``now`` in UTC when not given): 2099-01-01 and 0001-01-01 were saved and shown.
+    Its day, YYYY-MM-DD, lies between the day the case opened and ``today`` (the site's; a
+    day after ``now`` in UTC when not given): 2099-01-01 and 0001-01-01 were saved and shown.
     """
     case = get_case(conn, case_id, allowed)
     if user["role"] == "viewer":
-        raise Forbidden("viewers cannot record callbacks")
+        raise Forbidden("viewers cannot record callbacks",
+                        detail_args={"msg": "viewer_cannot_callback"})
     if result not in CALLBACK_RESULTS:
         raise BadRequest(f"result must be one of {', '.join(CALLBACK_RESULTS)}, got {result!r}",
-                         field="result")
+                         field="result", detail_args={"msg": "callback_result",
+                                                      "value": result})
     try:
-        when = dt.date.fromisoformat(day)
-    except (TypeError, ValueError):
+        # YYYY-MM-DD only, as the exports' days (``rating_export.parse_day``): fromisoformat
+        # also reads "20261105", which the audit log then kept as typed
+        when = dt.date.fromisoformat(day) \
+            if isinstance(day, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", day) else None
+    except ValueError:
+        when = None
+    if when is None:
         # the date picker sends a year of five digits as typed (20266-05-01)
         raise BadRequest(f"date must be YYYY-MM-DD, got {day!r:.40}", field="day", detail_args={
-            "msg": "not_a_date", "field": "day", "value": day}) from None
+            "msg": "not_a_date", "field": "day", "value": day})
     first, last = case["opened_day"], (today or now.date() + dt.timedelta(days=1)).isoformat()
     if not first <= when.isoformat() <= last:
         raise BadRequest(f"the callback's date must be from {first} (the case opened) to "
@@ -471,4 +645,4 @@ def add_callback(conn: Connection, case_id: int, day: str, result: str, note: st
         conn.execute(update(cases).where(cases.c.id == case_id)
                      .values(first_contact_at=now, updated_at=now))
     audit.record(conn, user, "callback", now, case_id=case_id, ip=ip,
-                 detail={"day": day, "result": result})
+                 detail={"day": when.isoformat(), "result": result, "state": case["state"]})

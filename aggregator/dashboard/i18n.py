@@ -416,3 +416,23 @@ class translator:  # noqa: N801 - used like a function in templates: t("key")
     def __call__(self, key: str, **values) -> str:
         text = self.messages.get(key) or ZH.get(key) or key
         return text.format(**values) if values else text
+# The case workflow: a callback's own deadline, owed on a closed case too (a number left
+# after the case was closed); the unit's clocks stopped while an appeal is with a supervisor;
+# a deactivated assignee named as such.
+ZH.update({"overdue_callback": "回访超期", "callback_due": "回访时限", "callback_done": "已回访",
+           "callback_needed_closed_hint": "工单办结后群众留下电话并同意回访，尚无回访记录；请登记回访",
+           "audit_callback_requested": "群众留下电话要求回访",
+           "appeal_clocks_paused": "申诉审核期间暂停计时，不计超期；申诉被驳回或撤销认定后，各项时限按审核所用工作日顺延",
+           "deadlines_moved": "时限顺延 {n} 个工作日",
+           "account_deactivated_suffix": "（已停用）",
+           "assignee_inactive_hint": "承办人账号已停用，无法登录办理，请改派他人",
+           "assignment_released": "账号停用，取消指派"})
+EN.update({"overdue_callback": "Callback overdue", "callback_due": "Call back by",
+           "callback_done": "called back",
+           "callback_needed_closed_hint": "The citizen left a number and asked to be called back after the case was closed; no callback is recorded yet: record it",
+           "audit_callback_requested": "Citizen asked to be called back",
+           "appeal_clocks_paused": "The clocks stop while a supervisor decides the appeal: not overdue now; if the appeal is rejected or revoked, the deadlines move later by the working days it took",
+           "deadlines_moved": "deadlines {n} working days later",
+           "account_deactivated_suffix": " (deactivated)",
+           "assignee_inactive_hint": "The assignee's account is deactivated and cannot sign in to work the case: assign someone else",
+           "assignment_released": "account deactivated, unassigned"})

@@ -18,17 +18,8 @@ FILTERS = ("open", "overdue", "callback", "new", "verified", "rectifying", "answ
 # "state <> 'closed'" as literal SQL, not a bound parameter, so that SQLite and PostgreSQL's
 # generic plans can use the partial index of the open cases (ix_cases_open, migration 41).
 NOT_CLOSED = cases.c.state != literal_column("'closed'")
-
-
-def _late(today: dt.date):
-    """A deadline passed with its step not done (a case not closed is then overdue)."""
-    day = today.isoformat()
-    return or_(and_(cases.c.first_contact_at.is_(None), cases.c.first_contact_due < day),
-               and_(cases.c.answered_at.is_(None), cases.c.answer_due < day))
-
-
-def _overdue_clause(today: dt.date):
-    return and_(NOT_CLOSED, _late(today))
+# An appealed case waits for a supervisor: the unit's clocks stop (``cases.overdue``).
+NOT_APPEALED = cases.c.state != literal_column("'appealed'")
 
 
 def _called():
@@ -37,13 +28,43 @@ def _called():
         .correlate(cases).exists()
 
 
+def _callback_late(day: str):
+    """The callback's deadline passed with none on record (``callback_due`` is set only when
+    one was asked for, migration 52)."""
+    return and_(cases.c.callback_due.is_not(None), cases.c.callback_due < day, ~_called())
+
+
+def _late(today: dt.date):
+    """A deadline passed with its step not done: the first contact, the answer, the callback
+    (a case not closed nor appealed is then overdue)."""
+    day = today.isoformat()
+    return or_(and_(cases.c.first_contact_at.is_(None), cases.c.first_contact_due < day),
+               and_(cases.c.answered_at.is_(None), cases.c.answer_due < day),
+               _callback_late(day))
+
+
+def _overdue_clause(today: dt.date):
+    """Overdue, of the cases not closed (read from the partial index of the open cases)."""
+    return and_(NOT_CLOSED, NOT_APPEALED, _late(today))
+
+
+def _closed_overdue_clause(today: dt.date):
+    """Overdue, of the closed cases: owed a callback past its deadline (a number left after
+    the case was closed, ``cases.open_cases_for_callbacks``); read from migration 52's
+    partial index of the cases with a callback deadline, not from every closed case."""
+    return and_(cases.c.state == literal_column("'closed'"),
+                _callback_late(today.isoformat()))
+
+
 def _callback_due():
-    """Not closed; the citizen left a number with consent to be called back, and no callback
-    is on record: a case that cannot be closed yet (``cases.callback_missing``), the "待回访"
-    tab (100 % 回访 of real-name bad ratings)."""
+    """The citizen left a number with consent to be called back, and no callback is on
+    record, whatever the case's state: a case that cannot be closed yet
+    (``cases.callback_missing``), or one closed before the number came; the "待回访" tab
+    (100 % 回访 of real-name bad ratings). ``callback_due`` is set whenever one was asked
+    for: it keeps the closed cases without one out of the search."""
     asked = select(ratings.c.id).where(
         ratings.c.id == cases.c.rating_id, callback_asked()).correlate(cases).exists()
-    return and_(NOT_CLOSED, asked, ~_called())
+    return and_(cases.c.callback_due.is_not(None), asked, ~_called())
 
 
 def work_order(today: dt.date) -> tuple:
@@ -54,7 +75,7 @@ def work_order(today: dt.date) -> tuple:
     next_due = case((cases.c.first_contact_at.is_(None), cases.c.first_contact_due),
                     else_=cases.c.answer_due)
     return (cases.c.state == "closed", cases.c.answered_at.is_not(None),
-            ~and_(NOT_CLOSED, _late(today)), next_due, cases.c.id)
+            ~_overdue_clause(today), next_due, cases.c.id)
 
 
 def where(allowed: set[str], today: dt.date, state: str, user: dict | None = None,
@@ -67,11 +88,13 @@ def where(allowed: set[str], today: dt.date, state: str, user: dict | None = Non
     if state == "open":
         out.append(cases.c.state.in_(OPEN_STATES))
     elif state == "overdue":
-        out.append(_overdue_clause(today))
+        out.append(or_(_overdue_clause(today), _closed_overdue_clause(today)))
     elif state == "callback":
         out.append(_callback_due())
     elif state == "mine" and user:
-        out.append(and_(cases.c.assignee_id == user["id"], cases.c.state != "closed"))
+        # with the closed cases still owed a callback: theirs to make
+        out.append(and_(cases.c.assignee_id == user["id"],
+                        or_(cases.c.state != "closed", _callback_due())))
     elif state in ("new", "verified", "rectifying", "answered", "appealed", "closed"):
         out.append(cases.c.state == state)
     return out
@@ -86,9 +109,10 @@ def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: st
     total = conn.execute(select(func.count()).select_from(cases).where(*where_)).scalar()
     q = (select(cases, ratings.c.level, ratings.c.stars, ratings.c.staff_name,
                 ratings.c.reasons, ratings.c.flags,
-                and_(NOT_CLOSED, callback_asked(), ~_called()).label("callback_needed"),
+                and_(callback_asked(), ~_called()).label("callback_needed"),
                 windows.c.name.label("window_name"),
-                units.c.name.label("unit_name"), users.c.display_name.label("assignee_name"))
+                units.c.name.label("unit_name"), users.c.display_name.label("assignee_name"),
+                users.c.active.label("assignee_active"))
          .join(ratings, ratings.c.id == cases.c.rating_id)
          .outerjoin(windows, windows.c.id == cases.c.window_id)
          .outerjoin(units, units.c.id == cases.c.unit_id)
@@ -116,20 +140,36 @@ def counts(conn: Connection, allowed: set[str], today: dt.date) -> dict:
     out["closed"] = conn.execute(select(func.count()).select_from(cases).where(
         base, cases.c.state == "closed")).scalar()
     out["open"] = sum(out[s] for s in OPEN_STATES)
-    out["overdue"] = conn.execute(select(func.count()).select_from(cases).where(
-        base, _overdue_clause(today))).scalar()
+    out["overdue"] = overdue_count(conn, base, today)
     out["callback"] = conn.execute(select(func.count()).select_from(cases).where(
         base, _callback_due())).scalar()
     return out
 
 
+def overdue_count(conn: Connection, base, today: dt.date) -> int:
+    """The overdue cases under the condition ``base``: the open ones (not appealed) from the
+    partial index of the open cases, the closed ones owed a late callback from that of the
+    callback deadlines; never a pass over every closed case."""
+    open_late = conn.execute(select(func.count()).select_from(cases).where(
+        base, _overdue_clause(today))).scalar()
+    closed_late = conn.execute(select(func.count()).select_from(cases).where(
+        base, _closed_overdue_clause(today))).scalar()
+    return open_late + closed_late
+
+
 def open_counts(conn: Connection, allowed: set[str], today: dt.date) -> dict:
     """Open and overdue cases in the scope (the overview's two figures): one pass over the
-    partial index of open cases, never over the closed ones, however many pile up."""
-    n, late = conn.execute(select(func.count(), func.sum(case((_late(today), 1), else_=0)))
-                           .select_from(cases)
-                           .where(cases.c.unit_id.in_(sorted(allowed)), NOT_CLOSED)).one()
-    return {"open": n, "overdue": int(late or 0)}
+    partial index of open cases, never over the closed ones, however many pile up (those owed
+    a late callback are counted from the index of callback deadlines)."""
+    base = cases.c.unit_id.in_(sorted(allowed))
+    n, late = conn.execute(select(func.count(),
+                                  func.sum(case((and_(NOT_APPEALED, _late(today)), 1),
+                                                else_=0)))
+                           .select_from(cases).where(base, NOT_CLOSED)).one()
+    closed_late = conn.execute(select(func.count()).select_from(cases).where(
+        base, _closed_overdue_clause(today))).scalar()
+    return {"open": n, "overdue": int(late or 0) + closed_late}
 
 
-__all__ = ["list_cases", "where", "counts", "open_counts", "mask_phone", "FILTERS"]
+__all__ = ["list_cases", "where", "counts", "open_counts", "overdue_count", "mask_phone",
+           "FILTERS"]

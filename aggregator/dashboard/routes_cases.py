@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from ..db import read, write
 from ..errors import BadRequest
@@ -45,12 +45,15 @@ def case_list(request: Request, ctx: Ctx = Depends(current)):
 
 
 def _assignable(conn, case: dict) -> list[dict]:
-    """Users who may handle the case: managers of its unit and supervisors above it."""
+    """Users who may handle the case: managers of its unit and supervisors above it; and the
+    case's assignee whoever it is (a deactivated account, shown so): the picker had no option
+    for it, the browser showed 未指派, and pressing 指派 unassigned the case unasked."""
     out = []
-    for u in conn.execute(select(users).where(users.c.active.is_(True),
-                                              users.c.role != "viewer")
-                          .order_by(users.c.username)).mappings():
-        if case["unit_id"] in scope.allowed_units(conn, dict(u)):
+    for u in conn.execute(select(users).where(or_(
+            and_(users.c.active.is_(True), users.c.role != "viewer"),
+            users.c.id == case["assignee_id"])).order_by(users.c.username)).mappings():
+        if u["id"] == case["assignee_id"] or \
+                case["unit_id"] in scope.allowed_units(conn, dict(u)):
             out.append(dict(u))
     return out
 
@@ -78,7 +81,8 @@ def case_json(case_id: RowId, request: Request, ctx: Ctx = Depends(current)):
 def case_action(case_id: RowId, request: Request, action: str = Form(...),
                 note: str = Form(""), ctx: Ctx = Depends(posted)):
     with write(request.app.state.engine) as conn:
-        cases.transition(conn, case_id, action, ctx.user, ctx.allowed, ctx.now, note, ctx.ip)
+        cases.transition(conn, case_id, action, ctx.user, ctx.allowed, ctx.now, note, ctx.ip,
+                         today=ctx.today)
     return redirect(f"{PREFIX}/cases/{case_id}")
 
 
@@ -94,9 +98,18 @@ def case_assign(case_id: RowId, request: Request, assignee: str = Form(""),
                                                    else False)) \
                 .mappings().first()
             case = cases.get_case(conn, case_id, ctx.allowed)
-            if row is None or case["unit_id"] not in scope.allowed_units(conn, dict(row)) \
-                    or row["role"] == "viewer":
-                raise BadRequest("this user cannot handle cases of this unit", field="assignee")
+            if row is None:
+                raise BadRequest("this user cannot handle cases of this unit", field="assignee",
+                                 detail_args={"msg": "assignee_unknown", "value": assignee})
+            # the assignee it has is kept as it is (``cases.assign``), deactivated or not
+            if row["id"] != case["assignee_id"] and (
+                    row["role"] == "viewer"
+                    or case["unit_id"] not in scope.allowed_units(conn, dict(row))):
+                raise BadRequest("this user cannot handle cases of this unit", field="assignee",
+                                 detail_args={"msg": "assignee_out_of_scope",
+                                              "name": row["display_name"] or row["username"],
+                                              "value": row["username"],
+                                              "unit": case["unit_id"]})
             target = dict(row)
         cases.assign(conn, case_id, target, ctx.user, ctx.allowed, ctx.now, ctx.ip)
     return redirect(f"{PREFIX}/cases/{case_id}")

@@ -73,7 +73,7 @@ class Refused(Forbidden):
 
 
 def set_active(conn: Connection, viewer: dict, username: str, active: bool,
-               allowed: set[str]) -> dict:
+               allowed: set[str], ip: str | None = None) -> dict:
     """Switch an account on or off, within the rules above; returns the account."""
     if not active:
         # Two admins deactivating each other at the same moment each counted the other as
@@ -98,4 +98,4 @@ def set_active(conn: Connection, viewer: dict, username: str, active: bool,
         if not others:
             raise Refused("cannot_deactivate_last_admin",
                           "the last active admin cannot be deactivated")
-    return accounts.set_active(conn, username, active)
+    return accounts.set_active(conn, username, active, actor=viewer, ip=ip)

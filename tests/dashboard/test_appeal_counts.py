@@ -279,7 +279,7 @@ def test_a_rejected_appeal_changes_no_figure_and_a_later_accepted_one_does(dash)
         "not_counted")
 
     assert _act(manager, dash, case_id, "appeal", "补充录像：恶意差评").status_code == 303
-    assert _act(supervisor, dash, case_id, "accept_appeal").status_code == 303
+    assert _act(supervisor, dash, case_id, "accept_appeal", "核实为误评").status_code == 303
     _assert_figures(supervisor, dash, where, {bad})
     assert _assert_rollups_match_raw(dash) != before
     assert supervisor.get(f"{dash.url}/dashboard/api/cases/{case_id}").json()["not_counted"]
@@ -292,7 +292,7 @@ def _at_once(dash, case_id: int, *sessions) -> list[int]:
 
     def accept(i: int) -> None:
         start.wait()
-        answers[i] = _act(sessions[i], dash, case_id, "accept_appeal",
+        answers[i] = _act(sessions[i], dash, case_id, "accept_appeal", "核实为误评",
                           csrf=tokens[i]).status_code
     threads = [threading.Thread(target=accept, args=(i,)) for i in range(len(sessions))]
     for t in threads:
@@ -334,7 +334,7 @@ def test_an_appealed_qr_rating_without_a_device_leaves_the_figures_too(dash):
     manager, supervisor = dash.login("u02"), dash.login("jfb")
     case_id = _case_of(dash, bad)
     assert _act(manager, dash, case_id, "appeal", "恶意差评").status_code == 303
-    assert _act(supervisor, dash, case_id, "accept_appeal").status_code == 303
+    assert _act(supervisor, dash, case_id, "accept_appeal", "核实为误评").status_code == 303
     _assert_figures(supervisor, dash, where, {bad})
     assert _rating(dash, bad)["flags"] == [C.FLAG_APPEAL_ACCEPTED]
     _assert_rollups_match_raw(dash)

@@ -180,7 +180,7 @@ def test_whoever_filed_an_appeal_cannot_accept_it(dash):
     assert case_action(manager, dash, case_id, "appeal", "误评：群众按错").status_code == 303
     assert 'data-action="accept_appeal"' in supervisor.get(
         f"{dash.url}/dashboard/cases/{case_id}").text
-    assert case_action(supervisor, dash, case_id, "accept_appeal").status_code == 303
+    assert case_action(supervisor, dash, case_id, "accept_appeal", "核实为误评").status_code == 303
     case = _case(admin, dash, case_id)
     assert case["state"] == "closed" and case["not_counted"]
 

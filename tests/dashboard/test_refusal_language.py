@@ -66,7 +66,7 @@ def test_an_appeal_or_its_revocation_without_a_reason_reads_in_chinese(dash):
         # the server's English stays under it, word for word
         assert _detail(r) == cases.NEEDS_NOTE["appeal"]
     assert case_action(manager, dash, case_id, "appeal", "同一人连续误触").status_code == 303
-    assert case_action(supervisor, dash, case_id, "accept_appeal").status_code == 303
+    assert case_action(supervisor, dash, case_id, "accept_appeal", "核实为误评").status_code == 303
     r = case_action(supervisor, dash, case_id, "revoke_appeal")
     assert _zh(r, 400) == "撤销申诉认定须说明理由"
     en = case_action(supervisor, dash, case_id, "revoke_appeal", lang="en")
