@@ -50,6 +50,8 @@ def seed(engine: Engine, now: dt.datetime) -> dict:
             if n == 2:   # a kiosk whose disk is full: its heartbeat says so (sync/heartbeat.py)
                 beat |= {"disk_free_bytes": 0, "last_error": "the kiosk database cannot be "
                          "written: /var/lib/kiosk/kiosk.db: database or disk is full"}
+            if n == 6:   # a database moved aside as corrupt still sending (sync/moved_aside.py)
+                beat |= {"moved_aside_pending": 212, "moved_aside_skipped": 0}
             rows.append({"id": f"kiosk-{window_id}", "window_id": window_id, "unit_id": unit_id,
                          "public_key": "A" * 43 + "=", "app_version": beat["app_version"],
                          "enrolled_at": now - dt.timedelta(days=90), "revoked_at": None,
