@@ -684,10 +684,15 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
             return "thanks" if conn.execute(select(qr_limits.c.client_key).where(
                 qr_limits.c.client_key == sent)).first() else "late_done"
         _note(conn, sent, now)
-        rating_store.attach(conn, rating_id, rating_store.LATE, {
+        return add_to_rating(conn, rating_store.LATE)
+
+    def add_to_rating(conn, kind: str) -> str:
+        """The link's comment and number onto its rating (``kind``: a follow-up's or a late
+        note); a number to call back opens the case of a flagged bad rating, or makes it owed."""
+        rating_store.attach(conn, rating_id, kind, {
             "comment": comment, "phone": phone, "callback_consent": consent}, now,
             window_id=w["id"])
-        if phone and consent:   # a flagged bad rating asked to be called: a case
+        if phone and consent:
             open_cases_for_callbacks(conn, [rating_id], now)
         return "thanks"
 
@@ -709,12 +714,7 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                 for sent in (_sent_key(rating_id, form_id), _sent_key(rating_id, form_id, what)):
                     if sent:   # forgotten with the link's use (``_forget_old``: an "f|" key)
                         _note(conn, sent, stamp)
-                rating_store.attach(conn, rating_id, rating_store.COMMENT, {
-                    "comment": comment, "phone": phone, "callback_consent": consent}, now,
-                    window_id=w["id"])
-                if phone and consent:   # a flagged bad rating asked to be called: a case
-                    open_cases_for_callbacks(conn, [rating_id], now)
-                return "thanks"
+                return add_to_rating(conn, rating_store.COMMENT)
             rid = _rating_id(w["id"], form_id)
             kept = _stored_answer(conn, rid)
             if kept is not None:   # this form was sent before: Back, a double tap, a reload

@@ -203,3 +203,21 @@ def kiosk(make_kiosk):
     k.type_badge(BADGE_WANG)
     assert k.screen == "idle"
     return k
+
+
+from kiosk.store import RatingStore as _RealStore  # noqa: E402  (after the Kivy environment)
+
+
+class FailingStore(_RealStore):
+    """The real store; while ``fail`` is set, ratings and follow-ups fail as on a full disk
+    (as SQLite reports it)."""
+
+    fail = False
+
+    def record(self, type_, payload=None):
+        from kiosk import constants as C
+        from kiosk.errors import StoreFullError
+
+        if self.fail and type_ in (C.EV_RATING, C.EV_FOLLOW_UP):
+            raise StoreFullError(f"{self.path}: disk full while recording a {type_} event")
+        return super().record(type_, payload)

@@ -10,21 +10,10 @@ import dataclasses
 from kivy.tests.common import UnitTestTouch
 
 from kiosk import constants as C
-from kiosk.errors import StoreFullError
-from kiosk.store import RatingStore
+
+from .conftest import FailingStore
 
 BADGE_WANG = "10000007"
-
-
-class FailingStore(RatingStore):
-    """The real store; while ``fail`` is set, ratings and follow-ups fail as on a full disk."""
-
-    fail = False
-
-    def record(self, type_, payload=None):
-        if self.fail and type_ in (C.EV_RATING, C.EV_FOLLOW_UP):
-            raise StoreFullError(f"{self.path}: disk full while recording a {type_} event")
-        return super().record(type_, payload)
 
 
 def _rate_button(k):

@@ -11,8 +11,8 @@ import urllib.request
 from pathlib import Path
 
 from kiosk import constants as C
-from kiosk.errors import StoreFullError
-from kiosk.store import RatingStore
+
+from .conftest import FailingStore
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -399,17 +399,6 @@ def test_technician_changes_lockout_and_mode_with_validation(make_kiosk):
     cfg = load_config(REPO / "config.yaml")
     assert local_settings.apply(cfg, k.store) == {"trigger.lockout_seconds": 0, "trigger.mode": "invited"}
     assert (cfg.trigger.lockout_seconds, cfg.trigger.mode) == (0, "invited")
-
-
-class FailingStore(RatingStore):
-    """A store whose disk is full for ratings and follow-ups (as SQLite reports it)."""
-
-    fail = False
-
-    def record(self, type_, payload=None):
-        if self.fail and type_ in (C.EV_RATING, C.EV_FOLLOW_UP):
-            raise StoreFullError(f"{self.path}: disk full while recording a {type_} event")
-        return super().record(type_, payload)
 
 
 def test_failed_commit_shows_retry_and_never_thanks(make_kiosk):

@@ -78,3 +78,23 @@ def config_file(tmp_path):
     path = tmp_path / "config.yaml"
     shutil.copy(ROOT / "config.yaml", path)
     return path
+
+
+class FailingStore:
+    """The real store, except that recording ratings and follow-ups fails as on a full disk
+    while ``fail`` is set (set at first)."""
+
+    def __init__(self, store):
+        self.store = store
+        self.fail = True
+
+    def record(self, type_, payload=None):
+        from kiosk import constants as C
+        from kiosk.errors import StoreFullError
+
+        if self.fail and type_ in (C.EV_RATING, C.EV_FOLLOW_UP):
+            raise StoreFullError("disk full while recording; nothing was recorded")
+        return self.store.record(type_, payload)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from kiosk import constants as C
-from kiosk.errors import FlowError, StoreFullError
+from kiosk.errors import FlowError
+
+from .conftest import FailingStore
 
 
 def signed_in(make_flow, **settings):
@@ -348,19 +350,6 @@ def test_no_not_rated_at_start_when_every_invitation_was_answered(make_flow, sto
 
 
 # -------------------------------------------------------- failed commits
-class FailingStore:
-    """The real store, except that recording ratings fails as on a full disk."""
-
-    def __init__(self, store):
-        self.store = store
-        self.fail = True
-
-    def record(self, type_, payload=None):
-        if self.fail and type_ in (C.EV_RATING, C.EV_FOLLOW_UP):
-            raise StoreFullError("disk full while recording; nothing was recorded")
-        return self.store.record(type_, payload)
-
-
 def test_failed_commit_shows_retry_never_thanks(make_flow, store, clock, events_of):
     flow = signed_in(make_flow, thanks_seconds=4)
     flow.store = FailingStore(store)

@@ -11,30 +11,15 @@ import dataclasses
 import pytest
 
 from kiosk import constants as C
-from kiosk.errors import StoreFullError
 from kiosk.flow import TOUCH_HOLD_MAX_SECONDS, TOUCH_HOLD_SECONDS
+
+from .conftest import FailingStore
 
 
 def signed_in(make_flow, **settings):
     flow = make_flow(**settings)
     assert flow.sign_in_badge("10000001")
     return flow
-
-
-class FailingStore:
-    """The real store, except that recording ratings fails as on a full disk."""
-
-    def __init__(self, store):
-        self.store = store
-        self.fail = True
-
-    def record(self, type_, payload=None):
-        if self.fail and type_ in (C.EV_RATING, C.EV_FOLLOW_UP):
-            raise StoreFullError("disk full while recording; nothing was recorded")
-        return self.store.record(type_, payload)
-
-    def __getattr__(self, name):
-        return getattr(self.store, name)
 
 
 # ------------------------------------------------ a finger on the faces
