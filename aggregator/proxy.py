@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
+import time
 
 from fastapi import Request
 
 from .settings import proxy_networks
+
+log = logging.getLogger("aggregator")
 
 
 def _last(request: Request, header: str) -> str:
@@ -48,7 +52,31 @@ def _from_proxy(request: Request) -> bool:
         return False
     if peer.version == 6 and peer.ipv4_mapped:   # ::ffff:10.0.0.5 on a dual-stack socket
         peer = peer.ipv4_mapped
-    return any(peer in net for net in _networks(settings.trusted_proxies))
+    if any(peer in net for net in _networks(settings.trusted_proxies)):
+        return True
+    if request.headers.get("x-forwarded-for"):
+        _untrusted_forwarder(str(peer), settings.trusted_proxies)
+    return False
+
+
+_WARNED: dict[str, float] = {}   # peer -> when it was last warned about (monotonic)
+WARN_EVERY_S = 3600
+
+
+def _untrusted_forwarder(peer: str, trusted: str) -> None:
+    """Say, once an hour per peer, that a request with X-Forwarded-For came from outside
+    ``trusted_proxies``. An upgrade that left ``AGGREGATOR_TRUSTED_PROXIES`` unset behind an
+    nginx on another host (any private address was trusted before 2026-12-05) made every
+    citizen nginx's address without a word: QR ratings flagged and refused past the budget,
+    one sign-in lockout for the whole organisation."""
+    now = time.monotonic()
+    if now - _WARNED.get(peer, -WARN_EVERY_S) < WARN_EVERY_S or len(_WARNED) > 1000:
+        return
+    _WARNED[peer] = now
+    log.warning("a request with X-Forwarded-For came from %s, which is not in "
+                "AGGREGATOR_TRUSTED_PROXIES (%s): its header is ignored and the client is taken "
+                "to be %s. If %s is your reverse proxy, add it to AGGREGATOR_TRUSTED_PROXIES",
+                peer, trusted, peer, peer)
 
 
 def client_ip(request: Request) -> str:

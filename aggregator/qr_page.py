@@ -495,13 +495,6 @@ def _in_budget(conn, client_key: str, day: str, budget: int, now: dt.datetime) -
     return True
 
 
-def _first_case_today(conn, client_key: str, day: str, now: dt.datetime) -> bool:
-    """Whether a flagged rating of this client and window may open a case today: one may (a
-    second rating asking to be called is heard), forty opened forty cases against one
-    member of staff."""
-    return _first(conn, "e" + client_key[1:] + "|" + day, now, DAY_MEMORY.total_seconds())
-
-
 def _own_origin(origin: str, request: Request, settings) -> bool:
     """Whether a request's ``Origin`` is this server: the public URL's, or the address the
     request itself came to (a hall's own name for the server)."""
@@ -757,11 +750,10 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
                 "flags": "[]" if clean else json.dumps([C.FLAG_LOCKOUT]), "flagged": not clean}
             if not rating_store.store(conn, [row]):   # the same form, sent at the same time
                 return _resent(_stored_answer(conn, rid) or answer, answer)
-            # A bad QR rating is followed up like any other; flagged ones (asking to be called)
-            # open one case per client, window and day: a loop opened one for each POST.
-            if clean or not (row["stars"] <= C.BAD_STARS and row["callback_consent"]) \
-                    or _first_case_today(conn, client, day, now):
-                open_cases_for(conn, [row], now)
+            # A bad QR rating is followed up like any other, flagged ones asking to be called
+            # too (100 % 回访; the queue's catch-up, ``cases.sync_cases``, opens theirs anyway):
+            # the daily budget is what bounds a loop from one address.
+            open_cases_for(conn, [row], now)
             if not clean:
                 _alert_burst(conn, w["id"], row["day"], now, interval)
             return "thanks"

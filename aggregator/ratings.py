@@ -249,10 +249,13 @@ def set_flag(conn: Connection, rating_id: str, flag: str, on: bool = True) -> bo
     return True
 
 
-# An attachment whose rating has not come within this long is dropped: a kiosk's follow-up
-# link lives 7 days (``qr.FOLLOW_UP_MAX_SECONDS``), and links naming ratings that never come
-# (made with a leaked key) piled up in pending_attachments for ever.
-PENDING_MAX = dt.timedelta(days=8)
+# An attachment whose rating has not come within this long is dropped: links naming ratings
+# that never come (made with a leaked key) piled up in pending_attachments for ever. Not the
+# link's own 7 days: that limits when a citizen may send, not when the kiosk's rating arrives.
+# A kiosk offline for a fortnight, or a database moved aside that a technician brings on a USB
+# stick weeks later, still delivers its rating, and the complaint and the number to call back
+# that waited for it (they were dropped after 8 days: the callback was never owed).
+PENDING_MAX = dt.timedelta(days=180)
 
 
 def attach(conn: Connection, rating_id: str, kind: str, data: dict, now: dt.datetime,

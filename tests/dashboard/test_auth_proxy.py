@@ -46,3 +46,22 @@ def test_a_trusted_proxy_that_is_no_address_is_refused_naming_it():
     with pytest.raises(ConfigError) as err:
         Settings.from_env({"AGGREGATOR_TRUSTED_PROXIES": "10.0.0.5, nginx.local"})
     assert str(err.value).startswith("AGGREGATOR_TRUSTED_PROXIES: 'nginx.local' is not an IP")
+
+
+def test_forwarded_headers_from_a_peer_not_named_are_said_once_an_hour(caplog):
+    # Why: any private address was trusted before AGGREGATOR_TRUSTED_PROXIES; an upgrade behind
+    # an nginx on another host that did not name it made every citizen nginx's address without
+    # a word (QR ratings flagged, then refused past the budget; one sign-in lockout for all).
+    import logging
+
+    from aggregator import proxy
+
+    proxy._WARNED.clear()
+    default = Settings(trust_proxy=True)
+    with caplog.at_level(logging.WARNING, logger="aggregator"):
+        for _ in range(3):
+            assert client_ip(_request(default, "10.0.0.5")) == "10.0.0.5"
+        assert client_ip(_request(default, "127.0.0.1")) == "198.51.100.7"   # a named proxy
+    said = [r.getMessage() for r in caplog.records if "AGGREGATOR_TRUSTED_PROXIES" in r.getMessage()]
+    assert len(said) == 1 and "10.0.0.5" in said[0], said
+    proxy._WARNED.clear()
