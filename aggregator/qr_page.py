@@ -20,7 +20,7 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -420,14 +420,13 @@ def _forget_old(conn, now: dt.datetime, interval: int, memory_hours: float = 0) 
     """Drop what no longer limits anything: a client's last QR rating is linkable to that
     rating by its time, so it is kept only while it counts (it was kept for ever)."""
     kept = dt.timedelta(seconds=max(interval, memory_hours * 3600))
-    conn.execute(delete(qr_limits).where(
-        qr_limits.c.last_at < now - kept,
-        qr_limits.c.client_key.like("c|%") | qr_limits.c.client_key.like("b|%")))
-    conn.execute(delete(qr_limits).where(
-        qr_limits.c.last_at < now - DAY_MEMORY,
-        qr_limits.c.client_key.like("d|%") | qr_limits.c.client_key.like("e|%")))
-    conn.execute(delete(qr_limits).where(qr_limits.c.last_at < now - FOLLOW_UP_MEMORY,
-                                         qr_limits.c.client_key.like("f|%")))
+    # Each delete reads only the keys it drops, from ``ix_qr_limits_kind_last_at`` (migration
+    # 53; its expression written as there): by key prefix (a LIKE no index serves) every QR
+    # POST read the whole table under the write lock.
+    kind = func.substr(qr_limits.c.client_key, literal_column("1"), literal_column("1"))
+    for kinds, older in ((("c", "b"), now - kept), (("d", "e"), now - DAY_MEMORY),
+                         (("f",), now - FOLLOW_UP_MEMORY)):
+        conn.execute(delete(qr_limits).where(kind.in_(kinds), qr_limits.c.last_at < older))
 
 
 # Flagged QR ratings of one window in one day that raise a burst alert. A kiosk's bursts raise
@@ -483,16 +482,18 @@ def _in_budget(conn, client_key: str, day: str, budget: int, now: dt.datetime) -
     """Whether a client (``_client_key``) may store another rating of its window on ``day``;
     then it is counted. A loop from one address stored every POST (flagged), and each with a
     number to call opened a case against whoever was on duty."""
-    base = "d" + client_key[1:] + "|" + day
-    # one statement that writes the client's day row: a second request of the same client
-    # waits here for the first's commit (PostgreSQL), so the count below is exact
-    _note(conn, base, now)
-    used = conn.execute(select(func.count()).select_from(qr_limits).where(
-        qr_limits.c.client_key.startswith(base + "|", autoescape=True))).scalar()
-    if used >= budget:
-        return False
-    _note(conn, f"{base}|{used + 1}", now)
-    return True
+    key = "d" + client_key[1:] + "|" + day
+    # One upsert of the client's day row (``uses``, migration 53): it counted one row per
+    # rating by key prefix, which no index served, reading the whole table under the write
+    # lock on every POST. A second request of the same client waits for the first's row
+    # (PostgreSQL) and counts on from what the first wrote; none is returned at the budget.
+    insert = (postgresql.insert if is_pg(conn) else sqlite.insert)(qr_limits).values(
+        client_key=key, last_at=now, uses=1)
+    stmt = insert.on_conflict_do_update(
+        index_elements=[qr_limits.c.client_key],
+        set_={"uses": qr_limits.c.uses + 1, "last_at": insert.excluded.last_at},
+        where=qr_limits.c.uses < budget).returning(qr_limits.c.uses)
+    return conn.execute(stmt).first() is not None
 
 
 def _own_origin(origin: str, request: Request, settings) -> bool:

@@ -19,6 +19,7 @@ from .migrations import (
     m0047_device_boots,
     m0048_device_boot_mono,
     m0049_rating_rated_at,
+    m0053_qr_limits_day_count,
 )
 
 metadata = MetaData()
@@ -32,6 +33,7 @@ m0046_alert_detail_args.define(metadata)
 m0047_device_boots.define(metadata)
 m0048_device_boot_mono.define(metadata)
 m0049_rating_rated_at.define(metadata)
+m0053_qr_limits_day_count.define(metadata)
 
 t = metadata.tables
 meta_kv = t["meta_kv"]
