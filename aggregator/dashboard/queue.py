@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import and_, case, func, literal_column, or_, select, union_all
 from sqlalchemy.engine import Connection
 
 from .. import constants as C
@@ -18,6 +18,11 @@ FILTERS = ("open", "overdue", "callback", "new", "verified", "rectifying", "answ
 # "state <> 'closed'" as literal SQL, not a bound parameter, so that SQLite and PostgreSQL's
 # generic plans can use the partial index of the open cases (ix_cases_open, migration 41).
 NOT_CLOSED = cases.c.state != literal_column("'closed'")
+# "state = 'closed'" as an expression no index can look up (``|| ''``): without ANALYZE's
+# statistics SQLite took ix_cases_unit_state (unit_id, state) for it or the partial index of
+# the callback deadlines (ix_cases_callback_due, migration 52), by the order the indexes were
+# created in, and with the former walked every closed case of the scope.
+CLOSED = cases.c.state.concat(literal_column("''")) == literal_column("'closed'")
 # An appealed case waits for a supervisor: the unit's clocks stop (``cases.overdue``).
 NOT_APPEALED = cases.c.state != literal_column("'appealed'")
 
@@ -52,8 +57,7 @@ def _closed_overdue_clause(today: dt.date):
     """Overdue, of the closed cases: owed a callback past its deadline (a number left after
     the case was closed, ``cases.open_cases_for_callbacks``); read from migration 52's
     partial index of the cases with a callback deadline, not from every closed case."""
-    return and_(cases.c.state == literal_column("'closed'"),
-                _callback_late(today.isoformat()))
+    return and_(CLOSED, _callback_late(today.isoformat()))
 
 
 def _callback_due():
@@ -78,23 +82,41 @@ def work_order(today: dt.date) -> tuple:
             ~_overdue_clause(today), next_due, cases.c.id)
 
 
-def where(allowed: set[str], today: dt.date, state: str, user: dict | None = None,
-          unit_id: str | None = None) -> list:
-    """The conditions of a queue tab (``FILTERS``; "all" and an unknown one: every case) in
-    ``allowed`` units, or in ``unit_id`` of them (the list and the case ledger export)."""
+def _halves(today: dt.date, state: str, user: dict | None) -> tuple[list, list] | None:
+    """The conditions of a tab that takes open and closed cases ("overdue"; "mine": with the
+    closed cases still owed a callback, theirs to make) as two halves, (the open cases, the
+    closed ones), each readable from its partial index (``ix_cases_open``,
+    ``ix_cases_callback_due``); None for the other tabs. Joined by OR, SQLite reads neither
+    index and walks every closed case of the scope (55 ms instead of 0.3 with 400,000 closed
+    cases; PostgreSQL ORs the two indexes): the list reads each half by itself."""
+    if state == "overdue":
+        return [_overdue_clause(today)], [_closed_overdue_clause(today)]
+    if state == "mine" and user:
+        mine = cases.c.assignee_id == user["id"]
+        return [mine, NOT_CLOSED], [mine, CLOSED, _callback_due()]
+    return None
+
+
+def _scope(allowed: set[str], unit_id: str | None) -> list:
     out = [cases.c.unit_id.in_(sorted(allowed))]
     if unit_id:
         out.append(cases.c.unit_id == unit_id)
-    if state == "open":
+    return out
+
+
+def where(allowed: set[str], today: dt.date, state: str, user: dict | None = None,
+          unit_id: str | None = None) -> list:
+    """The conditions of a queue tab (``FILTERS``; "all" and an unknown one: every case) in
+    ``allowed`` units, or in ``unit_id`` of them (the case ledger export; the list reads the
+    two halves of "overdue" and "mine" apart, ``_halves``)."""
+    out = _scope(allowed, unit_id)
+    halves = _halves(today, state, user)
+    if halves:
+        out.append(or_(*(and_(*half) for half in halves)))
+    elif state == "open":
         out.append(cases.c.state.in_(OPEN_STATES))
-    elif state == "overdue":
-        out.append(or_(_overdue_clause(today), _closed_overdue_clause(today)))
     elif state == "callback":
         out.append(_callback_due())
-    elif state == "mine" and user:
-        # with the closed cases still owed a callback: theirs to make
-        out.append(and_(cases.c.assignee_id == user["id"],
-                        or_(cases.c.state != "closed", _callback_due())))
     elif state in ("new", "verified", "rectifying", "answered", "appealed", "closed"):
         out.append(cases.c.state == state)
     return out
@@ -104,29 +126,51 @@ def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: st
                user: dict | None = None, unit_id: str | None = None, limit: int = 50,
                offset: int = 0) -> tuple[list[dict], int]:
     """(rows, total) of the cases in ``allowed`` units matching the filter, oldest due first.
-    Rows carry no phone number and no comment: those are in the audited detail view."""
-    where_ = where(allowed, today, state, user, unit_id)
-    total = conn.execute(select(func.count()).select_from(cases).where(*where_)).scalar()
-    q = (select(cases, ratings.c.level, ratings.c.stars, ratings.c.staff_name,
-                ratings.c.reasons, ratings.c.flags,
-                and_(callback_asked(), ~_called()).label("callback_needed"),
-                windows.c.name.label("window_name"),
-                units.c.name.label("unit_name"), users.c.display_name.label("assignee_name"),
-                users.c.active.label("assignee_active"))
-         .join(ratings, ratings.c.id == cases.c.rating_id)
-         .outerjoin(windows, windows.c.id == cases.c.window_id)
-         .outerjoin(units, units.c.id == cases.c.unit_id)
-         .outerjoin(users, users.c.id == cases.c.assignee_id)
-         .where(*where_).order_by(*work_order(today))
-         .limit(limit).offset(offset))
+    Rows carry no phone number and no comment: those are in the audited detail view.
+
+    The tabs of open and closed cases ("overdue", "mine") are read as two halves, each from
+    its partial index, counted apart and listed as a UNION ALL sorted in ``work_order``."""
+    halves = _halves(today, state, user)
+    keys: list[str] = []
+    if halves:
+        open_, closed = (_scope(allowed, unit_id) + half for half in halves)
+        total = conn.execute(select(_count(open_) + _count(closed))).scalar()
+        order = work_order(today)
+        keys = [f"order_{i}" for i in range(len(order))]
+        # ordered by the keys' names: a subquery's column collection cost 3 ms a call
+        q = union_all(*(_rows(part, [k.label(n) for k, n in zip(order, keys)])
+                        for part in (open_, closed))).order_by(*map(literal_column, keys))
+    else:
+        where_ = where(allowed, today, state, user, unit_id)
+        total = conn.execute(select(func.count()).select_from(cases).where(*where_)).scalar()
+        q = _rows(where_, []).order_by(*work_order(today))
     rows = []
-    for r in conn.execute(q).mappings():
-        d = dict(r)
+    for r in conn.execute(q.limit(limit).offset(offset)).mappings():
+        d = {k: v for k, v in r.items() if k not in keys}
         d["overdue"] = overdue(d, today)
         d["callback_needed"] = bool(d["callback_needed"])
         d["not_counted"] = C.FLAG_APPEAL_ACCEPTED in json.loads(d.pop("flags") or "[]")
         rows.append(d)
     return rows, total
+
+
+def _count(where_: list):
+    return select(func.count()).select_from(cases).where(*where_).scalar_subquery()
+
+
+def _rows(where_: list, extra: list):
+    """The queue's row of each case under the conditions ``where_``, with columns ``extra``."""
+    return (select(cases, ratings.c.level, ratings.c.stars, ratings.c.staff_name,
+                   ratings.c.reasons, ratings.c.flags,
+                   and_(callback_asked(), ~_called()).label("callback_needed"),
+                   windows.c.name.label("window_name"),
+                   units.c.name.label("unit_name"), users.c.display_name.label("assignee_name"),
+                   users.c.active.label("assignee_active"), *extra)
+            .join(ratings, ratings.c.id == cases.c.rating_id)
+            .outerjoin(windows, windows.c.id == cases.c.window_id)
+            .outerjoin(units, units.c.id == cases.c.unit_id)
+            .outerjoin(users, users.c.id == cases.c.assignee_id)
+            .where(*where_))
 
 
 def counts(conn: Connection, allowed: set[str], today: dt.date) -> dict:
