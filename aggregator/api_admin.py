@@ -56,8 +56,13 @@ def _make_entity_routes(path: str, entity: str) -> None:
         if len(items) > 5000:
             raise TooLarge("at most 5000 items per request", field="body")
 
+        # staff: a body changes the fields it sends (a photo attached with id, name and
+        # photo_sha256 replaced the whole record); the other entities are replaced
+        save = org.save_staff if entity == "staff" else \
+            lambda conn, item, where: org.save(conn, entity, item, where)
+
         def run(conn):
-            return [org.save(conn, entity, item, where=f"item {n}: " if len(items) > 1 else "")
+            return [save(conn, item, where=f"item {n}: " if len(items) > 1 else "")
                     for n, item in enumerate(items)]
         saved = await _in_tx(request, run)
         for row in saved:
@@ -66,7 +71,10 @@ def _make_entity_routes(path: str, entity: str) -> None:
 
     list_entity.__doc__ = f"List {entity.replace('_', ' ')}."
     save_entity.__doc__ = (f"Create or replace {entity.replace('_', ' ')} (one object or an "
-                           "array); unknown fields are errors.")
+                           "array); unknown fields are errors." + (
+                               " An existing staff member keeps the fields not sent (null "
+                               "clears one); photo_sha256 must name an uploaded photo."
+                               if entity == "staff" else ""))
     router.add_api_route(f"/{path}", list_entity, methods=["GET"], name=f"list_{entity}")
     router.add_api_route(f"/{path}", save_entity, methods=["POST"], name=f"save_{entity}",
                          openapi_extra={"requestBody": {"required": True, "content": {

@@ -6,7 +6,8 @@ restart with other values gives every kiosk a new ETag, and it pulls them).
 Star levels come from the newest published assessment of the window's unit (docs/assessment.md):
 a roster member's ``stars`` is their computed level there (else the roster's own value), the
 window has ``window.stars``, and ``award`` is the rotating award (流动红旗) when this window won
-it in that period, else null.
+it in that period, else null. A roster member's ``pledge`` is the text of their newest active
+pledge of the 承诺践诺 page (``pledge_text``), else the roster's 承诺.
 """
 
 from __future__ import annotations
@@ -23,6 +24,40 @@ from . import org, qr
 from .errors import Forbidden
 from .schema import service_items, staff, units, windows
 from .settings import Settings
+
+
+def pledge_text(title: str, items: list[str]) -> str:
+    """A pledge of the 承诺践诺 page as the kiosk's idle screen shows a staff member's pledge
+    (its text, line by line): the title, then the items numbered.
+
+    >>> pledge_text("服务承诺", ["一次告知", "马上就办"])
+    '服务承诺\n1. 一次告知\n2. 马上就办'
+    """
+    return "\n".join([title] + [f"{n}. {text}" for n, text in enumerate(items, start=1)])
+
+
+def _pledge_texts(conn: Connection, staff_ids: list[str]) -> dict[str, str]:
+    """staff id → the text of their newest active pledge (``pledge_text``). A pledge made or
+    corrected on the 承诺践诺 page, which says kiosks show it, never reached one: the kiosk
+    had only the roster's 承诺 column."""
+    from .dashboard.assessment_tables import pledge_items, pledges
+
+    if not staff_ids:
+        return {}
+    p, i = pledges.c, pledge_items.c
+    newest: dict[str, int] = {}
+    for pledge_id, owner in conn.execute(
+            select(p.id, p.owner_id).where(p.owner_kind == "staff", p.active.is_(True),
+                                           p.owner_id.in_(staff_ids)).order_by(p.id)):
+        newest[owner] = pledge_id
+    if not newest:
+        return {}
+    titles = dict(conn.execute(select(p.id, p.title).where(p.id.in_(newest.values()))).all())
+    items: dict[int, list[str]] = {}
+    for pledge_id, text in conn.execute(select(i.pledge_id, i.text)
+                                        .where(i.pledge_id.in_(newest.values())).order_by(i.id)):
+        items.setdefault(pledge_id, []).append(text)
+    return {owner: pledge_text(titles[pid], items.get(pid, [])) for owner, pid in newest.items()}
 
 
 def build(conn: Connection, device: dict, settings: Settings) -> dict:
@@ -42,6 +77,7 @@ def build(conn: Connection, device: dict, settings: Settings) -> dict:
                                         service_items.c.unit_id == window["unit_id"]),
                                     service_items.c.retired_at.is_(None))  # retired: history only
         .order_by(service_items.c.code)).mappings().all()
+    pledged = _pledge_texts(conn, [s["id"] for s in roster])
     scale = unit["scale"] if unit else 5
     from .dashboard import assessment_store  # the dashboard imports this package, not the reverse
 
@@ -64,7 +100,7 @@ def build(conn: Connection, device: dict, settings: Settings) -> dict:
         "roster": [{"staff_id": s["id"], "name": s["name"], "staff_no": s["staff_no"],
                     "post": s["post"], "party_member": s["party_member"],
                     "stars": computed.get(s["id"], s["stars"]),
-                    "pledge": s["pledge"], "badge": s["badge"], "pin_hash": s["pin_hash"],
+                    "pledge": pledged.get(s["id"], s["pledge"]), "badge": s["badge"], "pin_hash": s["pin_hash"],
                     "photo": s["photo_sha256"]} for s in roster],
         "service_items": [{"code": i["code"], "name": i["name"], "time_limit": i["time_limit"]}
                           for i in items],

@@ -17,6 +17,7 @@ import csv
 import datetime as dt
 import io
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -34,6 +35,8 @@ ALIASES = {
     "单位": "unit_id", "单位编号": "unit_id", "窗口": "window_id", "窗口编号": "window_id",
     "在岗": "active", "staff_id": "id",
 }
+# Columns of a file that are not roster fields: the row number a printed list has.
+IGNORED = frozenset({"序号"})
 # Not columns of a file: a PIN's hash is made from its PIN, and a photo comes with its own
 # upload (a file set them as it liked: a hash no PIN matches, a photo that does not exist).
 NOT_IMPORTED = ("pin_hash", "photo_sha256")
@@ -45,6 +48,9 @@ EXCEL_ERRORS = frozenset({"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM
 # field → the Chinese column name of the usual file (the first of its aliases above)
 CHINESE = {field: alias for alias, field in reversed(ALIASES.items())}
 MAX_ROWS = 10_000
+# About how many characters of a pledge the kiosk's idle screen shows (four lines at 1024×600,
+# kiosk/screens/idle.kv); the rest ends in "…". A longer one is taken, with a warning.
+KIOSK_PLEDGE_CHARS = 68
 ACCEPTED = (".xlsx", ".csv")  # the file types ``read_table`` reads
 
 
@@ -87,6 +93,20 @@ class Parsed(NamedTuple):
     rows: list[tuple[int, dict]]
     problems: list[Problem]
     columns: dict[str, str]
+    warnings: tuple[Problem, ...] = ()   # taken, but worth a look (``pledge_warning``)
+
+
+def pledge_warning(number: int | None, pledge: str | None, columns: dict | None = None) \
+        -> Problem | None:
+    """The warning for a pledge longer than a kiosk shows (``KIOSK_PLEDGE_CHARS``), else None:
+    the roster took 2,000 characters and the kiosk shows about 68, so most of one was never
+    seen and nobody was told."""
+    if not pledge or len(pledge) <= KIOSK_PLEDGE_CHARS:
+        return None
+    where = f"row {number}, column 'pledge': " if number is not None else "pledge: "
+    return Problem.of(f"{where}{len(pledge)} characters; a kiosk shows about the first "
+                      f"{KIOSK_PLEDGE_CHARS} and ends the rest in '…'", "pledge_long", number,
+                      "pledge", columns, length=len(pledge), shown=KIOSK_PLEDGE_CHARS)
 
 
 def problems_of(exc: BadRequest) -> list[Problem]:
@@ -108,6 +128,18 @@ def _shown(cell):
     return value
 
 
+def _fill_merged(sheet, table: list[list]) -> None:
+    """Each cell of a merged range of ``sheet`` given the range's top-left value, as the
+    spreadsheet shows it: a 窗口 or 岗位 merged down the rows of a group is the usual layout
+    of a hall's roster, and each of those people is at that window."""
+    for merged in sheet.merged_cells.ranges:
+        value = _shown(sheet.cell(merged.min_row, merged.min_col))
+        for r in range(merged.min_row, min(merged.max_row, len(table)) + 1):
+            cells = table[r - 1]
+            for c in range(merged.min_col, min(merged.max_col, len(cells)) + 1):
+                cells[c - 1] = value
+
+
 def read_table(filename: str, data: bytes) -> list[list]:
     """Rows of cells from a .csv (UTF-8, optionally with BOM, or GB18030) or .xlsx file."""
     name = (filename or "").lower()
@@ -115,10 +147,16 @@ def read_table(filename: str, data: bytes) -> list[list]:
         import openpyxl  # only needed here
 
         try:
-            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            # Not read_only: that mode knows no merged cells, and the cells under a merge came
+            # back empty, which clears that column (a 窗口 merged down a group of rows took
+            # everyone but the first off their window). The file is at most 5 MB.
+            book = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
             sheet = book.worksheets[0]
             # the header, MAX_ROWS rows and one more: a longer file is refused, never cut
-            return [[_shown(c) for c in r] for r in sheet.iter_rows(max_row=MAX_ROWS + 2)]
+            last = min(sheet.max_row, MAX_ROWS + 2)   # past it, iter_rows makes empty cells
+            table = [[_shown(c) for c in r] for r in sheet.iter_rows(max_row=last)]
+            _fill_merged(sheet, table)
+            return table
         except Exception as exc:  # openpyxl (and zipfile, xml) raise many kinds on a bad file
             raise BadRequest(f"{filename}: not a readable .xlsx file ({exc})", field="file",
                              code="roster_unreadable",
@@ -152,7 +190,10 @@ def parse(filename: str, data: bytes) -> Parsed:
         return Parsed([], [Problem.of(f"{filename}: the file is empty", "empty_file",
                                       file=filename)], {})
     written = [str(h or "").strip() for h in table[0]]
-    header = [ALIASES.get(h, h) for h in written]
+    # 「姓　名」 (a full-width space to line the names up) or 「工 号」 is 姓名 or 工号
+    keys = [re.sub(r"\s+", "", unicodedata.normalize("NFKC", h)) for h in written]
+    ignored = {i for i, k in enumerate(keys) if k in IGNORED}
+    header = ["" if i in ignored else ALIASES.get(k, k) for i, k in enumerate(keys)]
     columns = {field: name for field, name in zip(header, written) if field}
     known = [f for f in org.ENTITIES["staff"] if f not in NOT_IMPORTED]
     errors = [Problem.of(f"row 1, column {h!r}: unknown column; known: {', '.join(known)}",
@@ -171,7 +212,7 @@ def parse(filename: str, data: bytes) -> Parsed:
                                  missing=[h for h in ("id", "name") if h not in header]))
     if errors:
         return Parsed([], errors, columns)
-    rows = []
+    rows, warnings = [], []
     present = {h for h in header if h} | ({"pin_hash"} if "pin" in header else set())
     seen: dict[str, int] = {}
     for number, cells in enumerate(table[1:], start=2):
@@ -205,7 +246,7 @@ def parse(filename: str, data: bytes) -> Parsed:
                                      value=shown.isoformat()))
             continue
         loose = [i + 1 for i, c in enumerate(cells) if (i >= len(header) or not header[i])
-                 and c is not None and str(c).strip() != ""]
+                 and i not in ignored and c is not None and str(c).strip() != ""]
         if loose:   # under no column name: dropped without a word
             errors.append(Problem.of(f"row {number}: column {loose[0]} has a value but no "
                                      "name in row 1", "no_column_name", number,
@@ -223,9 +264,12 @@ def parse(filename: str, data: bytes) -> Parsed:
             continue
         seen[cleaned["id"]] = number
         rows.append((number, {k: v for k, v in cleaned.items() if k in present}))
+        warning = pledge_warning(number, cleaned.get("pledge"), columns)
+        if warning:
+            warnings.append(warning)
     if len(rows) > MAX_ROWS:
         errors.append(Problem.of(f"more than {MAX_ROWS} rows", "too_many_rows", max=MAX_ROWS))
-    return Parsed(rows, errors, columns)
+    return Parsed(rows, errors, columns, tuple(warnings))
 
 
 def with_stored(conn: Connection, rows: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
@@ -270,6 +314,9 @@ def import_roster(conn: Connection, filename: str, parsed: Parsed) -> dict:
                          field="file", extra={"errors": [p.text for p in shown]},
                          detail_args={"msg": "roster_problems", "file": filename,
                                       "count": len(errors), "problems": [p.args for p in shown]})
-    for _, row in rows:   # checked above, against the file as a whole
-        org.store(conn, "staff", org.clean("staff", row))
-    return {"imported": len(rows)}
+    # checked above, against the file as a whole
+    org.store_many(conn, "staff", [org.clean("staff", row) for _, row in rows])
+    out: dict = {"imported": len(rows)}
+    if parsed.warnings:
+        out["warnings"] = [p.text for p in parsed.warnings]
+    return out

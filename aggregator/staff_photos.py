@@ -68,7 +68,7 @@ def _normalise(data: bytes) -> tuple[bytes, str, dict]:
         im.draft("RGB", MAX_SIZE)   # a JPEG decodes at 1/2, 1/4 or 1/8 scale when it can
         alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
         # converted first: a palette image would be scaled by nearest neighbour
-        upright = ImageOps.exif_transpose(im).convert("RGBA" if alpha else "RGB")
+        upright = _eight_bit(ImageOps.exif_transpose(im)).convert("RGBA" if alpha else "RGB")
     upright.thumbnail(MAX_SIZE, Image.LANCZOS)
     out = io.BytesIO()
     if alpha:   # a cut-out portrait keeps its transparency
@@ -77,6 +77,14 @@ def _normalise(data: bytes) -> tuple[bytes, str, dict]:
         upright.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
     return out.getvalue(), "image/png" if alpha else "image/jpeg", {
         **facts, "width": upright.width, "height": upright.height, "resized": True}
+
+
+def _eight_bit(im):
+    """A 16-bit greyscale image (a PNG's ``I;16``) scaled to 8 bits; others as they are.
+    ``convert("RGB")`` clips 0-65535 at 255, and such a portrait came out all white."""
+    if im.mode == "I" or im.mode.startswith("I;16"):
+        return im.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    return im
 
 
 def shrink_stored(conn) -> dict:

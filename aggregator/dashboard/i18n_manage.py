@@ -36,6 +36,9 @@ ZH = {
     # enrolment codes (devices page, code_view)
     "code_used": "此注册码已被使用。", "code_expired": "此注册码已过期。",
     "code_gone": "这个注册码不再显示：它只在生成它的登录会话中显示一小时，重新载入页面不会生成新码。如仍需注册码，请在下方重新生成。",
+    # roster: a pledge longer than the kiosk's idle screen shows (roster.KIOSK_PLEDGE_CHARS)
+    "pledge_long_row": "第 {row} 行：服务承诺共 {length} 字，终端待机页只显示约前 {shown} 字，其余以“…”省略。",
+    "pledge_kiosk_hint": "终端待机页约显示前 68 字（4 行），更长的以“…”省略。",
 }
 
 EN = {
@@ -67,4 +70,7 @@ EN = {
     # enrolment codes (devices page, code_view)
     "code_used": "This code has been used.", "code_expired": "This code has expired.",
     "code_gone": "This enrolment code is no longer shown: it is shown for an hour, only in the session that made it, and reloading the page makes no new code. If you still need one, issue a new code below.",
+    # roster: a pledge longer than the kiosk's idle screen shows (roster.KIOSK_PLEDGE_CHARS)
+    "pledge_long_row": "Row {row}: the pledge has {length} characters; the kiosk's idle screen shows about the first {shown} and ends the rest in '…'.",
+    "pledge_kiosk_hint": "The kiosk's idle screen shows about the first 68 characters (4 lines); the rest ends in '…'.",
 }

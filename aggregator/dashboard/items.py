@@ -79,6 +79,8 @@ def set_retired(conn: Connection, code: str, retired: bool, allowed: set[str],
     row = _own(conn, code, allowed)
     if row is None:
         raise NotFound(f"service item {code!r} does not exist")
+    if (row["retired_at"] is not None) == retired:
+        return row   # as it was: a second click bumped the config version of every kiosk
     conn.execute(update(service_items).where(service_items.c.code == code)
                  .values(retired_at=now if retired else None))
     org.bump_version(conn)

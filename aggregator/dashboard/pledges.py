@@ -15,6 +15,7 @@ import datetime as dt
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
+from .. import org
 from ..errors import BadRequest, NotFound
 from ..schema import staff, units, windows
 from .assessment_tables import pledge_items, pledges
@@ -55,7 +56,15 @@ def create(conn: Connection, kind: str, owner_id: str, title: str, items: list[s
     conn.execute(pledge_items.insert(), [
         {"pledge_id": pledge_id, "text": text[:1000], "status": "in_progress",
          "evidence": None, "updated_at": now, "updated_by": None} for text in items])
+    _kiosks_pull(conn, kind)
     return pledge_id
+
+
+def _kiosks_pull(conn: Connection, kind: str) -> None:
+    """A new config version when a staff member's pledge changed: the kiosk shows it
+    (``device_config.pledge_text``), and the page said it would while no kiosk ever had it."""
+    if kind == "staff":
+        org.bump_version(conn)
 
 
 def _title(title: str | None) -> str:
@@ -92,7 +101,7 @@ def correct(conn: Connection, pledge_id: int, title: str, texts: dict[int, str],
             added: list[str], allowed: set[str], now: dt.datetime) -> None:
     """Correct a pledge's title and item texts and add items; an item keeps its status and
     evidence (a correction of wording is not a new promise)."""
-    _active(conn, pledge_id, allowed)
+    kind = _active(conn, pledge_id, allowed)["owner_kind"]
     title = _title(title)
     own = sorted(conn.execute(select(pledge_items.c.id)
                               .where(pledge_items.c.pledge_id == pledge_id)).scalars())
@@ -116,12 +125,14 @@ def correct(conn: Connection, pledge_id: int, title: str, texts: dict[int, str],
         conn.execute(pledge_items.insert(), [
             {"pledge_id": pledge_id, "text": text[:1000], "status": "in_progress",
              "evidence": None, "updated_at": now, "updated_by": None} for text in added])
+    _kiosks_pull(conn, kind)
 
 
 def withdraw(conn: Connection, pledge_id: int, allowed: set[str]) -> None:
     """Withdraw a pledge: no longer public or counted; its rows stay."""
-    _active(conn, pledge_id, allowed)
+    kind = _active(conn, pledge_id, allowed)["owner_kind"]
     conn.execute(update(pledges).where(pledges.c.id == pledge_id).values(active=False))
+    _kiosks_pull(conn, kind)
 
 
 def set_item(conn: Connection, item_id: int, status: str, evidence: str, user: dict,

@@ -212,9 +212,10 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
                 f"row {number}: unit {unit!r} is outside your scope",
                 "unit_outside_scope" if unit else "unit_missing", number, "unit_id",
                 columns, value=unit))
-        elif owner.get(row.get("id"), row.get("unit_id")) not in ctx.allowed:
+        elif owner.get(row.get("id")) is not None and owner[row["id"]] not in ctx.allowed:
             # A manager could take another unit's staff member over by naming their id with
-            # a unit of their own (the edit form refused it; the import did not).
+            # a unit of their own (the edit form refused it; the import did not). One stored
+            # without a unit is no one's: refusing them kept them off every roster for good.
             errors.append(roster.Problem.of(
                 f"row {number}: staff {row['id']!r} belongs to a unit outside your scope",
                 "staff_outside_scope", number, "id", columns, value=row["id"]))
@@ -232,8 +233,11 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
             errors = roster.problems_of(exc)
             total = exc.detail_args.get("count", len(errors))
         else:
+            # a pledge longer than a kiosk shows is taken, and the page says so
+            warnings = [ctx.t("pledge_long_row", row=w.args["row"], length=w.args["length"],
+                              shown=w.args["shown"]) for w in parsed.warnings]
             return await run_in_threadpool(roster_view, request, ctx,
-                                           message=str(out["imported"]))
+                                           message=str(out["imported"]), warnings=warnings)
     # The page lists the first problems and says how many more there are (a file with 300
     # bad rows listed 50 and looked as if those were all).
     shown = errors[:SHOWN_PROBLEMS]
