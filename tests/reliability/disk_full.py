@@ -18,8 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import requests
-
+from tests.qr_form import qr_post
 from tests.reliability.harness import LiveServer, Row, check_kiosk_side, check_server_side, count_5xx, tally
 
 
@@ -160,7 +159,6 @@ def run_server(rounds: int = 2, workdir: Path | None = None) -> Row:
     try:
         with LiveServer(mnt / "aggregator.db", qr_rate_limit_seconds=0) as srv:
             k = srv.kiosk(workdir / "kiosk")
-            qr_url = f"{srv.url}/r/{k.window_id}"
             form = {"level": "dissatisfied", "comment": "排队太久了"}
             for r in range(rounds):
                 k.rate(30)
@@ -185,14 +183,14 @@ def run_server(rounds: int = 2, workdir: Path | None = None) -> Row:
                               f"round {r}: no Retry-After with the refusal: {exc}")
                 check_kiosk_side(row, k.store)
                 # a citizen on the phone page meanwhile gets the form back, comment kept
-                pages = [requests.post(qr_url, data=form, timeout=10) for _ in range(3)]
+                pages = [qr_post(srv.url, k.window_id, form) for _ in range(3)]
                 row.check(any(p.status_code == 503 and "排队太久了" in p.text
                               and "系统暂时无法保存" in p.text for p in pages),
                           f"round {r}: the phone page on a full disk answered "
                           f"{[p.status_code for p in pages]}")
                 filler.unlink()   # space returns
                 k.client.drain()
-                sent = requests.post(qr_url, data=form, timeout=10)
+                sent = qr_post(srv.url, k.window_id, form)
                 row.check(sent.status_code == 200 and "感谢" in sent.text,
                           f"round {r}: the phone page did not take the rating once space "
                           f"returned ({sent.status_code})")
