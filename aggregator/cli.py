@@ -428,13 +428,16 @@ def cmd_set_password(args) -> int:
 
 
 def cmd_set_active(args) -> int:
+    import datetime as dt
+
     from .dashboard import accounts
     from .db import write
 
     active = args.command == "activate-user"
     args.username = _username(args)
     with write(_engine(args)) as conn:
-        user = accounts.set_active(conn, args.username, active)
+        user = accounts.set_active(conn, args.username, active,
+                                   dt.datetime.now(dt.timezone.utc))
     print(f"user {user['username']} " + ("may sign in again (sign-in locks lifted)" if active
                                          else "deactivated and signed out; the audit log keeps "
                                          "what they did"))

@@ -23,6 +23,7 @@ from ..db import insert_ignore, write
 from ..errors import BadRequest, NotFound
 from ..schema import regions, staff, units
 from .assessment_tables import staff_users
+from .cases import release_assignments
 from .config import DashboardSettings
 from .tables import login_failures, user_sessions, users
 
@@ -187,20 +188,18 @@ def set_password(conn: Connection, user: dict, password: str,
     conn.execute(ended)
 
 
-def set_active(conn: Connection, username: str, active: bool, *, actor: dict | None = None,
-               ip: str | None = None) -> dict:
+def set_active(conn: Connection, username: str, active: bool, now: dt.datetime, *,
+               actor: dict | None = None, ip: str | None = None) -> dict:
     """Let ``username`` sign in again, or stop them at once (their sessions end; what they
-    did stays in the audit log; the cases they held not closed go back to nobody, audited as
-    ``actor``'s, None: the command line). Returns the user."""
-    from .cases import release_assignments
-
+    did stays in the audit log; the cases they held not closed go back to nobody at ``now``,
+    audited as ``actor``'s, None: the command line). Returns the user."""
     user = require_user(conn, username)
     conn.execute(update(users).where(users.c.id == user["id"]).values(active=active))
     if not active:
         conn.execute(delete(user_sessions).where(user_sessions.c.user_id == user["id"]))
         # only the assignee sees a case's full number: kept by an account that can no longer
         # sign in, nobody could call its citizen back
-        release_assignments(conn, user["id"], actor, dt.datetime.now(dt.timezone.utc), ip)
+        release_assignments(conn, user["id"], actor, now, ip)
     else:   # let back in: not still locked out by whoever kept guessing
         unlock(conn, user["username"])
     return user | {"active": active}

@@ -40,7 +40,7 @@ def set_active(request: Request, ctx: Ctx = Depends(posted), username: str = For
     on = active == "1"
     try:
         with write(request.app.state.engine) as conn:
-            user_admin.set_active(conn, ctx.user, username, on, ctx.allowed, ip=ctx.ip)
+            user_admin.set_active(conn, ctx.user, username, on, ctx.allowed, ctx.now, ip=ctx.ip)
             audit.record(conn, ctx.user, "activate_user" if on else "deactivate_user",
                          ctx.now, target=username, ip=ctx.ip)
     except user_admin.Refused as exc:

@@ -9,6 +9,8 @@ active admin is never deactivated: no one could manage the system after that (th
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
@@ -73,7 +75,7 @@ class Refused(Forbidden):
 
 
 def set_active(conn: Connection, viewer: dict, username: str, active: bool,
-               allowed: set[str], ip: str | None = None) -> dict:
+               allowed: set[str], now: dt.datetime, ip: str | None = None) -> dict:
     """Switch an account on or off, within the rules above; returns the account."""
     if not active:
         # Two admins deactivating each other at the same moment each counted the other as
@@ -98,4 +100,4 @@ def set_active(conn: Connection, viewer: dict, username: str, active: bool,
         if not others:
             raise Refused("cannot_deactivate_last_admin",
                           "the last active admin cannot be deactivated")
-    return accounts.set_active(conn, username, active, actor=viewer, ip=ip)
+    return accounts.set_active(conn, username, active, now, actor=viewer, ip=ip)

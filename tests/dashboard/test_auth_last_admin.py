@@ -26,13 +26,13 @@ def test_two_admins_deactivating_each_other_at_once_leave_one_active(database_ur
     def b_deactivates_a():
         try:
             with write(engine) as conn:
-                user_admin.set_active(conn, b, "race-admin-a", False, set())
+                user_admin.set_active(conn, b, "race-admin-a", False, set(), utcnow())
             outcome["b"] = "done"
         except user_admin.Refused as exc:
             outcome["b"] = exc.key
 
     with write(engine) as conn:   # a's change, not yet committed while b tries
-        user_admin.set_active(conn, a, "race-admin-b", False, set())
+        user_admin.set_active(conn, a, "race-admin-b", False, set(), utcnow())
         other = threading.Thread(target=b_deactivates_a)
         other.start()
         other.join(timeout=2)   # b waits for a's commit (or, unserialised, went through)

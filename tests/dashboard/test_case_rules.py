@@ -213,7 +213,7 @@ def test_a_case_is_assigned_to_no_deactivated_account_and_no_closed_case_is_assi
     with write(dash.engine) as conn:
         gone = accounts.create_user(conn, "u01-left", PASSWORD, "unit_manager", unit_id="U-01",
                                     display_name="已离职 赵", now=utcnow())
-        accounts.set_active(conn, "u01-left", False)
+        accounts.set_active(conn, "u01-left", False, utcnow())
     case_id = dash.case_id("U-01", skip=3)
     s = dash.login("u01")
     page = f"/dashboard/cases/{case_id}"

@@ -234,11 +234,11 @@ def test_an_admin_cannot_lock_out_themselves_or_the_last_admin(dash):
     with write(dash.engine) as conn:
         if accounts.get_user_by_name(conn, "admin-b") is None:
             accounts.create_user(conn, "admin-b", "a-long-password-2", "admin", now=utcnow())
-        second = accounts.set_active(conn, "admin-b", False)   # e.g. stopped meanwhile
+        second = accounts.set_active(conn, "admin-b", False, utcnow())   # e.g. stopped meanwhile
     try:
         with write(dash.engine) as conn:
             try:
-                user_admin.set_active(conn, second, "admin", False, set())
+                user_admin.set_active(conn, second, "admin", False, set(), utcnow())
             except user_admin.Refused as exc:
                 assert exc.key == "cannot_deactivate_last_admin"
             else:
@@ -247,7 +247,7 @@ def test_an_admin_cannot_lock_out_themselves_or_the_last_admin(dash):
                                 .where(users.c.username == "admin")).scalar()
     finally:
         with write(dash.engine) as conn:
-            accounts.set_active(conn, "admin", True)
+            accounts.set_active(conn, "admin", True, utcnow())
 
 
 def test_a_roster_file_of_the_wrong_type_comes_back_to_the_roster_page(dash):
