@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect
 
 from . import api_admin, api_device, dashboard, metrics, qr_page
 from .dashboard import devices as dashboard_devices
-from .db import database_refusal, dialect_name, make_engine
+from .db import database_disk_free, database_refusal, dialect_name, make_engine
 from .errors import AggregatorError, BadRequest
 from .headers import SecurityHeaders
 from .logs import AccessLog
@@ -29,6 +29,10 @@ from .settings import Settings
 from .validation import unstorable_text
 
 log = logging.getLogger("aggregator")
+
+# Below this much free space under the SQLite database, /healthz answers 503 storage_full: a
+# batch of 500 ratings and its WAL pages need about this much.
+HEALTHZ_MIN_FREE_BYTES = 4 * 1024 * 1024
 
 
 def create_app(database_url: str, *, settings: Settings | None = None,
@@ -53,7 +57,7 @@ def create_app(database_url: str, *, settings: Settings | None = None,
 
     @app.get("/healthz", tags=["ops"])
     async def healthz():
-        """Liveness and database reachability."""
+        """Liveness, database reachability, and room on the SQLite database's disk."""
         def ping():
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -65,6 +69,14 @@ def create_app(database_url: str, *, settings: Settings | None = None,
             return JSONResponse({"status": "unavailable", "database": dialect_name(engine),
                                  "detail": "the database cannot be reached; see the server's log"},
                                 status_code=503)
+        # A full disk left SQLite readable: the check answered "ok" while every upload was
+        # refused 503 storage_full, and an uptime checker never told anyone.
+        free = database_disk_free(engine)
+        if free is not None and free < HEALTHZ_MIN_FREE_BYTES:
+            log.warning("healthz: database disk full", extra={"fields": {"free_bytes": free}})
+            return JSONResponse({"status": "storage_full", "database": dialect_name(engine),
+                                 "detail": "the disk under the database is full: uploads are "
+                                           "refused until space is freed"}, status_code=503)
         return {"status": "ok", "database": dialect_name(engine)}
 
     # HEAD too: load balancers' and uptime checkers' probes often use it (it was a 405, so

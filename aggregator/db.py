@@ -206,6 +206,16 @@ def database_refusal(exc: BaseException) -> AggregatorError | None:
     return None
 
 
+def database_disk_free(engine: Engine) -> int | None:
+    """Free bytes (for an unprivileged writer) on the filesystem of a SQLite database file;
+    None for PostgreSQL (its disk is its server's to watch) or a database in memory."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        return None
+    st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    return st.f_bavail * st.f_frsize
+
+
 def dialect_name(engine_or_conn) -> str:
     return engine_or_conn.dialect.name
 

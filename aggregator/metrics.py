@@ -43,7 +43,7 @@ from sqlalchemy import and_, func, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from .dashboard.tables import case_callbacks, cases
-from .db import read, utcnow
+from .db import database_disk_free, read, utcnow
 from .fleet import stored_heartbeat
 from .schema import alerts, devices
 
@@ -197,13 +197,11 @@ def _disk_family(engine):
     """Free space under the SQLite database file: when it runs out, every upload is refused
     (503 storage_full) until an operator frees some. PostgreSQL's disk is its server's to
     watch (its own exporters), so no series there."""
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:":
-        return
-    st = os.statvfs(os.path.dirname(os.path.abspath(path)))
-    yield GaugeMetricFamily("aggregator_database_disk_free_bytes", "Free bytes (for an "
-                            "unprivileged writer) on the filesystem of the SQLite database",
-                            value=st.f_bavail * st.f_frsize)
+    free = database_disk_free(engine)
+    if free is not None:
+        yield GaugeMetricFamily("aggregator_database_disk_free_bytes", "Free bytes (for an "
+                                "unprivileged writer) on the filesystem of the SQLite database",
+                                value=free)
 
 
 def _process_registry():

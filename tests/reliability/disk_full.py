@@ -18,6 +18,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import requests
+
 from tests.qr_form import qr_post
 from tests.reliability.harness import LiveServer, Row, check_kiosk_side, check_server_side, count_5xx, tally
 
@@ -182,6 +184,13 @@ def run_server(rounds: int = 2, workdir: Path | None = None) -> Row:
                     row.check(getattr(exc, "retry_after", None) is not None,
                               f"round {r}: no Retry-After with the refusal: {exc}")
                 check_kiosk_side(row, k.store)
+                # The health check tells an uptime checker (it said "ok" while every upload
+                # was refused, since a full disk leaves SQLite readable).
+                health = requests.get(srv.url + "/healthz", timeout=10)
+                row.check(health.status_code == 503
+                          and health.json()["status"] == "storage_full",
+                          f"round {r}: /healthz on a full disk answered {health.status_code} "
+                          f"{health.text[:80]}")
                 # a citizen on the phone page meanwhile gets the form back, comment kept
                 pages = [qr_post(srv.url, k.window_id, form) for _ in range(3)]
                 row.check(any(p.status_code == 503 and "排队太久了" in p.text
@@ -189,6 +198,10 @@ def run_server(rounds: int = 2, workdir: Path | None = None) -> Row:
                           f"round {r}: the phone page on a full disk answered "
                           f"{[p.status_code for p in pages]}")
                 filler.unlink()   # space returns
+                health = requests.get(srv.url + "/healthz", timeout=10)
+                row.check(health.status_code == 200 and health.json()["status"] == "ok",
+                          f"round {r}: /healthz once space returned answered "
+                          f"{health.status_code}")
                 k.client.drain()
                 sent = qr_post(srv.url, k.window_id, form)
                 row.check(sent.status_code == 200 and "感谢" in sent.text,
