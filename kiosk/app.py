@@ -161,7 +161,8 @@ class KioskApp(App):
     there is no worker), ``on_enrol(url, code)`` (run in a helper thread, returns ``(ok,
     message, problem code)``: ``sync.enrol.enrol_device``) and ``on_export(path)`` (likewise,
     ``(ok, message)``), ``voice`` (a VoicePrompt), ``invite_server`` (False: do not
-    open the local endpoint), ``tech_clock`` (the monotonic clock of the technician lockout).
+    open the local endpoint), ``tech_clock`` (the monotonic clock of the PIN lockouts, of the
+    boot the store's ``boot_id`` names: their counts are kept across a restart by it).
     """
 
     tr = ObjectProperty(None)
@@ -203,15 +204,23 @@ class KioskApp(App):
         self.use_invite_server = invite_server
         self.tick_seconds = tick_seconds
         self.long_press_seconds = long_press_seconds
-        self.tech_lock = TechnicianLock(cfg.technician.pin_hash, max_tries=cfg.technician.max_tries,
-                                        lockout_seconds=cfg.technician.lockout_seconds, clock=tech_clock)
+        # The locks' counts are kept in the kiosk database (kiosk/local_settings.py LockKeeper,
+        # written through whichever store the app has then): kept in memory only, a restart or
+        # a pulled plug gave a PIN guesser a fresh set of tries. ``tech_clock`` is the
+        # monotonic clock of the boot the store names (kiosk/technician.py says the rule).
+        boot_id = str(getattr(store, "boot_id", "") or "")
+        self.tech_lock = TechnicianLock(
+            cfg.technician.pin_hash, max_tries=cfg.technician.max_tries,
+            lockout_seconds=cfg.technician.lockout_seconds, clock=tech_clock,
+            keeper=local_settings.LockKeeper(lambda: self.store, local_settings.TECH_LOCK_KEY, boot_id))
         # Staff PINs are four digits: without a lockout anyone at the counter could try them
         # all and pause the window or sign its staff out. Counted per staff number and never
         # longer than 5 minutes (kiosk/technician.py): the technician's ladder, shared by all
         # numbers and up to a day, let anyone keep every colleague's PIN sign-in locked.
-        self.staff_lock = StaffPinLock(max_tries=cfg.technician.max_tries,
-                                       lockout_seconds=cfg.technician.lockout_seconds,
-                                       clock=tech_clock)
+        self.staff_lock = StaffPinLock(
+            max_tries=cfg.technician.max_tries, lockout_seconds=cfg.technician.lockout_seconds,
+            clock=tech_clock,
+            keeper=local_settings.LockKeeper(lambda: self.store, local_settings.STAFF_LOCK_KEY, boot_id))
         self._tech_clock = tech_clock
         self._panel_touched = 0.0
         self._tech_touched = 0.0   # the technician screen's last touch or key
@@ -498,6 +507,10 @@ class KioskApp(App):
         except Exception:
             log.exception("flow tick failed")
             self.show_problem()
+        # A PIN lockout seen ending (and a staff number's wrong PINs forgotten) is kept so:
+        # a reboot starts over only a lockout still running at the time (kiosk/technician.py).
+        self.tech_lock.remaining()
+        self.staff_lock.settle()
         self._follow_store()
         self.show_state()
         # The staff panel (pause, sign out) closes when left alone like the rating screens:

@@ -202,10 +202,12 @@ def _corrupt(exc: BaseException | None) -> bool:
 
 # What a new database takes over from one moved aside while the kiosk ran, as far as it can
 # still be read: the technician's settings made on the kiosk (kiosk/local_settings.py,
-# META_KEY) and the server's clock offset; and the last device config the server sent (so
-# that a restart before the next pull shows the roster and the pledges). Not the identity of
-# the old stream, nor its acknowledgements or retention anchor.
-_CARRIED_META = ("local_settings", META_CLOCK_OFFSET)
+# META_KEY) and the server's clock offset; the PIN lockouts' counts (LockKeeper's
+# TECH_LOCK_KEY, STAFF_LOCK_KEY: a guesser who made the database fail got fresh tries); and
+# the last device config the server sent (so that a restart before the next pull shows the
+# roster and the pledges). Not the identity of the old stream, nor its acknowledgements or
+# retention anchor.
+_CARRIED_META = ("local_settings", META_CLOCK_OFFSET, "pin_lock.technician", "pin_lock.staff")
 
 
 def _empty_database() -> sqlite3.Connection:

@@ -59,6 +59,10 @@ def test_a_database_corrupted_while_running_is_moved_aside_and_the_tap_recorded_
     store = RatingStore(db_path)                 # the app's store
     device, old_stream = store.device_id, store.stream_id
     store.set_meta("local_settings", json.dumps({"trigger.mode": "invited"}))
+    # the PIN lockouts' counts too: a guesser who wrecked the database got fresh tries
+    lock = json.dumps({"boot": store.boot_id, "state": {"failures": 4}})
+    store.set_meta("pin_lock.technician", lock)
+    store.set_meta("pin_lock.staff", lock)
     store.apply_config({"window": {"name": "综合窗口"}}, etag="e1", version=7)
     thanked = _thanked(store)
     worker = RatingStore(db_path, check=False)   # the sync worker's own connection
@@ -83,6 +87,7 @@ def test_a_database_corrupted_while_running_is_moved_aside_and_the_tap_recorded_
 
     # What the technician set on the kiosk and the server's last config carry over.
     assert json.loads(store.get_meta("local_settings")) == {"trigger.mode": "invited"}
+    assert store.get_meta("pin_lock.technician") == store.get_meta("pin_lock.staff") == lock
     assert store.device_config() == ({"window": {"name": "综合窗口"}}, "e1")
 
     # The sync worker's connection, still on the file moved aside, closing later leaves the

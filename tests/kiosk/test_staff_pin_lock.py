@@ -8,6 +8,7 @@ restart opened it again. Guessing must stay slow, but nobody may lock staff out 
 
 from kiosk.technician import (
     STAFF_FORGET_SECONDS,
+    STAFF_KEPT_NUMBERS,
     STAFF_MAX_LOCKOUT_SECONDS,
     StaffPinLock,
     TechnicianLock,
@@ -117,3 +118,16 @@ def test_the_technician_lock_keeps_its_own_rule():
     assert steps[:3] == [60, 120, 240] and steps[-1] == 24 * 3600
     clock.now += 10 * 24 * 3600                 # no forgetting for the technician
     assert lock.check("1").locked_for == 24 * 3600
+
+
+def test_typing_ever_new_numbers_keeps_only_a_bounded_count():
+    # Why it matters: every number typed was kept for 30 minutes, in memory and now in the
+    # kiosk database; a guesser cycling through numbers must not grow either without limit.
+    clock = Clock()
+    lock = StaffPinLock(clock=clock)
+    for _ in range(5):
+        attempt(lock, "0007", "0000")                 # the number under attack: locked
+    for n in range(3 * STAFF_KEPT_NUMBERS):
+        attempt(lock, f"9{n:04d}", "0000")
+    assert len(lock._numbers) == STAFF_KEPT_NUMBERS
+    assert attempt(lock, "0007", "1234").locked_for == 60   # its lockout was not pushed out
