@@ -22,7 +22,7 @@ from sync.protocol import canonical_json
 from . import constants as C
 from . import org, qr
 from .errors import Forbidden
-from .schema import service_items, staff, units, windows
+from .schema import photos, service_items, staff, units, windows
 from .settings import Settings
 
 
@@ -60,6 +60,18 @@ def _pledge_texts(conn: Connection, staff_ids: list[str]) -> dict[str, str]:
     return {owner: pledge_text(titles[pid], items.get(pid, [])) for owner, pid in newest.items()}
 
 
+def _stored_photos(conn: Connection, hashes: list[str]) -> set[str]:
+    """Which of ``hashes`` name a stored photo. A roster member's ``photo`` is sent only then:
+    a hash stored before photos were checked (any 64 characters, an upper-case one, a file
+    name) had every kiosk of the window ask for it at each config pull, for ever, and show the
+    avatar; without it the kiosk shows the avatar at once and asks nothing (migration 54
+    repairs or clears such hashes; this keeps one that comes later off the kiosks)."""
+    if not hashes:
+        return set()
+    return set(conn.execute(select(photos.c.sha256)
+                            .where(photos.c.sha256.in_(sorted(set(hashes))))).scalars())
+
+
 def build(conn: Connection, device: dict, settings: Settings) -> dict:
     """The config of ``device``'s window, with its ``etag``."""
     window = conn.execute(select(windows).where(windows.c.id == device["window_id"])) \
@@ -78,6 +90,7 @@ def build(conn: Connection, device: dict, settings: Settings) -> dict:
                                     service_items.c.retired_at.is_(None))  # retired: history only
         .order_by(service_items.c.code)).mappings().all()
     pledged = _pledge_texts(conn, [s["id"] for s in roster])
+    stored_photos = _stored_photos(conn, [s["photo_sha256"] for s in roster if s["photo_sha256"]])
     scale = unit["scale"] if unit else 5
     from .dashboard import assessment_store  # the dashboard imports this package, not the reverse
 
@@ -101,7 +114,8 @@ def build(conn: Connection, device: dict, settings: Settings) -> dict:
                     "post": s["post"], "party_member": s["party_member"],
                     "stars": computed.get(s["id"], s["stars"]),
                     "pledge": pledged.get(s["id"], s["pledge"]), "badge": s["badge"], "pin_hash": s["pin_hash"],
-                    "photo": s["photo_sha256"]} for s in roster],
+                    "photo": s["photo_sha256"] if s["photo_sha256"] in stored_photos else None}
+                   for s in roster],
         "service_items": [{"code": i["code"], "name": i["name"], "time_limit": i["time_limit"]}
                           for i in items],
         "reasons": {"version": C.REASONS_VERSION,

@@ -39,6 +39,9 @@ ZH = {
     # roster: a pledge longer than the kiosk's idle screen shows (roster.KIOSK_PLEDGE_CHARS)
     "pledge_long_row": "第 {row} 行：服务承诺共 {length} 字，终端待机页只显示约前 {shown} 字，其余以“…”省略。",
     "pledge_kiosk_hint": "终端待机页约显示前 68 字（4 行），更长的以“…”省略。",
+    # roster: a staff member stored without a unit (only an admin's roster lists them)
+    "no_unit": "未分配单位",
+    "no_unit_hint": "此人尚未分配单位，任何终端都不会显示。请填写单位并保存，之后即可选择窗口。",
 }
 
 EN = {
@@ -73,4 +76,6 @@ EN = {
     # roster: a pledge longer than the kiosk's idle screen shows (roster.KIOSK_PLEDGE_CHARS)
     "pledge_long_row": "Row {row}: the pledge has {length} characters; the kiosk's idle screen shows about the first {shown} and ends the rest in '…'.",
     "pledge_kiosk_hint": "The kiosk's idle screen shows about the first 68 characters (4 lines); the rest ends in '…'.",
+    "no_unit": "No unit",
+    "no_unit_hint": "This person has no unit, so no kiosk shows them. Enter a unit and save; then you can choose a window.",
 }

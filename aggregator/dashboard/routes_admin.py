@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request, UploadFile
-from sqlalchemy import select
+from sqlalchemy import case, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from .. import enroll, org, roster
@@ -18,7 +18,6 @@ from .web import PREFIX, Ctx, current, posted, redirect, render
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 MAX_ROSTER = 5 * 1024 * 1024
 SHOWN_PROBLEMS = 50  # of a roster file, on the page
-STAFF_FIELDS = ("name", "staff_no", "post", "pledge", "stars", "window_id", "badge")
 
 
 def _windows(conn, allowed):
@@ -115,13 +114,23 @@ def revoke(device_id: str, request: Request, ctx: Ctx = Depends(posted)):
     return redirect(f"{PREFIX}/devices")
 
 
-def _roster(conn, allowed, unit_id=None):
+def every_unit(user: dict) -> bool:
+    """Whether ``user``'s scope is every unit (``scope.allowed_units``: an admin, or a viewer
+    without a unit or region). Only they see the staff stored without a unit, who are in no
+    unit's scope: a unit manager must not see a person of another unit whose unit was removed,
+    and without this no one saw them at all."""
+    return user["role"] in ("admin", "viewer") and not user.get("unit_id") \
+        and not user.get("region_id")
+
+
+def _roster(conn, allowed, without_unit: bool = False):
+    """The staff of the ``allowed`` units, and those of no unit first when ``without_unit``."""
+    in_scope = staff.c.unit_id.in_(sorted(allowed))
     q = (select(staff, windows.c.name.label("window_name"), units.c.name.label("unit_name"))
          .outerjoin(windows, windows.c.id == staff.c.window_id)
          .outerjoin(units, units.c.id == staff.c.unit_id)
-         .where(staff.c.unit_id.in_(sorted(allowed))).order_by(staff.c.unit_id, staff.c.id))
-    if unit_id:
-        q = q.where(staff.c.unit_id == unit_id)
+         .where(or_(in_scope, staff.c.unit_id.is_(None)) if without_unit else in_scope)
+         .order_by(case((staff.c.unit_id.is_(None), 0), else_=1), staff.c.unit_id, staff.c.id))
     rows = [dict(r) for r in conn.execute(q).mappings()]
     for r in rows:
         r.pop("pin_hash", None)
@@ -138,8 +147,14 @@ def roster_view(request: Request, ctx: Ctx, status: int = 200, **extra):
     text already in the page's language) under ``errors_title`` (default: nothing imported),
     ``editing`` (a staff form sent back with what was typed), ``message``, an item conflict…"""
     with read(request.app.state.engine) as conn:
-        data = dict(staff_rows=_roster(conn, ctx.allowed), items=items.list_for(conn, ctx.allowed),
-                    windows=_windows(conn, ctx.allowed), version=org.config_version(conn))
+        data = dict(staff_rows=_roster(conn, ctx.allowed, every_unit(ctx.user)),
+                    items=items.list_for(conn, ctx.allowed), windows=_windows(conn, ctx.allowed),
+                    version=org.config_version(conn))
+        # whoever may see several units places a person in one of them (and one of no unit)
+        data["units"] = [dict(r) for r in conn.execute(
+            select(units.c.id, units.c.name).where(units.c.id.in_(sorted(ctx.allowed)))
+            .order_by(units.c.id)).mappings()] if len(ctx.allowed) > 1 or every_unit(ctx.user) \
+            else []
     return render(request, "roster.html", ctx, status=status, **data,
                   **{"errors": None, "errors_more": 0, "errors_title": None, "editing": None,
                      "message": None} | extra, nav="roster")
@@ -149,26 +164,36 @@ def roster_view(request: Request, ctx: Ctx, status: int = 200, **extra):
 def save_staff(staff_id: str, request: Request, ctx: Ctx = Depends(posted),
                name: str = Form(...), staff_no: str = Form(""), post: str = Form(""),
                pledge: str = Form(""), stars: int = Form(0), window_id: str = Form(""),
-               party_member: str = Form(""), active: str = Form("")):
+               party_member: str = Form(""), active: str = Form(""),
+               unit_id: str | None = Form(None)):
+    """Save what the staff form shows (``org.save_staff``: the badge, PIN, photo and the rest
+    stay as stored). ``unit_id`` comes from the forms of whoever sees several units: it
+    places a person of no unit, or moves one to another unit of the scope."""
     scope.require_role(ctx.user, "unit_manager")
     typed = {"name": name, "staff_no": staff_no, "post": post, "pledge": pledge, "stars": stars,
              "window_id": window_id or None, "party_member": bool(party_member),
              "active": bool(active)}
+    if unit_id is not None and unit_id.strip():   # blank: as stored (never out of a unit)
+        typed["unit_id"] = org.id_form(unit_id)
     row = None
     try:
         with write(request.app.state.engine) as conn:
             row = conn.execute(select(staff).where(staff.c.id == staff_id)).mappings().first()
-            if row is None or row["unit_id"] not in ctx.allowed:
+            if row is None or not (row["unit_id"] in ctx.allowed or (
+                    row["unit_id"] is None and every_unit(ctx.user))):
                 raise NotFound(f"staff {staff_id!r} does not exist")
+            unit = typed.get("unit_id", row["unit_id"])
+            if unit != row["unit_id"]:
+                _check_unit_move(ctx, unit)
             if window_id:
-                if scope.window_unit(conn, ctx.user, window_id) != row["unit_id"]:
+                if scope.window_unit(conn, ctx.user, window_id) != unit:
                     raise BadRequest("the window belongs to another unit", field="window_id",
                                      detail_args={"msg": "window_not_of_unit",
                                                   "field": "window_id", "value": window_id})
-            data = {k: v for k, v in dict(row).items() if k in org.ENTITIES["staff"]} | typed
-            data.pop("pin_hash", None)
-            org.save(conn, "staff", data)
-            audit.record(conn, ctx.user, "edit_staff", ctx.now, target=staff_id, ip=ctx.ip)
+            org.save_staff(conn, typed | {"id": staff_id})
+            moved = {"unit_id": [row["unit_id"], unit]} if unit != row["unit_id"] else None
+            audit.record(conn, ctx.user, "edit_staff", ctx.now, target=staff_id, ip=ctx.ip,
+                         detail=moved)
     except BadRequest as exc:
         # Back to the roster with the form open and what was typed (the bare error page said
         # it in English, and going back to fix it lost the page).
@@ -176,6 +201,17 @@ def save_staff(staff_id: str, request: Request, ctx: Ctx = Depends(posted),
         return roster_view(request, ctx, 400, errors=[exc], editing=typed | {"id": staff_id},
                            errors_title=ctx.t("staff_not_saved", name=who))
     return redirect(f"{PREFIX}/roster#staff-{staff_id}")
+
+
+def _check_unit_move(ctx: Ctx, unit: str) -> None:
+    """A person placed in, or moved to, a unit of the scope."""
+    if unit not in ctx.allowed:
+        # as the roster file says it; to an admin, whose scope is every unit, it is no unit
+        if every_unit(ctx.user):
+            raise org.refused(f"unit_id {unit!r} does not exist", "unit_id", "missing_ref",
+                              value=unit)
+        raise org.refused(f"unit {unit!r} is outside your scope", "unit_id",
+                          "unit_outside_scope", value=unit)
 
 
 @router.post("/roster/import")
