@@ -309,17 +309,20 @@ def save_staff(conn: Connection, data, where: str = "") -> dict:
     """Create a staff member or change the fields ``data`` sends (``over_stored``), checked,
     a photo too (the admin API's ``POST /api/v1/staff``)."""
     photo_sent = isinstance(data, dict) and data.get("photo_sha256") is not None
+    # a photo sent as null is taken off (a row without one keeps the stored photo: a file)
+    photo_cleared = isinstance(data, dict) and "photo_sha256" in data and not photo_sent
     row = clean("staff", over_stored(conn, data), where)
     check(conn, "staff", row, where)
     if photo_sent:
         check_photo(conn, row, where)
-    return store(conn, "staff", row)
+    return store(conn, "staff", row, cleared=("photo_sha256",) if photo_cleared else ())
 
 
-def store(conn: Connection, entity: str, row: dict) -> dict:
+def store(conn: Connection, entity: str, row: dict, cleared: tuple[str, ...] = ()) -> dict:
     """Insert or replace a cleaned and checked ``row`` (``save`` does both; a roster import
-    checks its whole file first); a new config version when it changed anything."""
-    if _write(conn, entity, row):
+    checks its whole file first); a new config version when it changed anything.
+    ``cleared``: fields of ``row`` that are None to be stored as None, not kept as stored."""
+    if _write(conn, entity, row, cleared=cleared):
         bump_version(conn)
     return row
 
@@ -342,14 +345,15 @@ def store_many(conn: Connection, entity: str, rows: list[dict]) -> int:
 
 
 def _write(conn: Connection, entity: str, row: dict, stored: dict | None = None,
-           known: bool = False) -> bool:
+           known: bool = False, cleared: tuple[str, ...] = ()) -> bool:
     """Insert or update ``row``; False, writing nothing, when it is stored as it is.
-    ``known``: ``stored`` is the stored row (None: there is none), read beforehand."""
+    ``known``: ``stored`` is the stored row (None: there is none), read beforehand.
+    ``cleared``: as ``store``'s."""
     table = TABLES[entity]
     key = table.primary_key.columns.values()[0]
     if entity == "staff" and row.get("pin_hash") is None:
         row.pop("pin_hash")  # keep a stored PIN unless a new one is given
-        if row.get("photo_sha256") is None:
+        if row.get("photo_sha256") is None and "photo_sha256" not in cleared:
             row.pop("photo_sha256")
     if not known:
         stored = conn.execute(select(table).where(key == row[key.name])).mappings().first()

@@ -51,6 +51,14 @@ def test_attaching_a_photo_keeps_the_rest_of_the_staff_record(org_setup):
     r = _post(org_setup, "/api/v1/staff", json={"id": "S-007", "name": "王芳", "pledge": None})
     assert r.status_code == 200 and r.json()["items"][0]["pledge"] is None
     assert r.json()["items"][0]["photo_sha256"] == sha
+    # a photo sent as null is taken off too (docs/aggregator.md: "null clears one"); it stayed
+    version = _version(org_setup)
+    r = _post(org_setup, "/api/v1/staff", json={"id": "S-007", "photo_sha256": None})
+    assert r.status_code == 200 and r.json()["items"][0]["photo_sha256"] is None
+    with read(org_setup.engine) as conn:
+        row = conn.execute(select(staff).where(staff.c.id == "S-007")).mappings().one()
+    assert (row["photo_sha256"], row["unit_id"], row["staff_no"]) == (None, "U-01", "0007")
+    assert row["pin_hash"] and _version(org_setup) == version + 1   # kiosks drop the photo
 
 
 def test_a_photo_that_was_never_uploaded_is_refused(org_setup):
