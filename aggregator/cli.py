@@ -96,6 +96,7 @@ def cmd_serve(args) -> int:
         raise ConfigError(f"--host {args.host!r} is not an address this machine can listen on "
                           f"({exc.strerror or exc})") from None
     _check_listen(args.host, args.port, found[0])
+    logs.setup()   # before the migrations, which say what they do (one may take minutes)
     migrate(make_engine(url))
     if not os.environ.get("AGGREGATOR_SECRET"):
         print("aggregator: AGGREGATOR_SECRET is unset; QR follow-up tokens will not survive a "
@@ -123,7 +124,6 @@ def cmd_serve(args) -> int:
             f"({exc.strerror or exc}); set PROMETHEUS_MULTIPROC_DIR to a writable folder"),
             file=sys.stderr)
         return 1
-    logs.setup()
     try:
         # proxy_headers=False: the app reads X-Forwarded-For itself, from the proxies of
         # AGGREGATOR_TRUSTED_PROXIES only (aggregator/proxy.py). uvicorn's own reading put the
@@ -230,9 +230,11 @@ def app_from_env():
 
 
 def cmd_migrate(args) -> int:
+    from . import logs
     from .db import make_engine
     from .migrations import migrate
 
+    logs.setup()   # each migration's start and end (one may take minutes on a large table)
     done = migrate(make_engine(_database(args)))
     print(f"applied migrations: {done}" if done else "database is up to date")
     return 0

@@ -11,7 +11,9 @@ shipped it is never edited. ``schema.py`` describes the current shape for querie
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
+import time
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, inspect, select
 from sqlalchemy.engine import Engine
@@ -19,6 +21,7 @@ from sqlalchemy.engine import Engine
 from ..db import UTCDateTime, hide_password, utcnow, write
 from ..errors import ConfigError
 
+log = logging.getLogger("aggregator.migrations")
 _md = MetaData()
 schema_migrations = Table(
     "schema_migrations", _md,
@@ -81,11 +84,27 @@ def migrate(engine: Engine) -> list[int]:
         _md.create_all(conn)
         done = set(conn.execute(select(schema_migrations.c.version)).scalars())
         check_version(max(done, default=None), name)
+        began = time.monotonic()
         for version, module in available():
             if version in done:
                 continue
+            # An upgrade says each migration as it starts and ends: one on a large table takes
+            # minutes, the server does not listen meanwhile, and nothing told an operator why
+            # (docs/operations.md). A new database says only the total.
+            started = time.monotonic()
+            if done:
+                log.info("migration %d (%s) starting", version, module.NAME,
+                         extra={"fields": {"migration": version}})
             module.upgrade(conn)
             conn.execute(schema_migrations.insert().values(
                 version=version, name=module.NAME, applied_at=utcnow()))
+            if done:
+                seconds = time.monotonic() - started
+                log.info("migration %d done in %.1f s", version, seconds,
+                         extra={"fields": {"migration": version, "seconds": round(seconds, 3)}})
             applied_now.append(version)
+        if applied_now:
+            log.info("%d migrations applied in %.1f s; schema version %d", len(applied_now),
+                     time.monotonic() - began, applied_now[-1],
+                     extra={"fields": {"migrations": applied_now}})
     return applied_now

@@ -125,3 +125,32 @@ def test_a_full_disk_is_told_apart_from_other_database_errors():
     shm = sqlite3.OperationalError("disk I/O error")
     shm.sqlite_errorcode = sqlite3.SQLITE_IOERR_SHMSIZE
     assert is_disk_full(OperationalError("INSERT", {}, shm))
+
+
+def test_an_upgrade_says_each_migration_as_it_starts_and_ends(database_url):
+    # A migration on a large table takes minutes while the server does not listen yet, and
+    # nothing said why: an operator saw a service that would not come up.
+    import logging
+
+    from aggregator.migrations import available, migrate
+    from tests.aggregator.old_schema import database_at_version
+
+    said: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: said.append(record.getMessage())
+    logger = logging.getLogger("aggregator.migrations")   # its own handler: `aggregator`
+    logger.addHandler(handler)                             # may not propagate (logs.setup)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    last = available()[-1][0]
+    engine = database_at_version(database_url, last - 2)
+    try:
+        assert migrate(engine) == [last - 1, last]
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        engine.dispose()
+    assert said[0].startswith(f"migration {last - 1} (") and said[0].endswith("starting")
+    assert said[1].startswith(f"migration {last - 1} done in ")
+    assert said[2].startswith(f"migration {last} (") and said[3].startswith(f"migration {last} done")
+    assert said[4].startswith("2 migrations applied in ") and said[4].endswith(f"version {last}")

@@ -19,10 +19,11 @@ import requests
 from sqlalchemy import event, select, text
 
 from aggregator import Settings, qr, qr_page
-from aggregator.db import driver_time, make_engine, read, utcnow, write
-from aggregator.migrations import available, migrate, schema_migrations
+from aggregator.db import driver_time, read, utcnow, write
+from aggregator.migrations import available, migrate
 from aggregator.schema import qr_limits, ratings
 from tests.aggregator.conftest import ADMIN_TOKEN
+from tests.aggregator.old_schema import database_at_version
 from tests.qr_form import form_id, qr_post
 
 BUDGET = 3
@@ -157,14 +158,7 @@ def test_a_forgotten_day_counts_from_nothing(server):
 def test_migration_53_counts_the_days_already_used(database_url):
     # A database with the per-rating rows of today's budgets (as written before migration 53)
     # keeps each client's count: one row per day with its number of ratings, the others gone.
-    engine = make_engine(database_url)
-    with write(engine) as conn:
-        schema_migrations.create(conn)
-        for version, module in available():
-            if version < 53:
-                module.upgrade(conn)
-                conn.execute(schema_migrations.insert().values(
-                    version=version, name=module.NAME, applied_at=utcnow()))
+    engine = database_at_version(database_url, 52)
     now = utcnow()
     old = {"d|aa|W-001|2026-01-01": 3, "d|bb|W-0|1|2026-01-01": 1,   # a window id with a "|"
            "d|aa|W-002|2026-01-01": 0}
@@ -187,4 +181,21 @@ def test_migration_53_counts_the_days_already_used(database_url):
         assert qr_page._in_budget(conn, "c|aa|W-001", "2026-01-01", 4, now)
         assert not qr_page._in_budget(conn, "c|aa|W-001", "2026-01-01", 4, now)
         assert qr_page._in_budget(conn, "c|bb|W-0|1", "2026-01-01", 2, now)
+    engine.dispose()
+
+
+def test_migration_55_forgets_the_keys_that_name_a_citizens_address(database_url):
+    # Before 6d4f1da the page kept "<address>|<window>|r", stamped with its rating's time: which
+    # address sent which rating. A site upgrading from then straight to migration 53 kept them
+    # for ever (they are of no kind the page forgets). Keys of the page's kinds stay; an IPv6
+    # address beginning with one of their letters goes.
+    engine = database_at_version(database_url, 54)
+    kept = ["b|aa|W-001", "c|aa|W-001", "d|aa|W-001|2026-01-01", "f|sent|abc", "f|r-1"]
+    gone = ["10.1.2.10|W-002|r", "fe80::1|W-001|r", "d10.0.0.1|W-001", "2001:db8::7|W-001|r"]
+    with write(engine) as conn:
+        for key in kept + gone:
+            conn.execute(text("INSERT INTO qr_limits (client_key, last_at) VALUES (:k, :t)"),
+                         {"k": key, "t": driver_time(engine.dialect.name, utcnow())})
+    assert migrate(engine) == [v for v, _ in available() if v >= 55]
+    assert set(_keys(engine)) == set(kept)
     engine.dispose()

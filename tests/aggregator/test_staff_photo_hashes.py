@@ -16,12 +16,13 @@ from PIL import Image
 from sqlalchemy import select, text, update
 
 from aggregator import org
-from aggregator.db import make_engine, read, utcnow, write
-from aggregator.migrations import available, migrate, schema_migrations
+from aggregator.db import read, utcnow, write
+from aggregator.migrations import available, migrate
 from aggregator.schema import meta_kv, photos, staff, units
 from kiosk.store import RatingStore
 from sync.client import SyncClient
 from tests.aggregator.device import enroll_code
+from tests.aggregator.old_schema import database_at_version
 from tests.sync.faultproxy import FaultProxy
 
 NEVER_UPLOADED = "0" * 64
@@ -79,22 +80,10 @@ def test_a_kiosk_shows_no_photo_and_stops_asking_for_one_the_server_lacks(org_se
     assert first["photos_failed"] is None and second["photos_failed"] is None
 
 
-def _at_version_53(url: str):
-    engine = make_engine(url)
-    with write(engine) as conn:
-        schema_migrations.create(conn)
-        for version, module in available():
-            if version <= 53:
-                module.upgrade(conn)
-                conn.execute(schema_migrations.insert().values(
-                    version=version, name=module.NAME, applied_at=utcnow()))
-    return engine
-
-
 def test_migration_54_mends_or_clears_the_photo_hashes_stored_before(database_url):
     # A database of the release before, with the hashes its API took: each now names a stored
     # photo (in the form kiosks take) or is cleared, and the kiosks get a new config version.
-    engine = _at_version_53(database_url)
+    engine = database_at_version(database_url, 53)
     data = _png()
     sha = hashlib.sha256(data).hexdigest()
     old = {"S-1": sha, "S-2": sha.upper(), "S-4": NEVER_UPLOADED, "S-5": "../kiosk.db",
@@ -121,7 +110,7 @@ def test_migration_54_mends_or_clears_the_photo_hashes_stored_before(database_ur
 
 def test_migration_54_changes_nothing_when_every_hash_names_a_photo(database_url):
     # No new config version either: every kiosk would download its config again for nothing.
-    engine = _at_version_53(database_url)
+    engine = database_at_version(database_url, 53)
     with write(engine) as conn:
         conn.execute(units.insert().values(id="U-1", name="城关便民服务中心"))
         conn.execute(staff.insert().values(id="S-1", name="某人", unit_id="U-1",
