@@ -30,6 +30,7 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from . import __version__, local_settings, watchdog
 from . import constants as C
+from .config import log_font_gaps
 from .errors import ConfigError, FlowError, StoreError
 from .flow import CONFIG_FIELDS
 from .i18n import Translator, other_language
@@ -413,6 +414,8 @@ class KioskApp(App):
             log.error("the server config %s is not applied: %s; the kiosk keeps its settings",
                       etag, problem)
             return False
+        # a name the font cannot draw shows as boxes: said once (kiosk/config.py, "Fonts")
+        log_font_gaps(body, f"server config {etag}", log)
         try:
             window = body.get("window") or {}
             shown = {"window_name": window.get("name") or self.window_name,

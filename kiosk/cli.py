@@ -16,7 +16,15 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import _line_map, _where, data_dir, load_config, load_config_text
+from .config import (
+    _line_map,
+    _where,
+    data_dir,
+    font_gap_warnings,
+    load_config,
+    load_config_text,
+    log_font_gaps,
+)
 from .errors import ConfigError, KioskError, StoreError, StoreFullError
 from .pin import hash_pin
 from .technician import MIN_PIN_ITERATIONS, factory_pin, weak_pin_hash
@@ -153,12 +161,37 @@ def cmd_check_config(args) -> int:
                 for name in HALL_SETTINGS if name not in given]
     warnings += pin_warnings(cfg, given)
     warnings += photo_warnings(cfg)
+    warnings += font_gap_warnings(cfg, given)
+    server = stored_device_config(cfg)
+    if server is not None:
+        warnings += [f"{SERVER_CONFIG}: {w}" for w in font_gap_warnings(server)]
     for warning in warnings:
         print(f"{path}: warning: {warning}", file=sys.stderr)
     print(f"{path}: OK — window {cfg.window.id}, {len(cfg.roster)} staff, "
           f"{len(cfg.service_items)} service items, mode {cfg.trigger.mode}"
           + (f"; {len(warnings)} warning(s) above" if warnings else ""))
     return 0
+
+
+# How the font-coverage warnings name the last device config the server sent.
+SERVER_CONFIG = "服务器下发的配置 (the server's device config)"
+
+
+def stored_device_config(cfg) -> dict | None:
+    """The last device config the server sent, as the kiosk database keeps it, read without
+    writing a byte; None when there is none or it cannot be read."""
+    from .store_readonly import open_read_only
+
+    conn = open_read_only(data_dir(cfg) / "kiosk.db")
+    if conn is None:
+        return None
+    try:
+        row = conn.execute("SELECT body FROM device_config WHERE id = 1").fetchone()
+        return json.loads(row[0]) if row else None
+    except (sqlite3.DatabaseError, ValueError, TypeError):
+        return None
+    finally:
+        conn.close()
 
 
 def _value(cfg, name: str):
@@ -506,6 +539,12 @@ def cmd_run(args) -> int:
     if factory_pin(cfg.technician.pin_hash):
         log.warning("技术员密码仍是出厂密码 000000，请用 `kiosk set-pin` 设置 (the technician PIN "
                     "is still the factory PIN 000000: set one with `kiosk set-pin`)")
+    # Names the font cannot draw show as empty boxes: said at start, for config.yaml and for
+    # the server's last config (a config pulled while the app runs is not checked here).
+    log_font_gaps(cfg, args.config, log)
+    server = stored_device_config(cfg)
+    if server is not None:
+        log_font_gaps(server, SERVER_CONFIG, log)
     problem = data_dir_problem(data_dir(cfg))
     if problem:   # the app still runs (read-only, retrying): the log says why
         log.error("storage.data_dir %r cannot hold the kiosk's database: %s; nothing is "

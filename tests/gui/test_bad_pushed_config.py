@@ -78,3 +78,21 @@ def test_a_pushed_pin_hash_the_kiosk_would_not_check_is_not_used(make_kiosk):
     assert k.app.staff_pin_entered("0007", "1234") == ("wrong", 0.0)
     k.type_badge(BADGE_WANG)
     assert k.screen == "idle" and k.app.staff["name"] == "王芳"
+
+
+def test_a_pulled_config_with_a_name_the_font_cannot_draw_is_logged_once(make_kiosk, caplog):
+    # The kiosk showed "陈□" on its badge screen and nobody was told: a name with a character
+    # outside the shipped font (an Extension B one) is applied, and said once in the log,
+    # not at every sync.
+    k = make_kiosk()
+    body = {"window": {"id": "W-001", "name": "民政窗口"},
+            "roster": [{"staff_id": "S-1", "name": "陈\U0002A6A5", "staff_no": "0007",
+                        "badge": "10000007"}]}
+    with caplog.at_level(logging.WARNING):
+        for n in range(3):   # the same name in three pulls (new etags)
+            k.store.apply_config(body, f"etag-font-{n}", 5 + n)
+            assert k.app.apply_device_config() is True
+    said = [r.getMessage() for r in caplog.records if "2A6A5" in r.getMessage()]
+    assert len(said) == 1, caplog.text
+    assert "陈\U0002A6A5" in said[0] and "etag-font-0" in said[0]
+    assert k.app.window_name == "民政窗口"   # applied all the same
