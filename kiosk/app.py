@@ -30,9 +30,9 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from . import __version__, local_settings, watchdog
 from . import constants as C
-from .config import log_font_gaps
 from .errors import ConfigError, FlowError, StoreError
 from .flow import CONFIG_FIELDS
+from .fonts import log_font_gaps
 from .i18n import Translator, other_language
 from .keys import invite_key_names, invite_keycode
 from .pin import check_pin
@@ -414,7 +414,7 @@ class KioskApp(App):
             log.error("the server config %s is not applied: %s; the kiosk keeps its settings",
                       etag, problem)
             return False
-        # a name the font cannot draw shows as boxes: said once (kiosk/config.py, "Fonts")
+        # a name the font cannot draw shows as boxes: said once (kiosk/fonts.py)
         log_font_gaps(body, f"server config {etag}", log)
         try:
             window = body.get("window") or {}

@@ -16,16 +16,9 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import (
-    _line_map,
-    _where,
-    data_dir,
-    font_gap_warnings,
-    load_config,
-    load_config_text,
-    log_font_gaps,
-)
+from .config import _line_map, _where, data_dir, load_config, load_config_text
 from .errors import ConfigError, KioskError, StoreError, StoreFullError
+from .fonts import font_gap_warnings, log_font_gaps
 from .pin import hash_pin
 from .technician import MIN_PIN_ITERATIONS, factory_pin, weak_pin_hash
 

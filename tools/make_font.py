@@ -120,7 +120,7 @@ def write_chars(fonts: list[Path]) -> Path:
     target = OUT / CHARS
     target.write_text(
         "# The characters NotoSansSC-Kiosk-{Regular,Bold}.otf draw, as hex code point ranges.\n"
-        "# Written by tools/make_font.py with the fonts; read by kiosk/config.py (font_ranges)\n"
+        "# Written by tools/make_font.py with the fonts; read by kiosk/fonts.py (font_ranges)\n"
         f"# to warn of names the screens would show as empty boxes. {len(drawn or ())} characters.\n"
         + "".join(f"{r}\n" for r in ranges(drawn or set())), encoding="ascii")
     return target

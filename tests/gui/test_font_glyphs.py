@@ -14,7 +14,7 @@ from fontTools.ttLib import TTFont
 from kivy.base import EventLoop
 from kivy.core.text import Label as CoreLabel
 
-from kiosk.config import font_ranges, undrawable
+from kiosk.fonts import font_ranges, undrawable
 from kiosk.screens.common import FONT_BOLD, FONT_REGULAR
 
 NAMES = ("陈喆赟", "武汉市硚口区", "（珺昇堃）")

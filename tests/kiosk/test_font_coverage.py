@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 
 from kiosk import cli
-from kiosk.config import font_gap_warnings, load_config_text, log_font_gaps, undrawable
+from kiosk.config import load_config_text
+from kiosk.fonts import font_gap_warnings, log_font_gaps, undrawable
 from kiosk.store import RatingStore
 from tests.kiosk.cli_run import kiosk
 
