@@ -109,6 +109,33 @@ def pledge_warning(number: int | None, pledge: str | None, columns: dict | None 
                       "pledge", columns, length=len(pledge), shown=KIOSK_PLEDGE_CHARS)
 
 
+# What of a staff row a kiosk's screens show: checked against the kiosk's font, whose
+# character list ships with it (kiosk/fonts.py). A character it cannot draw shows as an
+# empty box at the window ("陈□"), and whoever imported the name was not told.
+KIOSK_SHOWN_FIELDS = ("name", "staff_no", "post", "pledge")
+
+
+def font_warnings(number: int | None, row: dict, columns: dict | None = None) -> list[Problem]:
+    """A warning for each field of ``row`` a kiosk shows with characters its font cannot
+    draw (none when the font's character list cannot be read: nothing is checked then)."""
+    from kiosk.fonts import undrawable
+
+    out = []
+    for field in KIOSK_SHOWN_FIELDS:
+        text = row.get(field)
+        try:
+            missing = undrawable(text) if isinstance(text, str) else ""
+        except (OSError, ValueError):
+            return []
+        if missing:
+            where = f"row {number}, column {field!r}" if number is not None else field
+            codes = ", ".join(f"{ch} U+{ord(ch):04X}" for ch in missing)
+            out.append(Problem.of(f"{where}: {codes} cannot be drawn by the kiosk's font and "
+                                  "show as empty boxes", "font_missing", number, field, columns,
+                                  chars="、".join(missing)))
+    return out
+
+
 def problems_of(exc: BadRequest) -> list[Problem]:
     """The problems of the ``BadRequest`` ``import_roster`` raised (any other: its detail)."""
     texts, args = exc.extra.get("errors"), exc.detail_args.get("problems")
@@ -267,6 +294,7 @@ def parse(filename: str, data: bytes) -> Parsed:
         warning = pledge_warning(number, cleaned.get("pledge"), columns)
         if warning:
             warnings.append(warning)
+        warnings += font_warnings(number, cleaned, columns)
     if len(rows) > MAX_ROWS:
         errors.append(Problem.of(f"more than {MAX_ROWS} rows", "too_many_rows", max=MAX_ROWS))
     return Parsed(rows, errors, columns, tuple(warnings))

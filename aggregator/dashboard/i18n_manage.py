@@ -38,6 +38,7 @@ ZH = {
     "code_gone": "这个注册码不再显示：它只在生成它的登录会话中显示一小时，重新载入页面不会生成新码。如仍需注册码，请在下方重新生成。",
     # roster: a pledge longer than the kiosk's idle screen shows (roster.KIOSK_PLEDGE_CHARS)
     "pledge_long_row": "第 {row} 行：服务承诺共 {length} 字，终端待机页只显示约前 {shown} 字，其余以“…”省略。",
+    "font_missing_row": "第 {row} 行「{column}」列：{chars} 终端字体里没有，窗口屏幕上会显示为空方框；请改用常用字或联系维护方扩充字体。",
     "pledge_kiosk_hint": "终端待机页约显示前 68 字（4 行），更长的以“…”省略。",
     # roster: a staff member stored without a unit (only an admin's roster lists them)
     "no_unit": "未分配单位",
@@ -75,6 +76,7 @@ EN = {
     "code_gone": "This enrolment code is no longer shown: it is shown for an hour, only in the session that made it, and reloading the page makes no new code. If you still need one, issue a new code below.",
     # roster: a pledge longer than the kiosk's idle screen shows (roster.KIOSK_PLEDGE_CHARS)
     "pledge_long_row": "Row {row}: the pledge has {length} characters; the kiosk's idle screen shows about the first {shown} and ends the rest in '…'.",
+    "font_missing_row": "Row {row}, column '{column}': {chars} cannot be drawn by the kiosk's font and show as empty boxes on the window's screen; use a common character or ask for a wider font.",
     "pledge_kiosk_hint": "The kiosk's idle screen shows about the first 68 characters (4 lines); the rest ends in '…'.",
     "no_unit": "No unit",
     "no_unit_hint": "This person has no unit, so no kiosk shows them. Enter a unit and save; then you can choose a window.",

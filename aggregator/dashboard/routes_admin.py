@@ -269,9 +269,13 @@ async def import_roster(request: Request, file: UploadFile, ctx: Ctx = Depends(p
             errors = roster.problems_of(exc)
             total = exc.detail_args.get("count", len(errors))
         else:
-            # a pledge longer than a kiosk shows is taken, and the page says so
+            # a pledge longer than a kiosk shows, or a name its font cannot draw, is taken,
+            # and the page says so
             warnings = [ctx.t("pledge_long_row", row=w.args["row"], length=w.args["length"],
-                              shown=w.args["shown"]) for w in parsed.warnings]
+                              shown=w.args["shown"]) if w.args["msg"] == "pledge_long" else
+                        ctx.t("font_missing_row", row=w.args["row"],
+                              column=w.args["column"] or w.args["field"], chars=w.args["chars"])
+                        for w in parsed.warnings]
             return await run_in_threadpool(roster_view, request, ctx,
                                            message=str(out["imported"]), warnings=warnings)
     # The page lists the first problems and says how many more there are (a file with 300
