@@ -230,12 +230,12 @@ def app_from_env():
 
 
 def cmd_migrate(args) -> int:
-    from . import logs
     from .db import make_engine
     from .migrations import migrate
 
-    logs.setup()   # each migration's start and end (one may take minutes on a large table)
-    done = migrate(make_engine(_database(args)))
+    # each migration's start and end (one may take minutes on a large table)
+    done = migrate(make_engine(_database(args)),
+                   say=lambda line: print(f"aggregator migrate: {line}", file=sys.stderr))
     print(f"applied migrations: {done}" if done else "database is up to date")
     return 0
 

@@ -24,9 +24,26 @@ class JsonLines(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stderr`` is when a record comes: one holding the
+    stream of its set-up wrote to a closed file once that was replaced (a command run
+    in-process, as the tests run them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup(level: str = "INFO") -> None:
     """Send the aggregator's and uvicorn's logs to stderr as JSON lines (idempotent)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(JsonLines())
     for name in ("aggregator", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)

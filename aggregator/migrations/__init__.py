@@ -14,6 +14,7 @@ import importlib
 import logging
 import pkgutil
 import time
+from typing import Callable
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, inspect, select
 from sqlalchemy.engine import Engine
@@ -64,11 +65,17 @@ def _foreign_tables(conn) -> list[str]:
     return sorted(set(inspect(conn).get_table_names()) & set(metadata.tables))
 
 
-def migrate(engine: Engine) -> list[int]:
-    """Apply the migrations not yet applied; returns their versions.
+def migrate(engine: Engine, say: Callable[[str], None] | None = None) -> list[int]:
+    """Apply the migrations not yet applied; returns their versions. Each one's start and end
+    are logged (``aggregator.migrations``) and, when given, passed to ``say`` as a line.
 
     ConfigError, with nothing changed, for a database of a newer release or of another program.
     """
+    def tell(message: str, *args, fields: dict) -> None:
+        log.info(message, *args, extra={"fields": fields})
+        if say is not None:
+            say(message % args)
+
     applied_now = []
     name = f"database {hide_password(engine.url.render_as_string(hide_password=True))}"  # ?password= too
     with write(engine) as conn:
@@ -93,18 +100,17 @@ def migrate(engine: Engine) -> list[int]:
             # (docs/operations.md). A new database says only the total.
             started = time.monotonic()
             if done:
-                log.info("migration %d (%s) starting", version, module.NAME,
-                         extra={"fields": {"migration": version}})
+                tell("migration %d (%s) starting", version, module.NAME,
+                     fields={"migration": version})
             module.upgrade(conn)
             conn.execute(schema_migrations.insert().values(
                 version=version, name=module.NAME, applied_at=utcnow()))
             if done:
                 seconds = time.monotonic() - started
-                log.info("migration %d done in %.1f s", version, seconds,
-                         extra={"fields": {"migration": version, "seconds": round(seconds, 3)}})
+                tell("migration %d done in %.1f s", version, seconds,
+                     fields={"migration": version, "seconds": round(seconds, 3)})
             applied_now.append(version)
         if applied_now:
-            log.info("%d migrations applied in %.1f s; schema version %d", len(applied_now),
-                     time.monotonic() - began, applied_now[-1],
-                     extra={"fields": {"migrations": applied_now}})
+            tell("%d migrations applied in %.1f s; schema version %d", len(applied_now),
+                 time.monotonic() - began, applied_now[-1], fields={"migrations": applied_now})
     return applied_now
