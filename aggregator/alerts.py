@@ -32,7 +32,7 @@ SEVERITY = {
     C.AL_NEW_STREAM: "medium", C.AL_DB_RECOVERED: "medium", C.AL_CLOCK: "low",
     C.AL_NO_STAFF: "low", C.AL_BURST: "medium", C.AL_ZERO_BAD: "high", C.AL_SILENT: "medium",
     C.AL_AFTER_REVOCATION: "medium", C.AL_BACKLOG: "medium", C.AL_FLAGGED_BAD: "high",
-    C.AL_VOLUME: "high",
+    C.AL_VOLUME: "high", C.AL_DEVICE_FAULT: "high",
 }
 
 
@@ -57,14 +57,19 @@ def _dedupe_key(kind: str, key: str) -> str:
     return f"{kind}:{key}"[:300]
 
 
-def _reopen(conn: Connection, kind: str, key: str, detail: str, args: dict | None) -> bool:
-    """Open again the resolved alert of ``kind`` and ``key`` (with this detail); True when
-    there was one. A condition a scan saw over (a backlog read young after a reboot with a
-    clock behind) and then back kept its key, so a new alert was never raised for it."""
+def _reopen(conn: Connection, kind: str, key: str, detail: str, args: dict | None,
+            now: dt.datetime | None = None) -> bool:
+    """Open again the resolved alert of ``kind`` and ``key`` (with this detail; raised at
+    ``now`` when given); True when there was one. A condition a scan saw over (a backlog read
+    young after a reboot with a clock behind) and then back kept its key, so a new alert was
+    never raised for it."""
+    values = {"resolved_at": None, "detail": detail, "detail_args": json.dumps(
+        args, ensure_ascii=False, default=_plain) if args else None}
+    if now is not None:
+        values["created_at"] = now
     done = conn.execute(update(alerts).where(
         alerts.c.dedupe_key == _dedupe_key(kind, key), alerts.c.resolved_at.is_not(None))
-        .values(resolved_at=None, detail=detail, detail_args=json.dumps(
-            args, ensure_ascii=False, default=_plain) if args else None))
+        .values(**values))
     return done.rowcount > 0
 
 
@@ -101,7 +106,7 @@ QR_BASELINE_DAYS = 7         # QR ratings: the mean of the 7 days before (empty 
 QR_DAYS = 2                  # QR ratings are stored by the server at once: today and yesterday
 ZERO_BAD_MONTHS = (3, 6)     # zero bad's longer spans: this month and the 2 (5) months before
 MAX_AGE_S = 10 * 366 * 86400  # a heartbeat's oldest_pending_age_s beyond this is taken as this
-RESOLVED_KINDS = (C.AL_SEQ_GAP, C.AL_SILENT, C.AL_BACKLOG)
+RESOLVED_KINDS = (C.AL_SEQ_GAP, C.AL_SILENT, C.AL_BACKLOG, C.AL_DEVICE_FAULT)
 
 
 def working_hours(start: dt.datetime, end: dt.datetime, calendar, tz: dt.tzinfo,
@@ -160,6 +165,19 @@ def _backlog(device: dict, now: dt.datetime, hours: float, calendar,
     return since, beat["pending"]
 
 
+def _fault(device: dict) -> tuple[str, str] | None:
+    """What ``device``'s newest heartbeat says keeps it from recording (``fleet.FAULTS``)
+    and its error text; None when nothing does. Such a kiosk answers every press with
+    "please try again" while it heartbeats, so it was never silent and raised nothing."""
+    from . import fleet
+
+    beat = fleet.stored_heartbeat(device["last_heartbeat"]) or {}
+    fault = fleet.recording_fault(beat)
+    if fault is None:
+        return None
+    return fault, beat.get("last_error") or f"{beat.get('disk_free_bytes')} bytes free"
+
+
 def _resolve(conn: Connection, now: dt.datetime, devs: dict, s: Settings, calendar, tz) -> int:
     """Resolve the open gap, silence and backlog alerts whose condition is over; how many.
 
@@ -199,6 +217,8 @@ def _resolve(conn: Connection, now: dt.datetime, devs: dict, s: Settings, calend
             since = _as_time(args.get("since_at"))
             over = since is not None and d["last_seen_at"] is not None \
                 and d["last_seen_at"] > since
+        elif kind == C.AL_DEVICE_FAULT:   # its newest heartbeat no longer says so
+            over = _fault(d) is None
         else:   # backlog: over when none is left, or an upload since (a new one is new)
             over = (_backlog(d, now, s.silent_hours, calendar, tz) is None
                     or _iso(d["last_upload_at"]) != args.get("last_upload_at"))
@@ -215,11 +235,12 @@ def scan(conn: Connection, now: dt.datetime, settings: Settings | None = None) -
     """Raise the periodic alerts, resolve those whose condition is over, and forget the boot
     clocks no longer needed (``boot_clocks.forget_old``).
 
-    Raised: open gaps, silent devices (hours of working days), devices heard from whose
-    ratings wait to be uploaded, a window's day with flagged bad ratings, a window's day far
+    Raised: open gaps, silent devices (hours of working days), devices heard from that
+    cannot record (``fleet.recording_fault``), devices heard from whose ratings wait to be
+    uploaded, a window's day with flagged bad ratings, a window's day far
     above its usual number of ratings (all, and QR), implausibly zero bad ratings. Resolved
-    (``resolved_at``): a gap filled, a silent device heard from again or revoked, a backlog
-    uploaded.
+    (``resolved_at``): a gap filled, a silent device heard from again or revoked, a device
+    that records again, a backlog uploaded.
 
     What it reads: the devices, the open alerts (``ix_alerts_open``) and their streams, the
     streams with a gap; ``rollup_daily`` of the last 35 days once (the key starts with the
@@ -237,9 +258,10 @@ def scan(conn: Connection, now: dt.datetime, settings: Settings | None = None) -
 
     calendar = stored_settings(conn)[1]
 
-    def add(kind, key, detail, device_id=None, window_id=None, args=None, reopen=False):
+    def add(kind, key, detail, device_id=None, window_id=None, args=None, reopen=False,
+            fresh=False):
         if raise_alert(conn, kind, key, detail, now, device_id, window_id, args=args) \
-                or (reopen and _reopen(conn, kind, key, detail, args)):
+                or (reopen and _reopen(conn, kind, key, detail, args, now if fresh else None)):
             raised.append({"kind": kind, "key": key, "detail": detail,
                            "device_id": device_id, "window_id": window_id})
 
@@ -267,6 +289,17 @@ def scan(conn: Connection, now: dt.datetime, settings: Settings | None = None) -
                 device_id=r["id"], window_id=r["window_id"],
                 args={"device": r["id"], "window": r["window_id"], "since_at": seen})
             continue
+        fault = _fault(r)
+        if fault is not None:
+            problem, error = fault
+            # one per device: a fault over (the scan resolved it) and back is opened again,
+            # as raised now (it is a new stretch of ratings lost)
+            add(C.AL_DEVICE_FAULT, r["id"],
+                f"device {r['id']} (window {r['window_id']}) is heard from but cannot record "
+                f"ratings ({problem}): {error}", device_id=r["id"], window_id=r["window_id"],
+                args={"device": r["id"], "window": r["window_id"], "problem": problem,
+                      "error": error[:300]},
+                reopen=True, fresh=True)
         backlog = _backlog(r, now, s.silent_hours, calendar, tz)
         if backlog is not None:
             since, pending = backlog

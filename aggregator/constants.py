@@ -64,10 +64,11 @@ AL_AFTER_REVOCATION = "after_revocation"
 AL_BACKLOG = "backlog_stuck"      # heard from, but its ratings wait to be uploaded
 AL_FLAGGED_BAD = "flagged_bad"    # a window's day with bad ratings flagged (left out of rates)
 AL_VOLUME = "volume"              # a window's day far above its usual number of ratings
+AL_DEVICE_FAULT = "device_fault"  # heard from, but its heartbeat says it cannot record
 ALERT_KINDS = (
     AL_CONFLICT, AL_CHAIN_BREAK, AL_SEQ_GAP, AL_NEW_STREAM, AL_DB_RECOVERED,
     AL_CLOCK, AL_NO_STAFF, AL_BURST, AL_ZERO_BAD, AL_SILENT, AL_AFTER_REVOCATION,
-    AL_BACKLOG, AL_FLAGGED_BAD, AL_VOLUME,
+    AL_BACKLOG, AL_FLAGGED_BAD, AL_VOLUME, AL_DEVICE_FAULT,
 )
 
 # The server's own flag (not a kiosk's, so not in the wire's FLAGS): a rating of a revoked

@@ -89,6 +89,56 @@ def stored_heartbeat(text: str | None) -> dict | None:
         return None
     return {k: v for k, v in beat.items() if k in HEARTBEAT_FIELDS and _problem(k, v) is None}
 
+
+# What a kiosk whose database cannot be written puts first in its heartbeat's last_error
+# (sync/heartbeat.py, sent from a read-only view while no rating can be recorded), followed
+# by the store's own error (kiosk/store.py: StoreFullError "…: disk full while …", a
+# read-only file system, a corrupt file).
+CANNOT_WRITE = "the kiosk database cannot be written:"
+# SQLite's and the kiosk store's words for a full disk, wherever they come in last_error.
+DISK_FULL_WORDS = ("database or disk is full", "disk full while", ": disk full:")
+# Free space under which a kiosk cannot record: its store takes an I/O error with less than
+# this free as a full disk (kiosk/store.py FULL_BELOW_BYTES, 1 MiB), and a WAL commit of one
+# rating needs a few pages more than the rating.
+FAULT_DISK_FREE_BYTES = 1 << 20
+# The faults, most specific first: the dashboard explains each (i18n ``fault_<key>``).
+FAULTS = ("disk_full", "read_only", "corrupt", "cannot_write")
+
+
+def recording_fault(beat: dict | None) -> str | None:
+    """Why the kiosk whose (stored, checked) heartbeat is ``beat`` cannot record a rating, as
+    a key of ``FAULTS``; None when it says nothing of the kind.
+
+    Its citizens' presses get "please try again" and nothing is recorded, while the kiosk
+    still heartbeats: its device list row read "online" and no alert was raised.
+
+    >>> recording_fault({"disk_free_bytes": 0, "last_error": "the kiosk database cannot be "
+    ...                  "written: /k/kiosk.db: database or disk is full"})
+    'disk_full'
+    >>> recording_fault({"last_error": "the kiosk database cannot be written: /k/kiosk.db: "
+    ...                  "read-only (the file system or the file cannot be written): x"})
+    'read_only'
+    >>> recording_fault({"disk_free_bytes": 300_000})
+    'disk_full'
+    >>> recording_fault({"disk_free_bytes": 8 * 2**30, "last_error": "heartbeat: timed out"})
+    """
+    if not beat:
+        return None
+    error = beat.get("last_error") or ""
+    low = error.lower()
+    if any(w in low for w in DISK_FULL_WORDS):
+        return "disk_full"
+    if low.startswith(CANNOT_WRITE):
+        if "read-only" in low or "readonly" in low:
+            return "read_only"
+        if "malformed" in low or "not a database" in low or "corrupt" in low:
+            return "corrupt"
+        return "cannot_write"
+    free = beat.get("disk_free_bytes")
+    if isinstance(free, int) and free < FAULT_DISK_FREE_BYTES:
+        return "disk_full"
+    return None
+
 COLUMNS = ("device", "unit", "window", "status", "last seen (UTC{:+d})", "backlog", "version")
 
 

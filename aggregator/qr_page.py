@@ -628,6 +628,17 @@ async def rate_submit(window_code: str, request: Request, lang: str = "zh"):
         log.warning("QR page: a POST for window %s from another site (Origin %.80r) refused",
                     w["id"], origin)
         return refused(403, "cross_site")
+    if "switch_lang" in form:
+        # The page's language switch (rate.html): the same form again in ``lang``, with what
+        # was chosen and typed, and nothing stored; its form id kept when it is one of ours
+        # (the same rating when it is sent), else a fresh one. A link threw it all away.
+        if token and read_follow_up_token(settings.secret, w["id"], token, time.time()) is None:
+            return _page(lang, 410, state="expired", window=w)
+        kept = form_id if check_form_id(settings.secret, w["id"], form_id, time.time()) \
+            else fresh_form_id()
+        return _with_browser(_page(lang, state="follow" if token else "form", window=w,
+                                   levels=levels, token=token, entered=entered, form_id=kept),
+                             request, settings)
     form_state = check_form_id(settings.secret, w["id"], form_id, time.time())
     if form_state is None:
         return refused(403, "stale_form")

@@ -1,17 +1,21 @@
 """Satisfaction statistics from the daily rollups (never from raw ratings).
 
 Per group: ``rated`` ratings, ``satisfied`` (levels 3–5), ``bad`` (levels 1–2), satisfaction
-``rate`` = satisfied / rated, ``mean`` stars, and a Bayesian-smoothed score for ranking::
+``rate`` = satisfied / rated, ``mean`` stars, and the ranking's ``score``, a Bayesian-smoothed
+satisfaction rate::
 
-    smoothed = (C · m + Σ stars) / (C + n)
+    score = (satisfied + C · p0) / (rated + C)
 
-with ``n`` the group's rated count, ``m`` the mean stars over all groups in the query, and
-``C`` the prior weight (``Settings.smoothing_prior``, default 20): a window with 3 ratings of
-5★ does not outrank one with 3,000 ratings averaging 4.95★. A group without a counted rating
+with ``p0`` the satisfaction rate of all groups in the query (``global_rate``) and ``C`` the
+prior weight (``Settings.smoothing_prior``, default 20, as if each group had 20 more ratings
+at the overall rate): a window with 3 ratings, all satisfied, does not outrank one with 3,000
+at 99.9 %. Rankings sort by ``score``: they sorted by smoothed mean stars (``smoothed``, still
+given for the assessment's citizens part), and a unit at 97.47 % with the most 差评 ranked
+first, one at 97.77 % fourth. A group without a counted rating
 (all flagged, or only timed-out invitations) has no score, and it and the group of nobody (no
 staff member or service item) are listed last with ``rank`` None (``ranked``; with
 ``min_volume`` so are the groups with fewer counted ratings). Groups equal on the sort key
-share a place (1, 1, 3: ``place``). Flagged ratings are excluded
+(the same counted and satisfied ratings) share a place (1, 1, 3: ``place``). Flagged ratings are excluded
 unless ``include_flagged``; ``flagged`` always says how many there were. In invited mode the
 ``response_rate`` is invited ratings / (invited ratings + not rated).
 
@@ -116,7 +120,7 @@ def below(satisfied: int, rated: int, target: float) -> bool:
 
 def place(rows: list[dict], takes_place) -> None:
     """Number ``rows`` (the ranked ones first, in ranking order) in ``rank``: rows equal on
-    the ranking's sort key (the same counted ratings and the same stars, hence the same score)
+    the ranking's sort key (the same counted and satisfied ratings, hence the same score)
     share a place and the next row takes the place after them (1, 1, 3); rows for which
     ``takes_place(row)`` is false get None. Two windows of identical figures were ranked 1 and
     2 by their ids."""
@@ -126,7 +130,7 @@ def place(rows: list[dict], takes_place) -> None:
             row["rank"] = None
             continue
         count += 1
-        key = (row["rated"], row["stars_sum"])
+        key = (row["rated"], row["satisfied"])
         if key != last_key:
             last_key, last_place = key, count
         row["rank"] = last_place
@@ -179,6 +183,8 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
     total_n = sum(g["rated"] for g in groups.values())
     total_stars = sum(g["stars_sum"] for g in groups.values())
     m = total_stars / total_n if total_n else 0.0
+    total_sat = sum(g["satisfied"] for g in groups.values())
+    p0 = total_sat / total_n if total_n else 0.0
     names = _names(conn, group_by, region_rows)
     rows, scores = [], []
     for key, g in groups.items():
@@ -186,12 +192,14 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
         asked = g["invited"] + g["not_rated"]
         # No counted rating, no score: the prior alone (m) ranked a unit whose every
         # rating was flagged, or a row of timed-out invitations, above real ones.
-        score = (prior * m + g["stars_sum"]) / (prior + n) if n else None
+        stars = (prior * m + g["stars_sum"]) / (prior + n) if n else None
+        score = (g["satisfied"] + prior * p0) / (n + prior) if n else None
         rows.append({
             "key": key or None, "name": names.get(key, key or "(none)"), **g,
             "rate": g["satisfied"] / n if n else None,
             "mean": round(g["stars_sum"] / n, 6) if n else None,
-            "smoothed": round(score, 6) if n else None,
+            "smoothed": round(stars, 6) if n else None,
+            "score": round(score, 6) if n else None,
             # every invitation answered is a response rate of 100 %, not "unknown"
             "response_rate": round(g["invited"] / asked, 6) if asked else None,
         })
@@ -202,14 +210,14 @@ def compute(conn: Connection, group_by: str, day_from: dt.date, day_to: dt.date,
     # rating apart compared equal and were told apart by their ids.
     order = sorted(range(len(rows)), key=lambda i: (
         not ranked(rows[i], min_volume), not rows[i]["rated"], rows[i]["key"] is None,
-        -scores[i], -rows[i]["rated"], -rows[i]["stars_sum"], str(rows[i]["key"])))
+        -scores[i], -rows[i]["rated"], -rows[i]["satisfied"], str(rows[i]["key"])))
     rows = [rows[i] for i in order]
     place(rows, lambda row: ranked(row, min_volume))
-    total_sat = sum(g["satisfied"] for g in groups.values())
     return {
         "group_by": group_by, "from": day_from.isoformat(), "to": day_to.isoformat(),
         "region": region, "unit": unit, "include_flagged": include_flagged,
         "prior_weight": prior, "min_volume": max(1, min_volume), "global_mean": round(m, 6),
+        "global_rate": round(p0, 6),
         "total": {"rated": total_n, "satisfied": total_sat,
                   "bad": sum(g["bad"] for g in groups.values()),
                   "flagged": sum(g["flagged"] for g in groups.values()),

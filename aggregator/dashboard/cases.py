@@ -616,6 +616,11 @@ def add_callback(conn: Connection, case_id: int, day: str, result: str, note: st
     if user["role"] == "viewer":
         raise Forbidden("viewers cannot record callbacks",
                         detail_args={"msg": "viewer_cannot_callback"})
+    if not result:
+        # the form's first option is an empty "请选择": a hurried clerk sent "满意", the very
+        # result the callback is there to find out, when it was the list's first entry
+        raise BadRequest(f"choose the callback's result: one of {', '.join(CALLBACK_RESULTS)}",
+                         field="result", detail_args={"msg": "callback_result_missing"})
     if result not in CALLBACK_RESULTS:
         raise BadRequest(f"result must be one of {', '.join(CALLBACK_RESULTS)}, got {result!r}",
                          field="result", detail_args={"msg": "callback_result",

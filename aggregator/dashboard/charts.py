@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from ..constants import MIN_VOLUME
+
 
 def volume_axis(most: int, ticks: int = 4) -> int:
     """The top of the volume axis: the smallest "nice" number ≥ ``most`` that ``ticks`` splits
@@ -24,15 +26,23 @@ def volume_axis(most: int, ticks: int = 4) -> int:
 
 
 def trend(points: list[dict], target: float, width: int = 880, height: int = 240,
-          labels: dict | None = None) -> Markup:
-    """Daily volume as bars and the satisfaction rate as a line, with the target dashed."""
+          labels: dict | None = None, min_volume: int = MIN_VOLUME) -> Markup:
+    """Daily volume as bars and the satisfaction rate as a line, with the target dashed.
+
+    A day with fewer than ``min_volume`` ratings is left out of the line (and of the rate
+    axis): its rate is a grey dot, its figures on hover. One 不满意 on a day of one rating
+    plunged the line to 0 % and stretched the axis down to it, flattening every other day."""
     labels = labels or {"rate": "rate", "volume": "volume", "target": "target"}
     left, right, top, bottom = 48, 48, 16, 28
     w, h = width - left - right, height - top - bottom
     n = max(len(points), 1)
     step = w / n
     vtop = volume_axis(max([p["rated"] for p in points] + [1]))
-    rates = [p["rate"] for p in points if p["rate"] is not None]
+
+    def counted(p) -> bool:
+        return p["rate"] is not None and p["rated"] >= min_volume
+
+    rates = [p["rate"] for p in points if counted(p)]
     low = min(rates + [target]) if rates else target
     lo = next(x for x in (0.8, 0.6, 0.0) if x <= low)  # ticks every 5, 10 or 25 points
 
@@ -62,15 +72,21 @@ def trend(points: list[dict], target: float, width: int = 880, height: int = 240
     parts.append(f'<line x1="{left}" x2="{left + w}" y1="{ty:.1f}" y2="{ty:.1f}" class="target"/>')
     path, pen, dots = [], "M", []
     for i, p in enumerate(points):
-        if p["rate"] is None:
+        if not counted(p):
             pen = "M"
+            if p["rate"] is not None:   # too few to mean anything: grey, off the line
+                x = left + i * step + step / 2
+                y = max(top, min(top + h, y_rate(p["rate"])))   # held inside the plot
+                dots.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" class="few" '
+                            f'fill="#b8c0ca"><title>{escape(p["day"])}: '
+                            f'{p["rate"] * 100:.0f}% ({p["rated"]})</title></circle>')
             continue
         x, y = left + i * step + step / 2, y_rate(p["rate"])
         path.append(f'{pen}{x:.1f},{y:.1f}')
         pen = "L"
         # a day with a rate between days without one: a line of one point is not drawn, so
         # a unit rated on a single day showed no rate at all
-        if all(not 0 <= j < len(points) or points[j]["rate"] is None for j in (i - 1, i + 1)):
+        if all(not 0 <= j < len(points) or not counted(points[j]) for j in (i - 1, i + 1)):
             dots.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" class="dot"/>')
     if path:
         parts.append(f'<path d="{" ".join(path)}" class="line"/>')

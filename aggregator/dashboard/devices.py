@@ -1,5 +1,6 @@
-"""Device health in a scope (last seen, backlog, app and config version, clock offset,
-alerts), the remote "sync now" request, and enrolment-code QR images.
+"""Device health in a scope (status: online, offline, fault — heard from but cannot record —
+or revoked; last seen, backlog, app and config version, clock offset, alerts), the remote
+"sync now" request, and enrolment-code QR images.
 
 "Sync now" (migration 20, docs/protocol.md §3 heartbeat): a unit manager asks on the device
 page (``request_sync_now``); the kiosk's next heartbeat answer carries ``"sync_now": true``
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Connection
 from .. import org
 from ..db import insert_ignore, select_in, write
 from ..errors import NotFound
-from ..fleet import stored_heartbeat
+from ..fleet import recording_fault, stored_heartbeat
 from ..migrations import m0020_fleet
 from ..schema import alerts, devices, units, windows
 from . import audit, scope
@@ -63,11 +64,14 @@ def list_devices(conn: Connection, allowed: set[str], now: dt.datetime,
             if isinstance(beat.get("disk_free_bytes"), int) else None
         d["clock_offset_s"] = beat.get("clock_offset_s", d["last_skew_s"])
         d["last_error"] = beat.get("last_error")
+        # heard from, but cannot record (a full disk, a database it cannot write): it read
+        # "online" in green while every press got "please try again" and nothing was kept
+        d["fault"] = recording_fault(beat)
         d["alerts"] = open_alerts.get(d["id"], 0)
         seen = d["last_seen_at"]
         d["status"] = ("revoked" if d["revoked_at"] else
                        "offline" if seen is None or seen < now - dt.timedelta(hours=silent_hours)
-                       else "online")
+                       else "fault" if d["fault"] else "online")
         d["seen_ago_h"] = None if seen is None else (now - seen).total_seconds() / 3600
         version = beat.get("config_version")
         d["config_version"] = version if isinstance(version, int) else applied.get(d["id"])

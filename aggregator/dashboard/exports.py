@@ -7,8 +7,10 @@ import csv
 import io
 from decimal import ROUND_FLOOR, Decimal
 
-COLUMNS = ("rank", "name", "key", "rated", "satisfied", "bad", "rate", "smoothed",
-           "prev_rate", "rate_change", "below_target", "flagged")
+# "score" is the ranking's own figure, the smoothed satisfaction rate (``stats.compute``);
+# "mean" the mean stars, last so that the columns before it keep their letters.
+COLUMNS = ("rank", "name", "key", "rated", "satisfied", "bad", "rate", "score",
+           "prev_rate", "rate_change", "below_target", "flagged", "mean")
 
 
 # A cell that starts with one of these is a formula to a spreadsheet (OWASP, "CSV Injection"):
@@ -21,8 +23,9 @@ def _cells(row: dict, t) -> list:
     a row without a place has no rank (an empty cell)."""
     rate, prev_rate, change = shown_shares(row["rate"], row["prev_rate"])
     return [row["rank"], row["name"], row["key"], row["rated"], row["satisfied"], row["bad"],
-            rate, row["smoothed"], prev_rate, change,
-            t("yes") if row["below_target"] else "", row["flagged"]]
+            rate, cut_share(row.get("score")) if row["rank"] else None, prev_rate, change,
+            t("yes") if row["below_target"] else "", row["flagged"],
+            None if row.get("mean") is None else round(row["mean"], 2)]
 
 
 def _csv_text(value):
@@ -39,7 +42,7 @@ def _as_text(cells) -> None:
 
 # Columns that are shares: written as the XLSX shows them ("97.78%", which Excel and WPS read
 # back as the number 0.9778), not as the bare fraction 0.977777… a reader took for a score.
-PERCENT_COLUMNS = {"rate", "prev_rate", "rate_change"}
+PERCENT_COLUMNS = {"rate", "score", "prev_rate", "rate_change"}
 
 
 def cut_share(value: float | None, digits: int = 2) -> float | None:
@@ -97,7 +100,7 @@ def target_text(value: float | None) -> str:
 
 
 def _csv_cell(column: str, value):
-    if column in ("rate", "prev_rate") and isinstance(value, (int, float)):
+    if column in ("rate", "score", "prev_rate") and isinstance(value, (int, float)):
         return share_text(value)
     if column in PERCENT_COLUMNS and isinstance(value, (int, float)):
         return f"{value:.2%}"
@@ -139,13 +142,13 @@ def to_xlsx(report: dict, t, title: str) -> bytes:
         if row["below_target"]:
             for cell in sheet[sheet.max_row]:
                 cell.fill = warn
-    for col in ("G", "I", "J"):   # PERCENT_COLUMNS
+    for col in ("G", "H", "I", "J"):   # PERCENT_COLUMNS
         for cell in sheet[col][head:]:
             cell.number_format = "0.00%"
     sheet["F2"].number_format = "0.00%"
     # the target as set, as target_text writes it: "0%" showed a target of 85.5 % as "86%"
     sheet["B2"].number_format = "0%" if round(report["target"] * 100, 1).is_integer() else "0.0%"
-    for letter, width in zip("ABCDEFGHIJKL", (6, 26, 14, 9, 9, 7, 10, 10, 10, 10, 10, 8)):
+    for letter, width in zip("ABCDEFGHIJKLM", (6, 26, 14, 9, 9, 7, 10, 12, 10, 10, 10, 8, 8)):
         sheet.column_dimensions[letter].width = width
     sheet.freeze_panes = sheet.cell(row=head + 1, column=1)
     out = io.BytesIO()

@@ -53,6 +53,8 @@ ZH = {
     "alertd_volume_qr": "{window} {day} 有 {n} 条有效扫码评价，远高于平时（此前 {days} 天日均 {mean} 条）",
     "alert_backlog_stuck": "评价长期未上传", "alert_flagged_bad": "可疑差评",
     "alert_volume": "评价量异常",
+    "alertd_device_fault": "设备 {device}（{window}）能与服务器联系，但报告：{problem}。技术信息：{error}",
+    "alert_device_fault": "设备无法记录评价",
     "alertd_window": "窗口 {id}", "alertd_window_named": "{name} {id}",
     "alertd_seconds": "{n} 秒", "alertd_minutes": "{n} 秒（约 {m} 分钟）",
     "alertd_hours": "{n} 秒（约 {m} 小时）", "alertd_days": "{n} 秒（约 {m} 天）",
@@ -69,7 +71,8 @@ ZH = {
     "alerts_resolve_submit": "确认解除",
     "alerts_resolved_ok": "预警 #{id} 已解除，处理说明已记入操作日志。",
     "alerts_none": "没有符合条件的预警",
-    "alerts_who_resolves": "记录缺号、设备长时间未通信、评价长期未上传三类预警在恢复后由每小时的巡检自动解除；"
+    "alerts_none_open": "无未处理预警",
+    "alerts_who_resolves": "记录缺号、设备长时间未通信、设备无法记录评价、评价长期未上传四类预警在恢复后由每小时的巡检自动解除；"
                            "其余预警须由监管人员或系统管理员核实后写明理由解除，被预警单位的负责人不能自行解除。",
     # refusals of the resolve form
     "problem_alert_note_required": "处理说明不能为空：请写明解除的理由（核实了什么、如何处理）",
@@ -113,6 +116,9 @@ EN = {
                         "{mean} a day over the {days} days before)",
     "alert_backlog_stuck": "Ratings not uploaded", "alert_flagged_bad": "Flagged bad ratings",
     "alert_volume": "Unusual number of ratings",
+    "alertd_device_fault": "device {device} ({window}) is heard from but reports: {problem}. "
+                           "Technical detail: {error}",
+    "alert_device_fault": "Device cannot record",
     "alertd_window": "window {id}", "alertd_window_named": "{name} {id}",
     "alertd_seconds": "{n} s", "alertd_minutes": "{n} s (about {m} min)",
     "alertd_hours": "{n} s (about {m} h)", "alertd_days": "{n} s (about {m} days)",
@@ -130,7 +136,9 @@ EN = {
     "alerts_resolve_submit": "Resolve the alert",
     "alerts_resolved_ok": "Alert #{id} resolved; the note is in the audit log.",
     "alerts_none": "No alerts match",
-    "alerts_who_resolves": "Missing records, silent devices and ratings not uploaded are resolved "
+    "alerts_none_open": "No open alerts",
+    "alerts_who_resolves": "Missing records, silent devices, devices that cannot record and "
+                           "ratings not uploaded are resolved "
                            "by the hourly scan once the condition ends; every other alert is "
                            "resolved by a supervisor or an administrator, with a reason, never "
                            "by the manager of the unit it concerns.",
@@ -179,6 +187,8 @@ def _value(name: str, value, alert: dict, t, tz: dt.tzinfo):
         return _time(value, tz)
     if name == "seconds":
         return _duration(t, value)
+    if name == "problem":   # a device fault's key (fleet.FAULTS), told in words
+        return t(f"fault_{value}")
     if name == "window":
         named = alert.get("window_name") if value == alert.get("window_id") else None
         return t("alertd_window_named", name=named, id=value) if named else \

@@ -35,7 +35,7 @@ ZH = {
     "ccol_answer_due": "答复时限", "ccol_answered_at": "答复时间", "ccol_closed_at": "办结时间",
     "ccol_callback_asked": "群众要求回访", "ccol_callbacks": "回访次数",
     "ccol_last_callback": "最近回访结果", "ccol_not_counted": "申诉成立不计入",
-    "ccol_assignee": "经办人", "ccol_note": "处理说明",
+    "ccol_assignee": "承办人", "ccol_note": "处理说明",
     "cases_sheet": "差评整改台账", "case_ledger": "导出台账",
     "case_ledger_hint": "导出当前标签页（及所选单位）的全部工单，可按评价日期筛选；不含群众联系电话，导出将记入审计日志。",
     "audit_export_cases": "导出差评整改台账",

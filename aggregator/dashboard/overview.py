@@ -1,5 +1,5 @@
 """The overview of a user's scope: rate and volume against the target, the daily trend,
-bad ratings, overdue cases, offline devices and open alerts."""
+bad ratings, overdue cases, devices offline or unable to record, and open alerts."""
 
 from __future__ import annotations
 
@@ -8,19 +8,35 @@ import datetime as dt
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
+from ..constants import MIN_VOLUME
+from ..fleet import recording_fault, stored_heartbeat
 from ..schema import alerts, devices, windows
 from . import queue, rankings
 from .periods import Period
 
 
-def offline_devices(conn: Connection, allowed: set[str], now: dt.datetime,
-                    silent_hours: int) -> list[dict]:
+def device_problems(conn: Connection, allowed: set[str], now: dt.datetime,
+                    silent_hours: int) -> dict[str, list[dict]]:
+    """The devices of the scope (not revoked) that lose ratings or may: ``offline`` (not
+    heard from in ``silent_hours``, or never) and ``fault`` (heard from, but their last
+    heartbeat says they cannot record: ``fleet.recording_fault``).
+
+    Only offline ones were counted: a kiosk with a full disk kept heartbeating, so its
+    manager's overview said 0 while every press there got "please try again"."""
     cut = now - dt.timedelta(hours=silent_hours)
-    q = (select(devices.c.id, devices.c.window_id, devices.c.last_seen_at)
-         .where(devices.c.unit_id.in_(sorted(allowed)), devices.c.revoked_at.is_(None),
-                or_(devices.c.last_seen_at.is_(None), devices.c.last_seen_at < cut))
-         .order_by(devices.c.last_seen_at))
-    return [dict(r) for r in conn.execute(q).mappings()]
+    q = (select(devices.c.id, devices.c.window_id, devices.c.last_seen_at,
+                devices.c.last_heartbeat)
+         .where(devices.c.unit_id.in_(sorted(allowed)), devices.c.revoked_at.is_(None))
+         .order_by(devices.c.last_seen_at, devices.c.id))
+    out: dict[str, list[dict]] = {"offline": [], "fault": []}
+    for r in conn.execute(q).mappings():
+        d = dict(r)
+        beat = stored_heartbeat(d.pop("last_heartbeat"))
+        if d["last_seen_at"] is None or d["last_seen_at"] < cut:
+            out["offline"].append(d)
+        elif (fault := recording_fault(beat)) is not None:
+            out["fault"].append(d | {"fault": fault})
+    return out
 
 
 SEVERITY_ORDER = case({"high": 0, "medium": 1}, value=alerts.c.severity, else_=2)
@@ -50,6 +66,20 @@ def count_open_alerts(conn: Connection, allowed: set[str]) -> int:
         alerts.c.resolved_at.is_(None), alerts_in_scope(allowed)))).scalar()
 
 
+def trend_range(start: dt.date, end: dt.date, today: dt.date) -> dict:
+    """What the trend chart's caption says of its days: how many, the first and the last
+    (month-day within today's year), and whether they end today.
+
+    >>> trend_range(dt.date(2026, 11, 6), dt.date(2026, 12, 5), dt.date(2026, 12, 5))
+    {'days': 30, 'start': '11-06', 'end': '12-05', 'to_today': True, 'min_volume': 10}
+    """
+    def short(day: dt.date) -> str:
+        return day.isoformat()[5:] if day.year == today.year else day.isoformat()
+
+    return {"days": (end - start).days + 1, "start": short(start), "end": short(end),
+            "to_today": end == today, "min_volume": MIN_VOLUME}   # charts.trend's
+
+
 def build(conn: Connection, user: dict, allowed: set[str], period: Period, today: dt.date,
           now: dt.datetime, *, prior: float, target: float, silent_hours: int,
           include_flagged: bool = False) -> dict:
@@ -67,8 +97,10 @@ def build(conn: Connection, user: dict, allowed: set[str], period: Period, today
     return {
         "report": report,
         "trend": rankings.daily_trend(conn, allowed, start, end, include_flagged),
+        # the chart's caption: its days were unlabelled ("近 30 天（11-06 至 12-05）")
+        "trend_range": trend_range(start, end, today),
         "cases": queue.open_counts(conn, allowed, today),
-        "offline": offline_devices(conn, allowed, now, silent_hours),
+        "devices": device_problems(conn, allowed, now, silent_hours),
         "alerts": open_alerts(conn, allowed, limit=8),
         "alert_count": count_open_alerts(conn, allowed),
         "below": [r for r in report["rows"] if r["below_target"]],

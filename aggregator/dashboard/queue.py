@@ -78,8 +78,41 @@ def work_order(today: dt.date) -> tuple:
     and the late ones were on the second."""
     next_due = case((cases.c.first_contact_at.is_(None), cases.c.first_contact_due),
                     else_=cases.c.answer_due)
-    return (cases.c.state == "closed", cases.c.answered_at.is_not(None),
+    # An appealed case waits for a supervisor, its clocks stopped: after every case the unit
+    # can work (they led a unit manager's queue, above the ones due that day).
+    appealed = cases.c.state == literal_column("'appealed'")
+    return (cases.c.state == "closed", appealed, cases.c.answered_at.is_not(None),
             ~_overdue_clause(today), next_due, cases.c.id)
+
+
+def due_marks(row: dict, today: dt.date) -> dict:
+    """The deadlines of a listed case that fall due today or tomorrow with their step not
+    done: {"first_contact" | "answer" | "callback": "today" | "tomorrow"}; none while the
+    case is appealed (its clocks stop) or closed (but for a callback still owed)."""
+    if row["state"] == "appealed":
+        return {}
+    days = {today.isoformat(): "today", (today + dt.timedelta(days=1)).isoformat(): "tomorrow"}
+    pending = {}
+    if row["state"] != "closed":
+        if row["first_contact_at"] is None:
+            pending["first_contact"] = row["first_contact_due"]
+        if row["answered_at"] is None:
+            pending["answer"] = row["answer_due"]
+    if row.get("callback_needed") and row.get("callback_due"):
+        pending["callback"] = row["callback_due"]
+    return {step: days[day] for step, day in pending.items() if day in days}
+
+
+def next_deadline(row: dict) -> tuple[str, str] | None:
+    """(step, day) of the deadline a listed case is working towards: the first contact
+    until it is made, then the answer; None for a closed case (the phone's one-line cue)."""
+    if row["state"] == "closed":
+        return None
+    if row["first_contact_at"] is None:
+        return "first_contact", row["first_contact_due"]
+    if row["answered_at"] is None:
+        return "answer", row["answer_due"]
+    return None
 
 
 def _halves(today: dt.date, state: str, user: dict | None) -> tuple[list, list] | None:
@@ -149,6 +182,8 @@ def list_cases(conn: Connection, allowed: set[str], today: dt.date, *, state: st
         d = {k: v for k, v in r.items() if k not in keys}
         d["overdue"] = overdue(d, today)
         d["callback_needed"] = bool(d["callback_needed"])
+        d["due_marks"] = due_marks(d, today)
+        d["next_due"] = next_deadline(d)
         d["not_counted"] = C.FLAG_APPEAL_ACCEPTED in json.loads(d.pop("flags") or "[]")
         rows.append(d)
     return rows, total

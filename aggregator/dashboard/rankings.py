@@ -1,5 +1,6 @@
 """Rankings and bulletins (通报) of units, windows, staff and service items in a user's scope,
-from ``stats.compute`` (Bayesian-smoothed), with the change against the previous period."""
+from ``stats.compute`` (ordered by the Bayesian-smoothed satisfaction rate, ``score``), with the
+change against the previous period."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def _silent(conn: Connection, group_by: str, rows: list[dict], allowed: set[str]
         if found.id in seen:
             continue
         row = {"key": found.id, "name": found.name, "rate": None, "mean": None,
-               "smoothed": None, "response_rate": None, "no_ratings": True,
+               "smoothed": None, "score": None, "response_rate": None, "no_ratings": True,
                **dict.fromkeys(("rated", "satisfied", "bad", "stars_sum", "flagged",
                                 "not_rated", "invited"), 0)}
         if group_by == "window":
@@ -149,6 +150,13 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
         r["prev_rank"] = p["rank"] if p else None
         r["rate_change"] = (round(r["rate"] - p["rate"], 6)
                             if p and p["rate"] is not None and r["rate"] is not None else None)
+        # The change of the two rates as shown (cut to 2 places of their percentage), as the
+        # CSV and XLSX hold it (``exports.shown_shares``); the page wrote the exact change to
+        # one place ("-0.2" beside "-0.24%" in the file). Cut on the counts, in integers: the
+        # same figures as ``exports.cut_share`` at a thousandth of its cost per row.
+        r["change_shown"] = (round((r["satisfied"] * 10_000 // r["rated"]
+                                    - p["satisfied"] * 10_000 // p["rated"]) / 10_000, 4)
+                             if r["rate_change"] is not None else None)
         # on the exact counts: the rate rounded to 6 places met a target it missed
         r["below_target"] = takes_place(r) and stats.below(r["satisfied"], r["rated"], target)
         r["too_few"] = r["key"] is not None and 0 < r["rated"] < MIN_VOLUME
@@ -156,6 +164,7 @@ def ranking(conn: Connection, user: dict, group_by: str, period: Period, *, prio
     total["prev_rate"] = before["total"]["rate"]
     return {"group_by": group_by, "period": period, "previous": prev_period, "rows": rows,
             "total": total, "target": target, "global_mean": now["global_mean"],
+            "global_rate": now["global_rate"],
             "prior_weight": prior, "include_flagged": include_flagged,
             # the filter the ranking was asked for (a page's links and files carry it)
             "region": None if unit else region, "unit": unit,

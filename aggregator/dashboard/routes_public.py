@@ -4,13 +4,13 @@ individual ratings nor the month under way."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import stats
 from ..constants import MIN_VOLUME
 from ..db import read, utcnow
 from ..errors import NotFound
-from ..schema import units
+from ..schema import rollup_window_monthly, units
 from . import assessment_store, pledges
 from .periods import Period
 from .web import local_today, pick_lang, render
@@ -61,11 +61,19 @@ def public_unit(unit_id: str, request: Request):
         # 7 bad → 383, 8), so a staff member who reloaded the page after serving someone
         # saw whether that citizen had rated them badly. It is named, without figures.
         month = Period("month", today.year, today.month)
+        # The months before the unit's first rating are left out: they read "0 0 —" with an
+        # empty bar, as if the hall had been open and no one had rated it.
+        first = conn.execute(select(func.min(rollup_window_monthly.c.month))
+                             .where(rollup_window_monthly.c.unit_id == unit_id)).scalar()
         months, p = [], month.previous()
         for _ in range(6):
-            total = stats.compute(conn, "unit", p.start, p.end, unit=unit_id,
-                                  prior=prior)["total"]
-            months.append({"period": p, **_published(total)})
+            if first is None or p.key < first:
+                months.append({"period": p, "not_started": True, "rated": 0, "rate": None,
+                               "bad": None, "too_few": False})
+            else:
+                total = stats.compute(conn, "unit", p.start, p.end, unit=unit_id,
+                                      prior=prior)["total"]
+                months.append({"period": p, "not_started": False, **_published(total)})
             p = p.previous()
         last = month.previous()
         win = stats.compute(conn, "window", last.start, last.end, unit=unit_id, prior=prior)

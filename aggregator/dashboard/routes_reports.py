@@ -72,8 +72,8 @@ def rankings_export(fmt: str, request: Request, ctx: Ctx = Depends(current)):
         report = _report(request, ctx, conn)
     t = ctx.t
     name = f"ranking-{report['group_by']}-{report['period'].key}.{fmt}"
-    title = f"{report['period'].label(ctx.lang)} {t('group_' + report['group_by'])}" \
-            f"{t('bulletin_title')}"
+    title = t("bulletin_heading", period=report["period"].label(ctx.lang),
+              group=t("group_" + report["group_by"]))
     if fmt == "csv":
         body, kind = exports.to_csv(report, t), "text/csv; charset=utf-8"
     else:
@@ -148,8 +148,15 @@ def _unit_data(request: Request, ctx: Ctx, conn, unit_id: str, window_id: str | 
                           .where(regions.c.id == unit["region_id"])).mappings().first()
     visible = scope.allowed_regions(conn, ctx.user)
     region = dict(region, linked=visible is None or region["id"] in visible) if region else None
+    # What each table's places are ranked among, named on the page: W-001 read "名次 3" (in
+    # its unit) on the window page opened from the district ranking that put it 11th.
+    t = ctx.t
+    places = {"windows": t("rank_in_scope") if several else t("rank_in_unit"),
+              "staff": t("rank_at_window") if window_id else t("rank_in_unit"),
+              "items": t("rank_at_window") if window_id else t("rank_in_unit")}
     return dict(unit=dict(unit), region=region, period=period, windows_report=win_report,
-                staff_report=staff_report, items_report=item_report, patterns=found)
+                staff_report=staff_report, items_report=item_report, patterns=found,
+                place_labels=places)
 
 
 @router.get("/units/{unit_id:path}")

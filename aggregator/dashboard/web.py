@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,10 @@ TEMPLATES = jinja2.Environment(
 
 
 def signed_pct(value) -> str:
-    return "—" if value is None else f"{value * 100:+.1f}"
+    """A change of a share in percentage points, to the 2 places rates are shown to (the
+    page wrote "-0.2" where the CSV wrote "-0.24%"); the unit is in the column's head or
+    after it (个百分点 / pp)."""
+    return "—" if value is None else f"{value * 100:+.2f}"
 
 
 TEMPLATES.filters["pct"] = share_text  # cut, not rounded: 79.995 % never reads "80.00%"
@@ -250,5 +254,30 @@ def error_page(request: Request, exc: AggregatorError) -> HTMLResponse:
     # it can, which keeps what was typed): the page offered only the overview.
     back = came_from(request)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return render(request, "error.html", None, status=exc.status, error=exc,
-                  lang=pick_lang(request, user), back=back if back != here else None)
+    # A dead link's own address is no way back; a refused form's page is, even when the form
+    # posts to the page's own path (the settings, a new pledge): the link was left out there,
+    # and only "返回首页" was offered, losing what was typed.
+    if back == here and request.method == "GET":
+        back = None
+    lang = pick_lang(request, user)
+    return render(request, "error.html", None, status=exc.status, error=exc, lang=lang,
+                  back=back, explanation=_explanation(request, exc, translator(lang)))
+
+
+# "this needs the role admin or higher" (``scope.require_role``, ``cases.next_state``)
+_ROLE_NEEDED = re.compile(r"needs the role (\w+) or higher")
+
+
+def _explanation(request: Request, exc: AggregatorError, t) -> str | None:
+    """What the error page says of a refusal that has no message of its own in the page's
+    language (no ``detail_args``), more exactly than its status's sentence; None to leave
+    the status's sentence alone. The server's English ``detail`` stays behind "技术信息"."""
+    if exc.detail_args:
+        return None
+    role = _ROLE_NEEDED.search(exc.detail or "")
+    if exc.status == 403 and role:
+        key = f"role_{role[1]}"
+        return t("error_role_needed", role=t(key) if key in t.messages else role[1])
+    if exc.status == 404 and request.url.path.startswith(PREFIX + "/cases/"):
+        return t("error_404_case")
+    return None

@@ -292,3 +292,44 @@ def test_a_stuck_backlog_seen_over_and_back_without_an_upload_is_opened_again(de
     assert _scan(server.engine, utcnow()) == ["backlog_stuck"]
     rows = _rows(server.engine, "backlog_stuck")
     assert len(rows) == 1 and rows[0]["resolved_at"] is None
+
+
+# What a kiosk whose disk is full sends (sync/heartbeat.py: its prefix, then the store's
+# StoreFullError, kiosk/store.py).
+FULL_DISK = ("the kiosk database cannot be written: /var/lib/kiosk/kiosk.db: disk full while "
+             "opening the kiosk database; nothing was recorded (database or disk is full)")
+
+
+def test_a_kiosk_heard_from_that_cannot_record_raises_an_alert_resolved_once_it_records(
+        device, server):
+    # A kiosk with a full disk answers every press with "please try again" and records
+    # nothing, but keeps heartbeating: it was never silent, so no alert was raised and the
+    # unit manager's overview said 0 open alerts while the window's ratings were lost.
+    assert device.post_json("/api/v1/heartbeat", {"pending": 0, "disk_free_bytes": 0,
+                                                  "last_error": FULL_DISK}).status_code == 200
+    assert _scan(server.engine, utcnow()) == ["device_fault"]
+    row, = _rows(server.engine, "device_fault")
+    assert row["device_id"] == device.id and row["severity"] == "high"
+    assert row["resolved_at"] is None and "cannot record" in row["detail"]
+    _reads_in_chinese(row)
+    assert "存储空间已满，无法记录评价" in str(alert_detail(row, translator("zh_CN"), TZ))
+    assert _scan(server.engine, utcnow()) == []                    # raised once
+    # a heartbeat with only a sync error is not a fault: nothing new
+    assert device.post_json("/api/v1/heartbeat", {"pending": 0, "disk_free_bytes": 2**30,
+                                                  "last_error": "heartbeat: timed out"}
+                            ).status_code == 200
+    assert _scan(server.engine, utcnow()) == []
+    assert _rows(server.engine, "device_fault")[0]["resolved_at"] is not None   # it records
+    # full again later: the same alert opened again, as raised now
+    later = utcnow() + dt.timedelta(hours=3)
+    assert device.post_json("/api/v1/heartbeat", {"pending": 2, "disk_free_bytes": 40_000}
+                            ).status_code == 200                   # under the 1 MiB floor
+    assert _scan(server.engine, later) == ["device_fault"]
+    rows = _rows(server.engine, "device_fault")
+    assert len(rows) == 1 and rows[0]["resolved_at"] is None
+    assert abs(rows[0]["created_at"].replace(tzinfo=UTC) - later) < dt.timedelta(seconds=1)
+    # a revoked kiosk's fault is over: nothing more to wait for
+    assert requests.post(f"{server.url}/api/v1/devices/{device.id}/revoke",
+                         headers=server.admin).status_code == 200
+    _scan(server.engine, later)
+    assert _rows(server.engine, "device_fault")[0]["resolved_at"] is not None

@@ -511,3 +511,36 @@ def test_a_callback_left_before_its_flagged_kiosk_rating_arrives_opens_its_case_
         opened = conn.execute(select(cases.c.rating_id, cases.c.state)).all()
     assert bool(row.flagged) and row.phone == "13800001234"
     assert [tuple(c) for c in opened] == [(rating["id"], "new")]
+
+
+def test_the_language_switch_keeps_what_was_chosen_and_typed_and_stores_nothing(org_setup):
+    # The English/中文 switch was a link: a citizen who had picked "不满意", ticked a reason
+    # and written a comment got the page empty in the other language, and gave up.
+    url = f"{org_setup.url}/r/W-001"
+    entered = {"level": "dissatisfied", "reasons": ["waiting_time"], "comment": "排队一个小时",
+               "phone": "13800005678", "consent": "1"}
+    with read(org_setup.engine) as conn:
+        before = conn.execute(select(func.count()).select_from(ratings)).scalar()
+    form = with_form(url, entered)
+    r = requests.post(f"{url}?lang=en", data={**form, "switch_lang": "en"}, timeout=10,
+                      allow_redirects=False)
+    assert r.status_code == 200 and "Very satisfied" in r.text
+    assert re.search(r'value="dissatisfied" required[^>]*checked', r.text)
+    assert re.search(r'value="waiting_time"[^>]*checked', r.text)
+    assert ">排队一个小时</textarea>" in r.text and 'value="13800005678"' in r.text
+    assert re.search(r'name="consent" value="1"[^>]*checked', r.text)
+    # the same form, the same rating when it is sent: its form id is kept
+    assert f'name="form_id" value="{form["form_id"]}"' in r.text
+    with read(org_setup.engine) as conn:
+        assert conn.execute(select(func.count()).select_from(ratings)).scalar() == before
+    # and back to Chinese, still all there; a forged form id is not echoed
+    back = requests.post(f"{url}?lang=zh", data={**entered, "form_id": "x.1.y",
+                                                   "switch_lang": "zh"}, timeout=10)
+    assert back.status_code == 200 and "非常满意" in back.text and ">排队一个小时</textarea>" in back.text
+    assert 'name="form_id" value="x.1.y"' not in back.text
+    # the switch is a button of the form (works without script), after the send button
+    assert back.text.index('type="submit">') < back.text.index("data-lang-switch")
+    sent = requests.post(url, data=form, timeout=10)
+    assert sent.status_code == 200 and "感谢" in sent.text
+    with read(org_setup.engine) as conn:
+        assert conn.execute(select(func.count()).select_from(ratings)).scalar() == before + 1

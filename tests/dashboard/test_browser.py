@@ -75,6 +75,7 @@ def test_a_double_click_records_one_callback(page, dash_sqlite):
             return len(conn.execute(select(case_callbacks.c.id).where(
                 case_callbacks.c.case_id == case_id)).all())
 
+    page.select_option("form:has(button[data-action=callback]) select[name=result]", "satisfied")
     page.fill("form:has(button[data-action=callback]) input[name=note]", "已电话回访")
     # two clicks as a hurried hand makes them: the second (5 ms later) while the first POST
     # is on its way (old code: 2 callbacks, twice in two runs)
@@ -86,6 +87,7 @@ def test_a_double_click_records_one_callback(page, dash_sqlite):
     page.wait_for_selector("td:has-text('已电话回访')")
     page.wait_for_timeout(500)   # room for a second submission to land, were there one
     assert callbacks() == 1
+    page.select_option("form:has(button[data-action=callback]) select[name=result]", "unreachable")
     page.fill("form:has(button[data-action=callback]) input[name=note]", "第二次回访")
     page.click("button[data-action=callback]")   # a later, separate submission still works
     page.wait_for_selector("td:has-text('第二次回访')")
@@ -99,6 +101,7 @@ def test_a_refused_form_goes_back_to_its_page_with_what_was_typed(page, dash_sql
     case_id = _open_case(page, dash, skip=10)
     note = "已电话回访，群众表示理解"
     form = "form:has(button[data-action=callback])"
+    page.select_option(f"{form} select[name=result]", "unreachable")   # no default (required)
     page.fill(f"{form} input[name=day]", "2020-01-01")   # before the case opened
     page.fill(f"{form} input[name=note]", note)
     page.click("button[data-action=callback]")
@@ -109,6 +112,7 @@ def test_a_refused_form_goes_back_to_its_page_with_what_was_typed(page, dash_sql
     back.click()
     page.wait_for_url(f"**/dashboard/cases/{case_id}")
     assert page.input_value(f"{form} input[name=note]") == note
+    assert page.input_value(f"{form} select[name=result]") == "unreachable"
     today = page.locator(f"{form} input[name=day]").get_attribute("value")
     page.fill(f"{form} input[name=day]", today)
     page.click("button[data-action=callback]")   # and the form can be sent again

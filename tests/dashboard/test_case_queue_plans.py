@@ -34,9 +34,10 @@ def _day(days: int) -> str:
 CRAFTED = {
     "late_answer": ("verified", True, False, _day(-20), _day(-5), None, False, False),
     "late_contact": ("new", False, False, _day(-2), _day(8), None, False, False),
-    "appealed": ("appealed", False, False, _day(-10), _day(-3), None, False, False),
     "on_time": ("new", False, False, _day(3), _day(10), None, False, False),
     "answered": ("answered", True, True, _day(-9), _day(-1), None, False, False),
+    # waits for a supervisor, its clocks stopped: after all the unit can work on
+    "appealed": ("appealed", False, False, _day(-10), _day(-3), None, False, False),
     "closed_owed_callback": ("closed", True, True, _day(-9), _day(-4), _day(-1), True, False),
     "closed_called_back": ("closed", True, True, _day(-9), _day(-4), _day(-1), True, True),
     "closed_done": ("closed", True, True, _day(-9), _day(-4), None, False, False),
@@ -91,7 +92,7 @@ def test_overdue_and_mine_list_the_open_then_the_closed_owed_a_callback_in_work_
     engine, ids, user = queue_db
     expected = {
         "overdue": ["late_answer", "late_contact", "closed_owed_callback"],
-        "mine": ["late_answer", "late_contact", "appealed", "on_time", "answered",
+        "mine": ["late_answer", "late_contact", "on_time", "answered", "appealed",
                  "closed_owed_callback"],
     }
     with read(engine) as conn:

@@ -184,7 +184,7 @@ def test_a_user_who_chose_english_gets_english_error_pages(dash):
             accounts.create_user(conn, "admin-en", sample.PASSWORD, "admin", now=utcnow(),
                                  language="en")
     r = dash.login("admin-en").get(f"{dash.url}/dashboard/cases/999999")
-    assert r.status_code == 404 and "No such page or object." in r.text
+    assert r.status_code == 404 and "No such case, or it is outside your scope." in r.text
 
 
 def test_the_ranking_tabs_keep_the_flagged_switch(dash):

@@ -207,3 +207,33 @@ def test_back_and_another_answer_on_the_phone_is_told_it_was_not_saved(
     with read(dash.engine) as conn:
         assert conn.execute(select(ratings.c.id).where(ratings.c.comment == complaint)).first() \
             is None
+
+
+def test_switching_the_language_on_the_phone_keeps_the_level_and_the_comment(
+        browser, dash_sqlite, tmp_path):
+    # The English/中文 switch was a link to the bare page: the chosen level, the reasons and
+    # the comment were gone, in front of a citizen who had just written them.
+    dash = dash_sqlite
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    comment = "窗口人员态度很好，但等候太久"
+    try:
+        page.goto(f"{dash.url}/r/W-001")
+        page.locator("label", has=page.locator("[value=dissatisfied]")).click()
+        page.get_by_text("等候时间长").click()
+        page.fill("textarea[name=comment]", comment)
+        page.click("[data-lang-switch]")
+        page.wait_for_selector("text=Very satisfied")
+        assert page.locator("input[name=level][value=dissatisfied]").is_checked()
+        assert page.locator("input[name=reasons][value=waiting_time]").is_checked()
+        assert page.locator("#reasons").is_visible()
+        assert page.input_value("textarea[name=comment]") == comment
+        page.screenshot(path=tmp_path / "phone-switched.png", full_page=True)
+        page.click("button[type=submit]:not([data-lang-switch])")
+        assert "Thank you" in page.locator(".msg").inner_text()
+    finally:
+        context.close()
+    with read(dash.engine) as conn:
+        rows = conn.execute(select(ratings.c.level).where(ratings.c.comment == comment)).all()
+    assert [r.level for r in rows] == ["dissatisfied"]   # one rating, sent once

@@ -109,7 +109,9 @@ def test_the_public_unit_page_fits_a_phone(browser, dash_sqlite, width):
         for path in ("/public/units/U-01", "/public/units/U-01?lang=en", "/public/units"):
             page.goto(dash_sqlite.url + path)
             if "U-01" in path:
-                assert page.locator(".ratebar").count() >= 4   # the bars are there
+                # the bars are there: one per month since the unit's first rating (the demo
+                # has one completed month; the months before it are left out, not drawn empty)
+                assert page.locator(".ratebar").count() >= 1
             assert page.evaluate(OVERFLOW) == [], (width, path)
     finally:
         context.close()

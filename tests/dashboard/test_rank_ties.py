@@ -19,7 +19,7 @@ from aggregator.db import utcnow, write
 from tests.dashboard.helpers import store_ratings
 
 TZ = dt.timezone(dt.timedelta(hours=8))
-VS, S = "very_satisfied", "satisfied"
+VS, D = "very_satisfied", "dissatisfied"
 
 
 
@@ -27,7 +27,10 @@ VS, S = "very_satisfied", "satisfied"
 @pytest.fixture(scope="module")
 def tied(dash):
     """U-07 with three windows last month: W-071 and W-072 of identical figures (12 ratings,
-    all 5★), W-073 a little lower (11 of 5★, one of 4★). Returns (dash, last month)."""
+    all 5★), W-073 a little lower (11 of 5★, one 差评 of 2★). Returns (dash, last month).
+
+    (W-073's 12th rating was 4★ while rankings sorted by smoothed stars; ranked by the
+    satisfaction rate a 4★ is as satisfied as a 5★, and W-073 would tie with the others.)"""
     first = utcnow().astimezone(TZ).replace(day=1, hour=10, minute=0)
     when = first - dt.timedelta(days=16)
     with write(dash.engine) as conn:
@@ -37,7 +40,7 @@ def tied(dash):
                                        "unit_id": "U-07"})
     store_ratings(dash.engine, "W-071", "U-07", [VS] * 12, when)
     store_ratings(dash.engine, "W-072", "U-07", [VS] * 12, when)
-    store_ratings(dash.engine, "W-073", "U-07", [VS] * 11 + [S], when)
+    store_ratings(dash.engine, "W-073", "U-07", [VS] * 11 + [D], when)
     return dash, Period("month", when.year, when.month)
 
 

@@ -71,7 +71,9 @@ def _places_are_right(report: dict) -> list[dict]:
     target nor counted in "达标 x / y". Returns the ranked rows.
 
     (Changed when rankings got a minimum volume: the rows of fewer than 10 ratings, U-08's 3
-    here, took places 1…n with the rest; now they are listed without one.)"""
+    here, took places 1…n with the rest; now they are listed without one. Rows tie on the
+    same counted and satisfied ratings since rankings sort by the smoothed satisfaction
+    rate, no longer on the same stars.)"""
     rows = report["rows"]
     placed = [r for r in rows if r["key"] is not None and r["rated"] >= C.MIN_VOLUME]
     unplaced = ([r for r in rows if r["key"] is not None and 0 < r["rated"] < C.MIN_VOLUME]
@@ -80,7 +82,7 @@ def _places_are_right(report: dict) -> list[dict]:
     assert rows == placed + unplaced
     want, before = [], None
     for n, r in enumerate(placed, start=1):
-        tie = (r["rated"], r["stars_sum"])
+        tie = (r["rated"], r["satisfied"])
         want.append(want[-1] if tie == before else n)
         before = tie
     assert [r["rank"] for r in placed] == want

@@ -305,16 +305,20 @@ def test_ranking_rows_render_the_rate_bar_and_change_like_the_macros():
     changes = [None, 0.012, -0.034, 0.0001, 0.0]
     rates = [None, 0.5, 0.95, 0.95, 1.0]
     rows = [{"key": f"W-{i}", "name": f"window {i}", "rank": i + 1, "rated": 10 * i,
-             "bad": i, "rate": rate, "smoothed": 4.5, "rate_change": v, "prev_rank": i or None,
+             "bad": i, "rate": rate, "smoothed": 4.5, "score": rate, "mean": 4.5,
+             "rate_change": v, "prev_rank": i or None,
              "below_target": rate is not None and rate < 0.8}
             for i, (rate, v) in enumerate(zip(rates, changes))]
     html = _render("{{ ranking_table(report, '/w/') }}", report={
         "group_by": "window", "rows": rows, "target": 0.8})
-    cells = re.findall(r'<td class="ratecell"><b>[^<]*</b>(.*?)</td>\s*<td class="num">[^<]*'
-                       r'</td>\s*<td class="num">(.*?)</td>', html, re.S)
+    # (since 2026-12-05 the ranking score and the mean stars stand between the rate and the
+    # change, and the change is in points, its unit in the column's head)
+    cells = re.findall(r'<td class="ratecell"><b>[^<]*</b>(.*?)</td>\s*<td class="num" data-score>'
+                       r'[^<]*</td>\s*<td class="num">[^<]*</td>\s*<td class="num">(.*?)</td>',
+                       html, re.S)
     assert len(cells) == len(rows)
     for row, (bar, change) in zip(rows, cells):
         assert bar == _render("{{ rate_bar(rate, 0.8) }}", rate=row["rate"])
-        assert change == _render("{{ change(v) }}", v=row["rate_change"])
+        assert change == _render("{{ change(v, unit=False) }}", v=row["rate_change"])
     assert html.count('<tr class="below">') == 1 and html.count("rankno lead") == 3
-    assert 'class="fill warn"' in html and '<span class="down">▼ -3.4</span>' in html
+    assert 'class="fill warn"' in html and '<span class="down">▼ -3.40</span>' in html

@@ -15,7 +15,8 @@ JUST_BELOW = 15_999 / 20_000
 
 def _row(rate: float) -> dict:
     return {"key": "U-01", "name": "示范单位", "rank": 1, "rated": 20_000, "satisfied": 15_999,
-            "bad": 4_001, "rate": rate, "smoothed": 4.0, "prev_rate": None,
+            "bad": 4_001, "rate": rate, "smoothed": 4.0, "score": rate, "mean": 4.0,
+            "prev_rate": None,
             "rate_change": None, "prev_rank": None, "below_target": rate < 0.8, "flagged": 0}
 
 

@@ -41,8 +41,47 @@ def test_the_tallest_bar_reaches_its_tick():
 
 def test_a_day_with_a_rate_between_days_without_one_is_drawn():
     # A line of one point is not drawn: a unit rated on one day of the month showed no rate.
-    svg = charts.trend(_points([0, 2, 0, 3, 4, 0]), 0.8)
-    assert svg.count("<circle") == 1 and 'class="line"' in svg
+    svg = charts.trend(_points([0, 12, 0, 13, 14, 0]), 0.8)
+    assert svg.count('class="dot"') == 1 and 'class="line"' in svg
+
+
+def _line_points(svg: str) -> list[tuple[float, float]]:
+    path = re.search(r'<path d="([^"]+)" class="line"/>', svg).group(1)
+    return [tuple(map(float, xy.split(","))) for xy in re.findall(r"[ML]([\d.]+,[\d.]+)", path)]
+
+
+def test_a_day_of_too_few_ratings_is_greyed_off_the_line_and_the_axis():
+    # One 不满意 on a day of one rating drew the line down to 0 % and stretched the rate
+    # axis to 0 %, flattening the other days: the overview read as a collapse.
+    points = _points([120, 1, 130, 125])
+    for p, rate in zip(points, (0.97, 0.0, 0.95, 0.96)):
+        p["rate"] = rate
+    svg = charts.trend(points, 0.8)
+    assert ">0%<" not in svg and ">80%<" in svg                 # the axis keeps its range
+    xs = [x for x, _ in _line_points(svg)]
+    assert len(xs) == 3 and re.search(r'd="M[\d.,]+ M', svg)   # day 2 breaks the line
+    few = re.findall(r'<circle [^>]*class="few"[^>]*><title>([^<]*)</title>', svg)
+    assert few == ["2026-11-02: 0% (1)"]                         # greyed, told on hover
+    # a day of the minimum volume is on the line like any other
+    points[1]["rated"] = 10
+    assert len(_line_points(charts.trend(points, 0.8))) == 4
+
+
+def test_the_overview_chart_says_which_days_it_shows(dash):
+    # The daily chart had no dates but its axis: "the last 30 days" was nowhere.
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    first = today - dt.timedelta(days=29)
+    html = dash.login("jfb").get(f"{dash.url}/dashboard/").text
+    if today.day >= 28:      # the month itself is shown from its 28th on (overview.build)
+        first = today.replace(day=1)
+        n = today.day
+    else:
+        n = 30
+    start = first.isoformat()[5:] if first.year == today.year else first.isoformat()
+    assert f"近 {n} 天（{start} 至 {today.isoformat()[5:]}）" in html
+    english = dash.login("jfb").get(f"{dash.url}/dashboard/?lang=en").text
+    assert f"last {n} days ({start} to {today.isoformat()[5:]})" in english
+    assert "灰点：当天评价少于 10 条，不连线" in html
 
 
 def test_a_quarters_trend_shows_every_day_of_the_quarter(dash):
