@@ -618,6 +618,11 @@ class KioskApp(App):
         if state in (C.ST_THANKS, C.ST_FOLLOW_UP):
             self._notify_sync()
 
+    def not_now(self) -> None:
+        """"暂不评价" under the faces: the session ends as its timeout ends it (kiosk/flow.py)."""
+        if self.flow.state == C.ST_RATE:
+            self._do(lambda: self.flow.not_now(touched=True))
+
     def toggle_reason(self, code: str) -> list[str]:
         try:
             return self.flow.toggle_reason(code)
@@ -955,7 +960,8 @@ class KioskApp(App):
         if creds is None:
             log.warning("the USB export is not signed: %s", unsigned_because)
             said.append(self.tr("tech.export_unsigned"))
-        said.append(self.tr("tech.export_personal"))
+        # first: the line the technician must act on (the stick holds citizens' phone numbers)
+        said.insert(0, self.tr("tech.export_personal"))
         return True, "\n".join(said)
 
     def _export_moved(self, moved: Path, path: str, live: Any, creds: Any,

@@ -48,6 +48,19 @@ TOUCH_HOLD_MAX_SECONDS = 10.0
 # or business system calling the local endpoint (kiosk/invite_server.py).
 SOURCE_KEY = "key"
 SOURCE_QUEUE = "http"
+# A callback number: digits only, no phone number is shorter or longer (E.164 allows 15).
+PHONE_MIN_DIGITS, PHONE_MAX_DIGITS = 5, 15
+
+
+def callback_number(phone: str | None) -> str | None:
+    """``phone`` when it can be a callback number, else None.
+
+    >>> callback_number("13812341234"), callback_number("1381"), callback_number("")
+    ('13812341234', None, None)
+    """
+    if phone and phone.isdigit() and PHONE_MIN_DIGITS <= len(phone) <= PHONE_MAX_DIGITS:
+        return phone
+    return None
 
 
 # Config settings (kiosk/config.py) that the session reads, and the field each becomes.
@@ -183,6 +196,12 @@ class RatingFlow:
         # The rating a follow-up will refer to, and what the citizen chose so far.
         self.pending_rating: dict[str, Any] | None = None
         self.chosen: list[str] = []
+        # The callback number typed on the follow-up form and whether its consent is ticked,
+        # as the form shows them (``set_callback``): a form left to time out keeps a consented
+        # number, as it keeps the reasons chosen (``_keep_unfinished``).
+        self.callback_phone = ""
+        self.callback_consent = False
+        self._timer_seconds: float | None = None   # the length of the running timeout
         self._last_counted: float | None = None
         self._rate_opened: float | None = None   # when the faces last appeared
         self._follow_up_opened: float | None = None   # when the follow-up form last appeared
@@ -219,8 +238,25 @@ class RatingFlow:
             # must show it again, also when its message is the same as the last one's.
             self.last_error = None
         self.state = state
-        self.deadline = None if seconds is None else self._now() + seconds
+        self._set_deadline(seconds)
         return state
+
+    def _set_deadline(self, seconds: float | None) -> None:
+        self.deadline = None if seconds is None else self._now() + seconds
+        self._timer_seconds = seconds
+
+    def countdown(self) -> tuple[int, float] | None:
+        """What the faces and the follow-up form show of their timeout: (whole seconds left,
+        the fraction of the time left, 1 → 0), or None on the other screens.
+
+        The citizen saw no timer: the faces went after 20 s (invited) or 30 s, the form after
+        30 s, without a sign. A finger held on the screen (``finger_down``) shows at least 1.
+        """
+        if self.state not in (C.ST_RATE, C.ST_FOLLOW_UP) or self.deadline is None \
+                or not self._timer_seconds:
+            return None
+        left = max(0.0, round(self.deadline - self._now(), 6))   # 30.000000000000114 is 30
+        return math.ceil(left), min(1.0, left / self._timer_seconds)
 
     def note(self, type_: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         """Record an event whose failure must not stop the window (sign-in, pause, technician
@@ -332,9 +368,7 @@ class RatingFlow:
             # follow-up after the pause. Reasons chosen are kept, as a timeout keeps them;
             # with none, nothing is recorded, as after a timeout or "skip" (an empty
             # follow-up event said only that a pause or sign-out came).
-            if self.chosen:
-                self._keep_follow_up(completed=False)
-            self.pending_rating, self.chosen = None, []
+            self._keep_unfinished()
 
     # ------------------------------------------------------------ inviting
     def start_rating(self) -> str:
@@ -544,9 +578,29 @@ class RatingFlow:
         self.invitation = None
         if C.is_bad(level):
             self.pending_rating = event
-            self.chosen = []
+            self._clear_form()
             return self._go(C.ST_FOLLOW_UP, self.settings.return_seconds)
         return self._go(C.ST_THANKS, self.settings.thanks_seconds)
+
+    def not_now(self, *, touched: bool = False) -> str:
+        """The citizen does not want to rate ("暂不评价" under the faces): the session ends at
+        once, as its timeout ends it. Invited: recorded "not rated", exactly as the timeout
+        records it; open: back to rest, nothing recorded. Never a rating: no default level.
+
+        Without it a mistaken tap on "rate" had to be rated, or waited out for 20-30 s.
+        ``touched`` as for ``rate``: a touch in the first ``SETTLE_SECONDS`` after the faces
+        appeared is the tail of the tap that opened them, and is ignored.
+        """
+        if self.state != C.ST_RATE:
+            raise FlowError("no faces are shown")
+        if touched and self._rate_opened is not None \
+                and self._now() - self._rate_opened < SETTLE_SECONDS:
+            log.info("ignored a press of 'not now' %.0f ms after the faces appeared",
+                     (self._now() - self._rate_opened) * 1000)
+            return self.state
+        if self.invitation is not None:
+            self._not_rated()
+        return self._go_to_rest()
 
     # ------------------------------------------------------------ follow-up
     def toggle_reason(self, code: str) -> list[str]:
@@ -558,8 +612,18 @@ class RatingFlow:
             self.chosen.remove(code)
         else:
             self.chosen.append(code)
-        self.deadline = self._now() + self.settings.return_seconds
+        self._set_deadline(self.settings.return_seconds)
         return list(self.chosen)
+
+    def set_callback(self, phone: str, consent: bool) -> None:
+        """The follow-up form's callback number and consent tick as they are now (the form
+        calls this at each key and tick). Kept only with the consent ticked, and only when
+        it can be a phone number: by a submit, or by a timeout or a pause (``tick``)."""
+        if self.state == C.ST_FOLLOW_UP and self.pending_rating is not None:
+            self.callback_phone, self.callback_consent = phone or "", bool(consent)
+
+    def _clear_form(self) -> None:
+        self.chosen, self.callback_phone, self.callback_consent = [], "", False
 
     def settling(self) -> bool:
         """True in the first ``SETTLE_SECONDS`` after the follow-up form replaced the faces:
@@ -573,7 +637,7 @@ class RatingFlow:
         """Any touch on the rate or follow-up screen restarts its idle timeout (not an
         invitation's: that one is a cap, held only while a finger is down, ``finger_down``)."""
         if self.state in (C.ST_RATE, C.ST_FOLLOW_UP) and self.invitation is None:
-            self.deadline = self._now() + self.settings.return_seconds
+            self._set_deadline(self.settings.return_seconds)
 
     def finger_down(self, finger: Any) -> None:
         """A finger (any hashable id, e.g. Kivy's ``touch.uid``) went down on the rate or
@@ -617,14 +681,39 @@ class RatingFlow:
             self.last_error = str(exc)
             log.error("follow-up not recorded: %s", exc)
             return False
-        self.chosen = []
+        self._clear_form()
         return True
 
+    def _keep_entered(self) -> bool:
+        """Keep what the citizen entered on a form they did not send, as an unfinished
+        follow-up: the reasons chosen and a number with its consent ticked (never one
+        without); nothing when they entered neither. False when the store failed."""
+        phone = callback_number(self.callback_phone) if self.callback_consent else None
+        if not (self.chosen or phone):
+            return True
+        return self._keep_follow_up(completed=False, phone=phone, consent=phone is not None)
+
+    def _keep_unfinished(self) -> None:
+        """The follow-up form left without a submit (a timeout, a pause, a sign-out): what was
+        entered is kept (``_keep_entered``), and the form goes. A consented number typed but
+        not sent was lost at the timeout."""
+        self._keep_entered()
+        self.pending_rating = None
+        self._clear_form()
+
     def submit_follow_up(self, phone: str | None = None, consent: bool = False, comment: str | None = None) -> str:
+        """Record the follow-up as the citizen sent it. A callback number is kept only with
+        the consent ticked, so a number without it is refused (FlowError) rather than
+        dropped: the form asks whether they want a call back, then sends it with the consent
+        or without the number. Typed and thrown away, it left a citizen waiting for a call."""
         if self.state != C.ST_FOLLOW_UP:
             raise FlowError("no follow-up is open")
-        if phone is not None and not (phone.isdigit() and 5 <= len(phone) <= 15):
-            raise FlowError(f"a callback number is 5 to 15 digits, got {len(phone)} characters")
+        if phone is not None and callback_number(phone) is None:
+            raise FlowError(f"a callback number is {PHONE_MIN_DIGITS} to {PHONE_MAX_DIGITS} "
+                            f"digits, got {len(phone)} characters")
+        if phone and not consent:
+            raise FlowError("a callback number is kept only with the citizen's consent: ask "
+                            "them, then submit with the consent or without the number")
         pending = self.pending_rating
         if not self._keep_follow_up(True, phone, consent, comment):
             self.pending_rating = pending  # keep the form; the citizen may try again
@@ -632,18 +721,20 @@ class RatingFlow:
         return self._go(C.ST_THANKS, self.settings.thanks_seconds)
 
     def skip_follow_up(self) -> str:
-        """The citizen chose not to say more: the rating stands, with the reasons already
-        chosen (an unfinished follow-up, as when they walk away; "skip" dropped them, though
-        many press it to skip the phone number), and no number."""
+        """The citizen chose not to say more: the rating stands, with what they entered, as
+        when they walk away (``_keep_entered``): the reasons already chosen ("skip" dropped
+        them, though many press it to skip the phone number) and a number only with its
+        consent ticked (typed and ticked, it was dropped by "skip")."""
         if self.state != C.ST_FOLLOW_UP:
             raise FlowError("no follow-up is open")
         pending = self.pending_rating
-        if self.chosen and not self._keep_follow_up(completed=False):
+        if not self._keep_entered():
             # Never a false thanks: the reasons were not saved. The form comes back with them
             # (as after a submit that failed), and "skip" there tries again.
             self.pending_rating = pending
             return self._go(C.ST_RETRY, self.settings.thanks_seconds)
-        self.pending_rating, self.chosen = None, []
+        self.pending_rating = None
+        self._clear_form()
         return self._go(C.ST_THANKS, self.settings.thanks_seconds)
 
     # -------------------------------------------------------------- timing
@@ -657,9 +748,7 @@ class RatingFlow:
             if self.invitation is not None:
                 self._not_rated()
         elif self.state == C.ST_FOLLOW_UP:
-            if self.chosen:
-                self._keep_follow_up(completed=False)
-            self.pending_rating, self.chosen = None, []
+            self._keep_unfinished()
         elif self.state == C.ST_RETRY:
             # Back to what could not be saved, as the retry screen says: the follow-up's form
             # with what was chosen (it went to idle, and the reasons and the number were lost

@@ -71,8 +71,14 @@ def register_fonts() -> None:
 register_fonts()
 
 
-def qr_texture(data: str, border: int = 2) -> Texture | None:
-    """A texture of the QR code of ``data``, one texel per module (scale with nearest filter)."""
+# The light margin around a QR code, in modules: ISO/IEC 18004 asks for 4. With 2, next to the
+# screen's other content, phones read it less often.
+QR_QUIET_ZONE = 4
+
+
+def qr_texture(data: str, border: int = QR_QUIET_ZONE) -> Texture | None:
+    """A texture of the QR code of ``data``, one texel per module (scale with nearest filter),
+    its quiet zone included: the texture's width is the code's width in modules."""
     if not data:
         return None
     try:
@@ -173,12 +179,15 @@ class Keypad(GridLayout):
 
 
 class QRImage(Image):
-    """Shows the QR code of ``data``."""
+    """Shows the QR code of ``data``; ``modules`` is its width in modules (quiet zone
+    included, 0 without a code), for a size of whole pixels per module."""
 
     data = StringProperty("")
+    modules = NumericProperty(0)
 
     def on_data(self, _instance, value: str) -> None:
         self.texture = qr_texture(value)
+        self.modules = self.texture.width if self.texture is not None else 0
 
 
 class FaceButton(ButtonBehavior, BoxLayout):

@@ -9,7 +9,7 @@ from kivy.properties import StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
 from .common import KioskScreen
-from .text import phrase_lines
+from .text import break_lines, phrase_lines
 
 
 class ServiceItemRow(BoxLayout):
@@ -47,10 +47,56 @@ def award_period(tr, award: dict) -> str:
 
 
 MAX_ITEMS = 8          # service items shown at most; fewer when they do not fit
-MORE_ROW_HEIGHT = 36   # the "and N more" line, in the screen's unit
+
+# Type sizes (of common.TYPE_SCALE) a text may take, largest first, each with the lines allowed
+# at it (0: as many as the height allows); at the last one the text ends in "…".
+NAME_SIZES = ((30, 1), (22, 2), (18, 2))     # the staff member's name
+PLEDGE_SIZES = ((22, 0), (18, 0), (16, 0))   # the public pledge (亮承诺)
+PLEDGE_SHARE = 0.5     # of its card at most for the pledge; the rest is for the service items
+
+_measures: dict = {}
+
+
+def _core(font_size: int, bold: bool) -> CoreLabel:
+    core = _measures.get((font_size, bold))
+    if core is None:
+        core = _measures[(font_size, bold)] = CoreLabel(font_size=font_size, bold=bold)
+    return core
+
+
+def fit_size(text: str, width: float, sizes, u: float, bold: bool = False,
+             line_height: float = 1.0, max_height: float = 0.0) -> tuple[int, int]:
+    """(font size, lines allowed): the largest of ``sizes`` at which ``text`` breaks into no
+    more lines than allowed at ``width`` (and ``max_height``); else the smallest, at which the
+    label ends the text in "…".
+
+    A long name was cut to "阿卜杜热合曼…" at full size, and a long pledge after four lines,
+    where smaller type would have shown them whole.
+    """
+    chosen = (int(u * sizes[-1][0]), max(1, sizes[-1][1]))
+    for base, lines in sizes:
+        size = int(u * base)
+        core = _core(size, bold)
+        if max_height > 0:
+            by_height = max(1, int(max_height // (core.get_extents("汉")[1] * line_height)))
+            lines = min(lines, by_height) if lines else by_height
+        lines = lines or 1
+        chosen = (size, lines)
+        if not text or width <= 1:
+            return chosen
+        if len(break_lines(text, width, lambda s, core=core: core.get_extents(s)[0]).split("\n")) <= lines:
+            return chosen
+    return chosen
 
 
 class IdleScreen(KioskScreen):
+    NAME_SIZES, PLEDGE_SIZES, PLEDGE_SHARE = NAME_SIZES, PLEDGE_SIZES, PLEDGE_SHARE
+    fit_size = staticmethod(fit_size)
+
+    @staticmethod
+    def text_width(text: str, font_size: float, bold: bool = False) -> float:
+        """``text``'s width on one line (plus a pixel: a hair less would wrap it)."""
+        return _core(int(font_size), bold).get_extents(text)[0] + 1 if text else 0.0
     _shown: tuple = ()
     _rows: list = []
     _bound = False
@@ -116,23 +162,31 @@ class IdleScreen(KioskScreen):
         self._fitted = size
         free = (column.height - column.padding[1] - column.padding[3]
                 - sum(c.height for c in others) - column.spacing * (len(column.children) - 1))
-        rows, shown, used = self._rows, [], 0.0
+        rows, shown, used, more_row = self._rows, [], 0.0, None
         for i, row in enumerate(rows):
-            # the row's height at the column's width (a row not shown has not been laid out)
-            row.width = box.width
-            row.do_layout()
-            for label in row.children:
-                label.texture_update()
             last = i == len(rows) - 1 and self._total == len(rows)
-            more = 0.0 if last else MORE_ROW_HEIGHT * self.app.u
-            if used + row.height + more > free and i:
+            # the "and N more" line measured as it will show: it took two lines where one
+            # was counted, and the column went up over its card's top edge
+            after = None if last else self._laid_out(
+                ServiceItemRow(name=self.app.tr("idle.more_items", n=self._total - i - 1)), box.width)
+            more = after.height if after is not None else 0.0
+            if used + self._laid_out(row, box.width).height + more > free and i:
                 break
             shown.append(row)
             used += row.height
+            more_row = after
         if len(shown) < self._total:   # items 9 and 10 were left out without a word
-            shown.append(ServiceItemRow(name=self.app.tr("idle.more_items",
-                                                          n=self._total - len(shown))))
+            shown.append(more_row)
         self._show(shown)
+
+    @staticmethod
+    def _laid_out(row: ServiceItemRow, width: float) -> ServiceItemRow:
+        """``row`` at ``width`` with its height (a row not shown has not been laid out)."""
+        row.width = width
+        row.do_layout()
+        for label in row.children:
+            label.texture_update()
+        return row
 
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))

@@ -4,13 +4,16 @@ Reached only by a long press (≥ 3 s) in the top-left corner. The lockout rules
 kiosk/technician.py; every action is an app method (sync, enrol, export run off the UI thread).
 """
 
+import re
 from pathlib import Path
+from typing import Callable
 
 from kivy.graphics import Color, Ellipse, Line
 from kivy.lang import Builder
 from kivy.properties import (
     BooleanProperty,
     DictProperty,
+    NumericProperty,
     ObjectProperty,
     OptionProperty,
     StringProperty,
@@ -18,14 +21,67 @@ from kivy.properties import (
 from kivy.uix.anchorlayout import AnchorLayout
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.modalview import ModalView
 
-from .common import KioskScreen
-from .text import setting_text
+from .common import ChineseLabel, KioskScreen
+from .text import _units, setting_text
 
 # The settings rows of the panel (kiosk/local_settings.py TECHNICIAN_SETTINGS but the language,
 # which has its own button).
 SETTING_ROWS = ("trigger.mode", "trigger.lockout_seconds", "trigger.invite_timeout_seconds",
                 "idle.return_seconds")
+
+
+def wrap_lines(text: str, width: float, measure: Callable[[str], float]) -> str:
+    """``text`` broken into lines no wider than ``width``, also after a "/" or a "-": a folder
+    such as /media/usb/kiosk-export-2d86c1d3-…-20261205T070102 is one word to Kivy, which
+    cut it anywhere, or let it run past the panel's edge.
+
+    >>> wrap_lines("/media/usb/kiosk-export-1", 11, len)
+    '/media/usb/\nkiosk-\nexport-1'
+    """
+    out: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for unit in _units(paragraph):
+            for piece in re.split(r"(?<=[/\-])(?=.)", unit):
+                if line and measure(line + piece) > width:
+                    out.append(line.rstrip(" "))
+                    line = piece.lstrip(" ")
+                else:
+                    line += piece
+        out.append(line)
+    return "\n".join(out)
+
+
+def warning_first(text: str, warning: str) -> tuple[str, str]:
+    """(``warning`` when ``text`` says it, the rest of ``text``): the export's result ended in
+    the warning that the stick holds citizens' phone numbers, the line least often read."""
+    lines = text.split("\n")
+    if not warning or warning not in lines:
+        return "", text
+    return warning, "\n".join(line for line in lines if line != warning)
+
+
+class WrapLabel(ChineseLabel):
+    """A label of messages with folder names in them: lines break after "/" and "-" too."""
+
+    def texture_update(self, *largs) -> None:
+        width = self.text_size[0]
+        if width and self.text and not self.markup and not self.shorten:
+            core = self._label
+            core.text = wrap_lines(self.text, width - self.padding[0] - self.padding[2],
+                                   lambda s: core.get_extents(s)[0])
+            super(ChineseLabel, self).texture_update(*largs)   # already broken as it should be
+            return
+        super().texture_update(*largs)
+
+
+class ExportResult(ModalView):
+    """A result too long for the panel, whole, with its warning on top and an OK button."""
+
+    warning = StringProperty("")
+    text = StringProperty("")
 
 
 class DiagRow(BoxLayout):
@@ -59,12 +115,14 @@ class TouchTestArea(FloatLayout):
     """Draws a ring and cross-hair where each finger touches, to check calibration."""
 
     screen = ObjectProperty(None)
+    touches = NumericProperty(0)
 
     def on_touch_down(self, touch):
         if super().on_touch_down(touch):
             return True
         if not self.collide_point(*touch.pos):
             return False
+        self.touches += 1
         r = 22
         with self.canvas.after:
             Color(0.84, 0.23, 0.20, 1)
@@ -77,6 +135,7 @@ class TouchTestArea(FloatLayout):
 
     def clear(self) -> None:
         self.canvas.after.clear()
+        self.touches = 0
 
 
 class TechnicianScreen(KioskScreen):
@@ -96,8 +155,11 @@ class TechnicianScreen(KioskScreen):
         if self.app is not None:
             self.app.bind(settings_version=self.update_settings, tr=self.update_settings)
 
+    result: ExportResult | None = None
+
     def on_stage(self, _instance, stage: str) -> None:
         self._unfocus_fields()
+        self._close_result()
         box = self.ids.stage_box
         box.clear_widgets()
         box.add_widget({"pin": self.pin_pane, "panel": self.panel_pane, "touch": self.touch_pane}[stage])
@@ -143,9 +205,24 @@ class TechnicianScreen(KioskScreen):
                                for name in SETTING_ROWS}
 
     def say(self, text: str) -> None:
-        self.message = text
+        warning, rest = warning_first(text, self.app.tr("tech.export_personal") if self.app else "")
+        self.message = "\n".join(filter(None, (warning, rest)))
+        self.panel_pane.ids.message_scroll.scroll_y = 1
         if self.stage == "panel":
             self.update_diagnostics()
+            if "\n" in self.message:   # an export's result: several lines, folder names
+                self._close_result()
+                self.result = ExportResult(warning=warning, text=rest)
+                self.result.bind(on_dismiss=self._result_closed)
+                self.result.open(animation=False)
+
+    def _result_closed(self, dialog) -> None:
+        if self.result is dialog:
+            self.result = None
+
+    def _close_result(self) -> None:
+        if self.result is not None:
+            self.result.dismiss(animation=False)   # and _result_closed forgets it
 
     def touch_test(self, on: bool) -> None:
         self.touch_pane.clear()
@@ -157,6 +234,7 @@ class TechnicianScreen(KioskScreen):
 
     def on_leave(self, *_args) -> None:
         self._unfocus_fields()
+        self._close_result()   # a dialog is over the whole window: never left over the idle screen
 
     def _unfocus_fields(self) -> None:
         """Hide the on-screen keyboard (and move the app back down, ``keyboard.place``)."""

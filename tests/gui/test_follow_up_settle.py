@@ -48,10 +48,11 @@ def _run(tmp_path, width: int, height: int) -> dict:
     return run_child(_CHILD, tmp_path, width, height)
 
 
-# What lies under each bad face upright, and what a deliberate touch there does.
+# What lies under each bad face upright, and what a deliberate touch there does (the key
+# under 不满意 at 1080×1920 became the "8" when the form's QR code moved beside the reasons).
 UNDER = {
     (600, 1024): {"very_dissatisfied": ("CheckLine", {"consent": True})},
-    (1080, 1920): {"dissatisfied": ("KButton", {"phone": "5"}),
+    (1080, 1920): {"dissatisfied": ("KButton", {"phone": "8"}),
                    "very_dissatisfied": ("CheckLine", {"consent": True})},
 }
 

@@ -182,7 +182,8 @@ def test_the_idle_screen_shows_the_items_that_fit_and_says_how_many_more(make_ki
     shown = len(rows) - 1
     assert 1 <= shown < 8 and more == k.app.tr("idle.more_items", n=10 - shown)
     name = next(w for w in idle.walk() if getattr(w, "text", "") == roster[0]["name"])
-    assert name.shorten and name.texture_size[0] <= name.width + 1
+    # inside its label (smaller type and two lines before "…": test_idle_card_fit.py)
+    assert name.texture_size[0] <= name.width + 1 and name.texture_size[1] <= name.height + 1
     # and the same after a rating, when the screen comes back
     k.tap(_rate_button(k))
     k.tap(k.face("satisfied"))

@@ -67,3 +67,32 @@ def test_a_landscape_screen_keeps_its_columns(tmp_path):
     assert len({f[1] for f in faces}) == 1 and faces[0][0] < faces[1][0]   # side by side
     assert r["chips"][0] + r["chips"][2] <= r["keypad"][0]                   # reasons left of the pad
     assert r["idle_overflow"] == r["rate_overflow"] == r["follow_up_overflow"] == []
+
+
+_HEADER = APP + """
+from kivy.core.text import Label as CoreLabel
+from kivy.uix.label import Label
+app.unit_name = "新疆维吾尔自治区乌鲁木齐市沙依巴克区人民政府政务服务中心第二分中心"
+app.window_name = "社会保障、医疗保险、就业创业综合受理窗口 12号"
+app.hotline = "0991-12345678 / 12345"
+app.badge_entered(cfg.roster[0]["badge"])
+frames(6)
+idle = root.get_screen("idle")
+def seen(text):
+    w = next(w for w in idle.walk() if isinstance(w, Label) and w.text and w.opacity > 0 and text in w.text)
+    x, y = w.to_window(w.x, w.y)
+    full = CoreLabel(font_size=w.font_size, bold=w.bold).get_extents(w.text.replace("\\n", ""))[0]
+    lines = max(1, len(w._label._cached_lines))
+    return {"whole": full <= (w.width - w.padding[0] - w.padding[2]) * lines + 1,
+            "inside": x >= -1 and x + w.width <= Window.width + 1 and y >= -1 and y + w.height <= Window.height + 1}
+print(json.dumps({"window": seen(app.window_name), "hotline": seen(app.hotline)}))
+"""
+
+
+@pytest.mark.parametrize("size", [(600, 1024), (800, 1280)])
+def test_an_upright_header_shows_the_window_name_whole_and_the_hotline(tmp_path, size):
+    # 600×1024: "社会保障、医疗…受理窗口 12号" — the hotline beside it took its full width; the
+    # window's name is how a citizen knows where they are.
+    r = run_child(_HEADER, tmp_path, *size)
+    assert r["window"] == {"whole": True, "inside": True}
+    assert r["hotline"] == {"whole": True, "inside": True}

@@ -81,13 +81,18 @@ def test_bad_rating_opens_follow_up_and_submit_refers_to_the_rating(kiosk):
     assert follow_up["payload"]["completed"] is True
 
 
-def test_phone_without_consent_is_not_kept(kiosk):
+def test_phone_without_consent_is_not_kept_once_the_citizen_says_no(kiosk):
+    # Sent without the tick, the number is not dropped in silence: the form asks first
+    # (tests/gui/test_follow_up_consent.py), and "no" sends the form without it.
     kiosk.tap(_rate_button(kiosk))
     kiosk.tap(kiosk.face("dissatisfied"))
     screen = kiosk.current()
     for digit in "13900001111":
         kiosk.tap(kiosk.keypad_digit(screen.ids.keypad, digit))
     kiosk.tap(screen.ids.submit)
+    assert kiosk.screen == "follow_up" and kiosk.events(C.EV_FOLLOW_UP) == []
+    kiosk.tap(screen._question.ids.no)
+    assert kiosk.screen == "thanks"
     follow_up, = kiosk.events(C.EV_FOLLOW_UP)
     assert follow_up["payload"]["phone"] is None
     assert follow_up["payload"]["callback_consent"] is False

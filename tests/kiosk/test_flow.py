@@ -114,11 +114,17 @@ def test_follow_up_submit_refers_to_the_rating(make_flow, store, events_of):
     }
 
 
-def test_phone_without_consent_is_not_kept(make_flow, store, events_of):
+def test_phone_without_consent_is_neither_kept_nor_dropped(make_flow, store, events_of):
+    # A number sent without the consent ticked was stored as phone None, and the citizen went
+    # home waiting for a call. It is kept only with consent, so the flow refuses it and the
+    # form asks (tests/gui/test_follow_up_consent.py); the answer sends one or the other.
     flow = signed_in(make_flow)
     flow.start_rating()
     flow.rate("dissatisfied")
-    flow.submit_follow_up(phone="13800001234", consent=False)
+    with pytest.raises(FlowError, match="only with the citizen's consent"):
+        flow.submit_follow_up(phone="13800001234", consent=False)
+    assert flow.state == C.ST_FOLLOW_UP and events_of(store, C.EV_FOLLOW_UP) == []
+    assert flow.submit_follow_up(phone=None, consent=False) == C.ST_THANKS
     assert events_of(store, C.EV_FOLLOW_UP)[0]["payload"]["phone"] is None
 
 
