@@ -60,9 +60,11 @@ def start_kiosk():
     yield start
 
     for kiosk in started:
-        kiosk.app.dispatch("on_stop")
         Window.remove_widget(kiosk.app.root)
         kiosk.frames(2)
+        # on_stop last, as tests/gui/conftest.py's make_kiosk: frames after it took kv's
+        # ``app`` up again, and the next test's idle screen showed this test's staff
+        kiosk.app.dispatch("on_stop")
         kiosk.app.store.close()
 
 
