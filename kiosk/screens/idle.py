@@ -3,12 +3,11 @@
 from pathlib import Path
 
 from kivy.clock import Clock
-from kivy.core.text import Label as CoreLabel
 from kivy.lang import Builder
 from kivy.properties import StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
-from .common import KioskScreen
+from .common import KioskScreen, measurer, text_width
 from .text import break_lines, phrase_lines
 
 
@@ -25,8 +24,7 @@ class ServiceItemRow(BoxLayout):
         if not text:
             return 0.0
         # plus a pixel: a width a hair under the text's would wrap it
-        core = CoreLabel(font_size=font_size, bold=True)
-        return max(core.get_extents(line)[0] for line in text.split("\n")) + 1
+        return max(text_width(line, font_size, True) for line in text.split("\n")) + 1
 
     def limit_text(self, text: str, font_size: float, width: float) -> str:
         """The time limit on one line when it fits its share of the row, else broken
@@ -54,16 +52,6 @@ NAME_SIZES = ((30, 1), (22, 2), (18, 2))     # the staff member's name
 PLEDGE_SIZES = ((22, 0), (18, 0), (16, 0))   # the public pledge (亮承诺)
 PLEDGE_SHARE = 0.5     # of its card at most for the pledge; the rest is for the service items
 
-_measures: dict = {}
-
-
-def _core(font_size: int, bold: bool) -> CoreLabel:
-    core = _measures.get((font_size, bold))
-    if core is None:
-        core = _measures[(font_size, bold)] = CoreLabel(font_size=font_size, bold=bold)
-    return core
-
-
 def fit_size(text: str, width: float, sizes, u: float, bold: bool = False,
              line_height: float = 1.0, max_height: float = 0.0) -> tuple[int, int]:
     """(font size, lines allowed): the largest of ``sizes`` at which ``text`` breaks into no
@@ -76,7 +64,7 @@ def fit_size(text: str, width: float, sizes, u: float, bold: bool = False,
     chosen = (int(u * sizes[-1][0]), max(1, sizes[-1][1]))
     for base, lines in sizes:
         size = int(u * base)
-        core = _core(size, bold)
+        core = measurer(size, bold)
         if max_height > 0:
             by_height = max(1, int(max_height // (core.get_extents("汉")[1] * line_height)))
             lines = min(lines, by_height) if lines else by_height
@@ -96,7 +84,7 @@ class IdleScreen(KioskScreen):
     @staticmethod
     def text_width(text: str, font_size: float, bold: bool = False) -> float:
         """``text``'s width on one line (plus a pixel: a hair less would wrap it)."""
-        return _core(int(font_size), bold).get_extents(text)[0] + 1 if text else 0.0
+        return text_width(text, font_size, bold) + 1 if text else 0.0
     _shown: tuple = ()
     _rows: list = []
     _bound = False

@@ -8,11 +8,10 @@ times it: ``RatingFlow.countdown``), and "暂不评价" for a citizen who does n
 from pathlib import Path
 
 from kivy.clock import Clock
-from kivy.core.text import Label as CoreLabel
 from kivy.lang import Builder
 from kivy.properties import NumericProperty
 
-from .common import LEVEL_COLOURS, FaceButton, KioskScreen
+from .common import LEVEL_COLOURS, FaceButton, KioskScreen, measurer
 from .text import shorten_to_fit
 
 COUNTDOWN_SECONDS = 0.25   # how often a shown countdown is read from the flow
@@ -78,7 +77,7 @@ class RateScreen(CountdownMixin, KioskScreen):
         staff number stays (upright, "…吐尔…0007）评价" lost the number in the middle)."""
         if not (staff or {}).get("name"):
             return tr("rate.subtitle_nostaff")
-        measure = CoreLabel(font_size=font_size).get_extents
+        measure = measurer(font_size).get_extents
         return shorten_to_fit(
             lambda name: tr("rate.subtitle", name=name, staff_no=staff.get("staff_no", "")),
             str(staff["name"]), lambda text: measure(text)[0] <= width)

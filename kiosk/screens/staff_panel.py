@@ -7,12 +7,12 @@ so a citizen cannot pause the window or sign the staff member out.
 
 from pathlib import Path
 
-from kivy.core.text import Label as CoreLabel
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ObjectProperty, OptionProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.modalview import ModalView
 
+from .common import measurer
 from .text import break_lines, shorten_to_fit
 
 ON_DUTY_LINES = 2   # the "on duty: name (staff no.)" line wraps to this many lines at most
@@ -87,7 +87,7 @@ class StaffPanel(ModalView):
         shortened, the staff number stays (a 34-character name ran out of the panel)."""
         if not staff:
             return tr("staff.hint_badge")
-        measure = CoreLabel(font_size=font_size).get_extents
+        measure = measurer(font_size).get_extents
 
         def fits(text: str) -> bool:
             return len(break_lines(text, width, lambda s: measure(s)[0]).split("\n")) <= ON_DUTY_LINES
