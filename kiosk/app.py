@@ -960,8 +960,8 @@ class KioskApp(App):
         if creds is None:
             log.warning("the USB export is not signed: %s", unsigned_because)
             said.append(self.tr("tech.export_unsigned"))
-        # first: the line the technician must act on (the stick holds citizens' phone numbers)
-        said.insert(0, self.tr("tech.export_personal"))
+        # a line of its own: the panel shows it first (kiosk/screens/technician.py)
+        said.append(self.tr("tech.export_personal"))
         return True, "\n".join(said)
 
     def _export_moved(self, moved: Path, path: str, live: Any, creds: Any,
