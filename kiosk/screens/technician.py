@@ -4,7 +4,6 @@ Reached only by a long press (≥ 3 s) in the top-left corner. The lockout rules
 kiosk/technician.py; every action is an app method (sync, enrol, export run off the UI thread).
 """
 
-import re
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +23,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.modalview import ModalView
 
 from .common import ChineseLabel, KioskScreen
-from .text import _units, setting_text
+from .text import break_lines, setting_text
 
 # The settings rows of the panel (kiosk/local_settings.py TECHNICIAN_SETTINGS but the language,
 # which has its own button).
@@ -38,20 +37,9 @@ def wrap_lines(text: str, width: float, measure: Callable[[str], float]) -> str:
     cut it anywhere, or let it run past the panel's edge.
 
     >>> wrap_lines("/media/usb/kiosk-export-1", 11, len)
-    '/media/usb/\nkiosk-\nexport-1'
+    '/media/usb/\\nkiosk-\\nexport-1'
     """
-    out: list[str] = []
-    for paragraph in text.split("\n"):
-        line = ""
-        for unit in _units(paragraph):
-            for piece in re.split(r"(?<=[/\-])(?=.)", unit):
-                if line and measure(line + piece) > width:
-                    out.append(line.rstrip(" "))
-                    line = piece.lstrip(" ")
-                else:
-                    line += piece
-        out.append(line)
-    return "\n".join(out)
+    return break_lines(text, width, measure, after="/-")
 
 
 def warning_first(text: str, warning: str) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any, Callable
 from urllib.parse import quote
@@ -211,29 +212,36 @@ def phrase_lines(text: str) -> str:
     return "\n".join(line.strip() for line in out.split("\n") if line.strip())
 
 
-def break_lines(text: str, width: float, measure: Callable[[str], float], max_lines: int = 0) -> str:
+def break_lines(text: str, width: float, measure: Callable[[str], float], max_lines: int = 0,
+                after: str = "") -> str:
     """``text`` with line breaks where a Chinese typesetter would put them for ``width``.
 
     Kivy breaks a run of text without spaces at whatever character overflows, so a pledge's
     "，" or "。" often began a line (at 34 of 79 widths tried for one pledge). ``measure`` gives
     a string's width in the label's font. A piece wider than a whole line is left for Kivy to
     cut. With ``max_lines``, text beyond that many lines is cut and the last line ends in "…"
-    (Kivy dropped the lines without a sign that the text went on). Plain Python:
+    (Kivy dropped the lines without a sign that the text went on). ``after``: characters a
+    line may also break after inside a word ("/-" for a folder such as
+    /media/usb/kiosk-export-2d86c1d3-…, one word to Kivy, which cut it anywhere). Plain Python:
 
     >>> break_lines("群众满意，是我们的追求。", 5, len)
     '群众满意，\\n是我们的追\\n求。'
     >>> break_lines("群众满意，是我们的追求。", 5, len, max_lines=2)
     '群众满意，\\n是我们的…'
+    >>> break_lines("/media/usb/kiosk-export-1", 11, len, after="/-")
+    '/media/usb/\\nkiosk-\\nexport-1'
     """
+    split = re.compile(f"(?<=[{re.escape(after)}])(?=.)") if after else None
     out: list[str] = []
     for paragraph in text.split("\n"):
         line = ""
         for unit in _units(paragraph):
-            if line and measure(line + unit) > width:
-                out.append(line.rstrip(" "))
-                line = unit.lstrip(" ")
-            else:
-                line += unit
+            for piece in split.split(unit) if split else (unit,):
+                if line and measure(line + piece) > width:
+                    out.append(line.rstrip(" "))
+                    line = piece.lstrip(" ")
+                else:
+                    line += piece
         out.append(line)
     if 0 < max_lines < len(out):
         last = out[max_lines - 1]

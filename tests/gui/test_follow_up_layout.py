@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.gui.child import APP, run_child
+from tests.gui.test_contrast import contrast
 
 # config.yaml has no server: the follow-up shows its QR code with a QR base address.
 _APP = APP.replace("configure_kivy(cfg)\n",
@@ -78,19 +79,6 @@ print(json.dumps(out))
 """
 
 SIZES = [(1024, 600), (600, 1024), (1920, 1080)]
-
-
-def _lum(c):
-    def ch(v):
-        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
-    r, g, b = (ch(x) for x in c[:3])
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast(fg, bg) -> float:
-    """The WCAG 2 contrast ratio of two RGB(A) colours (0-1)."""
-    hi, lo = sorted((_lum(fg), _lum(bg)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
 
 
 def _inside(inner, outer, slack=1):

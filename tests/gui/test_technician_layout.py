@@ -6,18 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.gui.test_rating_gui import _enter_tech_pin, _long_press_corner
+from tests.gui.test_layout_edge_cases import _open_panel
 
 FOLDER = "/media/usb/kiosk-export-2d86c1d3-0b3e-4ed8-9477-8716b34b61bd-20261205T070102"
 
-
-def _panel(k):
-    _long_press_corner(k)
-    _enter_tech_pin(k, "000000")
-    k.frames(4)
-    screen = k.current()
-    assert screen.stage == "panel"
-    return screen
 
 
 def _lines(label) -> list[str]:
@@ -42,7 +34,7 @@ def test_an_export_result_is_shown_whole_with_the_personal_data_warning_first(ki
     monkeypatch.setattr(export, "moved_aside_files", lambda *a: [])
     monkeypatch.setattr(export, "device_credentials", lambda *a: (None, "not enrolled"))
     kiosk.app.switch_language()
-    screen = _panel(kiosk)
+    screen = _open_panel(kiosk)
     kiosk.tap(next(w for w in screen.panel_pane.walk() if getattr(w, "text", None) == kiosk.app.tr("tech.export")
                    and hasattr(w, "bg_color")))
     warning = kiosk.app.tr("tech.export_personal")
@@ -85,7 +77,7 @@ def test_the_touch_test_has_its_own_end_button_and_counts_touches(kiosk):
     # maintenance), and the hint said tap "返回", which neither said.
     from kiosk.screens.common import KButton
 
-    screen = _panel(kiosk)
+    screen = _open_panel(kiosk)
     leave = next(w for w in screen.walk() if getattr(w, "text", None) == kiosk.app.tr("tech.back"))
     kiosk.tap(next(w for w in screen.panel_pane.walk() if getattr(w, "text", None) == kiosk.app.tr("tech.touch_test")))
     assert screen.stage == "touch"
@@ -108,7 +100,7 @@ def test_the_touch_test_has_its_own_end_button_and_counts_touches(kiosk):
 def test_the_setting_buttons_are_finger_sized_and_apart(kiosk):
     # The − / + buttons were 44×34 px stacked without a gap, the mode toggle 34 px tall:
     # a finger hit the row above or below.
-    screen = _panel(kiosk)
+    screen = _open_panel(kiosk)
     ids = screen.panel_pane.ids
     buttons = [ids.mode_toggle] + [b for row in (ids.lockout, ids.invite_timeout, ids.return_seconds)
                                    for b in row.children if b.text in ("－", "＋")]
@@ -124,7 +116,7 @@ def test_the_setting_buttons_are_finger_sized_and_apart(kiosk):
 def test_an_open_result_dialog_closes_with_the_technician_screen(kiosk):
     # A dialog is drawn over the whole window: left open, it would stay over the idle screen
     # (folder names and all) after the panel timed out or the technician left.
-    screen = _panel(kiosk)
+    screen = _open_panel(kiosk)
     screen.say("\n".join([kiosk.app.tr("tech.done", what=FOLDER), kiosk.app.tr("tech.export_personal")]))
     kiosk.frames(2)
     dialog = screen.result
