@@ -277,8 +277,8 @@ def cmd_devices(args) -> int:
     with read(_engine(args)) as conn:
         rows = fleet.devices(conn, utcnow(), settings, unit=args.unit)
     if args.json:
-        keep = ("id", "unit_id", "window_id", "status", "last_seen_at", "last_seen_local",
-                "revoked_at", "revoked_at_local", "backlog", "app_version")
+        keep = ("id", "unit_id", "window_id", "status", "fault", "last_seen_at",
+                "last_seen_local", "revoked_at", "revoked_at_local", "backlog", "app_version")
         print(json.dumps([{k: d[k].isoformat() if hasattr(d[k], "isoformat") else d[k]
                            for k in keep} for d in rows], ensure_ascii=False, indent=1))
     else:

@@ -174,6 +174,8 @@ def table(rows: list[dict], tz_hours: int) -> str:
         status = d["status"]
         if d["revoked_at_local"]:
             status = f"revoked {d['revoked_at_local']}"   # the status word itself
+        elif status == "fault":   # heard from, but it cannot record: why (``FAULTS``' key)
+            status = f"fault:{d['fault']}"
         lines.append((d["id"], d["unit_id"] or "-", d["window_id"] or "-", status,
                       d["last_seen_local"] or "never",
                       _backlog(d),

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from aggregator import org
-from aggregator.db import make_engine, write
+from aggregator.db import make_engine, utcnow, write
 from aggregator.migrations import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,3 +62,25 @@ def test_devices_lists_status_last_seen_in_local_time_backlog_and_version(tmp_pa
         [("kiosk-b", "revoked", True)]
     wrong = aggregator("devices", "--database", url, "--unit", "U-99")
     assert wrong.returncode == 2 and "no unit 'U-99'" in wrong.stderr and "U-01" in wrong.stderr
+
+
+def test_devices_tells_a_kiosk_heard_from_that_cannot_record(tmp_path):
+    # The dashboard shows such a kiosk as 故障; the command line said "online" for it (or did
+    # not say why): a full disk, every press answered "please try again" and nothing kept.
+    url = fleet(tmp_path)
+    engine = make_engine(url)
+    with write(engine) as conn:
+        conn.exec_driver_sql(
+            "UPDATE devices SET last_seen_at = ?, last_heartbeat = ? WHERE id = 'kiosk-a'",
+            (utcnow().strftime("%Y-%m-%d %H:%M:%S.%f"),
+             json.dumps({"pending": 3, "disk_free_bytes": 0, "last_error":
+                         "the kiosk database cannot be written: /k/kiosk.db: database or disk "
+                         "is full"})))
+    engine.dispose()
+    out = aggregator("devices", "--database", url)
+    assert out.returncode == 0, out.stderr
+    a = next(line for line in out.stdout.splitlines() if line.startswith("kiosk-a")).split()
+    assert a[3] == "fault:disk_full", a
+    rows = json.loads(aggregator("devices", "--database", url, "--json").stdout)
+    assert {(d["id"], d["status"], d["fault"]) for d in rows} == \
+        {("kiosk-a", "fault", "disk_full"), ("kiosk-b", "offline", None)}
